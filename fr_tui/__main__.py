@@ -1,0 +1,3 @@
+from fr_tui.cli import main
+
+raise SystemExit(main())

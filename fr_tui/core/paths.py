@@ -1,0 +1,71 @@
+"""Where fr-tui keeps its config, history and downloaded results.
+
+`FR_TUI_HOME=DIR` puts everything under DIR (tests always set it). Otherwise the
+XDG variables are honoured on every OS (users on macOS ask for ~/.config), then
+platformdirs' defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+APP_NAME = "fr-tui"
+
+
+@dataclass(frozen=True)
+class Paths:
+    config_dir: Path
+    data_dir: Path
+
+    @property
+    def config_file(self) -> Path:
+        return self.config_dir / "config.toml"
+
+    @property
+    def history_db(self) -> Path:
+        return self.config_dir / "history.db"
+
+    @property
+    def results_dir(self) -> Path:
+        return self.data_dir / "results"
+
+    @property
+    def sandbox_dir(self) -> Path:
+        return self.data_dir / "sandbox"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "logs"
+
+    def results_for(self, batch_id: str) -> Path:
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in batch_id)
+        return self.results_dir / safe
+
+    def ensure(self) -> Paths:
+        self.config_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return self
+
+
+def get_paths() -> Paths:
+    home = os.environ.get("FR_TUI_HOME")
+    if home:
+        root = Path(home).expanduser()
+        return Paths(config_dir=root / "config", data_dir=root / "data")
+    xdg_config = os.environ.get("XDG_CONFIG_HOME")
+    xdg_data = os.environ.get("XDG_DATA_HOME")
+    if xdg_config:
+        config_dir = Path(xdg_config).expanduser() / APP_NAME
+    else:
+        import platformdirs
+
+        config_dir = Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
+    if xdg_data:
+        data_dir = Path(xdg_data).expanduser() / APP_NAME
+    else:
+        import platformdirs
+
+        data_dir = Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+    return Paths(config_dir=config_dir, data_dir=data_dir)
