@@ -1,0 +1,244 @@
+"""config.toml: profiles and defaults.
+
+Reads use stdlib tomllib, writes use tomli-w, atomically and with mode 0600 since the
+file may hold a key. A broken file is reported with its line and never overwritten
+silently: the app starts on defaults, and a later save moves the broken file aside.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import stat
+import subprocess
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from fr_tui.core.api import DEFAULT_BASE_URL, normalise_base_url
+from fr_tui.core.paths import Paths, get_paths
+
+SANDBOX = "sandbox"
+# The embedded sandbox accepts any key; this one is what fr-tui sends it (not a secret).
+SANDBOX_API_KEY = "sk-sandbox-local"
+DEFAULT_MAX_ROWS = 50_000
+DEFAULT_MAX_BYTES = 200 * 1024 * 1024
+KEY_ENV = "FASTROUTER_API_KEY"
+BASE_URL_ENV = "FASTROUTER_BASE_URL"
+
+
+class KeyError_(Exception):
+    """The key source of a profile could not be read (the message says why)."""
+
+
+def mask_key(key: str | None) -> str:
+    if not key:
+        return "(none)"
+    if len(key) <= 10:
+        return "•" * len(key)
+    return f"{key[:5]}…{key[-2:]}"
+
+
+@dataclass
+class Profile:
+    name: str
+    base_url: str = DEFAULT_BASE_URL
+    api_key: str | None = None
+    api_key_env: str | None = None
+    api_key_command: str | None = None
+    max_rows: int = DEFAULT_MAX_ROWS
+    max_bytes: int = DEFAULT_MAX_BYTES
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.base_url == SANDBOX
+
+    def __repr__(self) -> str:
+        return (
+            f"Profile(name={self.name!r}, base_url={self.base_url!r}, "
+            f"key_source={self.key_source()!r})"
+        )
+
+    def key_source(self) -> str:
+        if self.is_sandbox:
+            return "sandbox"
+        if self.api_key:
+            return "config"
+        if self.api_key_env:
+            return f"env:{self.api_key_env}"
+        if self.api_key_command:
+            return "command"
+        return f"env:{KEY_ENV}"
+
+    def resolve_key(self) -> str | None:
+        """The key, from the profile's own source, else FASTROUTER_API_KEY."""
+        if self.is_sandbox:
+            return SANDBOX_API_KEY
+        if self.api_key:
+            return self.api_key
+        if self.api_key_env:
+            return os.environ.get(self.api_key_env) or None
+        if self.api_key_command:
+            try:
+                done = subprocess.run(
+                    shlex.split(self.api_key_command),
+                    capture_output=True,
+                    text=True,
+                    timeout=30,
+                    check=False,
+                )
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                raise KeyError_(f"api_key_command of profile {self.name!r} failed: {exc}") from None
+            if done.returncode != 0:
+                raise KeyError_(
+                    f"api_key_command of profile {self.name!r} exited with {done.returncode}"
+                )
+            return done.stdout.strip() or None
+        return os.environ.get(KEY_ENV) or None
+
+    def to_toml(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"base_url": self.base_url}
+        for name in ("api_key", "api_key_env", "api_key_command"):
+            value = getattr(self, name)
+            if value:
+                out[name] = value
+        if self.max_rows != DEFAULT_MAX_ROWS:
+            out["max_rows"] = self.max_rows
+        if self.max_bytes != DEFAULT_MAX_BYTES:
+            out["max_bytes"] = self.max_bytes
+        return out
+
+
+@dataclass
+class Config:
+    active_profile: str = "default"
+    profiles: dict[str, Profile] = field(default_factory=dict)
+    poll_interval: float = 10.0
+    theme: str = "textual-dark"
+    auto_download: bool = True
+    notify_command: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    broken: bool = False
+    exists: bool = False
+
+    def __post_init__(self) -> None:
+        self.profiles.setdefault("default", Profile("default"))
+        self.profiles.setdefault(SANDBOX, Profile(SANDBOX, base_url=SANDBOX))
+
+    def profile(self, name: str | None = None) -> Profile:
+        name = name or self.active_profile
+        if name not in self.profiles:
+            raise KeyError_(f"No profile named {name!r}; profiles: {', '.join(self.profiles)}")
+        return self.profiles[name]
+
+    def to_toml(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "active_profile": self.active_profile,
+            "poll_interval": self.poll_interval,
+            "theme": self.theme,
+            "auto_download": self.auto_download,
+        }
+        if self.notify_command:
+            out["notify_command"] = self.notify_command
+        out["profiles"] = {name: p.to_toml() for name, p in self.profiles.items()}
+        return out
+
+
+def _typed(raw: dict[str, Any], key: str, kind: type, default: Any, warnings: list[str]) -> Any:
+    value = raw.get(key, default)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+        warnings.append(f"config: {key} should be a {kind.__name__}; using {default!r}")
+        return default
+    return value
+
+
+def parse_config(raw: dict[str, Any]) -> Config:
+    warnings: list[str] = []
+    profiles: dict[str, Profile] = {}
+    raw_profiles = raw.get("profiles", {})
+    if not isinstance(raw_profiles, dict):
+        warnings.append("config: [profiles] should be a table; ignored")
+        raw_profiles = {}
+    for name, body in raw_profiles.items():
+        if not isinstance(body, dict):
+            warnings.append(f"config: profile {name!r} should be a table; ignored")
+            continue
+        base = body.get("base_url", DEFAULT_BASE_URL)
+        profiles[name] = Profile(
+            name=name,
+            base_url=SANDBOX if base == SANDBOX else normalise_base_url(str(base)),
+            api_key=_typed(body, "api_key", str, None, warnings) if "api_key" in body else None,
+            api_key_env=str(body["api_key_env"]) if body.get("api_key_env") else None,
+            api_key_command=str(body["api_key_command"]) if body.get("api_key_command") else None,
+            max_rows=_typed(body, "max_rows", int, DEFAULT_MAX_ROWS, warnings),
+            max_bytes=_typed(body, "max_bytes", int, DEFAULT_MAX_BYTES, warnings),
+        )
+    config = Config(
+        active_profile=_typed(raw, "active_profile", str, "default", warnings),
+        profiles=profiles,
+        poll_interval=max(1.0, _typed(raw, "poll_interval", float, 10.0, warnings)),
+        theme=_typed(raw, "theme", str, "textual-dark", warnings),
+        auto_download=_typed(raw, "auto_download", bool, True, warnings),
+        notify_command=raw.get("notify_command") or None,
+        warnings=warnings,
+    )
+    if config.active_profile not in config.profiles:
+        warnings.append(f"config: active_profile {config.active_profile!r} does not exist")
+        config.active_profile = "default"
+    return config
+
+
+def load_config(paths: Paths | None = None) -> Config:
+    """Never raises for a bad file: problems are in `Config.warnings`."""
+    paths = paths or get_paths()
+    path = paths.config_file
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return Config()
+    except OSError as exc:
+        return Config(warnings=[f"config: cannot read {path}: {exc.strerror}"], broken=True)
+    try:
+        raw = tomllib.loads(data.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        # tomllib's message carries "(at line N, column M)".
+        config = Config(broken=True, exists=True)
+        config.warnings.append(f"config: {path} is not valid TOML: {exc}; using defaults")
+        return config
+    config = parse_config(raw)
+    config.exists = True
+    try:
+        mode = path.stat().st_mode
+        if mode & (stat.S_IRGRP | stat.S_IROTH):
+            config.warnings.append(
+                f"config: {path} is readable by other users; run: chmod 600 {path}"
+            )
+    except OSError:
+        pass
+    return config
+
+
+def save_config(config: Config, paths: Paths | None = None) -> Path:
+    """Atomic write with mode 0600. A broken file is kept aside, never lost."""
+    paths = (paths or get_paths()).ensure()
+    path = paths.config_file
+    if config.broken and path.exists():
+        import time
+
+        path.rename(path.with_name(f"config.toml.broken-{int(time.time())}"))
+        config.broken = False
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(tomli_w.dumps(config.to_toml()).encode())
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+    config.exists = True
+    return path
