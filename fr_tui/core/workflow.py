@@ -1,0 +1,203 @@
+"""The operations the CLI and the TUI share: submit, poll, fetch results.
+
+Each takes an open BatchClient and the HistoryStore, so the two front ends behave the
+same and the reliability rules (record the id at once, never lose a lost create) live
+in one place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fr_tui.core.api import BatchClient, Progress
+from fr_tui.core.config import Profile
+from fr_tui.core.errors import OutcomeUnknownError
+from fr_tui.core.models import Batch
+from fr_tui.core.store import BatchRecord, HistoryStore
+
+CHAT = "/v1/chat/completions"
+EMBEDDINGS = "/v1/embeddings"
+
+
+def client_for(profile: Profile, base_url: str, *, read_timeout: float = 30.0) -> BatchClient:
+    """base_url: the profile's, or the sandbox's actual address when the profile is the sandbox."""
+    return BatchClient(base_url, profile.resolve_key() or "", read_timeout=read_timeout)
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sniff_endpoint(path: Path) -> str | None:
+    """The `url` of the first request line: what `create` needs as its endpoint."""
+    import orjson
+
+    with path.open("rb") as handle:
+        for raw in handle:
+            if not raw.strip():
+                continue
+            try:
+                data = orjson.loads(raw.lstrip(b"\xef\xbb\xbf"))
+            except orjson.JSONDecodeError:
+                return None
+            url = data.get("url") if isinstance(data, dict) else None
+            return url if isinstance(url, str) else None
+    return None
+
+
+@dataclass
+class SubmitPhase:
+    """Where a submit is, for progress displays."""
+
+    phase: str  # "hashing" | "uploading" | "creating" | "done"
+    done: int = 0
+    total: int | None = None
+
+
+async def submit_file(
+    client: BatchClient,
+    store: HistoryStore,
+    path: str | Path,
+    *,
+    profile: str,
+    endpoint: str | None = None,
+    metadata: dict[str, str] | None = None,
+    name: str | None = None,
+    parent_batch_id: str | None = None,
+    rows: int | None = None,
+    completion_window: str = "24h",
+    on_phase: Callable[[SubmitPhase], None] | None = None,
+) -> BatchRecord:
+    """Upload, create, and record the batch the moment its id returns.
+
+    A lost create answer is recorded as an 'outcome unknown' entry before the
+    OutcomeUnknownError is re-raised, so the user can reconcile it later.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    endpoint = endpoint or sniff_endpoint(path) or CHAT
+    metadata = dict(metadata or {})
+    if parent_batch_id:
+        metadata.setdefault("parent_batch_id", parent_batch_id)
+
+    def report(phase: str, done: int = 0, total: int | None = None) -> None:
+        if on_phase:
+            on_phase(SubmitPhase(phase, done, total))
+
+    report("hashing", 0, size)
+    sha = file_sha256(path)
+    upload_progress: Progress = lambda done, total: report("uploading", done, total)  # noqa: E731
+    uploaded = await client.upload_file(path, progress=upload_progress)
+    report("creating")
+    try:
+        batch = await client.create_batch(
+            uploaded.id, endpoint, completion_window, metadata or None
+        )
+    except OutcomeUnknownError as exc:
+        store.record_unknown_create(
+            input_file_id=uploaded.id,
+            profile=profile,
+            base_url=client.base_url,
+            input_path=str(path.resolve()),
+            endpoint=endpoint,
+            metadata=metadata or None,
+            message=exc.message,
+        )
+        raise
+    record = store.record_created(
+        batch,
+        profile=profile,
+        base_url=client.base_url,
+        input_path=str(path.resolve()),
+        input_sha256=sha,
+        input_rows=rows if rows is not None else uploaded.num_rows,
+        input_bytes=size,
+        name=name,
+        parent_batch_id=parent_batch_id,
+    )
+    report("done")
+    return record
+
+
+async def poll_batch(
+    client: BatchClient, store: HistoryStore, batch_id: str
+) -> tuple[Batch, str | None]:
+    """Fetch one batch and store it; returns (batch, previous status)."""
+    batch = await client.get_batch(batch_id)
+    old, _ = store.update_from_api(batch)
+    return batch, old
+
+
+async def find_unknown_create(client: BatchClient, input_file_id: str) -> Batch | None:
+    """Look a lost create up by its input file id through the (optional) list call."""
+    for batch in await client.list_batches(limit=100):
+        if batch.input_file_id == input_file_id:
+            return batch
+    return None
+
+
+async def fetch_results(
+    client: BatchClient,
+    store: HistoryStore,
+    record: BatchRecord,
+    dest_dir: Path,
+    progress: Progress | None = None,
+) -> tuple[Path | None, Path | None]:
+    """Download the output and error files (skipping complete ones already here) and
+    record their local paths."""
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    paths: list[Path | None] = []
+    for file_id, filename in (
+        (record.output_file_id, "output.jsonl"),
+        (record.error_file_id, "errors.jsonl"),
+    ):
+        if not file_id:
+            paths.append(None)
+            continue
+        dest = dest_dir / filename
+        if not dest.exists():
+            await client.download_file(file_id, dest, progress)
+        paths.append(dest)
+    output_path, error_path = paths
+    store.set_result_paths(
+        record.id,
+        str(output_path) if output_path else None,
+        str(error_path) if error_path else None,
+    )
+    return output_path, error_path
+
+
+def run_notify_command(command: str | None, batch_id: str, status: str, detail: str) -> None:
+    """The user's optional hook (config `notify_command`): run detached, never awaited,
+    given the batch id and status as arguments and in the environment."""
+    if not command:
+        return
+    import shlex
+    import subprocess
+
+    env: dict[str, Any] = {
+        **os.environ,
+        "FR_TUI_BATCH_ID": batch_id,
+        "FR_TUI_BATCH_STATUS": status,
+        "FR_TUI_BATCH_DETAIL": detail,
+    }
+    try:
+        subprocess.Popen(
+            [*shlex.split(command), batch_id, status],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    except OSError:
+        pass
