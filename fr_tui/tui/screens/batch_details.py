@@ -1,0 +1,14 @@
+"""Placeholder until its owner lands the real screen."""
+
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+
+class BatchDetailsScreen(Screen[None]):
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__()
+
+    def compose(self) -> ComposeResult:
+        yield Static("BatchDetailsScreen: coming soon")
+        yield Footer()
