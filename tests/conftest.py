@@ -15,7 +15,6 @@ def fr_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("FR_TUI_HOME", str(home))
     for name in ("FASTROUTER_API_KEY", "FASTROUTER_BASE_URL", "XDG_CONFIG_HOME", "XDG_DATA_HOME"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_COLOR", "1")
     return home
 
 
