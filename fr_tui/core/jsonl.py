@@ -204,6 +204,12 @@ class LineIndex:
                     self._cache_bytes -= len(dropped)
         return data
 
+    def read_line(self, i: int) -> bytes:
+        """Line i read straight from the file, bypassing the cache (for one-pass readers
+        such as an export, which would only push the lines a view needs out of it)."""
+        start, end = self.span(i)
+        return self._read(start, end - start)
+
     def lines(self, start: int, stop: int) -> list[bytes]:
         """Lines start..stop-1, clipped to what is indexed."""
         stop = min(stop, len(self._ends))

@@ -1,0 +1,322 @@
+"""What follows the join: a flat export, a retry file, the `--json` summary, the merged
+picture across retries, and downloading a batch's result files.
+
+All files are written atomically (a temp file in the same folder, fsynced, then renamed
+over the target), so an interrupted export never leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Literal, Protocol
+
+import orjson
+
+from fr_tui.core.jsonl import LineIndex, custom_id_of
+from fr_tui.core.models import Batch
+from fr_tui.core.results import (
+    _NO_SOURCE,
+    FAILED,
+    MISSING,
+    MISSING_KEY,
+    OK,
+    UNREADABLE_KEY,
+    JoinedResults,
+    group_key,
+)
+
+EXPORT_COLUMNS = (
+    "custom_id",
+    "provider",
+    "model",
+    "outcome",
+    "status_code",
+    "finish_reason",
+    "content",
+    "tokens_in",
+    "tokens_out",
+    "cost",
+    "error",
+)
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path) -> Iterator[IO[bytes]]:
+    """Write `path` all at once: the new content appears only when the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def export_record(joined: JoinedResults, i: int) -> dict[str, Any]:
+    """Row i flattened to the export columns, with the full answer text."""
+    row = joined.row(i)
+    return {
+        "custom_id": row.custom_id,
+        "provider": row.provider,
+        "model": row.model,
+        "outcome": row.outcome,
+        "status_code": row.status_code,
+        "finish_reason": row.finish_reason,
+        "content": joined.response_text(i) if row.outcome == "ok" else None,
+        "tokens_in": row.tokens_in,
+        "tokens_out": row.tokens_out,
+        "cost": row.cost,
+        "error": row.error or None,
+    }
+
+
+def export_rows(
+    joined: JoinedResults,
+    path: str | Path,
+    fmt: Literal["csv", "jsonl"] = "jsonl",
+    indices: Iterable[int] | None = None,
+) -> int:
+    """Write rows (all of them, missing ones included, in input order, unless `indices`
+    picks some) as CSV with a header or as JSONL; returns the number of rows written."""
+    if fmt not in ("csv", "jsonl"):
+        raise ValueError(f"unknown export format {fmt!r} (csv or jsonl)")
+    rows = range(len(joined)) if indices is None else indices
+    written = 0
+    with atomic_write(path) as handle:
+        if fmt == "jsonl":
+            for i in rows:
+                handle.write(orjson.dumps(export_record(joined, i)) + b"\n")
+                written += 1
+        else:
+            text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
+            writer = csv.DictWriter(text, fieldnames=EXPORT_COLUMNS)
+            writer.writeheader()
+            for i in rows:
+                record = export_record(joined, i)
+                writer.writerow({k: "" if v is None else v for k, v in record.items()})
+                written += 1
+            text.flush()
+            text.detach()  # leave the binary handle open for atomic_write to fsync
+    return written
+
+
+class NothingToRetry(ValueError):
+    """Every row succeeded (or none of the chosen groups has rows): no file was written."""
+
+
+@dataclass
+class RetryPlan:
+    path: Path
+    rows: int
+    reasons: dict[str, int] = field(default_factory=dict)  # error-group key -> rows
+    skipped: int = 0  # input rows that could not be retried: no readable custom_id
+
+
+def build_retry_file(
+    joined: JoinedResults,
+    input_path: str | Path,
+    out_path: str | Path,
+    *,
+    groups: list[str] | None = None,
+) -> RetryPlan:
+    """Copy the failed and missing rows (or only those in the chosen error-group keys)
+    from the input file, byte for byte, to a new input file at `out_path`.
+
+    Each copied line is checked to carry the custom_id the results have for that row, so
+    a retry file is never built from a different input file than the one joined (raises
+    ValueError). Rows whose input line has no readable custom_id cannot be joined to a
+    result and are left out (counted in `skipped`). Raises NothingToRetry if no row is
+    chosen."""
+    wanted = set(groups) if groups is not None else None
+    chosen: list[tuple[int, str]] = []
+    reasons: dict[str, int] = {}
+    skipped = 0
+    for i, outcome in enumerate(joined.outcomes):
+        if outcome != FAILED and outcome != MISSING:
+            continue
+        if outcome == MISSING:
+            key = MISSING_KEY if joined.custom_ids[i] is not None else UNREADABLE_KEY
+        else:
+            key = group_key(joined.error_codes[i], joined.error_messages[i])
+        if wanted is not None and key not in wanted:
+            continue
+        if key == UNREADABLE_KEY:
+            skipped += 1
+            continue
+        chosen.append((i, key))
+        reasons[key] = reasons.get(key, 0) + 1
+    if not chosen:
+        raise NothingToRetry("there are no failed or missing rows to retry")
+    out_path = Path(out_path)
+    same_file = Path(input_path).resolve() == joined.input_path.resolve()
+    source = joined.input_index if same_file else LineIndex(input_path)
+    try:
+        if not source.complete:
+            source.build()
+        with atomic_write(out_path) as handle:
+            for i, _ in chosen:
+                line_no = joined.input_line(i)
+                raw = source.read_line(line_no) if line_no < len(source) else b""
+                if custom_id_of(raw) != joined.custom_ids[i]:
+                    raise ValueError(
+                        f"{input_path} line {line_no + 1} is not the input row "
+                        f"{joined.custom_ids[i]!r}: is this the batch's input file?"
+                    )
+                handle.write(raw + b"\n")
+    finally:
+        if not same_file:
+            source.close()
+    return RetryPlan(path=out_path, rows=len(chosen), reasons=reasons, skipped=skipped)
+
+
+def summary_json(
+    batch_id: str,
+    status: str,
+    joined: JoinedResults,
+    output_path: str | Path | None,
+    error_path: str | Path | None,
+) -> dict[str, Any]:
+    """The document `fr-tui results --json` prints."""
+    counts = joined.counts
+    return {
+        "batch_id": batch_id,
+        "status": status,
+        "total": counts["total"],
+        "ok": counts["ok"],
+        "failed": counts["failed"],
+        "missing": counts["missing"],
+        "output_path": str(output_path) if output_path is not None else None,
+        "error_path": str(error_path) if error_path is not None else None,
+        "duplicates": len(joined.duplicates),
+        "unknown_ids": len(joined.unknown_ids),
+        "bad_lines": len(joined.bad_lines),
+        "tokens_in": joined.tokens_in,
+        "tokens_out": joined.tokens_out,
+        "cost": joined.cost,
+        "error_groups": [
+            {"key": key, "code": code, "message": message, "count": count}
+            for key, code, message, count in joined.error_groups()
+        ],
+    }
+
+
+# -- after the join: retries and downloads ---------------------------------------
+
+
+def merge_child(parent: JoinedResults, child: JoinedResults) -> JoinedResults:
+    """The picture after a retry: `child` is the batch run on a retry file made from
+    `parent`. Its ok results replace the parent's failed and missing rows with the same
+    custom_id, and its failures replace the parent's (they are more recent), but an ok
+    row of the parent is never replaced. Rows stay in the parent's input order. The merged
+    object shares the parents' open files: close it, or the originals, not both."""
+    merged = JoinedResults(parent.input_index)
+    for name in (
+        "_input_line", "custom_ids", "providers", "models", "outcomes", "status_codes",
+        "tokens_in_col", "tokens_out_col", "finish_reasons", "contents", "error_codes",
+        "error_messages", "costs", "_src", "_src_line",
+    ):  # fmt: skip
+        setattr(merged, name, getattr(parent, name)[:])
+    merged._by_id = parent._by_id
+    merged._more_by_id = parent._more_by_id
+    merged._sources = parent._sources + child._sources
+    if len(merged._sources) >= _NO_SOURCE:
+        raise ValueError("too many result files to merge")
+    offset = len(parent._sources)
+    merged.duplicates = parent.duplicates + child.duplicates
+    merged.unknown_ids = parent.unknown_ids + child.unknown_ids
+    merged.bad_lines = parent.bad_lines + child.bad_lines
+    for row in range(len(child)):
+        if child.outcomes[row] == MISSING:
+            continue
+        custom_id = child.custom_ids[row]
+        target = merged._by_id.get(custom_id) if custom_id is not None else None
+        if target is None or merged.outcomes[target] == OK:
+            continue
+        merged.outcomes[target] = child.outcomes[row]
+        for name in (
+            "status_codes", "tokens_in_col", "tokens_out_col", "finish_reasons", "contents",
+            "error_codes", "error_messages", "costs",
+        ):  # fmt: skip
+            getattr(merged, name)[target] = getattr(child, name)[row]
+        if child.models[row]:
+            merged.models[target] = child.models[row]
+        merged._src[target] = child._src[row] + offset
+        merged._src_line[target] = child._src_line[row]
+    merged._regroup()
+    return merged
+
+
+def merge_children(parent: JoinedResults, children: Sequence[JoinedResults]) -> JoinedResults:
+    """`merge_child` applied for each retry in the order they ran."""
+    merged = parent
+    for child in children:
+        merged = merge_child(merged, child)
+    return merged
+
+
+# -- downloading ------------------------------------------------------------------
+
+
+class _Downloader(Protocol):
+    async def download_file(
+        self, file_id: str, dest: str | Path, progress: Callable[[int, int | None], None] | None
+    ) -> Path: ...
+
+
+OUTPUT_NAME = "output.jsonl"
+ERROR_NAME = "errors.jsonl"
+
+
+def _marker(dest: Path) -> Path:
+    return dest.with_name(f".{dest.name}.complete")
+
+
+def _already_downloaded(dest: Path, file_id: str) -> bool:
+    """True when `dest` was fully downloaded from this very file id before: the marker
+    written after a complete download names the id and the size."""
+    try:
+        recorded = orjson.loads(_marker(dest).read_bytes())
+        return bool(
+            recorded.get("file_id") == file_id and recorded.get("bytes") == dest.stat().st_size
+        )
+    except (OSError, orjson.JSONDecodeError, AttributeError):
+        return False
+
+
+async def download_batch_results(
+    client: _Downloader,
+    batch: Batch,
+    dest_dir: str | Path,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> tuple[Path | None, Path | None]:
+    """Fetch a finished batch's output and error files into `dest_dir` (output.jsonl,
+    errors.jsonl) unless they are already there complete. Returns (output, error)
+    paths, None for a file the batch does not have."""
+    dest_dir = Path(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    found: list[Path | None] = []
+    for file_id, name in ((batch.output_file_id, OUTPUT_NAME), (batch.error_file_id, ERROR_NAME)):
+        if not file_id:
+            found.append(None)
+            continue
+        dest = dest_dir / name
+        if not _already_downloaded(dest, file_id):
+            await client.download_file(file_id, dest, progress)
+            _marker(dest).write_bytes(
+                orjson.dumps({"file_id": file_id, "bytes": dest.stat().st_size})
+            )
+        found.append(dest)
+    return found[0], found[1]
