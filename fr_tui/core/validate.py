@@ -70,6 +70,44 @@ _JSON_REASONS = {
 }
 
 
+# Every problem code. Codes listed here are warnings; all others are errors.
+WARNING_CODES = frozenset(
+    {
+        "blank_line",
+        "crlf_line_endings",
+        "missing_final_newline",
+        "unknown_provider",
+        "provider_model_mismatch",
+        "model_without_prefix",
+        "unknown_key",
+        "unknown_role",
+        "empty_input",
+    }
+)
+# What to do about a problem, shown once per code ({max_rows}/{max_bytes} are the limits).
+HINTS = {
+    "empty_file": "A batch needs at least one request line.",
+    "too_many_rows": "Split it: fr-tui split FILE --max-rows {max_rows}",
+    "file_too_large": "Split it: fr-tui split FILE --max-bytes {max_bytes}",
+    "line_too_long": "Check that the file really has one request per line.",
+    "bom": "Save the file as UTF-8 without BOM.",
+    "invalid_utf8": "Batch files must be UTF-8 text; re-export the file as UTF-8.",
+    "invalid_json": "Each line must hold exactly one complete JSON object.",
+    "blank_line": "Remove blank lines: some batch servers count them as invalid requests.",
+    "crlf_line_endings": "JSON parsers accept them, but LF endings are safer.",
+    "missing_final_newline": "Add a newline at the end so files can be joined safely.",
+    "duplicate_custom_id": "Every request needs its own custom_id; results are matched by it.",
+    "unknown_provider": "FastRouter documents batch support for openai and anthropic.",
+    "provider_model_mismatch": "Set provider to the part of the model name before the slash.",
+    "missing_provider": 'Add "provider", e.g. "openai" for model "openai/gpt-4.1-nano".',
+    "unknown_key": "Request parameters belong inside body.",
+    "model_without_prefix": 'FastRouter models are named "provider/model", '
+    'e.g. "openai/gpt-4.1-nano".',
+    "stream_not_supported": 'Remove "stream" from the body.',
+    "unknown_role": "Roles are system, developer, user, assistant and tool.",
+}
+
+
 @dataclass(frozen=True)
 class Limits:
     max_rows: int = 50_000
@@ -166,36 +204,6 @@ class _SlowPath(Exception):
 class Validator:
     """Incremental validator: ``feed`` every line in order, then ``finish``."""
 
-    # Slots: attribute access is the main per-line cost after parsing.
-    __slots__ = (
-        "blank_lines",
-        "bytes",
-        "crlf_lines",
-        "endpoint",
-        "endpoint_line",
-        "errors_total",
-        "fast_models",
-        "first_crlf_line",
-        "first_row_over_limit",
-        "good_model_prefix",
-        "kept",
-        "last_byte",
-        "limits",
-        "line_over_bytes",
-        "lines",
-        "max_bytes",
-        "max_rows",
-        "max_tokens_sum",
-        "model_prefix",
-        "models",
-        "on_problem",
-        "providers",
-        "rows",
-        "seen_ids",
-        "text_chars",
-        "warnings_total",
-    )
-
     def __init__(
         self,
         limits: Limits | None = None,
@@ -233,21 +241,41 @@ class Validator:
 
     # -- problems ---------------------------------------------------------------------
 
-    def _add(self, problem: Problem, *, always_keep: bool = False) -> None:
-        if problem.severity == "error":
+    def _flag(
+        self,
+        line: int,
+        code: str,
+        message: str,
+        column: int | None = None,
+        other_line: int | None = None,
+        keep: bool = False,
+    ) -> None:
+        """Record a problem; ``keep`` bypasses the cap (file-level summaries)."""
+        severity = "warning" if code in WARNING_CODES else "error"
+        if severity == "error":
             self.errors_total += 1
         else:
             self.warnings_total += 1
-        if always_keep or len(self.kept) < MAX_KEPT_PROBLEMS:
+        if keep or len(self.kept) < MAX_KEPT_PROBLEMS:
+            hint = HINTS.get(code)
+            if hint is not None:
+                hint = hint.format(max_rows=self.max_rows, max_bytes=self.max_bytes)
+            problem = Problem(line, code, message, severity, column, other_line, hint)
             self.kept.append(problem)
             if self.on_problem is not None:
                 self.on_problem(problem)
 
-    def _error(self, line: int, code: str, message: str, **extra: Any) -> None:
-        self._add(Problem(line, code, message, "error", **extra))
-
-    def _warning(self, line: int, code: str, message: str, **extra: Any) -> None:
-        self._add(Problem(line, code, message, "warning", **extra))
+    def _missing_or_invalid(
+        self, line_no: int, container: dict[str, Any], key: str, label: str, expected: str
+    ) -> None:
+        """Report a required field that is absent (missing_KEY) or wrong (invalid_KEY)."""
+        if key not in container:
+            self._flag(line_no, f"missing_{key}", f"{label} is missing; it must be {expected}.")
+        else:
+            value = container[key]
+            shown = orjson.dumps(value).decode()[:60] if type(value) is str else _describe(value)
+            message = f"{label} must be {expected}, not {shown}."
+            self._flag(line_no, f"invalid_{key}", message)
 
     # -- lines ------------------------------------------------------------------------
 
@@ -281,7 +309,7 @@ class Validator:
         if obj is _UNPARSED:
             return
         if type(obj) is not dict:
-            self._error(
+            self._flag(
                 line_no,
                 "not_an_object",
                 f"Each line must be one JSON object, but this line is {_describe(obj)}.",
@@ -349,33 +377,30 @@ class Validator:
             self.line_over_bytes = line_no
         if self.rows > self.limits.max_rows and not self.first_row_over_limit:
             self.first_row_over_limit = line_no
-        self._error(
+        self._flag(
             line_no,
             "line_too_long",
             f"This line is {size:,} bytes long; fr-tui does not read lines over "
             f"{MAX_LINE_BYTES // (1024 * 1024)} MiB, and no single request should be this big.",
-            hint="Check that the file really has one request per line.",
         )
 
     def _unparsable(self, line_no: int, raw: bytes, exc: orjson.JSONDecodeError) -> Any:
         """Report why a line did not parse; return the object if it parses after a BOM."""
         if not raw.strip():
             self.blank_lines += 1
-            self._warning(
+            self._flag(
                 line_no,
                 "blank_line",
                 "This line is blank; it is not a request.",
-                hint="Remove blank lines: some batch servers count them as invalid requests.",
             )
             return _BLANK
         if line_no == 1 and raw.startswith(_BOM):
-            self._error(
+            self._flag(
                 1,
                 "bom",
                 "The file starts with a UTF-8 byte order mark (BOM), which the server "
                 "cannot parse as JSON.",
                 column=1,
-                hint="Save the file as UTF-8 without BOM.",
             )
             raw = raw[len(_BOM) :]
             if not raw.strip():
@@ -387,13 +412,12 @@ class Validator:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as bad:
-            self._error(
+            self._flag(
                 line_no,
                 "invalid_utf8",
                 f"This line is not valid UTF-8 (bad byte 0x{raw[bad.start]:02x} at byte "
                 f"{bad.start + 1}).",
                 column=bad.start + 1,
-                hint="Batch files must be UTF-8 text; re-export the file as UTF-8.",
             )
             return _UNPARSED
         reason = exc.msg
@@ -404,12 +428,11 @@ class Validator:
         # orjson's position is a character offset into the line; past the end means "at
         # the end of the line", which is where a person should look.
         column = min(exc.pos, len(text.rstrip("\r\n"))) + 1
-        self._error(
+        self._flag(
             line_no,
             "invalid_json",
             f"This line is not valid JSON: {reason}.",
             column=column,
-            hint="Each line must hold exactly one complete JSON object.",
         )
         return _UNPARSED
 
@@ -419,33 +442,19 @@ class Validator:
         if type(custom_id) is str and custom_id:
             first = self.seen_ids.setdefault(custom_id, line_no)
             if first != line_no:
-                self._error(
+                self._flag(
                     line_no,
                     "duplicate_custom_id",
                     f'custom_id "{custom_id}" is already used on line {first}.',
                     other_line=first,
-                    hint="Every request needs its own custom_id; results are matched by it.",
                 )
-        elif "custom_id" not in obj:
-            self._error(line_no, "missing_custom_id", "The request has no custom_id.")
         else:
-            self._error(
-                line_no,
-                "invalid_custom_id",
-                f"custom_id must be a non-empty string, not {_describe(custom_id)}.",
-            )
+            self._missing_or_invalid(line_no, obj, "custom_id", "custom_id", "a non-empty string")
 
         # method: always POST.
         method = obj.get("method")
         if method != "POST":
-            if method is None and "method" not in obj:
-                self._error(line_no, "missing_method", 'The request has no method; use "POST".')
-            else:
-                self._error(
-                    line_no,
-                    "invalid_method",
-                    f'method must be "POST", not {orjson.dumps(method).decode()}.',
-                )
+            self._missing_or_invalid(line_no, obj, "method", "method", '"POST"')
 
         # url: a supported endpoint, the same on every line.
         url = obj.get("url")
@@ -456,26 +465,16 @@ class Validator:
                 self.endpoint = CHAT_URL if url == CHAT_URL else EMBEDDINGS_URL
                 self.endpoint_line = line_no
             else:
-                self._error(
+                self._flag(
                     line_no,
                     "url_mismatch",
                     f'url is "{url}" but line {self.endpoint_line} uses "{self.endpoint}"; '
                     "every line of a batch must use the same url.",
                     other_line=self.endpoint_line,
                 )
-        elif "url" not in obj:
-            self._error(
-                line_no,
-                "missing_url",
-                f'The request has no url; use "{CHAT_URL}" or "{EMBEDDINGS_URL}".',
-            )
         else:
-            self._error(
-                line_no,
-                "unsupported_url",
-                f"url {orjson.dumps(url).decode()} is not supported; batches accept "
-                f'"{CHAT_URL}" or "{EMBEDDINGS_URL}".',
-            )
+            expected = f'"{CHAT_URL}" or "{EMBEDDINGS_URL}"'
+            self._missing_or_invalid(line_no, obj, "url", "url", expected)
 
         # body: an object with a model and the endpoint's payload.
         body = obj.get("body")
@@ -486,22 +485,19 @@ class Validator:
             model = self._check_body(
                 line_no, body, self.endpoint or (url if url in SUPPORTED_URLS else None)
             )
-        elif "body" not in obj:
-            self._error(line_no, "missing_body", "The request has no body.")
         else:
-            self._error(line_no, "invalid_body", f"body must be an object, not {_describe(body)}.")
+            self._missing_or_invalid(line_no, obj, "body", "body", "an object")
 
         # provider: a slug, ideally known and matching the model's prefix.
         provider = obj.get("provider")
         if type(provider) is str and provider:
             self.providers[provider] = self.providers.get(provider, 0) + 1
             if provider not in KNOWN_PROVIDERS:
-                self._warning(
+                self._flag(
                     line_no,
                     "unknown_provider",
                     f'provider "{provider}" is not one fr-tui knows '
                     f"({', '.join(sorted(KNOWN_PROVIDERS))}).",
-                    hint="FastRouter documents batch support for openai and anthropic.",
                 )
             if model is not None:
                 prefix = self.model_prefix.get(model)
@@ -512,35 +508,22 @@ class Validator:
                 if prefix == provider and provider in KNOWN_PROVIDERS:
                     self.good_model_prefix[model] = prefix
                 elif prefix and prefix != provider:
-                    self._warning(
+                    self._flag(
                         line_no,
                         "provider_model_mismatch",
                         f'provider is "{provider}" but the model "{model}" belongs to "{prefix}".',
-                        hint="Set provider to the part of the model name before the slash.",
                     )
-        elif "provider" not in obj:
-            self._error(
-                line_no,
-                "missing_provider",
-                "The request has no provider (FastRouter needs it on every line).",
-                hint='Add "provider", e.g. "openai" for model "openai/gpt-4.1-nano".',
-            )
         else:
-            self._error(
-                line_no,
-                "invalid_provider",
-                f"provider must be a non-empty string, not {_describe(provider)}.",
-            )
+            self._missing_or_invalid(line_no, obj, "provider", "provider", "a non-empty string")
 
         unknown = [key for key in obj if key not in TOP_LEVEL_KEYS]
         if unknown:
             names = ", ".join(f'"{key}"' for key in unknown[:5])
-            self._warning(
+            self._flag(
                 line_no,
                 "unknown_key",
                 f"Unknown top-level key{'s' if len(unknown) > 1 else ''} {names}; "
                 "the server ignores or rejects it.",
-                hint="Request parameters belong inside body.",
             )
 
     def _check_body(self, line_no: int, body: dict[str, Any], url: str | None) -> str | None:
@@ -551,28 +534,20 @@ class Validator:
             result = model
             self.models[model] = self.models.get(model, 0) + 1
             if "/" not in model:
-                self._warning(
+                self._flag(
                     line_no,
                     "model_without_prefix",
                     f'model "{model}" has no provider prefix.',
-                    hint='FastRouter models are named "provider/model", e.g. "openai/gpt-4.1-nano".',
                 )
-        elif "model" not in body:
-            self._error(line_no, "missing_model", "body has no model.")
         else:
-            self._error(
-                line_no,
-                "invalid_model",
-                f"body.model must be a non-empty string, not {_describe(model)}.",
-            )
+            self._missing_or_invalid(line_no, body, "model", "body.model", "a non-empty string")
 
         stream = body.get("stream")
         if stream is not None and stream is not False:
-            self._error(
+            self._flag(
                 line_no,
                 "stream_not_supported",
                 "body.stream is set; batch requests cannot stream.",
-                hint='Remove "stream" from the body.',
             )
 
         max_tokens = body.get("max_tokens")
@@ -582,7 +557,7 @@ class Validator:
             if type(max_tokens) is int and max_tokens > 0:
                 self.max_tokens_sum += max_tokens
             else:
-                self._error(
+                self._flag(
                     line_no,
                     "invalid_max_tokens",
                     f"max_tokens must be a positive whole number, not {orjson.dumps(max_tokens).decode()}.",
@@ -597,19 +572,13 @@ class Validator:
     def _check_messages(self, line_no: int, body: dict[str, Any]) -> None:
         messages = body.get("messages")
         if type(messages) is not list or not messages:
-            if "messages" not in body:
-                self._error(line_no, "missing_messages", "A chat request needs body.messages.")
-            else:
-                self._error(
-                    line_no,
-                    "invalid_messages",
-                    f"body.messages must be a non-empty list, not {_describe(messages)}.",
-                )
+            expected = "a non-empty list of messages"
+            self._missing_or_invalid(line_no, body, "messages", "body.messages", expected)
             return
         chars = 0
         for index, message in enumerate(messages):
             if type(message) is not dict:
-                self._error(
+                self._flag(
                     line_no,
                     "invalid_message",
                     f"body.messages[{index}] must be an object, not {_describe(message)}.",
@@ -618,14 +587,13 @@ class Validator:
             role = message.get("role")
             if type(role) is not str or role not in KNOWN_ROLES:
                 if type(role) is str and role:
-                    self._warning(
+                    self._flag(
                         line_no,
                         "unknown_role",
                         f'body.messages[{index}] has role "{role}", which is not a chat role.',
-                        hint="Roles are system, developer, user, assistant and tool.",
                     )
                 else:
-                    self._error(
+                    self._flag(
                         line_no,
                         "invalid_message",
                         f"body.messages[{index}] has no role."
@@ -642,7 +610,7 @@ class Validator:
             ):
                 pass  # an assistant turn that only calls tools has no content
             else:
-                self._error(
+                self._flag(
                     line_no,
                     "invalid_message",
                     f"body.messages[{index}] has no content."
@@ -657,7 +625,7 @@ class Validator:
         if type(value) is str:
             self.text_chars += len(value)
             if not value:
-                self._warning(line_no, "empty_input", "body.input is an empty string.")
+                self._flag(line_no, "empty_input", "body.input is an empty string.")
             return
         if type(value) is list and value:
             for item in value:
@@ -667,21 +635,15 @@ class Validator:
                     # token ids: one token each (times four to keep "chars/4" honest)
                     self.text_chars += 4 * (len(item) if type(item) is list else 1)
                 else:
-                    self._error(
+                    self._flag(
                         line_no,
                         "invalid_input",
                         f"body.input items must be strings or token lists, not {_describe(item)}.",
                     )
                     return
             return
-        if "input" not in body:
-            self._error(line_no, "missing_input", "An embeddings request needs body.input.")
-        else:
-            self._error(
-                line_no,
-                "invalid_input",
-                f"body.input must be a string or a non-empty list, not {_describe(value)}.",
-            )
+        expected = "a string or a non-empty list"
+        self._missing_or_invalid(line_no, body, "input", "body.input", expected)
 
     # -- end of file ------------------------------------------------------------------
 
@@ -720,66 +682,38 @@ class Validator:
         )
 
     def _file_problems(self) -> None:
-        # File-level findings are few and summarise many lines: always kept, never capped.
-        limits = self.limits
+        # File-level findings are few and each sums up many lines: always kept.
         if self.rows == 0:
-            self._add(
-                Problem(
-                    1,
-                    "empty_file",
-                    "The file has no requests." if self.lines else "The file is empty.",
-                    "error",
-                    hint="A batch needs at least one request line.",
-                ),
-                always_keep=True,
-            )
+            message = "The file has no requests." if self.lines else "The file is empty."
+            self._flag(1, "empty_file", message, keep=True)
         if self.first_row_over_limit:
-            self._add(
-                Problem(
-                    self.first_row_over_limit,
-                    "too_many_rows",
-                    f"The file has {self.rows:,} requests; a batch takes at most "
-                    f"{limits.max_rows:,}. This is the first line over the limit.",
-                    "error",
-                    hint=f"Split it: fr-tui split FILE --max-rows {limits.max_rows}",
-                ),
-                always_keep=True,
+            self._flag(
+                self.first_row_over_limit,
+                "too_many_rows",
+                f"The file has {self.rows:,} requests; a batch takes at most "
+                f"{self.max_rows:,}. This is the first line over the limit.",
+                keep=True,
             )
         if self.line_over_bytes:
-            self._add(
-                Problem(
-                    self.line_over_bytes,
-                    "file_too_large",
-                    f"The file is {self.bytes:,} bytes; a batch file may be at most "
-                    f"{limits.max_bytes:,} bytes. The limit is crossed on this line.",
-                    "error",
-                    hint=f"Split it: fr-tui split FILE --max-bytes {limits.max_bytes}",
-                ),
-                always_keep=True,
+            self._flag(
+                self.line_over_bytes,
+                "file_too_large",
+                f"The file is {self.bytes:,} bytes; a batch file may be at most "
+                f"{self.max_bytes:,} bytes. The limit is crossed on this line.",
+                keep=True,
             )
         if self.crlf_lines:
-            self._add(
-                Problem(
-                    self.first_crlf_line,
-                    "crlf_line_endings",
-                    f"{self.crlf_lines:,} line{'s' if self.crlf_lines > 1 else ''} end with "
-                    "CRLF (Windows line endings), the first one here.",
-                    "warning",
-                    hint="JSON parsers accept them, but LF endings are safer.",
-                ),
-                always_keep=True,
+            plural = "s end" if self.crlf_lines > 1 else " ends"
+            self._flag(
+                self.first_crlf_line,
+                "crlf_line_endings",
+                f"{self.crlf_lines:,} line{plural} with CRLF (Windows line endings), "
+                "the first one here.",
+                keep=True,
             )
         if self.last_byte != b"\n" and self.lines:
-            self._add(
-                Problem(
-                    self.lines,
-                    "missing_final_newline",
-                    "The last line does not end with a newline.",
-                    "warning",
-                    hint="Add a newline at the end so files can be joined safely.",
-                ),
-                always_keep=True,
-            )
+            message = "The last line does not end with a newline."
+            self._flag(self.lines, "missing_final_newline", message, keep=True)
 
 
 def validate_path(
