@@ -297,7 +297,10 @@ class SandboxStore:
         path = self.file_path(record["input_file_id"])
         from fr_tui.core.validate import validate_path
 
-        report = validate_path(path)
+        try:
+            report = validate_path(path)
+        except Exception as exc:  # a validator crash must fail one batch, not every GET
+            return [_problem("validation_error", None, f"Could not validate the file: {exc}")]
         if not report.valid:
             return [
                 _problem(str(p.code), p.line, str(p.message))
