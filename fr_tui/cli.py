@@ -1,0 +1,226 @@
+"""fr-tui's entry point: the TUI, or a headless subcommand.
+
+Headless commands never import Textual (start-up cost); the TUI is imported lazily.
+Exit codes: 0 success; 1 the input is invalid or the batch failed; 2 usage or local
+I/O error; 3 API or network error. Errors are one line on stderr; --debug adds the
+traceback. --json prints one JSON document on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from fr_tui import __version__
+
+COMMANDS = (
+    "validate",
+    "split",
+    "submit",
+    "status",
+    "list",
+    "cancel",
+    "results",
+    "retry",
+    "sandbox",
+    "paths",
+)
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_API = 0, 1, 2, 3
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _globals(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
+    # On subcommands the defaults are suppressed so that a global option given before
+    # the command (`fr-tui --sandbox submit F`) is not reset by the subparser.
+    extra: dict[str, Any] = {"default": argparse.SUPPRESS} if suppress else {}
+    parser.add_argument(
+        "--profile", help="profile from config.toml (default: the active one)", **extra
+    )
+    parser.add_argument("--base-url", help="API base URL, the part before /v1", **extra)
+    parser.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="use an embedded sandbox server (no key, offline)",
+        **extra,
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="show tracebacks and debug logs", **extra
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fr-tui",
+        description="Terminal app for FastRouter's Batch API. Without a command, opens the TUI.",
+    )
+    parser.add_argument("--version", action="version", version=f"fr-tui {__version__}")
+    _globals(parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    common = argparse.ArgumentParser(add_help=False)
+    _globals(common, suppress=True)
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name, help=help_text, description=help_text, parents=[common], argument_default=None
+        )
+
+    p = add("validate", "check a batch input file")
+    p.add_argument("file", type=Path)
+    p.add_argument("--json", action="store_true")
+
+    p = add("split", "split a file over the limits into valid parts")
+    p.add_argument("file", type=Path)
+    p.add_argument("--max-rows", type=int)
+    p.add_argument("--max-bytes", type=int)
+    p.add_argument("-o", "--out-dir", type=Path)
+    p.add_argument("--json", action="store_true")
+
+    p = add("submit", "upload a file and create a batch")
+    p.add_argument("file", type=Path)
+    p.add_argument("--endpoint", help="default: the url of the file's lines")
+    p.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--name", help="a name for the batch in history")
+    p.add_argument("--force", action="store_true", help="submit despite warnings (never errors)")
+    p.add_argument("--wait", action="store_true", help="poll until the batch ends")
+    p.add_argument("--poll-interval", type=float, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--json", action="store_true")
+
+    p = add("status", "show a batch's status")
+    p.add_argument("batch_id")
+    p.add_argument("--json", action="store_true")
+
+    p = add("list", "batch history")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--limit", type=int, default=None)
+
+    p = add("cancel", "cancel a batch")
+    p.add_argument("batch_id")
+    p.add_argument("--json", action="store_true")
+
+    p = add("results", "download a batch's results and join them to the input")
+    p.add_argument("batch_id")
+    p.add_argument("-o", "--output", type=Path, help="write the joined rows here")
+    p.add_argument("--format", choices=("jsonl", "csv"), default=None)
+    p.add_argument("--json", action="store_true")
+
+    p = add("retry", "new input file from the failed, expired and missing rows")
+    p.add_argument("batch_id")
+    p.add_argument("-o", "--output", type=Path)
+    p.add_argument("--submit", action="store_true", help="submit it as a new batch")
+    p.add_argument("--json", action="store_true")
+
+    p = add("sandbox", "run the sandbox server alone")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8787)
+    p.add_argument("--tick", type=float, default=None, help="seconds per processing step")
+
+    p = add("paths", "print where config, history and results are kept")
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+def build_tui_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fr-tui",
+        description="Open the TUI. Commands: " + ", ".join(COMMANDS) + " (fr-tui COMMAND -h).",
+    )
+    parser.add_argument("--version", action="version", version=f"fr-tui {__version__}")
+    _globals(parser)
+    parser.add_argument("path", nargs="?", type=Path, help="a folder to browse or a file to open")
+    return parser
+
+
+def _first_positional(argv: Sequence[str]) -> str | None:
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg in ("--profile", "--base-url"):
+            skip = True
+            continue
+        if arg.startswith("-"):
+            continue
+        return arg
+    return None
+
+
+def _setup_logging(debug: bool) -> None:
+    from fr_tui.core.logs import setup_logging
+
+    setup_logging(debug=debug)
+
+
+def _print_json(value: Any) -> None:
+    import orjson
+
+    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
+    sys.stdout.flush()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    first = _first_positional(argv)
+    if first in COMMANDS or "-h" in argv[:1] or "--help" in argv[:1]:
+        args = build_parser().parse_args(argv)
+    else:
+        args = build_tui_parser().parse_args(argv)
+        args.command = None
+    debug = bool(getattr(args, "debug", False))
+    try:
+        _setup_logging(debug)
+    except OSError:
+        pass  # an unwritable log dir must not stop the app
+    try:
+        if args.command is None:
+            return _run_tui(args)
+        from fr_tui import headless
+
+        handler = getattr(headless, "cmd_" + args.command)
+        result: int = handler(args)
+        return result
+    except KeyboardInterrupt:
+        print("fr-tui: interrupted", file=sys.stderr)
+        return 130
+    except CliError as exc:
+        print(f"fr-tui: {exc}", file=sys.stderr)
+        return exc.code
+    except Exception as exc:  # one clear line, never a traceback (unless --debug)
+        from fr_tui.core.errors import ApiError
+
+        logging.getLogger("fr_tui").exception("command failed")
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        if isinstance(exc, ApiError):
+            print(f"fr-tui: {exc.message}", file=sys.stderr)
+            return exc.exit_code
+        if isinstance(exc, OSError):
+            print(
+                f"fr-tui: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr
+            )
+            return EXIT_USAGE
+        print(f"fr-tui: unexpected error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_API
+
+
+def _run_tui(args: argparse.Namespace) -> int:
+    if args.path is not None and not args.path.exists():
+        raise CliError(f"no such file or folder: {args.path}")
+    if not sys.stdin.isatty() or not sys.stdout.isatty():
+        raise CliError("the TUI needs a terminal; for scripts use a command (fr-tui -h)")
+    from fr_tui.tui.run import run_tui
+
+    return run_tui(
+        path=args.path, sandbox=args.sandbox, profile=args.profile, base_url=args.base_url
+    )

@@ -1,0 +1,503 @@
+"""The headless subcommands (`fr-tui validate|submit|status|...`). No Textual here.
+
+Each `cmd_*` takes the parsed arguments and returns the exit code; errors are raised
+(CliError, ApiError, OSError) and turned into one line by cli.main.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from fr_tui.cli import EXIT_INVALID, EXIT_OK, EXIT_USAGE, CliError, _print_json
+from fr_tui.core.api import BatchClient, normalise_base_url
+from fr_tui.core.config import (
+    BASE_URL_ENV,
+    SANDBOX_API_KEY,
+    Config,
+    KeyError_,
+    Profile,
+    load_config,
+)
+from fr_tui.core.paths import Paths, get_paths
+from fr_tui.core.store import BatchRecord, HistoryStore
+
+T = TypeVar("T")
+
+
+def _err(message: str) -> None:
+    print(f"fr-tui: {message}", file=sys.stderr)
+
+
+def _config(args: argparse.Namespace) -> tuple[Config, Profile]:
+    config = load_config()
+    for warning in config.warnings:
+        _err(warning)
+    try:
+        profile = config.profile(args.profile)
+    except KeyError_ as exc:
+        raise CliError(str(exc)) from None
+    return config, profile
+
+
+def _limits(profile: Profile) -> Any:
+    from fr_tui.core.validate import Limits
+
+    return Limits(max_rows=profile.max_rows, max_bytes=profile.max_bytes)
+
+
+@dataclass
+class Session:
+    client: BatchClient
+    store: HistoryStore
+    paths: Paths
+    config: Config
+    profile: Profile
+
+
+@asynccontextmanager
+async def _session(args: argparse.Namespace) -> AsyncIterator[Session]:
+    """An API client for the chosen profile (starting an embedded sandbox when asked)."""
+    config, profile = _config(args)
+    paths = get_paths().ensure()
+    store = HistoryStore(paths.history_db)
+    if store.notice:
+        _err(store.notice)
+    server = None
+    use_sandbox = args.sandbox or (profile.is_sandbox and not args.base_url)
+    if use_sandbox:
+        from fr_tui.sandbox.server import SandboxServer
+
+        server = SandboxServer(state_dir=paths.sandbox_dir)
+        base_url = server.start()
+        key: str | None = SANDBOX_API_KEY
+        profile_name = "sandbox"
+    else:
+        base_url = normalise_base_url(
+            args.base_url or os.environ.get(BASE_URL_ENV) or profile.base_url
+        )
+        try:
+            key = profile.resolve_key()
+        except KeyError_ as exc:
+            raise CliError(str(exc)) from None
+        if not key:
+            raise CliError(
+                f"no API key for profile {profile.name!r}: set FASTROUTER_API_KEY, configure a "
+                "key in the TUI (fr-tui), or try the sandbox (--sandbox)"
+            )
+        profile_name = profile.name
+    client = BatchClient(base_url, key or "")
+    try:
+        yield Session(client, store, paths, config, Profile(profile_name, base_url=base_url))
+    finally:
+        await client.aclose()
+        if server is not None:
+            server.stop()
+
+
+def _run(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    return asyncio.run(coro_fn())
+
+
+# --------------------------------------------------------------------- validate / split
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from fr_tui.core.validate import format_report, validate_path
+
+    _, profile = _config(args)
+    if not args.file.is_file():
+        raise CliError(f"no such file: {args.file}")
+    report = validate_path(args.file, _limits(profile))
+    if args.json:
+        _print_json(report.to_json())
+    else:
+        print(format_report(report, str(args.file)))
+    return EXIT_OK if report.valid else EXIT_INVALID
+
+
+def cmd_split(args: argparse.Namespace) -> int:
+    from fr_tui.core.split import split_file
+
+    _, profile = _config(args)
+    if not args.file.is_file():
+        raise CliError(f"no such file: {args.file}")
+    try:
+        parts = split_file(
+            args.file,
+            max_rows=args.max_rows or profile.max_rows,
+            max_bytes=args.max_bytes or profile.max_bytes,
+            out_dir=args.out_dir,
+        )
+    except ValueError as exc:
+        raise CliError(str(exc), EXIT_INVALID) from None
+    if args.json:
+        _print_json({"parts": [str(p) for p in parts]})
+    else:
+        for part in parts:
+            print(part)
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------- submit / wait
+
+
+def _parse_metadata(pairs: list[str]) -> dict[str, str]:
+    metadata: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise CliError(f"--metadata wants KEY=VALUE, got {pair!r}")
+        metadata[key.strip()] = value
+    return metadata
+
+
+def _progress_line(record: BatchRecord | Any) -> str:
+    counts = getattr(record, "request_counts", None)
+    if counts is not None and not isinstance(counts, dict):
+        done, failed, total = counts.completed, counts.failed, counts.total
+        return f"{record.id}: {record.status} {done + failed}/{total} ({failed} failed)"
+    return f"{record.id}: {record.status}"
+
+
+async def _wait(session: Session, batch_id: str, interval: float) -> Any:
+    from fr_tui.core.workflow import poll_batch
+
+    last = ""
+    tty = sys.stderr.isatty()
+    while True:
+        batch, _ = await poll_batch(session.client, session.store, batch_id)
+        line = _progress_line(batch)
+        if line != last:
+            if tty:
+                sys.stderr.write("\r\033[K" + line)
+            else:
+                sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+            last = line
+        if batch.terminal:
+            if tty:
+                sys.stderr.write("\n")
+            return batch
+        await asyncio.sleep(interval)
+
+
+def _final_code(status: str) -> int:
+    return EXIT_OK if status == "completed" else EXIT_INVALID
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from fr_tui.core.validate import validate_path
+    from fr_tui.core.workflow import submit_file
+
+    _, profile = _config(args)
+    if not args.file.is_file():
+        raise CliError(f"no such file: {args.file}")
+    metadata = _parse_metadata(args.metadata)
+    report = validate_path(args.file, _limits(profile))
+    if not report.valid:
+        first = report.errors[0] if report.errors else None
+        where = f" (line {first.line}: {first.message})" if first else ""
+        raise CliError(
+            f"{args.file} is not a valid batch file: {report.errors_total} error(s){where}. "
+            f"Run: fr-tui validate {args.file}",
+            EXIT_INVALID,
+        )
+    if report.warnings_total and not args.force:
+        first = report.warnings[0]
+        raise CliError(
+            f"{args.file} has {report.warnings_total} warning(s) (line {first.line}: "
+            f"{first.message}). Check with `fr-tui validate`, or pass --force to submit anyway.",
+            EXIT_INVALID,
+        )
+
+    async def go() -> int:
+        async with _session(args) as session:
+            record = await submit_file(
+                session.client,
+                session.store,
+                args.file,
+                profile=session.profile.name,
+                endpoint=args.endpoint or report.endpoint,
+                metadata=metadata,
+                name=args.name,
+                rows=report.rows,
+            )
+            result: dict[str, Any] = {
+                "batch_id": record.id,
+                "input_file_id": record.input_file_id,
+                "status": record.status,
+            }
+            code = EXIT_OK
+            if args.wait:
+                interval = args.poll_interval or (
+                    0.2 if args.sandbox or session.profile.name == "sandbox" else 10.0
+                )
+                batch = await _wait(session, record.id, interval)
+                result["status"] = batch.status
+                result["request_counts"] = (
+                    batch.request_counts.to_dict() if batch.request_counts else None
+                )
+                code = _final_code(batch.status)
+            if args.json:
+                _print_json(result)
+            else:
+                print(f"submitted {record.id} ({result['status']})")
+            return code
+
+    return _run(go)
+
+
+# --------------------------------------------------------------------- status / list / cancel
+
+
+def _status_json(batch: Any) -> dict[str, Any]:
+    data = dict(batch.raw)
+    data.update(
+        id=batch.id,
+        status=batch.status,
+        request_counts=batch.request_counts.to_dict() if batch.request_counts else None,
+        output_file_id=batch.output_file_id,
+        error_file_id=batch.error_file_id,
+    )
+    data.pop("batch_id", None)
+    return data
+
+
+def _status_text(batch: Any) -> str:
+    lines = [f"{batch.id}  {batch.status}"]
+    if batch.request_counts:
+        c = batch.request_counts
+        lines.append(f"  requests: {c.completed} ok, {c.failed} failed of {c.total}")
+    else:
+        lines.append("  requests: unknown (the server gives no counts)")
+    for name, value in batch.timestamps.items():
+        if value:
+            lines.append(f"  {name}: {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(value))}")
+    for label, value in (("output", batch.output_file_id), ("errors", batch.error_file_id)):
+        if value:
+            lines.append(f"  {label} file: {value}")
+    for error in batch.errors:
+        where = f"line {error.line}: " if error.line else ""
+        lines.append(f"  error {error.code or ''}: {where}{error.message}")
+    return "\n".join(lines)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from fr_tui.core.workflow import poll_batch
+
+    async def go() -> int:
+        async with _session(args) as session:
+            batch, _ = await poll_batch(session.client, session.store, args.batch_id)
+        if args.json:
+            _print_json(_status_json(batch))
+        else:
+            print(_status_text(batch))
+        return EXIT_INVALID if batch.status in ("failed", "expired") else EXIT_OK
+
+    return _run(go)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    paths = get_paths().ensure()
+    store = HistoryStore(paths.history_db)
+    if store.notice:
+        _err(store.notice)
+    records = store.batches(args.limit)
+    unknown = store.unknown_creates()
+    if args.json:
+        _print_json(
+            {
+                "batches": [r.to_dict() for r in records],
+                "outcome_unknown": [
+                    {
+                        "input_file_id": u.input_file_id,
+                        "input_path": u.input_path,
+                        "message": u.message,
+                    }
+                    for u in unknown
+                ],
+            }
+        )
+        return EXIT_OK
+    if not records and not unknown:
+        print("no batches in history yet (fr-tui submit FILE)")
+    for r in records:
+        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at or r.submitted_at))
+        counts = (
+            f"{(r.request_completed or 0) + (r.request_failed or 0)}/{r.request_total}"
+            if r.has_counts
+            else "-"
+        )
+        print(f"{r.id:<36} {r.status:<12} {counts:>11}  {created}  {r.label}")
+    for u in unknown:
+        print(f"! outcome unknown: create for {u.input_file_id} ({u.input_path}); check the server")
+    return EXIT_OK
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    async def go() -> int:
+        async with _session(args) as session:
+            batch = await session.client.cancel_batch(args.batch_id)
+            session.store.update_from_api(batch)
+        if args.json:
+            _print_json(_status_json(batch))
+        else:
+            print(f"{batch.id}: {batch.status}")
+        return EXIT_OK
+
+    return _run(go)
+
+
+# --------------------------------------------------------------------- results / retry
+
+
+async def _joined(session: Session, batch_id: str) -> tuple[Any, Any, Path | None, Path | None]:
+    """(batch, joined results, output path, error path), downloading what is needed."""
+    from fr_tui.core.results import join_results
+    from fr_tui.core.workflow import fetch_results, poll_batch
+
+    batch, _ = await poll_batch(session.client, session.store, batch_id)
+    if not batch.terminal:
+        raise CliError(
+            f"{batch_id} is still {batch.status}; wait for it (fr-tui status {batch_id})",
+            EXIT_INVALID,
+        )
+    record = session.store.get(batch_id)
+    assert record is not None
+    dest = session.paths.results_for(batch_id)
+    output_path, error_path = await fetch_results(session.client, session.store, record, dest)
+    input_path = Path(record.input_path) if record.input_path else None
+    if input_path is None or not input_path.is_file():
+        if not batch.input_file_id:
+            raise CliError(f"the input file of {batch_id} is unknown", EXIT_USAGE)
+        input_path = dest / "input.jsonl"
+        if not input_path.exists():
+            await session.client.download_file(batch.input_file_id, input_path)
+    joined = await asyncio.to_thread(join_results, input_path, output_path, error_path)
+    return batch, joined, output_path, error_path
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    from fr_tui.core.export import export_rows, summary_json
+
+    async def go() -> int:
+        async with _session(args) as session:
+            batch, joined, output_path, error_path = await _joined(session, args.batch_id)
+        with joined:
+            summary = summary_json(batch.id, batch.status, joined, output_path, error_path)
+            if args.output:
+                fmt = args.format or ("csv" if args.output.suffix == ".csv" else "jsonl")
+                summary["export_path"] = str(args.output)
+                summary["exported"] = export_rows(joined, args.output, fmt)
+        if args.json:
+            _print_json(summary)
+        else:
+            print(
+                f"{batch.id} {batch.status}: {summary['total']} rows, {summary['ok']} ok, "
+                f"{summary['failed']} failed, {summary['missing']} missing"
+            )
+            for group in summary["error_groups"]:
+                print(f"  {group['count']:>6} × {group['code'] or ''} {group['message'] or ''}")
+            for label in ("output_path", "error_path", "export_path"):
+                if summary.get(label):
+                    print(f"  {label.replace('_', ' ')}: {summary[label]}")
+        return EXIT_INVALID if batch.status == "failed" else EXIT_OK
+
+    return _run(go)
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    from fr_tui.core.export import NothingToRetry, build_retry_file
+    from fr_tui.core.validate import validate_path
+    from fr_tui.core.workflow import submit_file
+
+    async def go() -> int:
+        async with _session(args) as session:
+            batch, joined, _, _ = await _joined(session, args.batch_id)
+            record = session.store.get(batch.id)
+            assert record is not None
+            out = (
+                args.output
+                or session.paths.results_for(batch.id) / f"retry-{int(time.time())}.jsonl"
+            )
+            with joined:
+                try:
+                    plan = build_retry_file(joined, joined.input_path, out)
+                except NothingToRetry as exc:
+                    raise CliError(f"{batch.id}: {exc}", EXIT_OK) from None
+            result: dict[str, Any] = {
+                "path": str(plan.path),
+                "rows": plan.rows,
+                "reasons": plan.reasons,
+            }
+            report = validate_path(plan.path)
+            if not report.valid:
+                raise CliError(f"the retry file {plan.path} does not validate", EXIT_INVALID)
+            if args.submit:
+                child = await submit_file(
+                    session.client,
+                    session.store,
+                    plan.path,
+                    profile=session.profile.name,
+                    endpoint=record.endpoint or report.endpoint,
+                    parent_batch_id=batch.id,
+                    name=f"retry of {record.label}",
+                    rows=plan.rows,
+                )
+                result["batch_id"] = child.id
+        if args.json:
+            _print_json(result)
+        else:
+            print(f"{plan.rows} rows to retry written to {plan.path}")
+            for reason, count in plan.reasons.items():
+                print(f"  {count:>6} × {reason}")
+            if "batch_id" in result:
+                print(f"submitted {result['batch_id']}")
+        return EXIT_OK
+
+    return _run(go)
+
+
+# --------------------------------------------------------------------- sandbox / paths
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from fr_tui.sandbox.server import serve_forever
+
+    paths = get_paths().ensure()
+    print(
+        f"fr-tui sandbox on http://{args.host}:{args.port} (use --base-url "
+        f"http://{args.host}:{args.port}, any key); state in {paths.sandbox_dir}",
+        file=sys.stderr,
+    )
+    serve_forever(host=args.host, port=args.port, state_dir=paths.sandbox_dir, tick=args.tick)
+    return EXIT_OK
+
+
+def cmd_paths(args: argparse.Namespace) -> int:
+    paths = get_paths()
+    info = {
+        "config_dir": str(paths.config_dir),
+        "config_file": str(paths.config_file),
+        "history": str(paths.history_db),
+        "data_dir": str(paths.data_dir),
+        "results": str(paths.results_dir),
+        "sandbox": str(paths.sandbox_dir),
+        "logs": str(paths.log_dir),
+    }
+    if args.json:
+        _print_json(info)
+    else:
+        width = max(map(len, info))
+        for name, value in info.items():
+            print(f"{name:<{width}}  {value}")
+    return EXIT_OK
