@@ -112,7 +112,10 @@ class LineIndex:
         last_report_time = time.monotonic()
         first_chunk_pending = on_progress is not None and len(ends) < first_chunk_lines
         while True:
-            nl = find(b"\n", pos)
+            try:
+                nl = find(b"\n", pos)
+            except ValueError:  # close() was called from another thread: stop quietly
+                return
             if nl < 0:
                 break
             append(nl)
