@@ -221,7 +221,8 @@ def merge_child(parent: JoinedResults, child: JoinedResults) -> JoinedResults:
     `parent`. Its ok results replace the parent's failed and missing rows with the same
     custom_id, and its failures replace the parent's (they are more recent), but an ok
     row of the parent is never replaced. Rows stay in the parent's input order. The merged
-    object shares the parents' open files: close it, or the originals, not both."""
+    object shares the open files of both (closing is idempotent: closing the merged
+    object closes them all, closing the originals too is harmless)."""
     merged = JoinedResults(parent.input_index)
     for name in (
         "_input_line", "custom_ids", "providers", "models", "outcomes", "status_codes",

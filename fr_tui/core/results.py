@@ -587,6 +587,7 @@ class JoinedResults:
         return answer_text(body)
 
     def close(self) -> None:
+        """Close the input and every result file this object reads from (idempotent)."""
         self.input_index.close()
         for source in self._sources:
             source.index.close()
