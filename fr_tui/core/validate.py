@@ -480,11 +480,10 @@ class Validator:
         body = obj.get("body")
         model: str | None = None
         if type(body) is dict:
-            # Checked as the file's endpoint asks (a line with another url already has
-            # its error), so one wrong url does not also flood body errors.
-            model = self._check_body(
-                line_no, body, self.endpoint or (url if url in SUPPORTED_URLS else None)
-            )
+            # A line whose url differs from the file's already has its error; checking
+            # its body against either endpoint would only add noise, so skip the shape.
+            shape = None if url in SUPPORTED_URLS and url != self.endpoint else self.endpoint
+            model = self._check_body(line_no, body, shape)
         else:
             self._missing_or_invalid(line_no, obj, "body", "body", "an object")
 
