@@ -4,6 +4,7 @@ foreground (`serve_forever`, for ``fr-tui sandbox``)."""
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 import uvicorn
 
+from fr_tui.sandbox import SANDBOX_API_KEY
 from fr_tui.sandbox.app import DEFAULT_MAX_UPLOAD_BYTES, SandboxApp
 from fr_tui.sandbox.faults import DroppedConnection
 
@@ -163,6 +165,13 @@ def serve_forever(
     directory = Path(state_dir) if state_dir is not None else _default_state_dir()
     app = SandboxApp(directory, tick=tick, faults=faults, max_upload_bytes=max_upload_bytes)
     _install_log_filter()
+    shown = f"[{host}]" if ":" in host else host
+    print(
+        f"fr-tui sandbox: http://{shown}:{port} (API base http://{shown}:{port}/v1; any key, "
+        f"e.g. {SANDBOX_API_KEY}); state in {directory}. Ctrl+C stops it.",
+        file=sys.stderr,
+        flush=True,
+    )
     uvicorn.run(
         app, host=host, port=port, log_level="warning", access_log=access_log, lifespan="off"
     )

@@ -302,6 +302,7 @@ class SandboxStore:
         except Exception as exc:  # a validator crash must fail one batch, not every GET
             return [_problem("validation_error", None, f"Could not validate the file: {exc}")]
         if not report.valid:
+            record["total"] = int(report.rows)
             return [
                 _problem(str(p.code), p.line, str(p.message))
                 for p in list(report.errors)[:MAX_REPORTED_ERRORS]
