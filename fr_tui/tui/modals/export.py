@@ -1,0 +1,89 @@
+"""Export: choose a path and a format (CSV or JSONL) for the joined rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Select, Static
+
+FORMATS = (("CSV (spreadsheets)", "csv"), ("JSONL (one object per line)", "jsonl"))
+
+
+def with_format(path_text: str, fmt: str) -> str:
+    """The path with its .csv/.jsonl suffix switched to `fmt` (other names unchanged)."""
+    for suffix in (".csv", ".jsonl"):
+        if path_text.endswith(suffix):
+            return path_text[: -len(suffix)] + "." + fmt
+    return path_text
+
+
+def resolve_export_path(text: str) -> Path:
+    path = Path(text.strip()).expanduser()
+    return path if path.is_absolute() else Path.cwd() / path
+
+
+class ExportModal(ModalScreen[tuple[Path, str] | None]):
+    """Returns (path, "csv" | "jsonl"), or None when cancelled."""
+
+    DEFAULT_CSS = """
+    ExportModal { align: center middle; }
+    ExportModal > #export-box {
+        width: 76; max-width: 100%; height: auto; max-height: 100%;
+        border: thick $accent; background: $surface; padding: 0 1;
+    }
+    ExportModal #export-title { text-style: bold; }
+    ExportModal #export-note { color: $text-muted; }
+    ExportModal #export-buttons { height: auto; }
+    ExportModal Button { margin: 0 1 0 0; }
+    """
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="export.cancel")]
+
+    def __init__(self, default_path: Path, rows: int) -> None:
+        super().__init__()
+        self.default_path = default_path
+        self.rows = rows
+
+    def compose(self) -> ComposeResult:
+        fmt = "jsonl" if self.default_path.suffix == ".jsonl" else "csv"
+        with Vertical(id="export-box"):
+            yield Static(
+                f"Export {self.rows:,} rows (every input row, in input order)", id="export-title"
+            )
+            yield Input(str(self.default_path), id="export-path")
+            yield Select(FORMATS, value=fmt, allow_blank=False, id="export-format")
+            yield Static(
+                "Columns: custom_id, provider, model, outcome, status_code, finish_reason, "
+                "content, tokens_in, tokens_out, cost, error",
+                id="export-note",
+            )
+            with Horizontal(id="export-buttons"):
+                yield Button("Export", variant="primary", id="export-go")
+                yield Button("Cancel", id="export-cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#export-path", Input).focus()
+
+    @on(Select.Changed, "#export-format")
+    def _format_changed(self, event: Select.Changed) -> None:
+        path = self.query_one("#export-path", Input)
+        path.value = with_format(path.value, str(event.value))
+
+    @on(Input.Submitted, "#export-path")
+    @on(Button.Pressed, "#export-go")
+    def action_export(self) -> None:
+        text = self.query_one("#export-path", Input).value
+        if not text.strip():
+            self.notify("Give a path to write to", severity="warning")
+            return
+        fmt = str(self.query_one("#export-format", Select).value)
+        self.dismiss((resolve_export_path(text), fmt))
+
+    @on(Button.Pressed, "#export-cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,310 @@
+"""The results screen against the real sandbox: ok, failed and missing rows side by side,
+filter, find, detail, copy, export, retry with lineage, and offline reopening."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import shutil
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from textual.app import App, ComposeResult
+from textual.widgets import Input, Static
+
+from fr_tui.core.api import BatchClient
+from fr_tui.core.config import SANDBOX_API_KEY, Profile
+from fr_tui.core.models import Batch
+from fr_tui.core.paths import Paths, get_paths
+from fr_tui.core.store import HistoryStore
+from fr_tui.core.validate import validate_path
+from fr_tui.core.workflow import poll_batch, submit_file
+from fr_tui.tui.modals.export import ExportModal
+from fr_tui.tui.modals.retry import RetryModal
+from fr_tui.tui.screens.result_detail import ResultDetailScreen
+from fr_tui.tui.screens.results import ResultsScreen
+from fr_tui.tui.widgets.result_view import ResultView
+
+SIZES = [(80, 24), (120, 40)]
+
+
+class Harness(App[None]):
+    """The parts of FrTuiApp's contract the results screen uses."""
+
+    def __init__(
+        self, paths: Paths, client: BatchClient | None, batch_id: str | None = None
+    ) -> None:
+        super().__init__()
+        self.paths = paths
+        paths.ensure()
+        self.store = HistoryStore(paths.history_db)
+        self.client = client
+        self.profile = Profile(name="sandbox", base_url="sandbox")
+        self.is_sandbox = True
+        self.start_batch = batch_id
+        self.opened_batches: list[str | None] = []
+
+    def compose(self) -> ComposeResult:
+        yield Static("home")
+
+    def on_mount(self) -> None:
+        if self.start_batch:
+            self.open_results(self.start_batch)
+
+    def open_results(self, batch_id: str) -> None:
+        self.push_screen(ResultsScreen(batch_id))
+
+    def open_batches(self, select: str | None = None) -> None:
+        self.opened_batches.append(select)
+
+
+async def run_batch(client: BatchClient, store: HistoryStore, path: Path, **kw: Any) -> str:
+    record = await submit_file(client, store, path, profile="sandbox", **kw)
+    for _ in range(500):
+        batch, _old = await poll_batch(client, store, record.id)
+        if batch.terminal:
+            return record.id
+        await asyncio.sleep(0.02)
+    raise AssertionError("the sandbox batch did not finish")
+
+
+async def wait_for(condition: Any, pilot: Any, tries: int = 300) -> None:
+    for _ in range(tries):
+        if condition():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError("condition not met in time")
+
+
+async def loaded(app: Harness, pilot: Any) -> ResultsScreen:
+    await pilot.pause()
+    await wait_for(lambda: isinstance(app.screen, ResultsScreen) and app.screen.joined, pilot)
+    screen = app.screen
+    assert isinstance(screen, ResultsScreen)
+    await pilot.pause()
+    return screen
+
+
+def status_of(screen: ResultsScreen) -> str:
+    return str(screen.query_one("#results-status", Static).content)
+
+
+@pytest.fixture
+def fails_file(samples: Path, tmp_path: Path) -> Path:
+    path = tmp_path / "server_fails.jsonl"
+    shutil.copy(samples / "server_fails.jsonl", path)
+    return path
+
+
+@pytest.fixture
+async def finished(sandbox: Any, fails_file: Path) -> tuple[str, BatchClient]:
+    client = BatchClient(sandbox.base_url, SANDBOX_API_KEY)
+    store = HistoryStore(get_paths().history_db)
+    batch_id = await run_batch(client, store, fails_file)
+    return batch_id, client
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_filter_cycle_shows_each_outcome(finished: Any, size: tuple[int, int]) -> None:
+    batch_id, client = finished
+    app = Harness(get_paths(), client, batch_id)
+    async with app.run_test(size=size) as pilot:
+        screen = await loaded(app, pilot)
+        summary = str(screen.query_one("#results-summary", Static).content)
+        assert "✓ 6 ok" in summary and "✗ 3 failed" in summary and "? 1 missing" in summary
+        groups = str(screen.query_one("#results-groups", Static).content)
+        assert "2× " in groups and "500" in groups and "400" in groups
+        view = screen.query_one(ResultView)
+        assert len(view.rows) == 10
+        seen = {}
+        for _ in range(len(screen.filters)):
+            await pilot.press("f")
+            name = screen.filters[screen.filter_index]
+            seen[name] = [view.joined.outcome(r) for r in view.rows]  # type: ignore[union-attr]
+        assert seen["ok"] == ["ok"] * 6
+        assert seen["failed"] == ["failed"] * 3
+        assert seen["missing"] == ["missing"]
+        group_sizes = sorted(
+            len(v) for k, v in seen.items() if k not in ("ok", "failed", "missing", "all")
+        )
+        assert group_sizes == [1, 2]  # the 400 and the two 500s
+        assert screen.filters[screen.filter_index] == "all" and len(view.rows) == 10
+        # the rendered table says what each row is, in words as well as glyphs
+        lines = [view.render_line(y).text for y in range(1, 11)]
+        assert sum("✓ ok" in line for line in lines) == 6
+        assert sum("✗ failed" in line for line in lines) == 3
+        assert sum("? missing" in line for line in lines) == 1
+        assert all(len(line) <= size[0] for line in lines)
+
+
+async def test_find_detail_and_copy(finished: Any) -> None:
+    batch_id, client = finished
+    app = Harness(get_paths(), client, batch_id)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await loaded(app, pilot)
+        view = screen.query_one(ResultView)
+        await pilot.press("slash")
+        find = screen.query_one("#results-find", Input)
+        assert find.has_focus
+        await pilot.press(*"fails-08", "enter")
+        assert view.joined is not None and view.current_row is not None
+        assert view.joined.custom_ids[view.current_row] == "fails-08"
+        assert "find 'fails-08': 1 here" in status_of(screen)
+        await pilot.press("n")  # wraps to the same single match
+        assert view.joined.custom_ids[view.current_row] == "fails-08"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ResultDetailScreen)
+        title = str(app.screen.query_one("#detail-title", Static).content)
+        assert "✗ failed" in title and "fails-08" in title and "HTTP 500" in title
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is screen
+        # copy an ok row's answer
+        await pilot.press("g")
+        assert view.joined.outcome(view.current_row) == "ok"
+        await pilot.press("y")
+        await pilot.pause()
+        assert app.clipboard and app.clipboard == view.joined.response_text(view.current_row)
+        assert any("Copied the answer of fails-01" in str(n.message) for n in app._notifications)
+        # a missing row copies its row JSON
+        await pilot.press("f", "f", "f")
+        assert screen.filters[screen.filter_index] == "missing"
+        await pilot.press("y")
+        copied = orjson.loads(app.clipboard)
+        assert copied["custom_id"] == "fails-09" and copied["outcome"] == "missing"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ResultDetailScreen)
+        assert app.screen.query_one("#detail-response").border_title == "Response: none"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+async def test_export_writes_every_input_row(finished: Any, tmp_path: Path, fmt: str) -> None:
+    batch_id, client = finished
+    app = Harness(get_paths(), client, batch_id)
+    target = tmp_path / "out" / f"export.{fmt}"
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await loaded(app, pilot)
+        await pilot.press("x")
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, ExportModal)
+        path_input = modal.query_one("#export-path", Input)
+        assert path_input.value.endswith(f"{batch_id}-results.csv")
+        path_input.value = str(target.with_suffix(".csv"))
+        if fmt == "jsonl":
+            modal.query_one("#export-format").value = "jsonl"  # type: ignore[attr-defined]
+            await pilot.pause()
+            assert path_input.value == str(target)
+        path_input.focus()
+        await pilot.press("enter")
+        await wait_for(lambda: target.exists(), pilot)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.screen is screen
+        assert any(f"10 rows written to {target}" in str(n.message) for n in app._notifications)
+    if fmt == "csv":
+        with target.open(newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    else:
+        rows = [orjson.loads(line) for line in target.read_bytes().splitlines()]
+    assert [r["custom_id"] for r in rows] == [f"fails-{i:02d}" for i in range(1, 11)]
+    outcomes = [r["outcome"] for r in rows]
+    assert outcomes.count("ok") == 6 and outcomes.count("failed") == 3
+    assert outcomes.count("missing") == 1
+    assert all(r["content"] for r in rows if r["outcome"] == "ok")
+
+
+async def test_retry_builds_validates_submits_and_merges(finished: Any, fails_file: Path) -> None:
+    batch_id, client = finished
+    app = Harness(get_paths(), client, batch_id)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await loaded(app, pilot)
+        await pilot.press("R")
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, RetryModal)
+        preview = str(modal.query_one("#retry-preview", Static).content)
+        assert preview.startswith("4 rows from 3 kind(s)")
+        await pilot.press("enter")  # the Retry button has focus
+        await wait_for(lambda: app.opened_batches, pilot)
+        new_id = app.opened_batches[0]
+        assert new_id and new_id != batch_id
+        assert app.screen is screen
+    store = HistoryStore(get_paths().history_db)
+    child = store.get(new_id)
+    assert child is not None and child.parent_batch_id == batch_id
+    assert child.metadata and child.metadata.get("parent_batch_id") == batch_id
+    retry_path = get_paths().results_for(batch_id) / "retry-1.jsonl"
+    assert child.input_path == str(retry_path.resolve())
+    ids = [orjson.loads(line)["custom_id"] for line in retry_path.read_bytes().splitlines()]
+    assert ids == ["fails-03", "fails-06", "fails-08", "fails-09"]
+    assert validate_path(retry_path).valid
+    # let the retry run (it fails again: same fault models), then the parent shows the merge
+    for _ in range(300):
+        batch, _old = await poll_batch(client, store, new_id)
+        if batch.terminal:
+            break
+        await asyncio.sleep(0.02)
+    app = Harness(get_paths(), client, new_id)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(app, pilot)  # downloads the child's results
+    app = Harness(get_paths(), client, batch_id)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await loaded(app, pilot)
+        assert screen.merged_children == [new_id]
+        assert "merged 1 retry" in status_of(screen)
+        assert screen.joined is not None and len(screen.joined) == 10
+
+
+async def test_past_batch_opens_offline(sandbox: Any, fails_file: Path) -> None:
+    client = BatchClient(sandbox.base_url, SANDBOX_API_KEY)
+    store = HistoryStore(get_paths().history_db)
+    batch_id = await run_batch(client, store, fails_file)
+    app = Harness(get_paths(), client, batch_id)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(app, pilot)  # the first open downloads the files
+    await client.aclose()
+    sandbox.stop()
+    # no client, no server: only what is on disk
+    for size in SIZES:
+        app = Harness(get_paths(), None, batch_id)
+        async with app.run_test(size=size) as pilot:
+            screen = await loaded(app, pilot)
+            assert screen.joined is not None and screen.joined.counts == {
+                "total": 10,
+                "ok": 6,
+                "failed": 3,
+                "missing": 1,
+            }
+
+
+async def test_not_downloaded_and_offline_says_so(tmp_path: Path) -> None:
+    paths = get_paths()
+    paths.ensure()
+    store = HistoryStore(paths.history_db)
+    batch = Batch.parse(
+        {
+            "id": "batch_offline",
+            "status": "completed",
+            "endpoint": "/v1/chat/completions",
+            "input_file_id": "file_in",
+            "output_file_id": "file_out",
+            "request_counts": {"total": 1, "completed": 1, "failed": 0},
+        }
+    )
+    store.record_created(
+        batch, profile="x", base_url="http://127.0.0.1:9", input_path=str(tmp_path)
+    )
+    app = Harness(paths, None, "batch_offline")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ResultsScreen)
+        await wait_for(lambda: "not downloaded" in screen.query_one(ResultView).note, pilot)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, ResultsScreen)
