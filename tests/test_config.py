@@ -1,0 +1,77 @@
+"""config.toml: profiles, key sources, atomic 0600 writes, broken files."""
+
+from __future__ import annotations
+
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+
+from fr_tui.core.config import Config, Profile, load_config, mask_key, save_config
+from fr_tui.core.paths import get_paths
+
+
+def test_paths_follow_fr_tui_home(fr_home: Path) -> None:
+    paths = get_paths()
+    assert paths.config_file == fr_home / "config" / "config.toml"
+    assert paths.results_for("fr_batch-1/../x").parent == paths.results_dir
+
+
+def test_xdg_is_honoured(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("FR_TUI_HOME")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "c"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "d"))
+    paths = get_paths()
+    assert paths.config_dir == tmp_path / "c" / "fr-tui"
+    assert paths.data_dir == tmp_path / "d" / "fr-tui"
+
+
+def test_round_trip_with_0600(fr_home: Path) -> None:
+    config = Config()
+    config.profiles["work"] = Profile(
+        "work", base_url="https://example.test/v1", api_key_env="WORK_KEY"
+    )
+    config.active_profile = "work"
+    path = save_config(config)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    loaded = load_config()
+    assert loaded.active_profile == "work"
+    assert loaded.profile().base_url == "https://example.test"
+    assert loaded.warnings == []
+
+
+def test_key_sources(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FASTROUTER_API_KEY", "sk-from-env")
+    monkeypatch.setenv("WORK_KEY", "sk-work")
+    assert Profile("a").resolve_key() == "sk-from-env"
+    assert Profile("b", api_key_env="WORK_KEY").resolve_key() == "sk-work"
+    assert Profile("c", api_key="sk-inline").resolve_key() == "sk-inline"
+    command = f"{sys.executable} -c \"print('sk-from-command')\""
+    assert Profile("d", api_key_command=command).resolve_key() == "sk-from-command"
+    assert "sk-inline" not in repr(Profile("c", api_key="sk-inline"))
+    assert mask_key("sk-v1-abcdef0123456789") == "sk-v1…89"
+
+
+def test_broken_file_reports_its_line_and_is_kept(fr_home: Path) -> None:
+    path = get_paths().ensure().config_file
+    path.write_text('active_profile = "default"\npoll_interval = = 3\n')
+    config = load_config()
+    assert config.broken and any("line 2" in w for w in config.warnings)
+    save_config(config)
+    assert list(path.parent.glob("config.toml.broken-*"))  # the user's text is not lost
+
+
+def test_wrong_types_fall_back_with_a_warning(fr_home: Path) -> None:
+    path = get_paths().ensure().config_file
+    path.write_text('poll_interval = "fast"\nactive_profile = "nope"\n')
+    path.chmod(0o600)
+    config = load_config()
+    assert config.poll_interval == 10.0 and config.active_profile == "default"
+    assert len(config.warnings) == 2
+
+
+def test_world_readable_file_warns(fr_home: Path) -> None:
+    path = save_config(Config())
+    path.chmod(0o644)
+    assert any("chmod 600" in w for w in load_config().warnings)

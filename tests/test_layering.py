@@ -1,0 +1,38 @@
+"""core/ never imports Textual, and headless commands do not load it (start-up cost)."""
+
+from __future__ import annotations
+
+import pkgutil
+import subprocess
+import sys
+
+import fr_tui.core
+
+CORE = [f"fr_tui.core.{m.name}" for m in pkgutil.iter_modules(fr_tui.core.__path__)]
+
+
+def loaded_after(code: str) -> set[str]:
+    out = subprocess.run(
+        [sys.executable, "-c", code + "\nimport sys; print('\\n'.join(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return set(out.split())
+
+
+def test_core_never_imports_textual() -> None:
+    assert len(CORE) >= 8
+    modules = loaded_after("\n".join(f"import {m}" for m in CORE))
+    # (rich may be loaded: httpx imports it for its own CLI when it is installed)
+    assert "textual" not in modules
+
+
+def test_headless_commands_do_not_load_textual(tmp_path) -> None:
+    code = (
+        "import sys; from fr_tui import cli\n"
+        "sys.argv = ['fr-tui', 'paths']\n"
+        "try:\n    cli.main(['paths'])\nexcept SystemExit:\n    pass\n"
+        "import fr_tui.headless"
+    )
+    assert "textual" not in loaded_after(code)

@@ -1,0 +1,131 @@
+"""History store: concurrency, crash safety, corruption and migrations."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from fr_tui.core.models import Batch
+from fr_tui.core.store import MIGRATIONS, SCHEMA_VERSION, HistoryStore
+
+
+def batch(i: int, status: str = "validating", **extra: object) -> Batch:
+    return Batch.parse(
+        {"id": f"fr_batch-{i}", "status": status, "created_at": 1_700_000_000 + i, **extra}
+    )
+
+
+def test_record_and_update_keep_local_fields(tmp_path: Path) -> None:
+    store = HistoryStore(tmp_path / "h.db")
+    store.record_created(
+        batch(1), profile="p", input_path="/x/in.jsonl", input_rows=3, name="first"
+    )
+    old, new = store.update_from_api(
+        batch(
+            1,
+            "completed",
+            request_counts={"total": 3, "completed": 2, "failed": 1},
+            output_file_id="out",
+            usage={"cost": 0.5},
+        )
+    )
+    assert (old, new) == ("validating", "completed")
+    record = store.get("fr_batch-1")
+    assert record is not None
+    assert record.name == "first" and record.input_rows == 3 and record.profile == "p"
+    assert (record.request_total, record.request_failed, record.cost) == (3, 1, 0.5)
+    assert record.terminal and store.active() == []
+
+
+def test_lineage_and_unknown_creates(tmp_path: Path) -> None:
+    store = HistoryStore(tmp_path / "h.db")
+    store.record_created(batch(1, "completed"))
+    store.record_created(batch(2), parent_batch_id="fr_batch-1")
+    assert [c.id for c in store.children("fr_batch-1")] == ["fr_batch-2"]
+    rowid = store.record_unknown_create(
+        input_file_id="file-1",
+        profile="p",
+        base_url="u",
+        input_path="/a",
+        endpoint="/v1/embeddings",
+        metadata=None,
+        message="lost",
+    )
+    assert [u.input_file_id for u in store.unknown_creates()] == ["file-1"]
+    store.resolve_unknown(rowid, None)
+    assert store.unknown_creates() == []
+
+
+WRITER = """
+import sys
+from fr_tui.core.models import Batch
+from fr_tui.core.store import HistoryStore
+store = HistoryStore(sys.argv[1])
+for i in range(int(sys.argv[3])):
+    store.record_created(Batch.parse({"id": f"{sys.argv[2]}-{i}", "status": "validating"}))
+    store.update_from_api(Batch.parse({"id": f"{sys.argv[2]}-{i}", "status": "in_progress"}))
+"""
+
+
+def test_two_processes_write_at_once(tmp_path: Path) -> None:
+    db = tmp_path / "h.db"
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WRITER, str(db), name, "60"]) for name in ("a", "b")
+    ]
+    assert [p.wait(timeout=60) for p in procs] == [0, 0]
+    records = HistoryStore(db).batches()
+    assert len(records) == 120 and {r.status for r in records} == {"in_progress"}
+
+
+def test_process_killed_mid_poll_loses_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "h.db"
+    loop = WRITER.replace("int(sys.argv[3])", "10**9")
+    proc = subprocess.Popen([sys.executable, "-c", loop, str(db), "k", "0"])
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if db.exists() and len(HistoryStore(db).batches()) >= 20:
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    store = HistoryStore(db)
+    assert store.notice is None
+    records = store.batches()
+    assert len(records) >= 20
+    # Every committed create is whole: nothing half-written.
+    assert all(r.status in ("validating", "in_progress") for r in records)
+
+
+def test_corrupt_file_is_moved_aside(tmp_path: Path) -> None:
+    db = tmp_path / "h.db"
+    db.write_bytes(b"this is not a database" * 100)
+    store = HistoryStore(db)
+    assert store.notice and "moved" in store.notice
+    assert list(tmp_path.glob("h.db.corrupt-*"))
+    store.record_created(batch(1))
+    assert store.get("fr_batch-1") is not None
+
+
+def test_migration_from_an_older_schema(tmp_path: Path) -> None:
+    db = tmp_path / "h.db"
+    conn = sqlite3.connect(db)
+    conn.executescript(MIGRATIONS[0])
+    conn.execute(
+        "INSERT INTO batches (id, status, submitted_at) VALUES ('fr_batch-old', 'completed', 1)"
+    )
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    store = HistoryStore(db)
+    old = store.get("fr_batch-old")
+    assert old is not None and old.status == "completed" and old.parent_batch_id is None
+    store.record_created(batch(2), parent_batch_id="fr_batch-old")
+    assert [c.id for c in store.children("fr_batch-old")] == ["fr_batch-2"]
+    with sqlite3.connect(db) as check:
+        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert check.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
