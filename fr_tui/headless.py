@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from fr_tui.cli import EXIT_INVALID, EXIT_OK, EXIT_USAGE, CliError, _print_json
 from fr_tui.core.api import BatchClient, normalise_base_url
@@ -395,7 +395,9 @@ def cmd_results(args: argparse.Namespace) -> int:
         with joined:
             summary = summary_json(batch.id, batch.status, joined, output_path, error_path)
             if args.output:
-                fmt = args.format or ("csv" if args.output.suffix == ".csv" else "jsonl")
+                fmt: Literal["csv", "jsonl"] = args.format or (
+                    "csv" if args.output.suffix == ".csv" else "jsonl"
+                )
                 summary["export_path"] = str(args.output)
                 summary["exported"] = export_rows(joined, args.output, fmt)
         if args.json:
