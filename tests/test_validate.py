@@ -441,3 +441,66 @@ def test_validate_never_imports_textual() -> None:
     code = "import sys, fr_tui.core.validate, fr_tui.core.split; print('textual' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# -- through the CLI (as a user runs it) --------------------------------------------------
+
+
+def fr_tui(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "fr_tui", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def test_cli_validate_exit_codes_and_words() -> None:
+    good = fr_tui("validate", str(SAMPLES / "chat.jsonl"))
+    assert good.returncode == 0 and "valid" in good.stdout and "12 requests" in good.stdout
+    bad = fr_tui("validate", str(SAMPLES / "broken.jsonl"))
+    assert bad.returncode == 1
+    assert 'line 3: custom_id "ok-1" is already used on line 1.' in bad.stdout
+    assert "Traceback" not in bad.stdout + bad.stderr
+    missing = fr_tui("validate", "/no/such/file.jsonl")
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1
+
+
+def test_cli_validate_json(tmp_path: Path) -> None:
+    path = tmp_path / "b.jsonl"
+    path.write_bytes(encode([chat("a"), b"{oops", chat("a")], b"\r\n"))
+    out = fr_tui("validate", str(path), "--json")
+    assert out.returncode == 1
+    doc = orjson.loads(out.stdout)
+    assert doc["valid"] is False and doc["rows"] == 3
+    assert [(e["line"], e["code"]) for e in doc["errors"]] == [
+        (2, "invalid_json"),
+        (3, "duplicate_custom_id"),
+    ]
+    assert [(w["line"], w["code"]) for w in doc["warnings"]] == [(1, "crlf_line_endings")]
+
+
+def test_cli_split_then_every_part_validates(tmp_path: Path) -> None:
+    path = tmp_path / "b.jsonl"
+    path.write_bytes(encode([chat(f"r{i}") for i in range(7)]))
+    out = fr_tui("split", str(path), "--max-rows", "3", "--max-bytes", "100000")
+    assert out.returncode == 0, out.stderr
+    parts = sorted(tmp_path.glob("b.part*.jsonl"))
+    assert [p.name for p in parts] == ["b.part1.jsonl", "b.part2.jsonl", "b.part3.jsonl"]
+    assert all(fr_tui("validate", str(p)).returncode == 0 for p in parts)
+
+
+def test_overlong_line_is_reported_and_skipped_unread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fr_tui.core.validate as validate_module
+
+    monkeypatch.setattr(validate_module, "MAX_LINE_BYTES", 4096)
+    huge = with_body("big", messages=[{"role": "user", "content": "q" * 50_000}])
+    data = encode([chat("a"), huge, chat("b")])
+    path = tmp_path / "b.jsonl"
+    path.write_bytes(data)
+    report = validate_path(path)
+    assert codes(report) == [(2, "line_too_long")]
+    assert report.rows == 3 and report.bytes == len(data)
+    assert codes(validate_bytes(data)) == [(2, "line_too_long")]
+    path.write_bytes(data + orjson.dumps(huge))  # overlong and unterminated
+    expected = [(2, "line_too_long"), (4, "line_too_long"), (4, "missing_final_newline")]
+    assert codes(validate_path(path)) == expected
