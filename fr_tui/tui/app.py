@@ -1,0 +1,323 @@
+"""FrTuiApp: the shell. Config and profile, the one shared API client, the sandbox server
+when asked for, the two modes (Files, Batches), global keys, and clean exits.
+
+Screens do the work; the App only holds what every screen shares.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import Screen
+
+from fr_tui.core.config import SANDBOX, SANDBOX_API_KEY, Config, KeyError_, Profile, save_config
+from fr_tui.core.paths import Paths
+from fr_tui.core.store import HistoryStore
+from fr_tui.tui.commands import FrCommands
+
+if TYPE_CHECKING:
+    from fr_tui.core.api import BatchClient
+    from fr_tui.sandbox.server import SandboxServer
+    from fr_tui.tui.poller import BatchPoller
+
+# How often the app checks that its terminal is still there (dolphie #101: a closed
+# PuTTY left the process spinning). SIGHUP normally arrives first; this is the backstop.
+TTY_CHECK_SECONDS = 3.0
+
+
+def _files_screen() -> Screen[Any]:
+    from fr_tui.tui.screens.files import FilesScreen
+
+    return FilesScreen()
+
+
+def _batches_screen() -> Screen[Any]:
+    from fr_tui.tui.screens.batches import BatchesScreen
+
+    return BatchesScreen()
+
+
+class FrTuiApp(App[int]):
+    """fr-tui. `run_tui()` in run.py builds and runs it; tests build it directly."""
+
+    TITLE = "fr-tui"
+    CSS_PATH = "app.tcss"
+    COMMANDS = App.COMMANDS | {FrCommands}
+    MODES: ClassVar[dict[str, Any]] = {"files": _files_screen, "batches": _batches_screen}
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (100, "-wide")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("1", "switch_mode('files')", "Files", id="mode-files"),
+        Binding("2", "switch_mode('batches')", "Batches", id="mode-batches"),
+        Binding("question_mark,f1", "help", "Help", key_display="?", id="help"),
+        Binding("q", "quit", "Quit", id="quit"),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="quit-ctrl-q"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="quit-ctrl-c"),
+        Binding("escape", "back", "Back", show=False, id="back"),
+    ]
+
+    # The header widgets watch this, so a profile switch shows everywhere at once.
+    profile_name: reactive[str] = reactive("")
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        paths: Paths,
+        start_path: Path | None = None,
+        sandbox: bool = False,
+        profile_name: str | None = None,
+        base_url: str | None = None,
+        sandbox_tick: float | None = None,
+        install_signal_handlers: bool = False,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.paths = paths
+        paths.ensure()
+        self.store = HistoryStore(paths.history_db)
+        self.start_path = start_path
+        self.sandbox_tick = sandbox_tick
+        self._base_url_override = base_url
+        self._install_signals = install_signal_handlers
+        self._sandbox_server: SandboxServer | None = None
+        self._client: BatchClient | None = None
+        self._client_error: str | None = None
+        name = SANDBOX if sandbox else (profile_name or config.active_profile)
+        if name not in config.profiles:
+            self._client_error = f"No profile named {name!r}; using {config.active_profile!r}."
+            name = config.active_profile
+        self.profile: Profile = config.profile(name)
+        self.set_reactive(FrTuiApp.profile_name, name)
+        try:
+            self.theme = config.theme
+        except Exception:  # an unknown theme name in the config: keep the default
+            self.config.warnings.append(f"config: unknown theme {config.theme!r}")
+        from fr_tui.tui.poller import BatchPoller
+
+        self.poller: BatchPoller = BatchPoller(self)
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def is_sandbox(self) -> bool:
+        return self.profile.is_sandbox
+
+    @property
+    def base_url(self) -> str:
+        if self.is_sandbox:
+            server = self._ensure_sandbox()
+            return server.base_url
+        return self._base_url_override or self.profile.base_url
+
+    @property
+    def client(self) -> BatchClient | None:
+        """The shared client for the active profile; None while there is no key."""
+        if self._client is None:
+            self._client = self._make_client()
+        return self._client
+
+    def _make_client(self) -> BatchClient | None:
+        from fr_tui.core.api import BatchClient
+
+        if self.is_sandbox:
+            return BatchClient(self.base_url, SANDBOX_API_KEY)
+        try:
+            key = self.profile.resolve_key()
+        except KeyError_ as exc:
+            self._client_error = str(exc)
+            return None
+        if not key:
+            return None
+        return BatchClient(self.base_url, key)
+
+    def _ensure_sandbox(self) -> SandboxServer:
+        if self._sandbox_server is None or not self._sandbox_server.running:
+            from fr_tui.sandbox.server import SandboxServer
+
+            server = SandboxServer(port=0, tick=self.sandbox_tick)
+            server.start()
+            self._sandbox_server = server
+        return self._sandbox_server
+
+    @property
+    def sandbox_server(self) -> SandboxServer | None:
+        return self._sandbox_server
+
+    @property
+    def needs_welcome(self) -> bool:
+        """First run: no config file, no key in the environment, not on the sandbox."""
+        if self.is_sandbox or self.config.exists or self._base_url_override:
+            return False
+        return not os.environ.get("FASTROUTER_API_KEY")
+
+    def set_profile(self, name: str, *, save: bool = True) -> None:
+        """Make `name` the active profile: new client, restarted poller, headers updated."""
+        old_client = self._client
+        self._client = None
+        self._client_error = None
+        self._base_url_override = None
+        self.profile = self.config.profile(name)
+        self.config.active_profile = name
+        if save:
+            self.save_config()
+        if old_client is not None:
+            self.run_worker(old_client.aclose(), group="client-close")
+        if self.is_sandbox:
+            self._ensure_sandbox()
+        self.profile_name = name
+        self.poller.stop()
+        self.poller.start()
+        self.notify(f"Profile: {name}" + (" (sandbox)" if self.is_sandbox else ""))
+
+    def save_config(self) -> None:
+        try:
+            save_config(self.config, self.paths)
+        except OSError as exc:
+            self.notify(f"Could not save the config: {exc}", severity="error")
+
+    def watch_profile_name(self, name: str) -> None:
+        self.sub_title = f"{name} · SANDBOX" if self.is_sandbox else name
+
+    def watch_theme(self, theme: str) -> None:
+        if theme != self.config.theme:
+            self.config.theme = theme
+            if self.config.exists:
+                self.save_config()
+
+    # ------------------------------------------------------------------ lifetime
+
+    def on_load(self) -> None:
+        if self.is_sandbox:
+            self._ensure_sandbox()
+        self.sub_title = f"{self.profile.name} · SANDBOX" if self.is_sandbox else self.profile.name
+
+    def on_mount(self) -> None:
+        self.switch_mode("files")
+        if self._install_signals:
+            self._install_signal_handlers()
+            self.set_interval(TTY_CHECK_SECONDS, self._check_terminal, name="tty-check")
+        for warning in self.config.warnings:
+            self.notify(warning, severity="warning", timeout=8)
+        if self.needs_welcome:
+            from fr_tui.tui.screens.welcome import WelcomeScreen
+
+            self.push_screen(WelcomeScreen())
+        else:
+            if self._client_error:
+                self.notify(self._client_error, severity="error", timeout=8)
+            elif self.client is None:
+                self.notify(
+                    f"Profile {self.profile.name!r} has no API key: press ctrl+p and open "
+                    "settings, or set FASTROUTER_API_KEY.",
+                    severity="warning",
+                    timeout=8,
+                )
+            self.poller.start()
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, self._exit_on_signal, sig)
+            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
+                pass
+
+    def _exit_on_signal(self, sig: int) -> None:
+        self.exit(128 + sig)
+
+    def _check_terminal(self) -> None:
+        stream = sys.__stdin__
+        try:
+            alive = stream is not None and stream.isatty()
+        except (ValueError, OSError):
+            alive = False
+        if not alive:
+            self.exit(129)
+
+    async def on_unmount(self) -> None:
+        self.poller.stop()
+        if self._client is not None:
+            try:
+                await self._client.aclose()
+            except Exception:
+                pass
+        self.stop_sandbox()
+
+    def stop_sandbox(self) -> None:
+        if self._sandbox_server is not None:
+            self._sandbox_server.stop()
+            self._sandbox_server = None
+
+    # ------------------------------------------------------------------ navigation
+
+    def open_batches(self, select: str | None = None) -> None:
+        """Switch to Batches, with `select` highlighted once its screen has it."""
+        self.pending_batch_select = select
+        self.switch_mode("batches")
+        if select:
+            self.call_after_refresh(self._select_batch, select)
+
+    def _select_batch(self, batch_id: str) -> None:
+        for screen in self._screen_stacks.get("batches", []):
+            selector = getattr(screen, "select_batch", None)
+            if callable(selector):
+                selector(batch_id)
+                self.pending_batch_select = None
+                return
+
+    pending_batch_select: str | None = None
+
+    def open_results(self, batch_id: str) -> None:
+        from fr_tui.tui.screens.results import ResultsScreen
+
+        self.push_screen(ResultsScreen(batch_id))
+
+    def open_file(self, path: Path, line: int | None = None) -> None:
+        """Switch to Files and preview (and validate) `path`, at `line` (1-based) if given."""
+        self.switch_mode("files")
+        self.call_after_refresh(self._open_file_now, Path(path), line)
+
+    def _open_file_now(self, path: Path, line: int | None) -> None:
+        for screen in self._screen_stacks.get("files", []):
+            opener = getattr(screen, "open_path", None)
+            if callable(opener):
+                opener(path, line=line, validate=True)
+                return
+
+    def broadcast(self, message: Message) -> None:
+        """Give an app-wide message to every installed screen of every mode."""
+        for stack in self._screen_stacks.values():
+            for screen in stack:
+                if screen.is_attached:
+                    screen.post_message(copy.copy(message))
+
+    # ------------------------------------------------------------------ actions
+
+    def action_help(self) -> None:
+        from fr_tui.tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_back(self) -> None:
+        if len(self.screen_stack) > 1:
+            self.pop_screen()
+
+    def action_open_settings(self) -> None:
+        from fr_tui.tui.screens.settings import SettingsScreen
+
+        if not isinstance(self.screen, SettingsScreen):
+            self.push_screen(SettingsScreen())
+
+    def action_use_sandbox(self) -> None:
+        self.set_profile(SANDBOX)

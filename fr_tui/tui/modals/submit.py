@@ -1,0 +1,312 @@
+"""The submit modal: summary, detected endpoint, completion window, optional name and
+metadata; refuses an invalid file (offering a split when it is over the limits); uploads
+with a cancellable progress bar, then creates the batch. The history record is written
+by core.workflow.submit_file the moment the id returns; the modal dismisses with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, ProgressBar, Static
+
+from fr_tui.core.errors import ApiError, OutcomeUnknownError
+from fr_tui.core.store import BatchRecord
+from fr_tui.core.validate import Report
+from fr_tui.core.workflow import SubmitPhase, submit_file
+
+OVER_LIMIT_CODES = {"too_many_rows", "file_too_large"}
+COMPLETION_WINDOW = "24h"
+_META_ITEM = re.compile(r"^([^=\s]+)=(.*)$")
+
+
+def parse_metadata(text: str) -> dict[str, str]:
+    """'a=1 b=two, c=3' -> {'a': '1', 'b': 'two', 'c': '3'}; raises ValueError on junk."""
+    out: dict[str, str] = {}
+    for item in re.split(r"[,\s]+", text.strip()):
+        if not item:
+            continue
+        match = _META_ITEM.match(item)
+        if match is None:
+            raise ValueError(f"metadata {item!r} is not key=value")
+        out[match.group(1)] = match.group(2)
+    if len(out) > 16:
+        raise ValueError("at most 16 metadata pairs")
+    return out
+
+
+def _human(size: float) -> str:
+    from fr_tui.tui.screens.files import human_bytes
+
+    return human_bytes(size)
+
+
+class SubmitModal(ModalScreen[BatchRecord | None]):
+    DEFAULT_CSS = """
+    SubmitModal { align: center middle; }
+    SubmitModal > #submit-box {
+        width: 90%; max-width: 84; height: auto; max-height: 100%;
+        border: round $accent; background: $surface; padding: 0 1;
+    }
+    SubmitModal #submit-title { text-style: bold; }
+    SubmitModal .field-label { color: $text-muted; height: 1; }
+    SubmitModal Input { height: 1; border: none; padding: 0 1; margin-bottom: 1; }
+    SubmitModal #submit-refusal { color: $error; margin: 1 0; }
+    SubmitModal #submit-error { color: $error; height: auto; }
+    SubmitModal #submit-progress-row { height: auto; display: none; }
+    SubmitModal.-busy #submit-progress-row { display: block; }
+    SubmitModal ProgressBar { width: 1fr; }
+    SubmitModal #submit-buttons { height: 1; margin-top: 1; align-horizontal: right; }
+    SubmitModal Button { height: 1; border: none; min-width: 10; margin-left: 1; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "close", "Close", id="submit-close"),
+        Binding("ctrl+x", "cancel_upload", "Cancel upload", id="submit-cancel-upload"),
+    ]
+
+    def __init__(self, path: Path, report: Report) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.report = report
+        self.phase = "idle"  # idle | hashing | uploading | creating | done | failed | cancelled
+        self.record: BatchRecord | None = None
+        self._started = 0.0
+        self._last_paint = 0.0
+
+    # ------------------------------------------------------------------ layout
+
+    def refusal(self) -> str | None:
+        report = self.report
+        app: Any = self.app
+        if not report.complete:
+            return "Validation did not finish; validate the file again."
+        if report.errors_total:
+            first = report.errors[0] if report.errors else None
+            reason = f"{report.errors_total:,} error{'s' if report.errors_total > 1 else ''}"
+            if first is not None:
+                reason += f"; first at line {first.line}: {first.message}"
+            return f"✖ This file cannot be submitted: {reason}"
+        if app.client is None:
+            return (
+                f"✖ Profile {app.profile.name!r} has no API key. Open settings (ctrl+p) "
+                "or use the sandbox."
+            )
+        return None
+
+    def over_limits(self) -> bool:
+        return any(p.code in OVER_LIMIT_CODES for p in self.report.errors)
+
+    def compose(self) -> ComposeResult:
+        report = self.report
+        app: Any = self.app
+        refusal = self.refusal()
+        stats = report.stats
+        models = ", ".join(sorted(stats.get("models", {}))[:3]) or "-"
+        tokens = stats.get("est_input_tokens") or 0
+        with Vertical(id="submit-box"):
+            yield Static(f"Submit {self.path.name}", id="submit-title")
+            yield Static(
+                f"{report.rows:,} rows · {_human(report.bytes)} · models: {models} · "
+                f"~{tokens:,} input tokens · {report.warnings_total} warnings\n"
+                f"Endpoint: {report.endpoint or '/v1/chat/completions'} (detected) · "
+                f"completion window: {COMPLETION_WINDOW} · profile: {app.profile.name}",
+                id="submit-summary",
+            )
+            if refusal is not None:
+                yield Static(refusal, id="submit-refusal")
+                with Horizontal(id="submit-buttons"):
+                    if self.over_limits():
+                        yield Button("Split into parts", id="submit-split", variant="primary")
+                    yield Button("Close", id="submit-close-button")
+                return
+            yield Static("Name (optional)", classes="field-label")
+            yield Input(placeholder=self.path.stem, id="submit-name")
+            yield Static("Metadata (optional): key=value key2=value2", classes="field-label")
+            yield Input(placeholder="project=demo", id="submit-metadata")
+            with Vertical(id="submit-progress-row"):
+                yield ProgressBar(total=max(report.bytes, 1), show_eta=False, id="submit-progress")
+                yield Static("", id="submit-phase")
+            yield Static("", id="submit-error")
+            with Horizontal(id="submit-buttons"):
+                yield Button("Submit ⏎", id="submit-go", variant="primary")
+                yield Button("Cancel", id="submit-cancel")
+
+    def on_mount(self) -> None:
+        for selector in ("#submit-go", "#submit-split", "#submit-close-button"):
+            found = self.query(selector)
+            if found:
+                found.first().focus()
+                break
+
+    # ------------------------------------------------------------------ actions
+
+    @on(Button.Pressed, "#submit-go")
+    @on(Input.Submitted)
+    def _confirm(self, event: Button.Pressed | Input.Submitted) -> None:
+        event.stop()
+        self.start_submit()
+
+    def start_submit(self) -> None:
+        if self.phase in ("hashing", "uploading", "creating"):
+            return
+        try:
+            metadata = parse_metadata(self.query_one("#submit-metadata", Input).value)
+        except ValueError as exc:
+            self._show_error(str(exc))
+            return
+        name = self.query_one("#submit-name", Input).value.strip() or None
+        self._show_error("")
+        self.add_class("-busy")
+        self.query_one("#submit-go", Button).disabled = True
+        self.query_one("#submit-cancel", Button).label = "Cancel upload"
+        self._started = time.monotonic()
+        self._set_phase(SubmitPhase("hashing", 0, self.report.bytes))
+        self._submit(metadata, name)
+
+    @work(exclusive=True, group="submit", exit_on_error=False)
+    async def _submit(self, metadata: dict[str, str], name: str | None) -> None:
+        app: Any = self.app
+        client = app.client
+        try:
+            record = await submit_file(
+                client,
+                app.store,
+                self.path,
+                profile=app.profile.name,
+                endpoint=self.report.endpoint,
+                metadata=metadata or None,
+                name=name,
+                rows=self.report.rows,
+                completion_window=COMPLETION_WINDOW,
+                on_phase=self._set_phase,
+            )
+        except asyncio.CancelledError:
+            self._cancelled()
+            raise
+        except OutcomeUnknownError as exc:
+            self._failed(
+                f"{exc.message} Check Batches before retrying, or the batch may run twice."
+            )
+        except ApiError as exc:
+            self._failed(exc.message)
+        except OSError as exc:
+            self._failed(f"Cannot read {self.path.name}: {exc.strerror or exc}")
+        else:
+            self.record = record
+            self.phase = "done"
+            self.dismiss(record)
+
+    def _set_phase(self, phase: SubmitPhase) -> None:
+        self.phase = phase.phase
+        now = time.monotonic()
+        if (
+            phase.phase == "uploading"
+            and now - self._last_paint < 0.05
+            and phase.done != phase.total
+        ):
+            return  # progress callbacks come per 256 KB chunk; repaint at most 20 times a second
+        self._last_paint = now
+        label = self.query_one("#submit-phase", Static)
+        bar = self.query_one("#submit-progress", ProgressBar)
+        if phase.phase == "hashing":
+            label.update("Checksumming…")
+        elif phase.phase == "uploading":
+            total = phase.total or self.report.bytes
+            bar.update(total=max(total, 1), progress=phase.done)
+            elapsed = max(now - self._started, 1e-6)
+            label.update(
+                f"Uploading {_human(phase.done)} of {_human(total)} · "
+                f"{_human(phase.done / elapsed)}/s · ctrl+x or Cancel stops it"
+            )
+        elif phase.phase == "creating":
+            bar.update(progress=bar.total)
+            label.update("Uploaded. Creating the batch… (cannot be cancelled now)")
+            self.query_one("#submit-cancel", Button).disabled = True
+
+    def _failed(self, message: str) -> None:
+        self.phase = "failed"
+        self.remove_class("-busy")
+        self._show_error(f"✖ {message}")
+        go = self.query_one("#submit-go", Button)
+        go.label = "Retry ⏎"
+        go.disabled = False
+        cancel = self.query_one("#submit-cancel", Button)
+        cancel.label = "Close"
+        cancel.disabled = False
+        go.focus()
+
+    def _cancelled(self) -> None:
+        self.phase = "cancelled"
+        try:
+            self.remove_class("-busy")
+            self._show_error("Upload cancelled; nothing was submitted.")
+            go = self.query_one("#submit-go", Button)
+            go.label = "Submit ⏎"
+            go.disabled = False
+            self.query_one("#submit-cancel", Button).label = "Close"
+        except Exception:
+            pass  # the modal is already gone
+
+    def _show_error(self, text: str) -> None:
+        self.query_one("#submit-error", Static).update(text)
+
+    @on(Button.Pressed, "#submit-cancel")
+    def _cancel_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if self.phase in ("hashing", "uploading"):
+            self.action_cancel_upload()
+        elif self.phase != "creating":
+            self.dismiss(None)
+
+    def action_cancel_upload(self) -> None:
+        if self.phase not in ("hashing", "uploading"):
+            return
+        self.workers.cancel_group(self, "submit")
+        self._cancelled()
+
+    def action_close(self) -> None:
+        if self.phase in ("hashing", "uploading", "creating"):
+            # A bare escape over a slow SSH link is easy to send by accident: say how.
+            self.notify("The upload is running: press ctrl+x or Cancel to stop it.", timeout=3)
+            return
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#submit-close-button")
+    def _close_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#submit-split")
+    def _split_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self._split()
+
+    @work(thread=True, exclusive=True, group="split", exit_on_error=False)
+    def _split(self) -> None:
+        from fr_tui.core.split import split_file
+
+        app: Any = self.app
+        profile = app.profile
+        try:
+            parts = split_file(self.path, max_rows=profile.max_rows, max_bytes=profile.max_bytes)
+        except (OSError, ValueError) as exc:
+            app.call_from_thread(self.notify, f"Split failed: {exc}", severity="error")
+            return
+        app.call_from_thread(self._split_done, parts)
+
+    def _split_done(self, parts: list[Path]) -> None:
+        names = ", ".join(p.name for p in parts[:3]) + (" …" if len(parts) > 3 else "")
+        self.notify(f"Wrote {len(parts)} parts: {names}", title="Split")
+        self.dismiss(None)
+        app: Any = self.app
+        if parts:
+            app.open_file(parts[0])

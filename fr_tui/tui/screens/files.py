@@ -1,0 +1,581 @@
+"""Files: a tree of JSONL files, a virtual preview of the highlighted one, validation that
+streams its problems into a gutter, a problems panel and a summary, and submit.
+
+The index scan and the validation run in thread workers that only write to a `_Run`
+object; a 0.1 s timer on the UI thread picks up what they found. So the UI never waits
+on a file, and nothing crosses threads but plain appends and attribute writes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from bisect import bisect_left, bisect_right, insort
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import orjson
+from rich.console import Group, RenderableType
+from rich.json import JSON
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DirectoryTree, Footer, Input, Static
+
+from fr_tui.core.jsonl import LineIndex
+from fr_tui.core.validate import Limits, Problem, Report, validate_path
+from fr_tui.tui.widgets.app_header import AppHeader
+from fr_tui.tui.widgets.jsonl_view import ERROR_MARK, WARNING_MARK, JsonlView
+from fr_tui.tui.widgets.problems_panel import ProblemsPanel, problem_text
+
+JSONL_SUFFIXES = {".jsonl", ".ndjson"}
+# Highlighting a file this small validates it at once; bigger ones wait for enter.
+AUTO_VALIDATE_BYTES = 8 << 20
+DETAIL_MAX_BYTES = 256 << 10
+TICK_SECONDS = 0.1
+
+
+def human_bytes(size: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GB"
+
+
+def human_count(value: float) -> str:
+    if value >= 1_000_000:
+        return f"{value / 1_000_000:.1f}M"
+    if value >= 10_000:
+        return f"{value / 1000:.0f}k"
+    if value >= 1000:
+        return f"{value / 1000:.1f}k"
+    return f"{value:.0f}"
+
+
+def _top(counts: dict[str, int], n: int = 2) -> str:
+    items = sorted(counts.items(), key=lambda kv: -kv[1])
+    text = ", ".join(name for name, _ in items[:n])
+    return text + (f" +{len(items) - n}" if len(items) > n else "")
+
+
+class JsonlTree(DirectoryTree):
+    """Folders and JSONL files; `show_all` shows every (non-hidden) file."""
+
+    show_all = False
+
+    def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
+        out = []
+        for path in paths:
+            if path.name.startswith("."):
+                continue
+            try:
+                is_dir = path.is_dir()
+            except OSError:
+                continue
+            if is_dir or self.show_all or path.suffix.lower() in JSONL_SUFFIXES:
+                out.append(path)
+        return out
+
+
+@dataclass
+class _Run:
+    """One validation of one file; written by the worker, read by the UI timer."""
+
+    path: Path
+    cancel: threading.Event = field(default_factory=threading.Event)
+    problems: list[Problem] = field(default_factory=list)
+    progress: tuple[int, int, int] = (0, 0, 0)  # bytes done, bytes total, rows
+    report: Report | None = None
+    error: str | None = None
+    finished: bool = False
+    handled: bool = False
+    started: float = field(default_factory=time.monotonic)
+
+
+class FilesScreen(Screen[None]):
+    DEFAULT_CSS = """
+    FilesScreen #files-body { layout: horizontal; height: 1fr; }
+    FilesScreen #tree-pane { width: 32; height: 1fr; border-right: vkey $panel-lighten-2; }
+    FilesScreen JsonlTree { height: 1fr; background: $surface; }
+    FilesScreen #preview-pane { width: 1fr; height: 1fr; }
+    FilesScreen #summary { height: auto; max-height: 3; padding: 0 1; background: $panel; }
+    FilesScreen #lower { height: 12; layout: horizontal; }
+    FilesScreen #problems-pane { width: 1fr; }
+    FilesScreen #detail-pane { width: 1fr; border-left: vkey $panel-lighten-2; }
+    FilesScreen #detail-scroll { height: 1fr; background: $surface; }
+    FilesScreen .pane-title { height: 1; background: $panel; color: $text-muted; padding: 0 1; }
+    FilesScreen #find-bar { display: none; height: 1; border: none; padding: 0 1; }
+    FilesScreen.-finding #find-bar { display: block; }
+    FilesScreen.-narrow #files-body { layout: vertical; }
+    FilesScreen.-narrow #tree-pane { width: 1fr; height: 5; border-right: none; }
+    FilesScreen.-narrow #lower { height: 7; }
+    FilesScreen.-no-tree #tree-pane { display: none; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("s", "submit", "Submit", id="files-submit"),
+        Binding("n", "next_problem", "Next problem", id="files-next-problem"),
+        Binding("N", "previous_problem", "Prev problem", key_display="N", id="files-prev-problem"),
+        Binding("slash", "find", "Find", key_display="/", id="files-find"),
+        Binding("a", "toggle_all_files", "All files", id="files-all-files"),
+        Binding("t", "toggle_tree", "Tree", id="files-toggle-tree"),
+        Binding("escape", "close_find", "Close find", show=False, id="files-close-find"),
+        Binding("v", "validate", "Validate", show=False, id="files-validate"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.current_path: Path | None = None
+        self.index: LineIndex | None = None
+        self.run: _Run | None = None
+        self.report: Report | None = None
+        self.problem_lines: list[int] = []  # 1-based, sorted, unique
+        self.problems_by_line: dict[int, list[Problem]] = {}
+        self._index_cancel: threading.Event | None = None
+        self._submit_when_valid = False
+        self._find_text = ""
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield AppHeader("1 Files")
+        with Horizontal(id="files-body"):
+            with Vertical(id="tree-pane"):
+                yield JsonlTree(self._root(), id="tree")
+            with Vertical(id="preview-pane"):
+                yield Static(id="summary")
+                yield JsonlView(id="jsonl-view")
+                yield Input(placeholder="find (enter: next match, escape: close)", id="find-bar")
+                with Horizontal(id="lower"):
+                    with Vertical(id="problems-pane"):
+                        yield Static("Problems", id="problems-title", classes="pane-title")
+                        yield ProblemsPanel(id="problems")
+                    with Vertical(id="detail-pane"):
+                        yield Static("Line", id="detail-title", classes="pane-title")
+                        with VerticalScroll(id="detail-scroll"):
+                            yield Static(id="detail")
+        yield Footer()
+
+    def _root(self) -> Path:
+        start = getattr(self.app, "start_path", None)
+        if start is None:
+            return Path.cwd()
+        start = Path(start)
+        return start.parent if start.is_file() else start
+
+    @property
+    def view(self) -> JsonlView:
+        return self.query_one(JsonlView)
+
+    @property
+    def panel(self) -> ProblemsPanel:
+        return self.query_one(ProblemsPanel)
+
+    def on_mount(self) -> None:
+        self._ticker = self.set_interval(TICK_SECONDS, self._tick, pause=True)
+        self._show_summary()
+        start = getattr(self.app, "start_path", None)
+        if start is not None and Path(start).is_file():
+            self.open_path(Path(start), validate=True)
+            self.view.focus()
+        else:
+            self.query_one(JsonlTree).focus()
+
+    def on_unmount(self) -> None:
+        self._stop_work()
+        if self.index is not None:
+            self.index.close()
+
+    # ------------------------------------------------------------------ opening
+
+    @on(DirectoryTree.FileSelected)
+    def _file_selected(self, event: DirectoryTree.FileSelected) -> None:
+        event.stop()
+        self.open_path(event.path, validate=True)
+
+    @on(JsonlTree.NodeHighlighted)
+    def _node_highlighted(self, event: JsonlTree.NodeHighlighted[Any]) -> None:
+        entry = event.node.data
+        path = getattr(entry, "path", None)
+        if path is None or path == self.current_path:
+            return
+        try:
+            if not path.is_file():
+                return
+            small = path.stat().st_size <= AUTO_VALIDATE_BYTES
+        except OSError:
+            return
+        self.open_path(path, validate=small)
+
+    def open_path(self, path: Path, *, line: int | None = None, validate: bool = True) -> None:
+        """Preview `path` (first rows at once), then index the rest and maybe validate."""
+        path = Path(path)
+        if path != self.current_path or self.index is None:
+            self._stop_work()
+            if self.index is not None:
+                self.index.close()
+            try:
+                index = LineIndex(path)
+                index.scan_head(200)
+            except OSError as exc:
+                self.notify(f"Cannot open {path.name}: {exc.strerror or exc}", severity="error")
+                return
+            self.current_path = path
+            self.index = index
+            self.report = None
+            self.run = None
+            self._clear_problems()
+            self.view.set_index(index)
+            if not index.complete:
+                self._index_cancel = threading.Event()
+                self._build_index(index, self._index_cancel)
+                self._ticker.resume()
+        if validate and (self.run is None or self.run.cancel.is_set()):
+            self.start_validation()
+        if line is not None:
+            self.view.goto(line - 1)
+        self._show_summary()
+
+    @work(thread=True, exclusive=True, group="files-index", exit_on_error=False)
+    def _build_index(self, index: LineIndex, cancel: threading.Event) -> None:
+        try:
+            index.build(cancel=cancel)
+        except (OSError, ValueError):
+            pass  # the file went away or the index was closed: the view keeps what it has
+
+    def start_validation(self) -> None:
+        if self.current_path is None:
+            return
+        if self.run is not None:
+            self.run.cancel.set()
+        self._clear_problems()
+        self.report = None
+        self.run = _Run(self.current_path)
+        self._validate(self.run, self._limits())
+        self._ticker.resume()
+        self._show_summary()
+
+    def _limits(self) -> Limits:
+        profile = getattr(self.app, "profile", None)
+        if profile is None:
+            return Limits()
+        return Limits(max_rows=profile.max_rows, max_bytes=profile.max_bytes)
+
+    @work(thread=True, exclusive=True, group="files-validate", exit_on_error=False)
+    def _validate(self, run: _Run, limits: Limits) -> None:
+        def progress(done: int, total: int, rows: int) -> None:
+            run.progress = (done, total, rows)
+
+        try:
+            run.report = validate_path(
+                run.path,
+                limits,
+                on_problem=run.problems.append,
+                on_progress=progress,
+                cancel=run.cancel,
+            )
+        except OSError as exc:
+            run.error = f"Cannot read {run.path.name}: {exc.strerror or exc}"
+        except Exception as exc:  # a validator bug must not take the app down
+            run.error = f"Validation failed: {exc}"
+        run.finished = True
+        try:
+            self.app.call_from_thread(self._tick)
+        except RuntimeError:
+            pass  # the app is closing
+
+    def _stop_work(self) -> None:
+        if self._index_cancel is not None:
+            self._index_cancel.set()
+        if self.run is not None and not self.run.finished:
+            self.run.cancel.set()
+
+    def _clear_problems(self) -> None:
+        self.problem_lines = []
+        self.problems_by_line = {}
+        self.panel.clear_problems()
+        self.view.set_marks({})
+        self._update_problems_title()
+
+    # ------------------------------------------------------------------ streaming
+
+    def _tick(self) -> None:
+        """Pick up what the workers found since the last tick."""
+        busy = False
+        if self.index is not None:
+            self.view.sync_line_count()
+            busy = not self.index.complete and not (
+                self._index_cancel is not None and self._index_cancel.is_set()
+            )
+        run = self.run
+        if run is not None:
+            count = len(run.problems)
+            if count:
+                fresh = run.problems[:count]
+                del run.problems[:count]
+                self._add_problems(fresh)
+            if not run.finished:
+                busy = True
+            elif not run.handled:
+                run.handled = True
+                self._finish_run(run)
+        self._show_summary()
+        if not busy:
+            self._ticker.pause()
+
+    def _add_problems(self, problems: list[Problem]) -> None:
+        view = self.view
+        for problem in problems:
+            line = problem.line
+            bucket = self.problems_by_line.get(line)
+            if bucket is None:
+                self.problems_by_line[line] = [problem]
+                insort(self.problem_lines, line)
+            else:
+                bucket.append(problem)
+            view.add_mark(line - 1, problem.severity)
+        self.panel.add_problems(problems)
+        self._update_problems_title()
+        self._show_detail(view.cursor)
+
+    def _finish_run(self, run: _Run) -> None:
+        if run is not self.run:
+            return
+        if run.error:
+            self.notify(run.error, severity="error")
+        self.report = run.report
+        self._update_problems_title()
+        self._show_summary()
+        if self._submit_when_valid and run.report is not None and run.report.complete:
+            self._submit_when_valid = False
+            self._open_submit()
+
+    def _update_problems_title(self) -> None:
+        errors = sum(1 for p in self.panel.problems if p.severity == "error")
+        warnings = len(self.panel.problems) - errors
+        if self.report is not None:
+            errors, warnings = self.report.errors_total, self.report.warnings_total
+        title = f"Problems: {ERROR_MARK} {errors} errors  {WARNING_MARK} {warnings} warnings"
+        if self.panel.hidden_count:
+            title += f" (first {len(self.panel.problems)} listed)"
+        if self.run is None and self.current_path is not None:
+            title = "Problems: not checked yet (enter validates)"
+        self.query_one("#problems-title", Static).update(title)
+
+    def _show_summary(self) -> None:
+        self.query_one("#summary", Static).update(self._summary())
+
+    def _summary(self) -> Text:
+        path = self.current_path
+        if path is None or self.index is None:
+            return Text("Highlight a .jsonl file; enter opens and validates it.", style="dim")
+        index = self.index
+        text = Text(no_wrap=False)
+        text.append(path.name, style="bold")
+        text.append(f" · {human_bytes(index.size)}")
+        report, run = self.report, self.run
+        if report is not None:
+            text.append(f" · {report.rows:,} rows")
+            if report.endpoint:
+                text.append(f" · {report.endpoint}")
+            stats = report.stats
+            if stats.get("providers"):
+                text.append(f" · {_top(stats['providers'])}")
+            if stats.get("models"):
+                text.append(f" · {_top(stats['models'])}")
+            tokens = stats.get("est_input_tokens")
+            if tokens:
+                text.append(f" · ~{human_count(tokens)} tokens")
+            text.append("\n")
+            if not report.complete:
+                text.append("validation stopped", style="bold")
+            elif report.valid:
+                text.append("✔ valid", style="bold green")
+            else:
+                text.append(f"{ERROR_MARK} invalid", style="bold red")
+            text.append(
+                f" · {report.errors_total:,} errors · {report.warnings_total:,} warnings"
+                " · s submits"
+            )
+        elif run is not None and run.error is None:
+            done, total, rows = run.progress
+            pct = 100 * done / total if total else 0
+            text.append(f" · {len(index):,} lines indexed\n")
+            text.append(f"validating… {pct:.0f}% · {rows:,} rows", style="bold")
+            found = len(self.panel.problems) + self.panel.hidden_count
+            if found:
+                text.append(f" · {found:,} problems so far")
+        else:
+            lines = f"{len(index):,}" if index.complete else f"{len(index):,}+"
+            text.append(f" · {lines} lines\n")
+            text.append("not validated yet: enter validates", style="dim")
+        return text
+
+    # ------------------------------------------------------------------ detail
+
+    @on(JsonlView.CursorMoved)
+    def _cursor_moved(self, event: JsonlView.CursorMoved) -> None:
+        self._show_detail(event.line)
+
+    def _show_detail(self, line: int) -> None:
+        title = self.query_one("#detail-title", Static)
+        detail = self.query_one("#detail", Static)
+        index = self.index
+        if index is None or line >= len(index):
+            title.update("Line")
+            detail.update("")
+            return
+        title.update(f"Line {line + 1}")
+        parts: list[RenderableType] = []
+        for problem in self.problems_by_line.get(line + 1, []):
+            text = problem_text(problem)
+            text.no_wrap = False
+            if problem.hint:
+                text.append(f"\n  {problem.hint}", style="dim")
+            parts.append(text)
+        start, end = index.span(line)
+        if end - start > DETAIL_MAX_BYTES:
+            raw = index.read_line(line)[:DETAIL_MAX_BYTES]
+            parts.append(Text(raw.decode("utf-8", "replace") + " …(cut)"))
+        else:
+            raw = index.line(line)
+            try:
+                parts.append(JSON(orjson.dumps(orjson.loads(raw)).decode()))
+            except (orjson.JSONDecodeError, UnicodeDecodeError, TypeError):
+                parts.append(Text(raw.decode("utf-8", "replace")))
+        detail.update(Group(*parts))
+
+    # ------------------------------------------------------------------ problems
+
+    @on(ProblemsPanel.Jump)
+    def _jump_from_panel(self, event: ProblemsPanel.Jump) -> None:
+        self.view.goto(event.line - 1)
+        self.view.focus()
+
+    def _jump_to_problem(self, line: int) -> None:
+        self.view.goto(line - 1)
+        panel = self.panel
+        for i, problem in enumerate(panel.problems):
+            if problem.line == line:
+                panel.highlighted = i
+                break
+
+    def action_next_problem(self) -> None:
+        self._step_problem(forward=True)
+
+    def action_previous_problem(self) -> None:
+        self._step_problem(forward=False)
+
+    def _step_problem(self, *, forward: bool) -> None:
+        lines = self.problem_lines
+        if not lines:
+            if self.run is None:
+                self.notify("Not validated yet: press enter on the file first.")
+            else:
+                self.notify("No problems found so far.")
+            return
+        here = self.view.cursor + 1
+        if forward:
+            i = bisect_right(lines, here)
+            if i == len(lines):
+                i = 0
+                self.notify("Wrapped to the first problem.", timeout=2)
+        else:
+            i = bisect_left(lines, here) - 1
+            if i < 0:
+                i = len(lines) - 1
+                self.notify("Wrapped to the last problem.", timeout=2)
+        self._jump_to_problem(lines[i])
+
+    # ------------------------------------------------------------------ find
+
+    def action_find(self) -> None:
+        if self.index is None:
+            self.notify("Open a file first.")
+            return
+        self.add_class("-finding")
+        find_bar = self.query_one("#find-bar", Input)
+        find_bar.value = self._find_text
+        find_bar.focus()
+
+    @on(Input.Submitted, "#find-bar")
+    def _find_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._find_text = event.value
+        self.find_next(event.value)
+
+    def find_next(self, needle: str) -> int | None:
+        if self.index is None or not needle:
+            return None
+        start = self.view.cursor + 1
+        found = self.index.find(needle, start)
+        if found is None and start > 0:
+            found = self.index.find(needle, 0)
+            if found is not None:
+                self.notify("Search wrapped to the top.", timeout=2)
+        if found is None:
+            self.notify(f"Not found: {needle}", severity="warning", timeout=3)
+            return None
+        self.view.goto(found)
+        return found
+
+    def action_close_find(self) -> None:
+        if self.has_class("-finding"):
+            self.remove_class("-finding")
+            self.view.focus()
+
+    # ------------------------------------------------------------------ actions
+
+    def action_toggle_all_files(self) -> None:
+        tree = self.query_one(JsonlTree)
+        tree.show_all = not tree.show_all
+        tree.reload()
+        self.notify("Showing all files." if tree.show_all else "Showing JSONL files only.")
+
+    def action_toggle_tree(self) -> None:
+        self.toggle_class("-no-tree")
+        if self.has_class("-no-tree"):
+            self.view.focus()
+
+    def action_validate(self) -> None:
+        if self.current_path is None:
+            self.notify("Highlight a file first.")
+            return
+        self.start_validation()
+
+    def action_submit(self) -> None:
+        if self.current_path is None:
+            self.notify("Highlight a JSONL file to submit first.")
+            return
+        if self.report is not None and self.report.complete and self.run is not None:
+            self._open_submit()
+            return
+        self._submit_when_valid = True
+        if self.run is None or self.run.finished:
+            self.start_validation()
+        self.notify("Validating the file before submitting…", timeout=2)
+
+    def _open_submit(self) -> None:
+        from fr_tui.tui.modals.submit import SubmitModal
+
+        assert self.current_path is not None and self.report is not None
+        self.app.push_screen(SubmitModal(self.current_path, self.report), self._submitted)
+
+    def _submitted(self, record: Any) -> None:
+        if record is None:
+            return
+        app: Any = self.app
+        self.notify(f"Batch {record.id} created ({record.status}).", title="Submitted")
+        try:
+            app.poller.watch(record.id)
+        except Exception:
+            pass
+        from fr_tui.tui.messages import BatchesChanged
+
+        app.broadcast(BatchesChanged([record.id]))
+        app.open_batches(select=record.id)
