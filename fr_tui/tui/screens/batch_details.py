@@ -1,14 +1,329 @@
-"""Placeholder until its owner lands the real screen."""
+"""One batch in full: status, progress, timeline, usage and cost, errors (enter opens the
+input file at that line), files, metadata, lineage (enter opens parent/child) and every
+field the API returned. Updates live while the poller reports changes."""
 
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+import orjson
+from rich.markup import escape
+from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Footer, OptionList, ProgressBar, Static
+from textual.widgets.option_list import Option
+
+from fr_tui.core.models import TIMESTAMP_FIELDS
+from fr_tui.core.store import BatchRecord
+from fr_tui.tui.messages import BatchesChanged, BatchFinished
+from fr_tui.tui.widgets import batch_actions
+from fr_tui.tui.widgets.batch_format import (
+    cost_text,
+    duration,
+    status_glyph,
+    status_role,
+    timing_text,
+)
+
+STAMP_LABELS = {
+    "created_at": "created",
+    "in_progress_at": "in progress",
+    "finalizing_at": "finalizing",
+    "completed_at": "completed",
+    "failed_at": "failed",
+    "expired_at": "expired",
+    "cancelling_at": "cancelling",
+    "cancelled_at": "cancelled",
+    "expires_at": "expires",
+}
+
+
+def format_stamp(ts: int) -> str:
+    return datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
 class BatchDetailsScreen(Screen[None]):
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    DEFAULT_CSS = """
+    BatchDetailsScreen #details-body { height: 1fr; padding: 0 1; }
+    BatchDetailsScreen .details-title { text-style: bold; margin-top: 1; color: $accent; }
+    BatchDetailsScreen #details-head { text-style: bold; }
+    BatchDetailsScreen #details-head.-success { color: $success; }
+    BatchDetailsScreen #details-head.-warning { color: $warning; }
+    BatchDetailsScreen #details-head.-error { color: $error; }
+    BatchDetailsScreen #details-progress { margin: 0 0; }
+    BatchDetailsScreen OptionList { height: auto; max-height: 12; border: none; padding: 0; }
+    BatchDetailsScreen OptionList:focus { background: $boost; }
+    BatchDetailsScreen #details-raw { color: $text-muted; }
+    """
+    BINDINGS: ClassVar[list[Any]] = [
+        Binding("c", "cancel", "Cancel", id="details-cancel"),
+        Binding("o", "open_results", "Results", id="details-results"),
+        Binding("R", "retry", "Retry", id="details-retry"),
+        Binding("y", "copy_id", "Copy id", id="details-copy"),
+        Binding("r", "refresh", "Refresh", id="details-refresh"),
+        Binding("escape", "app.back", "Back", id="details-back"),
+    ]
+
+    default_clock: ClassVar[Callable[[], float]] = time.time
+
+    def __init__(self, batch_id: str, *, clock: Callable[[], float] | None = None) -> None:
         super().__init__()
+        self.batch_id = batch_id
+        self.clock: Callable[[], float] = clock or type(self).default_clock
+        self.record: BatchRecord | None = None
+        self._shown: tuple[Any, ...] | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static("BatchDetailsScreen: coming soon")
+        with VerticalScroll(id="details-body"):
+            yield Static("", id="details-head")
+            yield ProgressBar(id="details-progress", show_eta=False)
+            yield Static("", id="details-counts")
+            yield Static("Timeline", classes="details-title")
+            yield Static("", id="details-timeline")
+            yield Static("Usage and cost", classes="details-title")
+            yield Static("", id="details-usage")
+            yield Static("Errors", classes="details-title", id="details-errors-title")
+            yield OptionList(id="details-errors")
+            yield Static("Files", classes="details-title")
+            yield Static("", id="details-files")
+            yield Static("Metadata", classes="details-title")
+            yield Static("", id="details-metadata")
+            yield Static("Lineage", classes="details-title")
+            yield OptionList(id="details-lineage")
+            yield Static("Everything the API returned", classes="details-title")
+            yield Static("", id="details-raw")
         yield Footer()
+
+    def on_mount(self) -> None:
+        self.reload()
+        self.set_interval(1.0, self._tick, name="details-tick")
+
+    # ----------------------------------------------------------------- rendering
+
+    def reload(self) -> None:
+        record = self.app.store.get(self.batch_id)
+        if record is None:
+            self.query_one("#details-head", Static).update(
+                f"Batch {escape(self.batch_id)} is not in history."
+            )
+            return
+        self.record = record
+        children = self.app.store.children(record.id)
+        key = (record.to_dict(), record.raw, record.poll_error, [c.id for c in children])
+        if key == self._shown:
+            return
+        self._shown = key
+        self._render_head(record)
+        self._render_progress(record)
+        self._render_timeline(record)
+        self._render_usage(record)
+        self._render_errors(record)
+        self._render_files(record)
+        self._render_metadata(record)
+        self._render_lineage(record, children)
+        raw = orjson.dumps(record.raw, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+        self.query_one("#details-raw", Static).update(escape(raw.decode()) if record.raw else "-")
+
+    def _render_head(self, record: BatchRecord) -> None:
+        head = self.query_one("#details-head", Static)
+        role = status_role(record)
+        word = record.status.replace("_", " ")
+        lines = [
+            f"{status_glyph(record)} {escape(word)}  {escape(record.label)}",
+            f"id {escape(record.id)} · {escape(record.endpoint or '-')} · "
+            f"{escape(record.profile or '-')} · {timing_text(record, self.clock())}",
+        ]
+        if record.status in ("validating", "finalizing"):
+            lines.append(f"{word.capitalize()} can take a while on a busy server; this is normal.")
+        if record.poll_error and not record.terminal:
+            lines.append(f"⚠ last refresh failed: {escape(record.poll_error)}")
+        if record.status in ("expired", "cancelled") and record.output_file_id:
+            lines.append("Partial results are available: press o to open them.")
+        head.update("\n".join(lines))
+        for name in ("success", "warning", "error"):
+            head.set_class(role == name, f"-{name}")
+
+    def _render_progress(self, record: BatchRecord) -> None:
+        bar = self.query_one("#details-progress", ProgressBar)
+        counts = self.query_one("#details-counts", Static)
+        if record.request_total is None:
+            bar.update(total=None)
+            counts.update("Request counts: unknown (the API has not reported them)")
+            return
+        done = (record.request_completed or 0) + (record.request_failed or 0)
+        bar.update(total=max(1, record.request_total), progress=done)
+        counts.update(
+            f"{record.request_completed or 0} completed · {record.request_failed or 0} failed · "
+            f"{record.request_total} total"
+        )
+
+    def _render_timeline(self, record: BatchRecord) -> None:
+        created = record.created_at
+        lines = []
+        for name in TIMESTAMP_FIELDS:
+            ts = record.timestamps.get(name)
+            if not ts:
+                continue
+            after = f"  (+{duration(ts - created)})" if created and name != "created_at" else ""
+            lines.append(f"{STAMP_LABELS[name]:<12} {format_stamp(ts)}{after}")
+        if record.last_polled_at:
+            lines.append(f"{'last polled':<12} {format_stamp(int(record.last_polled_at))}")
+        self.query_one("#details-timeline", Static).update("\n".join(lines) or "-")
+
+    def _render_usage(self, record: BatchRecord) -> None:
+        usage = record.usage or {}
+        lines = [f"cost {cost_text(record)}"]
+        for key, value in usage.items():
+            if isinstance(value, dict):
+                inner = ", ".join(f"{k} {v}" for k, v in value.items())
+                lines.append(f"{key}: {inner}")
+            else:
+                lines.append(f"{key}: {value}")
+        self.query_one("#details-usage", Static).update(escape("\n".join(lines)))
+
+    def _render_errors(self, record: BatchRecord) -> None:
+        errors = self.query_one("#details-errors", OptionList)
+        errors.clear_options()
+        title = self.query_one("#details-errors-title", Static)
+        if not record.errors:
+            title.update("Errors: none")
+            errors.display = False
+            return
+        title.update(f"Errors ({len(record.errors)}) · enter opens the input file at that line")
+        errors.display = True
+        options = []
+        for index, error in enumerate(record.errors):
+            line = error.get("line")
+            where = f"line {line}" if line else "no line"
+            text = f"{where}: {error.get('code') or 'error'}: {error.get('message') or ''}"
+            if error.get("param"):
+                text += f" ({error['param']})"
+            options.append(Option(escape(text), id=f"error-{index}"))
+        errors.add_options(options)
+        errors.highlighted = 0
+
+    def _render_files(self, record: BatchRecord) -> None:
+        def row(label: str, file_id: str | None, path: str | None) -> str:
+            here = path if path else "not downloaded" if file_id else ""
+            return f"{label:<7} {file_id or '-'}  {here}".rstrip()
+
+        lines = [
+            row("input", record.input_file_id, record.input_path),
+            row("output", record.output_file_id, record.output_path),
+            row("errors", record.error_file_id, record.error_path),
+        ]
+        if record.input_rows is not None:
+            lines.append(f"input rows {record.input_rows}")
+        self.query_one("#details-files", Static).update(escape("\n".join(lines)))
+
+    def _render_metadata(self, record: BatchRecord) -> None:
+        metadata = record.metadata or {}
+        text = "\n".join(f"{k}: {v}" for k, v in metadata.items()) or "-"
+        self.query_one("#details-metadata", Static).update(escape(text))
+
+    def _render_lineage(self, record: BatchRecord, children: list[BatchRecord]) -> None:
+        lineage = self.query_one("#details-lineage", OptionList)
+        lineage.clear_options()
+        options = []
+        if record.parent_batch_id:
+            parent = self.app.store.get(record.parent_batch_id)
+            label = f" {parent.label} ({parent.status})" if parent else " (not in history)"
+            options.append(
+                Option(
+                    escape(f"parent  {record.parent_batch_id}{label}"),
+                    id=f"batch-{record.parent_batch_id}",
+                )
+            )
+        for child in children:
+            options.append(
+                Option(
+                    escape(f"retry   {child.id} {child.label} ({child.status})"),
+                    id=f"batch-{child.id}",
+                )
+            )
+        if not options:
+            options.append(Option("none: no parent, no retries", disabled=True))
+        lineage.add_options(options)
+        lineage.highlighted = 0
+
+    def _tick(self) -> None:
+        if self.record is not None:
+            self._render_head(self.record)
+
+    # ----------------------------------------------------------------- events
+
+    @on(BatchesChanged)
+    def _on_changed(self, message: BatchesChanged) -> None:
+        if self.batch_id in message.ids or any(
+            self.record and i == self.record.parent_batch_id for i in message.ids
+        ):
+            self.reload()
+        elif self.record is not None:
+            # A new child (a retry of this batch) appears here too.
+            self.reload()
+
+    @on(BatchFinished)
+    def _on_finished(self, message: BatchFinished) -> None:
+        if message.record.id == self.batch_id:
+            self.reload()
+
+    @on(OptionList.OptionSelected, "#details-errors")
+    def _on_error_selected(self, event: OptionList.OptionSelected) -> None:
+        record = self.record
+        if record is None or event.option.id is None:
+            return
+        error = record.errors[int(event.option.id.removeprefix("error-"))]
+        line = error.get("line")
+        if not record.input_path:
+            self.notify("The input file of this batch is not known here.", severity="warning")
+            return
+        path = Path(record.input_path)
+        if not path.exists():
+            self.notify(f"The input file {path} is no longer there.", severity="warning")
+            return
+        self.app.open_file(path, line=line if isinstance(line, int) else None)
+
+    @on(OptionList.OptionSelected, "#details-lineage")
+    def _on_lineage_selected(self, event: OptionList.OptionSelected) -> None:
+        if event.option.id and event.option.id.startswith("batch-"):
+            batch_id = event.option.id.removeprefix("batch-")
+            if self.app.store.get(batch_id) is None:
+                self.notify(f"{batch_id} is not in history.", severity="warning")
+                return
+            self.app.push_screen(BatchDetailsScreen(batch_id, clock=self.clock))
+
+    # ----------------------------------------------------------------- actions
+
+    def _need(self) -> BatchRecord | None:
+        if self.record is None:
+            self.notify("This batch is not in history.", severity="warning")
+        return self.record
+
+    def action_cancel(self) -> None:
+        if record := self._need():
+            batch_actions.request_cancel(self, record)
+
+    def action_open_results(self) -> None:
+        if record := self._need():
+            batch_actions.open_results(self, record)
+
+    def action_retry(self) -> None:
+        if record := self._need():
+            batch_actions.retry_failed(self, record)
+
+    def action_copy_id(self) -> None:
+        if record := self._need():
+            batch_actions.copy_id(self, record)
+
+    def action_refresh(self) -> None:
+        poller = getattr(self.app, "poller", None)
+        if poller is not None:
+            poller.watch(self.batch_id)
+        self.reload()

@@ -1,14 +1,616 @@
-"""Placeholder until its owner lands the real screen."""
+"""Batches (key 2): every batch in history, newest first, kept current by the poller.
 
+Rows are keyed by batch id and updated in place (only the cells whose text changed), so
+the cursor and scroll position survive every refresh. Columns have fixed widths and the
+less important ones drop out on narrow terminals.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.coordinate import Coordinate
+from textual.events import Resize
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import DataTable, Footer, Input, Static
+
+from fr_tui.core.errors import ApiError, NotSupportedError
+from fr_tui.core.models import Batch
+from fr_tui.core.store import BatchRecord, UnknownCreate
+from fr_tui.core.workflow import find_unknown_create
+from fr_tui.tui.messages import BatchesChanged, BatchFinished, PollStatus
+from fr_tui.tui.widgets import batch_actions
+from fr_tui.tui.widgets.batch_format import (
+    ago,
+    cost_text,
+    duration,
+    endpoint_text,
+    progress_text,
+    status_role,
+    status_text,
+    timing_text,
+)
+
+UNKNOWN_PREFIX = "unknown:"
+FILTERS = ("all", "active", "done", "failed")
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    width: int
+    min_screen: int  # shown only when the screen is at least this wide
+
+
+COLUMNS = (
+    Column("status", "Status", 13, 0),
+    Column("name", "Name", 20, 0),
+    Column("progress", "Progress", 14, 0),
+    Column("created", "Created", 9, 0),
+    Column("time", "Time", 10, 0),
+    Column("id", "Batch id", 26, 108),
+    Column("cost", "Cost", 9, 120),
+    Column("endpoint", "Endpoint", 17, 140),
+)
+
+
+def columns_for(width: int) -> tuple[Column, ...]:
+    return tuple(c for c in COLUMNS if width >= c.min_screen)
+
+
+def matches_filter(record: BatchRecord, mode: str) -> bool:
+    if mode == "active":
+        return not record.terminal
+    if mode == "done":
+        return record.terminal
+    if mode == "failed":
+        return record.status in ("failed", "expired", "cancelled") or bool(record.request_failed)
+    return True
 
 
 class BatchesScreen(Screen[None]):
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    DEFAULT_CSS = """
+    BatchesScreen #batches-indicator { height: 1; padding: 0 1; color: $text-muted; }
+    BatchesScreen #batches-indicator.-warning { color: $warning; text-style: bold; }
+    BatchesScreen #batches-indicator.-paused { color: $accent; }
+    BatchesScreen #batches-table { height: 1fr; }
+    BatchesScreen #batches-hint { height: 1; padding: 0 1; color: $text-muted; }
+    BatchesScreen #batches-hint.-warning { color: $warning; }
+    BatchesScreen #batches-find { dock: bottom; display: none; }
+    BatchesScreen #batches-find.-shown { display: block; }
+    BatchesScreen #batches-empty { padding: 1 2; color: $text-muted; display: none; }
+    BatchesScreen #batches-empty.-shown { display: block; }
+    """
+    BINDINGS: ClassVar[list[Any]] = [
+        Binding("enter", "details", "Details", id="batches-details"),
+        Binding("r", "refresh", "Refresh", id="batches-refresh"),
+        Binding("p", "pause", "Pause", id="batches-pause"),
+        Binding("c", "cancel", "Cancel", id="batches-cancel"),
+        Binding("o", "open_results", "Results", id="batches-results"),
+        Binding("R", "retry", "Retry", id="batches-retry"),
+        Binding("f", "cycle_filter", "Filter", id="batches-filter"),
+        Binding("slash", "find", "Find", id="batches-find"),
+        Binding("i", "import_batches", "Import", id="batches-import"),
+        Binding("l", "lookup_unknown", "Look up", id="batches-lookup"),
+        Binding("x", "forget_unknown", "Forget", id="batches-forget"),
+        Binding("y", "copy_id", "Copy id", show=False, id="batches-copy"),
+        Binding("j", "cursor('down')", "Down", show=False),
+        Binding("k", "cursor('up')", "Up", show=False),
+        Binding("g", "cursor('top')", "Top", show=False),
+        Binding("G", "cursor('bottom')", "Bottom", show=False),
+        Binding("escape", "close_find", "Close find", show=False),
+    ]
+
+    # Tests replace this (or pass clock=) so relative times don't change under them.
+    default_clock: ClassVar[Callable[[], float]] = time.time
+
+    def __init__(self, *, clock: Callable[[], float] | None = None) -> None:
         super().__init__()
+        self.clock: Callable[[], float] = clock or type(self).default_clock
+        self.filter_mode = "all"
+        self.find_text = ""
+        self.records: dict[str, BatchRecord] = {}
+        self.unknown: list[UnknownCreate] = []
+        self.importable: list[Batch] = []
+        self._columns: tuple[Column, ...] = ()
+        self._cells: dict[str, tuple[Any, ...]] = {}
+        self._order: list[str] = []
+        self._colours: dict[str, str] = {}
+        self._poll_ok = True
+        self._poll_error: str | None = None
+        self._paused = False
 
     def compose(self) -> ComposeResult:
-        yield Static("BatchesScreen: coming soon")
+        yield Static("", id="batches-indicator")
+        yield Static(
+            "No batches yet. Submit a file from Files (key 1, then s) or with `fr-tui submit`.",
+            id="batches-empty",
+        )
+        table: DataTable[Any] = DataTable(id="batches-table", cursor_type="row", zebra_stripes=True)
+        yield table
+        yield Static("", id="batches-hint")
+        yield Input(
+            placeholder="find: name or id (enter to keep, escape to clear)", id="batches-find"
+        )
         yield Footer()
+
+    @property
+    def table(self) -> DataTable[Any]:
+        return self.query_one("#batches-table", DataTable)
+
+    @property
+    def store(self) -> Any:
+        return self.app.store
+
+    def on_mount(self) -> None:
+        self._colours = self._theme_colours()
+        self._set_columns(columns_for(self.app.size.width))
+        self.reload()
+        self.set_interval(1.0, self.tick, name="batches-tick")
+        poller = getattr(self.app, "poller", None)
+        if poller is not None:
+            self._paused = bool(getattr(poller, "paused", False))
+            self._poll_error = getattr(poller, "last_error", None)
+            self._poll_ok = self._poll_error is None
+        self._update_indicator()
+        pending = getattr(self.app, "pending_batch_select", None)
+        if pending:
+            self.select_batch(pending)
+        self.check_server_list()
+
+    def _theme_colours(self) -> dict[str, str]:
+        try:
+            variables = self.app.get_css_variables()
+        except Exception:  # noqa: BLE001 - no theme yet: plain text still has glyph + word
+            return {}
+        return {role: variables.get(role, "") for role in ("success", "warning", "error", "accent")}
+
+    # ----------------------------------------------------------------- data -> table
+
+    def reload(self) -> None:
+        """Read history again and apply it to the table (in place)."""
+        records = self.store.batches()
+        self.unknown = self.store.unknown_creates()
+        self.apply(records)
+
+    def _visible(self, records: list[BatchRecord]) -> list[BatchRecord]:
+        needle = self.find_text.lower()
+        out = []
+        for record in records:
+            if not matches_filter(record, self.filter_mode):
+                continue
+            if needle and needle not in record.label.lower() and needle not in record.id.lower():
+                continue
+            out.append(record)
+        return out
+
+    def cells_for(self, record: BatchRecord, now: float) -> tuple[Any, ...]:
+        values: dict[str, Any] = {
+            "status": status_text(record, self._colours),
+            "name": record.label,
+            "progress": progress_text(record, 14),
+            "created": ago(record.created_at, now),
+            "time": timing_text(record, now),
+            "id": record.id,
+            "cost": cost_text(record),
+            "endpoint": endpoint_text(record),
+        }
+        if record.poll_error and not record.terminal:
+            values["status"] = Text("⚠ ", style=self._colours.get("warning", "")) + values["status"]
+        return tuple(values[c.key] for c in self._columns)
+
+    def _unknown_cells(self, entry: UnknownCreate, now: float) -> tuple[Any, ...]:
+        label = entry.input_path.rsplit("/", 1)[-1] if entry.input_path else entry.input_file_id
+        values: dict[str, Any] = {
+            "status": Text("? unknown", style=self._colours.get("warning", "")),
+            "name": label,
+            "progress": "unknown",
+            "created": ago(entry.created_at, now),
+            "time": "-",
+            "id": f"(file {entry.input_file_id})",
+            "cost": "-",
+            "endpoint": (entry.endpoint or "-").removeprefix("/v1/"),
+        }
+        return tuple(values[c.key] for c in self._columns)
+
+    def apply(self, records: list[BatchRecord]) -> None:
+        """Bring the table in line with `records` (history order, newest first)."""
+        now = self.clock()
+        self.records = {r.id: r for r in records}
+        rows: dict[str, tuple[Any, ...]] = {}
+        if self.filter_mode in ("all", "failed") and not self.find_text:
+            for entry in self.unknown:
+                rows[f"{UNKNOWN_PREFIX}{entry.rowid}"] = self._unknown_cells(entry, now)
+        for record in self._visible(records):
+            rows[record.id] = self.cells_for(record, now)
+        order = list(rows)
+        with self.app.batch_update():
+            if order != self._order:
+                self._rebuild(rows, order)
+            else:
+                self._update_in_place(rows)
+        self.query_one("#batches-empty").set_class(not records and not self.unknown, "-shown")
+        self._update_hint()
+
+    def _update_in_place(self, rows: dict[str, tuple[Any, ...]]) -> None:
+        table = self.table
+        keys = [c.key for c in self._columns]
+        for row_key, cells in rows.items():
+            old = self._cells.get(row_key)
+            if old == cells:
+                continue
+            for index, value in enumerate(cells):
+                if old is None or old[index] != value:
+                    table.update_cell(row_key, keys[index], value)
+            self._cells[row_key] = cells
+
+    def _rebuild(self, rows: dict[str, tuple[Any, ...]], order: list[str]) -> None:
+        """Keys or order changed (new batch, filter, find): re-add every row, keeping
+        the highlighted batch and the scroll position."""
+        table = self.table
+        keep = self.highlighted_key()
+        scroll_y = table.scroll_y
+        table.clear()
+        for row_key in order:
+            table.add_row(*rows[row_key], key=row_key)
+        self._cells = dict(rows)
+        self._order = order
+        if keep in rows:
+            table.move_cursor(row=order.index(keep), animate=False, scroll=False)
+        table.scroll_to(y=scroll_y, animate=False, immediate=True)
+
+    def _set_columns(self, columns: tuple[Column, ...]) -> None:
+        if columns == self._columns:
+            return
+        self._columns = columns
+        table = self.table
+        keep = self.highlighted_key()
+        table.clear(columns=True)
+        for column in columns:
+            table.add_column(column.label, width=column.width, key=column.key)
+        self._order = []
+        self._cells = {}
+        if self.records or self.unknown:
+            self.apply(list(self.records.values()))
+            if keep:
+                self.select_batch(keep)
+
+    def on_resize(self, event: Resize) -> None:
+        self._set_columns(columns_for(event.size.width))
+
+    def tick(self) -> None:
+        """Once a second: relative times and the 'updated N s ago' indicator."""
+        now = self.clock()
+        table = self.table
+        keys = [c.key for c in self._columns]
+        with self.app.batch_update():
+            for row_key in self._order:
+                record = self.records.get(row_key)
+                if record is None:
+                    continue
+                cells = self._cells[row_key]
+                for key in ("created", "time"):
+                    if key not in keys:
+                        continue
+                    index = keys.index(key)
+                    value = (
+                        ago(record.created_at, now)
+                        if key == "created"
+                        else timing_text(record, now)
+                    )
+                    if cells[index] != value:
+                        table.update_cell(row_key, key, value)
+                        cells = cells[:index] + (value,) + cells[index + 1 :]
+                self._cells[row_key] = cells
+        self._update_indicator()
+
+    # ----------------------------------------------------------------- poller messages
+
+    @on(BatchesChanged)
+    def _on_changed(self, message: BatchesChanged) -> None:
+        self.reload()
+        self._update_indicator()
+
+    @on(BatchFinished)
+    def _on_finished(self, message: BatchFinished) -> None:
+        self.reload()
+
+    @on(PollStatus)
+    def _on_poll_status(self, message: PollStatus) -> None:
+        self._poll_ok = message.ok
+        self._poll_error = message.error
+        self._paused = message.paused
+        self._update_indicator()
+
+    def _update_indicator(self) -> None:
+        indicator = self.query_one("#batches-indicator", Static)
+        poller = getattr(self.app, "poller", None)
+        last_ok = getattr(poller, "last_ok_at", None)
+        active = sum(1 for r in self.records.values() if not r.terminal)
+        parts = [f"{len(self.records)} batches, {active} active"]
+        if self.filter_mode != "all":
+            parts.append(f"filter: {self.filter_mode}")
+        if self.find_text:
+            parts.append(f"find: {self.find_text}")
+        updated = f"updated {duration(self.clock() - last_ok)} ago" if last_ok else "not polled yet"
+        warning = not self._poll_ok and self._poll_error
+        if self._paused:
+            state = f"‖ paused (p resumes) · {updated}"
+        elif warning:
+            state = f"⚠ refresh failing: {self._poll_error} · {updated}"
+        else:
+            state = f"● live · {updated}" if active else "● idle"
+        indicator.update(" · ".join([state, *parts]))
+        indicator.set_class(bool(warning) and not self._paused, "-warning")
+        indicator.set_class(self._paused, "-paused")
+
+    def _update_hint(self) -> None:
+        hint = self.query_one("#batches-hint", Static)
+        key = self.highlighted_key()
+        warn = False
+        if key is None:
+            text = ""
+        elif key.startswith(UNKNOWN_PREFIX):
+            text = "Outcome unknown: the create answer was lost. l look up on the server · x forget"
+            warn = True
+        else:
+            record = self.records.get(key)
+            if record is None:
+                text = ""
+            else:
+                bits = [record.id, endpoint_text(record), cost_text(record)]
+                if record.poll_error and not record.terminal:
+                    bits.append(f"⚠ {record.poll_error}")
+                    warn = True
+                elif status_role(record) == "warning" and record.status == "completed":
+                    bits.append(f"{record.request_failed} rows failed: R retries them")
+                text = " · ".join(bits)
+        hint.update(text)
+        hint.set_class(warn, "-warning")
+
+    @on(DataTable.RowHighlighted, "#batches-table")
+    def _on_highlight(self, event: DataTable.RowHighlighted) -> None:
+        self._update_hint()
+        self.refresh_bindings()
+
+    @on(DataTable.RowSelected, "#batches-table")
+    def _on_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_details()
+
+    # ----------------------------------------------------------------- selection
+
+    def highlighted_key(self) -> str | None:
+        table = self.table
+        if not table.row_count:
+            return None
+        try:
+            row_key, _ = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0))
+        except Exception:  # noqa: BLE001 - cursor outside the rows
+            return None
+        return row_key.value
+
+    def highlighted(self) -> BatchRecord | None:
+        key = self.highlighted_key()
+        return self.records.get(key) if key else None
+
+    def select_batch(self, batch_id: str) -> None:
+        if batch_id not in self._order:
+            self.filter_mode = "all"
+            self.find_text = ""
+            self.reload()
+        if batch_id in self._order:
+            self.table.move_cursor(row=self._order.index(batch_id))
+
+    def _unknown_entry(self) -> UnknownCreate | None:
+        key = self.highlighted_key()
+        if not key or not key.startswith(UNKNOWN_PREFIX):
+            return None
+        rowid = int(key.removeprefix(UNKNOWN_PREFIX))
+        return next((u for u in self.unknown if u.rowid == rowid), None)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "import_batches":
+            return bool(self.importable)
+        if action in ("lookup_unknown", "forget_unknown"):
+            return self._unknown_entry() is not None
+        return True
+
+    # ----------------------------------------------------------------- actions
+
+    def action_cursor(self, where: str) -> None:
+        table = self.table
+        if where == "down":
+            table.action_cursor_down()
+        elif where == "up":
+            table.action_cursor_up()
+        elif where == "top":
+            table.move_cursor(row=0)
+        elif where == "bottom":
+            table.move_cursor(row=max(0, table.row_count - 1))
+
+    def _need_record(self) -> BatchRecord | None:
+        record = self.highlighted()
+        if record is None:
+            if self._unknown_entry() is not None:
+                self.notify("Outcome unknown: press l to look it up, x to forget it.")
+            else:
+                self.notify("No batch selected.")
+        return record
+
+    def action_details(self) -> None:
+        if self._unknown_entry() is not None:
+            self.action_lookup_unknown()
+            return
+        record = self._need_record()
+        if record is None:
+            return
+        from fr_tui.tui.screens.batch_details import BatchDetailsScreen
+
+        self.app.push_screen(BatchDetailsScreen(record.id))
+
+    def action_refresh(self) -> None:
+        poller = getattr(self.app, "poller", None)
+        if poller is not None:
+            poller.refresh_now()
+        self.reload()
+        self.notify("Refreshing…", timeout=2)
+
+    def action_pause(self) -> None:
+        poller = getattr(self.app, "poller", None)
+        if poller is None:
+            return
+        paused = poller.toggle_pause()
+        self._paused = paused
+        self._update_indicator()
+        self.notify("Auto-refresh paused." if paused else "Auto-refresh resumed.", timeout=3)
+
+    def action_cancel(self) -> None:
+        record = self._need_record()
+        if record is not None:
+            batch_actions.request_cancel(self, record)
+
+    def action_open_results(self) -> None:
+        record = self._need_record()
+        if record is not None:
+            batch_actions.open_results(self, record)
+
+    def action_retry(self) -> None:
+        record = self._need_record()
+        if record is not None:
+            batch_actions.retry_failed(self, record)
+
+    def action_copy_id(self) -> None:
+        record = self._need_record()
+        if record is not None:
+            batch_actions.copy_id(self, record)
+
+    def action_cycle_filter(self) -> None:
+        self.filter_mode = FILTERS[(FILTERS.index(self.filter_mode) + 1) % len(FILTERS)]
+        self.apply(list(self.records.values()))
+        self._update_indicator()
+        self.notify(f"Showing: {self.filter_mode}", timeout=2)
+
+    def action_find(self) -> None:
+        find = self.query_one("#batches-find", Input)
+        find.add_class("-shown")
+        find.focus()
+
+    @on(Input.Changed, "#batches-find")
+    def _on_find_changed(self, event: Input.Changed) -> None:
+        self.find_text = event.value.strip()
+        self.apply(list(self.records.values()))
+        self._update_indicator()
+
+    @on(Input.Submitted, "#batches-find")
+    def _on_find_submitted(self, event: Input.Submitted) -> None:
+        self.table.focus()
+
+    def action_close_find(self) -> None:
+        find = self.query_one("#batches-find", Input)
+        if find.has_class("-shown"):
+            find.value = ""
+            find.remove_class("-shown")
+            self.table.focus()
+            return
+        back = getattr(self.app, "action_back", None)
+        if callable(back):
+            back()
+
+    # ----------------------------------------------------------------- server list, unknowns
+
+    @work(exclusive=True, group="batches-list", exit_on_error=False)
+    async def check_server_list(self) -> None:
+        """Batches the server knows but history doesn't (submitted elsewhere, or lost)."""
+        client = getattr(self.app, "client", None)
+        if client is None:
+            return
+        try:
+            batches = await client.list_batches(limit=100)
+        except (NotSupportedError, ApiError):
+            return
+        known = {r.id for r in self.store.batches()}
+        self.importable = [b for b in batches if b.id not in known]
+        self.refresh_bindings()
+        if self.importable:
+            count = len(self.importable)
+            self.notify(
+                f"{count} batch{'es' if count != 1 else ''} on the server "
+                f"{'are' if count != 1 else 'is'} not in your history: press i to import.",
+                timeout=8,
+            )
+
+    def action_import_batches(self) -> None:
+        if not self.importable:
+            self.notify("Nothing to import.")
+            return
+        profile = getattr(getattr(self.app, "profile", None), "name", None)
+        client = getattr(self.app, "client", None)
+        base_url = client.base_url if client is not None else None
+        for batch in self.importable:
+            self.store.import_batch(batch, profile=profile, base_url=base_url)
+        count = len(self.importable)
+        self.importable = []
+        self.refresh_bindings()
+        self.reload()
+        poller = getattr(self.app, "poller", None)
+        if poller is not None:
+            poller.refresh_now()
+        self.notify(f"Imported {count} batch{'es' if count != 1 else ''}.")
+
+    def action_lookup_unknown(self) -> None:
+        entry = self._unknown_entry()
+        if entry is not None:
+            self._lookup(entry)
+
+    @work(group="batches-lookup", exit_on_error=False)
+    async def _lookup(self, entry: UnknownCreate) -> None:
+        client = getattr(self.app, "client", None)
+        if client is None:
+            self.notify("No API key: cannot look it up.", severity="error")
+            return
+        try:
+            batch = await find_unknown_create(client, entry.input_file_id)
+        except NotSupportedError:
+            self.notify(
+                "This server cannot list batches, so the lost create cannot be looked up. "
+                "Check the provider's dashboard, then forget it with x.",
+                severity="warning",
+                timeout=10,
+            )
+            return
+        except ApiError as exc:
+            self.notify(f"Look-up failed: {exc.message}", severity="error")
+            return
+        if batch is None:
+            self.notify(
+                f"No batch was created from {entry.input_file_id}: it is safe to submit again "
+                "(x forgets this entry).",
+                severity="warning",
+                timeout=10,
+            )
+            return
+        profile = getattr(getattr(self.app, "profile", None), "name", None)
+        self.store.import_batch(batch, profile=profile, base_url=client.base_url)
+        self.store.resolve_unknown(entry.rowid, batch.id)
+        self.reload()
+        self.select_batch(batch.id)
+        poller = getattr(self.app, "poller", None)
+        if poller is not None:
+            poller.watch(batch.id)
+        self.notify(f"Found it: {batch.id} ({batch.status}). It is in your history now.")
+
+    def action_forget_unknown(self) -> None:
+        entry = self._unknown_entry()
+        if entry is None:
+            return
+        self.store.resolve_unknown(entry.rowid, None)
+        self.reload()
+        self.notify("Forgotten.")

@@ -1,0 +1,325 @@
+"""Batches and batch details, driven through the real app against the real sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.app import App
+from textual.widgets import DataTable, Static
+
+from fr_tui.core.config import load_config
+from fr_tui.core.models import Batch
+from fr_tui.core.paths import get_paths
+from fr_tui.core.store import HistoryStore
+from fr_tui.core.workflow import submit_file
+from fr_tui.tui.screens.batch_details import BatchDetailsScreen
+from fr_tui.tui.screens.batches import BatchesScreen
+
+SIZES = [(80, 24), (120, 40)]
+FIXED_NOW = 1_750_000_000.0
+
+
+def make_app(tick: float = 0.02) -> Any:
+    from fr_tui.tui.app import FrTuiApp
+
+    app = FrTuiApp(config=load_config(), paths=get_paths(), sandbox=True, sandbox_tick=tick)
+    app.config.auto_download = False
+    app.poller.interval = 0.03
+    return app
+
+
+async def wait_for(pilot: Any, condition: Callable[[], bool], timeout: float = 8.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await pilot.pause(0.02)
+
+
+def batches_screen(app: Any) -> BatchesScreen:
+    for stack in app._screen_stacks.values():
+        for screen in stack:
+            if isinstance(screen, BatchesScreen):
+                return screen
+    raise AssertionError("no batches screen")
+
+
+def status_cell(screen: BatchesScreen, batch_id: str) -> str:
+    if batch_id not in screen._order:
+        return ""
+    return str(screen.table.get_cell(batch_id, "status"))
+
+
+async def open_batches(app: Any, pilot: Any) -> BatchesScreen:
+    await pilot.press("2")
+    await pilot.pause(0.1)
+    return batches_screen(app)
+
+
+async def submit(app: Any, path: Path, **kwargs: Any) -> str:
+    record = await submit_file(app.client, app.store, path, profile="sandbox", **kwargs)
+    app.poller.watch(record.id)
+    app.broadcast(__import__("fr_tui.tui.messages", fromlist=["x"]).BatchesChanged([record.id]))
+    return record.id
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_submitted_batches_move_to_completed_by_themselves(
+    size: tuple[int, int], samples: Path
+) -> None:
+    app = make_app(tick=0.03)
+    async with app.run_test(size=size) as pilot:
+        screen = await open_batches(app, pilot)
+        seen: dict[str, set[str]] = {}
+        ids = [await submit(app, samples / "chat.jsonl", name=f"run-{i}") for i in range(3)]
+
+        def all_done() -> bool:
+            for batch_id in ids:
+                if screen.table.row_count < 3:
+                    return False
+                text = status_cell(screen, batch_id)
+                seen.setdefault(batch_id, set()).add(text)
+            return all("completed" in status_cell(screen, b) for b in ids)
+
+        await wait_for(pilot, all_done)
+        # Each row went through running states before completing, without a key press.
+        for batch_id in ids:
+            assert any(
+                "in progress" in s or "validating" in s or "finalizing" in s for s in seen[batch_id]
+            )
+        assert "12/12" in str(screen.table.get_cell(ids[0], "progress"))
+        messages = [n.message for n in app._notifications]
+        assert sum("completed" in m for m in messages) == 3
+        assert all(app.store.get(b).notified for b in ids)
+        # Newest first.
+        assert screen.table.coordinate_to_cell_key((0, 0))[0].value == ids[-1]
+
+
+async def test_cancel_from_the_list_confirms_then_cancels(samples: Path) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_batches(app, pilot)
+        batch_id = await submit(
+            app, samples / "chat.jsonl", metadata={"sandbox_fault": "hang_validating"}
+        )
+        await wait_for(pilot, lambda: batch_id in screen._order)
+        screen.select_batch(batch_id)
+        await pilot.press("c")
+        await pilot.pause(0.1)
+        assert app.screen is not screen  # the confirm dialog
+        await pilot.press("y")
+        await wait_for(pilot, lambda: "cancelled" in status_cell(screen, batch_id))
+        assert app.store.get(batch_id).status == "cancelled"
+        assert any("cancelled" in n.message for n in app._notifications)
+
+
+async def test_failed_validation_shows_errors_with_lines_in_details(samples: Path) -> None:
+    app = make_app()
+    opened: list[tuple[Path, int | None]] = []
+    app.open_file = lambda path, line=None: opened.append((path, line))  # type: ignore[method-assign]
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_batches(app, pilot)
+        batch_id = await submit(
+            app, samples / "chat.jsonl", metadata={"sandbox_fault": "fail_validation"}
+        )
+        await wait_for(pilot, lambda: "failed" in status_cell(screen, batch_id))
+        assert any(n.severity == "error" and "failed" in n.message for n in app._notifications)
+        screen.select_batch(batch_id)
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        details = app.screen
+        assert isinstance(details, BatchDetailsScreen)
+        errors = details.query_one("#details-errors")
+        assert errors.option_count == 1
+        assert "line 1" in str(errors.get_option_at_index(0).prompt)
+        errors.focus()
+        await pilot.press("enter")
+        await pilot.pause(0.05)
+        assert opened == [((samples / "chat.jsonl").resolve(), 1)]
+
+
+async def test_expired_batch_offers_partial_results(samples: Path) -> None:
+    app = make_app()
+    opened: list[str] = []
+    app.open_results = lambda batch_id: opened.append(batch_id)  # type: ignore[method-assign]
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_batches(app, pilot)
+        batch_id = await submit(app, samples / "chat.jsonl", metadata={"sandbox_fault": "expire"})
+        await wait_for(pilot, lambda: "expired" in status_cell(screen, batch_id))
+        assert any("Partial results" in n.message for n in app._notifications)
+        screen.select_batch(batch_id)
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        head = str(app.screen.query_one("#details-head", Static).render())
+        assert "Partial results" in head
+        await pilot.press("o")
+        await wait_for(pilot, lambda: opened == [batch_id])
+        record = app.store.get(batch_id)
+        assert record.output_path and Path(record.output_path).exists()
+
+
+@pytest.mark.parametrize("status", [500, 429])
+async def test_server_errors_while_polling_warn_then_recover(status: int, samples: Path) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_batches(app, pilot)
+        batch_id = await submit(
+            app, samples / "chat.jsonl", metadata={"sandbox_fault": "hang_validating"}
+        )
+        indicator = screen.query_one("#batches-indicator", Static)
+        await wait_for(pilot, lambda: app.poller.last_ok_at is not None)
+        faults: dict[str, Any] = {
+            "status": status,
+            "methods": ["GET"],
+            "path_prefix": "/v1/batches",
+        }
+        if status == 429:
+            faults["retry_after"] = 0.2
+        app.sandbox_server.set_faults(faults)
+        await wait_for(pilot, lambda: indicator.has_class("-warning"))
+        assert "refresh failing" in str(indicator.render())
+        assert app.store.get(batch_id).poll_error
+        app.sandbox_server.set_faults({})
+        await wait_for(pilot, lambda: not indicator.has_class("-warning"))
+        assert app.store.get(batch_id).poll_error is None
+
+
+def fixed_batch(index: int, status: str = "completed", **extra: Any) -> Batch:
+    created = int(FIXED_NOW) - 3600 - index * 600
+    data: dict[str, Any] = {
+        "id": f"batch_{index:04d}",
+        "status": status,
+        "endpoint": "/v1/chat/completions",
+        "input_file_id": f"file_in_{index:04d}",
+        "created_at": created,
+        "request_counts": {
+            "total": 100,
+            "completed": 100 if status == "completed" else 40,
+            "failed": 0,
+        },
+    }
+    if status == "completed":
+        data.update(
+            in_progress_at=created + 5, finalizing_at=created + 300, completed_at=created + 310
+        )
+        data["output_file_id"] = f"file_out_{index:04d}"
+        data["usage"] = {"prompt_tokens": 1000, "completion_tokens": 500, "cost": 0.0123}
+    elif status == "in_progress":
+        data["in_progress_at"] = created + 5
+    data.update(extra)
+    return Batch.parse(data)
+
+
+def fill_store(store: HistoryStore, count: int) -> None:
+    for i in range(count):
+        status = "in_progress" if i % 5 == 0 else "completed"
+        store.record_created(fixed_batch(i, status), name=f"job-{i:03d}", profile="sandbox")
+
+
+class Harness(App[None]):
+    """A bare app with the attributes the batch screens use and no poller running."""
+
+    def __init__(self, screen_factory: Callable[[], Any]) -> None:
+        super().__init__()
+        self.store = HistoryStore(get_paths().history_db)
+        self.config = load_config()
+        self.client = None
+        self.poller = None
+        self._factory = screen_factory
+
+    def on_mount(self) -> None:
+        self.push_screen(self._factory())
+
+
+async def test_cursor_and_scroll_survive_refreshes() -> None:
+    app = Harness(lambda: BatchesScreen(clock=lambda: FIXED_NOW))
+    fill_store(app.store, 60)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.1)
+        screen = app.screen
+        assert isinstance(screen, BatchesScreen)
+        table = screen.query_one(DataTable)
+        table.move_cursor(row=40)
+        await pilot.pause(0.05)
+        before = (table.cursor_row, table.scroll_y, screen.highlighted_key())
+        assert before[1] > 0
+        for i in range(0, 60, 5):  # every running batch moves on
+            app.store.update_from_api(fixed_batch(i, "completed"))
+        screen.reload()
+        await pilot.pause(0.05)
+        assert (table.cursor_row, table.scroll_y, screen.highlighted_key()) == before
+        assert "completed" in str(table.get_cell("batch_0040", "status"))
+        # A new batch arrives at the top: the same batch stays highlighted.
+        app.store.record_created(fixed_batch(-5, "validating"), name="newest")
+        screen.reload()
+        await pilot.pause(0.05)
+        assert screen.highlighted_key() == before[2]
+        assert table.coordinate_to_cell_key((0, 0))[0].value == "batch_-005"
+
+
+async def test_filter_and_find_narrow_the_list() -> None:
+    app = Harness(lambda: BatchesScreen(clock=lambda: FIXED_NOW))
+    fill_store(app.store, 20)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.1)
+        screen = app.screen
+        table = screen.query_one(DataTable)
+        assert table.row_count == 20
+        await pilot.press("f")  # active
+        assert table.row_count == 4
+        await pilot.press("f", "f", "f")  # done, failed, all
+        assert table.row_count == 20
+        await pilot.press("slash", *"job-01")
+        await pilot.pause(0.05)
+        assert table.row_count == 10
+        await pilot.press("escape")
+        assert table.row_count == 20
+
+
+@pytest.fixture
+def utc(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+
+
+def _snapshot_store() -> None:
+    store = HistoryStore(get_paths().history_db)
+    fill_store(store, 8)
+    store.record_created(
+        fixed_batch(
+            9,
+            "failed",
+            errors={"data": [{"code": "invalid_json", "message": "Line is not JSON", "line": 3}]},
+            failed_at=int(FIXED_NOW) - 8000,
+        ),
+        name="broken input",
+        input_path="/data/broken.jsonl",
+    )
+
+
+def test_snapshot_batches_list(snap_compare: Any, utc: None) -> None:
+    _snapshot_store()
+    assert snap_compare(
+        Harness(lambda: BatchesScreen(clock=lambda: FIXED_NOW)), terminal_size=(80, 24)
+    )
+
+
+def test_snapshot_batch_details(snap_compare: Any, utc: None) -> None:
+    _snapshot_store()
+    app = Harness(lambda: BatchDetailsScreen("batch_0009", clock=lambda: FIXED_NOW))
+    assert snap_compare(app, terminal_size=(80, 24))
+
+
+def test_snapshot_batches_list_wide(snap_compare: Any, utc: None) -> None:
+    _snapshot_store()
+    assert snap_compare(
+        Harness(lambda: BatchesScreen(clock=lambda: FIXED_NOW)), terminal_size=(120, 40)
+    )
+
+
+_ = asyncio  # asyncio_mode=auto runs the async tests
