@@ -22,7 +22,6 @@ class ConfirmModal(ModalScreen[bool]):
     ConfirmModal #confirm-title { text-style: bold; }
     ConfirmModal #confirm-body { margin: 1 0; }
     ConfirmModal Horizontal { height: 1; align-horizontal: right; }
-    ConfirmModal Button { height: 1; border: none; min-width: 8; margin-left: 1; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "answer(True)", "Yes", id="confirm-yes"),
@@ -40,8 +39,10 @@ class ConfirmModal(ModalScreen[bool]):
             yield Static(self.title_text, id="confirm-title")
             yield Static(self.body, id="confirm-body")
             with Horizontal():
-                yield Button(f"{self.confirm_label} (y)", id="confirm-yes", variant="warning")
-                yield Button("No (n)", id="confirm-no")
+                yield Button(
+                    f"{self.confirm_label} (y)", id="confirm-yes", variant="warning", compact=True
+                )
+                yield Button("No (n)", id="confirm-no", compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#confirm-no", Button).focus()

@@ -59,14 +59,12 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
     }
     SubmitModal #submit-title { text-style: bold; }
     SubmitModal .field-label { color: $text-muted; height: 1; }
-    SubmitModal Input { height: 1; border: none; padding: 0 1; margin-bottom: 1; }
     SubmitModal #submit-refusal { color: $error; margin: 1 0; }
     SubmitModal #submit-error { color: $error; height: auto; }
     SubmitModal #submit-progress-row { height: auto; display: none; }
     SubmitModal.-busy #submit-progress-row { display: block; }
     SubmitModal ProgressBar { width: 1fr; }
     SubmitModal #submit-buttons { height: 1; margin-top: 1; align-horizontal: right; }
-    SubmitModal Button { height: 1; border: none; min-width: 10; margin-left: 1; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", "Close", id="submit-close"),
@@ -125,20 +123,22 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
                 yield Static(refusal, id="submit-refusal")
                 with Horizontal(id="submit-buttons"):
                     if self.over_limits():
-                        yield Button("Split into parts", id="submit-split", variant="primary")
-                    yield Button("Close", id="submit-close-button")
+                        yield Button(
+                            "Split into parts", id="submit-split", variant="primary", compact=True
+                        )
+                    yield Button("Close", id="submit-close-button", compact=True)
                 return
             yield Static("Name (optional)", classes="field-label")
-            yield Input(placeholder=self.path.stem, id="submit-name")
+            yield Input(compact=True, placeholder=self.path.stem, id="submit-name")
             yield Static("Metadata (optional): key=value key2=value2", classes="field-label")
-            yield Input(placeholder="project=demo", id="submit-metadata")
+            yield Input(compact=True, placeholder="project=demo", id="submit-metadata")
             with Vertical(id="submit-progress-row"):
                 yield ProgressBar(total=max(report.bytes, 1), show_eta=False, id="submit-progress")
                 yield Static("", id="submit-phase")
             yield Static("", id="submit-error")
             with Horizontal(id="submit-buttons"):
-                yield Button("Submit ⏎", id="submit-go", variant="primary")
-                yield Button("Cancel", id="submit-cancel")
+                yield Button("Submit ⏎", id="submit-go", variant="primary", compact=True)
+                yield Button("Cancel", id="submit-cancel", compact=True)
 
     def on_mount(self) -> None:
         for selector in ("#submit-go", "#submit-split", "#submit-close-button"):

@@ -150,7 +150,11 @@ class FilesScreen(Screen[None]):
             with Vertical(id="preview-pane"):
                 yield Static(id="summary")
                 yield JsonlView(id="jsonl-view")
-                yield Input(placeholder="find (enter: next match, escape: close)", id="find-bar")
+                yield Input(
+                    compact=True,
+                    placeholder="find (enter: next match, escape: close)",
+                    id="find-bar",
+                )
                 with Horizontal(id="lower"):
                     with Vertical(id="problems-pane"):
                         yield Static("Problems", id="problems-title", classes="pane-title")

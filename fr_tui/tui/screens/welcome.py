@@ -43,10 +43,8 @@ class WelcomeScreen(Screen[None]):
     }
     WelcomeScreen #welcome-title { text-style: bold; margin-bottom: 1; }
     WelcomeScreen .field-label { color: $text-muted; }
-    WelcomeScreen Input { height: 1; border: none; padding: 0 1; margin-bottom: 1; }
     WelcomeScreen #welcome-status { height: auto; min-height: 1; }
     WelcomeScreen Horizontal { height: 1; margin-top: 1; }
-    WelcomeScreen Button { height: 1; border: none; min-width: 12; margin-right: 1; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f2", "use_sandbox", "Use the sandbox", id="welcome-sandbox"),
@@ -67,13 +65,13 @@ class WelcomeScreen(Screen[None]):
                 "everything on the built-in sandbox: no key, no cost."
             )
             yield Static("API key", classes="field-label")
-            yield Input(placeholder="sk-…", password=True, id="welcome-key")
+            yield Input(compact=True, placeholder="sk-…", password=True, id="welcome-key")
             yield Static("Base URL", classes="field-label")
-            yield Input(value=base, id="welcome-base-url")
+            yield Input(compact=True, value=base, id="welcome-base-url")
             yield Static("", id="welcome-status")
             with Horizontal():
-                yield Button("Test and save ⏎", id="welcome-save", variant="primary")
-                yield Button("Use the sandbox (f2)", id="welcome-sandbox")
+                yield Button("Test and save ⏎", id="welcome-save", variant="primary", compact=True)
+                yield Button("Use the sandbox (f2)", id="welcome-sandbox", compact=True)
         yield Footer()
 
     def on_mount(self) -> None:
