@@ -29,6 +29,7 @@ COMMANDS = (
     "sandbox",
     "paths",
 )
+LOCAL_COMMANDS = frozenset({"validate", "split", "paths"})
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_API = 0, 1, 2, 3
 
 
@@ -176,10 +177,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_tui_parser().parse_args(argv)
         args.command = None
     debug = bool(getattr(args, "debug", False))
-    try:
-        _setup_logging(debug)
-    except OSError:
-        pass  # an unwritable log dir must not stop the app
+    # Local commands skip the log file: it is for API conversations, and validate's
+    # start-up time counts against its budget.
+    if args.command not in LOCAL_COMMANDS:
+        try:
+            _setup_logging(debug)
+        except OSError:
+            pass  # an unwritable log dir must not stop the app
     try:
         if args.command is None:
             return _run_tui(args)

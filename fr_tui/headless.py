@@ -7,7 +7,6 @@ Each `cmd_*` takes the parsed arguments and returns the exit code; errors are ra
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 import time
@@ -15,10 +14,9 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from fr_tui.cli import EXIT_INVALID, EXIT_OK, EXIT_USAGE, CliError, _print_json
-from fr_tui.core.api import BatchClient, normalise_base_url
 from fr_tui.core.config import (
     BASE_URL_ENV,
     SANDBOX_API_KEY,
@@ -26,9 +24,13 @@ from fr_tui.core.config import (
     KeyError_,
     Profile,
     load_config,
+    normalise_base_url,
 )
 from fr_tui.core.paths import Paths, get_paths
 from fr_tui.core.store import BatchRecord, HistoryStore
+
+if TYPE_CHECKING:  # the client pulls in httpx: only the commands that talk to the API load it
+    from fr_tui.core.api import BatchClient
 
 T = TypeVar("T")
 
@@ -94,6 +96,8 @@ async def _session(args: argparse.Namespace) -> AsyncIterator[Session]:
                 "key in the TUI (fr-tui), or try the sandbox (--sandbox)"
             )
         profile_name = profile.name
+    from fr_tui.core.api import BatchClient
+
     client = BatchClient(base_url, key or "")
     try:
         yield Session(client, store, paths, config, Profile(profile_name, base_url=base_url))
@@ -104,6 +108,8 @@ async def _session(args: argparse.Namespace) -> AsyncIterator[Session]:
 
 
 def _run(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    import asyncio  # here, not at the top: validate and split never need it
+
     return asyncio.run(coro_fn())
 
 
@@ -187,6 +193,8 @@ async def _wait(session: Session, batch_id: str, interval: float) -> Any:
             if tty:
                 sys.stderr.write("\n")
             return batch
+        import asyncio
+
         await asyncio.sleep(interval)
 
 
@@ -382,6 +390,8 @@ async def _joined(session: Session, batch_id: str) -> tuple[Any, Any, Path | Non
         input_path = dest / "input.jsonl"
         if not input_path.exists():
             await session.client.download_file(batch.input_file_id, input_path)
+    import asyncio
+
     joined = await asyncio.to_thread(join_results, input_path, output_path, error_path)
     return batch, joined, output_path, error_path
 

@@ -23,6 +23,7 @@ import httpx
 import orjson
 
 from fr_tui import __version__
+from fr_tui.core.config import DEFAULT_BASE_URL, normalise_base_url
 from fr_tui.core.errors import (
     ApiError,
     ApiTimeoutError,
@@ -40,20 +41,13 @@ from fr_tui.core.models import Batch, FileObject
 
 log = logging.getLogger("fr_tui.api")
 
-DEFAULT_BASE_URL = "https://api.fastrouter.ai"
+__all__ = ["DEFAULT_BASE_URL", "BatchClient", "Progress", "normalise_base_url"]
+
 UPLOAD_CHUNK = 256 * 1024
 DOWNLOAD_CHUNK = 256 * 1024
 
 Progress = Callable[[int, int | None], None]
 """progress(bytes_done, bytes_total or None)"""
-
-
-def normalise_base_url(url: str) -> str:
-    """The part before /v1: accept 'https://x', 'https://x/', 'https://x/v1'."""
-    url = url.strip().rstrip("/")
-    if url.endswith("/v1"):
-        url = url[:-3]
-    return url
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -18,9 +18,9 @@ from typing import Any
 
 import tomli_w
 
-from fr_tui.core.api import DEFAULT_BASE_URL, normalise_base_url
 from fr_tui.core.paths import Paths, get_paths
 
+DEFAULT_BASE_URL = "https://api.fastrouter.ai"
 SANDBOX = "sandbox"
 # The embedded sandbox accepts any key; this one is what fr-tui sends it (not a secret).
 SANDBOX_API_KEY = "sk-sandbox-local"
@@ -32,6 +32,14 @@ BASE_URL_ENV = "FASTROUTER_BASE_URL"
 
 class KeyError_(Exception):
     """The key source of a profile could not be read (the message says why)."""
+
+
+def normalise_base_url(url: str) -> str:
+    """The part before /v1: accept 'https://x', 'https://x/', 'https://x/v1'."""
+    url = url.strip().rstrip("/")
+    if url.endswith("/v1"):
+        url = url[:-3]
+    return url
 
 
 def mask_key(key: str | None) -> str:
