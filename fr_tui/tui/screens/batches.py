@@ -55,10 +55,10 @@ COLUMNS = (
     Column("name", "Name", 20, 0),
     Column("progress", "Progress", 14, 0),
     Column("created", "Created", 9, 0),
-    Column("time", "Time", 10, 0),
-    Column("id", "Batch id", 26, 108),
-    Column("cost", "Cost", 9, 120),
-    Column("endpoint", "Endpoint", 17, 140),
+    Column("time", "Time", 11, 0),
+    Column("id", "Batch id", 34, 116),
+    Column("cost", "Cost", 9, 128),
+    Column("endpoint", "Endpoint", 17, 148),
 )
 
 
@@ -372,6 +372,7 @@ class BatchesScreen(Screen[None]):
                     warn = True
                 elif status_role(record) == "warning" and record.status == "completed":
                     bits.append(f"{record.request_failed} rows failed: R retries them")
+                bits.append("enter: details")
                 text = " · ".join(bits)
         hint.update(text)
         hint.set_class(warn, "-warning")

@@ -98,7 +98,7 @@ def timing_text(record: BatchRecord, now: float) -> str:
         began = record.timestamps.get("in_progress_at") or created
         if 0 < done < record.request_total and began:
             rate = done / max(1.0, now - began)
-            return f"~{duration((record.request_total - done) / rate)} left"
+            return f"eta {duration((record.request_total - done) / rate)}"
     return duration(now - created) if created else "-"
 
 
