@@ -308,3 +308,135 @@ async def test_not_downloaded_and_offline_says_so(tmp_path: Path) -> None:
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, ResultsScreen)
+
+
+# -- snapshots, from fixed files (no sandbox: ids and answers never change) ----------
+
+SNAP_ID = "batch_snapshot"
+SNAP_TOPICS = ["tea", "rivers", "primes", "owls", "bridges", "maps", "glass", "salt"]
+
+
+def write_snapshot_batch(folder: Path) -> None:
+    """A 12-row batch: 8 ok, a 500 in the error file, a 400 in the output file, a
+    rate-limit error line, and one row that never came back."""
+    folder.mkdir(parents=True, exist_ok=True)
+    inputs, outputs, errors = [], [], []
+    for i in range(12):
+        cid = f"req-{i + 1:02d}"
+        inputs.append(
+            {
+                "custom_id": cid,
+                "method": "POST",
+                "url": "/v1/chat/completions",
+                "body": {
+                    "model": "openai/gpt-4.1-nano",
+                    "messages": [{"role": "user", "content": f"Tell me about item {i + 1}."}],
+                    "max_tokens": 100,
+                },
+            }
+        )
+        if i < 8:
+            answer = f"Here is a short note about {SNAP_TOPICS[i]}.\nSecond line."
+            body = {
+                "id": f"chatcmpl-{i}",
+                "model": "openai/gpt-4.1-nano",
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": answer},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {"prompt_tokens": 12 + i, "completion_tokens": 9, "cost": 0.0001},
+            }
+            outputs.append(
+                {"custom_id": cid, "response": {"status_code": 200, "body": body}, "error": None}
+            )
+        elif i in (8, 10):
+            errors.append(
+                {
+                    "custom_id": cid,
+                    "response": {
+                        "status_code": 500,
+                        "body": {"error": {"message": "Upstream failed", "code": "server_error"}},
+                    },
+                    "error": None,
+                }
+            )
+        elif i == 9:
+            outputs.append(
+                {
+                    "custom_id": cid,
+                    "response": None,
+                    "error": {"code": "rate_limit_exceeded", "message": "Too many requests"},
+                }
+            )
+    outputs.reverse()  # results do not come back in input order
+
+    def dump(rows: list[dict[str, Any]]) -> bytes:
+        return b"".join(orjson.dumps(r) + b"\n" for r in rows)
+
+    (folder / "snap_input.jsonl").write_bytes(dump(inputs))
+    (folder / "output.jsonl").write_bytes(dump(outputs))
+    (folder / "errors.jsonl").write_bytes(dump(errors))
+
+
+def snapshot_app(tmp_path: Path) -> Harness:
+    paths = get_paths()
+    paths.ensure()
+    write_snapshot_batch(tmp_path / "snap")
+    store = HistoryStore(paths.history_db)
+    batch = Batch.parse(
+        {
+            "id": SNAP_ID,
+            "status": "completed",
+            "endpoint": "/v1/chat/completions",
+            "output_file_id": "file_out",
+            "error_file_id": "file_err",
+        }
+    )
+    store.record_created(batch, profile="x", input_path=str(tmp_path / "snap" / "snap_input.jsonl"))
+    store.set_result_paths(
+        SNAP_ID, str(tmp_path / "snap" / "output.jsonl"), str(tmp_path / "snap" / "errors.jsonl")
+    )
+    return Harness(paths, None, SNAP_ID)
+
+
+async def _until_loaded(pilot: Any) -> None:
+    await loaded(pilot.app, pilot)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_snapshot_results_screen(snap_compare: Any, tmp_path: Path, size: tuple[int, int]) -> None:
+    async def run_before(pilot: Any) -> None:
+        await _until_loaded(pilot)
+        await pilot.press("j", "j")
+
+    assert snap_compare(snapshot_app(tmp_path), terminal_size=size, run_before=run_before)
+
+
+def test_snapshot_results_failed_filter(snap_compare: Any, tmp_path: Path) -> None:
+    async def run_before(pilot: Any) -> None:
+        await _until_loaded(pilot)
+        await pilot.press("f", "f")
+
+    assert snap_compare(snapshot_app(tmp_path), terminal_size=(80, 24), run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_snapshot_detail_screen(snap_compare: Any, tmp_path: Path, size: tuple[int, int]) -> None:
+    async def run_before(pilot: Any) -> None:
+        await _until_loaded(pilot)
+        await pilot.press("G", "k", "k", "enter")  # req-10: the rate-limited row
+        await pilot.pause()
+
+    assert snap_compare(snapshot_app(tmp_path), terminal_size=size, run_before=run_before)
+
+
+def test_snapshot_retry_modal(snap_compare: Any, tmp_path: Path) -> None:
+    async def run_before(pilot: Any) -> None:
+        await _until_loaded(pilot)
+        await pilot.press("R")
+        await pilot.pause()
+
+    assert snap_compare(snapshot_app(tmp_path), terminal_size=(80, 24), run_before=run_before)

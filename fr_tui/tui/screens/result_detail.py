@@ -22,7 +22,7 @@ from fr_tui.core.results import JoinedResults
 _MAX_PRETTY_BYTES = 2_000_000
 
 
-def pretty(raw: bytes | None, missing: str) -> JSON | Text:
+def pretty(raw: bytes | None, missing: str) -> Text:
     if raw is None:
         return Text(missing, style="italic")
     if len(raw) > _MAX_PRETTY_BYTES:  # highlighting megabytes would freeze the screen
@@ -31,7 +31,10 @@ def pretty(raw: bytes | None, missing: str) -> JSON | Text:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
         return Text(raw.decode("utf-8", "replace"))
-    return JSON(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+    rendered = JSON(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+    rendered.text.no_wrap = False  # long answers wrap instead of being cut at the edge
+    rendered.text.overflow = "fold"
+    return rendered.text
 
 
 class ResultDetailScreen(Screen[None]):

@@ -63,12 +63,11 @@ def summary_text(joined: JoinedResults) -> str:
         f"✓ {format_count(counts['ok'])} ok",
         f"✗ {format_count(counts['failed'])} failed",
         f"? {format_count(counts['missing'])} missing",
-        f"of {format_count(counts['total'])}",
-        f"· tokens {format_count(joined.tokens_in)} in / {format_count(joined.tokens_out)} out",
+        f"of {format_count(counts['total'])} · tokens {format_count(joined.tokens_in)} in / {format_count(joined.tokens_out)} out",
     ]
     cost = joined.cost
     if cost is not None:
-        parts.append(f"· cost ${cost:.4f}")
+        parts[-1] += f" · cost ${cost:.4f}"
     return "  ".join(parts)
 
 
