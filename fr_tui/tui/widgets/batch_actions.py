@@ -13,7 +13,7 @@ from fr_tui.core.errors import ApiError, NotSupportedError
 from fr_tui.core.store import BatchRecord
 from fr_tui.core.workflow import fetch_results
 from fr_tui.tui.messages import BatchesChanged
-from fr_tui.tui.widgets.batch_confirm import confirm_modal
+from fr_tui.tui.modals.confirm import ConfirmModal
 
 
 def _post_changed(app: Any, batch_id: str) -> None:
@@ -44,7 +44,7 @@ def request_cancel(screen: Screen[Any], record: BatchRecord) -> None:
         f"Cancel batch {record.id} ({record.label})?\n"
         "Rows already answered stay available as partial results."
     )
-    app.push_screen(confirm_modal("Cancel batch", body, "Cancel batch"), answered)
+    app.push_screen(ConfirmModal("Cancel batch", body, "Cancel batch"), answered)
 
 
 async def _cancel(app: Any, record: BatchRecord) -> None:
