@@ -33,21 +33,19 @@ from typing import Any
 
 import orjson
 
-CHAT_URL = "/v1/chat/completions"
-EMBEDDINGS_URL = "/v1/embeddings"
-SUPPORTED_URLS = (CHAT_URL, EMBEDDINGS_URL)
-
-# Batch provider slugs. FastRouter documents "openai" and "anthropic" for batches; its
-# models also use "google/" (Gemini batch support is announced), and the others are the
-# prefixes FastRouter's model catalogue uses. Anything else is only a warning, because
-# the documented list is known to be incomplete.
-KNOWN_PROVIDERS: frozenset[str] = frozenset(
-    {"openai", "anthropic", "google", "x-ai", "mistralai", "meta-llama", "deepseek", "qwen"}
+# Re-exported: other modules import these names from here.
+from fr_tui.core.validate_report import HINTS, MAX_KEPT_PROBLEMS, WARNING_CODES, format_report
+from fr_tui.core.validate_rows import (
+    CHAT_URL,
+    EMBEDDINGS_URL,
+    KNOWN_PROVIDERS,
+    KNOWN_ROLES,
+    SUPPORTED_URLS,
+    TOP_LEVEL_KEYS,
+    RowChecks,
+    _describe,
 )
 
-KNOWN_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
-TOP_LEVEL_KEYS = frozenset({"custom_id", "provider", "method", "url", "body"})
-MAX_KEPT_PROBLEMS = 1000
 # Lines longer than this are reported and skipped rather than read into memory whole,
 # so a corrupt file (one 5 GB "line") cannot exhaust memory. No sane request is this big.
 MAX_LINE_BYTES = 64 * 1024 * 1024
@@ -67,44 +65,6 @@ _JSON_REASONS = {
     "unexpected control character in string": "a string is not closed, or holds a raw tab "
     "or control character",
     "trailing comma is not allowed": "a comma before } or ] is not allowed in JSON",
-}
-
-
-# Every problem code. Codes listed here are warnings; all others are errors.
-WARNING_CODES = frozenset(
-    {
-        "blank_line",
-        "crlf_line_endings",
-        "missing_final_newline",
-        "unknown_provider",
-        "provider_model_mismatch",
-        "model_without_prefix",
-        "unknown_key",
-        "unknown_role",
-        "empty_input",
-    }
-)
-# What to do about a problem, shown once per code ({max_rows}/{max_bytes} are the limits).
-HINTS = {
-    "empty_file": "A batch needs at least one request line.",
-    "too_many_rows": "Split it: fr-tui split FILE --max-rows {max_rows}",
-    "file_too_large": "Split it: fr-tui split FILE --max-bytes {max_bytes}",
-    "line_too_long": "Check that the file really has one request per line.",
-    "bom": "Save the file as UTF-8 without BOM.",
-    "invalid_utf8": "Batch files must be UTF-8 text; re-export the file as UTF-8.",
-    "invalid_json": "Each line must hold exactly one complete JSON object.",
-    "blank_line": "Remove blank lines: some batch servers count them as invalid requests.",
-    "crlf_line_endings": "JSON parsers accept them, but LF endings are safer.",
-    "missing_final_newline": "Add a newline at the end so files can be joined safely.",
-    "duplicate_custom_id": "Every request needs its own custom_id; results are matched by it.",
-    "unknown_provider": "FastRouter documents batch support for openai and anthropic.",
-    "provider_model_mismatch": "Set provider to the part of the model name before the slash.",
-    "missing_provider": 'Add "provider", e.g. "openai" for model "openai/gpt-4.1-nano".',
-    "unknown_key": "Request parameters belong inside body.",
-    "model_without_prefix": 'FastRouter models are named "provider/model", '
-    'e.g. "openai/gpt-4.1-nano".',
-    "stream_not_supported": 'Remove "stream" from the body.',
-    "unknown_role": "Roles are system, developer, user, assistant and tool.",
 }
 
 
@@ -166,42 +126,11 @@ class Report:
         }
 
 
-def _describe(value: object) -> str:
-    """Plain words for a JSON value's type, for messages."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "an empty string" if not value else "a string"
-    if isinstance(value, list):
-        return "an empty list" if not value else "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
-
-
-def _message_chars(content: object) -> int:
-    """Characters of text in a chat message content (string or list of parts)."""
-    if type(content) is str:
-        return len(content)
-    total = 0
-    if type(content) is list:
-        for part in content:
-            if type(part) is dict:
-                text = part.get("text")
-                if type(text) is str:
-                    total += len(text)
-    return total
-
-
 class _SlowPath(Exception):
     """Raised inside Validator.feed's fast path to hand a row to the full checks."""
 
 
-class Validator:
+class Validator(RowChecks):
     """Incremental validator: ``feed`` every line in order, then ``finish``."""
 
     def __init__(
@@ -265,19 +194,7 @@ class Validator:
             if self.on_problem is not None:
                 self.on_problem(problem)
 
-    def _missing_or_invalid(
-        self, line_no: int, container: dict[str, Any], key: str, label: str, expected: str
-    ) -> None:
-        """Report a required field that is absent (missing_KEY) or wrong (invalid_KEY)."""
-        if key not in container:
-            self._flag(line_no, f"missing_{key}", f"{label} is missing; it must be {expected}.")
-        else:
-            value = container[key]
-            shown = orjson.dumps(value).decode()[:60] if type(value) is str else _describe(value)
-            message = f"{label} must be {expected}, not {shown}."
-            self._flag(line_no, f"invalid_{key}", message)
-
-    # -- lines ------------------------------------------------------------------------
+    # -- lines (the full checks of a row are RowChecks._check_row, validate_rows.py) ----
 
     def feed(self, line_no: int, raw: bytes) -> None:
         """Check one line; ``raw`` includes its line ending, if it has one."""
@@ -435,214 +352,6 @@ class Validator:
             column=column,
         )
         return _UNPARSED
-
-    def _check_row(self, line_no: int, obj: dict[str, Any]) -> None:
-        # custom_id: unique, non-empty string.
-        custom_id = obj.get("custom_id")
-        if type(custom_id) is str and custom_id:
-            first = self.seen_ids.setdefault(custom_id, line_no)
-            if first != line_no:
-                self._flag(
-                    line_no,
-                    "duplicate_custom_id",
-                    f'custom_id "{custom_id}" is already used on line {first}.',
-                    other_line=first,
-                )
-        else:
-            self._missing_or_invalid(line_no, obj, "custom_id", "custom_id", "a non-empty string")
-
-        # method: always POST.
-        method = obj.get("method")
-        if method != "POST":
-            self._missing_or_invalid(line_no, obj, "method", "method", '"POST"')
-
-        # url: a supported endpoint, the same on every line.
-        url = obj.get("url")
-        if url == self.endpoint and url is not None:
-            pass
-        elif url in SUPPORTED_URLS:
-            if self.endpoint is None:
-                self.endpoint = CHAT_URL if url == CHAT_URL else EMBEDDINGS_URL
-                self.endpoint_line = line_no
-            else:
-                self._flag(
-                    line_no,
-                    "url_mismatch",
-                    f'url is "{url}" but line {self.endpoint_line} uses "{self.endpoint}"; '
-                    "every line of a batch must use the same url.",
-                    other_line=self.endpoint_line,
-                )
-        else:
-            expected = f'"{CHAT_URL}" or "{EMBEDDINGS_URL}"'
-            self._missing_or_invalid(line_no, obj, "url", "url", expected)
-
-        # body: an object with a model and the endpoint's payload.
-        body = obj.get("body")
-        model: str | None = None
-        if type(body) is dict:
-            # A line whose url differs from the file's already has its error; checking
-            # its body against either endpoint would only add noise, so skip the shape.
-            shape = None if url in SUPPORTED_URLS and url != self.endpoint else self.endpoint
-            model = self._check_body(line_no, body, shape)
-        else:
-            self._missing_or_invalid(line_no, obj, "body", "body", "an object")
-
-        # provider: a slug, ideally known and matching the model's prefix.
-        provider = obj.get("provider")
-        if type(provider) is str and provider:
-            self.providers[provider] = self.providers.get(provider, 0) + 1
-            if provider not in KNOWN_PROVIDERS:
-                self._flag(
-                    line_no,
-                    "unknown_provider",
-                    f'provider "{provider}" is not one fr-tui knows '
-                    f"({', '.join(sorted(KNOWN_PROVIDERS))}).",
-                )
-            if model is not None:
-                prefix = self.model_prefix.get(model)
-                if prefix is None:
-                    prefix = self.model_prefix[model] = (
-                        model.partition("/")[0] if "/" in model else ""
-                    )
-                if prefix == provider and provider in KNOWN_PROVIDERS:
-                    self.good_model_prefix[model] = prefix
-                elif prefix and prefix != provider:
-                    self._flag(
-                        line_no,
-                        "provider_model_mismatch",
-                        f'provider is "{provider}" but the model "{model}" belongs to "{prefix}".',
-                    )
-        else:
-            self._missing_or_invalid(line_no, obj, "provider", "provider", "a non-empty string")
-
-        unknown = [key for key in obj if key not in TOP_LEVEL_KEYS]
-        if unknown:
-            names = ", ".join(f'"{key}"' for key in unknown[:5])
-            self._flag(
-                line_no,
-                "unknown_key",
-                f"Unknown top-level key{'s' if len(unknown) > 1 else ''} {names}; "
-                "the server ignores or rejects it.",
-            )
-
-    def _check_body(self, line_no: int, body: dict[str, Any], url: str | None) -> str | None:
-        """Check body; return the model name when it is a usable string."""
-        model = body.get("model")
-        result: str | None = None
-        if type(model) is str and model:
-            result = model
-            self.models[model] = self.models.get(model, 0) + 1
-            if "/" not in model:
-                self._flag(
-                    line_no,
-                    "model_without_prefix",
-                    f'model "{model}" has no provider prefix.',
-                )
-        else:
-            self._missing_or_invalid(line_no, body, "model", "body.model", "a non-empty string")
-
-        stream = body.get("stream")
-        if stream is not None and stream is not False:
-            self._flag(
-                line_no,
-                "stream_not_supported",
-                "body.stream is set; batch requests cannot stream.",
-            )
-
-        max_tokens = body.get("max_tokens")
-        if max_tokens is None:
-            max_tokens = body.get("max_completion_tokens")
-        if max_tokens is not None:
-            if type(max_tokens) is int and max_tokens > 0:
-                self.max_tokens_sum += max_tokens
-            else:
-                self._flag(
-                    line_no,
-                    "invalid_max_tokens",
-                    f"max_tokens must be a positive whole number, not {orjson.dumps(max_tokens).decode()}.",
-                )
-
-        if url == CHAT_URL:
-            self._check_messages(line_no, body)
-        elif url == EMBEDDINGS_URL:
-            self._check_input(line_no, body)
-        return result
-
-    def _check_messages(self, line_no: int, body: dict[str, Any]) -> None:
-        messages = body.get("messages")
-        if type(messages) is not list or not messages:
-            expected = "a non-empty list of messages"
-            self._missing_or_invalid(line_no, body, "messages", "body.messages", expected)
-            return
-        chars = 0
-        for index, message in enumerate(messages):
-            if type(message) is not dict:
-                self._flag(
-                    line_no,
-                    "invalid_message",
-                    f"body.messages[{index}] must be an object, not {_describe(message)}.",
-                )
-                continue
-            role = message.get("role")
-            if type(role) is not str or role not in KNOWN_ROLES:
-                if type(role) is str and role:
-                    self._flag(
-                        line_no,
-                        "unknown_role",
-                        f'body.messages[{index}] has role "{role}", which is not a chat role.',
-                    )
-                else:
-                    self._flag(
-                        line_no,
-                        "invalid_message",
-                        f"body.messages[{index}] has no role."
-                        if role is None
-                        else f"body.messages[{index}].role must be a string, not {_describe(role)}.",
-                    )
-            content = message.get("content")
-            if type(content) is str:
-                chars += len(content)
-            elif type(content) is list:
-                chars += _message_chars(content)
-            elif content is None and (
-                "tool_calls" in message or "function_call" in message or "refusal" in message
-            ):
-                pass  # an assistant turn that only calls tools has no content
-            else:
-                self._flag(
-                    line_no,
-                    "invalid_message",
-                    f"body.messages[{index}] has no content."
-                    if "content" not in message
-                    else f"body.messages[{index}].content must be a string or a list of parts, "
-                    f"not {_describe(content)}.",
-                )
-        self.text_chars += chars
-
-    def _check_input(self, line_no: int, body: dict[str, Any]) -> None:
-        value = body.get("input")
-        if type(value) is str:
-            self.text_chars += len(value)
-            if not value:
-                self._flag(line_no, "empty_input", "body.input is an empty string.")
-            return
-        if type(value) is list and value:
-            for item in value:
-                if type(item) is str:
-                    self.text_chars += len(item)
-                elif type(item) is int or type(item) is list:
-                    # token ids: one token each (times four to keep "chars/4" honest)
-                    self.text_chars += 4 * (len(item) if type(item) is list else 1)
-                else:
-                    self._flag(
-                        line_no,
-                        "invalid_input",
-                        f"body.input items must be strings or token lists, not {_describe(item)}.",
-                    )
-                    return
-            return
-        expected = "a string or a non-empty list"
-        self._missing_or_invalid(line_no, body, "input", "body.input", expected)
 
     # -- end of file ------------------------------------------------------------------
 
@@ -802,67 +511,22 @@ def validate_bytes(data: bytes, limits: Limits | None = None) -> Report:
     return validator.finish()
 
 
-_SHOWN_PER_CODE = 20
-
-
-def format_report(report: Report, path: str) -> str:
-    """Human-readable report: a summary, then problems grouped by code, each with its line."""
-    size = report.bytes
-    human = (
-        f"{size / 1e6:.1f} MB"
-        if size >= 1e6
-        else f"{size / 1e3:.1f} KB"
-        if size >= 1e3
-        else f"{size} B"
-    )
-    verdict = (
-        "valid"
-        if report.valid
-        else "INVALID"
-        if report.complete
-        else "not fully checked (cancelled)"
-    )
-    lines = [
-        f"{path}: {verdict}",
-        f"  {report.rows:,} request{'s' if report.rows != 1 else ''}, {human}, "
-        f"endpoint {report.endpoint or 'unknown'}",
-        f"  {report.errors_total:,} error{'s' if report.errors_total != 1 else ''}, "
-        f"{report.warnings_total:,} warning{'s' if report.warnings_total != 1 else ''}",
-    ]
-    stats = report.stats
-    if stats.get("models"):
-        models = ", ".join(f"{name} ({count:,})" for name, count in stats["models"].items())
-        lines.append(f"  models: {models}")
-    if stats.get("est_input_tokens"):
-        lines.append(
-            f"  about {stats['est_input_tokens']:,} input tokens (estimated as characters/4), "
-            f"max_tokens total {stats.get('max_tokens_sum', 0):,}"
-        )
-    for title, problems, total in (
-        ("Errors", report.errors, report.errors_total),
-        ("Warnings", report.warnings, report.warnings_total),
-    ):
-        if not problems:
-            continue
-        lines.append("")
-        lines.append(f"{title}:")
-        groups: dict[str, list[Problem]] = {}
-        for problem in problems:
-            groups.setdefault(problem.code, []).append(problem)
-        for code, group in groups.items():
-            lines.append(f"  {code} ({len(group):,}):")
-            for problem in group[:_SHOWN_PER_CODE]:
-                where = f"line {problem.line}"
-                if problem.column is not None:
-                    where += f", column {problem.column}"
-                lines.append(f"    {where}: {problem.message}")
-            if len(group) > _SHOWN_PER_CODE:
-                lines.append(f"    ... and {len(group) - _SHOWN_PER_CODE:,} more")
-            hint = next((p.hint for p in group if p.hint), None)
-            if hint:
-                lines.append(f"    hint: {hint}")
-        if total > len(problems):
-            lines.append(
-                f"  ({total - len(problems):,} more not listed: only the first {MAX_KEPT_PROBLEMS} problems are kept)"
-            )
-    return "\n".join(lines)
+__all__ = [
+    "CHAT_URL",
+    "EMBEDDINGS_URL",
+    "HINTS",
+    "KNOWN_PROVIDERS",
+    "KNOWN_ROLES",
+    "MAX_KEPT_PROBLEMS",
+    "MAX_LINE_BYTES",
+    "SUPPORTED_URLS",
+    "TOP_LEVEL_KEYS",
+    "WARNING_CODES",
+    "Limits",
+    "Problem",
+    "Report",
+    "Validator",
+    "format_report",
+    "validate_bytes",
+    "validate_path",
+]

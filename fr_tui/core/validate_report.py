@@ -1,0 +1,114 @@
+"""The validator's problem codes and its human-readable report (`fr-tui validate`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fr_tui.core.validate import Problem, Report
+
+# A report keeps (and lists) at most this many problems; the totals count them all.
+MAX_KEPT_PROBLEMS = 1000
+
+# Every problem code. Codes listed here are warnings; all others are errors.
+WARNING_CODES = frozenset(
+    {
+        "blank_line",
+        "crlf_line_endings",
+        "missing_final_newline",
+        "unknown_provider",
+        "provider_model_mismatch",
+        "model_without_prefix",
+        "unknown_key",
+        "unknown_role",
+        "empty_input",
+    }
+)
+# What to do about a problem, shown once per code ({max_rows}/{max_bytes} are the limits).
+HINTS = {
+    "empty_file": "A batch needs at least one request line.",
+    "too_many_rows": "Split it: fr-tui split FILE --max-rows {max_rows}",
+    "file_too_large": "Split it: fr-tui split FILE --max-bytes {max_bytes}",
+    "line_too_long": "Check that the file really has one request per line.",
+    "bom": "Save the file as UTF-8 without BOM.",
+    "invalid_utf8": "Batch files must be UTF-8 text; re-export the file as UTF-8.",
+    "invalid_json": "Each line must hold exactly one complete JSON object.",
+    "blank_line": "Remove blank lines: some batch servers count them as invalid requests.",
+    "crlf_line_endings": "JSON parsers accept them, but LF endings are safer.",
+    "missing_final_newline": "Add a newline at the end so files can be joined safely.",
+    "duplicate_custom_id": "Every request needs its own custom_id; results are matched by it.",
+    "unknown_provider": "FastRouter documents batch support for openai and anthropic.",
+    "provider_model_mismatch": "Set provider to the part of the model name before the slash.",
+    "missing_provider": 'Add "provider", e.g. "openai" for model "openai/gpt-4.1-nano".',
+    "unknown_key": "Request parameters belong inside body.",
+    "model_without_prefix": 'FastRouter models are named "provider/model", '
+    'e.g. "openai/gpt-4.1-nano".',
+    "stream_not_supported": 'Remove "stream" from the body.',
+    "unknown_role": "Roles are system, developer, user, assistant and tool.",
+}
+
+
+_SHOWN_PER_CODE = 20
+
+
+def format_report(report: Report, path: str) -> str:
+    """Human-readable report: a summary, then problems grouped by code, each with its line."""
+    size = report.bytes
+    human = (
+        f"{size / 1e6:.1f} MB"
+        if size >= 1e6
+        else f"{size / 1e3:.1f} KB"
+        if size >= 1e3
+        else f"{size} B"
+    )
+    verdict = (
+        "valid"
+        if report.valid
+        else "INVALID"
+        if report.complete
+        else "not fully checked (cancelled)"
+    )
+    lines = [
+        f"{path}: {verdict}",
+        f"  {report.rows:,} request{'s' if report.rows != 1 else ''}, {human}, "
+        f"endpoint {report.endpoint or 'unknown'}",
+        f"  {report.errors_total:,} error{'s' if report.errors_total != 1 else ''}, "
+        f"{report.warnings_total:,} warning{'s' if report.warnings_total != 1 else ''}",
+    ]
+    stats = report.stats
+    if stats.get("models"):
+        models = ", ".join(f"{name} ({count:,})" for name, count in stats["models"].items())
+        lines.append(f"  models: {models}")
+    if stats.get("est_input_tokens"):
+        lines.append(
+            f"  about {stats['est_input_tokens']:,} input tokens (estimated as characters/4), "
+            f"max_tokens total {stats.get('max_tokens_sum', 0):,}"
+        )
+    for title, problems, total in (
+        ("Errors", report.errors, report.errors_total),
+        ("Warnings", report.warnings, report.warnings_total),
+    ):
+        if not problems:
+            continue
+        lines.append("")
+        lines.append(f"{title}:")
+        groups: dict[str, list[Problem]] = {}
+        for problem in problems:
+            groups.setdefault(problem.code, []).append(problem)
+        for code, group in groups.items():
+            lines.append(f"  {code} ({len(group):,}):")
+            for problem in group[:_SHOWN_PER_CODE]:
+                where = f"line {problem.line}"
+                if problem.column is not None:
+                    where += f", column {problem.column}"
+                lines.append(f"    {where}: {problem.message}")
+            if len(group) > _SHOWN_PER_CODE:
+                lines.append(f"    ... and {len(group) - _SHOWN_PER_CODE:,} more")
+            hint = next((p.hint for p in group if p.hint), None)
+            if hint:
+                lines.append(f"    hint: {hint}")
+        if total > len(problems):
+            lines.append(
+                f"  ({total - len(problems):,} more not listed: only the first {MAX_KEPT_PROBLEMS} problems are kept)"
+            )
+    return "\n".join(lines)
