@@ -440,3 +440,41 @@ def test_snapshot_retry_modal(snap_compare: Any, tmp_path: Path) -> None:
         await pilot.pause()
 
     assert snap_compare(snapshot_app(tmp_path), terminal_size=(80, 24), run_before=run_before)
+
+
+async def test_in_the_real_app_retry_lands_on_batches(fails_file: Path) -> None:
+    """Through FrTuiApp on its own sandbox: open results, retry, land on Batches."""
+    from fr_tui.core.config import load_config
+    from fr_tui.tui.app import FrTuiApp
+
+    app = FrTuiApp(config=load_config(), paths=get_paths(), sandbox=True, sandbox_tick=0.01)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.client is not None
+        batch_id = await run_batch(app.client, app.store, fails_file)
+        app.open_results(batch_id)
+        screen = await loaded(app, pilot)  # type: ignore[arg-type]
+        assert screen.joined is not None and screen.joined.counts["missing"] == 1
+        await pilot.press("R")
+        await pilot.pause()
+        assert isinstance(app.screen, RetryModal)
+        await pilot.press("enter")
+        await wait_for(lambda: app.current_mode == "batches", pilot)
+        children = app.store.children(batch_id)
+        assert len(children) == 1 and children[0].input_rows == 4
+        assert children[0].metadata == {"parent_batch_id": batch_id}
+
+
+async def test_input_file_gone_shows_results_alone(tmp_path: Path) -> None:
+    write_snapshot_batch(tmp_path / "snap")
+    app = snapshot_app(tmp_path)
+    (tmp_path / "snap" / "snap_input.jsonl").unlink()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await loaded(app, pilot)
+        assert screen.inputs_missing
+        assert screen.joined is not None
+        assert screen.joined.counts == {"total": 11, "ok": 8, "failed": 3, "missing": 0}
+        assert any("input file is gone" in str(n.message) for n in app._notifications)
+        await pilot.press("R")
+        await pilot.pause()
+        assert not isinstance(app.screen, RetryModal)

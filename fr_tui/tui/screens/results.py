@@ -86,6 +86,26 @@ def groups_text(joined: JoinedResults, width: int) -> str:
     return "\n".join(lines)
 
 
+def ids_only_input(folder: Path, output: Path | None, error: Path | None) -> Path:
+    """When the input file is gone: a stand-in input of bare custom_ids, one per result
+    line, so the results still show (no row can be missing from it)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stand_in = folder / "inputs-from-results.jsonl"
+    with stand_in.open("wb") as out:
+        for path in (output, error):
+            if path is None:
+                continue
+            with path.open("rb") as source:
+                for raw in source:
+                    try:
+                        cid = orjson.loads(raw).get("custom_id")
+                    except (orjson.JSONDecodeError, AttributeError):
+                        continue
+                    if isinstance(cid, str | int):
+                        out.write(orjson.dumps({"custom_id": str(cid)}) + b"\n")
+    return stand_in
+
+
 class ResultsScreen(Screen[None]):
     DEFAULT_CSS = """
     ResultsScreen #results-title { height: 1; background: $panel; color: $text; padding: 0 1; text-style: bold; }
@@ -120,6 +140,7 @@ class ResultsScreen(Screen[None]):
         self._match_positions: list[int] = []
         self._opened: list[JoinedResults] = []
         self._status = "Loading…"
+        self.inputs_missing = False
 
     # -- layout -----------------------------------------------------------------
 
@@ -204,12 +225,16 @@ class ResultsScreen(Screen[None]):
                 view.set_note("This batch has no output or error file.")
             self.set_status(f"status {record.status}")
             return
-        if not record.input_path or not Path(record.input_path).is_file():
-            view.set_note(
-                f"The input file is gone: {record.input_path or '(unknown)'}; results cannot be joined."
+        input_path = Path(record.input_path) if record.input_path else None
+        self.inputs_missing = input_path is None or not input_path.is_file()
+        if self.inputs_missing:
+            self.notify(
+                f"The input file is gone ({record.input_path or 'unknown'}): showing the results "
+                "alone; rows that never came back cannot be known and retry is off.",
+                title="Input file not found",
+                severity="warning",
+                timeout=10,
             )
-            self.set_status("Input file not found")
-            return
         self.set_status("Joining results with the input file…")
         try:
             joined = await asyncio.to_thread(self._join_all, record, output, error)
@@ -251,14 +276,17 @@ class ResultsScreen(Screen[None]):
         self, record: BatchRecord, output: Path | None, error: Path | None
     ) -> JoinedResults:
         """Runs in a thread: the join, then every downloaded retry merged over it."""
-        assert record.input_path is not None
+        input_path: str | Path | None = record.input_path
+        if self.inputs_missing:
+            input_path = ids_only_input(self.app.paths.results_for(record.id), output, error)  # type: ignore[attr-defined]
+        assert input_path is not None
 
         def progress(done: int, total: int) -> None:
             self.app.call_from_thread(
                 self.set_status, f"Joining results… {100 * done // max(total, 1)}%"
             )
 
-        joined = join_results(record.input_path, output, error, on_progress=progress)
+        joined = join_results(input_path, output, error, on_progress=progress)
         self._opened.append(joined)
         self.merged_children = []
         return self._merge_children(joined, record.id, 0)
@@ -454,6 +482,13 @@ class ResultsScreen(Screen[None]):
         joined = self.joined
         if joined is None:
             self.notify("The results are not loaded yet", severity="warning")
+            return
+        if self.inputs_missing:
+            self.notify(
+                "The input file is gone: there is nothing to copy the rows from",
+                title="Retry",
+                severity="warning",
+            )
             return
         groups = joined.error_groups()
         if not groups:
