@@ -135,7 +135,7 @@ async def screen_timings(
             painted.setdefault("rows", now)
         return original(view, y)
 
-    ResultView.render_line = timed_render_line  # type: ignore[method-assign]
+    ResultView.render_line = timed_render_line  # type: ignore[method-assign,assignment]
     figures: dict[str, list[float]] = {
         "screen": [], "rows": [], "page": [], "filter": [], "page_pilot": [], "filter_pilot": []
     }  # fmt: skip

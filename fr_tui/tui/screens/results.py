@@ -165,6 +165,11 @@ class ResultsScreen(Screen[None]):
         self.view.focus()
         self.load()
 
+    def on_resize(self) -> None:
+        if self.joined is not None:  # the failure lines are cut to the width
+            groups = groups_text(self.joined, self.size.width - 2)
+            self.query_one("#results-groups", Static).update(groups)
+
     def on_unmount(self) -> None:
         for joined in self._opened:
             joined.close()
