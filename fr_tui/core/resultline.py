@@ -1,0 +1,208 @@
+"""One line of a batch's output or error file, classified: succeeded or failed, why, and
+the few fields the results table shows (model, tokens, cost, the answer's first line).
+
+The rules (api-notes 2.7, issues 1-3): a request succeeded only when `error` is null and
+`response.status_code` is 2xx; an HTTP failure may sit in the error file with
+`error: null` and its reason in `response.body.error`. `results.py` joins these parsed
+lines to the input rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from fr_tui.core.models import usage_cost
+
+_FIRST_LINE_MAX = 300
+# Longest error message kept for a line that has no readable one (and for group keys).
+_GROUP_MESSAGE_MAX = 160
+
+
+@dataclass(slots=True)
+class ParsedResult:
+    """The compact fields of one output/error line. `problem` is set (and the rest is
+    empty) when the line cannot be used: not JSON, not an object, no custom_id."""
+
+    custom_id: str | None = None
+    ok: bool = False
+    status_code: int | None = None
+    model: str | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    finish_reason: str | None = None
+    content_first_line: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    cost: float | None = None
+    problem: str | None = None
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value == value and abs(value) < 1e18:
+        return int(value)
+    return None
+
+
+def _str(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _dict(value: Any) -> dict[str, Any] | None:
+    return value if isinstance(value, dict) else None
+
+
+def _first_choice(body: dict[str, Any]) -> dict[str, Any] | None:
+    choices = body.get("choices")
+    if isinstance(choices, list) and choices:
+        return _dict(choices[0])
+    return None
+
+
+def _text_of(content: Any) -> str | None:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # content parts (OpenAI) or blocks (Anthropic)
+        texts = [
+            part["text"]
+            for part in content
+            if isinstance(part, dict) and isinstance(part.get("text"), str)
+        ]
+        return "".join(texts) if texts else None
+    return None
+
+
+def answer_text(body: Any) -> str | None:
+    """The full answer in a response body: the assistant message, the completion text, an
+    embedding summary like "embedding[1536]", or the tool calls made. None if none."""
+    body = _dict(body)
+    if body is None:
+        return None
+    choice = _first_choice(body)
+    if choice is not None:
+        message = _dict(choice.get("message"))
+        if message is not None:
+            text = _text_of(message.get("content"))
+            if text:
+                return text
+            calls = message.get("tool_calls")
+            if isinstance(calls, list) and calls:
+                names = []
+                for call in calls:
+                    function = _dict(call.get("function")) if isinstance(call, dict) else None
+                    names.append(_str(function.get("name")) if function else None)
+                return "[tool calls] " + ", ".join(n or "?" for n in names)
+            return text
+        return _str(choice.get("text"))
+    data = body.get("data")
+    if isinstance(data, list) and data:
+        first = _dict(data[0])
+        vector = first.get("embedding") if first else None
+        if isinstance(vector, list):
+            summary = f"embedding[{len(vector)}]"
+        elif isinstance(vector, str):
+            summary = "embedding[base64]"
+        else:
+            return None
+        return summary if len(data) == 1 else f"{summary} x{len(data)}"
+    return _text_of(body.get("content"))  # an Anthropic-shaped message
+
+
+def first_line(text: str | None) -> str | None:
+    if text is None:
+        return None
+    text = text.strip()
+    cut = text.find("\n")
+    line = text if cut < 0 else text[:cut].rstrip()
+    return line[:_FIRST_LINE_MAX]
+
+
+def _error_fields(error: Any) -> tuple[str | None, str | None]:
+    if isinstance(error, dict):
+        code = _str(error.get("code")) or _str(error.get("type"))
+        message = _str(error.get("message"))
+        return code, message
+    if isinstance(error, str):
+        return None, error
+    return None, None
+
+
+def parse_result_line(raw: bytes) -> ParsedResult:
+    """Classify one line of an output or error file. Never raises."""
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return ParsedResult(problem="not valid JSON")
+    if not isinstance(obj, dict):
+        return ParsedResult(problem="not a JSON object")
+    custom_id = obj.get("custom_id")
+    if isinstance(custom_id, int) and not isinstance(custom_id, bool):
+        custom_id = str(custom_id)
+    if not isinstance(custom_id, str):
+        return ParsedResult(problem="no custom_id")
+    result = ParsedResult(custom_id=custom_id)
+    response = _dict(obj.get("response"))
+    error = obj.get("error")
+    body: Any = None
+    if response is not None:
+        result.status_code = _int(response.get("status_code"))
+        body = response.get("body")
+        if isinstance(body, str | bytes):  # some servers send the body JSON-encoded
+            try:
+                body = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                pass
+    body_dict = _dict(body)
+    if body_dict is not None:
+        result.model = _str(body_dict.get("model"))
+        usage = _dict(body_dict.get("usage"))
+        if usage is not None:
+            result.tokens_in = _int(usage.get("prompt_tokens"))
+            if result.tokens_in is None:
+                result.tokens_in = _int(usage.get("input_tokens"))
+            result.tokens_out = _int(usage.get("completion_tokens"))
+            if result.tokens_out is None:
+                result.tokens_out = _int(usage.get("output_tokens"))
+            result.cost = usage_cost(usage)
+        if result.cost is None:
+            cost = body_dict.get("cost")
+            if isinstance(cost, int | float) and not isinstance(cost, bool):
+                result.cost = float(cost)
+        choice = _first_choice(body_dict)
+        if choice is not None:
+            result.finish_reason = _str(choice.get("finish_reason"))
+    status = result.status_code
+    if error is None and response is not None and status is not None and 200 <= status < 300:
+        result.ok = True
+        result.content_first_line = first_line(answer_text(body_dict))
+        return result
+    code, message = _error_fields(error)
+    if code is None and message is None and body_dict is not None:
+        code, message = _error_fields(body_dict.get("error"))
+    if code is None and message is None:
+        if error is not None:
+            message = str(error)[:_GROUP_MESSAGE_MAX]
+        elif response is None:
+            code, message = "no_response", "the line has neither a response nor an error"
+        elif status is None:
+            code, message = "no_status", "the response has no status_code"
+    if code is None:
+        code = f"http_{status}" if status is not None and not 200 <= status < 300 else "error"
+    if message is None:
+        message = f"HTTP {status}" if status is not None else ""
+    result.error_code = code
+    result.error_message = message
+    return result
+
+
+__all__ = ["ParsedResult", "answer_text", "first_line", "parse_result_line"]
