@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import random
 from pathlib import Path
@@ -10,17 +11,19 @@ from typing import Any
 import orjson
 import pytest
 
+from fr_tui.core.api import BatchClient
+from fr_tui.core.errors import DownloadError
 from fr_tui.core.export import NothingToRetry
-from fr_tui.core.models import Batch
 from fr_tui.core.results import (
     build_retry_file,
-    download_batch_results,
     export_rows,
     join_results,
     merge_child,
     parse_result_line,
     summary_json,
 )
+from fr_tui.core.store import BatchRecord, HistoryStore
+from fr_tui.core.workflow import fetch_results, poll_batch, submit_file
 
 
 def input_line(cid: str, model: str = "openai/gpt-4.1-nano", provider: str = "openai") -> bytes:
@@ -361,46 +364,106 @@ def test_merged_retry_replaces_failed_and_missing_rows(tmp_path: Path, inputs: P
     child.close()
 
 
-class FakeClient:
-    def __init__(self, files: dict[str, bytes]) -> None:
-        self.files = files
-        self.calls: list[str] = []
+# -- fetching a finished batch's files from the sandbox ------------------------------
 
-    async def download_file(self, file_id: str, dest: str | Path, progress: Any = None) -> Path:
-        self.calls.append(file_id)
-        Path(dest).write_bytes(self.files[file_id])
-        return Path(dest)
+SANDBOX_KEY = "sk-sandbox-local"
 
 
-async def test_download_batch_results_skips_complete_files(tmp_path: Path) -> None:
-    client = FakeClient({"file-out": ok_line("r0") + b"\n", "file-err": error_line("r1") + b"\n"})
-    batch = Batch.parse(
-        {
-            "id": "b1",
-            "status": "completed",
-            "output_file_id": "file-out",
-            "error_file_id": "file-err",
-        }
+def sandbox_client(base_url: str, **options: Any) -> BatchClient:
+    """A client with test-speed retries (the sandbox answers on loopback)."""
+    settings = {"read_timeout": 5.0, "retry_budget": 10.0, "backoff_base": 0.01}
+    settings.update(options)
+    return BatchClient(base_url, SANDBOX_KEY, backoff_cap=0.05, **settings)
+
+
+async def finished(client: BatchClient, store: HistoryStore, path: Path) -> BatchRecord:
+    """Submit `path` to the sandbox and poll until the batch ends; its stored record."""
+    created = await submit_file(client, store, path, profile="sandbox")
+    for _ in range(500):
+        batch, _old = await poll_batch(client, store, created.id)
+        if batch.terminal:
+            record = store.get(created.id)
+            assert record is not None and record.status == "completed"
+            return record
+        await asyncio.sleep(0.02)
+    raise AssertionError("the sandbox batch did not finish")
+
+
+def counting_downloads(client: BatchClient, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the file ids `client` downloads from now on."""
+    calls: list[str] = []
+    download = client.download_file
+
+    async def counted(file_id: str, dest: Any, progress: Any = None) -> Path:
+        calls.append(file_id)
+        return await download(file_id, dest, progress)
+
+    monkeypatch.setattr(client, "download_file", counted)
+    return calls
+
+
+async def test_fetch_results_downloads_records_and_skips_complete_files(
+    sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [input_line(f"r{i}") for i in range(4)]
+    rows += [input_line("r4", model="sandbox/fail-500"), input_line("r5", model="sandbox/drop")]
+    path = write_lines(tmp_path / "input.jsonl", rows)
+    store = HistoryStore(tmp_path / "history.db")
+    async with sandbox_client(sandbox.base_url) as client:
+        record = await finished(client, store, path)
+        calls = counting_downloads(client, monkeypatch)
+        dest = tmp_path / "results" / record.id
+        out, err = await fetch_results(client, store, record, dest)
+        assert (out, err) == (dest / "output.jsonl", dest / "errors.jsonl")
+        assert calls == [record.output_file_id, record.error_file_id]
+        stored = store.get(record.id)
+        assert stored is not None
+        assert (stored.output_path, stored.error_path) == (str(out), str(err))
+        with join_results(path, out, err) as joined:
+            assert joined.counts == {"total": 6, "ok": 4, "failed": 1, "missing": 1}
+            assert joined[4].status_code == 500 and joined[5].outcome == "missing"
+        # Fetched again (the user reopens the results): nothing is downloaded twice.
+        assert await fetch_results(client, store, record, dest) == (out, err)
+        assert len(calls) == 2
+
+
+async def test_fetch_results_of_an_all_failed_batch(sandbox: Any, tmp_path: Path) -> None:
+    path = write_lines(
+        tmp_path / "input.jsonl", [input_line(f"r{i}", model="sandbox/fail-400") for i in range(3)]
     )
-    out, err = await download_batch_results(client, batch, tmp_path / "b1")
-    assert out == tmp_path / "b1" / "output.jsonl" and err == tmp_path / "b1" / "errors.jsonl"
-    assert out.read_bytes() == client.files["file-out"]
-    await download_batch_results(client, batch, tmp_path / "b1")
-    assert client.calls == ["file-out", "file-err"]  # the second call downloaded nothing
-    out.write_bytes(b"truncated")  # damaged since: fetched again
-    await download_batch_results(client, batch, tmp_path / "b1")
-    assert client.calls[-1] == "file-out" and len(client.calls) == 3
+    store = HistoryStore(tmp_path / "history.db")
+    async with sandbox_client(sandbox.base_url) as client:
+        record = await finished(client, store, path)
+        assert record.output_file_id is None
+        out, err = await fetch_results(client, store, record, tmp_path / "results")
+    assert out is None and err == tmp_path / "results" / "errors.jsonl"
+    stored = store.get(record.id)
+    assert stored is not None and (stored.output_path, stored.error_path) == (None, str(err))
+    with join_results(path, out, err) as joined:
+        assert joined.counts == {"total": 3, "ok": 0, "failed": 3, "missing": 0}
 
 
-async def test_download_all_failed_batch(tmp_path: Path) -> None:
-    client = FakeClient({"file-err": error_line("r1") + b"\n"})
-    batch = Batch.parse(
-        {"id": "b2", "status": "completed", "output_file_id": None, "error_file_id": "file-err"}
-    )
-    assert await download_batch_results(client, batch, tmp_path) == (
-        None,
-        tmp_path / "errors.jsonl",
-    )
+async def test_interrupted_fetch_leaves_no_file_that_looks_complete(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    path = write_lines(tmp_path / "input.jsonl", [input_line(f"r{i}") for i in range(20)])
+    store = HistoryStore(tmp_path / "history.db")
+    dest = tmp_path / "results"
+    async with sandbox_client(sandbox.base_url) as client:
+        record = await finished(client, store, path)
+        sandbox.set_faults({"drop_download_after": 100, "path_prefix": "/v1/files"})
+        async with sandbox_client(sandbox.base_url, max_attempts=2) as impatient:
+            with pytest.raises(DownloadError):
+                await fetch_results(impatient, store, record, dest)
+        assert not (dest / "output.jsonl").exists()  # only the partial .part file
+        stored = store.get(record.id)
+        assert stored is not None and stored.output_path is None
+        sandbox.set_faults({})
+        out, err = await fetch_results(client, store, record, dest)
+    assert out == dest / "output.jsonl" and err is None
+    with join_results(path, out, err) as joined:
+        assert joined.counts == {"total": 20, "ok": 20, "failed": 0, "missing": 0}
+    assert len(out.read_bytes().splitlines()) == 20
 
 
 @pytest.mark.parametrize(

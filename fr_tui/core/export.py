@@ -1,5 +1,6 @@
-"""What follows the join: a flat export, a retry file, the `--json` summary, the merged
-picture across retries, and downloading a batch's result files.
+"""What follows the join: a flat export, a retry file, the `--json` summary, and the
+merged picture across retries. (Downloading a batch's result files is
+`workflow.fetch_results`, which also records their paths in the history.)
 
 All files are written atomically (a temp file in the same folder, fsynced, then renamed
 over the target), so an interrupted export never leaves a half-written file behind.
@@ -12,15 +13,14 @@ import csv
 import io
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal, Protocol
+from typing import IO, Any, Literal
 
 import orjson
 
 from fr_tui.core.jsonl import LineIndex, custom_id_of
-from fr_tui.core.models import Batch
 from fr_tui.core.results import (
     _NO_SOURCE,
     FAILED,
@@ -213,7 +213,7 @@ def summary_json(
     }
 
 
-# -- after the join: retries and downloads ---------------------------------------
+# -- after the join: retries ----------------------------------------------------
 
 
 def merge_child(parent: JoinedResults, child: JoinedResults) -> JoinedResults:
@@ -266,58 +266,3 @@ def merge_children(parent: JoinedResults, children: Sequence[JoinedResults]) -> 
     for child in children:
         merged = merge_child(merged, child)
     return merged
-
-
-# -- downloading ------------------------------------------------------------------
-
-
-class _Downloader(Protocol):
-    async def download_file(
-        self, file_id: str, dest: str | Path, progress: Callable[[int, int | None], None] | None
-    ) -> Path: ...
-
-
-OUTPUT_NAME = "output.jsonl"
-ERROR_NAME = "errors.jsonl"
-
-
-def _marker(dest: Path) -> Path:
-    return dest.with_name(f".{dest.name}.complete")
-
-
-def _already_downloaded(dest: Path, file_id: str) -> bool:
-    """True when `dest` was fully downloaded from this very file id before: the marker
-    written after a complete download names the id and the size."""
-    try:
-        recorded = orjson.loads(_marker(dest).read_bytes())
-        return bool(
-            recorded.get("file_id") == file_id and recorded.get("bytes") == dest.stat().st_size
-        )
-    except (OSError, orjson.JSONDecodeError, AttributeError):
-        return False
-
-
-async def download_batch_results(
-    client: _Downloader,
-    batch: Batch,
-    dest_dir: str | Path,
-    progress: Callable[[int, int | None], None] | None = None,
-) -> tuple[Path | None, Path | None]:
-    """Fetch a finished batch's output and error files into `dest_dir` (output.jsonl,
-    errors.jsonl) unless they are already there complete. Returns (output, error)
-    paths, None for a file the batch does not have."""
-    dest_dir = Path(dest_dir)
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    found: list[Path | None] = []
-    for file_id, name in ((batch.output_file_id, OUTPUT_NAME), (batch.error_file_id, ERROR_NAME)):
-        if not file_id:
-            found.append(None)
-            continue
-        dest = dest_dir / name
-        if not _already_downloaded(dest, file_id):
-            await client.download_file(file_id, dest, progress)
-            _marker(dest).write_bytes(
-                orjson.dumps({"file_id": file_id, "bytes": dest.stat().st_size})
-            )
-        found.append(dest)
-    return found[0], found[1]

@@ -8,8 +8,8 @@ line in either file is *missing*.
 Nothing here loads a file whole. Inputs and results are streamed through a `LineIndex`,
 and only a few compact fields per row are kept, in column lists; the full request and
 response JSON are read back lazily by offset when a detail view or an export needs them.
-Export, the retry file, the `--json` summary, merging a retry's results and downloading
-live in `export.py`; their names can be imported from here too.
+Export, the retry file, the `--json` summary and merging a retry's results live in
+`export.py`; their names can be imported from here too.
 """
 
 from __future__ import annotations
@@ -486,7 +486,6 @@ _EXPORTED = frozenset(
         "NothingToRetry",
         "RetryPlan",
         "build_retry_file",
-        "download_batch_results",
         "export_rows",
         "merge_child",
         "merge_children",
