@@ -233,7 +233,7 @@ class FrTuiApp(App[int]):
                 pass
 
     def _exit_on_signal(self, sig: int) -> None:
-        self.exit(128 + sig)
+        self.exit(128 + sig, return_code=128 + sig)
 
     def _check_terminal(self) -> None:
         stream = sys.__stdin__
@@ -242,7 +242,7 @@ class FrTuiApp(App[int]):
         except (ValueError, OSError):
             alive = False
         if not alive:
-            self.exit(129)
+            self.exit(129, return_code=129)
 
     async def on_unmount(self) -> None:
         self.poller.stop()

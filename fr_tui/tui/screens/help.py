@@ -116,6 +116,8 @@ class HelpScreen(ModalScreen[None]):
                 continue
             if item.node is screen.app:
                 continue  # listed under "Everywhere"
+            if item.node is not screen and not binding.show:
+                continue  # a widget's plumbing (cursor keys...): not worth the space
             seen.add(binding.description)
             rows.append((binding.key_display or key, binding.description))
         return rows

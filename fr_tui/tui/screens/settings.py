@@ -106,7 +106,7 @@ class SettingsScreen(Screen[None]):
 
     @on(OptionList.OptionHighlighted, "#profiles")
     def _highlighted(self, event: OptionList.OptionHighlighted) -> None:
-        if event.option.id:
+        if event.option.id and event.option.id != self.selected:
             self._load(event.option.id)
 
     @on(OptionList.OptionSelected, "#profiles")

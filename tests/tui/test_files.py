@@ -1,0 +1,162 @@
+"""The Files screen: tree, virtual preview, streamed validation, problems, find."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from textual.widgets import Input
+
+from fr_tui.tui.screens.files import FilesScreen, JsonlTree
+from fr_tui.tui.widgets.jsonl_view import JsonlView
+
+from .test_shell import SAMPLES, SIZES, make_app, screen_text, wait_for
+
+
+def files_screen(app: Any) -> FilesScreen:
+    screen = app.screen
+    assert isinstance(screen, FilesScreen)
+    return screen
+
+
+async def open_validated(pilot: Any, app: Any) -> FilesScreen:
+    await pilot.pause()
+    screen = files_screen(app)
+    await wait_for(pilot, lambda: screen.report is not None)
+    await pilot.pause()
+    return screen
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_broken_file_problems_marked_and_n_N_jump_between_them(
+    size: tuple[int, int],
+) -> None:
+    app = make_app(sandbox=True, sandbox_tick=0.01, start_path=SAMPLES / "broken.jsonl")
+    async with app.run_test(size=size) as pilot:
+        screen = await open_validated(pilot, app)
+        report = screen.report
+        assert report is not None and not report.valid
+        lines = screen.problem_lines
+        assert len(lines) >= 3
+        view = screen.query_one(JsonlView)
+        # every problem line has a mark in the gutter, and the glyph is on screen
+        assert all(line - 1 in view.marks for line in lines)
+        assert "✖" in screen_text(app)
+        assert "invalid" in screen_text(app)
+        view.goto(0)
+        await pilot.press("n")
+        assert view.cursor == lines[0] - 1
+        await pilot.press("n")
+        assert view.cursor == lines[1] - 1
+        await pilot.press("N")
+        assert view.cursor == lines[0] - 1
+        await pilot.press("N")  # wraps to the last problem
+        assert view.cursor == lines[-1] - 1
+        # the detail pane shows the problem and the line of the cursor
+        await pilot.press("n")
+        await pilot.pause()
+        detail = str(screen.query_one("#detail-title").render())
+        assert detail == f"Line {view.cursor + 1}"
+
+
+async def test_problems_panel_enter_jumps_to_the_line() -> None:
+    app = make_app(sandbox=True, sandbox_tick=0.01, start_path=SAMPLES / "broken.jsonl")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_validated(pilot, app)
+        panel = screen.panel
+        panel.focus()
+        panel.highlighted = 1
+        await pilot.press("enter")
+        await pilot.pause()
+        assert screen.view.cursor == panel.problems[1].line - 1
+        assert app.focused is screen.view
+
+
+async def test_valid_file_summary_and_detail() -> None:
+    app = make_app(sandbox=True, sandbox_tick=0.01, start_path=SAMPLES / "chat.jsonl")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_validated(pilot, app)
+        assert screen.report is not None and screen.report.valid
+        text = screen_text(app)
+        assert "✔ valid" in text and "/v1/chat/completions" in text and "12 rows" in text
+        assert '"custom_id": "chat-01"' in text  # pretty JSON of the selected line
+        await pilot.press("n")  # no problems: says so, cursor stays
+        assert screen.view.cursor == 0
+
+
+async def test_find_moves_to_the_matching_line() -> None:
+    app = make_app(sandbox=True, sandbox_tick=0.01, start_path=SAMPLES / "chat.jsonl")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_validated(pilot, app)
+        await pilot.press("slash")
+        await pilot.pause()
+        find_bar = screen.query_one("#find-bar", Input)
+        assert app.focused is find_bar
+        await pilot.press(*"chat-05", "enter")
+        await pilot.pause()
+        assert screen.view.cursor == 4
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not screen.has_class("-finding")
+
+
+async def test_tree_shows_jsonl_and_toggles_all_files(tmp_path: Path) -> None:
+    tmp_path = tmp_path / "data"
+    tmp_path.mkdir()
+    (tmp_path / "a.jsonl").write_bytes((SAMPLES / "chat.jsonl").read_bytes())
+    (tmp_path / "notes.txt").write_text("hello\n")
+    app = make_app(sandbox=True, sandbox_tick=0.01, start_path=tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.3)
+        assert "a.jsonl" in screen_text(app) and "notes.txt" not in screen_text(app)
+        await pilot.press("a")
+        await pilot.pause(0.3)
+        assert "notes.txt" in screen_text(app)
+        tree = app.screen.query_one(JsonlTree)
+        tree.focus()
+        await pilot.press("down")  # highlight a.jsonl: previewed (and, being small, validated)
+        screen = files_screen(app)
+        await wait_for(pilot, lambda: screen.report is not None)
+        assert screen.current_path == tmp_path / "a.jsonl"
+
+
+async def test_big_file_first_rows_at_once_rest_in_background(tmp_path: Path) -> None:
+    row = {
+        "custom_id": "x",
+        "method": "POST",
+        "url": "/v1/chat/completions",
+        "body": {"model": "openai/gpt-4.1-nano", "messages": [{"role": "user", "content": "hi"}]},
+    }
+    path = tmp_path / "big.jsonl"
+    with path.open("wb") as handle:
+        for i in range(60_000):
+            row["custom_id"] = f"r{i}"
+            handle.write(orjson.dumps(row) + b"\n")
+    app = make_app(sandbox=True, sandbox_tick=0.01, start_path=tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        screen = files_screen(app)
+        screen.open_path(path, validate=True)
+        assert screen.view.line_count >= 200  # the head, synchronously
+        await pilot.pause()
+        assert '"custom_id":"r0"' in screen_text(app)
+        await wait_for(pilot, lambda: screen.report is not None, timeout=30)
+        assert screen.view.line_count == 60_000
+        screen.view.focus()
+        await pilot.press("G")
+        await pilot.pause()
+        assert '"custom_id":"r59999"' in screen_text(app)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_snapshot_files_broken(snap_compare: Any, size: tuple[int, int]) -> None:
+    async def run_before(pilot: Any) -> None:
+        screen = await open_validated(pilot, pilot.app)
+        screen.view.focus()
+        await pilot.press("n")
+        await pilot.pause()
+
+    app = make_app(sandbox=True, sandbox_tick=0.01, start_path=SAMPLES / "broken.jsonl")
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
