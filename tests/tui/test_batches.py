@@ -323,3 +323,56 @@ def test_snapshot_batches_list_wide(snap_compare: Any, utc: None) -> None:
 
 
 _ = asyncio  # asyncio_mode=auto runs the async tests
+
+
+async def test_server_batches_not_in_history_are_offered_for_import(samples: Path) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        uploaded = await app.client.upload_file(samples / "chat.jsonl")
+        elsewhere = await app.client.create_batch(uploaded.id, "/v1/chat/completions", "24h", None)
+        screen = await open_batches(app, pilot)
+        await wait_for(pilot, lambda: bool(screen.importable))
+        assert any("press i to import" in n.message for n in app._notifications)
+        await pilot.press("i")
+        await wait_for(pilot, lambda: "completed" in status_cell(screen, elsewhere.id))
+        assert app.store.get(elsewhere.id) is not None
+
+
+async def test_outcome_unknown_entries_can_be_looked_up_or_forgotten(samples: Path) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        found = await app.client.upload_file(samples / "chat.jsonl")
+        batch = await app.client.create_batch(found.id, "/v1/chat/completions", "24h", None)
+        lost = await app.client.upload_file(samples / "embeddings.jsonl")
+        for file_id, path in ((found.id, "chat.jsonl"), (lost.id, "embeddings.jsonl")):
+            app.store.record_unknown_create(
+                input_file_id=file_id,
+                profile="sandbox",
+                base_url=app.client.base_url,
+                input_path=str(samples / path),
+                endpoint="/v1/chat/completions",
+                metadata=None,
+                message="The create answer was lost.",
+            )
+        screen = await open_batches(app, pilot)
+        rows = [k for k in screen._order if k.startswith("unknown:")]
+        assert len(rows) == 2
+        assert "unknown" in str(screen.table.get_cell(rows[0], "status"))
+        screen.table.move_cursor(row=screen._order.index(rows[-1]))  # the chat one
+        await pilot.pause()
+        assert "Outcome unknown" in str(screen.query_one("#batches-hint", Static).render())
+        await pilot.press("l")
+        await wait_for(pilot, lambda: batch.id in screen._order)
+        assert screen.highlighted_key() == batch.id
+        assert len(app.store.unknown_creates()) == 1
+        screen.table.move_cursor(
+            row=screen._order.index(f"unknown:{app.store.unknown_creates()[0].rowid}")
+        )
+        await pilot.press("l")
+        await wait_for(
+            pilot, lambda: any("safe to submit again" in n.message for n in app._notifications)
+        )
+        await pilot.press("x")
+        await pilot.pause()
+        assert app.store.unknown_creates() == []
+        assert not [k for k in screen._order if k.startswith("unknown:")]

@@ -27,6 +27,7 @@ from fr_tui.tui.widgets import batch_actions
 from fr_tui.tui.widgets.batch_format import (
     cost_text,
     duration,
+    endpoint_text,
     status_glyph,
     status_role,
     timing_text,
@@ -137,8 +138,8 @@ class BatchDetailsScreen(Screen[None]):
         word = record.status.replace("_", " ")
         lines = [
             f"{status_glyph(record)} {escape(word)}  {escape(record.label)}",
-            f"id {escape(record.id)} · {escape(record.endpoint or '-')} · "
-            f"{escape(record.profile or '-')} · {timing_text(record, self.clock())}",
+            f"id {escape(record.id)} · {escape(endpoint_text(record))} · "
+            f"{timing_text(record, self.clock())}",
         ]
         if record.status in ("validating", "finalizing"):
             lines.append(f"{word.capitalize()} can take a while on a busy server; this is normal.")

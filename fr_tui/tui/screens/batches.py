@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -28,10 +27,14 @@ from fr_tui.core.workflow import find_unknown_create
 from fr_tui.tui.messages import BatchesChanged, BatchFinished, PollStatus
 from fr_tui.tui.widgets import batch_actions
 from fr_tui.tui.widgets.batch_format import (
+    FILTERS,
+    Column,
     ago,
+    columns_for,
     cost_text,
     duration,
     endpoint_text,
+    matches_filter,
     progress_text,
     status_role,
     status_text,
@@ -39,41 +42,6 @@ from fr_tui.tui.widgets.batch_format import (
 )
 
 UNKNOWN_PREFIX = "unknown:"
-FILTERS = ("all", "active", "done", "failed")
-
-
-@dataclass(frozen=True)
-class Column:
-    key: str
-    label: str
-    width: int
-    min_screen: int  # shown only when the screen is at least this wide
-
-
-COLUMNS = (
-    Column("status", "Status", 13, 0),
-    Column("name", "Name", 20, 0),
-    Column("progress", "Progress", 14, 0),
-    Column("created", "Created", 9, 0),
-    Column("time", "Time", 11, 0),
-    Column("id", "Batch id", 34, 116),
-    Column("cost", "Cost", 9, 128),
-    Column("endpoint", "Endpoint", 17, 148),
-)
-
-
-def columns_for(width: int) -> tuple[Column, ...]:
-    return tuple(c for c in COLUMNS if width >= c.min_screen)
-
-
-def matches_filter(record: BatchRecord, mode: str) -> bool:
-    if mode == "active":
-        return not record.terminal
-    if mode == "done":
-        return record.terminal
-    if mode == "failed":
-        return record.status in ("failed", "expired", "cancelled") or bool(record.request_failed)
-    return True
 
 
 class BatchesScreen(Screen[None]):
@@ -335,7 +303,8 @@ class BatchesScreen(Screen[None]):
         poller = getattr(self.app, "poller", None)
         last_ok = getattr(poller, "last_ok_at", None)
         active = sum(1 for r in self.records.values() if not r.terminal)
-        parts = [f"{len(self.records)} batches, {active} active"]
+        total = len(self.records)
+        parts = [f"{total} batch{'' if total == 1 else 'es'}, {active} active"]
         if self.filter_mode != "all":
             parts.append(f"filter: {self.filter_mode}")
         if self.find_text:
@@ -347,7 +316,7 @@ class BatchesScreen(Screen[None]):
         elif warning:
             state = f"⚠ refresh failing: {self._poll_error} · {updated}"
         else:
-            state = f"● live · {updated}" if active else "● idle"
+            state = f"● live · {updated}" if active else "● idle: nothing running"
         indicator.update(" · ".join([state, *parts]))
         indicator.set_class(bool(warning) and not self._paused, "-warning")
         indicator.set_class(self._paused, "-paused")

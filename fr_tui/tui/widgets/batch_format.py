@@ -7,6 +7,8 @@ word and a glyph too, so it reads the same without colour (NO_COLOR).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from rich.text import Text
 
 from fr_tui.core.store import BatchRecord
@@ -111,3 +113,42 @@ def cost_text(record: BatchRecord) -> str:
 def endpoint_text(record: BatchRecord) -> str:
     endpoint = record.endpoint or "-"
     return endpoint.removeprefix("/v1/")
+
+
+# ----------------------------------------------------------------- the list's columns
+
+FILTERS = ("all", "active", "done", "failed")
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    width: int
+    min_screen: int  # shown only when the screen is at least this wide
+
+
+COLUMNS = (
+    Column("status", "Status", 13, 0),
+    Column("name", "Name", 20, 0),
+    Column("progress", "Progress", 14, 0),
+    Column("created", "Created", 9, 0),
+    Column("time", "Time", 11, 0),
+    Column("id", "Batch id", 34, 116),
+    Column("cost", "Cost", 9, 128),
+    Column("endpoint", "Endpoint", 17, 148),
+)
+
+
+def columns_for(width: int) -> tuple[Column, ...]:
+    return tuple(c for c in COLUMNS if width >= c.min_screen)
+
+
+def matches_filter(record: BatchRecord, mode: str) -> bool:
+    if mode == "active":
+        return not record.terminal
+    if mode == "done":
+        return record.terminal
+    if mode == "failed":
+        return record.status in ("failed", "expired", "cancelled") or bool(record.request_failed)
+    return True
