@@ -376,3 +376,27 @@ async def test_outcome_unknown_entries_can_be_looked_up_or_forgotten(samples: Pa
         await pilot.pause()
         assert app.store.unknown_creates() == []
         assert not [k for k in screen._order if k.startswith("unknown:")]
+
+
+async def test_details_lineage_opens_parent_and_child_and_copies_the_id() -> None:
+    app = Harness(lambda: BatchDetailsScreen("batch_0001", clock=lambda: FIXED_NOW))
+    fill_store(app.store, 3)
+    app.store.record_created(
+        fixed_batch(-1, "validating"), name="retry", parent_batch_id="batch_0001"
+    )
+    copied: list[str] = []
+    app.copy_to_clipboard = copied.append  # type: ignore[method-assign]
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.1)
+        details = app.screen
+        lineage = details.query_one("#details-lineage")
+        assert "batch_-001" in str(lineage.get_option_at_index(0).prompt)
+        await pilot.press("y")
+        assert copied == ["batch_0001"]
+        lineage.focus()
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        child = app.screen
+        assert isinstance(child, BatchDetailsScreen) and child.batch_id == "batch_-001"
+        parent_option = child.query_one("#details-lineage").get_option_at_index(0)
+        assert "parent" in str(parent_option.prompt) and "batch_0001" in str(parent_option.prompt)
