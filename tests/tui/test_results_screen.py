@@ -233,7 +233,8 @@ async def test_retry_builds_validates_submits_and_merges(finished: Any, fails_fi
         await wait_for(lambda: app.opened_batches, pilot)
         new_id = app.opened_batches[0]
         assert new_id and new_id != batch_id
-        assert app.screen is screen
+        await pilot.pause()
+        assert not isinstance(app.screen, ResultsScreen)
     store = HistoryStore(get_paths().history_db)
     child = store.get(new_id)
     assert child is not None and child.parent_batch_id == batch_id
@@ -460,6 +461,8 @@ async def test_in_the_real_app_retry_lands_on_batches(fails_file: Path) -> None:
         assert isinstance(app.screen, RetryModal)
         await pilot.press("enter")
         await wait_for(lambda: app.current_mode == "batches", pilot)
+        await pilot.pause()
+        assert not isinstance(app.screen, ResultsScreen)
         children = app.store.children(batch_id)
         assert len(children) == 1 and children[0].input_rows == 4
         assert children[0].metadata == {"parent_batch_id": batch_id}

@@ -193,5 +193,7 @@ async def build_validate_submit(screen: ResultsScreen, groups: list[str]) -> str
         f"Batch {new.id}: {plan.rows:,} rows from {path.name}{skipped}", title="Retry submitted"
     )
     screen.set_status(f"Retry submitted as {new.id}")
+    if screen.is_current and len(app.screen_stack) > 1:
+        app.pop_screen()  # Batches may be the mode under this screen: leave, then show it
     app.open_batches(select=new.id)
     return new.id

@@ -109,6 +109,7 @@ def ids_only_input(folder: Path, output: Path | None, error: Path | None) -> Pat
 class ResultsScreen(Screen[None]):
     DEFAULT_CSS = """
     ResultsScreen #results-title { height: 1; background: $panel; color: $text; padding: 0 1; text-style: bold; }
+    ResultsScreen #results-head { height: auto; }
     ResultsScreen #results-summary { height: auto; max-height: 2; padding: 0 1; }
     ResultsScreen #results-groups { height: auto; max-height: 4; padding: 0 1; color: $text-error; }
     ResultsScreen #results-status { height: 1; padding: 0 1; background: $panel; color: $text-muted; }
