@@ -1,0 +1,138 @@
+"""Submitting from the Files screen: recorded at once, refused when invalid, cancellable,
+errors shown with a retry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.widgets import Button, Input, Static
+
+from fr_tui.core.paths import get_paths
+from fr_tui.core.store import HistoryStore
+from fr_tui.tui.modals.submit import SubmitModal, parse_metadata
+
+from .test_shell import SAMPLES, SIZES, make_app, screen_text, wait_for
+
+
+async def open_submit(pilot: Any, app: Any) -> SubmitModal:
+    await pilot.pause()
+    await pilot.press("s")
+    await wait_for(pilot, lambda: isinstance(app.screen, SubmitModal))
+    await pilot.pause()
+    return app.screen
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_submit_valid_file_records_it_and_moves_to_batches(size: tuple[int, int]) -> None:
+    app = make_app(sandbox=True, sandbox_tick=0.05, start_path=SAMPLES / "chat.jsonl")
+    async with app.run_test(size=size) as pilot:
+        modal = await open_submit(pilot, app)
+        assert "/v1/chat/completions (detected)" in screen_text(app)
+        assert "24h" in screen_text(app)
+        modal.query_one("#submit-name", Input).value = "first try"
+        modal.query_one("#submit-metadata", Input).value = "project=demo team=x"
+        await pilot.press("enter")  # the Submit button has focus
+        await wait_for(pilot, lambda: app.store.batches())
+        record = app.store.batches()[0]
+        assert record.name == "first try"
+        assert record.input_path == str((SAMPLES / "chat.jsonl").resolve())
+        assert record.input_rows == 12
+        assert record.metadata == {"project": "demo", "team": "x"}
+        await wait_for(pilot, lambda: app.current_mode == "batches")
+    # the record is on disk, not only in memory
+    assert HistoryStore(get_paths().history_db).get(record.id) is not None
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_invalid_file_is_refused_with_its_reason(size: tuple[int, int]) -> None:
+    app = make_app(sandbox=True, sandbox_tick=0.05, start_path=SAMPLES / "broken.jsonl")
+    async with app.run_test(size=size) as pilot:
+        modal = await open_submit(pilot, app)
+        refusal = str(modal.query_one("#submit-refusal", Static).render())
+        assert "cannot be submitted" in refusal and "line 2" in refusal
+        assert not modal.query("#submit-go")  # nothing to confirm
+        assert not modal.query("#submit-split")  # within the limits: no split offered
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, SubmitModal)
+        assert app.store.batches() == []
+
+
+async def test_over_the_limits_offers_a_split(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    path = data / "many.jsonl"
+    path.write_bytes((SAMPLES / "chat.jsonl").read_bytes())
+    app = make_app(sandbox=True, sandbox_tick=0.05, start_path=path)
+    app.config.profile("sandbox").max_rows = 5
+    async with app.run_test(size=(80, 24)) as pilot:
+        modal = await open_submit(pilot, app)
+        assert "5" in str(modal.query_one("#submit-refusal", Static).render())
+        await pilot.click("#submit-split")
+        await wait_for(pilot, lambda: (data / "many.part3.jsonl").exists())
+        await wait_for(pilot, lambda: not isinstance(app.screen, SubmitModal))
+        assert len((data / "many.part1.jsonl").read_bytes().splitlines()) == 5
+
+
+async def test_cancel_upload_records_nothing() -> None:
+    app = make_app(sandbox=True, sandbox_tick=0.05, start_path=SAMPLES / "chat.jsonl")
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.sandbox_server.set_faults({"latency": 3.0, "path_prefix": "/v1/files"})
+        modal = await open_submit(pilot, app)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: modal.phase in ("hashing", "uploading"))
+        await pilot.pause(0.2)
+        await pilot.press("escape")  # a bare escape does not cancel an upload
+        assert modal.phase in ("hashing", "uploading")
+        await pilot.press("ctrl+x")
+        await wait_for(pilot, lambda: modal.phase == "cancelled")
+        assert "nothing was submitted" in str(modal.query_one("#submit-error", Static).render())
+        await pilot.pause(0.3)
+        assert app.store.batches() == [] and app.store.unknown_creates() == []
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, SubmitModal)
+
+
+async def test_server_error_is_shown_with_a_retry() -> None:
+    app = make_app(sandbox=True, sandbox_tick=0.05, start_path=SAMPLES / "chat.jsonl")
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.sandbox_server.set_faults(
+            {"status": 500, "path_prefix": "/v1/files", "methods": ["POST"]}
+        )
+        modal = await open_submit(pilot, app)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: modal.phase == "failed")
+        assert "✖" in str(modal.query_one("#submit-error", Static).render())
+        go = modal.query_one("#submit-go", Button)
+        assert "Retry" in str(go.label) and app.focused is go
+        app.sandbox_server.set_faults({})  # the server recovers
+        await pilot.pause(0.3)  # a button ignores presses during its 0.2 s press effect
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.store.batches())
+        await wait_for(pilot, lambda: app.current_mode == "batches")
+
+
+def test_parse_metadata() -> None:
+    assert parse_metadata("a=1 b=two, c=x=y") == {"a": "1", "b": "two", "c": "x=y"}
+    assert parse_metadata("  ") == {}
+    with pytest.raises(ValueError):
+        parse_metadata("novalue")
+
+
+def test_snapshot_submit_modal(snap_compare: Any) -> None:
+    async def run_before(pilot: Any) -> None:
+        await open_submit(pilot, pilot.app)
+
+    app = make_app(sandbox=True, sandbox_tick=0.05, start_path=SAMPLES / "chat.jsonl")
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+def test_snapshot_submit_refused(snap_compare: Any) -> None:
+    async def run_before(pilot: Any) -> None:
+        await open_submit(pilot, pilot.app)
+
+    app = make_app(sandbox=True, sandbox_tick=0.05, start_path=SAMPLES / "broken.jsonl")
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
