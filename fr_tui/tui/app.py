@@ -51,9 +51,11 @@ class FrTuiApp(App[int]):
     """fr-tui. `run_tui()` in run.py builds and runs it; tests build it directly."""
 
     TITLE = "fr-tui"
-    CSS_PATH = "app.tcss"
+    CSS_PATH = str(Path(__file__).with_name("app.tcss"))  # absolute: subclasses live elsewhere
     COMMANDS = App.COMMANDS | {FrCommands}
     MODES: ClassVar[dict[str, Any]] = {"files": _files_screen, "batches": _batches_screen}
+    # Start in Files directly: a switch_mode at start costs Textual's screen-switch delay.
+    DEFAULT_MODE: ClassVar[str] = "files"
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (100, "-wide")]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("1", "switch_mode('files')", "Files", id="mode-files"),
@@ -102,11 +104,18 @@ class FrTuiApp(App[int]):
             self.theme = config.theme
         except Exception:  # an unknown theme name in the config: keep the default
             self.config.warnings.append(f"config: unknown theme {config.theme!r}")
-        from fr_tui.tui.poller import BatchPoller
-
-        self.poller: BatchPoller = BatchPoller(self)
+        self._poller: BatchPoller | None = None
 
     # ------------------------------------------------------------------ state
+
+    @property
+    def poller(self) -> BatchPoller:
+        # Built on first use: its imports (httpx...) are not needed for the first frame.
+        if self._poller is None:
+            from fr_tui.tui.poller import BatchPoller
+
+            self._poller = BatchPoller(self)
+        return self._poller
 
     @property
     def is_sandbox(self) -> bool:
@@ -139,6 +148,17 @@ class FrTuiApp(App[int]):
         if not key:
             return None
         return BatchClient(self.base_url, key)
+
+    def _has_key(self) -> bool:
+        """Whether the profile gives a key, without building the client (httpx and its
+        TLS set-up are not needed for the first frame)."""
+        if self.is_sandbox or self._client is not None:
+            return True
+        try:
+            return bool(self.profile.resolve_key())
+        except KeyError_ as exc:
+            self._client_error = str(exc)
+            return False
 
     def _ensure_sandbox(self) -> SandboxServer:
         if self._sandbox_server is None or not self._sandbox_server.running:
@@ -202,7 +222,6 @@ class FrTuiApp(App[int]):
         self.sub_title = f"{self.profile.name} · SANDBOX" if self.is_sandbox else self.profile.name
 
     def on_mount(self) -> None:
-        self.switch_mode("files")
         if self._install_signals:
             self._install_signal_handlers()
             self.set_interval(TTY_CHECK_SECONDS, self._check_terminal, name="tty-check")
@@ -215,14 +234,15 @@ class FrTuiApp(App[int]):
         else:
             if self._client_error:
                 self.notify(self._client_error, severity="error", timeout=8)
-            elif self.client is None:
+            elif not self._has_key():
                 self.notify(
                     f"Profile {self.profile.name!r} has no API key: press ctrl+p and open "
                     "settings, or set FASTROUTER_API_KEY.",
                     severity="warning",
                     timeout=8,
                 )
-            self.poller.start()
+            # After the first frame: polling needs the network stack, the first paint does not.
+            self.set_timer(0.05, lambda: self.poller.start())
 
     def _install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
@@ -245,7 +265,8 @@ class FrTuiApp(App[int]):
             self.exit(129, return_code=129)
 
     async def on_unmount(self) -> None:
-        self.poller.stop()
+        if self._poller is not None:
+            self._poller.stop()
         if self._client is not None:
             try:
                 await self._client.aclose()
