@@ -7,6 +7,7 @@ in one place.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from collections.abc import Callable
@@ -94,7 +95,8 @@ async def submit_file(
             on_phase(SubmitPhase(phase, done, total))
 
     report("hashing", 0, size)
-    sha = file_sha256(path)
+    # A thread: hashing 200 MB on the event loop would freeze the TUI for a moment.
+    sha = await asyncio.to_thread(file_sha256, path)
     upload_progress: Progress = lambda done, total: report("uploading", done, total)  # noqa: E731
     uploaded = await client.upload_file(path, progress=upload_progress)
     report("creating")

@@ -24,6 +24,7 @@ from fr_tui.core.models import TIMESTAMP_FIELDS
 from fr_tui.core.store import BatchRecord
 from fr_tui.tui.messages import BatchesChanged, BatchFinished
 from fr_tui.tui.widgets import batch_actions
+from fr_tui.tui.widgets.app_header import AppHeader
 from fr_tui.tui.widgets.batch_format import (
     cost_text,
     duration,
@@ -82,6 +83,7 @@ class BatchDetailsScreen(Screen[None]):
         self._shown: tuple[Any, ...] | None = None
 
     def compose(self) -> ComposeResult:
+        yield AppHeader("Batch details")
         with VerticalScroll(id="details-body"):
             yield Static("", id="details-head")
             yield ProgressBar(id="details-progress", show_eta=False)

@@ -26,6 +26,7 @@ from fr_tui.core.store import BatchRecord, UnknownCreate
 from fr_tui.core.workflow import find_unknown_create
 from fr_tui.tui.messages import BatchesChanged, BatchFinished, PollStatus
 from fr_tui.tui.widgets import batch_actions
+from fr_tui.tui.widgets.app_header import AppHeader
 from fr_tui.tui.widgets.batch_format import (
     FILTERS,
     Column,
@@ -97,6 +98,7 @@ class BatchesScreen(Screen[None]):
         self._paused = False
 
     def compose(self) -> ComposeResult:
+        yield AppHeader("2 Batches")
         yield Static("", id="batches-indicator")
         yield Static(
             "No batches yet. Submit a file from Files (key 1, then s) or with `fr-tui submit`.",

@@ -18,6 +18,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from fr_tui.core.results import JoinedResults
+from fr_tui.tui.widgets.app_header import AppHeader
 
 _MAX_PRETTY_BYTES = 2_000_000
 
@@ -66,6 +67,7 @@ class ResultDetailScreen(Screen[None]):
         cid = joined.custom_ids[row] or "(no custom_id)"
         status = joined.status_codes[row]
         http = f" · HTTP {status}" if status is not None else ""
+        yield AppHeader("Result")
         yield Static(
             f"{glyph} {outcome} · {cid}{http} · input line {joined.input_line(row) + 1}",
             id="detail-title",

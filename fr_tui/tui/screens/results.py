@@ -24,6 +24,7 @@ from textual.widgets import Footer, Input, Static
 from fr_tui.core.errors import ApiError
 from fr_tui.core.results import MISSING_KEY, JoinedResults, join_results, merge_child
 from fr_tui.core.store import BatchRecord
+from fr_tui.tui.widgets.app_header import AppHeader
 from fr_tui.tui.widgets.result_view import ResultView, clip
 
 OUTPUT_NAME = "output.jsonl"
@@ -146,6 +147,7 @@ class ResultsScreen(Screen[None]):
     # -- layout -----------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
+        yield AppHeader("Results")
         yield Static(f"Results · {self.batch_id}", id="results-title")
         with Vertical(id="results-head"):
             yield Static("", id="results-summary")
