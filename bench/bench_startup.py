@@ -1,9 +1,13 @@
 """Start-up budget: fr-tui's start to first frame is at most 1.3x a minimal Textual app's,
 measured in the same run.
 
-Each sample is a fresh `python` process (so imports count, as they do for a user) that
-runs the app headless at 80x24 and exits right after its first frame is painted. The
-two apps alternate so machine noise hits both alike; the medians are compared.
+Each sample is a fresh `python` process (so interpreter start-up and imports count, as
+they do for a user) that runs the app headless at 80x24. The time measured is from just
+before the process is spawned to the app's Ready event, which Textual sends once the
+first frame has been displayed; the child prints the wall-clock time of that event and
+exits. Work an app defers until after its first frame (fr-tui mounts its lower panes and
+starts the poller then) is not counted, as a user already sees the screen. The two apps
+alternate so machine noise hits both alike; the medians are compared.
 
     python bench/bench_startup.py [--runs 7]
 """
@@ -30,8 +34,10 @@ class Minimal(App):
         yield Static("hello")
         yield Footer()
 
-    def on_mount(self):
-        self.call_after_refresh(self.exit)
+    def on_ready(self):
+        import time
+        print(time.time(), flush=True)
+        self.exit()
 
 Minimal().run(headless=True, size=(80, 24))
 """
@@ -45,7 +51,9 @@ from fr_tui.tui.app import FrTuiApp
 
 class Timed(FrTuiApp):
     def on_ready(self):
-        self.call_after_refresh(self.exit)
+        import time
+        print(time.time(), flush=True)
+        self.exit()
 
 Timed(config=load_config(), paths=get_paths(), start_path=Path(os.environ["BENCH_DIR"])).run(
     headless=True, size=(80, 24)
@@ -54,9 +62,11 @@ Timed(config=load_config(), paths=get_paths(), start_path=Path(os.environ["BENCH
 
 
 def sample(code: str, env: dict[str, str]) -> float:
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
-    return time.perf_counter() - start
+    start = time.time()
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True
+    )
+    return float(done.stdout.split()[0]) - start
 
 
 def main() -> int:

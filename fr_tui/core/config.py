@@ -8,15 +8,11 @@ silently: the app starts on defaults, and a later save moves the broken file asi
 from __future__ import annotations
 
 import os
-import shlex
 import stat
-import subprocess
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import tomli_w
 
 from fr_tui.core.paths import Paths, get_paths
 
@@ -90,6 +86,9 @@ class Profile:
         if self.api_key_env:
             return os.environ.get(self.api_key_env) or None
         if self.api_key_command:
+            import shlex
+            import subprocess
+
             try:
                 done = subprocess.run(
                     shlex.split(self.api_key_command),
@@ -240,6 +239,8 @@ def save_config(config: Config, paths: Paths | None = None) -> Path:
 
         path.rename(path.with_name(f"config.toml.broken-{int(time.time())}"))
         config.broken = False
+    import tomli_w  # writes are rare; reads use the stdlib
+
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle:

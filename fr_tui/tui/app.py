@@ -22,11 +22,11 @@ from textual.screen import Screen
 
 from fr_tui.core.config import SANDBOX, SANDBOX_API_KEY, Config, KeyError_, Profile, save_config
 from fr_tui.core.paths import Paths
-from fr_tui.core.store import HistoryStore
 from fr_tui.tui.commands import FrCommands
 
 if TYPE_CHECKING:
     from fr_tui.core.api import BatchClient
+    from fr_tui.core.store import HistoryStore
     from fr_tui.sandbox.server import SandboxServer
     from fr_tui.tui.poller import BatchPoller
 
@@ -86,7 +86,7 @@ class FrTuiApp(App[int]):
         self.config = config
         self.paths = paths
         paths.ensure()
-        self.store = HistoryStore(paths.history_db)
+        self._store: HistoryStore | None = None
         self.start_path = start_path
         self.sandbox_tick = sandbox_tick
         self._base_url_override = base_url
@@ -107,6 +107,17 @@ class FrTuiApp(App[int]):
         self._poller: BatchPoller | None = None
 
     # ------------------------------------------------------------------ state
+
+    @property
+    def store(self) -> HistoryStore:
+        # Opened on first use: the Files screen's first frame does not need the history.
+        if self._store is None:
+            from fr_tui.core.store import HistoryStore
+
+            self._store = HistoryStore(self.paths.history_db)
+            if self._store.notice:
+                self.notify(self._store.notice, severity="warning", timeout=10)
+        return self._store
 
     @property
     def poller(self) -> BatchPoller:
@@ -241,8 +252,13 @@ class FrTuiApp(App[int]):
                     severity="warning",
                     timeout=8,
                 )
-            # After the first frame: polling needs the network stack, the first paint does not.
-            self.set_timer(0.05, lambda: self.poller.start())
+            self._poll_after_first_frame = True
+
+    def on_ready(self) -> None:
+        # After the first frame: polling needs the network stack (httpx), the first paint
+        # does not, so its import waits until the screen is up.
+        if getattr(self, "_poll_after_first_frame", False):
+            self.set_timer(0.2, lambda: self.poller.start())
 
     def _install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()

@@ -14,24 +14,26 @@ from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
 from rich.console import Group, RenderableType
-from rich.json import JSON
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.lazy import Lazy
 from textual.screen import Screen
 from textual.widgets import DirectoryTree, Footer, Input, Static
 
 from fr_tui.core.jsonl import LineIndex
-from fr_tui.core.validate import Limits, Problem, Report, validate_path
 from fr_tui.tui.widgets.app_header import AppHeader
 from fr_tui.tui.widgets.jsonl_view import ERROR_MARK, WARNING_MARK, JsonlView
 from fr_tui.tui.widgets.problems_panel import ProblemsPanel, problem_text
+
+if TYPE_CHECKING:  # the validator itself is imported when the first file is checked
+    from fr_tui.core.validate import Limits, Problem, Report
 
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
 # Highlighting a file this small validates it at once; bigger ones wait for enter.
@@ -155,14 +157,22 @@ class FilesScreen(Screen[None]):
                     placeholder="find (enter: next match, escape: close)",
                     id="find-bar",
                 )
-                with Horizontal(id="lower"):
-                    with Vertical(id="problems-pane"):
-                        yield Static("Problems", id="problems-title", classes="pane-title")
-                        yield ProblemsPanel(id="problems")
-                    with Vertical(id="detail-pane"):
-                        yield Static("Line", id="detail-title", classes="pane-title")
-                        with VerticalScroll(id="detail-scroll"):
-                            yield Static(id="detail")
+                # Mounted just after the first frame: the preview's rows come first.
+                yield Lazy(
+                    Horizontal(
+                        Vertical(
+                            Static("Problems", id="problems-title", classes="pane-title"),
+                            ProblemsPanel(id="problems"),
+                            id="problems-pane",
+                        ),
+                        Vertical(
+                            Static("Line", id="detail-title", classes="pane-title"),
+                            VerticalScroll(Static(id="detail"), id="detail-scroll"),
+                            id="detail-pane",
+                        ),
+                        id="lower",
+                    )
+                )
         yield Footer()
 
     def _root(self) -> Path:
@@ -216,9 +226,17 @@ class FilesScreen(Screen[None]):
             return
         self.open_path(path, validate=small)
 
+    @property
+    def lower_ready(self) -> bool:
+        """The problems and detail panes are mounted lazily, just after the first frame."""
+        return self.query_one_optional(ProblemsPanel) is not None
+
     def open_path(self, path: Path, *, line: int | None = None, validate: bool = True) -> None:
         """Preview `path` (first rows at once), then index the rest and maybe validate."""
         path = Path(path)
+        if not self.lower_ready:
+            self.set_timer(0.02, lambda: self.open_path(path, line=line, validate=validate))
+            return
         if path != self.current_path or self.index is None:
             self._stop_work()
             if self.index is not None:
@@ -265,6 +283,8 @@ class FilesScreen(Screen[None]):
         self._show_summary()
 
     def _limits(self) -> Limits:
+        from fr_tui.core.validate import Limits
+
         profile = getattr(self.app, "profile", None)
         if profile is None:
             return Limits()
@@ -272,6 +292,8 @@ class FilesScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="files-validate", exit_on_error=False)
     def _validate(self, run: _Run, limits: Limits) -> None:
+        from fr_tui.core.validate import validate_path
+
         def progress(done: int, total: int, rows: int) -> None:
             run.progress = (done, total, rows)
 
@@ -360,6 +382,8 @@ class FilesScreen(Screen[None]):
             self._open_submit()
 
     def _update_problems_title(self) -> None:
+        if not self.lower_ready:
+            return
         errors = sum(1 for p in self.panel.problems if p.severity == "error")
         warnings = len(self.panel.problems) - errors
         if self.report is not None:
@@ -427,6 +451,8 @@ class FilesScreen(Screen[None]):
         self._show_detail(event.line)
 
     def _show_detail(self, line: int) -> None:
+        if not self.lower_ready:
+            return
         title = self.query_one("#detail-title", Static)
         detail = self.query_one("#detail", Static)
         index = self.index
@@ -449,6 +475,8 @@ class FilesScreen(Screen[None]):
         else:
             raw = index.line(line)
             try:
+                from rich.json import JSON  # on first use: not needed for the first frame
+
                 parts.append(JSON(orjson.dumps(orjson.loads(raw)).decode()))
             except (orjson.JSONDecodeError, UnicodeDecodeError, TypeError):
                 parts.append(Text(raw.decode("utf-8", "replace")))

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from fr_tui.core.validate import Problem
 from fr_tui.tui.widgets.jsonl_view import ERROR_MARK, WARNING_MARK
+
+if TYPE_CHECKING:
+    from fr_tui.core.validate import Problem
 
 # More than this many rows in the panel helps nobody; the summary has the totals.
 MAX_SHOWN = 2000
