@@ -8,20 +8,7 @@ kept in `raw`, and an unknown status is carried as the string the server sent.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
-
-
-class BatchStatus(str, Enum):
-    VALIDATING = "validating"
-    IN_PROGRESS = "in_progress"
-    FINALIZING = "finalizing"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    EXPIRED = "expired"
-    CANCELLING = "cancelling"
-    CANCELLED = "cancelled"
-
 
 TERMINAL_STATUSES = frozenset({"completed", "failed", "expired", "cancelled"})
 ACTIVE_STATUSES = frozenset({"validating", "in_progress", "finalizing", "cancelling"})
