@@ -9,6 +9,7 @@ parent's failures, then fills the table. Export, copy and retry work on the join
 from __future__ import annotations
 
 import asyncio
+import time
 from bisect import bisect_left, bisect_right
 from pathlib import Path
 from typing import Any
@@ -289,7 +290,15 @@ class ResultsScreen(Screen[None]):
             input_path = ids_only_input(self.app.paths.results_for(record.id), output, error)  # type: ignore[attr-defined]
         assert input_path is not None
 
+        last = [0.0]
+
         def progress(done: int, total: int) -> None:
+            # call_from_thread waits for the UI: at most ten updates a second, or the
+            # round trips cost more than the join itself.
+            now = time.monotonic()
+            if now - last[0] < 0.1:
+                return
+            last[0] = now
             self.app.call_from_thread(
                 self.set_status, f"Joining results… {100 * done // max(total, 1)}%"
             )
