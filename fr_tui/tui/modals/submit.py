@@ -68,7 +68,10 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", "Close", id="submit-close"),
-        Binding("ctrl+x", "cancel_upload", "Cancel upload", id="submit-cancel-upload"),
+        # priority: the name field would otherwise take ctrl+x as "cut"
+        Binding(
+            "ctrl+x", "cancel_upload", "Cancel upload", id="submit-cancel-upload", priority=True
+        ),
     ]
 
     def __init__(self, path: Path, report: Report) -> None:
@@ -141,7 +144,8 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
                 yield Button("Cancel", id="submit-cancel", compact=True)
 
     def on_mount(self) -> None:
-        for selector in ("#submit-go", "#submit-split", "#submit-close-button"):
+        # The name field first: typing names the batch, and enter there submits too.
+        for selector in ("#submit-name", "#submit-go", "#submit-split", "#submit-close-button"):
             found = self.query(selector)
             if found:
                 found.first().focus()
