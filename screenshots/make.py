@@ -1,0 +1,160 @@
+"""Regenerate the README's screenshots from deterministic sandbox data.
+
+    python screenshots/make.py
+
+Everything runs in a throwaway FR_TUI_HOME: a sandbox server at test speed, a few batches
+from the shipped samples (all ok; ok + failed + missing; failed validation; embeddings),
+their results downloaded, then each screen at 80x24 and 120x40 through Textual's headless
+driver. Only the sandbox's fixed, non-secret key is ever in play, so no real key can
+end up in a picture.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+SAMPLES = ROOT / "fr_tui" / "samples"
+SIZES = [(80, 24), (120, 40)]
+
+
+async def seed(paths) -> dict[str, str]:
+    """Submit the samples to a sandbox on the history's own state dir; wait; download."""
+    from fr_tui.core.api import BatchClient
+    from fr_tui.core.config import SANDBOX_API_KEY
+    from fr_tui.core.store import HistoryStore
+    from fr_tui.core.workflow import fetch_results, poll_batch, submit_file
+    from fr_tui.sandbox.server import SandboxServer
+
+    store = HistoryStore(paths.history_db)
+    ids: dict[str, str] = {}
+    with SandboxServer(state_dir=paths.sandbox_dir, tick=0.01) as server:
+        async with BatchClient(server.base_url, SANDBOX_API_KEY) as client:
+            plan = [
+                ("chat", "chat.jsonl", None, "chat smoke test"),
+                ("embeddings", "embeddings.jsonl", None, None),
+                ("fails", "server_fails.jsonl", None, "nightly eval"),
+                ("invalid", "chat.jsonl", {"sandbox_fault": "fail_validation"}, "bad upload"),
+            ]
+            for key, sample, metadata, name in plan:
+                record = await submit_file(
+                    client, store, SAMPLES / sample, profile="sandbox", metadata=metadata, name=name
+                )
+                ids[key] = record.id
+            for batch_id in ids.values():
+                for _ in range(500):
+                    batch, _ = await poll_batch(client, store, batch_id)
+                    if batch.terminal:
+                        break
+                    await asyncio.sleep(0.02)
+                record = store.get(batch_id)
+                if record and record.status == "completed":
+                    await fetch_results(client, store, record, paths.results_for(batch_id))
+    return ids
+
+
+async def until(pilot, check: Callable[[], bool], limit: float = 10.0) -> None:
+    deadline = time.monotonic() + limit
+    while not check() and time.monotonic() < deadline:
+        await pilot.pause(0.05)
+
+
+async def shoot(
+    name: str, size: tuple[int, int], steps: Callable[[object, object], Awaitable[None]]
+) -> Path:
+    from fr_tui.core.config import load_config
+    from fr_tui.core.paths import get_paths
+    from fr_tui.tui.app import FrTuiApp
+
+    app = FrTuiApp(
+        config=load_config(), paths=get_paths(), start_path=SAMPLES, sandbox=True, sandbox_tick=0.01
+    )
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause(0.3)
+        await steps(app, pilot)
+        await pilot.pause(0.5)
+        svg = app.export_screenshot(title=f"fr-tui: {name}")
+    target = HERE / f"{name}-{size[0]}x{size[1]}.svg"
+    target.write_text(svg, encoding="utf-8")
+    app.stop_sandbox()
+    return target
+
+
+def main() -> int:
+    home = Path(tempfile.mkdtemp(prefix="fr-tui-shots-"))
+    os.environ["FR_TUI_HOME"] = str(home)
+    os.environ.pop("FASTROUTER_API_KEY", None)
+    os.environ["TZ"] = "UTC"
+    try:
+        from fr_tui.core.paths import get_paths
+
+        paths = get_paths().ensure()
+        ids = asyncio.run(seed(paths))
+
+        async def files(app, pilot) -> None:
+            app.open_file(SAMPLES / "broken.jsonl")
+            await pilot.pause(1.0)
+            await pilot.press("n")
+
+        async def batches(app, pilot) -> None:
+            app.open_batches(select=ids["fails"])
+            await pilot.pause(0.8)
+
+        async def details(app, pilot) -> None:
+            from fr_tui.tui.screens.batch_details import BatchDetailsScreen
+
+            app.open_batches(select=ids["fails"])
+            await pilot.pause(0.3)
+            await app.push_screen(BatchDetailsScreen(ids["fails"]))
+            await pilot.pause(0.8)
+
+        async def results(app, pilot) -> None:
+            app.open_results(ids["fails"])
+            await pilot.pause(1.5)
+
+        async def result_detail(app, pilot) -> None:
+            app.open_results(ids["fails"])
+            await pilot.pause(1.5)
+            await pilot.press("f", "f")  # all -> ok -> failed rows
+            await pilot.pause(0.2)
+            await pilot.press("enter")
+            await pilot.pause(0.5)
+
+        async def submit(app, pilot) -> None:
+            app.open_file(SAMPLES / "chat.jsonl")
+            await pilot.pause(1.0)
+            await pilot.press("s")
+            await pilot.pause(0.5)
+
+        async def help_screen(app, pilot) -> None:
+            await pilot.press("question_mark")
+            await pilot.pause(0.3)
+
+        shots = {
+            "files": files,
+            "batches": batches,
+            "details": details,
+            "results": results,
+            "result-detail": result_detail,
+            "submit": submit,
+            "help": help_screen,
+        }
+        for name, steps in shots.items():
+            for size in SIZES:
+                target = asyncio.run(shoot(name, size, steps))
+                print(f"wrote {target.relative_to(ROOT)}")
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
