@@ -17,7 +17,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import orjson
@@ -69,6 +69,17 @@ def _parse_json(response: httpx.Response, path: str) -> Any:
             f"The server's answer at {path} is not JSON ({response.status_code}: {snippet!r}). "
             "Is the base URL right?"
         ) from None
+
+
+T = TypeVar("T")
+
+
+def _shaped(parse: Callable[[Any], T], data: Any, what: str) -> T:
+    """A JSON answer of the wrong shape is a BadResponseError, never a crash."""
+    try:
+        return parse(data)
+    except ValueError as exc:
+        raise BadResponseError(f"Unexpected {what} answer: {exc}") from None
 
 
 class BatchClient:
@@ -239,17 +250,11 @@ class BatchClient:
         # An upload only creates an orphan file if repeated, never a batch: retry on
         # 429/refused only, like every POST.
         data = await self._json("POST", "/v1/files", retry="safe", content=body, headers=headers)
-        try:
-            return FileObject.parse(data)
-        except ValueError as exc:
-            raise BadResponseError(f"Unexpected upload answer: {exc}") from None
+        return _shaped(FileObject.parse, data, "upload")
 
     async def get_file(self, file_id: str) -> FileObject:
         data = await self._json("GET", f"/v1/files/{file_id}")
-        try:
-            return FileObject.parse(data)
-        except ValueError as exc:
-            raise BadResponseError(f"Unexpected file answer: {exc}") from None
+        return _shaped(FileObject.parse, data, "file")
 
     async def download_file(
         self, file_id: str, dest: str | Path, progress: Progress | None = None
@@ -354,17 +359,11 @@ class BatchClient:
                 "batch may exist. It is recorded as 'outcome unknown'.",
                 input_file_id=input_file_id,
             ) from None
-        try:
-            return Batch.parse(data)
-        except ValueError as exc:
-            raise BadResponseError(f"Unexpected create answer: {exc}") from None
+        return _shaped(Batch.parse, data, "create")
 
     async def get_batch(self, batch_id: str) -> Batch:
         data = await self._json("GET", f"/v1/batches/{batch_id}")
-        try:
-            return Batch.parse(data)
-        except ValueError as exc:
-            raise BadResponseError(f"Unexpected batch answer for {batch_id}: {exc}") from None
+        return _shaped(Batch.parse, data, f"batch ({batch_id})")
 
     async def list_batches(self, limit: int = 100, after: str | None = None) -> list[Batch]:
         """Undocumented on FastRouter: 404/405 raise NotSupportedError."""
@@ -401,7 +400,4 @@ class BatchClient:
                     "This server does not cancel batches.", status=405
                 ) from None
             raise
-        try:
-            return Batch.parse(data)
-        except ValueError as exc:
-            raise BadResponseError(f"Unexpected cancel answer: {exc}") from None
+        return _shaped(Batch.parse, data, "cancel")
