@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from fr_tui.core.units import human_bytes
+
 if TYPE_CHECKING:
     from fr_tui.core.validate import Problem, Report
 
@@ -54,13 +56,7 @@ _SHOWN_PER_CODE = 20
 def format_report(report: Report, path: str) -> str:
     """Human-readable report: a summary, then problems grouped by code, each with its line."""
     size = report.bytes
-    human = (
-        f"{size / 1e6:.1f} MB"
-        if size >= 1e6
-        else f"{size / 1e3:.1f} KB"
-        if size >= 1e3
-        else f"{size} B"
-    )
+    human = human_bytes(size)
     verdict = (
         "valid"
         if report.valid

@@ -21,6 +21,7 @@ from textual.widgets import Button, Input, ProgressBar, Static
 
 from fr_tui.core.errors import ApiError, OutcomeUnknownError
 from fr_tui.core.store import BatchRecord
+from fr_tui.core.units import human_bytes
 from fr_tui.core.validate import Report
 from fr_tui.core.workflow import SubmitPhase, submit_file
 
@@ -42,12 +43,6 @@ def parse_metadata(text: str) -> dict[str, str]:
     if len(out) > 16:
         raise ValueError("at most 16 metadata pairs")
     return out
-
-
-def _human(size: float) -> str:
-    from fr_tui.tui.screens.files import human_bytes
-
-    return human_bytes(size)
 
 
 class SubmitModal(ModalScreen[BatchRecord | None]):
@@ -116,7 +111,7 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
         with Vertical(id="submit-box"):
             yield Static(f"Submit {self.path.name}", id="submit-title")
             yield Static(
-                f"{report.rows:,} rows · {_human(report.bytes)} · models: {models} · "
+                f"{report.rows:,} rows · {human_bytes(report.bytes)} · models: {models} · "
                 f"~{tokens:,} input tokens · {report.warnings_total} warnings\n"
                 f"Endpoint: {report.endpoint or '/v1/chat/completions'} (detected) · "
                 f"completion window: {COMPLETION_WINDOW} · profile: {app.profile.name}",
@@ -228,8 +223,8 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
             bar.update(total=max(total, 1), progress=phase.done)
             elapsed = max(now - self._started, 1e-6)
             label.update(
-                f"Uploading {_human(phase.done)} of {_human(total)} · "
-                f"{_human(phase.done / elapsed)}/s · ctrl+x or Cancel stops it"
+                f"Uploading {human_bytes(phase.done)} of {human_bytes(total)} · "
+                f"{human_bytes(phase.done / elapsed)}/s · ctrl+x or Cancel stops it"
             )
         elif phase.phase == "creating":
             bar.update(progress=bar.total)

@@ -28,6 +28,7 @@ from textual.screen import Screen
 from textual.widgets import DirectoryTree, Footer, Input, Static
 
 from fr_tui.core.jsonl import LineIndex
+from fr_tui.core.units import human_bytes, human_count
 from fr_tui.tui.widgets.app_header import AppHeader
 from fr_tui.tui.widgets.jsonl_view import ERROR_MARK, WARNING_MARK, JsonlView
 from fr_tui.tui.widgets.problems_panel import ProblemsPanel, problem_text
@@ -40,24 +41,6 @@ JSONL_SUFFIXES = {".jsonl", ".ndjson"}
 AUTO_VALIDATE_BYTES = 8 << 20
 DETAIL_MAX_BYTES = 256 << 10
 TICK_SECONDS = 0.1
-
-
-def human_bytes(size: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GB"
-
-
-def human_count(value: float) -> str:
-    if value >= 1_000_000:
-        return f"{value / 1_000_000:.1f}M"
-    if value >= 10_000:
-        return f"{value / 1000:.0f}k"
-    if value >= 1000:
-        return f"{value / 1000:.1f}k"
-    return f"{value:.0f}"
 
 
 def _top(counts: dict[str, int], n: int = 2) -> str:
