@@ -54,6 +54,10 @@ class JsonlTree(DirectoryTree):
 
     show_all = False
 
+    def on_mount(self) -> None:
+        if getattr(self.screen, "focus_tree_when_mounted", False):
+            self.focus()
+
     def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
         out = []
         for path in paths:
@@ -115,6 +119,7 @@ class FilesScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
+        self.focus_tree_when_mounted = False
         self.current_path: Path | None = None
         self.index: LineIndex | None = None
         self.run: _Run | None = None
@@ -131,7 +136,9 @@ class FilesScreen(Screen[None]):
         yield AppHeader("1 Files")
         with Horizontal(id="files-body"):
             with Vertical(id="tree-pane"):
-                yield JsonlTree(self._root(), id="tree")
+                # After the first frame: a DirectoryTree lists its folder in a worker
+                # anyway, so nothing shows later than it would; the first frame is sooner.
+                yield Lazy(JsonlTree(self._root(), id="tree"))
             with Vertical(id="preview-pane"):
                 yield Static(id="summary")
                 yield JsonlView(id="jsonl-view")
@@ -181,7 +188,7 @@ class FilesScreen(Screen[None]):
             self.open_path(Path(start), validate=True)
             self.view.focus()
         else:
-            self.query_one(JsonlTree).focus()
+            self.focus_tree_when_mounted = True
 
     def on_unmount(self) -> None:
         self._stop_work()
@@ -547,7 +554,9 @@ class FilesScreen(Screen[None]):
     # ------------------------------------------------------------------ actions
 
     def action_toggle_all_files(self) -> None:
-        tree = self.query_one(JsonlTree)
+        tree = self.query_one_optional(JsonlTree)
+        if tree is None:
+            return
         tree.show_all = not tree.show_all
         tree.reload()
         self.notify("Showing all files." if tree.show_all else "Showing JSONL files only.")
