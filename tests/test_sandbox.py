@@ -558,6 +558,21 @@ def test_state_survives_a_restart(
     assert {done["id"], running} <= listed
 
 
+def test_two_sandboxes_on_one_state_dir_see_each_others_batches(
+    make_server: Callable[..., SandboxServer], tmp_path: Path
+) -> None:
+    # The TUI's sandbox and a `fr-tui --sandbox submit` in another terminal share a dir.
+    tui = Api(make_server(state_dir=tmp_path / "shared").base_url)
+    cli = Api(make_server(state_dir=tmp_path / "shared").base_url)
+    from_tui = tui.submit(chat_rows(3))["id"]
+    from_cli = cli.submit(chat_rows(4))["id"]
+    assert tui.wait(from_cli)["request_counts"]["total"] == 4
+    assert cli.wait(from_tui)["request_counts"]["total"] == 3
+    for api in (tui, cli):
+        listed = {b["id"] for b in api.http.get("/v1/batches").json()["data"]}
+        assert {from_tui, from_cli} <= listed
+
+
 def test_default_state_dir_is_under_fr_tui_home(fr_home: Path) -> None:
     with SandboxServer(tick=0.01) as server:
         assert server.base_url.startswith("http://127.0.0.1:")

@@ -16,11 +16,13 @@ often a client polls. One phase step is ``tick`` seconds:
 from __future__ import annotations
 
 import bisect
+import fcntl
 import os
 import random
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -65,13 +67,48 @@ class SandboxStore:
         self.clock = clock
         self._lock = threading.RLock()
         self._state_file = self.state_dir / "state.json"
+        self._lock_file = self.state_dir / "state.lock"
+        self._loaded: tuple[int, int] | None = None  # (mtime_ns, size) of what we read
+        self._depth = 0
         self.files: dict[str, dict[str, Any]] = {}
         self.batches: dict[str, dict[str, Any]] = {}
         self._load()
 
     # -- persistence -------------------------------------------------------------------
 
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One thread and one process at a time. Two sandboxes may share a state dir (the
+        TUI's and a `fr-tui --sandbox submit` in another terminal): each re-reads the
+        state when another has written it, so neither loses the other's batches."""
+        with self._lock:
+            if self._depth:  # already held by this thread: flock is not reentrant
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            with self._lock_file.open("a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                self._depth = 1
+                try:
+                    if self._signature() != self._loaded:
+                        self._load()
+                    yield
+                finally:
+                    self._depth = 0
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _signature(self) -> tuple[int, int] | None:
+        try:
+            stat = self._state_file.stat()
+        except FileNotFoundError:
+            return None
+        return stat.st_mtime_ns, stat.st_size
+
     def _load(self) -> None:
+        self._loaded = self._signature()
         try:
             data = orjson.loads(self._state_file.read_bytes())
         except FileNotFoundError:
@@ -88,6 +125,7 @@ class SandboxStore:
         tmp = self._state_file.with_suffix(".tmp")
         tmp.write_bytes(orjson.dumps(data))
         os.replace(tmp, self._state_file)
+        self._loaded = self._signature()
 
     # -- files ---------------------------------------------------------------------------
 
@@ -102,7 +140,7 @@ class SandboxStore:
     def add_upload(
         self, file_id: str, tmp: Path, filename: str, size: int, rows: int, purpose: str
     ) -> dict[str, Any]:
-        with self._lock:
+        with self._locked():
             os.replace(tmp, self.file_path(file_id))
             record = {
                 "id": file_id,
@@ -117,7 +155,7 @@ class SandboxStore:
             return record
 
     def get_file(self, file_id: str) -> dict[str, Any]:
-        with self._lock:
+        with self._locked():
             record = self.files.get(file_id)
             if record is None or not self.file_path(file_id).exists():
                 raise NotFound(file_id)
@@ -132,7 +170,7 @@ class SandboxStore:
         metadata: dict[str, Any] | None,
         fault: str | None,
     ) -> dict[str, Any]:
-        with self._lock:
+        with self._locked():
             self.get_file(input_file_id)
             batch_id = "fr_batch-" + os.urandom(12).hex()
             now = self.clock()
@@ -160,7 +198,7 @@ class SandboxStore:
             return self._to_api(record, now)
 
     def get_batch(self, batch_id: str) -> dict[str, Any]:
-        with self._lock:
+        with self._locked():
             record = self.batches.get(batch_id)
             if record is None:
                 raise NotFound(batch_id)
@@ -170,7 +208,7 @@ class SandboxStore:
             return self._to_api(record, now)
 
     def list_batches(self, limit: int, after: str | None) -> tuple[list[dict[str, Any]], bool]:
-        with self._lock:
+        with self._locked():
             ordered = sorted(
                 self.batches.values(), key=lambda r: (r["t"]["created"], r["id"]), reverse=True
             )
@@ -187,7 +225,7 @@ class SandboxStore:
             return [self._to_api(r, now) for r in page], len(ordered) > limit
 
     def cancel_batch(self, batch_id: str) -> dict[str, Any]:
-        with self._lock:
+        with self._locked():
             record = self.batches.get(batch_id)
             if record is None:
                 raise NotFound(batch_id)
