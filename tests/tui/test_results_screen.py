@@ -218,6 +218,37 @@ async def test_export_writes_every_input_row(finished: Any, tmp_path: Path, fmt:
     assert all(r["content"] for r in rows if r["outcome"] == "ok")
 
 
+async def test_retry_only_the_chosen_kinds_of_failure(finished: Any) -> None:
+    from textual.widgets import SelectionList
+
+    batch_id, client = finished
+    app = Harness(get_paths(), client, batch_id)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await loaded(app, pilot)
+        await pilot.press("R")
+        await pilot.pause()
+        modal = app.screen
+        assert isinstance(modal, RetryModal)
+        groups = modal.query_one("#retry-groups", SelectionList)
+        groups.focus()
+        await pilot.pause()
+        # Walk the list with the keyboard and untick the "missing" kind.
+        for _ in range(len(modal.groups)):
+            option = groups.get_option_at_index(groups.highlighted or 0)
+            if option.value == "missing":
+                await pilot.press("space")
+                break
+            await pilot.press("down")
+        await pilot.pause()
+        assert "3 rows from 2 kind(s)" in str(modal.query_one("#retry-preview", Static).content)
+        modal.query_one("#retry-go").focus()
+        await pilot.press("enter")
+        await wait_for(lambda: app.opened_batches, pilot)
+    retry_path = get_paths().results_for(batch_id) / "retry-1.jsonl"
+    ids = [orjson.loads(line)["custom_id"] for line in retry_path.read_bytes().splitlines()]
+    assert ids == ["fails-03", "fails-06", "fails-08"]  # fails-09 (missing) left out
+
+
 async def test_retry_builds_validates_submits_and_merges(finished: Any, fails_file: Path) -> None:
     batch_id, client = finished
     app = Harness(get_paths(), client, batch_id)
