@@ -218,6 +218,20 @@ async def test_export_writes_every_input_row(finished: Any, tmp_path: Path, fmt:
     assert all(r["content"] for r in rows if r["outcome"] == "ok")
 
 
+async def test_an_edited_input_file_is_flagged(finished: Any) -> None:
+    batch_id, client = finished
+    record = HistoryStore(get_paths().history_db).get(batch_id)
+    assert record is not None and record.input_path
+    with open(record.input_path, "ab") as handle:
+        handle.write(b"\n")
+    app = Harness(get_paths(), client, batch_id)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await loaded(app, pilot)
+        titles = [n.title for n in app._notifications]
+        assert "Input file changed" in titles
+        assert screen.joined is not None and len(screen.joined) == 10
+
+
 async def test_retry_only_the_chosen_kinds_of_failure(finished: Any) -> None:
     from textual.widgets import SelectionList
 

@@ -244,6 +244,20 @@ class ResultsScreen(Screen[None]):
                 severity="warning",
                 timeout=10,
             )
+        elif (
+            # A cheap check, not a hash (that would cost the first paint on a big file):
+            # rows are joined by custom_id either way, but an edited file may not match.
+            input_path is not None
+            and record.input_bytes is not None
+            and input_path.stat().st_size != record.input_bytes
+        ):
+            self.notify(
+                f"{input_path.name} changed since it was submitted: rows are joined by "
+                "custom_id, so edited or new rows may not match their results.",
+                title="Input file changed",
+                severity="warning",
+                timeout=10,
+            )
         self.set_status("Joining results with the input file…")
         try:
             joined = await asyncio.to_thread(self._join_all, record, output, error)
