@@ -48,7 +48,7 @@ def screen_text(app: Any) -> str:
 
 @pytest.mark.parametrize("size", SIZES)
 async def test_first_run_welcome_then_sandbox_with_one_key(size: tuple[int, int]) -> None:
-    app = make_app()
+    app = make_app(start_path=None)  # `fr-tui` with no PATH: the tree starts on the cwd
     async with app.run_test(size=size) as pilot:
         await pilot.pause()
         assert isinstance(app.screen, WelcomeScreen)
@@ -58,6 +58,7 @@ async def test_first_run_welcome_then_sandbox_with_one_key(size: tuple[int, int]
         assert app.is_sandbox and app.profile.name == "sandbox"
         assert "SANDBOX" in screen_text(app)
         assert app.client is not None
+        await wait_for(pilot, lambda: "server_fails.jsonl" in screen_text(app))  # the samples
     # The choice is saved: the next start goes straight to the sandbox, no welcome.
     config = load_config()
     assert config.exists and config.active_profile == "sandbox"

@@ -165,6 +165,12 @@ class FilesScreen(Screen[None]):
                 )
         yield Footer()
 
+    def browse(self, folder: Path) -> None:
+        """Show `folder` in the tree."""
+        tree = self.query_one_optional(JsonlTree)
+        if tree is not None:
+            tree.path = folder
+
     def _root(self) -> Path:
         start = getattr(self.app, "start_path", None)
         if start is None:

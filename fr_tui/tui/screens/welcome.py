@@ -125,6 +125,17 @@ class WelcomeScreen(Screen[None]):
         app: Any = self.app
         app.set_profile(SANDBOX)
         self.dismiss(None)
+        if app.start_path is None:
+            # Like `fr-tui --sandbox`: a new user lands on the sample files.
+            from fr_tui.tui.run import SAMPLES_DIR
+
+            app.start_path = SAMPLES_DIR
+
+            def browse_samples() -> None:
+                if hasattr(app.screen, "browse"):
+                    app.screen.browse(SAMPLES_DIR)
+
+            app.call_after_refresh(browse_samples)
 
     def action_later(self) -> None:
         self.dismiss(None)
