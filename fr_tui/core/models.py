@@ -48,6 +48,15 @@ def _opt_int(value: Any) -> int | None:
     return None
 
 
+def _timestamp(value: Any) -> int | None:
+    """Unix seconds. Some gateways send milliseconds (a 13-digit number): read those as
+    such rather than as a date thousands of years away."""
+    seconds = _opt_int(value)
+    if seconds is not None and seconds > 100_000_000_000:
+        seconds //= 1000
+    return seconds
+
+
 def _opt_str(value: Any) -> str | None:
     if value is None:
         return None
@@ -152,7 +161,7 @@ class Batch:
             usage=usage if isinstance(usage, dict) else None,
             metadata=metadata if isinstance(metadata, dict) else None,
             errors=errors,
-            timestamps={name: _opt_int(data.get(name)) for name in TIMESTAMP_FIELDS},
+            timestamps={name: _timestamp(data.get(name)) for name in TIMESTAMP_FIELDS},
             raw=dict(data),
         )
 

@@ -331,6 +331,11 @@ class FrTuiApp(App[int]):
                 opener(path, line=line, validate=True)
                 return
 
+    def notify(self, message: str, *, title: str = "", markup: bool = True, **kwargs: Any) -> None:
+        # Messages here carry server errors, file names and file content: text such as
+        # "[/v1/batches]" must show as it is, not be read as (broken) Textual markup.
+        super().notify(message, title=title, markup=False, **kwargs)
+
     def broadcast(self, message: Message) -> None:
         """Give an app-wide message to every installed screen of every mode."""
         for stack in self._screen_stacks.values():

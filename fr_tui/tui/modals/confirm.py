@@ -36,8 +36,8 @@ class ConfirmModal(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(self.title_text, id="confirm-title")
-            yield Static(self.body, id="confirm-body")
+            yield Static(self.title_text, markup=False, id="confirm-title")
+            yield Static(self.body, markup=False, id="confirm-body")
             with Horizontal():
                 yield Button(
                     f"{self.confirm_label} (y)", id="confirm-yes", variant="warning", compact=True

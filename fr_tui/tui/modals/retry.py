@@ -11,6 +11,7 @@ import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -27,11 +28,12 @@ if TYPE_CHECKING:
 Group = tuple[str, str, str, int]  # key, code, message, rows
 
 
-def group_label(code: str, message: str, count: int) -> str:
+def group_label(code: str, message: str, count: int) -> Text:
     text = f"{code}: {message}" if message else code
     if len(text) > 60:
         text = text[:59] + "…"
-    return f"{count:>6,}× {text}"
+    # A Text, not a str: server messages such as "[/v1/...]" are not markup.
+    return Text(f"{count:>6,}× {text}")
 
 
 class RetryModal(ModalScreen[list[str] | None]):
@@ -71,7 +73,7 @@ class RetryModal(ModalScreen[list[str] | None]):
                 ),
                 id="retry-groups",
             )
-            yield Static("", id="retry-preview")
+            yield Static("", markup=False, id="retry-preview")
             with Horizontal(id="retry-buttons"):
                 label = "Retry" if self.can_submit else "Write retry file"
                 yield Button(label, variant="primary", id="retry-go")

@@ -109,7 +109,7 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
         models = ", ".join(sorted(stats.get("models", {}))[:3]) or "-"
         tokens = stats.get("est_input_tokens") or 0
         with Vertical(id="submit-box"):
-            yield Static(f"Submit {self.path.name}", id="submit-title")
+            yield Static(f"Submit {self.path.name}", markup=False, id="submit-title")
             yield Static(
                 f"{report.rows:,} rows · {human_bytes(report.bytes)} · models: {models} · "
                 f"~{tokens:,} input tokens · {report.warnings_total} warnings\n"
@@ -118,7 +118,7 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
                 id="submit-summary",
             )
             if refusal is not None:
-                yield Static(refusal, id="submit-refusal")
+                yield Static(refusal, markup=False, id="submit-refusal")
                 with Horizontal(id="submit-buttons"):
                     if self.over_limits():
                         yield Button(
@@ -132,8 +132,8 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
             yield Input(compact=True, placeholder="project=demo", id="submit-metadata")
             with Vertical(id="submit-progress-row"):
                 yield ProgressBar(total=max(report.bytes, 1), show_eta=False, id="submit-progress")
-                yield Static("", id="submit-phase")
-            yield Static("", id="submit-error")
+                yield Static("", markup=False, id="submit-phase")
+            yield Static("", markup=False, id="submit-error")
             with Horizontal(id="submit-buttons"):
                 yield Button("Submit ⏎", id="submit-go", variant="primary", compact=True)
                 yield Button("Cancel", id="submit-cancel", compact=True)

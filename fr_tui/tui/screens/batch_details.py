@@ -48,7 +48,10 @@ STAMP_LABELS = {
 
 
 def format_stamp(ts: int) -> str:
-    return datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    try:
+        return datetime.fromtimestamp(ts).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    except (ValueError, OverflowError, OSError):  # a timestamp no calendar can show
+        return f"{ts} (not a valid time)"
 
 
 class BatchDetailsScreen(Screen[None]):

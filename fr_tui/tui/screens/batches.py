@@ -99,14 +99,14 @@ class BatchesScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield AppHeader("2 Batches")
-        yield Static("", id="batches-indicator")
+        yield Static("", markup=False, id="batches-indicator")
         yield Static(
             "No batches yet. Submit a file from Files (key 1, then s) or with `fr-tui submit`.",
             id="batches-empty",
         )
         table: DataTable[Any] = DataTable(id="batches-table", cursor_type="row", zebra_stripes=True)
         yield table
-        yield Static("", id="batches-hint")
+        yield Static("", markup=False, id="batches-hint")
         yield Input(
             placeholder="find: name or id (enter to keep, escape to clear)", id="batches-find"
         )
@@ -165,11 +165,12 @@ class BatchesScreen(Screen[None]):
     def cells_for(self, record: BatchRecord, now: float) -> tuple[Any, ...]:
         values: dict[str, Any] = {
             "status": status_text(record, self._colours),
-            "name": record.label,
+            # Text, not str: the table would read "[...]" in a name or id as markup.
+            "name": Text(record.label),
             "progress": progress_text(record, 14),
             "created": ago(record.created_at, now),
             "time": timing_text(record, now),
-            "id": record.id,
+            "id": Text(record.id),
             "cost": cost_text(record),
             "endpoint": endpoint_text(record),
         }
@@ -181,7 +182,7 @@ class BatchesScreen(Screen[None]):
         label = entry.input_path.rsplit("/", 1)[-1] if entry.input_path else entry.input_file_id
         values: dict[str, Any] = {
             "status": Text("? unknown", style=self._colours.get("warning", "")),
-            "name": label,
+            "name": Text(label),
             "progress": "unknown",
             "created": ago(entry.created_at, now),
             "time": "-",

@@ -149,12 +149,12 @@ class ResultsScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield AppHeader("Results")
-        yield Static(f"Results · {self.batch_id}", id="results-title")
+        yield Static(f"Results · {self.batch_id}", markup=False, id="results-title")
         with Vertical(id="results-head"):
-            yield Static("", id="results-summary")
-            yield Static("", id="results-groups")
+            yield Static("", markup=False, id="results-summary")
+            yield Static("", markup=False, id="results-groups")
         yield ResultView(id="results-view")
-        yield Static(self._status, id="results-status")
+        yield Static(self._status, markup=False, id="results-status")
         yield Input(
             placeholder="find custom_id or text; enter to search, escape to close",
             id="results-find",

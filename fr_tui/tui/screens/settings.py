@@ -67,7 +67,7 @@ class SettingsScreen(Screen[None]):
         with Horizontal(id="settings-body"):
             with Vertical(id="profile-pane"):
                 yield Static("Profiles (enter: make active)", classes="pane-title")
-                yield OptionList(id="profiles")
+                yield OptionList(markup=False, id="profiles")
             with VerticalScroll(id="form"):
                 yield Static("Name", classes="field-label")
                 yield Input(compact=True, id="profile-name")
@@ -77,7 +77,7 @@ class SettingsScreen(Screen[None]):
                 yield Select(KEY_SOURCES, allow_blank=False, compact=True, id="key-source")
                 yield Static("Key", classes="field-label", id="key-label")
                 yield Input(compact=True, password=True, id="key-value")
-                yield Static("", id="settings-status")
+                yield Static("", markup=False, id="settings-status")
                 with Horizontal(classes="buttons"):
                     yield Button("Save", id="settings-save", variant="primary", compact=True)
                     yield Button("Test connection", id="settings-test", compact=True)

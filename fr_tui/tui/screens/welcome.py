@@ -68,7 +68,7 @@ class WelcomeScreen(Screen[None]):
             yield Input(compact=True, placeholder="sk-…", password=True, id="welcome-key")
             yield Static("Base URL", classes="field-label")
             yield Input(compact=True, value=base, id="welcome-base-url")
-            yield Static("", id="welcome-status")
+            yield Static("", markup=False, id="welcome-status")
             with Horizontal():
                 yield Button("Test and save ⏎", id="welcome-save", variant="primary", compact=True)
                 yield Button("Use the sandbox (f2)", id="welcome-sandbox", compact=True)
