@@ -215,3 +215,49 @@ async def test_rate_limited_error_keeps_retry_after(sandbox) -> None:
         with pytest.raises(RateLimitedError) as info:
             await client.get_batch("x")
     assert info.value.retry_after == 7
+
+
+async def test_an_unreadable_create_answer_is_kept_as_outcome_unknown(
+    sandbox, samples: Path, tmp_path: Path
+) -> None:
+    store = HistoryStore(tmp_path / "h.db")
+    async with fast_client(sandbox.base_url) as client:
+        sandbox.set_faults({"non_json": True, "methods": ["POST"], "path_prefix": "/v1/batches"})
+        with pytest.raises(OutcomeUnknownError, match="cannot read"):
+            await submit_file(client, store, samples / "chat.jsonl", profile="sandbox")
+    assert len(store.unknown_creates()) == 1
+
+
+async def test_quitting_during_create_keeps_a_record(
+    sandbox, samples: Path, tmp_path: Path
+) -> None:
+    store = HistoryStore(tmp_path / "h.db")
+    phases: list[str] = []
+    async with fast_client(sandbox.base_url) as client:
+        sandbox.set_faults({"latency": 2, "methods": ["POST"], "path_prefix": "/v1/batches"})
+        task = asyncio.create_task(
+            submit_file(
+                client,
+                store,
+                samples / "chat.jsonl",
+                profile="sandbox",
+                on_phase=lambda p: phases.append(p.phase),
+            )
+        )
+        while "creating" not in phases:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)
+        task.cancel()  # what a dropped SSH session or ctrl+c does to the worker
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    unknown = store.unknown_creates()
+    assert len(unknown) == 1 and "stopped" in (unknown[0].message or "")
+
+
+async def test_a_refused_create_leaves_no_record(sandbox, samples: Path, tmp_path: Path) -> None:
+    store = HistoryStore(tmp_path / "h.db")
+    async with fast_client(sandbox.base_url) as client:
+        sandbox.set_faults({"status": 400, "methods": ["POST"], "path_prefix": "/v1/batches"})
+        with pytest.raises(Exception, match="400"):
+            await submit_file(client, store, samples / "chat.jsonl", profile="sandbox")
+    assert store.unknown_creates() == [] and store.batches() == []

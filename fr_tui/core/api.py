@@ -343,6 +343,15 @@ class BatchClient:
             payload["metadata"] = metadata
         try:
             data = await self._json("POST", "/v1/batches", retry="safe", json=payload)
+            return _shaped(Batch.parse, data, "create")
+        except BadResponseError as exc:
+            # A 2xx we cannot read: the server acted, but we do not know the id.
+            raise OutcomeUnknownError(
+                f"The create call for {input_file_id} was answered with something fr-tui "
+                f"cannot read ({exc.message}); the batch may exist. It is recorded as "
+                "'outcome unknown'.",
+                input_file_id=input_file_id,
+            ) from None
         except (ApiTimeoutError, ServerError) as exc:
             raise OutcomeUnknownError(
                 f"The create call for {input_file_id} got no clear answer ({exc.kind}); the "
@@ -359,7 +368,6 @@ class BatchClient:
                 "batch may exist. It is recorded as 'outcome unknown'.",
                 input_file_id=input_file_id,
             ) from None
-        return _shaped(Batch.parse, data, "create")
 
     async def get_batch(self, batch_id: str) -> Batch:
         data = await self._json("GET", f"/v1/batches/{batch_id}")

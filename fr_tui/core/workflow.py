@@ -17,7 +17,7 @@ from typing import Any
 
 from fr_tui.core.api import BatchClient, Progress
 from fr_tui.core.config import Profile
-from fr_tui.core.errors import OutcomeUnknownError
+from fr_tui.core.errors import ApiError, OutcomeUnknownError
 from fr_tui.core.models import Batch
 from fr_tui.core.store import BatchRecord, HistoryStore
 
@@ -104,7 +104,18 @@ async def submit_file(
         batch = await client.create_batch(
             uploaded.id, endpoint, completion_window, metadata or None
         )
-    except OutcomeUnknownError as exc:
+    except BaseException as exc:
+        # Anything but a clear refusal may have created the batch: a lost answer, or the
+        # app quitting (a dropped SSH session, ctrl+c) while the call was in flight.
+        # Keep a record to reconcile, so the user is never led to submit it twice.
+        if isinstance(exc, ApiError) and not isinstance(exc, OutcomeUnknownError):
+            raise  # the server answered no (4xx, 429 after retries) or was unreachable
+        message = (
+            exc.message
+            if isinstance(exc, OutcomeUnknownError)
+            else f"fr-tui stopped ({type(exc).__name__}) while the create call for "
+            f"{uploaded.id} was in flight; the batch may exist."
+        )
         store.record_unknown_create(
             input_file_id=uploaded.id,
             profile=profile,
@@ -112,7 +123,7 @@ async def submit_file(
             input_path=str(path.resolve()),
             endpoint=endpoint,
             metadata=metadata or None,
-            message=exc.message,
+            message=message,
         )
         raise
     record = store.record_created(
