@@ -261,3 +261,11 @@ async def test_a_refused_create_leaves_no_record(sandbox, samples: Path, tmp_pat
         with pytest.raises(Exception, match="400"):
             await submit_file(client, store, samples / "chat.jsonl", profile="sandbox")
     assert store.unknown_creates() == [] and store.batches() == []
+
+
+async def test_a_key_that_cannot_be_sent_fails_at_once_without_retries(sandbox) -> None:
+    async with fast_client(sandbox.base_url, key="sk-v1-TOP\xa0SECRET", retry_budget=30) as client:
+        started = time.monotonic()
+        with pytest.raises(Exception, match="could not be sent") as info:
+            await client.get_batch("fr_batch-x")
+    assert time.monotonic() - started < 1 and "SECRET" not in str(info.value)

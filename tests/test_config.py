@@ -75,3 +75,12 @@ def test_world_readable_file_warns(fr_home: Path) -> None:
     path = save_config(Config())
     path.chmod(0o644)
     assert any("chmod 600" in w for w in load_config().warnings)
+
+
+def test_pasted_keys_are_cleaned_or_refused_clearly() -> None:
+    from fr_tui.core.config import KeyError_
+
+    assert Profile("a", api_key="  sk-v1-abc\n").resolve_key() == "sk-v1-abc"
+    with pytest.raises(KeyError_, match="cannot be sent") as info:
+        Profile("b", api_key="sk-v1-TOP\xa0SECRET").resolve_key()
+    assert "SECRET" not in str(info.value)

@@ -27,6 +27,7 @@ from fr_tui.core.config import DEFAULT_BASE_URL, normalise_base_url
 from fr_tui.core.errors import (
     ApiError,
     ApiTimeoutError,
+    BadRequestError,
     BadResponseError,
     DownloadError,
     NetworkError,
@@ -165,6 +166,12 @@ class BatchClient:
                 response = await self._http.request(
                     method, path, content=body, headers=all_headers, params=params
                 )
+            except (httpx.LocalProtocolError, UnicodeEncodeError):
+                # Nothing was sent: a header (the key, most likely) cannot be encoded.
+                raise BadRequestError(
+                    "The request could not be sent: check the API key and the base URL for "
+                    "stray spaces, line breaks or non-ASCII characters."
+                ) from None
             except httpx.ConnectError as exc:
                 error = NetworkError(
                     f"Cannot connect to {self.base_url} ({type(exc).__name__}). "

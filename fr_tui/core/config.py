@@ -78,7 +78,23 @@ class Profile:
         return f"env:{KEY_ENV}"
 
     def resolve_key(self) -> str | None:
-        """The key, from the profile's own source, else FASTROUTER_API_KEY."""
+        """The key, from the profile's own source, else FASTROUTER_API_KEY; stripped, and
+        refused with a clear message when it cannot go in an HTTP header."""
+        key = self._raw_key()
+        if key is None:
+            return None
+        key = key.strip()
+        if not key:
+            return None
+        if not key.isascii() or not key.isprintable() or " " in key:
+            raise KeyError_(
+                f"The API key of profile {self.name!r} ({self.key_source()}) has a character "
+                "that cannot be sent (a space, a line break or a non-ASCII character, often "
+                "from copy and paste). Enter it again."
+            )
+        return key
+
+    def _raw_key(self) -> str | None:
         if self.is_sandbox:
             return SANDBOX_API_KEY
         if self.api_key:
@@ -92,12 +108,13 @@ class Profile:
             try:
                 done = subprocess.run(
                     shlex.split(self.api_key_command),
+                    stdin=subprocess.DEVNULL,  # never the TUI's terminal
                     capture_output=True,
                     text=True,
                     timeout=30,
                     check=False,
                 )
-            except (OSError, subprocess.TimeoutExpired) as exc:
+            except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
                 raise KeyError_(f"api_key_command of profile {self.name!r} failed: {exc}") from None
             if done.returncode != 0:
                 raise KeyError_(

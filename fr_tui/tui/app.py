@@ -19,6 +19,7 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
+from textual.worker import Worker, WorkerState
 
 from fr_tui.core.config import SANDBOX, SANDBOX_API_KEY, Config, KeyError_, Profile, save_config
 from fr_tui.core.paths import Paths
@@ -331,10 +332,36 @@ class FrTuiApp(App[int]):
                 opener(path, line=line, validate=True)
                 return
 
+    def _fatal_error(self) -> None:
+        # Textual's crash report shows every frame's local variables, and a request's
+        # headers (with the API key) may be among them: the key is never printed, so
+        # the report here leaves locals out.
+        from rich.segment import Segments
+        from rich.traceback import Traceback
+
+        self.bell()
+        traceback = Traceback(show_locals=False, width=None)
+        self._exit_renderables.append(
+            Segments(self.console.render(traceback, self.console.options))
+        )
+        self._close_messages_no_wait()
+
     def notify(self, message: str, *, title: str = "", markup: bool = True, **kwargs: Any) -> None:
         # Messages here carry server errors, file names and file content: text such as
         # "[/v1/batches]" must show as it is, not be read as (broken) Textual markup.
         super().notify(message, title=title, markup=False, **kwargs)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """One place for every worker that fails (they all run with exit_on_error=False):
+        the user gets one clear line and the app keeps running; the log has the detail."""
+        error = event.worker.error
+        if event.state != WorkerState.ERROR or error is None:
+            return
+        import logging
+
+        logging.getLogger("fr_tui.tui").error("worker %s failed", event.worker.name, exc_info=error)
+        message = getattr(error, "message", None) or f"{type(error).__name__}: {error}"
+        self.notify(str(message), title="Something went wrong", severity="error", timeout=10)
 
     def broadcast(self, message: Message) -> None:
         """Give an app-wide message to every installed screen of every mode."""

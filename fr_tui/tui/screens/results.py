@@ -200,7 +200,7 @@ class ResultsScreen(Screen[None]):
 
     # -- loading -----------------------------------------------------------------
 
-    @work(exclusive=True, group="results-load")
+    @work(exclusive=True, group="results-load", exit_on_error=False)
     async def load(self) -> None:
         app: Any = self.app
         view = self.view
@@ -493,7 +493,7 @@ class ResultsScreen(Screen[None]):
         if choice is not None:
             self.export(*choice)
 
-    @work(exclusive=True, group="results-export")
+    @work(exclusive=True, group="results-export", exit_on_error=False)
     async def export(self, path: Path, fmt: str) -> None:
         from fr_tui.core.export import export_rows
 
@@ -534,7 +534,7 @@ class ResultsScreen(Screen[None]):
         if groups:
             self.retry(groups)
 
-    @work(exclusive=True, group="results-retry")
+    @work(exclusive=True, group="results-retry", exit_on_error=False)
     async def retry(self, groups: list[str]) -> None:
         from fr_tui.tui.modals.retry import build_validate_submit
 
