@@ -209,6 +209,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, ApiError):
             print(f"fr-tui: {exc.message}", file=sys.stderr)
             return exc.exit_code
+        from fr_tui.core.store import StoreError
+
+        if isinstance(exc, StoreError):
+            print(f"fr-tui: {exc}", file=sys.stderr)
+            return EXIT_USAGE
         if isinstance(exc, OSError):
             print(
                 f"fr-tui: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr

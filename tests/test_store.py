@@ -129,3 +129,17 @@ def test_migration_from_an_older_schema(tmp_path: Path) -> None:
     with sqlite3.connect(db) as check:
         assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert check.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_newer_schema_is_reported_not_replaced(tmp_path: Path) -> None:
+    import pytest
+
+    from fr_tui.core.store import StoreError
+
+    db = tmp_path / "h.db"
+    HistoryStore(db).record_created(batch(1))
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA user_version = 99")
+    with pytest.raises(StoreError, match="newer fr-tui"):
+        HistoryStore(db)
+    assert not list(tmp_path.glob("h.db.corrupt-*"))  # the user's history stays where it is

@@ -268,10 +268,13 @@ class HistoryStore:
         self.notice: str | None = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._migrate()
+            self._migrate_when_free()
         except sqlite3.DatabaseError as exc:
-            if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-                raise StoreError(f"history {self.path} is locked by another process") from None
+            # Only a damaged file is moved aside; a locked, read-only or unreachable one is
+            # reported and left as it is (moving it would hide the user's history).
+            text = str(exc).lower()
+            if not ("not a database" in text or "malformed" in text or "corrupt" in text):
+                raise StoreError(f"cannot use the history {self.path}: {exc}") from None
             aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
             self.path.rename(aside)
             for suffix in ("-wal", "-shm"):
@@ -281,6 +284,19 @@ class HistoryStore:
                 "and a fresh history started."
             )
             self._migrate()
+
+    def _migrate_when_free(self) -> None:
+        # Switching to WAL needs a moment alone with the file, and sqlite does not always
+        # wait for it: when two processes open a new history at once, one waits here.
+        for _ in range(100):
+            try:
+                self._migrate()
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                time.sleep(0.05)
+        self._migrate()
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:

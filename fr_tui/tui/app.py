@@ -113,9 +113,22 @@ class FrTuiApp(App[int]):
     def store(self) -> HistoryStore:
         # Opened on first use: the Files screen's first frame does not need the history.
         if self._store is None:
-            from fr_tui.core.store import HistoryStore
+            from fr_tui.core.store import HistoryStore, StoreError
 
-            self._store = HistoryStore(self.paths.history_db)
+            try:
+                self._store = HistoryStore(self.paths.history_db)
+            except StoreError as exc:
+                # Keep working on a history for this session only; say so plainly.
+                import tempfile
+
+                scratch = Path(tempfile.mkdtemp(prefix="fr-tui-history-")) / "history.db"
+                self._store = HistoryStore(scratch)
+                self.notify(
+                    f"{exc}. Batches of this session are kept in {scratch} instead.",
+                    title="History unavailable",
+                    severity="error",
+                    timeout=20,
+                )
             if self._store.notice:
                 self.notify(self._store.notice, severity="warning", timeout=10)
         return self._store
