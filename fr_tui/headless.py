@@ -384,6 +384,16 @@ async def _joined(session: Session, batch_id: str) -> tuple[Any, Any, Path | Non
     dest = session.paths.results_for(batch_id)
     output_path, error_path = await fetch_results(session.client, session.store, record, dest)
     input_path = Path(record.input_path) if record.input_path else None
+    if (
+        input_path is not None
+        and input_path.is_file()
+        and record.input_bytes is not None
+        and input_path.stat().st_size != record.input_bytes
+    ):
+        _err(
+            f"warning: {input_path} changed since it was submitted; rows are joined by "
+            "custom_id, so edited or new rows may not match their results"
+        )
     if input_path is None or not input_path.is_file():
         if not batch.input_file_id:
             raise CliError(f"the input file of {batch_id} is unknown", EXIT_USAGE)
@@ -445,7 +455,11 @@ def cmd_retry(args: argparse.Namespace) -> int:
                 try:
                     plan = build_retry_file(joined, joined.input_path, out)
                 except NothingToRetry as exc:
-                    raise CliError(f"{batch.id}: {exc}", EXIT_OK) from None
+                    if args.json:  # --json always prints one document
+                        _print_json({"path": None, "rows": 0, "reasons": {}})
+                    else:
+                        print(f"{batch.id}: {exc}")
+                    return EXIT_OK
             result: dict[str, Any] = {
                 "path": str(plan.path),
                 "rows": plan.rows,

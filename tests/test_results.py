@@ -497,3 +497,38 @@ async def test_interrupted_fetch_leaves_no_file_that_looks_complete(
 def test_parse_result_line_classification(line: bytes, ok: bool, code: str | None) -> None:
     parsed = parse_result_line(line)
     assert parsed.problem is None and parsed.ok is ok and parsed.error_code == code
+
+
+async def test_fetching_the_same_results_twice_at_once_downloads_once(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    import asyncio
+
+    from fr_tui.core.api import BatchClient
+    from fr_tui.core.store import HistoryStore
+    from fr_tui.core.workflow import fetch_results, poll_batch, submit_file
+
+    samples = Path(__file__).resolve().parent.parent / "fr_tui" / "samples"
+    store = HistoryStore(tmp_path / "h.db")
+    async with BatchClient(sandbox.base_url, "sk-sandbox-local") as client:
+        record = await submit_file(client, store, samples / "chat.jsonl", profile="sandbox")
+        for _ in range(500):
+            batch, _ = await poll_batch(client, store, record.id)
+            if batch.terminal:
+                break
+            await asyncio.sleep(0.02)
+        done = store.get(record.id)
+        assert done is not None
+        calls: list[str] = []
+        real = client.download_file
+
+        async def counted(file_id: str, dest: Any, progress: Any = None) -> Any:
+            calls.append(file_id)
+            return await real(file_id, dest, progress)
+
+        client.download_file = counted  # type: ignore[method-assign]
+        results = await asyncio.gather(
+            *(fetch_results(client, store, done, tmp_path / "res") for _ in range(3))
+        )
+    assert len(calls) == 1 and len({r[0] for r in results}) == 1
+    assert len((tmp_path / "res" / "output.jsonl").read_bytes().splitlines()) == 12

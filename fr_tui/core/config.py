@@ -208,7 +208,7 @@ def parse_config(raw: dict[str, Any]) -> Config:
         poll_interval=max(1.0, _typed(raw, "poll_interval", float, 10.0, warnings)),
         theme=_typed(raw, "theme", str, "textual-dark", warnings),
         auto_download=_typed(raw, "auto_download", bool, True, warnings),
-        notify_command=raw.get("notify_command") or None,
+        notify_command=_typed(raw, "notify_command", str, "", warnings) or None,
         warnings=warnings,
     )
     if config.active_profile not in config.profiles:

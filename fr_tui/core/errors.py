@@ -28,6 +28,7 @@ class ApiError(Exception):
         self.status = status
         self.code = code
         self.retry_after = retry_after
+        self.server_text: str | None = None
 
     def __str__(self) -> str:
         return self.message
@@ -109,6 +110,16 @@ def server_error_text(body: Any) -> tuple[str | None, str | None]:
 
 
 def error_for_status(
+    status: int, body: Any, path: str, retry_after: float | None = None
+) -> ApiError:
+    error = _error_for_status(status, body, path, retry_after)
+    # What the server itself said (None when its body was no JSON error): a real batch
+    # API explains its 404s, a web server at a wrong base URL does not.
+    error.server_text = server_error_text(body)[0]
+    return error
+
+
+def _error_for_status(
     status: int, body: Any, path: str, retry_after: float | None = None
 ) -> ApiError:
     text, code = server_error_text(body)

@@ -20,8 +20,19 @@ SUPPORTED_URLS = (CHAT_URL, EMBEDDINGS_URL)
 # models also use "google/" (Gemini batch support is announced), and the others are the
 # prefixes FastRouter's model catalogue uses. Anything else is only a warning, because
 # the documented list is known to be incomplete.
+# "sandbox" is fr-tui's own embedded server (its fault models are "sandbox/...").
 KNOWN_PROVIDERS: frozenset[str] = frozenset(
-    {"openai", "anthropic", "google", "x-ai", "mistralai", "meta-llama", "deepseek", "qwen"}
+    {
+        "openai",
+        "anthropic",
+        "google",
+        "x-ai",
+        "mistralai",
+        "meta-llama",
+        "deepseek",
+        "qwen",
+        "sandbox",
+    }
 )
 
 KNOWN_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})

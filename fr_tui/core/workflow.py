@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from fr_tui.core.config import Profile
 from fr_tui.core.errors import ApiError, OutcomeUnknownError
 from fr_tui.core.models import Batch
 from fr_tui.core.store import BatchRecord, HistoryStore
+
+log = logging.getLogger("fr_tui.workflow")
 
 CHAT = "/v1/chat/completions"
 EMBEDDINGS = "/v1/embeddings"
@@ -150,12 +153,33 @@ async def poll_batch(
     return batch, old
 
 
-async def find_unknown_create(client: BatchClient, input_file_id: str) -> Batch | None:
-    """Look a lost create up by its input file id through the (optional) list call."""
-    for batch in await client.list_batches(limit=100):
-        if batch.input_file_id == input_file_id:
-            return batch
+async def find_unknown_create(
+    client: BatchClient, input_file_id: str, since: float | None = None, max_pages: int = 20
+) -> Batch | None:
+    """Look a lost create up by its input file id through the (optional) list call,
+    newest first, page after page until batches older than `since` (when the create was
+    sent, less a margin for clocks), or `max_pages` pages of 100."""
+    after: str | None = None
+    for _ in range(max_pages):
+        page = await client.list_batches(limit=100, after=after)
+        for batch in page:
+            if batch.input_file_id == input_file_id:
+                return batch
+        if not page:
+            return None
+        oldest = page[-1].created_at
+        if since is not None and oldest is not None and oldest < since - 3600:
+            return None
+        after = page[-1].id
     return None
+
+
+_DOWNLOAD_LOCKS: dict[tuple[int, str], asyncio.Lock] = {}
+
+
+def _download_lock(dest: Path) -> asyncio.Lock:
+    key = (id(asyncio.get_running_loop()), str(dest.resolve()))
+    return _DOWNLOAD_LOCKS.setdefault(key, asyncio.Lock())
 
 
 async def fetch_results(
@@ -177,8 +201,11 @@ async def fetch_results(
             paths.append(None)
             continue
         dest = dest_dir / filename
-        if not dest.exists():
-            await client.download_file(file_id, dest, progress)
+        # The poller's auto-download, `o` and the results screen may all ask at once:
+        # one downloads, the others wait and then find the file there.
+        async with _download_lock(dest):
+            if not dest.exists():
+                await client.download_file(file_id, dest, progress)
         paths.append(dest)
     output_path, error_path = paths
     store.set_result_paths(
@@ -204,13 +231,14 @@ def run_notify_command(command: str | None, batch_id: str, status: str, detail: 
         "FR_TUI_BATCH_DETAIL": detail,
     }
     try:
+        argv = [*shlex.split(command), batch_id, status]
         subprocess.Popen(
-            [*shlex.split(command), batch_id, status],
+            argv,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-    except OSError:
-        pass
+    except (OSError, ValueError) as exc:  # not found, or a quote left open in the config
+        log.warning("notify_command failed: %s", exc)

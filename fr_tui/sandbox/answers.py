@@ -154,9 +154,14 @@ def embedding(body: dict[str, Any]) -> dict[str, Any]:
 def answer(
     endpoint: str, batch_id: str, custom_id: str, body: dict[str, Any], created: int
 ) -> dict[str, Any]:
-    if endpoint == "/v1/embeddings":
-        return embedding(body)
-    return chat_completion(batch_id, custom_id, body, created)
+    reply = (
+        embedding(body)
+        if endpoint == "/v1/embeddings"
+        else chat_completion(batch_id, custom_id, body, created)
+    )
+    # Each row's usage carries its cost, as FastRouter's answers do.
+    reply["usage"]["cost"] = round(row_cost(endpoint, reply["usage"]), 10)
+    return reply
 
 
 def row_cost(endpoint: str, usage: dict[str, Any]) -> float:

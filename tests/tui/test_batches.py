@@ -370,7 +370,7 @@ async def test_outcome_unknown_entries_can_be_looked_up_or_forgotten(samples: Pa
         )
         await pilot.press("l")
         await wait_for(
-            pilot, lambda: any("safe to submit again" in n.message for n in app._notifications)
+            pilot, lambda: any("most likely none was made" in n.message for n in app._notifications)
         )
         await pilot.press("x")
         await pilot.pause()

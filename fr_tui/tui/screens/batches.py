@@ -550,7 +550,7 @@ class BatchesScreen(Screen[None]):
             self.notify("No API key: cannot look it up.", severity="error")
             return
         try:
-            batch = await find_unknown_create(client, entry.input_file_id)
+            batch = await find_unknown_create(client, entry.input_file_id, entry.created_at)
         except NotSupportedError:
             self.notify(
                 "This server cannot list batches, so the lost create cannot be looked up. "
@@ -563,9 +563,11 @@ class BatchesScreen(Screen[None]):
             self.notify(f"Look-up failed: {exc.message}", severity="error")
             return
         if batch is None:
+            profile_name = getattr(getattr(self.app, "profile", None), "name", "?")
             self.notify(
-                f"No batch was created from {entry.input_file_id}: it is safe to submit again "
-                "(x forgets this entry).",
+                f"The server lists no batch made from {entry.input_file_id} since that "
+                f"create was sent (profile {profile_name}): most likely none was made. Check "
+                "the provider's dashboard before submitting again; x forgets this entry.",
                 severity="warning",
                 timeout=10,
             )

@@ -25,8 +25,12 @@ async def test_key(base_url: str, key: str) -> tuple[bool, str]:
     async with BatchClient(base_url, key, read_timeout=15.0, retry_budget=10.0) as client:
         try:
             await client.get_batch(PROBE_BATCH_ID)
-        except NotFoundError:
-            return True, "The key works."
+        except NotFoundError as exc:
+            # A batch API answers an unknown id with a JSON error; any web server answers
+            # 404 to a wrong base URL, so only a 404 that reads like the API proves the key.
+            if exc.server_text is not None:
+                return True, "The key works."
+            return False, "This base URL does not look like a batch API (404). Check it."
         except AuthError:
             return False, "The server refused this key (401). Check it and try again."
         except ApiError as exc:
