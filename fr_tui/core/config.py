@@ -7,6 +7,7 @@ silently: the app starts on defaults, and a later save moves the broken file asi
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 import tomllib
@@ -44,6 +45,28 @@ def mask_key(key: str | None) -> str:
     if len(key) <= 10:
         return "•" * len(key)
     return f"{key[:5]}…{key[-2:]}"
+
+
+@functools.lru_cache(maxsize=16)
+def _command_output(profile: str, command: str) -> str | None:
+    """A password manager's answer, asked once per run (it may prompt or be slow)."""
+    import shlex
+    import subprocess
+
+    try:
+        done = subprocess.run(
+            shlex.split(command),
+            stdin=subprocess.DEVNULL,  # never the TUI's terminal
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
+        raise KeyError_(f"api_key_command of profile {profile!r} failed: {exc}") from None
+    if done.returncode != 0:
+        raise KeyError_(f"api_key_command of profile {profile!r} exited with {done.returncode}")
+    return done.stdout.strip() or None
 
 
 @dataclass
@@ -102,25 +125,7 @@ class Profile:
         if self.api_key_env:
             return os.environ.get(self.api_key_env) or None
         if self.api_key_command:
-            import shlex
-            import subprocess
-
-            try:
-                done = subprocess.run(
-                    shlex.split(self.api_key_command),
-                    stdin=subprocess.DEVNULL,  # never the TUI's terminal
-                    capture_output=True,
-                    text=True,
-                    timeout=30,
-                    check=False,
-                )
-            except (OSError, ValueError, subprocess.TimeoutExpired) as exc:
-                raise KeyError_(f"api_key_command of profile {self.name!r} failed: {exc}") from None
-            if done.returncode != 0:
-                raise KeyError_(
-                    f"api_key_command of profile {self.name!r} exited with {done.returncode}"
-                )
-            return done.stdout.strip() or None
+            return _command_output(self.name, self.api_key_command)
         return os.environ.get(KEY_ENV) or None
 
     def to_toml(self) -> dict[str, Any]:
