@@ -9,7 +9,8 @@ import orjson
 import pytest
 from textual.widgets import Input
 
-from fr_tui.tui.screens.files import FilesScreen, JsonlTree
+from fr_tui.tui.screens.files import FilesScreen
+from fr_tui.tui.widgets.jsonl_tree import JsonlTree
 from fr_tui.tui.widgets.jsonl_view import JsonlView
 
 from .test_shell import SAMPLES, SIZES, make_app, screen_text, wait_for

@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 import time
 from bisect import bisect_left, bisect_right, insort
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -30,13 +29,13 @@ from textual.widgets import DirectoryTree, Footer, Input, Static
 from fr_tui.core.jsonl import LineIndex
 from fr_tui.core.units import human_bytes, human_count
 from fr_tui.tui.widgets.app_header import AppHeader
+from fr_tui.tui.widgets.jsonl_tree import JsonlTree
 from fr_tui.tui.widgets.jsonl_view import ERROR_MARK, WARNING_MARK, JsonlView
 from fr_tui.tui.widgets.problems_panel import ProblemsPanel, problem_text
 
 if TYPE_CHECKING:  # the validator itself is imported when the first file is checked
     from fr_tui.core.validate import Limits, Problem, Report
 
-JSONL_SUFFIXES = {".jsonl", ".ndjson"}
 # Highlighting a file this small validates it at once; bigger ones wait for enter.
 AUTO_VALIDATE_BYTES = 8 << 20
 DETAIL_MAX_BYTES = 256 << 10
@@ -47,29 +46,6 @@ def _top(counts: dict[str, int], n: int = 2) -> str:
     items = sorted(counts.items(), key=lambda kv: -kv[1])
     text = ", ".join(name for name, _ in items[:n])
     return text + (f" +{len(items) - n}" if len(items) > n else "")
-
-
-class JsonlTree(DirectoryTree):
-    """Folders and JSONL files; `show_all` shows every (non-hidden) file."""
-
-    show_all = False
-
-    def on_mount(self) -> None:
-        if getattr(self.screen, "focus_tree_when_mounted", False):
-            self.focus()
-
-    def filter_paths(self, paths: Iterable[Path]) -> Iterable[Path]:
-        out = []
-        for path in paths:
-            if path.name.startswith("."):
-                continue
-            try:
-                is_dir = path.is_dir()
-            except OSError:
-                continue
-            if is_dir or self.show_all or path.suffix.lower() in JSONL_SUFFIXES:
-                out.append(path)
-        return out
 
 
 @dataclass
