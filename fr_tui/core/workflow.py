@@ -24,6 +24,10 @@ from fr_tui.core.store import BatchRecord, HistoryStore
 
 log = logging.getLogger("fr_tui.workflow")
 
+# Where a batch's downloads go inside its results folder (paths.results_for).
+OUTPUT_NAME = "output.jsonl"
+ERROR_NAME = "errors.jsonl"
+
 CHAT = "/v1/chat/completions"
 EMBEDDINGS = "/v1/embeddings"
 
@@ -194,8 +198,8 @@ async def fetch_results(
     dest_dir.mkdir(parents=True, exist_ok=True)
     paths: list[Path | None] = []
     for file_id, filename in (
-        (record.output_file_id, "output.jsonl"),
-        (record.error_file_id, "errors.jsonl"),
+        (record.output_file_id, OUTPUT_NAME),
+        (record.error_file_id, ERROR_NAME),
     ):
         if not file_id:
             paths.append(None)

@@ -25,11 +25,10 @@ from textual.widgets import Footer, Input, Static
 from fr_tui.core.errors import ApiError
 from fr_tui.core.results import MISSING_KEY, JoinedResults, join_results, merge_child
 from fr_tui.core.store import BatchRecord
+from fr_tui.core.workflow import ERROR_NAME, OUTPUT_NAME
 from fr_tui.tui.widgets.app_header import AppHeader
 from fr_tui.tui.widgets.result_view import ResultView, clip
 
-OUTPUT_NAME = "output.jsonl"
-ERROR_NAME = "errors.jsonl"
 BASE_FILTERS = ("all", "ok", "failed", MISSING_KEY)
 _MAX_GROUP_LINES = 3
 _MAX_RETRY_DEPTH = 8
