@@ -27,10 +27,11 @@ from fr_tui.core.config import (
     normalise_base_url,
 )
 from fr_tui.core.paths import Paths, get_paths
-from fr_tui.core.store import BatchRecord, HistoryStore
+from fr_tui.core.store import HistoryStore
 
 if TYPE_CHECKING:  # the client pulls in httpx: only the commands that talk to the API load it
     from fr_tui.core.api import BatchClient
+    from fr_tui.core.models import Batch
 
 T = TypeVar("T")
 
@@ -166,12 +167,12 @@ def _parse_metadata(pairs: list[str]) -> dict[str, str]:
     return metadata
 
 
-def _progress_line(record: BatchRecord | Any) -> str:
-    counts = getattr(record, "request_counts", None)
-    if counts is not None and not isinstance(counts, dict):
-        done, failed, total = counts.completed, counts.failed, counts.total
-        return f"{record.id}: {record.status} {done + failed}/{total} ({failed} failed)"
-    return f"{record.id}: {record.status}"
+def _progress_line(batch: Batch) -> str:
+    counts = batch.request_counts
+    if counts is None:
+        return f"{batch.id}: {batch.status}"
+    done = counts.completed + counts.failed
+    return f"{batch.id}: {batch.status} {done}/{counts.total} ({counts.failed} failed)"
 
 
 async def _wait(session: Session, batch_id: str, interval: float) -> Any:
