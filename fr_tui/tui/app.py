@@ -364,6 +364,7 @@ class FrTuiApp(App[int]):
         self.run_worker(self._push_on_batches(batch_id, "results"), group="navigation")
 
     def open_details(self, batch_id: str) -> None:
+        """A batch's details, on top of the Batches list."""
         self.run_worker(self._push_on_batches(batch_id, "details"), group="navigation")
 
     async def _push_on_batches(self, batch_id: str, what: str) -> None:

@@ -16,15 +16,7 @@ from textual.binding import Binding
 from textual.dom import DOMNode
 
 # Key names as a person types them ("/" not "slash"); the rest are Textual's own names.
-_READABLE = {
-    "slash": "/",
-    "question_mark": "?",
-    "escape": "escape",
-    "pageup": "pgup",
-    "pagedown": "pgdn",
-    "space": "space",
-}
-
+_READABLE = {"slash": "/", "question_mark": "?", "pageup": "pgup", "pagedown": "pgdn"}
 
 # Textual's own screen bindings: moving focus and copying selected text.
 _PLUMBING = frozenset(
@@ -38,7 +30,7 @@ def key_name(key: str) -> str:
 
 @dataclass
 class KeyEntry:
-    keys: list[str]  # readable names, in binding order
+    keys: list[str]  # readable names, plain keys before combinations
     description: str
     tooltip: str
     action: str

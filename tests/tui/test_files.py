@@ -22,6 +22,21 @@ def files_screen(app: Any) -> FilesScreen:
     return screen
 
 
+def rows_without_provider(path: Path, count: int) -> Path:
+    """`count` chat rows r0, r1, ... that all lack a provider (one error each)."""
+    row = {
+        "custom_id": "x",
+        "method": "POST",
+        "url": "/v1/chat/completions",
+        "body": {"model": "openai/gpt-4.1-nano", "messages": [{"role": "user", "content": "hi"}]},
+    }
+    with path.open("wb") as handle:
+        for i in range(count):
+            row["custom_id"] = f"r{i}"
+            handle.write(orjson.dumps(row) + b"\n")
+    return path
+
+
 async def open_validated(pilot: Any, app: Any) -> FilesScreen:
     await pilot.pause()
     screen = files_screen(app)
@@ -104,17 +119,7 @@ async def test_problems_follow_the_cursor_and_n_N() -> None:
 
 
 async def test_fifty_thousand_identical_problems_are_one_line(tmp_path: Path) -> None:
-    row = {
-        "custom_id": "x",
-        "method": "POST",
-        "url": "/v1/chat/completions",
-        "body": {"model": "openai/gpt-4.1-nano", "messages": [{"role": "user", "content": "hi"}]},
-    }
-    path = tmp_path / "no-provider.jsonl"
-    with path.open("wb") as handle:
-        for i in range(50_000):
-            row["custom_id"] = f"r{i}"
-            handle.write(orjson.dumps(row) + b"\n")
+    path = rows_without_provider(tmp_path / "no-provider.jsonl", 50_000)
     app = make_app(sandbox=True, sandbox_tick=0.01, start_path=path)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_validated(pilot, app)
@@ -180,17 +185,7 @@ async def test_tree_shows_jsonl_and_toggles_all_files(tmp_path: Path) -> None:
 
 
 async def test_big_file_first_rows_at_once_rest_in_background(tmp_path: Path) -> None:
-    row = {
-        "custom_id": "x",
-        "method": "POST",
-        "url": "/v1/chat/completions",
-        "body": {"model": "openai/gpt-4.1-nano", "messages": [{"role": "user", "content": "hi"}]},
-    }
-    path = tmp_path / "big.jsonl"
-    with path.open("wb") as handle:
-        for i in range(60_000):
-            row["custom_id"] = f"r{i}"
-            handle.write(orjson.dumps(row) + b"\n")
+    path = rows_without_provider(tmp_path / "big.jsonl", 60_000)
     app = make_app(sandbox=True, sandbox_tick=0.01, start_path=tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
