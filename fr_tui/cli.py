@@ -2,7 +2,8 @@
 
 Headless commands never import Textual (start-up cost); the TUI is imported lazily.
 Exit codes: 0 success; 1 the input is invalid or the batch failed; 2 usage or local
-I/O error; 3 API or network error. Errors are one line on stderr; --debug adds the
+I/O error; 3 API or network error; 4 the batch finished, but some rows failed or went
+missing (`results`, `submit --wait`). Errors are one line on stderr; --debug adds the
 traceback. --json prints one JSON document on stdout.
 """
 
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from fr_tui import __version__
+from fr_tui.cli_errors import EXIT_API, EXIT_USAGE, CliError
 
 COMMANDS = (
     "validate",
@@ -30,13 +32,6 @@ COMMANDS = (
     "paths",
 )
 LOCAL_COMMANDS = frozenset({"validate", "split", "paths"})
-EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_API = 0, 1, 2, 3
-
-
-class CliError(Exception):
-    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def _globals(parser: argparse.ArgumentParser, *, suppress: bool = False) -> None:
@@ -129,6 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _subparser(parser: argparse.ArgumentParser, command: str | None) -> argparse.ArgumentParser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+            found: argparse.ArgumentParser = action.choices[command]
+            return found
+    return parser
+
+
 def build_tui_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fr-tui",
@@ -161,18 +164,16 @@ def _setup_logging(debug: bool) -> None:
     setup_logging(debug=debug)
 
 
-def _print_json(value: Any) -> None:
-    import orjson
-
-    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
-    sys.stdout.flush()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     first = _first_positional(argv)
     if first in COMMANDS or "-h" in argv[:1] or "--help" in argv[:1]:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args, extra = parser.parse_known_args(argv)
+        if extra:
+            # argparse would blame the top level ("fr-tui [-h] ... COMMAND"); the mistake
+            # is in the command's arguments, so its own usage is what helps.
+            _subparser(parser, args.command).error(f"unrecognized arguments: {' '.join(extra)}")
     else:
         args = build_tui_parser().parse_args(argv)
         args.command = None

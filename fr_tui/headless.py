@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from fr_tui.cli import EXIT_INVALID, EXIT_OK, EXIT_USAGE, CliError, _print_json
+from fr_tui.cli_errors import EXIT_INVALID, EXIT_OK, EXIT_ROWS_NOT_OK, EXIT_USAGE, CliError
 from fr_tui.core.config import (
     BASE_URL_ENV,
     SANDBOX_API_KEY,
@@ -28,12 +28,20 @@ from fr_tui.core.config import (
 )
 from fr_tui.core.paths import Paths, get_paths
 from fr_tui.core.store import HistoryStore
+from fr_tui.core.units import plural
 
 if TYPE_CHECKING:  # the client pulls in httpx: only the commands that talk to the API load it
     from fr_tui.core.api import BatchClient
     from fr_tui.core.models import Batch
 
 T = TypeVar("T")
+
+
+def _print_json(value: Any) -> None:
+    import orjson
+
+    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
+    sys.stdout.flush()
 
 
 def _err(message: str) -> None:
@@ -49,6 +57,15 @@ def _config(args: argparse.Namespace) -> tuple[Config, Profile]:
     except KeyError_ as exc:
         raise CliError(str(exc)) from None
     return config, profile
+
+
+def _input_file(path: Path) -> Path:
+    """The batch input file argument, or a one-line error that says what is wrong."""
+    if path.is_dir():
+        raise CliError(f"{path} is a directory; give a batch file (e.g. {path}/batch.jsonl)")
+    if not path.is_file():
+        raise CliError(f"no such file: {path}")
+    return path
 
 
 def _limits(profile: Profile) -> Any:
@@ -121,8 +138,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from fr_tui.core.validate import format_report, validate_path
 
     _, profile = _config(args)
-    if not args.file.is_file():
-        raise CliError(f"no such file: {args.file}")
+    _input_file(args.file)
     report = validate_path(args.file, _limits(profile))
     if args.json:
         _print_json(report.to_json())
@@ -135,8 +151,7 @@ def cmd_split(args: argparse.Namespace) -> int:
     from fr_tui.core.split import split_file
 
     _, profile = _config(args)
-    if not args.file.is_file():
-        raise CliError(f"no such file: {args.file}")
+    _input_file(args.file)
     try:
         parts = split_file(
             args.file,
@@ -199,8 +214,31 @@ async def _wait(session: Session, batch_id: str, interval: float) -> Any:
         await asyncio.sleep(interval)
 
 
-def _final_code(status: str) -> int:
-    return EXIT_OK if status == "completed" else EXIT_INVALID
+def _final_code(batch: Batch) -> int:
+    """0 every row ok; 4 completed, but rows failed or went missing; 1 not completed."""
+    if batch.status != "completed":
+        return EXIT_INVALID
+    counts = batch.request_counts
+    if counts is not None and (counts.failed or counts.total > counts.completed + counts.failed):
+        return EXIT_ROWS_NOT_OK
+    return EXIT_OK
+
+
+def _endpoint(given: str | None, detected: str | None) -> str | None:
+    """--endpoint, checked against the rows' url before anything is uploaded: the server
+    would fail the whole batch (url_mismatch) after the upload."""
+    if not given:
+        return detected
+    endpoint = "/" + given.strip().strip("/")
+    if not endpoint.startswith("/v1/"):
+        endpoint = "/v1" + endpoint
+    if detected and endpoint != detected:
+        raise CliError(
+            f"--endpoint {given} does not match the rows' url {detected}; the server would "
+            f"fail the batch (url_mismatch). Leave --endpoint out to use {detected}.",
+            EXIT_INVALID,
+        )
+    return endpoint
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -208,25 +246,26 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from fr_tui.core.workflow import submit_file
 
     _, profile = _config(args)
-    if not args.file.is_file():
-        raise CliError(f"no such file: {args.file}")
+    _input_file(args.file)
     metadata = _parse_metadata(args.metadata)
     report = validate_path(args.file, _limits(profile))
     if not report.valid:
         first = report.errors[0] if report.errors else None
-        where = f" (line {first.line}: {first.message})" if first else ""
+        where = f" (line {first.line}: {first.message.rstrip('.')})" if first else ""
         raise CliError(
-            f"{args.file} is not a valid batch file: {report.errors_total} error(s){where}. "
-            f"Run: fr-tui validate {args.file}",
+            f"{args.file} is not a valid batch file: {plural(report.errors_total, 'error')}"
+            f"{where}. Run: fr-tui validate {args.file}",
             EXIT_INVALID,
         )
     if report.warnings_total and not args.force:
         first = report.warnings[0]
         raise CliError(
-            f"{args.file} has {report.warnings_total} warning(s) (line {first.line}: "
-            f"{first.message}). Check with `fr-tui validate`, or pass --force to submit anyway.",
+            f"{args.file} has {plural(report.warnings_total, 'warning')} (line {first.line}: "
+            f"{first.message.rstrip('.')}). Check with `fr-tui validate`, or pass --force to "
+            "submit anyway.",
             EXIT_INVALID,
         )
+    endpoint = _endpoint(args.endpoint, report.endpoint)
 
     async def go() -> int:
         async with _session(args) as session:
@@ -235,7 +274,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
                 session.store,
                 args.file,
                 profile=session.profile.name,
-                endpoint=args.endpoint or report.endpoint,
+                endpoint=endpoint,
                 metadata=metadata,
                 name=args.name,
                 rows=report.rows,
@@ -255,7 +294,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
                 result["request_counts"] = (
                     batch.request_counts.to_dict() if batch.request_counts else None
                 )
-                code = _final_code(batch.status)
+                code = _final_code(batch)
             if args.json:
                 _print_json(result)
             else:
@@ -283,11 +322,22 @@ def _status_json(batch: Any) -> dict[str, Any]:
 
 def _status_text(batch: Any) -> str:
     lines = [f"{batch.id}  {batch.status}"]
+    model = batch.raw.get("model") if isinstance(batch.raw, dict) else None
+    for label, value in (("endpoint", batch.endpoint), ("model", model)):
+        if value:
+            lines.append(f"  {label}: {value}")
     if batch.request_counts:
         c = batch.request_counts
-        lines.append(f"  requests: {c.completed} ok, {c.failed} failed of {c.total}")
+        counts = f"  requests: {c.completed:,} ok, {c.failed:,} failed"
+        missing = c.total - c.completed - c.failed
+        if batch.terminal and missing > 0:
+            counts += f", {missing:,} missing"
+        lines.append(f"{counts} of {c.total:,}")
     else:
         lines.append("  requests: unknown (the server gives no counts)")
+    if batch.metadata:
+        pairs = ", ".join(f"{key}={value}" for key, value in batch.metadata.items())
+        lines.append(f"  metadata: {pairs}")
     for name, value in batch.timestamps.items():
         if value:
             lines.append(f"  {name}: {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(value))}")
@@ -433,7 +483,9 @@ def cmd_results(args: argparse.Namespace) -> int:
             for label in ("output_path", "error_path", "export_path"):
                 if summary.get(label):
                     print(f"  {label.replace('_', ' ')}: {summary[label]}")
-        return EXIT_INVALID if batch.status == "failed" else EXIT_OK
+        if batch.status == "failed":
+            return EXIT_INVALID
+        return EXIT_ROWS_NOT_OK if summary["failed"] or summary["missing"] else EXIT_OK
 
     return _run(go)
 
@@ -501,11 +553,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     from fr_tui.sandbox.server import serve_forever
 
     paths = get_paths().ensure()
-    print(
-        f"fr-tui sandbox on http://{args.host}:{args.port} (use --base-url "
-        f"http://{args.host}:{args.port}, any key); state in {paths.sandbox_dir}",
-        file=sys.stderr,
-    )
+    # serve_forever prints the one banner (address, key, state dir).
     serve_forever(host=args.host, port=args.port, state_dir=paths.sandbox_dir, tick=args.tick)
     return EXIT_OK
 

@@ -109,11 +109,7 @@ def main() -> int:
             await pilot.pause(0.8)
 
         async def details(app, pilot) -> None:
-            from fr_tui.tui.screens.batch_details import BatchDetailsScreen
-
-            app.open_batches(select=ids["fails"])
-            await pilot.pause(0.3)
-            await app.push_screen(BatchDetailsScreen(ids["fails"]))
+            app.open_details(ids["fails"])
             await pilot.pause(0.8)
 
         async def results(app, pilot) -> None:

@@ -33,9 +33,9 @@ def api(sandbox) -> dict[str, str]:
     return {"FASTROUTER_BASE_URL": sandbox.base_url, "FASTROUTER_API_KEY": SECRET}
 
 
-def submit(path: Path, env: dict[str, str], *extra: str) -> dict:
+def submit(path: Path, env: dict[str, str], *extra: str, code: int = 0) -> dict:
     done = run("submit", str(path), "--wait", "--json", "--poll-interval", "0.05", *extra, env=env)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == code, done.stderr
     return json.loads(done.stdout)
 
 
@@ -65,7 +65,7 @@ def test_round_trip(sample: str, samples: Path, api: dict[str, str], tmp_path: P
 
 
 def test_failed_and_missing_rows_then_retry(samples: Path, api: dict[str, str]) -> None:
-    result = submit(samples / "server_fails.jsonl", api, "--force")
+    result = submit(samples / "server_fails.jsonl", api, "--force", code=4)  # rows not ok
     summary = json.loads(run("results", result["batch_id"], "--json", env=api).stdout)
     assert summary["failed"] == 3 and summary["missing"] == 1 and summary["ok"] == 6
     done = run("retry", result["batch_id"], "--json", "--submit", env=api)

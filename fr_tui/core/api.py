@@ -381,7 +381,15 @@ class BatchClient:
         return _shaped(Batch.parse, data, f"batch ({batch_id})")
 
     async def list_batches(self, limit: int = 100, after: str | None = None) -> list[Batch]:
-        """Undocumented on FastRouter: 404/405 raise NotSupportedError."""
+        """One page, newest first. Undocumented on FastRouter: 404/405 raise
+        NotSupportedError."""
+        return (await self.list_batches_page(limit, after))[0]
+
+    async def list_batches_page(
+        self, limit: int = 100, after: str | None = None
+    ) -> tuple[list[Batch], bool]:
+        """(one page, whether there are more after it). A server that does not say
+        `has_more` has more when the page is full."""
         params: dict[str, Any] = {"limit": limit}
         if after:
             params["after"] = after
@@ -402,7 +410,21 @@ class BatchClient:
                 batches.append(Batch.parse(item))
             except ValueError:
                 log.warning("skipped a malformed batch in the list answer")
-        return batches
+        more = data.get("has_more") if isinstance(data, dict) else None
+        has_more = more if isinstance(more, bool) else len(items) >= limit
+        return batches, has_more and bool(items)
+
+    async def list_all_batches(self, page_size: int = 100, max_pages: int = 1000) -> list[Batch]:
+        """Every batch the server lists, following `has_more`/`after` page after page."""
+        found: list[Batch] = []
+        after: str | None = None
+        for _ in range(max_pages):
+            page, more = await self.list_batches_page(page_size, after)
+            found.extend(page)
+            if not more or not page:
+                break
+            after = page[-1].id
+        return found
 
     async def cancel_batch(self, batch_id: str) -> Batch:
         """Undocumented on FastRouter: 405 raises NotSupportedError. Cancelling twice is

@@ -123,7 +123,8 @@ def _error_for_status(
     status: int, body: Any, path: str, retry_after: float | None = None
 ) -> ApiError:
     text, code = server_error_text(body)
-    said = f": {text}" if text else ""
+    # The server's sentence goes inside ours: its own full stop would make "..".
+    said = f": {text.rstrip().rstrip('.')}" if text else ""
     if status in (401, 403):
         if status == 403 and code and "moderation" in code:
             return AuthError(f"Request blocked by moderation (403){said}", status=status, code=code)

@@ -31,6 +31,7 @@ from fr_tui.core.results import (
     JoinedResults,
     group_key,
 )
+from fr_tui.core.units import plain_number
 
 EXPORT_COLUMNS = (
     "custom_id",
@@ -83,6 +84,15 @@ def export_record(joined: JoinedResults, i: int) -> dict[str, Any]:
     }
 
 
+def _csv_cell(value: Any) -> Any:
+    # A spreadsheet reads 8.675e-05 as text in some locales: costs are written as digits.
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return plain_number(value)
+    return value
+
+
 def export_rows(
     joined: JoinedResults,
     path: str | Path,
@@ -106,7 +116,7 @@ def export_rows(
             writer.writeheader()
             for i in rows:
                 record = export_record(joined, i)
-                writer.writerow({k: "" if v is None else v for k, v in record.items()})
+                writer.writerow({k: _csv_cell(v) for k, v in record.items()})
                 written += 1
             text.flush()
             text.detach()  # leave the binary handle open for atomic_write to fsync

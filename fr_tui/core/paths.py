@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 APP_NAME = "fr-tui"
+# The sample batch files shipped in the package (`fr-tui --sandbox` opens on them).
+SAMPLES_DIR = Path(__file__).resolve().parent.parent / "samples"
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,9 @@
-"""Sizes and counts as people read them, shared by the CLI report and the TUI."""
+"""Sizes, counts, plurals and money as people read them, shared by the CLI, the TUI and
+the exports (so a cost never shows as `8.675e-05` anywhere)."""
 
 from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
 
 
 def human_bytes(size: float) -> str:
@@ -19,3 +22,48 @@ def human_count(value: float) -> str:
     if value >= 1000:
         return f"{value / 1000:.1f}k"
     return f"{value:.0f}"
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """`1 row`, `2 rows`, `1,234 rows`; `many` for words that do not just take an s
+    (`plural(n, "batch", "batches")`)."""
+    if count == 1:
+        return f"1 {word}"
+    return f"{count:,} {many or word + 's'}"
+
+
+def _decimal(value: float | Decimal) -> Decimal:
+    # repr, not the binary value: 8.675e-05 is the price the server sent, not
+    # 0.0000867499999999999966...
+    return value if isinstance(value, Decimal) else Decimal(repr(float(value)))
+
+
+def plain_number(value: float | Decimal) -> str:
+    """A number as digits, never in exponent form: 8.675e-05 -> `0.00008675` (for CSV
+    cells and JSON-ish text, where a reader or a spreadsheet should get every digit)."""
+    text = format(_decimal(value).normalize(), "f")
+    return "0" if text in ("-0", "") else text
+
+
+def money(value: float | Decimal | None, *, currency: str = "$") -> str:
+    """A cost as people read it: `$0.000087`, `$0.0123`, `$1.50`, `$1,234.00`.
+
+    At least two decimals, and small amounts keep two significant digits (up to six
+    decimals, below which it is `<$0.000001`); never an exponent."""
+    if value is None:
+        return "-"
+    amount = _decimal(value)
+    sign = "-" if amount < 0 else ""
+    amount = abs(amount)
+    if amount == 0:
+        return f"{currency}0.00"
+    if amount >= 1:
+        return f"{sign}{currency}{amount.quantize(Decimal('0.01'), ROUND_HALF_UP):,}"
+    if amount < Decimal("0.000001"):
+        return f"{sign}<{currency}0.000001"
+    # two significant digits: the first non-zero decimal and the next one
+    places = max(2, -amount.adjusted() + 1)
+    text = f"{amount.quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP):f}"
+    whole, _, decimals = text.partition(".")
+    decimals = decimals.rstrip("0").ljust(2, "0")  # $0.0002, not $0.00020
+    return f"{sign}{currency}{whole}.{decimals}"

@@ -106,6 +106,8 @@ class Report:
     warnings_total: int
     stats: dict[str, Any] = field(default_factory=dict)
     complete: bool = True
+    # problems per code, all of them (errors and warnings keep only the first ones)
+    counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def valid(self) -> bool:
@@ -123,6 +125,7 @@ class Report:
             "errors_total": self.errors_total,
             "warnings_total": self.warnings_total,
             "stats": self.stats,
+            "problem_counts": self.counts,
         }
 
 
@@ -143,6 +146,7 @@ class Validator(RowChecks):
         self.max_bytes = self.limits.max_bytes
         self.on_problem = on_problem
         self.kept: list[Problem] = []
+        self.counts: dict[str, int] = {}
         self.errors_total = 0
         self.warnings_total = 0
         self.rows = 0
@@ -181,6 +185,7 @@ class Validator(RowChecks):
     ) -> None:
         """Record a problem; ``keep`` bypasses the cap (file-level summaries)."""
         severity = "warning" if code in WARNING_CODES else "error"
+        self.counts[code] = self.counts.get(code, 0) + 1
         if severity == "error":
             self.errors_total += 1
         else:
@@ -387,6 +392,7 @@ class Validator(RowChecks):
                 "max_tokens_sum": self.max_tokens_sum,
             },
             complete=complete,
+            counts=dict(self.counts),
         )
 
     def _file_problems(self) -> None:

@@ -92,17 +92,22 @@ def format_report(report: Report, path: str) -> str:
         for problem in problems:
             groups.setdefault(problem.code, []).append(problem)
         for code, group in groups.items():
-            lines.append(f"  {code} ({len(group):,}):")
+            lines.append(f"  {code} ({report.counts.get(code, len(group)):,}):")
             for problem in group[:_SHOWN_PER_CODE]:
                 where = f"line {problem.line}"
                 if problem.column is not None:
                     where += f", column {problem.column}"
                 lines.append(f"    {where}: {problem.message}")
-            if len(group) > _SHOWN_PER_CODE:
-                lines.append(f"    ... and {len(group) - _SHOWN_PER_CODE:,} more")
+            more = report.counts.get(code, len(group)) - min(len(group), _SHOWN_PER_CODE)
+            if more > 0:
+                lines.append(f"    ... and {more:,} more")
             hint = next((p.hint for p in group if p.hint), None)
             if hint:
                 lines.append(f"    hint: {hint}")
+        severity = "error" if title == "Errors" else "warning"
+        for code, count in report.counts.items():
+            if code not in groups and (code in WARNING_CODES) == (severity == "warning"):
+                lines.append(f"  {code} ({count:,}): found after the first problems, not listed")
         if total > len(problems):
             lines.append(
                 f"  ({total - len(problems):,} more not listed: only the first {MAX_KEPT_PROBLEMS} problems are kept)"

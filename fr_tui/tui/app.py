@@ -11,10 +11,11 @@ import copy
 import os
 import signal
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.reactive import reactive
@@ -58,14 +59,29 @@ class FrTuiApp(App[int]):
     # Start in Files directly: a switch_mode at start costs Textual's screen-switch delay.
     DEFAULT_MODE: ClassVar[str] = "files"
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [(0, "-narrow"), (100, "-wide")]
+    # The footer shows the shown ones after the screen's keys; 1 and 2 are in the header.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("1", "switch_mode('files')", "Files", id="mode-files"),
-        Binding("2", "switch_mode('batches')", "Batches", id="mode-batches"),
-        Binding("question_mark,f1", "help", "Help", key_display="?", id="help"),
-        Binding("q", "quit", "Quit", id="quit"),
+        Binding("question_mark,f1", "help", "Help", tooltip="Every key of this screen", id="help"),
+        Binding("q", "quit", "Quit", tooltip="Leave fr-tui", id="quit"),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="quit-ctrl-q"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="quit-ctrl-c"),
-        Binding("escape", "back", "Back", show=False, id="back"),
+        Binding(
+            "1",
+            "show_mode('files')",
+            "Files",
+            show=False,
+            tooltip="Browse, preview and validate batch input files",
+            id="mode-files",
+        ),
+        Binding(
+            "2",
+            "show_mode('batches')",
+            "Batches",
+            show=False,
+            tooltip="The list of submitted batches, refreshed by itself",
+            id="mode-batches",
+        ),
+        Binding("escape", "back", "Back", show=False, tooltip="Back, or close", id="back"),
     ]
 
     # The header widgets watch this, so a profile switch shows everywhere at once.
@@ -200,10 +216,13 @@ class FrTuiApp(App[int]):
 
     @property
     def needs_welcome(self) -> bool:
-        """First run: no config file, no key in the environment, not on the sandbox."""
-        if self.is_sandbox or self.config.exists or self._base_url_override:
+        """First run: no key anywhere (the profile names no key source, none in the
+        environment), not on the sandbox. A config file that only holds a theme or
+        another setting changed in the TUI is still a first run."""
+        if self.is_sandbox or self._base_url_override or os.environ.get("FASTROUTER_API_KEY"):
             return False
-        return not os.environ.get("FASTROUTER_API_KEY")
+        profile = self.profile
+        return not (profile.api_key or profile.api_key_env or profile.api_key_command)
 
     def set_profile(self, name: str, *, save: bool = True) -> None:
         """Make `name` the active profile: new client, restarted poller, headers updated."""
@@ -234,10 +253,11 @@ class FrTuiApp(App[int]):
         self.sub_title = f"{name} · SANDBOX" if self.is_sandbox else name
 
     def watch_theme(self, theme: str) -> None:
+        # Saved at once, also when there is no config file yet: a choice made in the TUI
+        # is never lost at the next start.
         if theme != self.config.theme:
             self.config.theme = theme
-            if self.config.exists:
-                self.save_config()
+            self.save_config()
 
     # ------------------------------------------------------------------ lifetime
 
@@ -311,17 +331,28 @@ class FrTuiApp(App[int]):
 
     # ------------------------------------------------------------------ navigation
 
+    async def action_show_mode(self, mode: str) -> None:
+        """`1`/`2`: the mode's own screen (Files, the Batches list), whatever was pushed
+        on it before: details and results of a batch are screens on top of the list."""
+        if self.current_mode != mode:
+            await self.switch_mode(mode)
+        while len(self.screen_stack) > 1:
+            await self.pop_screen()
+
     def open_batches(self, select: str | None = None) -> None:
-        """Switch to Batches, with `select` highlighted once its screen has it."""
+        """Show the Batches list, with `select` highlighted once its screen has it."""
         self.pending_batch_select = select
-        self.switch_mode("batches")
+        self.run_worker(self._open_batches(select), group="navigation", exit_on_error=False)
+
+    async def _open_batches(self, select: str | None) -> None:
+        await self.action_show_mode("batches")
         if select:
-            self.call_after_refresh(self._select_batch, select)
+            self._select_batch(select)
 
     def _select_batch(self, batch_id: str) -> None:
         for screen in self._screen_stacks.get("batches", []):
             selector = getattr(screen, "select_batch", None)
-            if callable(selector):
+            if callable(selector) and screen.is_mounted:
                 selector(batch_id)
                 self.pending_batch_select = None
                 return
@@ -329,14 +360,30 @@ class FrTuiApp(App[int]):
     pending_batch_select: str | None = None
 
     def open_results(self, batch_id: str) -> None:
+        """Results of a batch, on top of the Batches list (or of its details)."""
+        self.run_worker(self._push_on_batches(batch_id, "results"), group="navigation")
+
+    def open_details(self, batch_id: str) -> None:
+        """A batch's details, on top of the Batches list."""
+        self.run_worker(self._push_on_batches(batch_id, "details"), group="navigation")
+
+    async def _push_on_batches(self, batch_id: str, what: str) -> None:
+        from fr_tui.tui.screens.batch_details import BatchDetailsScreen
         from fr_tui.tui.screens.results import ResultsScreen
 
-        self.push_screen(ResultsScreen(batch_id))
+        if self.current_mode != "batches":
+            await self.action_show_mode("batches")
+        screen = ResultsScreen(batch_id) if what == "results" else BatchDetailsScreen(batch_id)
+        await self.push_screen(screen)
 
     def open_file(self, path: Path, line: int | None = None) -> None:
         """Switch to Files and preview (and validate) `path`, at `line` (1-based) if given."""
-        self.switch_mode("files")
-        self.call_after_refresh(self._open_file_now, Path(path), line)
+
+        async def show() -> None:
+            await self.action_show_mode("files")
+            self._open_file_now(Path(path), line)
+
+        self.run_worker(show(), group="navigation", exit_on_error=False)
 
     def _open_file_now(self, path: Path, line: int | None) -> None:
         for screen in self._screen_stacks.get("files", []):
@@ -394,6 +441,12 @@ class FrTuiApp(App[int]):
     def action_back(self) -> None:
         if len(self.screen_stack) > 1:
             self.pop_screen()
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        # Textual's Quit and Keys would stand next to fr-tui's own Quit and Help.
+        for command in super().get_system_commands(screen):
+            if command.title not in ("Quit", "Keys"):
+                yield command
 
     def action_open_settings(self) -> None:
         from fr_tui.tui.screens.settings import SettingsScreen

@@ -1,4 +1,11 @@
-"""The command palette (ctrl+p): what you can do from where you are."""
+"""The command palette (ctrl+p): what you can do from where you are.
+
+The current screen's commands are its keys (tui/keys.py), so on Batch details typing
+"retry" finds Retry; then the keys that work everywhere, then what has no key (settings,
+profiles, the sandbox). Textual's own Theme, Maximize and Screenshot come from its system
+provider; its Quit and Keys are dropped in FrTuiApp.get_system_commands, so nothing is
+listed twice.
+"""
 
 from __future__ import annotations
 
@@ -8,37 +15,25 @@ from typing import Any
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from fr_tui.tui.keys import KeyEntry, app_keys, screen_keys
+
+
+def _run(entry: KeyEntry) -> Callable[[], Any]:
+    return partial(entry.node.run_action, entry.action)
+
 
 class FrCommands(Provider):
-    """Context commands: the Files screen adds file actions, every screen gets navigation,
-    profiles, settings, theme and the sandbox."""
-
     def _commands(self) -> Iterator[tuple[str, str, Callable[[], Any]]]:
         app: Any = self.app
         screen: Any = self.screen
-        file_path = getattr(screen, "current_path", None)
-        if file_path is not None:
-            name = file_path.name
-            yield (
-                f"Submit this file ({name})",
-                "Upload it and create a batch",
-                screen.action_submit,
-            )
-            yield (f"Validate this file ({name})", "Check every line", screen.action_validate)
-            yield ("Find in this file", "Search the preview (/)", screen.action_find)
-        if hasattr(screen, "action_toggle_all_files"):
-            yield (
-                "Toggle all files",
-                "Show only JSONL files, or every file",
-                screen.action_toggle_all_files,
-            )
-        yield (
-            "Go to Files",
-            "Browse and validate batch input files (1)",
-            partial(app.switch_mode, "files"),
-        )
-        yield ("Go to Batches", "Watch submitted batches (2)", partial(app.switch_mode, "batches"))
-        yield ("Open settings", "Profiles, base URL, API key source", app.action_open_settings)
+        titles: set[str] = set()
+        for entry in [*screen_keys(screen), *app_keys(app)]:
+            if not entry.enabled or entry.description in titles:
+                continue
+            titles.add(entry.description)
+            about = f"{entry.tooltip} ({entry.keys_text})" if entry.tooltip else entry.keys_text
+            yield entry.description, about, _run(entry)
+        yield ("Settings", "Profiles, base URL, API key source", app.action_open_settings)
         current = getattr(app, "profile_name", "")
         for name in app.config.profiles:
             if name != current:
@@ -53,9 +48,6 @@ class FrCommands(Provider):
                 "A local FastRouter-like server; no key needed",
                 app.action_use_sandbox,
             )
-        yield ("Change theme", "Pick a colour theme", app.action_change_theme)
-        yield ("Help", "Every key (? or f1)", app.action_help)
-        yield ("Quit", "Leave fr-tui (q)", app.action_quit)
 
     async def discover(self) -> Hits:
         for title, help_text, callback in self._commands():
@@ -64,6 +56,6 @@ class FrCommands(Provider):
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for title, help_text, callback in self._commands():
-            score = matcher.match(title)
+            score = max(matcher.match(title), matcher.match(help_text) * 0.5)
             if score > 0:
                 yield Hit(score, matcher.highlight(title), callback, help=help_text)

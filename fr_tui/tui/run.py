@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-SAMPLES_DIR = Path(__file__).resolve().parent.parent / "samples"
+from fr_tui.core.paths import SAMPLES_DIR
 
 
 def run_tui(

@@ -144,9 +144,9 @@ async def test_failed_validation_shows_errors_with_lines_in_details(samples: Pat
 
 
 async def test_expired_batch_offers_partial_results(samples: Path) -> None:
+    from fr_tui.tui.screens.results import ResultsScreen
+
     app = make_app()
-    opened: list[str] = []
-    app.open_results = lambda batch_id: opened.append(batch_id)  # type: ignore[method-assign]
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_batches(app, pilot)
         batch_id = await submit(app, samples / "chat.jsonl", metadata={"sandbox_fault": "expire"})
@@ -157,8 +157,11 @@ async def test_expired_batch_offers_partial_results(samples: Path) -> None:
         await pilot.pause(0.1)
         head = str(app.screen.query_one("#details-head", Static).render())
         assert "Partial results" in head
-        await pilot.press("o")
-        await wait_for(pilot, lambda: opened == [batch_id])
+        await pilot.press("o")  # the results screen downloads them, then shows them
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, ResultsScreen) and app.screen.joined is not None
+        )
+        assert app.screen.batch_id == batch_id
         record = app.store.get(batch_id)
         assert record.output_path and Path(record.output_path).exists()
 

@@ -22,6 +22,21 @@ def files_screen(app: Any) -> FilesScreen:
     return screen
 
 
+def rows_without_provider(path: Path, count: int) -> Path:
+    """`count` chat rows r0, r1, ... that all lack a provider (one error each)."""
+    row = {
+        "custom_id": "x",
+        "method": "POST",
+        "url": "/v1/chat/completions",
+        "body": {"model": "openai/gpt-4.1-nano", "messages": [{"role": "user", "content": "hi"}]},
+    }
+    with path.open("wb") as handle:
+        for i in range(count):
+            row["custom_id"] = f"r{i}"
+            handle.write(orjson.dumps(row) + b"\n")
+    return path
+
+
 async def open_validated(pilot: Any, app: Any) -> FilesScreen:
     await pilot.pause()
     screen = files_screen(app)
@@ -62,17 +77,63 @@ async def test_broken_file_problems_marked_and_n_N_jump_between_them(
         assert detail == f"Line {view.cursor + 1}"
 
 
-async def test_problems_panel_enter_jumps_to_the_line() -> None:
+async def test_problems_panel_groups_expand_and_enter_jumps_to_the_line() -> None:
     app = make_app(sandbox=True, sandbox_tick=0.01, start_path=SAMPLES / "broken.jsonl")
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_validated(pilot, app)
         panel = screen.panel
+        groups = len(panel.groups)
+        assert panel.option_count == groups  # one line per kind of problem, collapsed
         panel.focus()
-        panel.highlighted = 1
+        panel.highlighted = 0
+        first = next(iter(g for g in panel.groups.values() if g.severity == "error"))
+        await pilot.press("enter")  # expands the group
+        await pilot.pause()
+        assert panel.option_count == groups + len(first.kept)
+        await pilot.press("down", "enter")  # its first line: jump there
+        await pilot.pause()
+        assert screen.view.cursor == first.kept[0].line - 1
+        assert app.focused is screen.view
+
+
+async def test_problems_follow_the_cursor_and_n_N() -> None:
+    app = make_app(sandbox=True, sandbox_tick=0.01, start_path=SAMPLES / "broken.jsonl")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_validated(pilot, app)
+        panel = screen.panel
+        screen.view.focus()
+        screen.view.goto(0)
+        for _ in range(len(screen.problem_lines)):
+            await pilot.press("n")
+            await pilot.pause()
+            line = screen.view.cursor + 1
+            code, index = panel._rows[panel.highlighted]
+            assert panel.groups[code].kept[index].line == line
+            top = int(panel.scroll_y)
+            assert top <= panel.highlighted < top + panel.scrollable_content_region.height
+        # a cursor move onto a problem line does the same
+        screen.view.goto(screen.problem_lines[0] - 1)
+        await pilot.pause()
+        code, index = panel._rows[panel.highlighted]
+        assert panel.groups[code].kept[index].line == screen.problem_lines[0]
+
+
+async def test_fifty_thousand_identical_problems_are_one_line(tmp_path: Path) -> None:
+    path = rows_without_provider(tmp_path / "no-provider.jsonl", 50_000)
+    app = make_app(sandbox=True, sandbox_tick=0.01, start_path=path)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_validated(pilot, app)
+        panel = screen.panel
+        assert panel.option_count == 1
+        assert "✖ 50,000 × provider is missing" in screen_text(app)
+        assert "50,000 errors" in screen_text(app)
+        panel.focus()
+        panel.highlighted = 0
         await pilot.press("enter")
         await pilot.pause()
-        assert screen.view.cursor == panel.problems[1].line - 1
-        assert app.focused is screen.view
+        kept = len(panel.groups["missing_provider"].kept)
+        assert panel.option_count == 1 + kept + 1  # the lines kept, then "… N more"
+        assert f"{50_000 - kept:,} more" in str(panel.get_option_at_index(kept + 1).prompt)
 
 
 async def test_valid_file_summary_and_detail() -> None:
@@ -124,17 +185,7 @@ async def test_tree_shows_jsonl_and_toggles_all_files(tmp_path: Path) -> None:
 
 
 async def test_big_file_first_rows_at_once_rest_in_background(tmp_path: Path) -> None:
-    row = {
-        "custom_id": "x",
-        "method": "POST",
-        "url": "/v1/chat/completions",
-        "body": {"model": "openai/gpt-4.1-nano", "messages": [{"role": "user", "content": "hi"}]},
-    }
-    path = tmp_path / "big.jsonl"
-    with path.open("wb") as handle:
-        for i in range(60_000):
-            row["custom_id"] = f"r{i}"
-            handle.write(orjson.dumps(row) + b"\n")
+    path = rows_without_provider(tmp_path / "big.jsonl", 60_000)
     app = make_app(sandbox=True, sandbox_tick=0.01, start_path=tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()

@@ -1,4 +1,5 @@
-"""Export: choose a path and a format (CSV or JSONL) for the joined rows."""
+"""Export: choose a path, a format (CSV or JSONL), and, when a filter is on, whether to
+write the rows it shows or all of them. An existing file is replaced only after a yes."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Select, Static
+from textual.widgets import Button, Input, RadioButton, RadioSet, Select, Static
+
+from fr_tui.core.units import plural
+from fr_tui.tui.modals.confirm import ConfirmModal
 
 FORMATS = (("CSV (spreadsheets)", "csv"), ("JSONL (one object per line)", "jsonl"))
 
@@ -27,8 +31,8 @@ def resolve_export_path(text: str) -> Path:
     return path if path.is_absolute() else Path.cwd() / path
 
 
-class ExportModal(ModalScreen[tuple[Path, str] | None]):
-    """Returns (path, "csv" | "jsonl"), or None when cancelled."""
+class ExportModal(ModalScreen[tuple[Path, str, bool] | None]):
+    """Returns (path, "csv" | "jsonl", only the filter's rows), or None when cancelled."""
 
     DEFAULT_CSS = """
     ExportModal { align: center middle; }
@@ -44,17 +48,26 @@ class ExportModal(ModalScreen[tuple[Path, str] | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="export.cancel")]
 
-    def __init__(self, default_path: Path, rows: int) -> None:
+    def __init__(self, default_path: Path, rows: int, shown: tuple[str, int] | None = None) -> None:
+        """`shown`: (filter name, rows it shows) when a filter is on."""
         super().__init__()
         self.default_path = default_path
         self.rows = rows
+        self.shown = shown
 
     def compose(self) -> ComposeResult:
         fmt = "jsonl" if self.default_path.suffix == ".jsonl" else "csv"
         with Vertical(id="export-box"):
-            yield Static(
-                f"Export {self.rows:,} rows (every input row, in input order)", id="export-title"
-            )
+            yield Static("Export the results (in input order)", id="export-title")
+            if self.shown is not None:
+                name, count = self.shown
+                yield RadioSet(
+                    RadioButton(f"{plural(count, 'row')} of the filter {name}", value=True),
+                    RadioButton(f"all {plural(self.rows, 'row')}"),
+                    id="export-scope",
+                )
+            else:
+                yield Static(f"All {plural(self.rows, 'row')}", id="export-scope-all")
             yield Input(str(self.default_path), id="export-path")
             yield Select(FORMATS, value=fmt, allow_blank=False, id="export-format")
             yield Static(
@@ -82,7 +95,25 @@ class ExportModal(ModalScreen[tuple[Path, str] | None]):
             self.notify("Give a path to write to", severity="warning")
             return
         fmt = str(self.query_one("#export-format", Select).value)
-        self.dismiss((resolve_export_path(text), fmt))
+        path = resolve_export_path(text)
+        only_shown = self.shown is not None and (
+            self.query_one("#export-scope", RadioSet).pressed_index == 0
+        )
+        if path.is_dir():
+            self.notify(f"{path} is a folder: give a file name", severity="warning")
+            return
+        if not path.exists():
+            self.dismiss((path, fmt, only_shown))
+            return
+
+        def answered(replace: bool | None) -> None:
+            if replace:
+                self.dismiss((path, fmt, only_shown))
+
+        self.app.push_screen(
+            ConfirmModal("Replace the file?", f"{path} exists. Replace it?", "Replace"),
+            answered,
+        )
 
     @on(Button.Pressed, "#export-cancel")
     def action_cancel(self) -> None:

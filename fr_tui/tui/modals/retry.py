@@ -1,18 +1,22 @@
-"""Retry: preview the failed and missing rows by reason, then resubmit them as a new batch.
+"""Retry: preview a batch's failed and missing rows by reason, then resubmit them as a new
+batch. The same modal opens from the Batches list, Batch details and Results (`R`).
 
-The modal only chooses which kinds of failure to retry; `build_validate_submit` does the
-rest: copy those input lines to results/<batch>/retry-<n>.jsonl, validate that file like
-any other input, submit it with metadata.parent_batch_id, and show the new batch.
+It loads the joined results itself when it is not given them (downloading the result
+files first, with visible progress), so `R` works wherever the batch is. Confirming
+copies the chosen input lines to results/<batch>/retry-<n>.jsonl, validates that file
+like any other input, submits it with metadata.parent_batch_id, and dismisses with the
+new batch's id (None when nothing was submitted).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -21,9 +25,10 @@ from textual.widgets import Button, SelectionList, Static
 from textual.widgets.selection_list import Selection
 
 from fr_tui.core.errors import ApiError
-
-if TYPE_CHECKING:
-    from fr_tui.tui.screens.results import ResultsScreen
+from fr_tui.core.results import JoinedResults
+from fr_tui.core.store import BatchRecord
+from fr_tui.core.units import plural
+from fr_tui.tui.results_loading import LoadedResults, ResultsLoader, file_warnings
 
 Group = tuple[str, str, str, int]  # key, code, message, rows
 
@@ -36,8 +41,9 @@ def group_label(code: str, message: str, count: int) -> Text:
     return Text(f"{count:>6,}× {text}")
 
 
-class RetryModal(ModalScreen[list[str] | None]):
-    """Returns the chosen error-group keys, or None when cancelled."""
+class RetryModal(ModalScreen[str | None]):
+    """Dismisses with the id of the retry batch, or None (cancelled, nothing to retry,
+    or written but not submitted)."""
 
     DEFAULT_CSS = """
     RetryModal { align: center middle; }
@@ -46,42 +52,113 @@ class RetryModal(ModalScreen[list[str] | None]):
         border: thick $accent; background: $surface; padding: 0 1;
     }
     RetryModal #retry-title { text-style: bold; }
-    RetryModal SelectionList { height: auto; max-height: 10; margin: 1 0 0 0; }
+    RetryModal SelectionList { height: auto; max-height: 10; margin: 1 0 0 0; display: none; }
+    RetryModal.-ready SelectionList { display: block; }
     RetryModal #retry-preview { margin: 1 0 0 0; }
     RetryModal #retry-buttons { height: auto; margin: 1 0 0 0; }
     RetryModal Button { margin: 0 1 0 0; }
     """
 
     BINDINGS = [
-        Binding("escape", "cancel", "Cancel", id="retry.cancel"),
         Binding("ctrl+s", "confirm", "Retry", id="retry.confirm"),
+        Binding("escape", "cancel", "Cancel", id="retry.cancel"),
     ]
 
-    def __init__(self, groups: list[Group], *, can_submit: bool = True) -> None:
+    def __init__(self, record: BatchRecord, joined: JoinedResults | None = None) -> None:
         super().__init__()
-        self.groups = groups
-        self.can_submit = can_submit
+        self.record = record
+        self.joined = joined
+        self.groups: list[Group] = []
+        self.phase = "loading"  # loading | ready | empty | working
+        self._loaded: LoadedResults | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="retry-box"):
-            yield Static("Retry failed and missing rows as a new batch", id="retry-title")
-            yield Static("Why they failed (space toggles a kind; all are chosen):")
-            yield SelectionList[str](
-                *(
-                    Selection(group_label(code, message, count), key, True)
-                    for key, code, message, count in self.groups
-                ),
-                id="retry-groups",
+            yield Static(
+                f"Retry the failed and missing rows of {self.record.label}",
+                markup=False,
+                id="retry-title",
             )
-            yield Static("", markup=False, id="retry-preview")
+            yield SelectionList[str](id="retry-groups")
+            yield Static("Loading the results…", markup=False, id="retry-preview")
             with Horizontal(id="retry-buttons"):
                 label = "Retry" if self.can_submit else "Write retry file"
-                yield Button(label, variant="primary", id="retry-go")
+                yield Button(label, variant="primary", id="retry-go", disabled=True)
                 yield Button("Cancel", id="retry-cancel")
 
+    @property
+    def can_submit(self) -> bool:
+        return getattr(self.app, "client", None) is not None
+
     def on_mount(self) -> None:
+        self.query_one("#retry-cancel", Button).focus()
+        if self.joined is not None:
+            self._show_groups(self.joined)
+        else:
+            self._load()
+
+    def on_unmount(self) -> None:
+        if self._loaded is not None:
+            self._loaded.close()
+
+    # -- loading ---------------------------------------------------------------------
+
+    def status(self, text: str) -> None:
+        self.query_one("#retry-preview", Static).update(text)
+
+    @work(exclusive=True, group="retry-load", exit_on_error=False)
+    async def _load(self) -> None:
+        record = self.record
+        loader = ResultsLoader(self.app)
+        output, error, failure = await loader.ensure_files(record, self.status)
+        if output is None and error is None:
+            self._nothing(
+                f"Could not download the results: {failure}"
+                if failure
+                else "The results are not here and there is no API key to download them."
+                if getattr(self.app, "client", None) is None
+                else f"{record.label} has no result files."
+            )
+            return
+        inputs_missing, _warnings = file_warnings(record)
+        if inputs_missing:
+            self._nothing(
+                f"The input file is gone ({record.input_path or 'unknown'}): there is "
+                "nothing to copy the rows from."
+            )
+            return
+        self.status("Joining the results with the input file…")
+        try:
+            loaded = await asyncio.to_thread(loader.join, record, output, error, False)
+        except OSError as exc:
+            self._nothing(f"Could not read the results: {exc}")
+            return
+        self._loaded = loaded
+        self._show_groups(loaded.joined)
+
+    def _nothing(self, message: str) -> None:
+        self.phase = "empty"
+        self.status(message)
+        self.query_one("#retry-cancel", Button).label = "Close"
+
+    def _show_groups(self, joined: JoinedResults) -> None:
+        self.joined = joined
+        self.groups = joined.error_groups()
+        if not self.groups:
+            self._nothing("Nothing to retry: every row succeeded.")
+            return
+        self.phase = "ready"
+        groups = self.query_one("#retry-groups", SelectionList)
+        groups.add_options(
+            Selection(group_label(code, message, count), key, True)
+            for key, code, message, count in self.groups
+        )
+        groups.highlighted = 0
+        self.add_class("-ready")
         self._update_preview()
         self.query_one("#retry-go", Button).focus()
+
+    # -- choosing --------------------------------------------------------------------
 
     @property
     def chosen(self) -> list[str]:
@@ -93,6 +170,8 @@ class RetryModal(ModalScreen[list[str] | None]):
 
     @on(SelectionList.SelectedChanged)
     def _update_preview(self) -> None:
+        if self.phase != "ready":
+            return
         rows = self.chosen_rows()
         kinds = len(self.chosen)
         after = (
@@ -100,19 +179,34 @@ class RetryModal(ModalScreen[list[str] | None]):
             if self.can_submit
             else "No API key: the file is written and validated, not submitted."
         )
-        self.query_one("#retry-preview", Static).update(
-            f"{rows:,} rows from {kinds} kind(s) of failure go into a new input file. {after}"
+        self.status(
+            f"{plural(rows, 'row')} from {plural(kinds, 'kind')} of failure go into a "
+            f"new input file. {after} (space toggles a kind)"
         )
         self.query_one("#retry-go", Button).disabled = rows == 0
 
     @on(Button.Pressed, "#retry-go")
     def action_confirm(self) -> None:
-        if self.chosen_rows():
-            self.dismiss(self.chosen)
+        if self.phase == "ready" and self.chosen_rows():
+            self.phase = "working"
+            self.query_one("#retry-go", Button).disabled = True
+            self.query_one("#retry-groups", SelectionList).disabled = True
+            self._retry(self.chosen)
 
     @on(Button.Pressed, "#retry-cancel")
     def action_cancel(self) -> None:
+        if self.phase == "working":
+            self.notify("The retry is being written and submitted: wait for it.", timeout=3)
+            return
         self.dismiss(None)
+
+    @work(exclusive=True, group="retry-submit", exit_on_error=False)
+    async def _retry(self, groups: list[str]) -> None:
+        assert self.joined is not None
+        new_id = await build_validate_submit(
+            self.app, self.record, self.joined, groups, self.status
+        )
+        self.dismiss(new_id)
 
 
 def next_retry_path(folder: Path) -> Path:
@@ -122,58 +216,60 @@ def next_retry_path(folder: Path) -> Path:
     return folder / f"retry-{n}.jsonl"
 
 
-async def build_validate_submit(screen: ResultsScreen, groups: list[str]) -> str | None:
-    """Write, validate and (with a client) submit the retry file; returns the new batch id."""
+async def build_validate_submit(
+    app: Any,
+    record: BatchRecord,
+    joined: JoinedResults,
+    groups: list[str],
+    status: Callable[[str], None],
+) -> str | None:
+    """Write, validate and (with a client) submit the retry file; returns the new batch
+    id. Every outcome is told with a notification; `status` shows the steps."""
     from fr_tui.core.export import NothingToRetry, build_retry_file
     from fr_tui.core.validate import Limits, validate_path
     from fr_tui.core.workflow import submit_file
 
-    app: Any = screen.app
-    joined = screen.joined
-    record = screen.record
-    if joined is None or record is None:
-        return None
     folder: Path = app.paths.results_for(record.id)
     folder.mkdir(parents=True, exist_ok=True)
     path = next_retry_path(folder)
-    screen.set_status(f"Writing {path.name}…")
+    status(f"Writing {path.name}…")
     try:
         plan = await asyncio.to_thread(
             build_retry_file, joined, joined.input_path, path, groups=groups
         )
     except NothingToRetry:
-        screen.notify("None of the chosen rows can be retried", title="Retry", severity="warning")
+        app.notify("None of the chosen rows can be retried", title="Retry", severity="warning")
         return None
     except (OSError, ValueError) as exc:
-        screen.notify(str(exc), title="Retry file failed", severity="error")
+        app.notify(str(exc), title="Retry file failed", severity="error")
         return None
     profile = getattr(app, "profile", None)
     limits = Limits(
         max_rows=getattr(profile, "max_rows", Limits.max_rows),
         max_bytes=getattr(profile, "max_bytes", Limits.max_bytes),
     )
-    screen.set_status(f"Validating {path.name} ({plan.rows:,} rows)…")
+    status(f"Validating {path.name} ({plural(plan.rows, 'row')})…")
     report = await asyncio.to_thread(validate_path, path, limits)
     if not report.valid:
         first = report.errors[0] if report.errors else None
         detail = f"line {first.line}: {first.message}" if first else "it is not valid"
-        screen.notify(
-            f"{path} does not pass validation ({report.errors_total} errors; {detail}). Not submitted.",
+        app.notify(
+            f"{path} does not pass validation ({plural(report.errors_total, 'error')}; "
+            f"{detail}). Not submitted.",
             title="Retry file invalid",
             severity="error",
             timeout=10,
         )
-        screen.set_status(f"Retry file {path} is invalid")
         return None
     client = app.client
     if client is None:
-        screen.notify(
-            f"{plan.rows:,} rows written to {path} and validated. No API key: not submitted.",
+        app.notify(
+            f"{plural(plan.rows, 'row')} written to {path} and validated. No API key: "
+            "not submitted.",
             title="Retry file ready",
         )
-        screen.set_status(f"Retry file {path}")
         return None
-    screen.set_status(f"Submitting {plan.rows:,} rows…")
+    status(f"Submitting {plural(plan.rows, 'row')}…")
     try:
         new = await submit_file(
             client,
@@ -187,15 +283,13 @@ async def build_validate_submit(screen: ResultsScreen, groups: list[str]) -> str
             rows=plan.rows,
         )
     except ApiError as exc:
-        screen.notify(exc.message, title="Retry submit failed", severity="error", timeout=10)
-        screen.set_status(f"Retry file {path} written; submit failed")
+        app.notify(exc.message, title="Retry submit failed", severity="error", timeout=10)
         return None
-    skipped = f" ({plan.skipped} rows without a custom_id left out)" if plan.skipped else ""
-    screen.notify(
-        f"Batch {new.id}: {plan.rows:,} rows from {path.name}{skipped}", title="Retry submitted"
+    skipped = (
+        f" ({plural(plan.skipped, 'row')} without a custom_id left out)" if plan.skipped else ""
     )
-    screen.set_status(f"Retry submitted as {new.id}")
-    if screen.is_current and len(app.screen_stack) > 1:
-        app.pop_screen()  # Batches may be the mode under this screen: leave, then show it
-    app.open_batches(select=new.id)
+    app.notify(
+        f"Batch {new.id}: {plural(plan.rows, 'row')} from {path.name}{skipped}",
+        title="Retry submitted",
+    )
     return new.id

@@ -20,8 +20,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, ProgressBar, Static
 
 from fr_tui.core.errors import ApiError, OutcomeUnknownError
+from fr_tui.core.split import SPLIT_FIXES
 from fr_tui.core.store import BatchRecord
-from fr_tui.core.units import human_bytes
+from fr_tui.core.units import human_bytes, plural
 from fr_tui.core.validate import Report
 from fr_tui.core.workflow import SubmitPhase, submit_file
 
@@ -87,7 +88,7 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
             return "Validation did not finish; validate the file again."
         if report.errors_total:
             first = report.errors[0] if report.errors else None
-            reason = f"{report.errors_total:,} error{'s' if report.errors_total > 1 else ''}"
+            reason = plural(report.errors_total, "error")
             if first is not None:
                 reason += f"; first at line {first.line}: {first.message}"
             return f"✖ This file cannot be submitted: {reason}"
@@ -99,22 +100,31 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
         return None
 
     def over_limits(self) -> bool:
-        return any(p.code in OVER_LIMIT_CODES for p in self.report.errors)
+        """Only over the limits (no invalid row): splitting makes parts that can go."""
+        counts = self.report.counts
+        over = sum(counts.get(code, 0) for code in SPLIT_FIXES)
+        return any(counts.get(code) for code in OVER_LIMIT_CODES) and (
+            over == self.report.errors_total
+        )
 
     def compose(self) -> ComposeResult:
         report = self.report
         app: Any = self.app
         refusal = self.refusal()
         stats = report.stats
-        models = ", ".join(sorted(stats.get("models", {}))[:3]) or "-"
+        by_count = sorted(stats.get("models", {}).items(), key=lambda kv: (-kv[1], kv[0]))
+        models = ", ".join(f"{name} ({count:,})" for name, count in by_count) or "-"
         tokens = stats.get("est_input_tokens") or 0
+        endpoint = f"{report.endpoint} (detected)" if report.endpoint else "none (no request line)"
         with Vertical(id="submit-box"):
             yield Static(f"Submit {self.path.name}", markup=False, id="submit-title")
             yield Static(
-                f"{report.rows:,} rows · {human_bytes(report.bytes)} · models: {models} · "
-                f"~{tokens:,} input tokens · {report.warnings_total} warnings\n"
-                f"Endpoint: {report.endpoint or '/v1/chat/completions'} (detected) · "
-                f"completion window: {COMPLETION_WINDOW} · profile: {app.profile.name}",
+                f"{plural(report.rows, 'row')} · {human_bytes(report.bytes)} · "
+                f"~{tokens:,} input tokens · {plural(report.warnings_total, 'warning')}\n"
+                f"{'Model' if len(by_count) == 1 else 'Models'}: {models}\n"
+                f"Endpoint: {endpoint} · completion window: {COMPLETION_WINDOW} · "
+                f"profile: {app.profile.name}",
+                markup=False,
                 id="submit-summary",
             )
             if refusal is not None:
@@ -127,7 +137,8 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
                     yield Button("Close", id="submit-close-button", compact=True)
                 return
             yield Static("Name (optional)", classes="field-label")
-            yield Input(compact=True, placeholder=self.path.stem, id="submit-name")
+            # Without a name a batch is called by its file's name (BatchRecord.label).
+            yield Input(compact=True, placeholder=self.path.name, id="submit-name")
             yield Static("Metadata (optional): key=value key2=value2", classes="field-label")
             yield Input(compact=True, placeholder="project=demo", id="submit-metadata")
             with Vertical(id="submit-progress-row"):
@@ -296,7 +307,10 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
         app: Any = self.app
         profile = app.profile
         try:
-            parts = split_file(self.path, max_rows=profile.max_rows, max_bytes=profile.max_bytes)
+            # The report said every row is valid (else no split is offered): no second pass.
+            parts = split_file(
+                self.path, max_rows=profile.max_rows, max_bytes=profile.max_bytes, check=False
+            )
         except (OSError, ValueError) as exc:
             app.call_from_thread(self.notify, f"Split failed: {exc}", severity="error")
             return

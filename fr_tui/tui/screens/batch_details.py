@@ -17,18 +17,21 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, OptionList, ProgressBar, Static
+from textual.widgets import OptionList, ProgressBar, Static
 from textual.widgets.option_list import Option
 
 from fr_tui.core.models import TIMESTAMP_FIELDS
 from fr_tui.core.store import BatchRecord
+from fr_tui.core.units import plain_number
+from fr_tui.tui import batch_actions
 from fr_tui.tui.messages import BatchesChanged, BatchFinished
-from fr_tui.tui.widgets import batch_actions
+from fr_tui.tui.widgets.app_footer import AppFooter
 from fr_tui.tui.widgets.app_header import AppHeader
 from fr_tui.tui.widgets.batch_format import (
     cost_text,
     duration,
     endpoint_text,
+    rows_missing,
     status_glyph,
     status_role,
     timing_text,
@@ -54,6 +57,15 @@ def format_stamp(ts: int) -> str:
         return f"{ts} (not a valid time)"
 
 
+def _number(value: object) -> str:
+    """Usage numbers as digits (a server's 8.675e-05 reads 0.00008675)."""
+    if isinstance(value, float):
+        return plain_number(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
 class BatchDetailsScreen(Screen[None]):
     DEFAULT_CSS = """
     BatchDetailsScreen #details-body { height: 1fr; padding: 0 1; }
@@ -62,18 +74,22 @@ class BatchDetailsScreen(Screen[None]):
     BatchDetailsScreen #details-head.-success { color: $success; }
     BatchDetailsScreen #details-head.-warning { color: $warning; }
     BatchDetailsScreen #details-head.-error { color: $error; }
+    BatchDetailsScreen:nocolor #details-head { color: $text; }
+    BatchDetailsScreen:nocolor #details-head.-warning,
+    BatchDetailsScreen:nocolor #details-head.-error { text-style: bold reverse; }
     BatchDetailsScreen #details-progress { margin: 0 0; }
     BatchDetailsScreen OptionList { height: auto; max-height: 12; border: none; padding: 0; }
     BatchDetailsScreen OptionList:focus { background: $boost; }
     BatchDetailsScreen #details-raw { color: $text-muted; }
     """
+    # Most important first: the footer keeps as many as fit, help lists them all.
     BINDINGS: ClassVar[list[Any]] = [
-        Binding("c", "cancel", "Cancel", id="details-cancel"),
-        Binding("o", "open_results", "Results", id="details-results"),
-        Binding("R", "retry", "Retry", id="details-retry"),
-        Binding("y", "copy_id", "Copy id", id="details-copy"),
-        Binding("r", "refresh", "Refresh", id="details-refresh"),
-        Binding("escape", "app.back", "Back", id="details-back"),
+        Binding("o", "open_results", "Results", tooltip="Downloading them first if needed"),
+        Binding("R", "retry", "Retry", tooltip="Resubmit the failed and missing rows"),
+        Binding("c", "cancel", "Cancel", tooltip="Cancel the batch (asks first)"),
+        Binding("escape", "app.back", "Back", tooltip="To the Batches list"),
+        Binding("y", "copy_id", "Copy id", show=False, tooltip="OSC 52, works over SSH"),
+        Binding("r", "refresh", "Refresh", show=False, tooltip="Poll this batch now"),
     ]
 
     default_clock: ClassVar[Callable[[], float]] = time.time
@@ -86,7 +102,7 @@ class BatchDetailsScreen(Screen[None]):
         self._shown: tuple[Any, ...] | None = None
 
     def compose(self) -> ComposeResult:
-        yield AppHeader("Batch details")
+        yield AppHeader()
         with VerticalScroll(id="details-body"):
             yield Static("", id="details-head")
             yield ProgressBar(id="details-progress", show_eta=False)
@@ -105,11 +121,23 @@ class BatchDetailsScreen(Screen[None]):
             yield OptionList(id="details-lineage")
             yield Static("Everything the API returned", classes="details-title")
             yield Static("", id="details-raw")
-        yield Footer()
+        yield AppFooter()
 
     def on_mount(self) -> None:
         self.reload()
         self.set_interval(1.0, self._tick, name="details-tick")
+
+    def crumbs(self, previous: Any) -> list[str]:
+        return [self.record.label if self.record else self.batch_id]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """None dims a key that does not apply to this batch (it is shown, but off)."""
+        record = self.record
+        if action == "cancel":
+            return True if record is not None and batch_actions.can_cancel(record) else None
+        if action == "retry":
+            return True if record is not None and batch_actions.may_need_retry(record) else None
+        return True
 
     # ----------------------------------------------------------------- rendering
 
@@ -122,7 +150,13 @@ class BatchDetailsScreen(Screen[None]):
             return
         self.record = record
         children = self.app.store.children(record.id)
-        key = (record.to_dict(), record.raw, record.poll_error, [c.id for c in children])
+        # The children's statuses too: the lineage lines show them, live.
+        key = (
+            record.to_dict(),
+            record.raw,
+            record.poll_error,
+            [(c.id, c.status, c.request_completed, c.request_failed) for c in children],
+        )
         if key == self._shown:
             return
         self._shown = key
@@ -134,6 +168,8 @@ class BatchDetailsScreen(Screen[None]):
         self._render_files(record)
         self._render_metadata(record)
         self._render_lineage(record, children)
+        self.query_one(AppHeader).refresh()
+        self.refresh_bindings()
         raw = orjson.dumps(record.raw, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
         self.query_one("#details-raw", Static).update(escape(raw.decode()) if record.raw else "-")
 
@@ -141,10 +177,12 @@ class BatchDetailsScreen(Screen[None]):
         head = self.query_one("#details-head", Static)
         role = status_role(record)
         word = record.status.replace("_", " ")
+        model = record.raw.get("model") if isinstance(record.raw, dict) else None
         lines = [
             f"{status_glyph(record)} {escape(word)}  {escape(record.label)}",
-            f"id {escape(record.id)} · {escape(endpoint_text(record))} · "
-            f"{timing_text(record, self.clock())}",
+            f"id {escape(record.id)} · {escape(endpoint_text(record))}"
+            + (f" · model {escape(str(model))}" if model else "")
+            + f" · {timing_text(record, self.clock())}",
         ]
         if record.status in ("validating", "finalizing"):
             lines.append(f"{word.capitalize()} can take a while on a busy server; this is normal.")
@@ -165,10 +203,19 @@ class BatchDetailsScreen(Screen[None]):
             return
         done = (record.request_completed or 0) + (record.request_failed or 0)
         bar.update(total=max(1, record.request_total), progress=done)
-        counts.update(
-            f"{record.request_completed or 0} completed · {record.request_failed or 0} failed · "
-            f"{record.request_total} total"
-        )
+        # Once it ended the bar says nothing more (a 90% bar on a completed batch reads
+        # as "not done"): the counts say what came back.
+        bar.display = not record.terminal
+        if record.terminal:
+            counts.update(
+                f"✓ {record.request_completed or 0:,} ok · ✗ {record.request_failed or 0:,} "
+                f"failed · ? {rows_missing(record):,} missing · of {record.request_total:,}"
+            )
+        else:
+            counts.update(
+                f"{record.request_completed or 0:,} completed · "
+                f"{record.request_failed or 0:,} failed · {record.request_total:,} total"
+            )
 
     def _render_timeline(self, record: BatchRecord) -> None:
         created = record.created_at
@@ -187,11 +234,13 @@ class BatchDetailsScreen(Screen[None]):
         usage = record.usage or {}
         lines = [f"cost {cost_text(record)}"]
         for key, value in usage.items():
+            if key == "cost":
+                continue  # the first line says it, as money
             if isinstance(value, dict):
-                inner = ", ".join(f"{k} {v}" for k, v in value.items())
+                inner = ", ".join(f"{k} {_number(v)}" for k, v in value.items())
                 lines.append(f"{key}: {inner}")
             else:
-                lines.append(f"{key}: {value}")
+                lines.append(f"{key}: {_number(value)}")
         self.query_one("#details-usage", Static).update(escape("\n".join(lines)))
 
     def _render_errors(self, record: BatchRecord) -> None:
@@ -322,7 +371,7 @@ class BatchDetailsScreen(Screen[None]):
 
     def action_retry(self) -> None:
         if record := self._need():
-            batch_actions.retry_failed(self, record)
+            batch_actions.retry(self, record)
 
     def action_copy_id(self) -> None:
         if record := self._need():

@@ -12,35 +12,37 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.coordinate import Coordinate
 from textual.events import Resize
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
-from fr_tui.core.errors import ApiError, NotSupportedError
 from fr_tui.core.models import Batch
 from fr_tui.core.store import BatchRecord, UnknownCreate
-from fr_tui.core.workflow import find_unknown_create
+from fr_tui.core.units import plural
+from fr_tui.tui import batch_actions, server_batches
 from fr_tui.tui.messages import BatchesChanged, BatchFinished, PollStatus
-from fr_tui.tui.widgets import batch_actions
+from fr_tui.tui.widgets.app_footer import AppFooter
 from fr_tui.tui.widgets.app_header import AppHeader
 from fr_tui.tui.widgets.batch_format import (
-    FILTERS,
     Column,
     ago,
     columns_for,
     cost_text,
     duration,
     endpoint_text,
+    filters_for,
     matches_filter,
     progress_text,
+    rows_missing,
     status_role,
     status_text,
     timing_text,
 )
+from fr_tui.tui.widgets.verdict import role_styles
 
 UNKNOWN_PREFIX = "unknown:"
 
@@ -58,19 +60,20 @@ class BatchesScreen(Screen[None]):
     BatchesScreen #batches-empty { padding: 1 2; color: $text-muted; display: none; }
     BatchesScreen #batches-empty.-shown { display: block; }
     """
+    # Most important first: the footer keeps as many as fit, help lists them all.
     BINDINGS: ClassVar[list[Any]] = [
-        Binding("enter", "details", "Details", id="batches-details"),
-        Binding("r", "refresh", "Refresh", id="batches-refresh"),
-        Binding("p", "pause", "Pause", id="batches-pause"),
-        Binding("c", "cancel", "Cancel", id="batches-cancel"),
-        Binding("o", "open_results", "Results", id="batches-results"),
-        Binding("R", "retry", "Retry", id="batches-retry"),
-        Binding("f", "cycle_filter", "Filter", id="batches-filter"),
-        Binding("slash", "find", "Find", id="batches-find"),
-        Binding("i", "import_batches", "Import", id="batches-import"),
-        Binding("l", "lookup_unknown", "Look up", id="batches-lookup"),
-        Binding("x", "forget_unknown", "Forget", id="batches-forget"),
-        Binding("y", "copy_id", "Copy id", show=False, id="batches-copy"),
+        Binding("l", "lookup_unknown", "Look up", tooltip="Ask the server about a lost create"),
+        Binding("x", "forget_unknown", "Forget", tooltip="Drop the lost-create entry"),
+        Binding("enter", "details", "Details", tooltip="Everything about the batch"),
+        Binding("o", "open_results", "Results", tooltip="Downloading them first if needed"),
+        Binding("R", "retry", "Retry", tooltip="Resubmit the failed and missing rows"),
+        Binding("c", "cancel", "Cancel", tooltip="Cancel the batch (asks first)"),
+        Binding("f", "cycle_filter", "Filter", tooltip="all / active / done / failed / profile"),
+        Binding("slash", "find", "Find", tooltip="By name or id"),
+        Binding("r", "refresh", "Refresh", tooltip="Poll the running batches now"),
+        Binding("p", "pause", "Pause", tooltip="Pause or resume auto-refresh"),
+        Binding("i", "import_batches", "Import", show=False, tooltip="Batches the server lists"),
+        Binding("y", "copy_id", "Copy id", show=False, tooltip="OSC 52, works over SSH"),
         Binding("j", "cursor('down')", "Down", show=False),
         Binding("k", "cursor('up')", "Up", show=False),
         Binding("g", "cursor('top')", "Top", show=False),
@@ -98,7 +101,7 @@ class BatchesScreen(Screen[None]):
         self._paused = False
 
     def compose(self) -> ComposeResult:
-        yield AppHeader("2 Batches")
+        yield AppHeader()
         yield Static("", markup=False, id="batches-indicator")
         yield Static(
             "No batches yet. Submit a file from Files (key 1, then s) or with `fr-tui submit`.",
@@ -110,7 +113,7 @@ class BatchesScreen(Screen[None]):
         yield Input(
             placeholder="find: name or id (enter to keep, escape to clear)", id="batches-find"
         )
-        yield Footer()
+        yield AppFooter()
 
     @property
     def table(self) -> DataTable[Any]:
@@ -137,11 +140,7 @@ class BatchesScreen(Screen[None]):
         self.check_server_list()
 
     def _theme_colours(self) -> dict[str, str]:
-        try:
-            variables = self.app.get_css_variables()
-        except Exception:  # noqa: BLE001 - no theme yet: plain text still has glyph + word
-            return {}
-        return {role: variables.get(role, "") for role in ("success", "warning", "error", "accent")}
+        return role_styles(self.app)
 
     # ----------------------------------------------------------------- data -> table
 
@@ -173,6 +172,7 @@ class BatchesScreen(Screen[None]):
             "id": Text(record.id),
             "cost": cost_text(record),
             "endpoint": endpoint_text(record),
+            "profile": Text(record.profile or "-"),
         }
         if record.poll_error and not record.terminal:
             values["status"] = Text("⚠ ", style=self._colours.get("warning", "")) + values["status"]
@@ -189,6 +189,7 @@ class BatchesScreen(Screen[None]):
             "id": f"(file {entry.input_file_id})",
             "cost": "-",
             "endpoint": (entry.endpoint or "-").removeprefix("/v1/"),
+            "profile": Text(entry.profile or "-"),
         }
         return tuple(values[c.key] for c in self._columns)
 
@@ -307,7 +308,7 @@ class BatchesScreen(Screen[None]):
         last_ok = getattr(poller, "last_ok_at", None)
         active = sum(1 for r in self.records.values() if not r.terminal)
         total = len(self.records)
-        parts = [f"{total} batch{'' if total == 1 else 'es'}, {active} active"]
+        parts = [f"{plural(total, 'batch', 'batches')}, {active} active"]
         if self.filter_mode != "all":
             parts.append(f"filter: {self.filter_mode}")
         if self.find_text:
@@ -343,8 +344,13 @@ class BatchesScreen(Screen[None]):
                     bits.append(f"⚠ {record.poll_error}")
                     warn = True
                 elif status_role(record) == "warning" and record.status == "completed":
-                    bits.append(f"{record.request_failed} rows failed: R retries them")
-                bits.append("enter: details")
+                    problems = []
+                    if record.request_failed:
+                        problems.append(f"{plural(record.request_failed, 'row')} failed")
+                    if missing := rows_missing(record):
+                        problems.append(f"{missing:,} missing")
+                    bits.append(f"{', '.join(problems)}: R retries them")
+                    warn = True
                 text = " · ".join(bits)
         hint.update(text)
         hint.set_class(warn, "-warning")
@@ -390,10 +396,18 @@ class BatchesScreen(Screen[None]):
         return next((u for u in self.unknown if u.rowid == rowid), None)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "import_batches":
-            return bool(self.importable)
+        """False hides a key that has nothing to act on here; None dims one that does
+        not apply to the highlighted batch (a finished batch cannot be cancelled)."""
         if action in ("lookup_unknown", "forget_unknown"):
             return self._unknown_entry() is not None
+        if action in ("details", "open_results", "retry", "cancel", "copy_id"):
+            record = self.highlighted()
+            if record is None:
+                return None if self._unknown_entry() is None else False
+            if action == "cancel":
+                return True if batch_actions.can_cancel(record) else None
+            if action == "retry":
+                return True if batch_actions.may_need_retry(record) else None
         return True
 
     # ----------------------------------------------------------------- actions
@@ -458,7 +472,7 @@ class BatchesScreen(Screen[None]):
     def action_retry(self) -> None:
         record = self._need_record()
         if record is not None:
-            batch_actions.retry_failed(self, record)
+            batch_actions.retry(self, record)
 
     def action_copy_id(self) -> None:
         record = self._need_record()
@@ -466,7 +480,9 @@ class BatchesScreen(Screen[None]):
             batch_actions.copy_id(self, record)
 
     def action_cycle_filter(self) -> None:
-        self.filter_mode = FILTERS[(FILTERS.index(self.filter_mode) + 1) % len(FILTERS)]
+        filters = filters_for(list(self.records.values()))
+        at = filters.index(self.filter_mode) if self.filter_mode in filters else -1
+        self.filter_mode = filters[(at + 1) % len(filters)]
         self.apply(list(self.records.values()))
         self._update_indicator()
         self.notify(f"Showing: {self.filter_mode}", timeout=2)
@@ -499,88 +515,28 @@ class BatchesScreen(Screen[None]):
 
     # ----------------------------------------------------------------- server list, unknowns
 
-    @work(exclusive=True, group="batches-list", exit_on_error=False)
-    async def check_server_list(self) -> None:
-        """Batches the server knows but history doesn't (submitted elsewhere, or lost)."""
-        client = getattr(self.app, "client", None)
-        if client is None:
-            return
-        try:
-            batches = await client.list_batches(limit=100)
-        except (NotSupportedError, ApiError):
-            return
-        known = {r.id for r in self.store.batches()}
-        self.importable = [b for b in batches if b.id not in known]
-        self.refresh_bindings()
-        if self.importable:
-            count = len(self.importable)
-            self.notify(
-                f"{count} batch{'es' if count != 1 else ''} on the server "
-                f"{'are' if count != 1 else 'is'} not in your history: press i to import.",
-                timeout=8,
-            )
+    def check_server_list(self) -> None:
+        self.run_worker(
+            server_batches.offer_import(self),
+            group="batches-list",
+            exclusive=True,
+            exit_on_error=False,
+        )
 
     def action_import_batches(self) -> None:
-        if not self.importable:
-            self.notify("Nothing to import.")
-            return
-        profile = getattr(getattr(self.app, "profile", None), "name", None)
-        client = getattr(self.app, "client", None)
-        base_url = client.base_url if client is not None else None
-        for batch in self.importable:
-            self.store.import_batch(batch, profile=profile, base_url=base_url)
-        count = len(self.importable)
-        self.importable = []
-        self.refresh_bindings()
-        self.reload()
-        poller = getattr(self.app, "poller", None)
-        if poller is not None:
-            poller.refresh_now()
-        self.notify(f"Imported {count} batch{'es' if count != 1 else ''}.")
+        self.run_worker(
+            server_batches.import_missing(self),
+            group="batches-list",
+            exclusive=True,
+            exit_on_error=False,
+        )
 
     def action_lookup_unknown(self) -> None:
         entry = self._unknown_entry()
         if entry is not None:
-            self._lookup(entry)
-
-    @work(group="batches-lookup", exit_on_error=False)
-    async def _lookup(self, entry: UnknownCreate) -> None:
-        client = getattr(self.app, "client", None)
-        if client is None:
-            self.notify("No API key: cannot look it up.", severity="error")
-            return
-        try:
-            batch = await find_unknown_create(client, entry.input_file_id, entry.created_at)
-        except NotSupportedError:
-            self.notify(
-                "This server cannot list batches, so the lost create cannot be looked up. "
-                "Check the provider's dashboard, then forget it with x.",
-                severity="warning",
-                timeout=10,
+            self.run_worker(
+                server_batches.look_up(self, entry), group="batches-lookup", exit_on_error=False
             )
-            return
-        except ApiError as exc:
-            self.notify(f"Look-up failed: {exc.message}", severity="error")
-            return
-        if batch is None:
-            profile_name = getattr(getattr(self.app, "profile", None), "name", "?")
-            self.notify(
-                f"The server lists no batch made from {entry.input_file_id} since that "
-                f"create was sent (profile {profile_name}): most likely none was made. Check "
-                "the provider's dashboard before submitting again; x forgets this entry.",
-                severity="warning",
-                timeout=10,
-            )
-            return
-        profile = getattr(getattr(self.app, "profile", None), "name", None)
-        self.store.import_batch(batch, profile=profile, base_url=client.base_url)
-        self.store.resolve_unknown(entry.rowid, batch.id)
-        self.reload()
-        self.select_batch(batch.id)
-        poller = getattr(self.app, "poller", None)
-        if poller is not None:
-            poller.watch(batch.id)
-        self.notify(f"Found it: {batch.id} ({batch.status}). It is in your history now.")
 
     def action_forget_unknown(self) -> None:
         entry = self._unknown_entry()

@@ -15,37 +15,33 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import orjson
-from rich.console import Group, RenderableType
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.lazy import Lazy
 from textual.screen import Screen
-from textual.widgets import DirectoryTree, Footer, Input, Static
+from textual.widgets import DirectoryTree, Input, Static
 
 from fr_tui.core.jsonl import LineIndex
-from fr_tui.core.units import human_bytes, human_count
+from fr_tui.core.units import plural
+from fr_tui.tui.widgets.app_footer import AppFooter
 from fr_tui.tui.widgets.app_header import AppHeader
+from fr_tui.tui.widgets.file_summary import file_summary
+from fr_tui.tui.widgets.json_pane import JsonPane, PaneLine
 from fr_tui.tui.widgets.jsonl_tree import JsonlTree
 from fr_tui.tui.widgets.jsonl_view import ERROR_MARK, WARNING_MARK, JsonlView
-from fr_tui.tui.widgets.problems_panel import ProblemsPanel, problem_text
+from fr_tui.tui.widgets.problems_panel import ProblemsPanel
 
 if TYPE_CHECKING:  # the validator itself is imported when the first file is checked
     from fr_tui.core.validate import Limits, Problem, Report
 
 # Highlighting a file this small validates it at once; bigger ones wait for enter.
 AUTO_VALIDATE_BYTES = 8 << 20
-DETAIL_MAX_BYTES = 256 << 10
+# Bigger lines show their start as text (the validator does not read lines over 100 MiB).
+DETAIL_MAX_BYTES = 64 << 20
 TICK_SECONDS = 0.1
-
-
-def _top(counts: dict[str, int], n: int = 2) -> str:
-    items = sorted(counts.items(), key=lambda kv: -kv[1])
-    text = ", ".join(name for name, _ in items[:n])
-    return text + (f" +{len(items) - n}" if len(items) > n else "")
 
 
 @dataclass
@@ -70,27 +66,33 @@ class FilesScreen(Screen[None]):
     FilesScreen JsonlTree { height: 1fr; background: $surface; }
     FilesScreen #preview-pane { width: 1fr; height: 1fr; }
     FilesScreen #summary { height: auto; max-height: 3; padding: 0 1; background: $panel; }
-    FilesScreen #lower { height: 12; layout: horizontal; }
+    FilesScreen #lower { height: 45%; min-height: 12; layout: horizontal; }
     FilesScreen #problems-pane { width: 1fr; }
     FilesScreen #detail-pane { width: 1fr; border-left: vkey $panel-lighten-2; }
-    FilesScreen #detail-scroll { height: 1fr; background: $surface; }
+    FilesScreen #detail { height: 1fr; }
     FilesScreen .pane-title { height: 1; background: $panel; color: $text-muted; padding: 0 1; }
+    FilesScreen .pane-title.-focused { background: $accent; color: $text; text-style: bold; }
+    FilesScreen:nocolor .pane-title.-focused { text-style: bold reverse; }
+    FilesScreen:nocolor JsonlTree:focus > .tree--cursor { text-style: bold reverse; }
     FilesScreen #find-bar { display: none; height: 1; border: none; padding: 0 1; }
     FilesScreen.-finding #find-bar { display: block; }
     FilesScreen.-narrow #files-body { layout: vertical; }
     FilesScreen.-narrow #tree-pane { width: 1fr; height: 5; border-right: none; }
-    FilesScreen.-narrow #lower { height: 7; }
+    FilesScreen.-narrow #lower { height: 7; min-height: 7; }
     FilesScreen.-no-tree #tree-pane { display: none; }
     """
+    # Most important first: the footer keeps as many as fit, help lists them all. (In
+    # the tree enter opens the file, in the problems it jumps to the line: both widgets
+    # take enter themselves; in the preview it validates again.)
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("s", "submit", "Submit", id="files-submit"),
-        Binding("n", "next_problem", "Next problem", id="files-next-problem"),
-        Binding("N", "previous_problem", "Prev problem", key_display="N", id="files-prev-problem"),
-        Binding("slash", "find", "Find", key_display="/", id="files-find"),
-        Binding("a", "toggle_all_files", "All files", id="files-all-files"),
-        Binding("t", "toggle_tree", "Tree", id="files-toggle-tree"),
-        Binding("escape", "close_find", "Close find", show=False, id="files-close-find"),
-        Binding("v", "validate", "Validate", show=False, id="files-validate"),
+        Binding("s", "submit", "Submit", tooltip="Upload the file and create a batch"),
+        Binding("enter,v", "validate", "Validate", tooltip="Open the file and check every line"),
+        Binding("n", "next_problem", "Next problem"),
+        Binding("N", "previous_problem", "Prev problem"),
+        Binding("slash", "find", "Find", tooltip="Text in the file (enter: next match)"),
+        Binding("a", "toggle_all_files", "All files", tooltip="Show every file, or JSONL only"),
+        Binding("t", "toggle_tree", "Tree", tooltip="Hide or show the file tree"),
+        Binding("escape", "close_find", "Close find", show=False),
     ]
 
     def __init__(self) -> None:
@@ -109,7 +111,7 @@ class FilesScreen(Screen[None]):
     # ------------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
-        yield AppHeader("1 Files")
+        yield AppHeader()
         with Horizontal(id="files-body"):
             with Vertical(id="tree-pane"):
                 # After the first frame: a DirectoryTree lists its folder in a worker
@@ -133,13 +135,13 @@ class FilesScreen(Screen[None]):
                         ),
                         Vertical(
                             Static("Line", id="detail-title", classes="pane-title"),
-                            VerticalScroll(Static(id="detail"), id="detail-scroll"),
+                            JsonPane(id="detail"),
                             id="detail-pane",
                         ),
                         id="lower",
                     )
                 )
-        yield Footer()
+        yield AppFooter()
 
     def browse(self, folder: Path) -> None:
         """Show `folder` in the tree."""
@@ -171,6 +173,18 @@ class FilesScreen(Screen[None]):
             self.view.focus()
         else:
             self.focus_tree_when_mounted = True
+
+    def on_descendant_focus(self) -> None:
+        self._show_focused_pane()
+
+    def on_descendant_blur(self) -> None:
+        self._show_focused_pane()
+
+    def _show_focused_pane(self) -> None:
+        """The title of the pane that has focus lights up (the JSON and problems panes
+        have no cursor of their own to show it)."""
+        for pane in self.query("#problems-pane, #detail-pane"):
+            pane.query_one(".pane-title").set_class(pane.has_focus_within, "-focused")
 
     def on_unmount(self) -> None:
         self._stop_work()
@@ -339,7 +353,8 @@ class FilesScreen(Screen[None]):
             view.add_mark(line - 1, problem.severity)
         self.panel.add_problems(problems)
         self._update_problems_title()
-        self._show_detail(view.cursor)
+        if any(problem.line == view.cursor + 1 for problem in problems):
+            self._show_detail(view.cursor)  # the line on show has a new problem
 
     def _finish_run(self, run: _Run) -> None:
         if run is not self.run:
@@ -347,6 +362,11 @@ class FilesScreen(Screen[None]):
         if run.error:
             self.notify(run.error, severity="error")
         self.report = run.report
+        if run.report is not None:
+            from fr_tui.core.validate_report import WARNING_CODES
+
+            severity = {c: "warning" if c in WARNING_CODES else "error" for c in run.report.counts}
+            self.panel.set_counts(run.report.counts, severity)
         self._update_problems_title()
         self._show_summary()
         if self._submit_when_valid and run.report is not None and run.report.complete:
@@ -356,13 +376,15 @@ class FilesScreen(Screen[None]):
     def _update_problems_title(self) -> None:
         if not self.lower_ready:
             return
-        errors = sum(1 for p in self.panel.problems if p.severity == "error")
-        warnings = len(self.panel.problems) - errors
+        errors, warnings = self.panel.totals()
         if self.report is not None:
             errors, warnings = self.report.errors_total, self.report.warnings_total
-        title = f"Problems: {ERROR_MARK} {errors} errors  {WARNING_MARK} {warnings} warnings"
-        if self.panel.hidden_count:
-            title += f" (first {len(self.panel.problems)} listed)"
+        title = (
+            f"Problems: {ERROR_MARK} {plural(errors, 'error')}  "
+            f"{WARNING_MARK} {plural(warnings, 'warning')}"
+        )
+        if self.report is not None and self.report.complete and not (errors or warnings):
+            title = "Problems: none"
         if self.run is None and self.current_path is not None:
             title = "Problems: not checked yet (enter validates)"
         self.query_one("#problems-title", Static).update(title)
@@ -371,88 +393,46 @@ class FilesScreen(Screen[None]):
         self.query_one("#summary", Static).update(self._summary())
 
     def _summary(self) -> Text:
-        path = self.current_path
-        if path is None or self.index is None:
-            return Text("Highlight a .jsonl file; enter opens and validates it.", style="dim")
         index = self.index
-        text = Text(no_wrap=False)
-        text.append(path.name, style="bold")
-        text.append(f" · {human_bytes(index.size)}")
-        report, run = self.report, self.run
-        if report is not None:
-            text.append(f" · {report.rows:,} rows")
-            if report.endpoint:
-                text.append(f" · {report.endpoint}")
-            stats = report.stats
-            if stats.get("providers"):
-                text.append(f" · {_top(stats['providers'])}")
-            if stats.get("models"):
-                text.append(f" · {_top(stats['models'])}")
-            tokens = stats.get("est_input_tokens")
-            if tokens:
-                text.append(f" · ~{human_count(tokens)} tokens")
-            text.append("\n")
-            if not report.complete:
-                text.append("validation stopped", style="bold")
-            elif report.valid:
-                text.append("✔ valid", style="bold green")
-            else:
-                text.append(f"{ERROR_MARK} invalid", style="bold red")
-            text.append(
-                f" · {report.errors_total:,} errors · {report.warnings_total:,} warnings"
-                " · s submits"
-            )
-        elif run is not None and run.error is None:
-            done, total, rows = run.progress
-            pct = 100 * done / total if total else 0
-            text.append(f" · {len(index):,} lines indexed\n")
-            text.append(f"validating… {pct:.0f}% · {rows:,} rows", style="bold")
-            found = len(self.panel.problems) + self.panel.hidden_count
-            if found:
-                text.append(f" · {found:,} problems so far")
-        else:
-            lines = f"{len(index):,}" if index.complete else f"{len(index):,}+"
-            text.append(f" · {lines} lines\n")
-            text.append("not validated yet: enter validates", style="dim")
-        return text
+        if self.current_path is None or index is None:
+            return Text("Highlight a .jsonl file; enter opens and validates it.", style="dim")
+        run = self.run
+        progress = None
+        if self.report is None and run is not None and run.error is None:
+            progress = (*run.progress, sum(self.panel.totals()))
+        return file_summary(self.app, self.current_path, index, self.report, progress)
 
     # ------------------------------------------------------------------ detail
 
     @on(JsonlView.CursorMoved)
     def _cursor_moved(self, event: JsonlView.CursorMoved) -> None:
         self._show_detail(event.line)
+        if self.lower_ready and event.line + 1 in self.problems_by_line:
+            self.panel.show_line(event.line + 1)  # the current problem stays in view
 
     def _show_detail(self, line: int) -> None:
         if not self.lower_ready:
             return
         title = self.query_one("#detail-title", Static)
-        detail = self.query_one("#detail", Static)
+        pane = self.query_one("#detail", JsonPane)
         index = self.index
         if index is None or line >= len(index):
             title.update("Line")
-            detail.update("")
+            pane.show([], None)
             return
         title.update(f"Line {line + 1}")
-        parts: list[RenderableType] = []
+        head: list[PaneLine] = []
         for problem in self.problems_by_line.get(line + 1, []):
-            text = problem_text(problem)
-            text.no_wrap = False
+            mark = ERROR_MARK if problem.severity == "error" else WARNING_MARK
+            head.append(PaneLine(f"{mark} {problem.message}", problem.severity))
             if problem.hint:
-                text.append(f"\n  {problem.hint}", style="dim")
-            parts.append(text)
+                head.append(PaneLine(f"  {problem.hint}", "hint"))
         start, end = index.span(line)
         if end - start > DETAIL_MAX_BYTES:
-            raw = index.read_line(line)[:DETAIL_MAX_BYTES]
-            parts.append(Text(raw.decode("utf-8", "replace") + " …(cut)"))
-        else:
-            raw = index.line(line)
-            try:
-                from rich.json import JSON  # on first use: not needed for the first frame
-
-                parts.append(JSON(orjson.dumps(orjson.loads(raw)).decode()))
-            except (orjson.JSONDecodeError, UnicodeDecodeError, TypeError):
-                parts.append(Text(raw.decode("utf-8", "replace")))
-        detail.update(Group(*parts))
+            raw = index.read_line(line)[:DETAIL_MAX_BYTES].decode("utf-8", "replace")
+            pane.show([*head, PaneLine(raw + " …(cut)", "plain")], None)
+            return
+        pane.show(head, lambda: index.read_line(line), size=end - start)
 
     # ------------------------------------------------------------------ problems
 
@@ -463,11 +443,7 @@ class FilesScreen(Screen[None]):
 
     def _jump_to_problem(self, line: int) -> None:
         self.view.goto(line - 1)
-        panel = self.panel
-        for i, problem in enumerate(panel.problems):
-            if problem.line == line:
-                panel.highlighted = i
-                break
+        self.panel.show_line(line)
 
     def action_next_problem(self) -> None:
         self._step_problem(forward=True)

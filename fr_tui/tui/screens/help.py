@@ -1,4 +1,6 @@
-"""Help (? or f1): every key, the ones of the screen you came from first."""
+"""Help (? or f1): the keys of the screen it was opened from, then the ones that work
+everywhere. Both lists are read from the bindings (tui/keys.py), so help says exactly
+what the keys do, with the names you type (`/`, `ctrl+p`), and cannot drift from them."""
 
 from __future__ import annotations
 
@@ -9,53 +11,49 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
+from textual.widget import Widget
 from textual.widgets import Static
 
-GLOBAL_KEYS: list[tuple[str, str]] = [
-    ("1", "Files: browse, preview and validate JSONL files"),
-    ("2", "Batches: submitted batches, refreshed automatically"),
-    ("? / f1", "This help"),
-    ("ctrl+p", "Command palette (commands depend on the screen)"),
-    ("q", "Quit (when no text field has focus)"),
-    ("ctrl+q / ctrl+c", "Quit"),
-    ("escape", "Back / close"),
-    ("tab / shift+tab", "Move between panes"),
-]
+from fr_tui.tui.keys import KeyEntry, app_keys, screen_keys
+from fr_tui.tui.widgets.app_header import crumbs_of
 
-SCREEN_KEYS: dict[str, list[tuple[str, str]]] = {
-    "Files": [
-        ("enter", "Open the highlighted file and validate it; in problems: jump to the line"),
-        ("s", "Submit the file in the preview"),
-        ("n / N", "Next / previous problem"),
-        ("/", "Find in the file (enter: next match)"),
-        ("a", "Show all files or only JSONL"),
-        ("t", "Hide or show the file tree"),
-        ("j/k, g/G, pgup/pgdn", "Move in the preview"),
-    ],
-    "Batches": [
-        ("enter", "Batch details"),
-        ("r", "Refresh now"),
-        ("p", "Pause auto-refresh"),
-        ("c", "Cancel the batch (asks first)"),
-        ("o", "Open results (downloads them first if needed)"),
-        ("R", "Retry failed rows as a new batch"),
-    ],
-    "Results": [
-        ("/", "Find"),
-        ("f", "Cycle filter: all / ok / failed / missing"),
-        ("enter", "Full request and response"),
-        ("y", "Copy (OSC 52, works over SSH)"),
-        ("x", "Export"),
-        ("R", "Retry failed rows"),
-    ],
-}
+PALETTE_ROW = ("ctrl+p", "Command palette: every command of this screen, by name")
+
+
+def help_rows(entries: list[KeyEntry]) -> list[tuple[str, str]]:
+    """One row per key of the screen (and per key a widget shows in the footer); a
+    widget's movement keys share one row, named after the widget."""
+    rows = []
+    moves: dict[str, list[KeyEntry]] = {}
+    for entry in entries:
+        if (
+            isinstance(entry.node, Widget)
+            and not isinstance(entry.node, Screen)
+            and not entry.shown
+        ):
+            name = getattr(entry.node, "HELP_NAME", type(entry.node).__name__)
+            moves.setdefault(name, []).append(entry)
+            continue
+        text = entry.description
+        if entry.tooltip:
+            text += f": {entry.tooltip}"
+        if not entry.enabled:
+            text += " (not now)"
+        rows.append((entry.keys_text, text))
+    for name, group in moves.items():
+        # one key each, a letter where there is one: "k j pgup pgdn g G"
+        keys = " ".join(
+            next((k for k in entry.keys if len(k) == 1), entry.keys[0]) for entry in group
+        )
+        rows.append((keys, f"In the {name}: " + ", ".join(e.description.lower() for e in group)))
+    return rows
 
 
 def _key_table(rows: list[tuple[str, str]]) -> Table:
     table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold", no_wrap=True)
-    table.add_column()
+    table.add_column(style="bold", min_width=20, max_width=22)
+    table.add_column(ratio=1)
     for key, text in rows:
         table.add_row(key, text)
     return table
@@ -84,43 +82,32 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,q,question_mark,f1", "close", "Close", id="help-close"),
     ]
 
+    def __init__(self, below: Any = None) -> None:
+        super().__init__()
+        self.below = below
+
+    def sections(self) -> list[tuple[str, list[tuple[str, str]]]]:
+        below = self.below
+        if below is None:
+            others = [s for s in self.app.screen_stack if s is not self]
+            below = others[-1] if others else None
+        out = []
+        if below is not None:
+            place = " › ".join(crumbs_of(below)) or type(below).__name__.removesuffix("Screen")
+            out.append((f"This screen: {place}", help_rows(screen_keys(below))))
+        out.append(("Everywhere", [*help_rows(app_keys(self.app)), PALETTE_ROW]))
+        return out
+
     def compose(self) -> ComposeResult:
-        others = [screen for screen in self.app.screen_stack if screen is not self]
-        below = others[-1] if others else None
-        here = self._bindings_of(below)
         with VerticalScroll():
             yield Static(Text("fr-tui keys", style="bold"))
-            if here:
-                yield Static("This screen", classes="section")
-                yield Static(_key_table(here))
-            yield Static("Everywhere", classes="section")
-            yield Static(_key_table(GLOBAL_KEYS))
-            for title, rows in SCREEN_KEYS.items():
-                yield Static(title, classes="section")
+            for title, rows in self.sections():
+                yield Static(title, markup=False, classes="section")
                 yield Static(_key_table(rows))
-            yield Static(Text("escape closes this help", style="dim"), classes="section")
-
-    @staticmethod
-    def _bindings_of(screen: Any) -> list[tuple[str, str]]:
-        if screen is None:
-            return []
-        rows: list[tuple[str, str]] = []
-        seen: set[str] = set()
-        try:
-            active = screen.active_bindings
-        except Exception:
-            return []
-        for key, item in active.items():
-            binding = item.binding
-            if not binding.description or binding.system or binding.description in seen:
-                continue
-            if item.node is screen.app:
-                continue  # listed under "Everywhere"
-            if item.node is not screen and not binding.show:
-                continue  # a widget's plumbing (cursor keys...): not worth the space
-            seen.add(binding.description)
-            rows.append((binding.key_display or key, binding.description))
-        return rows
+            yield Static(
+                Text("tab moves between panes · escape closes this help", style="dim"),
+                classes="section",
+            )
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -8,34 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-from rich.json import JSON
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Container, VerticalScroll
+from textual.containers import Container
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from fr_tui.core.results import JoinedResults
+from fr_tui.tui.widgets.app_footer import AppFooter
 from fr_tui.tui.widgets.app_header import AppHeader
-
-_MAX_PRETTY_BYTES = 2_000_000
-
-
-def pretty(raw: bytes | None, missing: str) -> Text:
-    if raw is None:
-        return Text(missing, style="italic")
-    if len(raw) > _MAX_PRETTY_BYTES:  # highlighting megabytes would freeze the screen
-        return Text(raw[:_MAX_PRETTY_BYTES].decode("utf-8", "replace") + "…")
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return Text(raw.decode("utf-8", "replace"))
-    rendered = JSON(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
-    rendered.text.no_wrap = False  # long answers wrap instead of being cut at the edge
-    rendered.text.overflow = "fold"
-    return rendered.text
+from fr_tui.tui.widgets.json_pane import JsonPane
 
 
 class ResultDetailScreen(Screen[None]):
@@ -47,6 +29,8 @@ class ResultDetailScreen(Screen[None]):
     ResultDetailScreen.-wide #detail-panes { layout: horizontal; }
     ResultDetailScreen .detail-pane { height: 1fr; width: 1fr; border: round $primary-muted; padding: 0 1; }
     ResultDetailScreen .detail-pane:focus-within { border: round $accent; }
+    ResultDetailScreen:nocolor .detail-pane:focus-within { border: double $accent; }
+    ResultDetailScreen:nocolor .detail-pane:focus-within { border: double $accent; }
     """
 
     BINDINGS = [
@@ -67,27 +51,34 @@ class ResultDetailScreen(Screen[None]):
         cid = joined.custom_ids[row] or "(no custom_id)"
         status = joined.status_codes[row]
         http = f" · HTTP {status}" if status is not None else ""
-        yield AppHeader("Result")
+        yield AppHeader()
         yield Static(
             f"{glyph} {outcome} · {cid}{http} · input line {joined.input_line(row) + 1}",
             id="detail-title",
         )
         with Container(id="detail-panes"):
-            with VerticalScroll(id="detail-request", classes="detail-pane") as request:
-                request.border_title = "Request (input line)"
-                yield Static(pretty(joined.request_bytes(row), "(no input line)"))
-            with VerticalScroll(id="detail-response", classes="detail-pane") as response:
-                response.border_title = "Response" if outcome != "missing" else "Response: none"
-                yield Static(
-                    pretty(
-                        joined.response_bytes(row),
-                        "No result line: this request is in neither the output file nor the "
-                        "error file. It never came back; R on the results retries it.",
-                    )
-                )
-        yield Footer()
+            request = JsonPane(id="detail-request", classes="detail-pane")
+            request.border_title = "Request (input line)"
+            yield request
+            response = JsonPane(id="detail-response", classes="detail-pane")
+            response.border_title = "Response" if outcome != "missing" else "Response: none"
+            yield response
+        yield AppFooter()
+
+    def crumbs(self, previous: object) -> list[str]:
+        return [self.joined.custom_ids[self.row] or f"row {self.row + 1}"]
 
     def on_mount(self) -> None:
+        joined, row = self.joined, self.row
+        self.query_one("#detail-request", JsonPane).show(
+            [], joined.request_bytes(row), note="(no input line)"
+        )
+        self.query_one("#detail-response", JsonPane).show(
+            [],
+            joined.response_bytes(row),
+            note="No result line: this request is in neither the output file nor the error "
+            "file. It never came back; R on the results retries it.",
+        )
         self.query_one("#detail-response").focus()
 
     def _copy(self, raw: bytes | None, what: str) -> None:

@@ -20,38 +20,21 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from fr_tui.core.errors import ApiError
-from fr_tui.core.results import MISSING_KEY, JoinedResults, join_results, merge_child
+from fr_tui.core.results import MISSING_KEY, JoinedResults
 from fr_tui.core.store import BatchRecord
-from fr_tui.core.workflow import ERROR_NAME, OUTPUT_NAME
+from fr_tui.core.units import money, plural
+from fr_tui.tui import batch_actions
+from fr_tui.tui.messages import BatchesChanged, BatchFinished
+from fr_tui.tui.results_loading import LoadedResults, ResultsLoader, file_warnings, needs_download
+from fr_tui.tui.widgets.app_footer import AppFooter
 from fr_tui.tui.widgets.app_header import AppHeader
 from fr_tui.tui.widgets.result_view import ResultView, clip
 
 BASE_FILTERS = ("all", "ok", "failed", MISSING_KEY)
 _MAX_GROUP_LINES = 3
-_MAX_RETRY_DEPTH = 8
-
-
-def local_result_files(record: BatchRecord, dest: Path) -> tuple[Path | None, Path | None]:
-    """The output and error files of `record` already on disk (None where absent)."""
-    found: list[Path | None] = []
-    for recorded, file_id, name in (
-        (record.output_path, record.output_file_id, OUTPUT_NAME),
-        (record.error_path, record.error_file_id, ERROR_NAME),
-    ):
-        candidates = [Path(recorded)] if recorded else []
-        if file_id or not recorded:
-            candidates.append(dest / name)
-        found.append(next((p for p in candidates if p.is_file()), None))
-    return found[0], found[1]
-
-
-def needs_download(record: BatchRecord, output: Path | None, error: Path | None) -> bool:
-    return bool(
-        (record.output_file_id and output is None) or (record.error_file_id and error is None)
-    )
 
 
 def format_count(n: int | None) -> str:
@@ -68,7 +51,7 @@ def summary_text(joined: JoinedResults) -> str:
     ]
     cost = joined.cost
     if cost is not None:
-        parts[-1] += f" · cost ${cost:.4f}"
+        parts[-1] += f" · cost {money(cost)}"
     return "  ".join(parts)
 
 
@@ -87,26 +70,6 @@ def groups_text(joined: JoinedResults, width: int) -> str:
     return "\n".join(lines)
 
 
-def ids_only_input(folder: Path, output: Path | None, error: Path | None) -> Path:
-    """When the input file is gone: a stand-in input of bare custom_ids, one per result
-    line, so the results still show (no row can be missing from it)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    stand_in = folder / "inputs-from-results.jsonl"
-    with stand_in.open("wb") as out:
-        for path in (output, error):
-            if path is None:
-                continue
-            with path.open("rb") as source:
-                for raw in source:
-                    try:
-                        cid = orjson.loads(raw).get("custom_id")
-                    except (orjson.JSONDecodeError, AttributeError):
-                        continue
-                    if isinstance(cid, str | int):
-                        out.write(orjson.dumps({"custom_id": str(cid)}) + b"\n")
-    return stand_in
-
-
 class ResultsScreen(Screen[None]):
     DEFAULT_CSS = """
     ResultsScreen #results-title { height: 1; background: $panel; color: $text; padding: 0 1; text-style: bold; }
@@ -118,15 +81,16 @@ class ResultsScreen(Screen[None]):
     ResultsScreen #results-find.-active { display: block; }
     """
 
+    # Most important first (after the table's own enter): the footer keeps what fits.
     BINDINGS = [
-        Binding("f", "cycle_filter", "Filter", id="results.filter"),
-        Binding("slash", "find", "Find", id="results.find"),
-        Binding("n", "find_next", "Next match", show=False, id="results.find_next"),
-        Binding("N", "find_previous", "Prev match", show=False, id="results.find_previous"),
-        Binding("y", "copy", "Copy", id="results.copy"),
-        Binding("x", "export", "Export", id="results.export"),
-        Binding("R", "retry", "Retry failed", id="results.retry"),
-        Binding("escape", "back", "Back", id="results.back"),
+        Binding("R", "retry", "Retry", tooltip="Resubmit the failed and missing rows"),
+        Binding("f", "cycle_filter", "Filter", tooltip="all / ok / failed / missing / by error"),
+        Binding("slash", "find", "Find", tooltip="A custom_id or any text"),
+        Binding("x", "export", "Export", tooltip="CSV or JSONL, the filter's rows or all"),
+        Binding("y", "copy", "Copy", tooltip="The answer, or the row as JSON (OSC 52)"),
+        Binding("n", "find_next", "Next match", show=False),
+        Binding("N", "find_previous", "Prev match", show=False),
+        Binding("escape", "back", "Back", show=False, tooltip="Close find, or go back"),
     ]
 
     def __init__(self, batch_id: str) -> None:
@@ -140,15 +104,15 @@ class ResultsScreen(Screen[None]):
         self.find_text = ""
         self._match_rows: list[int] = []
         self._match_positions: list[int] = []
-        self._opened: list[JoinedResults] = []
+        self._loaded: list[LoadedResults] = []
         self._status = "Loading…"
         self.inputs_missing = False
 
     # -- layout -----------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield AppHeader("Results")
-        yield Static(f"Results · {self.batch_id}", markup=False, id="results-title")
+        yield AppHeader()
+        yield Static(self.batch_id, markup=False, id="results-title")
         with Vertical(id="results-head"):
             yield Static("", markup=False, id="results-summary")
             yield Static("", markup=False, id="results-groups")
@@ -158,7 +122,7 @@ class ResultsScreen(Screen[None]):
             placeholder="find custom_id or text; enter to search, escape to close",
             id="results-find",
         )
-        yield Footer()
+        yield AppFooter()
 
     @property
     def view(self) -> ResultView:
@@ -168,15 +132,45 @@ class ResultsScreen(Screen[None]):
         self.view.focus()
         self.load()
 
+    def crumbs(self, previous: Any) -> list[str]:
+        label = self.record.label if self.record else self.batch_id
+        same_batch = getattr(previous, "batch_id", None) == self.batch_id
+        return ["Results"] if same_batch else [label, "Results"]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """None dims what cannot apply yet: nothing to export or retry before the rows
+        are loaded, nothing to retry when every row succeeded."""
+        if action in ("export", "copy", "cycle_filter", "find") and self.joined is None:
+            return None
+        if action == "retry":
+            joined = self.joined
+            if joined is None or self.inputs_missing or not joined.error_groups():
+                return None
+        return True
+
+    @on(BatchesChanged)
+    @on(BatchFinished)
+    def _batch_changed(self, message: BatchesChanged | BatchFinished) -> None:
+        """The title line (status, lineage) stays live; a batch that ended while this
+        screen waited for it gets its results loaded."""
+        record = self.app.store.get(self.batch_id)
+        if record is None:
+            return
+        was_terminal = self.record is not None and self.record.terminal
+        self.record = record
+        self._show_title(record)
+        if record.terminal and not was_terminal and self.joined is None:
+            self.load()
+
     def on_resize(self) -> None:
         if self.joined is not None:  # the failure lines are cut to the width
             groups = groups_text(self.joined, self.size.width - 2)
             self.query_one("#results-groups", Static).update(groups)
 
     def on_unmount(self) -> None:
-        for joined in self._opened:
-            joined.close()
-        self._opened.clear()
+        for loaded in self._loaded:
+            loaded.close()
+        self._loaded.clear()
 
     def set_status(self, text: str) -> None:
         self._status = text
@@ -194,7 +188,9 @@ class ResultsScreen(Screen[None]):
         if self.find_text:
             parts.append(f"find '{self.find_text}': {len(self._match_positions):,} here")
         if self.merged_children:
-            parts.append(f"merged {len(self.merged_children)} retry batch(es)")
+            parts.append(
+                f"merged {plural(len(self.merged_children), 'retry batch', 'retry batches')}"
+            )
         self.set_status(" · ".join(parts))
 
     # -- loading -----------------------------------------------------------------
@@ -221,7 +217,10 @@ class ResultsScreen(Screen[None]):
                 self._show_title(record)
             except ApiError as exc:
                 self.notify(exc.message, title="Could not refresh the batch", severity="warning")
-        output, error = await self._ensure_files(record)
+        loader = ResultsLoader(app)
+        output, error, failure = await loader.ensure_files(record, self.set_status)
+        if failure:
+            self.notify(failure, title="Download failed", severity="error")
         if output is None and error is None:
             if not record.terminal:
                 view.set_note(f"The batch is {record.status}: results come when it finishes.")
@@ -233,76 +232,10 @@ class ResultsScreen(Screen[None]):
                 view.set_note("This batch has no output or error file.")
             self.set_status(f"status {record.status}")
             return
-        input_path = Path(record.input_path) if record.input_path else None
-        self.inputs_missing = input_path is None or not input_path.is_file()
-        if self.inputs_missing:
-            self.notify(
-                f"The input file is gone ({record.input_path or 'unknown'}): showing the results "
-                "alone; rows that never came back cannot be known and retry is off.",
-                title="Input file not found",
-                severity="warning",
-                timeout=10,
-            )
-        elif (
-            # A cheap check, not a hash (that would cost the first paint on a big file):
-            # rows are joined by custom_id either way, but an edited file may not match.
-            input_path is not None
-            and record.input_bytes is not None
-            and input_path.stat().st_size != record.input_bytes
-        ):
-            self.notify(
-                f"{input_path.name} changed since it was submitted: rows are joined by "
-                "custom_id, so edited or new rows may not match their results.",
-                title="Input file changed",
-                severity="warning",
-                timeout=10,
-            )
+        self.inputs_missing, warnings = file_warnings(record)
+        for title, message in warnings:
+            self.notify(message, title=title, severity="warning", timeout=10)
         self.set_status("Joining results with the input file…")
-        try:
-            joined = await asyncio.to_thread(self._join_all, record, output, error)
-        except OSError as exc:
-            view.set_note(f"Could not read the results: {exc}")
-            self.set_status("Read error")
-            return
-        self.show_joined(joined)
-
-    def _show_title(self, record: BatchRecord) -> None:
-        lineage = f" · retry of {record.parent_batch_id}" if record.parent_batch_id else ""
-        self.query_one("#results-title", Static).update(
-            f"Results · {record.label} · {record.id} · {record.status}{lineage}"
-        )
-
-    async def _ensure_files(self, record: BatchRecord) -> tuple[Path | None, Path | None]:
-        """Local output/error files, downloading missing ones when there is a client."""
-        app: Any = self.app
-        dest: Path = app.paths.results_for(record.id)
-        output, error = local_result_files(record, dest)
-        if not needs_download(record, output, error) or app.client is None:
-            return output, error
-        from fr_tui.core.workflow import fetch_results
-
-        def progress(done: int, total: int | None) -> None:
-            share = f" {100 * done // total}%" if total else f" {done:,} bytes"
-            self.set_status(f"Downloading results…{share}")
-
-        self.set_status("Downloading results…")
-        try:
-            await fetch_results(app.client, app.store, record, dest, progress)
-        except ApiError as exc:
-            self.notify(exc.message, title="Download failed", severity="error")
-        except OSError as exc:
-            self.notify(str(exc), title="Download failed", severity="error")
-        return local_result_files(record, dest)
-
-    def _join_all(
-        self, record: BatchRecord, output: Path | None, error: Path | None
-    ) -> JoinedResults:
-        """Runs in a thread: the join, then every downloaded retry merged over it."""
-        input_path: str | Path | None = record.input_path
-        if self.inputs_missing:
-            input_path = ids_only_input(self.app.paths.results_for(record.id), output, error)  # type: ignore[attr-defined]
-        assert input_path is not None
-
         last = [0.0]
 
         def progress(done: int, total: int) -> None:
@@ -316,30 +249,32 @@ class ResultsScreen(Screen[None]):
                 self.set_status, f"Joining results… {100 * done // max(total, 1)}%"
             )
 
-        joined = join_results(input_path, output, error, on_progress=progress)
-        self._opened.append(joined)
-        self.merged_children = []
-        return self._merge_children(joined, record.id, 0)
+        try:
+            loaded = await asyncio.to_thread(
+                loader.join, record, output, error, self.inputs_missing, progress
+            )
+        except OSError as exc:
+            view.set_note(f"Could not read the results: {exc}")
+            self.set_status("Read error")
+            return
+        self._loaded.append(loaded)
+        self.merged_children = loaded.merged_children
+        self.show_joined(loaded.joined)
 
-    def _merge_children(self, joined: JoinedResults, batch_id: str, depth: int) -> JoinedResults:
-        app: Any = self.app
-        if depth >= _MAX_RETRY_DEPTH:
-            return joined
-        for child in app.store.children(batch_id):
-            output, error = local_result_files(child, app.paths.results_for(child.id))
-            if output is None and error is None:
-                continue
-            if not child.input_path or not Path(child.input_path).is_file():
-                continue
-            try:
-                child_joined = join_results(child.input_path, output, error)
-            except OSError:
-                continue
-            self._opened.append(child_joined)
-            child_joined = self._merge_children(child_joined, child.id, depth + 1)
-            joined = merge_child(joined, child_joined)
-            self.merged_children.append(child.id)
-        return joined
+    def _show_title(self, record: BatchRecord) -> None:
+        store = self.app.store
+        bits = [record.label, record.id, record.status.replace("_", " ")]
+        if record.parent_batch_id:
+            parent = store.get(record.parent_batch_id)
+            bits.append(f"retry of {parent.label if parent else record.parent_batch_id}")
+        children = store.children(record.id)
+        if children:
+            running = sum(1 for child in children if not child.terminal)
+            retried = f"retried in {plural(len(children), 'batch', 'batches')}"
+            bits.append(f"{retried} ({running} running)" if running else retried)
+        self.query_one("#results-title", Static).update(" · ".join(bits))
+        self.query_one(AppHeader).refresh()
+        self.refresh_bindings()
 
     def show_joined(self, joined: JoinedResults) -> None:
         self.joined = joined
@@ -354,6 +289,7 @@ class ResultsScreen(Screen[None]):
         self.view.set_data(joined, range(len(joined)))
         self._recompute_matches()
         self._refresh_status()
+        self.refresh_bindings()
 
     # -- filter and find -----------------------------------------------------------
 
@@ -485,32 +421,35 @@ class ResultsScreen(Screen[None]):
             return
         from fr_tui.tui.modals.export import ExportModal
 
+        kind = self.filters[self.filter_index]
+        shown = None if kind == "all" else (self.filter_label(kind), len(self.view.rows))
         default = Path.cwd() / f"{self.batch_id}-results.csv"
-        self.app.push_screen(ExportModal(default, len(self.joined)), self._export_chosen)
+        self.app.push_screen(ExportModal(default, len(self.joined), shown), self._export_chosen)
 
-    def _export_chosen(self, choice: tuple[Path, str] | None) -> None:
+    def _export_chosen(self, choice: tuple[Path, str, bool] | None) -> None:
         if choice is not None:
-            self.export(*choice)
+            path, fmt, only_shown = choice
+            self.export(path, fmt, list(self.view.rows) if only_shown else None)
 
     @work(exclusive=True, group="results-export", exit_on_error=False)
-    async def export(self, path: Path, fmt: str) -> None:
+    async def export(self, path: Path, fmt: str, rows: list[int] | None = None) -> None:
         from fr_tui.core.export import export_rows
 
         joined = self.joined
         assert joined is not None
         self.set_status(f"Exporting to {path}…")
         try:
-            written = await asyncio.to_thread(export_rows, joined, path, fmt)  # type: ignore[arg-type]
+            written = await asyncio.to_thread(export_rows, joined, path, fmt, rows)  # type: ignore[arg-type]
         except (OSError, ValueError) as exc:
             self.notify(str(exc), title="Export failed", severity="error")
             self._refresh_status()
             return
         self._refresh_status()
-        self.notify(f"{written:,} rows written to {path}", title="Exported")
+        self.notify(f"{plural(written, 'row')} written to {path}", title="Exported")
 
     def action_retry(self) -> None:
-        joined = self.joined
-        if joined is None:
+        joined, record = self.joined, self.record
+        if joined is None or record is None:
             self.notify("The results are not loaded yet", severity="warning")
             return
         if self.inputs_missing:
@@ -520,21 +459,7 @@ class ResultsScreen(Screen[None]):
                 severity="warning",
             )
             return
-        groups = joined.error_groups()
-        if not groups:
+        if not joined.error_groups():
             self.notify("Nothing to retry: every row succeeded", title="Retry")
             return
-        from fr_tui.tui.modals.retry import RetryModal
-
-        has_client = getattr(self.app, "client", None) is not None
-        self.app.push_screen(RetryModal(groups, can_submit=has_client), self._retry_chosen)
-
-    def _retry_chosen(self, groups: list[str] | None) -> None:
-        if groups:
-            self.retry(groups)
-
-    @work(exclusive=True, group="results-retry", exit_on_error=False)
-    async def retry(self, groups: list[str]) -> None:
-        from fr_tui.tui.modals.retry import build_validate_submit
-
-        await build_validate_submit(self, groups)
+        batch_actions.retry(self, record, joined)

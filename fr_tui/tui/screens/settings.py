@@ -14,12 +14,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Input, OptionList, Select, Static
+from textual.widgets import Button, Input, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
 from fr_tui.core.api import normalise_base_url
 from fr_tui.core.config import SANDBOX, KeyError_, Profile, mask_key
-from fr_tui.tui.screens.welcome import test_key
+from fr_tui.core.key_check import check_key
+from fr_tui.tui.widgets.app_footer import AppFooter
 from fr_tui.tui.widgets.app_header import AppHeader
 
 KEY_SOURCES = [
@@ -52,10 +53,12 @@ class SettingsScreen(Screen[None]):
     SettingsScreen.-narrow #profile-pane { width: 1fr; height: 5; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "close", "Back", id="settings-back"),
-        Binding("ctrl+s", "save", "Save", id="settings-save"),
-        Binding("ctrl+t", "test", "Test connection", id="settings-test"),
+        Binding("ctrl+s", "save", "Save", tooltip="Save this profile", id="settings-save"),
+        Binding(
+            "ctrl+t", "test", "Test", tooltip="Test the connection and key", id="settings-test"
+        ),
         Binding("ctrl+n", "new_profile", "New profile", id="settings-new"),
+        Binding("escape", "close", "Back", id="settings-back"),
     ]
 
     def __init__(self) -> None:
@@ -63,7 +66,7 @@ class SettingsScreen(Screen[None]):
         self.selected: str | None = None
 
     def compose(self) -> ComposeResult:
-        yield AppHeader("Settings")
+        yield AppHeader()
         with Horizontal(id="settings-body"):
             with Vertical(id="profile-pane"):
                 yield Static("Profiles (enter: make active)", classes="pane-title")
@@ -85,7 +88,10 @@ class SettingsScreen(Screen[None]):
                 with Horizontal(classes="buttons"):
                     yield Button("New", id="settings-new", compact=True)
                     yield Button("Delete", id="settings-delete", variant="error", compact=True)
-        yield Footer()
+        yield AppFooter()
+
+    def crumbs(self, previous: object) -> list[str]:
+        return ["Settings"]
 
     def on_mount(self) -> None:
         app: Any = self.app
@@ -232,7 +238,7 @@ class SettingsScreen(Screen[None]):
         if not key:
             self._status("✖ No key: this key source gives nothing.", error=True)
             return
-        works, message = await test_key(base, key)
+        works, message = await check_key(base, key)
         self._status(("✔ " if works else "✖ ") + message, error=not works)
 
     @on(Button.Pressed, "#settings-activate")

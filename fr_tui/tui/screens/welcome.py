@@ -9,33 +9,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Input, Static
+from textual.widgets import Button, Input, Static
 
-from fr_tui.core.api import DEFAULT_BASE_URL, BatchClient, normalise_base_url
+from fr_tui.core.api import DEFAULT_BASE_URL, normalise_base_url
 from fr_tui.core.config import SANDBOX
-from fr_tui.core.errors import ApiError, AuthError, NotFoundError
+from fr_tui.core.key_check import check_key
+from fr_tui.core.paths import SAMPLES_DIR
+from fr_tui.tui.widgets.app_footer import AppFooter
 from fr_tui.tui.widgets.app_header import AppHeader
-
-# Looking up a batch that cannot exist: 404 proves the key works without creating anything.
-PROBE_BATCH_ID = "batch_fr-tui-key-check"
-
-
-async def test_key(base_url: str, key: str) -> tuple[bool, str]:
-    """(works, message) for a key against a server."""
-    async with BatchClient(base_url, key, read_timeout=15.0, retry_budget=10.0) as client:
-        try:
-            await client.get_batch(PROBE_BATCH_ID)
-        except NotFoundError as exc:
-            # A batch API answers an unknown id with a JSON error; any web server answers
-            # 404 to a wrong base URL, so only a 404 that reads like the API proves the key.
-            if exc.server_text is not None:
-                return True, "The key works."
-            return False, "This base URL does not look like a batch API (404). Check it."
-        except AuthError:
-            return False, "The server refused this key (401). Check it and try again."
-        except ApiError as exc:
-            return False, exc.message
-    return True, "The key works."
 
 
 class WelcomeScreen(Screen[None]):
@@ -60,7 +41,7 @@ class WelcomeScreen(Screen[None]):
         base = app.config.profile("default").base_url
         if base == SANDBOX:
             base = DEFAULT_BASE_URL
-        yield AppHeader("Welcome")
+        yield AppHeader()
         with Vertical():
             yield Static("Welcome to fr-tui: batch jobs on FastRouter", id="welcome-title")
             yield Static(
@@ -76,7 +57,10 @@ class WelcomeScreen(Screen[None]):
             with Horizontal():
                 yield Button("Test and save ⏎", id="welcome-save", variant="primary", compact=True)
                 yield Button("Use the sandbox (f2)", id="welcome-sandbox", compact=True)
-        yield Footer()
+        yield AppFooter()
+
+    def crumbs(self, previous: object) -> list[str]:
+        return ["Welcome"]
 
     def on_mount(self) -> None:
         self.query_one("#welcome-key", Input).focus()
@@ -100,7 +84,7 @@ class WelcomeScreen(Screen[None]):
     @work(exclusive=True, group="welcome-test", exit_on_error=False)
     async def _test_and_save(self, key: str, base: str) -> None:
         try:
-            works, message = await test_key(base, key)
+            works, message = await check_key(base, key)
         finally:
             self.query_one("#welcome-save", Button).disabled = False
         if not works:
@@ -131,8 +115,6 @@ class WelcomeScreen(Screen[None]):
         self.dismiss(None)
         if app.start_path is None:
             # Like `fr-tui --sandbox`: a new user lands on the sample files.
-            from fr_tui.tui.run import SAMPLES_DIR
-
             app.start_path = SAMPLES_DIR
 
             def browse_samples() -> None:

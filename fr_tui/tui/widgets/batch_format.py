@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from rich.text import Text
 
 from fr_tui.core.store import BatchRecord
+from fr_tui.core.units import money
 
 # status -> (glyph, style role). Glyphs are all one cell wide.
 STATUS_LOOK: dict[str, tuple[str, str]] = {
@@ -26,15 +27,28 @@ STATUS_LOOK: dict[str, tuple[str, str]] = {
 }
 
 
+def rows_missing(record: BatchRecord) -> int:
+    """Rows the server counted but answered in neither file (known once it has ended)."""
+    if not record.terminal or record.request_total is None:
+        return 0
+    done = (record.request_completed or 0) + (record.request_failed or 0)
+    return max(0, record.request_total - done)
+
+
+def rows_not_ok(record: BatchRecord) -> int:
+    return (record.request_failed or 0) + rows_missing(record)
+
+
 def status_role(record: BatchRecord) -> str:
-    """success / warning / error / accent: a completed batch with failed rows is a warning."""
-    if record.status == "completed" and (record.request_failed or 0) > 0:
+    """success / warning / error / accent: a completed batch with failed or missing rows
+    is a warning, never a plain success."""
+    if record.status == "completed" and rows_not_ok(record):
         return "warning"
     return STATUS_LOOK.get(record.status, ("?", "warning"))[1]
 
 
 def status_glyph(record: BatchRecord) -> str:
-    if record.status == "completed" and (record.request_failed or 0) > 0:
+    if record.status == "completed" and rows_not_ok(record):
         return "!"
     return STATUS_LOOK.get(record.status, ("?", "warning"))[0]
 
@@ -45,10 +59,26 @@ def status_text(record: BatchRecord, colours: dict[str, str]) -> Text:
     return Text(f"{status_glyph(record)} {word}", style=colours.get(role, ""))
 
 
+def outcome_counts(record: BatchRecord, *, compact: bool = False) -> str:
+    """`✓ 8 ✗ 1 ? 1`: ok, failed and missing rows of an ended batch (zeros left out)."""
+    gap = "" if compact else " "
+    parts = [f"✓{gap}{record.request_completed or 0:,}"]
+    if record.request_failed:
+        parts.append(f"✗{gap}{record.request_failed:,}")
+    if missing := rows_missing(record):
+        parts.append(f"?{gap}{missing:,}")
+    return " ".join(parts)
+
+
 def progress_text(record: BatchRecord, width: int = 14) -> str:
-    """A small bar and done/total from request_counts; 'unknown' when the API gave none."""
+    """A small bar and done/total from request_counts while it runs (or when every row
+    came back ok); ok / failed / missing once it ended otherwise; 'unknown' when the API
+    gave no counts."""
     if record.request_total is None:
         return "unknown"
+    if record.terminal and record.request_total > 0 and rows_not_ok(record):
+        counts = outcome_counts(record)
+        return counts if len(counts) <= width else outcome_counts(record, compact=True)
     total = record.request_total
     done = (record.request_completed or 0) + (record.request_failed or 0)
     if total <= 0:
@@ -105,9 +135,7 @@ def timing_text(record: BatchRecord, now: float) -> str:
 
 
 def cost_text(record: BatchRecord) -> str:
-    if record.cost is None:
-        return "-"
-    return f"${record.cost:.4f}" if record.cost < 1 else f"${record.cost:.2f}"
+    return money(record.cost)
 
 
 def endpoint_text(record: BatchRecord) -> str:
@@ -118,6 +146,13 @@ def endpoint_text(record: BatchRecord) -> str:
 # ----------------------------------------------------------------- the list's columns
 
 FILTERS = ("all", "active", "done", "failed")
+PROFILE_FILTER = "profile:"
+
+
+def filters_for(records: list[BatchRecord]) -> list[str]:
+    """The `f` cycle: the fixed filters, then one per profile in history."""
+    profiles = sorted({r.profile for r in records if r.profile})
+    return [*FILTERS, *(f"{PROFILE_FILTER}{name}" for name in profiles)]
 
 
 @dataclass(frozen=True)
@@ -134,9 +169,10 @@ COLUMNS = (
     Column("progress", "Progress", 14, 0),
     Column("created", "Created", 9, 0),
     Column("time", "Time", 11, 0),
-    Column("id", "Batch id", 34, 116),
-    Column("cost", "Cost", 9, 128),
-    Column("endpoint", "Endpoint", 17, 148),
+    Column("profile", "Profile", 12, 110),
+    Column("cost", "Cost", 10, 128),
+    Column("id", "Batch id", 34, 150),
+    Column("endpoint", "Endpoint", 17, 170),
 )
 
 
@@ -145,10 +181,12 @@ def columns_for(width: int) -> tuple[Column, ...]:
 
 
 def matches_filter(record: BatchRecord, mode: str) -> bool:
+    if mode.startswith(PROFILE_FILTER):
+        return record.profile == mode.removeprefix(PROFILE_FILTER)
     if mode == "active":
         return not record.terminal
     if mode == "done":
         return record.terminal
     if mode == "failed":
-        return record.status in ("failed", "expired", "cancelled") or bool(record.request_failed)
+        return record.status in ("failed", "expired", "cancelled") or bool(rows_not_ok(record))
     return True

@@ -36,6 +36,7 @@ def _display_text(data: bytes) -> str:
 
 
 class JsonlView(ScrollView, can_focus=True):
+    HELP_NAME = "preview"  # help lists its movement keys under this name
     """Shows `index`'s lines; `cursor` is the selected line (0-based)."""
 
     DEFAULT_CSS = """
@@ -50,7 +51,19 @@ class JsonlView(ScrollView, can_focus=True):
         background-tint: $foreground 3%;
     }
     JsonlView > .jsonl-view--gutter { color: $text-muted; }
-    JsonlView > .jsonl-view--cursor { background: $accent 40%; text-style: bold; }
+    /* The cursor line says whether the preview has focus: bright when it has,
+       dimmed when another pane has (and under NO_COLOR reverse vs underline). */
+    JsonlView > .jsonl-view--cursor {
+        background: $block-cursor-blurred-background;
+        color: $block-cursor-blurred-foreground;
+    }
+    JsonlView:focus > .jsonl-view--cursor {
+        background: $block-cursor-background;
+        color: $block-cursor-foreground;
+        text-style: bold;
+    }
+    JsonlView:nocolor > .jsonl-view--cursor { text-style: underline; }
+    JsonlView:nocolor:focus > .jsonl-view--cursor { text-style: bold reverse; }
     JsonlView > .jsonl-view--error { color: $error; text-style: bold; }
     JsonlView > .jsonl-view--warning { color: $warning; text-style: bold; }
     JsonlView > .jsonl-view--empty { color: $text-muted; }

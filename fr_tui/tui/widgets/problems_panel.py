@@ -1,11 +1,19 @@
-"""The list of a file's problems, streamed in while validation runs; enter jumps to one."""
+"""A file's problems grouped by code, like the CLI report: one line per kind with its
+count (`✖ 50,000 × provider is missing…`), expanded (enter) to the lines it was found on;
+enter on a line jumps to it. Problems stream in while validation runs.
+
+The validator keeps the first MAX_KEPT_PROBLEMS problems and counts the rest, so a group
+can have more lines than it can list: `set_counts` gives it the true count at the end.
+Only the group lines and the lines of expanded groups are options, so 50,000 identical
+problems are one line until asked for.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from rich.text import Text
+from textual.content import Content
 from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
@@ -15,19 +23,41 @@ from fr_tui.tui.widgets.jsonl_view import ERROR_MARK, WARNING_MARK
 if TYPE_CHECKING:
     from fr_tui.core.validate import Problem
 
-# More than this many rows in the panel helps nobody; the summary has the totals.
-MAX_SHOWN = 2000
+OPEN, CLOSED = "▾", "▸"
 
 
-def problem_text(problem: Problem) -> Text:
-    text = Text(no_wrap=True, overflow="ellipsis")
-    if problem.severity == "error":
-        text.append(f"{ERROR_MARK} ", style="bold red")
-    else:
-        text.append(f"{WARNING_MARK} ", style="bold yellow")
-    text.append(f"L{problem.line} ", style="bold")
-    text.append(problem.message)
-    return text
+def _mark(severity: str) -> tuple[str, str]:
+    if severity == "error":
+        return f"{ERROR_MARK} ", "bold $text-error"
+    return f"{WARNING_MARK} ", "bold $text-warning"
+
+
+def problem_text(problem: Problem) -> Content:
+    # Content, not Rich Text: its styles take theme variables, and messages are never
+    # read as markup.
+    return Content.assemble(_mark(problem.severity), (f"L{problem.line} ", "bold"), problem.message)
+
+
+@dataclass
+class ProblemGroup:
+    code: str
+    severity: str
+    kept: list[Problem] = field(default_factory=list)
+    total: int = 0  # every problem of this code, kept or not
+    message: str | None = None  # the message, while every kept one says the same
+    expanded: bool = False
+
+    @property
+    def title(self) -> str:
+        return self.message if self.message is not None else self.code.replace("_", " ")
+
+    def add(self, problem: Problem) -> None:
+        if not self.kept:
+            self.message = problem.message
+        elif self.message != problem.message:
+            self.message = None
+        self.kept.append(problem)
+        self.total = max(self.total, len(self.kept))
 
 
 class ProblemsPanel(OptionList):
@@ -37,6 +67,8 @@ class ProblemsPanel(OptionList):
         border: none;
         padding: 0;
         background: $surface;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
     }
     """
 
@@ -46,26 +78,105 @@ class ProblemsPanel(OptionList):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.problems: list[Problem] = []
-        self.hidden_count = 0
+        self.groups: dict[str, ProblemGroup] = {}
+        self.problems: list[Problem] = []  # every kept problem, in arrival order
+        self._rows: list[tuple[str, int]] = []  # per option: (code, -1 header | kept index)
+
+    # -- data ------------------------------------------------------------------------
 
     def clear_problems(self) -> None:
+        self.groups = {}
         self.problems = []
-        self.hidden_count = 0
+        self._rows = []
         self.clear_options()
 
     def add_problems(self, problems: list[Problem]) -> None:
-        room = MAX_SHOWN - len(self.problems)
-        shown = problems[: max(room, 0)]
-        self.hidden_count += len(problems) - len(shown)
-        if not shown:
+        if not problems:
             return
-        start = len(self.problems)
-        self.problems.extend(shown)
-        self.add_options([Option(problem_text(p), id=f"p{start + i}") for i, p in enumerate(shown)])
+        for problem in problems:
+            group = self.groups.get(problem.code)
+            if group is None:
+                group = self.groups[problem.code] = ProblemGroup(problem.code, problem.severity)
+            group.add(problem)
+        self.problems.extend(problems)
+        self._rebuild()
+
+    def set_counts(self, counts: dict[str, int], severity_of: dict[str, str]) -> None:
+        """The validator's true count per code (also codes with no kept problem)."""
+        for code, count in counts.items():
+            group = self.groups.get(code)
+            if group is None:
+                group = self.groups[code] = ProblemGroup(code, severity_of.get(code, "error"))
+            group.total = max(count, len(group.kept))
+        self._rebuild()
+
+    def totals(self) -> tuple[int, int]:
+        """(errors, warnings) counted so far."""
+        errors = sum(g.total for g in self.groups.values() if g.severity == "error")
+        warnings = sum(g.total for g in self.groups.values() if g.severity != "error")
+        return errors, warnings
+
+    # -- options ---------------------------------------------------------------------
+
+    def _header(self, group: ProblemGroup) -> Content:
+        return Content.assemble(
+            (f"{OPEN if group.expanded else CLOSED} ", "dim"),
+            _mark(group.severity),
+            (f"{group.total:,} × ", "bold"),
+            group.title,
+        )
+
+    def _rebuild(self) -> None:
+        keep = self._rows[self.highlighted] if self.highlighted is not None and self._rows else None
+        ordered = sorted(self.groups.values(), key=lambda g: (g.severity != "error",))
+        options: list[Option] = []
+        rows: list[tuple[str, int]] = []
+        for group in ordered:
+            options.append(Option(self._header(group)))
+            rows.append((group.code, -1))
+            if not group.expanded:
+                continue
+            for index, problem in enumerate(group.kept):
+                options.append(Option(Content("   ") + problem_text(problem)))
+                rows.append((group.code, index))
+            hidden = group.total - len(group.kept)
+            if hidden > 0:
+                note = f"     … {hidden:,} more; only the first problems are listed"
+                options.append(Option(Content.styled(note, "dim"), disabled=True))
+                rows.append((group.code, -2))
+        self._rows = rows
+        with self.app.batch_update():
+            self.clear_options()
+            self.add_options(options)
+            if keep in rows:
+                self.highlighted = rows.index(keep)
+            elif rows:
+                self.highlighted = 0
+
+    def toggle(self, code: str, expanded: bool | None = None) -> None:
+        group = self.groups[code]
+        group.expanded = (not group.expanded) if expanded is None else expanded
+        self._rebuild()
+
+    def show_line(self, line: int) -> bool:
+        """Expand the group of the first problem on `line` (1-based) and highlight it,
+        scrolled into view; False when no listed problem is on that line."""
+        for code, group in self.groups.items():
+            for index, problem in enumerate(group.kept):
+                if problem.line == line:
+                    if not group.expanded:
+                        group.expanded = True
+                        self._rebuild()
+                    self.highlighted = self._rows.index((code, index))
+                    return True
+        return False
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
-        index = event.option_index
-        if 0 <= index < len(self.problems):
-            self.post_message(self.Jump(self.problems[index].line))
+        if not 0 <= event.option_index < len(self._rows):
+            return
+        code, index = self._rows[event.option_index]
+        if index == -1:
+            self.toggle(code)
+        elif index >= 0:
+            self.post_message(self.Jump(self.groups[code].kept[index].line))

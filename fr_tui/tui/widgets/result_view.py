@@ -117,6 +117,7 @@ def layout_columns(joined: JoinedResults | None, width: int) -> list[Column]:
 
 
 class ResultView(ScrollView, can_focus=True):
+    HELP_NAME = "results table"  # help lists its movement keys under this name
     """The results table. Feed it with `set_data(joined, rows)`; `rows` are the row
     numbers of the current filter, in order. Posts CursorMoved and Chosen."""
 

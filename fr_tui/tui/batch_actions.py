@@ -1,6 +1,7 @@
-"""Actions on one batch shared by the list and the details screen: cancel, open results
-(downloading first), retry failed rows, copy the id. Network calls run in async workers
-owned by the calling screen, on the app's one shared client."""
+"""What can be done to one batch, shared by the Batches list, Batch details and Results:
+cancel, open the results, retry the failed and missing rows, copy the id; and whether
+each applies to a batch (the screens' check_action dims the keys that do not). Network
+calls run in async workers owned by the calling screen, on the app's one shared client."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from typing import Any
 from textual.screen import Screen
 
 from fr_tui.core.errors import ApiError, NotSupportedError
+from fr_tui.core.results import JoinedResults
 from fr_tui.core.store import BatchRecord
-from fr_tui.core.workflow import fetch_results
 from fr_tui.tui.messages import BatchesChanged
 from fr_tui.tui.modals.confirm import ConfirmModal
+from fr_tui.tui.widgets.batch_format import rows_missing
 
 
 def _post_changed(app: Any, batch_id: str) -> None:
@@ -68,18 +70,25 @@ async def _cancel(app: Any, record: BatchRecord) -> None:
     _post_changed(app, record.id)
 
 
-def results_on_disk(record: BatchRecord) -> bool:
-    paths = [p for p in (record.output_path, record.error_path) if p]
-    return bool(paths) and all(Path(p).exists() for p in paths)
+def can_cancel(record: BatchRecord) -> bool:
+    return not record.terminal and record.status != "cancelling"
+
+
+def may_need_retry(record: BatchRecord) -> bool:
+    """Whether a retry can have rows: an ended batch that did not complete every row.
+    (The counts can only rule a retry out; the joined results say exactly what.)"""
+    if not record.terminal:
+        return False
+    if record.status != "completed" or not record.has_counts:
+        return True
+    return bool(record.request_failed) or rows_missing(record) > 0
 
 
 def open_results(screen: Screen[Any], record: BatchRecord) -> None:
-    """Open the results screen, downloading the files first when they are not here yet."""
+    """Open the results screen; it downloads the files first when they are not here."""
     app = screen.app
-    if results_on_disk(record):
-        app.open_results(record.id)
-        return
-    if not (record.output_file_id or record.error_file_id):
+    on_disk = [p for p in (record.output_path, record.error_path) if p and Path(p).exists()]
+    if not on_disk and not (record.output_file_id or record.error_file_id):
         if record.terminal:
             app.notify(f"{record.label} has no result files.", severity="warning")
         else:
@@ -87,42 +96,31 @@ def open_results(screen: Screen[Any], record: BatchRecord) -> None:
                 f"{record.label} is still {record.status.replace('_', ' ')}: no results yet."
             )
         return
-    app.notify(f"Downloading the results of {record.label}…")
-    screen.run_worker(
-        _download_then_open(app, record), group=f"download-{record.id}", exit_on_error=False
-    )
-
-
-async def _download_then_open(app: Any, record: BatchRecord) -> None:
-    client = app.client
-    if client is None:
-        app.notify("No API key: cannot download results.", severity="error")
-        return
-    try:
-        await fetch_results(client, app.store, record, app.paths.results_for(record.id))
-    except ApiError as exc:
-        app.notify(f"Download failed: {exc.message}", severity="error")
-        return
-    except OSError as exc:
-        app.notify(f"Could not save results: {exc}", severity="error")
-        return
-    _post_changed(app, record.id)
     app.open_results(record.id)
 
 
-def retry_failed(screen: Screen[Any], record: BatchRecord) -> None:
-    """Retrying needs the joined results (which rows failed, and why): it happens on the
-    results screen. Open it and say which key to press there."""
+def retry(screen: Screen[Any], record: BatchRecord, joined: JoinedResults | None = None) -> None:
+    """The retry preview (loading the results first when `joined` is not given); a
+    confirmed retry lands on the Batches list with the new batch selected."""
     app = screen.app
-    failed = record.request_failed or 0
     if not record.terminal:
         app.notify(f"{record.label} is still running: retry once it has ended.")
         return
-    if failed == 0 and record.status == "completed":
-        app.notify(f"{record.label} has no failed rows to retry.")
+    if not may_need_retry(record):
+        app.notify(f"{record.label}: every row succeeded, nothing to retry.")
         return
-    open_results(screen, record)
-    app.notify("In the results, press R to retry the failed rows as a new batch.")
+    from fr_tui.tui.modals.retry import RetryModal
+
+    def done(new_id: str | None) -> None:
+        if not new_id:
+            return
+        poller = getattr(app, "poller", None)
+        if poller is not None:
+            poller.watch(new_id)
+        _post_changed(app, new_id)
+        app.open_batches(select=new_id)
+
+    app.push_screen(RetryModal(record, joined), done)
 
 
 def copy_id(screen: Screen[Any], record: BatchRecord) -> None:
