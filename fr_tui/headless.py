@@ -28,6 +28,20 @@ from fr_tui.core.config import (
 )
 from fr_tui.core.paths import Paths, get_paths
 from fr_tui.core.store import HistoryStore
+from fr_tui.core.units import json_money
+from fr_tui.headless_cost import (  # noqa: F401 - cmd_* are looked up by name by cli.main
+    _uses_sandbox,
+    budget_refusal,
+    catalog_json,
+    catalog_line,
+    cmd_estimate,
+    cmd_spend,
+    make_estimate,
+    parse_max_cost,
+    results_cost,
+    results_cost_lines,
+    validate_with_catalog,
+)
 
 if TYPE_CHECKING:  # the client pulls in httpx: only the commands that talk to the API load it
     from fr_tui.core.api import BatchClient
@@ -118,16 +132,22 @@ def _run(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from fr_tui.core.validate import format_report, validate_path
+    from fr_tui.core.validate import format_report
 
     _, profile = _config(args)
     if not args.file.is_file():
         raise CliError(f"no such file: {args.file}")
-    report = validate_path(args.file, _limits(profile))
+    checked = validate_with_catalog(args, profile, args.file, _limits(profile))
+    report = checked.report
     if args.json:
-        _print_json(report.to_json())
+        _print_json({**report.to_json(), "catalog": catalog_json(checked.catalog)})
     else:
-        print(format_report(report, str(args.file)))
+        text = format_report(report, str(args.file))
+        line = catalog_line(checked.catalog, checked.loader)
+        if line:
+            head, sep, rest = text.partition("\n\n")
+            text = head + "\n" + line + sep + rest
+        print(text)
     return EXIT_OK if report.valid else EXIT_INVALID
 
 
@@ -204,14 +224,18 @@ def _final_code(status: str) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from fr_tui.core.validate import validate_path
+    from fr_tui.core.costlog import record_estimate
     from fr_tui.core.workflow import submit_file
 
-    _, profile = _config(args)
+    config, profile = _config(args)
     if not args.file.is_file():
         raise CliError(f"no such file: {args.file}")
     metadata = _parse_metadata(args.metadata)
-    report = validate_path(args.file, _limits(profile))
+    max_cost = parse_max_cost(args.max_cost)
+    checked = validate_with_catalog(
+        args, profile, args.file, _limits(profile), tally_without_catalog=True
+    )
+    report = checked.report
     if not report.valid:
         first = report.errors[0] if report.errors else None
         where = f" (line {first.line}: {first.message})" if first else ""
@@ -227,6 +251,14 @@ def cmd_submit(args: argparse.Namespace) -> int:
             f"{first.message}). Check with `fr-tui validate`, or pass --force to submit anyway.",
             EXIT_INVALID,
         )
+    # The estimate is kept with the batch (spend, budgets, the estimate's correction),
+    # and a budget is checked before anything is uploaded.
+    profile_name = "sandbox" if _uses_sandbox(args, profile) else profile.name
+    local_store = HistoryStore(get_paths().ensure().history_db)
+    estimate = make_estimate(checked, config, profile, local_store)
+    refusal = budget_refusal(estimate, config, profile_name, max_cost, local_store)
+    if refusal:
+        raise CliError(f"{args.file}: {refusal}", EXIT_INVALID)
 
     async def go() -> int:
         async with _session(args) as session:
@@ -240,10 +272,17 @@ def cmd_submit(args: argparse.Namespace) -> int:
                 name=args.name,
                 rows=report.rows,
             )
+            record_estimate(session.store, record.id, estimate)
             result: dict[str, Any] = {
                 "batch_id": record.id,
                 "input_file_id": record.input_file_id,
                 "status": record.status,
+                "estimate": {
+                    "cost_low": json_money(estimate.cost_low),
+                    "cost_high": json_money(estimate.cost_high),
+                    "input_tokens": estimate.input_tokens,
+                    "currency": estimate.currency,
+                },
             }
             code = EXIT_OK
             if args.wait:
@@ -259,7 +298,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
             if args.json:
                 _print_json(result)
             else:
-                print(f"submitted {record.id} ({result['status']})")
+                print(
+                    f"submitted {record.id} ({result['status']}), estimated "
+                    f"{estimate.cost_range_text()}"
+                )
             return code
 
     return _run(go)
@@ -415,6 +457,10 @@ def cmd_results(args: argparse.Namespace) -> int:
             batch, joined, output_path, error_path = await _joined(session, args.batch_id)
         with joined:
             summary = summary_json(batch.id, batch.status, joined, output_path, error_path)
+            cost, estimate = results_cost(args, session.store, batch.id, joined)
+            summary["cost"] = json_money(cost.total)
+            summary["cost_detail"] = cost.to_json()
+            summary["estimate"] = estimate.to_json() if estimate else None
             if args.output:
                 fmt: Literal["csv", "jsonl"] = args.format or (
                     "csv" if args.output.suffix == ".csv" else "jsonl"
@@ -428,6 +474,8 @@ def cmd_results(args: argparse.Namespace) -> int:
                 f"{batch.id} {batch.status}: {summary['total']} rows, {summary['ok']} ok, "
                 f"{summary['failed']} failed, {summary['missing']} missing"
             )
+            for line in results_cost_lines(cost, estimate):
+                print(line)
             for group in summary["error_groups"]:
                 print(f"  {group['count']:>6} × {group['code'] or ''} {group['message'] or ''}")
             for label in ("output_path", "error_path", "export_path"):
