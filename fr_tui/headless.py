@@ -564,6 +564,7 @@ def cmd_paths(args: argparse.Namespace) -> int:
         "config_dir": str(paths.config_dir),
         "config_file": str(paths.config_file),
         "history": str(paths.history_db),
+        "catalog": str(paths.config_dir / "catalog"),
         "data_dir": str(paths.data_dir),
         "results": str(paths.results_dir),
         "sandbox": str(paths.sandbox_dir),

@@ -46,7 +46,7 @@ def catalog_loader(args: argparse.Namespace, profile: Profile, paths: Paths) -> 
     if _uses_sandbox(args, profile):
         from fr_tui.sandbox.catalog import models_answer
 
-        return CatalogLoader(paths, origin_of("sandbox", sandbox=True), models_answer)
+        return CatalogLoader(paths, origin_of("sandbox", sandbox=True), models_answer, local=True)
     base_url = args.base_url or os.environ.get(BASE_URL_ENV) or profile.base_url
     # The catalog is public: no key is sent (and no password manager asked for one).
     return CatalogLoader(paths, origin_of(base_url), http_source(base_url))

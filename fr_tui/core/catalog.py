@@ -15,7 +15,8 @@ The answer is cached per server ("origin": `sandbox` for the embedded sandbox, e
 base URL) in `<config dir>/catalog/<origin>.json` with the time it was fetched. A cache
 younger than a day is used as it is; an older one is used while a fresh copy is fetched
 in the background; with no cache, one fetch is tried with a short timeout, and a failed
-fetch is not retried for ten minutes. `FR_TUI_CATALOG=cache` never fetches (offline use),
+fetch is not retried for ten minutes. `FR_TUI_CATALOG=cache` never fetches over the
+network (offline use; the embedded sandbox's catalog is local data and still read),
 `FR_TUI_CATALOG=off` turns the catalog off.
 """
 
@@ -269,12 +270,14 @@ class CatalogLoader:
         origin: str,
         source: Source | None,
         *,
+        local: bool = False,
         mode: str | None = None,
         now: Callable[[], float] = time.time,
     ) -> None:
         self.paths = paths
         self.origin = origin
         self.source = source
+        self.local = local  # the source is local data (the embedded sandbox), not the network
         self.mode = (mode or os.environ.get(CATALOG_ENV) or "auto").strip().lower()
         self.now = now
         self.error: str | None = None  # why the last fetch failed
@@ -284,13 +287,19 @@ class CatalogLoader:
     def enabled(self) -> bool:
         return self.mode != "off"
 
+    @property
+    def can_fetch(self) -> bool:
+        """FR_TUI_CATALOG=cache forbids the network, not local data."""
+        return self.enabled and self.source is not None and (self.mode != "cache" or self.local)
+
     def cached(self) -> Catalog | None:
         return load_cached(self.paths, self.origin) if self.enabled else None
 
     def fetch(self) -> Catalog | None:
         """One fetch now; the cache is replaced when it works."""
-        if not self.enabled or self.mode == "cache" or self.source is None:
+        if not self.can_fetch:
             return None
+        assert self.source is not None
         try:
             data = self.source()
             fetched_at = self.now()
@@ -307,23 +316,35 @@ class CatalogLoader:
         self.error = None
         return catalog
 
-    def load(self) -> Catalog | None:
+    def load(self, *, block: bool = True) -> Catalog | None:
         """The catalog to use now: a fresh cache as it is; a stale one at once, refreshed
-        in the background; none cached: one fetch, unless one failed a moment ago."""
+        in the background; none cached: one fetch (in the background unless `block`),
+        unless one failed a moment ago."""
         cached = self.cached()
         if cached is not None:
             if cached.stale(self.now()):
                 self.refresh_in_background()
             return cached
-        if not self.enabled or self.mode == "cache":
+        if not self.can_fetch:
             return None
         self.error = _recent_failure(self.paths, self.origin, self.now())
-        return None if self.error else self.fetch()
+        if self.error:
+            return None
+        if not block:
+            self.refresh_in_background()
+            return None
+        return self.fetch()
 
     def refresh_in_background(self) -> None:
-        if self._refresh is None and self.mode == "auto" and self.source is not None:
-            self._refresh = threading.Thread(target=self.fetch, name="fr-tui-catalog", daemon=True)
-            self._refresh.start()
+        """Fetch in a thread, unless one is running or a fetch failed a moment ago."""
+        if not self.can_fetch:
+            return
+        if self._refresh is not None and self._refresh.is_alive():
+            return
+        if _recent_failure(self.paths, self.origin, self.now()):
+            return
+        self._refresh = threading.Thread(target=self.fetch, name="fr-tui-catalog", daemon=True)
+        self._refresh.start()
 
     def wait(self, timeout: float) -> None:
         """Give a background refresh a moment to land (a CLI command about to exit)."""

@@ -136,21 +136,22 @@ class Estimate:
         """ "$0.0042–$0.0061" (one figure when both ends agree), or "unpriced"."""
         return cost_range(self.cost_low, self.cost_high)
 
-    def summary_text(self) -> str:
-        """One line for headers: rows, tokens, the cost range and the discount."""
-        parts = [
-            f"{self.rows:,} rows",
-            f"~{human_count(self.input_tokens)} in",
-        ]
-        out_max = self.output_tokens_max
-        parts.append(f"≤{human_count(out_max)} out" if out_max is not None else "out unbounded")
+    def cost_text(self) -> str:
+        """The cost range with its discount: "$0.0042–$0.0061 (batch -50%)"."""
         cost = self.cost_range_text()
         discount = next((m.price.discount_label for m in self.models if m.price), "")
-        if discount:
-            cost += f" ({discount})"
-        parts.append(cost)
+        return f"{cost} ({discount})" if discount else cost
+
+    def summary_text(self, *, rows: bool = True) -> str:
+        """One line for headers: the cost range and its discount, then tokens (and rows)."""
+        parts = [self.cost_text()]
         if self.unpriced_models:
             parts.append(f"{len(self.unpriced_models)} model(s) unpriced")
+        if rows:
+            parts.append(f"{self.rows:,} rows")
+        out_max = self.output_tokens_max
+        out = f"≤{human_count(out_max)} out" if out_max is not None else "output unbounded"
+        parts.append(f"~{human_count(self.input_tokens)} in, {out} tokens")
         return " · ".join(parts)
 
 

@@ -41,6 +41,7 @@ from fr_tui.tui.widgets.batch_format import (
     status_text,
     timing_text,
 )
+from fr_tui.tui.widgets.cost_lines import SpendLine
 
 UNKNOWN_PREFIX = "unknown:"
 
@@ -100,6 +101,7 @@ class BatchesScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield AppHeader("2 Batches")
         yield Static("", markup=False, id="batches-indicator")
+        yield SpendLine(id="batches-spend")
         yield Static(
             "No batches yet. Submit a file from Files (key 1, then s) or with `fr-tui submit`.",
             id="batches-empty",
@@ -289,10 +291,12 @@ class BatchesScreen(Screen[None]):
     def _on_changed(self, message: BatchesChanged) -> None:
         self.reload()
         self._update_indicator()
+        self.query_one(SpendLine).refresh_spend()
 
     @on(BatchFinished)
     def _on_finished(self, message: BatchFinished) -> None:
         self.reload()
+        self.query_one(SpendLine).refresh_spend()
 
     @on(PollStatus)
     def _on_poll_status(self, message: PollStatus) -> None:

@@ -26,6 +26,7 @@ from fr_tui.core.errors import ApiError
 from fr_tui.core.results import MISSING_KEY, JoinedResults, join_results, merge_child
 from fr_tui.core.store import BatchRecord
 from fr_tui.core.workflow import ERROR_NAME, OUTPUT_NAME
+from fr_tui.tui.costs import costs
 from fr_tui.tui.widgets.app_header import AppHeader
 from fr_tui.tui.widgets.result_view import ResultView, clip
 
@@ -58,7 +59,7 @@ def format_count(n: int | None) -> str:
     return f"{n:,}" if n is not None else "-"
 
 
-def summary_text(joined: JoinedResults) -> str:
+def summary_text(joined: JoinedResults, cost_text: str | None = None) -> str:
     counts = joined.counts
     parts = [
         f"✓ {format_count(counts['ok'])} ok",
@@ -66,9 +67,8 @@ def summary_text(joined: JoinedResults) -> str:
         f"? {format_count(counts['missing'])} missing",
         f"of {format_count(counts['total'])} · tokens {format_count(joined.tokens_in)} in / {format_count(joined.tokens_out)} out",
     ]
-    cost = joined.cost
-    if cost is not None:
-        parts[-1] += f" · cost ${cost:.4f}"
+    if cost_text:  # the batch's own actual cost beside its estimate (tui/costs.py)
+        parts[-1] += f" · {cost_text}"
     return "  ".join(parts)
 
 
@@ -135,6 +135,7 @@ class ResultsScreen(Screen[None]):
         self.record: BatchRecord | None = None
         self.joined: JoinedResults | None = None
         self.merged_children: list[str] = []
+        self.cost_text: str | None = None  # actual cost beside the estimate, from the join
         self.filters: list[str] = list(BASE_FILTERS)
         self.filter_index = 0
         self.find_text = ""
@@ -318,6 +319,7 @@ class ResultsScreen(Screen[None]):
 
         joined = join_results(input_path, output, error, on_progress=progress)
         self._opened.append(joined)
+        self.cost_text = costs(self.app).result_cost_text(record, joined)
         self.merged_children = []
         return self._merge_children(joined, record.id, 0)
 
@@ -343,7 +345,7 @@ class ResultsScreen(Screen[None]):
 
     def show_joined(self, joined: JoinedResults) -> None:
         self.joined = joined
-        self.query_one("#results-summary", Static).update(summary_text(joined))
+        self.query_one("#results-summary", Static).update(summary_text(joined, self.cost_text))
         self.query_one("#results-groups", Static).update(groups_text(joined, self.size.width - 2))
         self.filters = [
             *BASE_FILTERS,

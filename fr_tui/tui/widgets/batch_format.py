@@ -8,10 +8,12 @@ word and a glyph too, so it reads the same without colour (NO_COLOR).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from rich.text import Text
 
 from fr_tui.core.store import BatchRecord
+from fr_tui.core.units import format_money
 
 # status -> (glyph, style role). Glyphs are all one cell wide.
 STATUS_LOOK: dict[str, tuple[str, str]] = {
@@ -107,7 +109,7 @@ def timing_text(record: BatchRecord, now: float) -> str:
 def cost_text(record: BatchRecord) -> str:
     if record.cost is None:
         return "-"
-    return f"${record.cost:.4f}" if record.cost < 1 else f"${record.cost:.2f}"
+    return format_money(Decimal(repr(record.cost)))
 
 
 def endpoint_text(record: BatchRecord) -> str:
