@@ -487,6 +487,9 @@ def cmd_results(args: argparse.Namespace) -> int:
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from fr_tui.core.costlog import record_estimate
     from fr_tui.core.export import NothingToRetry, build_retry_file
     from fr_tui.core.validate import validate_path
     from fr_tui.core.workflow import submit_file
@@ -518,6 +521,23 @@ def cmd_retry(args: argparse.Namespace) -> int:
             if not report.valid:
                 raise CliError(f"the retry file {plan.path} does not validate", EXIT_INVALID)
             if args.submit:
+                # a retry is a submit like any other: estimated, and held to the budgets
+                config = session.config
+                profile = config.profiles.get(session.profile.name) or session.profile
+                checked = await asyncio.to_thread(
+                    validate_with_catalog,
+                    args,
+                    profile,
+                    plan.path,
+                    _limits(profile),
+                    tally_without_catalog=True,
+                )
+                estimate = make_estimate(checked, config, profile, session.store)
+                refusal = budget_refusal(
+                    estimate, config, session.profile.name, None, session.store
+                )
+                if refusal:
+                    raise CliError(f"retry of {batch.id}: {refusal}", EXIT_INVALID)
                 child = await submit_file(
                     session.client,
                     session.store,
@@ -528,6 +548,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
                     name=f"retry of {record.label}",
                     rows=plan.rows,
                 )
+                record_estimate(session.store, child.id, estimate)
                 result["batch_id"] = child.id
         if args.json:
             _print_json(result)

@@ -44,9 +44,9 @@ def catalog_loader(args: argparse.Namespace, profile: Profile, paths: Paths) -> 
     from fr_tui.core.catalog import CatalogLoader, http_source, origin_of
 
     if _uses_sandbox(args, profile):
-        from fr_tui.sandbox.catalog import models_answer
+        from fr_tui.sandbox.catalog import sandbox_catalog_loader
 
-        return CatalogLoader(paths, origin_of("sandbox", sandbox=True), models_answer, local=True)
+        return sandbox_catalog_loader(paths)
     base_url = args.base_url or os.environ.get(BASE_URL_ENV) or profile.base_url
     # The catalog is public: no key is sent (and no password manager asked for one).
     return CatalogLoader(paths, origin_of(base_url), http_source(base_url))

@@ -428,3 +428,52 @@ def test_no_catalog_reachable_means_no_model_checks(
     # a failed fetch is not tried again at once: the next run does not ask the server
     sandbox.set_faults({})
     assert run_json("validate", str(path), env=api)["catalog"] is None
+
+
+def test_spend_without_read_results_and_with_a_running_batch(
+    api: dict[str, str], samples: Path
+) -> None:
+    done = run_json(
+        "submit", str(samples / "chat.jsonl"), "--wait", "--poll-interval", "0.05", env=api
+    )
+    status = run_json("status", done["batch_id"], env=api)
+    reported = status["usage"]["cost"]  # the batch object's usage.cost; results never read
+    assert reported > 0
+    spend = run_json("spend", env=api)
+    assert spend["total"] == reported and spend["batches"] == 1
+    # with no per-row costs read, the batch's cost is split by its estimate's shares
+    assert {g["key"] for g in spend["groups"]} == {
+        "openai/gpt-4.1-nano",
+        "anthropic/claude-4.5-sonnet",
+    }
+    assert abs(sum(g["cost"] for g in spend["groups"]) - reported) < Decimal("1e-9")
+
+    hanging = run_json(
+        "submit",
+        str(samples / "chat.jsonl"),
+        "--metadata",
+        "sandbox_fault=hang_validating",
+        env=api,
+    )
+    spend = run_json("spend", env=api)
+    assert spend["in_flight"] == {"batches": 1, "cost_high": hanging["estimate"]["cost_high"]}
+    assert spend["total"] == reported
+
+
+def test_retry_submit_is_held_to_the_budget_too(
+    api: dict[str, str], samples: Path, sandbox, fr_home: Path
+) -> None:
+    first = run_json(
+        "submit",
+        str(samples / "server_fails.jsonl"),
+        "--force",
+        "--wait",
+        "--poll-interval",
+        "0.05",
+        env=api,
+    )
+    write_config(fr_home, "[profiles.default]\nmax_cost_per_batch = 0.0000001\n")
+    batches = len(sandbox.app.store.batches)
+    done = run("retry", first["batch_id"], "--submit", env=api)
+    assert done.returncode == 1 and "max_cost_per_batch" in done.stderr, done.stderr
+    assert len(sandbox.app.store.batches) == batches

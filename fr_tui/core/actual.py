@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from fr_tui.core.catalog import provider_of
 from fr_tui.core.prices import PriceBook
 from fr_tui.core.results import OK, JoinedResults
-from fr_tui.core.units import format_money, json_money
+from fr_tui.core.units import format_money, json_money, parse_money
 
 USAGE, COMPUTED = "usage", "computed"
 
@@ -104,10 +105,6 @@ class ResultCost:
         return text
 
 
-def _to_decimal(value: float) -> Decimal:
-    return Decimal(repr(value))
-
-
 def result_cost(
     joined: JoinedResults, prices: PriceBook | Callable[[], PriceBook] | None = None
 ) -> ResultCost:
@@ -119,7 +116,7 @@ def result_cost(
         model = joined.models[i] or "(no model)"
         actual = models.get(model)
         if actual is None:
-            provider = joined.providers[i] or (model.partition("/")[0] if "/" in model else "")
+            provider = joined.providers[i] or provider_of(model)
             actual = models[model] = ModelActual(model, provider)
         actual.rows += 1
         ok = joined.outcomes[i] == OK
@@ -131,8 +128,9 @@ def result_cost(
             actual.output_tokens += tokens_out
             actual._outputs.append(tokens_out)
         cost = joined.costs[i]
-        if cost is not None:
-            actual.usage_cost += _to_decimal(cost)
+        amount = parse_money(cost)
+        if amount is not None:
+            actual.usage_cost += amount
             actual.usage_rows += 1
         elif ok and (tokens_in or tokens_out):
             if book is None and callable(prices):

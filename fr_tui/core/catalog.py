@@ -170,6 +170,11 @@ def parse_catalog(data: Any, origin: str, fetched_at: float) -> Catalog:
 # -- where it is kept ---------------------------------------------------------------
 
 
+def provider_of(model: str) -> str:
+    """The provider part of a `provider/model` name ("" for a bare name)."""
+    return model.partition("/")[0] if "/" in model else ""
+
+
 def origin_of(base_url: str, *, sandbox: bool = False) -> str:
     """A server's stable name: `sandbox` for the embedded one (its port changes every
     run), else the normalised base URL."""

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from fr_tui.core.catalog import provider_of
 from fr_tui.core.costlog import ModelHistory
 from fr_tui.core.precheck import ModelTally
 from fr_tui.core.prices import Price, PriceBook
@@ -196,7 +197,7 @@ def build_estimate(
         models.append(
             ModelEstimate(
                 model=tally.model,
-                provider=tally.model.partition("/")[0] if "/" in tally.model else "",
+                provider=provider_of(tally.model),
                 rows=tally.rows,
                 input_tokens=corrected,
                 input_tokens_raw=raw,

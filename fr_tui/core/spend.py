@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from fr_tui.core.catalog import provider_of
 from fr_tui.core.config import SANDBOX
 from fr_tui.core.costlog import BatchModelCost, batch_costs
 from fr_tui.core.store import BatchRecord, HistoryStore
-from fr_tui.core.units import json_money
+from fr_tui.core.units import json_money, parse_money
 
 BY_CHOICES = ("model", "provider", "day")
 UNKNOWN = "(unknown)"
@@ -49,7 +50,7 @@ class BatchSpend:
 
 
 def _provider(model: str) -> str:
-    return model.partition("/")[0] if "/" in model else UNKNOWN
+    return provider_of(model) or UNKNOWN
 
 
 def _estimate_split(
@@ -87,6 +88,7 @@ def batch_spend(record: BatchRecord, rows: list[BatchModelCost]) -> BatchSpend:
             spend.source = "estimate"
         return spend
     actual = [r for r in rows if r.has_actual and r.actual_cost is not None]
+    reported = parse_money(record.cost)  # the batch object's usage.cost
     if actual:
         spend.parts = [
             SpendPart(
@@ -101,11 +103,11 @@ def batch_spend(record: BatchRecord, rows: list[BatchModelCost]) -> BatchSpend:
         ]
         spend.cost = sum((p.cost for p in spend.parts), Decimal(0))
         spend.source = "results"
-    elif record.cost is not None:
-        spend.cost = Decimal(repr(record.cost))
+    elif reported is not None:
+        spend.cost = reported
         model = record.raw.get("model")
         spend.parts = _estimate_split(
-            spend.cost, rows, model if isinstance(model, str) and model else UNKNOWN
+            reported, rows, model if isinstance(model, str) and model else UNKNOWN
         )
         usage = record.usage or {}
         if len(spend.parts) == 1:

@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from fr_tui.core.catalog import CatalogLoader, origin_of
+from fr_tui.core.paths import Paths
+
 BATCH_DISCOUNT = Decimal("0.5")
 MILLION = Decimal(1_000_000)
 CREATED = 1_735_689_600  # 2025-01-01, fixed so answers are deterministic
@@ -89,6 +92,12 @@ def model_for(model_id: Any) -> SandboxModel:
 def _per_token_text(amount: Decimal) -> str:
     text = format(amount, "f")
     return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def sandbox_catalog_loader(paths: Paths) -> CatalogLoader:
+    """The embedded sandbox's catalog, read from this table (what its /v1/models gives)
+    without starting the server."""
+    return CatalogLoader(paths, origin_of("sandbox", sandbox=True), models_answer, local=True)
 
 
 def models_answer() -> dict[str, Any]:

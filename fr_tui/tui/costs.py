@@ -41,12 +41,10 @@ class CostService:
         app = self.app
         key = app.profile.name
         if key not in self._loaders:
-            if app.is_sandbox:  # the embedded sandbox's table, as its /v1/models gives it
-                from fr_tui.sandbox.catalog import models_answer
+            if app.is_sandbox:
+                from fr_tui.sandbox.catalog import sandbox_catalog_loader
 
-                loader = CatalogLoader(
-                    app.paths, origin_of("sandbox", sandbox=True), models_answer, local=True
-                )
+                loader = sandbox_catalog_loader(app.paths)
             else:
                 base_url = app.base_url
                 loader = CatalogLoader(app.paths, origin_of(base_url), http_source(base_url))

@@ -8,12 +8,11 @@ word and a glyph too, so it reads the same without colour (NO_COLOR).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 
 from rich.text import Text
 
 from fr_tui.core.store import BatchRecord
-from fr_tui.core.units import format_money
+from fr_tui.core.units import format_money, parse_money
 
 # status -> (glyph, style role). Glyphs are all one cell wide.
 STATUS_LOOK: dict[str, tuple[str, str]] = {
@@ -107,9 +106,8 @@ def timing_text(record: BatchRecord, now: float) -> str:
 
 
 def cost_text(record: BatchRecord) -> str:
-    if record.cost is None:
-        return "-"
-    return format_money(Decimal(repr(record.cost)))
+    cost = parse_money(record.cost)
+    return "-" if cost is None else format_money(cost)
 
 
 def endpoint_text(record: BatchRecord) -> str:
