@@ -103,7 +103,8 @@ def record_actuals(store: HistoryStore, batch_id: str, cost: ResultCost) -> None
                 "actual_output_median = excluded.actual_output_median, "
                 "actual_cost = excluded.actual_cost, "
                 "actual_cost_source = excluded.actual_cost_source, "
-                "actual_at = excluded.actual_at",
+                # the first reading dates it: looking at results again is not a new batch
+                "actual_at = COALESCE(batch_models.actual_at, excluded.actual_at)",
                 (
                     batch_id,
                     m.model,
