@@ -28,6 +28,8 @@ COMMANDS = (
     "cancel",
     "results",
     "retry",
+    "estimate",
+    "spend",
     "sandbox",
     "paths",
 )
@@ -86,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--name", help="a name for the batch in history")
     p.add_argument("--force", action="store_true", help="submit despite warnings (never errors)")
+    p.add_argument(
+        "--max-cost",
+        metavar="USD",
+        help="refuse (before uploading) if the high cost estimate is over this",
+    )
     p.add_argument("--wait", action="store_true", help="poll until the batch ends")
     p.add_argument("--poll-interval", type=float, default=None, help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true")
@@ -112,6 +119,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("batch_id")
     p.add_argument("-o", "--output", type=Path)
     p.add_argument("--submit", action="store_true", help="submit it as a new batch")
+    p.add_argument("--json", action="store_true")
+
+    p = add("estimate", "tokens and a cost range for a file, before anything is uploaded")
+    p.add_argument("file", type=Path)
+    p.add_argument("--json", action="store_true")
+
+    p = add("spend", "what batches cost, from history (works offline)")
+    p.add_argument("--since", metavar="DATE", help="YYYY-MM-DD, today, week, or Nd (7d)")
+    p.add_argument("--by", choices=("model", "provider", "day"), default="model")
     p.add_argument("--json", action="store_true")
 
     p = add("sandbox", "run the sandbox server alone")

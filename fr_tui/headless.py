@@ -17,46 +17,40 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from fr_tui.cli_errors import EXIT_INVALID, EXIT_OK, EXIT_ROWS_NOT_OK, EXIT_USAGE, CliError
+from fr_tui.cli_support import err as _err
+from fr_tui.cli_support import limits_of as _limits
+from fr_tui.cli_support import load_profile as _config
+from fr_tui.cli_support import print_json as _print_json
 from fr_tui.core.config import (
     BASE_URL_ENV,
     SANDBOX_API_KEY,
     Config,
     KeyError_,
     Profile,
-    load_config,
     normalise_base_url,
 )
 from fr_tui.core.paths import Paths, get_paths
 from fr_tui.core.store import HistoryStore
-from fr_tui.core.units import plural
+from fr_tui.core.units import json_money, plural
+from fr_tui.headless_cost import (  # noqa: F401 - cmd_* are looked up by name by cli.main
+    _uses_sandbox,
+    budget_refusal,
+    catalog_json,
+    catalog_line,
+    cmd_estimate,
+    cmd_spend,
+    make_estimate,
+    parse_max_cost,
+    results_cost,
+    results_cost_lines,
+    validate_with_catalog,
+)
 
 if TYPE_CHECKING:  # the client pulls in httpx: only the commands that talk to the API load it
     from fr_tui.core.api import BatchClient
     from fr_tui.core.models import Batch
 
 T = TypeVar("T")
-
-
-def _print_json(value: Any) -> None:
-    import orjson
-
-    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
-    sys.stdout.flush()
-
-
-def _err(message: str) -> None:
-    print(f"fr-tui: {message}", file=sys.stderr)
-
-
-def _config(args: argparse.Namespace) -> tuple[Config, Profile]:
-    config = load_config()
-    for warning in config.warnings:
-        _err(warning)
-    try:
-        profile = config.profile(args.profile)
-    except KeyError_ as exc:
-        raise CliError(str(exc)) from None
-    return config, profile
 
 
 def _input_file(path: Path) -> Path:
@@ -66,12 +60,6 @@ def _input_file(path: Path) -> Path:
     if not path.is_file():
         raise CliError(f"no such file: {path}")
     return path
-
-
-def _limits(profile: Profile) -> Any:
-    from fr_tui.core.validate import Limits
-
-    return Limits(max_rows=profile.max_rows, max_bytes=profile.max_bytes)
 
 
 @dataclass
@@ -135,15 +123,21 @@ def _run(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from fr_tui.core.validate import format_report, validate_path
+    from fr_tui.core.validate import format_report
 
     _, profile = _config(args)
     _input_file(args.file)
-    report = validate_path(args.file, _limits(profile))
+    checked = validate_with_catalog(args, profile, args.file, _limits(profile))
+    report = checked.report
     if args.json:
-        _print_json(report.to_json())
+        _print_json({**report.to_json(), "catalog": catalog_json(checked.catalog)})
     else:
-        print(format_report(report, str(args.file)))
+        text = format_report(report, str(args.file))
+        line = catalog_line(checked.catalog, checked.loader)
+        if line:
+            head, sep, rest = text.partition("\n\n")
+            text = head + "\n" + line + sep + rest
+        print(text)
     return EXIT_OK if report.valid else EXIT_INVALID
 
 
@@ -242,13 +236,17 @@ def _endpoint(given: str | None, detected: str | None) -> str | None:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from fr_tui.core.validate import validate_path
+    from fr_tui.core.costlog import record_estimate
     from fr_tui.core.workflow import submit_file
 
-    _, profile = _config(args)
+    config, profile = _config(args)
     _input_file(args.file)
     metadata = _parse_metadata(args.metadata)
-    report = validate_path(args.file, _limits(profile))
+    max_cost = parse_max_cost(args.max_cost)
+    checked = validate_with_catalog(
+        args, profile, args.file, _limits(profile), tally_without_catalog=True
+    )
+    report = checked.report
     if not report.valid:
         first = report.errors[0] if report.errors else None
         where = f" (line {first.line}: {first.message.rstrip('.')})" if first else ""
@@ -266,6 +264,14 @@ def cmd_submit(args: argparse.Namespace) -> int:
             EXIT_INVALID,
         )
     endpoint = _endpoint(args.endpoint, report.endpoint)
+    # The estimate is kept with the batch (spend, budgets, the estimate's correction),
+    # and a budget is checked before anything is uploaded.
+    profile_name = "sandbox" if _uses_sandbox(args, profile) else profile.name
+    local_store = HistoryStore(get_paths().ensure().history_db)
+    estimate = make_estimate(checked, config, profile, local_store)
+    refusal = budget_refusal(estimate, config, profile_name, max_cost, local_store)
+    if refusal:
+        raise CliError(f"{args.file}: {refusal}", EXIT_INVALID)
 
     async def go() -> int:
         async with _session(args) as session:
@@ -279,10 +285,17 @@ def cmd_submit(args: argparse.Namespace) -> int:
                 name=args.name,
                 rows=report.rows,
             )
+            record_estimate(session.store, record.id, estimate)
             result: dict[str, Any] = {
                 "batch_id": record.id,
                 "input_file_id": record.input_file_id,
                 "status": record.status,
+                "estimate": {
+                    "cost_low": json_money(estimate.cost_low),
+                    "cost_high": json_money(estimate.cost_high),
+                    "input_tokens": estimate.input_tokens,
+                    "currency": estimate.currency,
+                },
             }
             code = EXIT_OK
             if args.wait:
@@ -298,7 +311,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
             if args.json:
                 _print_json(result)
             else:
-                print(f"submitted {record.id} ({result['status']})")
+                print(
+                    f"submitted {record.id} ({result['status']}), estimated "
+                    f"{estimate.cost_range_text()}"
+                )
             return code
 
     return _run(go)
@@ -465,6 +481,10 @@ def cmd_results(args: argparse.Namespace) -> int:
             batch, joined, output_path, error_path = await _joined(session, args.batch_id)
         with joined:
             summary = summary_json(batch.id, batch.status, joined, output_path, error_path)
+            cost, estimate = results_cost(args, session.store, batch.id, joined)
+            summary["cost"] = json_money(cost.total)
+            summary["cost_detail"] = cost.to_json()
+            summary["estimate"] = estimate.to_json() if estimate else None
             if args.output:
                 fmt: Literal["csv", "jsonl"] = args.format or (
                     "csv" if args.output.suffix == ".csv" else "jsonl"
@@ -478,6 +498,8 @@ def cmd_results(args: argparse.Namespace) -> int:
                 f"{batch.id} {batch.status}: {summary['total']} rows, {summary['ok']} ok, "
                 f"{summary['failed']} failed, {summary['missing']} missing"
             )
+            for line in results_cost_lines(cost, estimate):
+                print(line)
             for group in summary["error_groups"]:
                 print(f"  {group['count']:>6} × {group['code'] or ''} {group['message'] or ''}")
             for label in ("output_path", "error_path", "export_path"):
@@ -491,6 +513,9 @@ def cmd_results(args: argparse.Namespace) -> int:
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from fr_tui.core.costlog import record_estimate
     from fr_tui.core.export import NothingToRetry, build_retry_file
     from fr_tui.core.validate import validate_path
     from fr_tui.core.workflow import submit_file
@@ -522,6 +547,23 @@ def cmd_retry(args: argparse.Namespace) -> int:
             if not report.valid:
                 raise CliError(f"the retry file {plan.path} does not validate", EXIT_INVALID)
             if args.submit:
+                # a retry is a submit like any other: estimated, and held to the budgets
+                config = session.config
+                profile = config.profiles.get(session.profile.name) or session.profile
+                checked = await asyncio.to_thread(
+                    validate_with_catalog,
+                    args,
+                    profile,
+                    plan.path,
+                    _limits(profile),
+                    tally_without_catalog=True,
+                )
+                estimate = make_estimate(checked, config, profile, session.store)
+                refusal = budget_refusal(
+                    estimate, config, session.profile.name, None, session.store
+                )
+                if refusal:
+                    raise CliError(f"retry of {batch.id}: {refusal}", EXIT_INVALID)
                 child = await submit_file(
                     session.client,
                     session.store,
@@ -532,6 +574,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
                     name=f"retry of {record.label}",
                     rows=plan.rows,
                 )
+                record_estimate(session.store, child.id, estimate)
                 result["batch_id"] = child.id
         if args.json:
             _print_json(result)
@@ -564,6 +607,7 @@ def cmd_paths(args: argparse.Namespace) -> int:
         "config_dir": str(paths.config_dir),
         "config_file": str(paths.config_file),
         "history": str(paths.history_db),
+        "catalog": str(paths.config_dir / "catalog"),
         "data_dir": str(paths.data_dir),
         "results": str(paths.results_dir),
         "sandbox": str(paths.sandbox_dir),

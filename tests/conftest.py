@@ -13,6 +13,10 @@ import pytest
 def fr_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "fr-home"
     monkeypatch.setenv("FR_TUI_HOME", str(home))
+    # No test fetches a model catalog over the network (from the real service, above
+    # all) unless it asks: tests of the catalog set FR_TUI_CATALOG=auto. The embedded
+    # sandbox's catalog is local data and is read anyway.
+    monkeypatch.setenv("FR_TUI_CATALOG", "cache")
     for name in ("FASTROUTER_API_KEY", "FASTROUTER_BASE_URL", "XDG_CONFIG_HOME", "XDG_DATA_HOME"):
         monkeypatch.delenv(name, raising=False)
     return home

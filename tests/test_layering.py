@@ -36,3 +36,17 @@ def test_headless_commands_do_not_load_textual(tmp_path) -> None:
         "import fr_tui.headless"
     )
     assert "textual" not in loaded_after(code)
+
+
+def test_genai_prices_is_never_imported_at_start_up_or_by_validate(samples, monkeypatch) -> None:
+    """genai-prices pulls in pydantic (a noticeable start-up cost): it is imported only
+    when an estimate needs a price that the catalog lacks."""
+    monkeypatch.setenv("FR_TUI_CATALOG", "auto")  # validate with the sandbox's catalog
+    code = (
+        "from fr_tui import cli\n"
+        f"cli.main(['--sandbox', 'validate', {str(samples / 'broken.jsonl')!r}])\n"
+        "import fr_tui.headless, fr_tui.tui.app, fr_tui.core.estimate, fr_tui.core.prices"
+    )
+    loaded = loaded_after(code)
+    assert "fr_tui.core.precheck" in loaded  # the catalog checks did run
+    assert "genai_prices" not in loaded and "pydantic" not in loaded

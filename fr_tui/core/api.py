@@ -376,6 +376,11 @@ class BatchClient:
                 input_file_id=input_file_id,
             ) from None
 
+    async def list_models(self) -> Any:
+        """GET /v1/models, the public model catalog, as the server sent it (JSON);
+        core/catalog.py reads it."""
+        return await self._json("GET", "/v1/models")
+
     async def get_batch(self, batch_id: str) -> Batch:
         data = await self._json("GET", f"/v1/batches/{batch_id}")
         return _shaped(Batch.parse, data, f"batch ({batch_id})")

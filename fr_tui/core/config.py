@@ -12,10 +12,12 @@ import os
 import stat
 import tomllib
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from fr_tui.core.paths import Paths, get_paths
+from fr_tui.core.units import parse_money
 
 DEFAULT_BASE_URL = "https://api.fastrouter.ai"
 SANDBOX = "sandbox"
@@ -23,6 +25,9 @@ SANDBOX = "sandbox"
 SANDBOX_API_KEY = "sk-sandbox-local"
 DEFAULT_MAX_ROWS = 50_000
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
+# FastRouter describes batch pricing as 50% savings on the model's price.
+DEFAULT_BATCH_DISCOUNT = Decimal("0.5")
+MILLION = Decimal(1_000_000)
 KEY_ENV = "FASTROUTER_API_KEY"
 BASE_URL_ENV = "FASTROUTER_BASE_URL"
 
@@ -78,6 +83,11 @@ class Profile:
     api_key_command: str | None = None
     max_rows: int = DEFAULT_MAX_ROWS
     max_bytes: int = DEFAULT_MAX_BYTES
+    # The share taken off list prices for batch rows (0.5: half price).
+    batch_discount: Decimal = DEFAULT_BATCH_DISCOUNT
+    # USD budgets: a submit whose high estimate would go over them is refused.
+    max_cost_per_batch: Decimal | None = None
+    max_cost_per_day: Decimal | None = None
 
     @property
     def is_sandbox(self) -> bool:
@@ -138,7 +148,46 @@ class Profile:
             out["max_rows"] = self.max_rows
         if self.max_bytes != DEFAULT_MAX_BYTES:
             out["max_bytes"] = self.max_bytes
+        if self.batch_discount != DEFAULT_BATCH_DISCOUNT:
+            out["batch_discount"] = float(self.batch_discount)
+        for name in ("max_cost_per_batch", "max_cost_per_day"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = float(value)
         return out
+
+
+@dataclass(frozen=True)
+class UserPrice:
+    """A `[prices."provider/model"]` entry of config.toml, per token internally (the
+    file says USD per million tokens, as price lists do)."""
+
+    input: Decimal
+    output: Decimal
+    batch: bool = False  # True: already the batch price, no discount is applied
+
+
+def parse_prices(raw: Any, warnings: list[str]) -> dict[str, UserPrice]:
+    """The [prices] table: {model: {input = USD/M, output = USD/M, batch = bool}}."""
+    prices: dict[str, UserPrice] = {}
+    if not isinstance(raw, dict):
+        warnings.append("config: [prices] should be a table; ignored")
+        return prices
+    for model, entry in raw.items():
+        if not isinstance(entry, dict):
+            warnings.append(f'config: prices."{model}" should be a table; ignored')
+            continue
+        price_in = parse_money(entry.get("input", 0))
+        price_out = parse_money(entry.get("output", 0))
+        batch = entry.get("batch", False)
+        if price_in is None or price_out is None or not isinstance(batch, bool):
+            warnings.append(
+                f'config: prices."{model}" needs input and output in USD per million tokens '
+                "(numbers, 0 or more) and batch = true/false; ignored"
+            )
+            continue
+        prices[model] = UserPrice(price_in / MILLION, price_out / MILLION, batch)
+    return prices
 
 
 @dataclass
@@ -149,6 +198,9 @@ class Config:
     theme: str = "textual-dark"
     auto_download: bool = True
     notify_command: str | None = None
+    prices: dict[str, UserPrice] = field(default_factory=dict)
+    # the [prices] table as written, saved back unchanged
+    prices_raw: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     broken: bool = False
     exists: bool = False
@@ -173,6 +225,8 @@ class Config:
         if self.notify_command:
             out["notify_command"] = self.notify_command
         out["profiles"] = {name: p.to_toml() for name, p in self.profiles.items()}
+        if self.prices_raw:
+            out["prices"] = self.prices_raw
         return out
 
 
@@ -184,6 +238,30 @@ def _typed(raw: dict[str, Any], key: str, kind: type, default: Any, warnings: li
         warnings.append(f"config: {key} should be a {kind.__name__}; using {default!r}")
         return default
     return value
+
+
+def _cost_settings(profile: str, body: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
+    """batch_discount (a share from 0 to 1) and the USD budgets of one profile."""
+    out: dict[str, Any] = {}
+    if "batch_discount" in body:
+        discount = parse_money(body["batch_discount"])
+        if discount is None or discount > 1:
+            warnings.append(
+                f"config: batch_discount of profile {profile!r} should be a share from 0 to 1 "
+                "(0.5 = half price); using 0.5"
+            )
+        else:
+            out["batch_discount"] = discount
+    for name in ("max_cost_per_batch", "max_cost_per_day"):
+        if name in body:
+            limit = parse_money(body[name])
+            if limit is None:
+                warnings.append(
+                    f"config: {name} of profile {profile!r} should be an amount in USD; ignored"
+                )
+            else:
+                out[name] = limit
+    return out
 
 
 def parse_config(raw: dict[str, Any]) -> Config:
@@ -206,7 +284,9 @@ def parse_config(raw: dict[str, Any]) -> Config:
             api_key_command=str(body["api_key_command"]) if body.get("api_key_command") else None,
             max_rows=_typed(body, "max_rows", int, DEFAULT_MAX_ROWS, warnings),
             max_bytes=_typed(body, "max_bytes", int, DEFAULT_MAX_BYTES, warnings),
+            **_cost_settings(name, body, warnings),
         )
+    raw_prices = raw.get("prices", {})
     config = Config(
         active_profile=_typed(raw, "active_profile", str, "default", warnings),
         profiles=profiles,
@@ -214,6 +294,8 @@ def parse_config(raw: dict[str, Any]) -> Config:
         theme=_typed(raw, "theme", str, "textual-dark", warnings),
         auto_download=_typed(raw, "auto_download", bool, True, warnings),
         notify_command=_typed(raw, "notify_command", str, "", warnings) or None,
+        prices=parse_prices(raw_prices, warnings),
+        prices_raw=raw_prices if isinstance(raw_prices, dict) else {},
         warnings=warnings,
     )
     if config.active_profile not in config.profiles:

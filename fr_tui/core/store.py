@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,6 +76,33 @@ MIGRATIONS: list[str] = [
         resolved_batch_id TEXT,
         forgotten INTEGER NOT NULL DEFAULT 0
     );
+    """,
+    # cost (issue 12): each batch's estimate per model at submit, and what it really
+    # used and cost once its results are read (core/costlog.py). Amounts are Decimal
+    # text, never floats.
+    """
+    CREATE TABLE batch_models (
+        batch_id TEXT NOT NULL,
+        model TEXT NOT NULL,
+        provider TEXT,
+        rows INTEGER NOT NULL DEFAULT 0,
+        est_input_tokens INTEGER,
+        est_input_tokens_raw INTEGER,
+        est_output_tokens_low INTEGER,
+        est_output_tokens_max INTEGER,
+        est_cost_low TEXT,
+        est_cost_high TEXT,
+        price_source TEXT,
+        ok_rows INTEGER,
+        actual_input_tokens INTEGER,
+        actual_output_tokens INTEGER,
+        actual_output_median INTEGER,
+        actual_cost TEXT,
+        actual_cost_source TEXT,
+        actual_at REAL,
+        PRIMARY KEY (batch_id, model)
+    );
+    CREATE INDEX batch_models_model ON batch_models(model, actual_at);
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -307,6 +334,13 @@ class HistoryStore:
             yield conn
         finally:
             conn.close()
+
+    def connection(self) -> AbstractContextManager[sqlite3.Connection]:
+        """A connection for modules that keep tables of their own here (costlog.py)."""
+        return self._connect()
+
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._tx()
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:

@@ -3,7 +3,7 @@ the exports (so a cost never shows as `8.675e-05` anywhere)."""
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 
 def human_bytes(size: float) -> str:
@@ -67,3 +67,33 @@ def money(value: float | Decimal | None, *, currency: str = "$") -> str:
     whole, _, decimals = text.partition(".")
     decimals = decimals.rstrip("0").ljust(2, "0")  # $0.0002, not $0.00020
     return f"{sign}{currency}{whole}.{decimals}"
+
+
+def parse_money(value: object) -> Decimal | None:
+    """A price or amount from config or a server answer: a number or a numeric string,
+    as an exact Decimal (a float goes through its shortest repr, so 0.15 stays 0.15).
+    None for anything else, negatives, NaN and infinities."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, Decimal):
+        amount = value
+    elif isinstance(value, int | float):
+        amount = Decimal(repr(value))
+    elif isinstance(value, str):
+        try:
+            amount = Decimal(value.strip())
+        except InvalidOperation:
+            return None
+    else:
+        return None
+    if not amount.is_finite() or amount < 0:
+        return None
+    return amount
+
+
+def json_money(amount: Decimal | None) -> Decimal | None:
+    """An amount for a --json document, rounded to 1e-10 (the CLI prints Decimals as
+    plain JSON numbers, never 8.7e-05)."""
+    if amount is None:
+        return None
+    return amount.quantize(Decimal("1e-10"), ROUND_HALF_UP)

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -129,6 +129,19 @@ class Report:
         }
 
 
+class RowObserver(Protocol):
+    """Sees every request row as it is validated (the pre-submit checks of
+    core/precheck.py). Its problems count like the validator's own."""
+
+    def row(self, line: int, body: dict[str, Any], prompt_tokens: int) -> list[Problem] | None:
+        """`line` is 1-based; called for each line that parsed to an object with a dict
+        `body`, also when the row has other problems."""
+
+    def finish(self) -> list[Problem]:
+        """Called once after the last line; its problems sum up many rows and are always
+        kept, like the validator's own file-level ones."""
+
+
 class _SlowPath(Exception):
     """Raised inside Validator.feed's fast path to hand a row to the full checks."""
 
@@ -140,8 +153,10 @@ class Validator(RowChecks):
         self,
         limits: Limits | None = None,
         on_problem: Callable[[Problem], None] | None = None,
+        observer: RowObserver | None = None,
     ) -> None:
         self.limits = limits or Limits()
+        self.observer = observer
         self.max_rows = self.limits.max_rows
         self.max_bytes = self.limits.max_bytes
         self.on_problem = on_problem
@@ -198,6 +213,29 @@ class Validator(RowChecks):
             self.kept.append(problem)
             if self.on_problem is not None:
                 self.on_problem(problem)
+
+    def _take(self, problem: Problem, keep: bool = False) -> None:
+        """Record a problem an observer found."""
+        if problem.severity == "error":
+            self.errors_total += 1
+        else:
+            self.warnings_total += 1
+        if keep or len(self.kept) < MAX_KEPT_PROBLEMS:
+            if problem.hint is None:
+                hint = HINTS.get(problem.code)
+                problem.hint = (
+                    hint.format(max_rows=self.max_rows, max_bytes=self.max_bytes) if hint else None
+                )
+            self.kept.append(problem)
+            if self.on_problem is not None:
+                self.on_problem(problem)
+
+    def _observe(self, line_no: int, body: dict[str, Any], prompt_tokens: int) -> None:
+        assert self.observer is not None
+        problems = self.observer.row(line_no, body, prompt_tokens)
+        if problems:
+            for problem in problems:
+                self._take(problem)
 
     # -- lines (the full checks of a row are RowChecks._check_row, validate_rows.py) ----
 
@@ -284,10 +322,19 @@ class Validator(RowChecks):
                         self.max_tokens_sum += max_tokens
                     self.text_chars += chars
                     self.fast_models[model] = self.fast_models.get(model, 0) + 1
+                    if self.observer is not None:
+                        self._observe(line_no, body, chars // 4)
                     return
         except (_SlowPath, KeyError, TypeError):
             pass
+        if self.observer is None:
+            self._check_row(line_no, obj)
+            return
+        chars_before = self.text_chars
         self._check_row(line_no, obj)
+        body = obj.get("body")
+        if type(body) is dict:
+            self._observe(line_no, body, (self.text_chars - chars_before) // 4)
 
     def feed_too_long(self, line_no: int, size: int, ended: bool) -> None:
         """Account for a line longer than MAX_LINE_BYTES that was skipped unread."""
@@ -364,6 +411,9 @@ class Validator(RowChecks):
         """File-level checks, then the report. ``complete=False`` marks a cancelled scan."""
         if complete:
             self._file_problems()
+            if self.observer is not None:
+                for problem in self.observer.finish():
+                    self._take(problem, keep=True)
         kept = sorted(self.kept, key=lambda p: p.line)
         models = dict(self.models)
         providers = dict(self.providers)
@@ -437,13 +487,15 @@ def validate_path(
     on_problem: Callable[[Problem], None] | None = None,
     on_progress: Callable[[int, int, int], None] | None = None,
     cancel: threading.Event | None = None,
+    observer: RowObserver | None = None,
 ) -> Report:
     """Validate a file in one streaming pass. Raises OSError if it cannot be read.
 
     ``on_progress(bytes_done, bytes_total, rows)`` is called about every 2 MiB and at the
     end; ``cancel`` is checked just as often and stops the scan (report.complete False).
+    ``observer`` sees every request row (see RowObserver).
     """
-    validator = Validator(limits, on_problem)
+    validator = Validator(limits, on_problem, observer)
     path = Path(path)
     with path.open("rb", buffering=_READ_BUFFER) as handle:
         total = os.fstat(handle.fileno()).st_size
@@ -531,6 +583,7 @@ __all__ = [
     "Limits",
     "Problem",
     "Report",
+    "RowObserver",
     "Validator",
     "format_report",
     "validate_bytes",

@@ -24,6 +24,12 @@ WARNING_CODES = frozenset(
         "unknown_key",
         "unknown_role",
         "empty_input",
+        # pre-submit checks against the model catalog (core/precheck.py): warnings, since
+        # a catalog can lag the service
+        "unknown_model",
+        "inactive_model",
+        "context_overflow",
+        "max_tokens_over_limit",
     }
 )
 # What to do about a problem, shown once per code ({max_rows}/{max_bytes} are the limits).
@@ -47,6 +53,10 @@ HINTS = {
     'e.g. "openai/gpt-4.1-nano".',
     "stream_not_supported": 'Remove "stream" from the body.',
     "unknown_role": "Roles are system, developer, user, assistant and tool.",
+    "unknown_model": "A catalog can lag the service: if the name is right, submit with --force.",
+    "inactive_model": "The catalog marks it inactive: requests to it will likely fail.",
+    "context_overflow": "Shorten the prompt or lower max_tokens; the model would refuse the row.",
+    "max_tokens_over_limit": "Lower max_tokens to the model's maximum completion tokens.",
 }
 
 

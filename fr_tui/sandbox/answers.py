@@ -10,14 +10,11 @@ import hashlib
 import math
 import re
 import struct
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-# Made-up list prices in USD per 1,000 tokens; batch rows are billed at half of them,
-# like FastRouter's "50% cost savings" for the Batch API.
-CHAT_INPUT_PRICE_PER_1K = 0.0005
-CHAT_OUTPUT_PRICE_PER_1K = 0.0015
-EMBEDDING_PRICE_PER_1K = 0.0001
-BATCH_DISCOUNT = 0.5
+# Prices come from the sandbox's model table (catalog.py), the one /v1/models lists.
+from fr_tui.sandbox.catalog import BATCH_DISCOUNT, model_for
 
 EMBEDDING_DIMENSIONS = 8
 
@@ -160,19 +157,18 @@ def answer(
         else chat_completion(batch_id, custom_id, body, created)
     )
     # Each row's usage carries its cost, as FastRouter's answers do.
-    reply["usage"]["cost"] = round(row_cost(endpoint, reply["usage"]), 10)
+    reply["usage"]["cost"] = float(row_cost(body.get("model"), reply["usage"]))
     return reply
 
 
-def row_cost(endpoint: str, usage: dict[str, Any]) -> float:
-    """Batch price of one answered row, from its usage."""
+def row_cost(model: Any, usage: dict[str, Any]) -> Decimal:
+    """Batch price of one answered row, from its usage and the model's list price,
+    rounded to 1e-10 USD."""
     prompt = int(usage.get("prompt_tokens") or 0)
     completion = int(usage.get("completion_tokens") or 0)
-    if endpoint == "/v1/embeddings":
-        price = prompt * EMBEDDING_PRICE_PER_1K
-    else:
-        price = prompt * CHAT_INPUT_PRICE_PER_1K + completion * CHAT_OUTPUT_PRICE_PER_1K
-    return price / 1000 * BATCH_DISCOUNT
+    priced = model_for(model)
+    price = prompt * priced.input_price + completion * priced.output_price
+    return (price * (1 - BATCH_DISCOUNT)).quantize(Decimal("1e-10"), ROUND_HALF_UP)
 
 
 def error_body(status: int, message: str) -> dict[str, Any]:

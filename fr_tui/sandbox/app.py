@@ -10,6 +10,7 @@ fail on purpose):
     GET  /v1/batches                {object: list, data, first_id, last_id, has_more}
     GET  /v1/batches/{id}
     POST /v1/batches/{id}/cancel
+    GET  /v1/models                 the model catalog (public, no key), see catalog.py
     GET  /_sandbox                  server facts (tick, state dir)
     GET|POST /_sandbox/faults       HTTP-layer fault injection (see faults.py)
 """
@@ -30,6 +31,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from fr_tui.sandbox.answers import error_body
+from fr_tui.sandbox.catalog import models_answer
 from fr_tui.sandbox.faults import (
     BATCH_FAULTS,
     FaultConfigError,
@@ -159,6 +161,7 @@ class SandboxApp:
             Route("/v1/batches", self.list_batches, methods=["GET"]),
             Route("/v1/batches/{batch_id}", self.retrieve_batch, methods=["GET"]),
             Route("/v1/batches/{batch_id}/cancel", self.cancel_batch, methods=["POST"]),
+            Route("/v1/models", self.list_models, methods=["GET"]),
             Route("/_sandbox", self.info, methods=["GET"]),
             Route("/_sandbox/faults", self.get_faults, methods=["GET"]),
             Route("/_sandbox/faults", self.set_faults_route, methods=["POST"]),
@@ -436,6 +439,11 @@ class SandboxApp:
         except InvalidState as exc:
             raise ApiError(400, str(exc), "invalid_batch_status") from None
         return JSONResponse(batch)
+
+    # -- models --------------------------------------------------------------------------
+
+    async def list_models(self, request: Request) -> Response:
+        return JSONResponse(models_answer())  # public, like FastRouter's
 
     # -- admin ---------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -381,7 +382,7 @@ class SandboxStore:
         ok_lines: list[bytes] = []
         error_lines: list[bytes] = []
         usage = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
-        cost = 0.0
+        cost = Decimal(0)
         failed = 0
         if record["total"] and (processed > 0 or expire_rest):
             for index, _line_no, raw in self._rows(record["input_file_id"]):
@@ -421,7 +422,7 @@ class SandboxStore:
                 usage["input_tokens"] += prompt
                 usage["output_tokens"] += completion
                 usage["total_tokens"] += prompt + completion
-                cost += answers.row_cost(endpoint, row_usage)
+                cost += answers.row_cost(body.get("model"), row_usage)
                 line["response"] = {"status_code": 200, "request_id": request_id, "body": reply}
                 line["error"] = None
                 ok_lines.append(orjson.dumps(line))
@@ -444,7 +445,7 @@ class SandboxStore:
             **usage,
             "input_tokens_details": {"cached_tokens": 0},
             "output_tokens_details": {"reasoning_tokens": 0},
-            "cost": round(cost, 8),
+            "cost": float(cost),
         }
 
     def _write_output(self, file_id: str, lines: list[bytes], purpose: str) -> str | None:

@@ -20,6 +20,7 @@ from fr_tui.core.errors import ApiError
 from fr_tui.core.results import JoinedResults, join_results, merge_child
 from fr_tui.core.store import BatchRecord
 from fr_tui.core.workflow import ERROR_NAME, OUTPUT_NAME
+from fr_tui.tui.costs import costs
 
 _MAX_RETRY_DEPTH = 8
 
@@ -72,6 +73,7 @@ class LoadedResults:
     inputs_missing: bool
     merged_children: list[str] = field(default_factory=list)
     opened: list[JoinedResults] = field(default_factory=list)
+    cost_text: str | None = None  # the batch's own actual cost beside its estimate
 
     def close(self) -> None:
         for joined in self.opened:
@@ -151,6 +153,7 @@ class ResultsLoader:
         assert input_path is not None
         joined = join_results(input_path, output, error, on_progress=on_progress)
         loaded = LoadedResults(joined, inputs_missing, opened=[joined])
+        loaded.cost_text = costs(self.app).result_cost_text(record, joined)
         loaded.joined = self._merge_children(loaded, joined, record.id, 0)
         return loaded
 

@@ -25,6 +25,8 @@ from fr_tui.core.store import BatchRecord
 from fr_tui.core.units import human_bytes, plural
 from fr_tui.core.validate import Report
 from fr_tui.core.workflow import SubmitPhase, submit_file
+from fr_tui.tui.costs import costs
+from fr_tui.tui.widgets.cost_lines import EstimateLine
 
 OVER_LIMIT_CODES = {"too_many_rows", "file_too_large"}
 COMPLETION_WINDOW = "24h"
@@ -70,10 +72,13 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
         ),
     ]
 
-    def __init__(self, path: Path, report: Report) -> None:
+    def __init__(self, path: Path, report: Report, estimate: Any = None) -> None:
         super().__init__()
         self.path = Path(path)
         self.report = report
+        self.estimate = estimate  # core.estimate.Estimate, or None
+        self._over_budget_ok = False  # the user said yes to going over a budget
+        self._submit_when_checked = False
         self.phase = "idle"  # idle | hashing | uploading | creating | done | failed | cancelled
         self.record: BatchRecord | None = None
         self._started = 0.0
@@ -136,6 +141,7 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
                         )
                     yield Button("Close", id="submit-close-button", compact=True)
                 return
+            yield EstimateLine(self.estimate, id="submit-estimate")
             yield Static("Name (optional)", classes="field-label")
             # Without a name a batch is called by its file's name (BatchRecord.label).
             yield Input(compact=True, placeholder=self.path.name, id="submit-name")
@@ -168,6 +174,8 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
     def start_submit(self) -> None:
         if self.phase in ("hashing", "uploading", "creating"):
             return
+        if not self._within_budget():
+            return
         try:
             metadata = parse_metadata(self.query_one("#submit-metadata", Input).value)
         except ValueError as exc:
@@ -181,6 +189,38 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
         self._started = time.monotonic()
         self._set_phase(SubmitPhase("hashing", 0, self.report.bytes))
         self._submit(metadata, name)
+
+    def _within_budget(self) -> bool:
+        """False while the budget check runs (it submits when done) or the user has not
+        yet said yes to going over a budget (asked here)."""
+        line = self.query_one("#submit-estimate", EstimateLine)
+        if not line.checked:
+            self._submit_when_checked = True
+            return False
+        if line.over_budget is None or self._over_budget_ok:
+            return True
+        from fr_tui.tui.modals.confirm import ConfirmModal
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._over_budget_ok = True
+                self.start_submit()
+
+        self.app.push_screen(
+            ConfirmModal(
+                "Over budget",
+                f"{line.over_budget}.\n\nSubmit anyway?",
+                "Submit anyway",
+            ),
+            answered,
+        )
+        return False
+
+    @on(EstimateLine.Checked)
+    def _budget_checked(self) -> None:
+        if self._submit_when_checked:
+            self._submit_when_checked = False
+            self.start_submit()
 
     @work(exclusive=True, group="submit", exit_on_error=False)
     async def _submit(self, metadata: dict[str, str], name: str | None) -> None:
@@ -213,6 +253,8 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
         else:
             self.record = record
             self.phase = "done"
+            # kept with the batch: spend, the daily budget, the estimate's correction
+            await asyncio.to_thread(costs(app).record_estimate, record.id, self.estimate)
             self.dismiss(record)
 
     def _set_phase(self, phase: SubmitPhase) -> None:

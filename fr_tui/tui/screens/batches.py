@@ -42,6 +42,7 @@ from fr_tui.tui.widgets.batch_format import (
     status_text,
     timing_text,
 )
+from fr_tui.tui.widgets.cost_lines import SpendLine
 from fr_tui.tui.widgets.verdict import role_styles
 
 UNKNOWN_PREFIX = "unknown:"
@@ -103,6 +104,7 @@ class BatchesScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield AppHeader()
         yield Static("", markup=False, id="batches-indicator")
+        yield SpendLine(id="batches-spend")
         yield Static(
             "No batches yet. Submit a file from Files (key 1, then s) or with `fr-tui submit`.",
             id="batches-empty",
@@ -290,10 +292,12 @@ class BatchesScreen(Screen[None]):
     def _on_changed(self, message: BatchesChanged) -> None:
         self.reload()
         self._update_indicator()
+        self.query_one(SpendLine).refresh_spend()
 
     @on(BatchFinished)
     def _on_finished(self, message: BatchFinished) -> None:
         self.reload()
+        self.query_one(SpendLine).refresh_spend()
 
     @on(PollStatus)
     def _on_poll_status(self, message: PollStatus) -> None:

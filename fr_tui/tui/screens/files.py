@@ -53,6 +53,7 @@ class _Run:
     problems: list[Problem] = field(default_factory=list)
     progress: tuple[int, int, int] = (0, 0, 0)  # bytes done, bytes total, rows
     report: Report | None = None
+    estimate: Any = None  # core.estimate.Estimate, made with the validation
     error: str | None = None
     finished: bool = False
     handled: bool = False
@@ -279,18 +280,24 @@ class FilesScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="files-validate", exit_on_error=False)
     def _validate(self, run: _Run, limits: Limits) -> None:
         from fr_tui.core.validate import validate_path
+        from fr_tui.tui.costs import costs
 
         def progress(done: int, total: int, rows: int) -> None:
             run.progress = (done, total, rows)
 
         try:
+            # the model checks and the estimate's tallies ride along with validation
+            checks = costs(self.app).checks()
             run.report = validate_path(
                 run.path,
                 limits,
                 on_problem=run.problems.append,
                 on_progress=progress,
                 cancel=run.cancel,
+                observer=checks,
             )
+            if run.report.complete:
+                run.estimate = costs(self.app).estimate(checks, run.report)
         except OSError as exc:
             run.error = f"Cannot read {run.path.name}: {exc.strerror or exc}"
         except Exception as exc:  # a validator bug must not take the app down
@@ -400,7 +407,8 @@ class FilesScreen(Screen[None]):
         progress = None
         if self.report is None and run is not None and run.error is None:
             progress = (*run.progress, sum(self.panel.totals()))
-        return file_summary(self.app, self.current_path, index, self.report, progress)
+        estimate = run.estimate if run is not None else None
+        return file_summary(self.app, self.current_path, index, self.report, progress, estimate)
 
     # ------------------------------------------------------------------ detail
 
@@ -546,7 +554,10 @@ class FilesScreen(Screen[None]):
         from fr_tui.tui.modals.submit import SubmitModal
 
         assert self.current_path is not None and self.report is not None
-        self.app.push_screen(SubmitModal(self.current_path, self.report), self._submitted)
+        estimate = self.run.estimate if self.run is not None else None
+        self.app.push_screen(
+            SubmitModal(self.current_path, self.report, estimate=estimate), self._submitted
+        )
 
     def _submitted(self, record: Any) -> None:
         if record is None:

@@ -25,7 +25,7 @@ from textual.widgets import Input, Static
 from fr_tui.core.errors import ApiError
 from fr_tui.core.results import MISSING_KEY, JoinedResults
 from fr_tui.core.store import BatchRecord
-from fr_tui.core.units import money, plural
+from fr_tui.core.units import plural
 from fr_tui.tui import batch_actions
 from fr_tui.tui.messages import BatchesChanged, BatchFinished
 from fr_tui.tui.results_loading import LoadedResults, ResultsLoader, file_warnings, needs_download
@@ -41,7 +41,7 @@ def format_count(n: int | None) -> str:
     return f"{n:,}" if n is not None else "-"
 
 
-def summary_text(joined: JoinedResults) -> str:
+def summary_text(joined: JoinedResults, cost_text: str | None = None) -> str:
     counts = joined.counts
     parts = [
         f"✓ {format_count(counts['ok'])} ok",
@@ -49,9 +49,8 @@ def summary_text(joined: JoinedResults) -> str:
         f"? {format_count(counts['missing'])} missing",
         f"of {format_count(counts['total'])} · tokens {format_count(joined.tokens_in)} in / {format_count(joined.tokens_out)} out",
     ]
-    cost = joined.cost
-    if cost is not None:
-        parts[-1] += f" · cost {money(cost)}"
+    if cost_text:  # the batch's own actual cost beside its estimate (tui/costs.py)
+        parts[-1] += f" · {cost_text}"
     return "  ".join(parts)
 
 
@@ -99,6 +98,7 @@ class ResultsScreen(Screen[None]):
         self.record: BatchRecord | None = None
         self.joined: JoinedResults | None = None
         self.merged_children: list[str] = []
+        self.cost_text: str | None = None  # actual cost beside the estimate, from the join
         self.filters: list[str] = list(BASE_FILTERS)
         self.filter_index = 0
         self.find_text = ""
@@ -258,6 +258,7 @@ class ResultsScreen(Screen[None]):
             self.set_status("Read error")
             return
         self._loaded.append(loaded)
+        self.cost_text = loaded.cost_text
         self.merged_children = loaded.merged_children
         self.show_joined(loaded.joined)
 
@@ -278,7 +279,7 @@ class ResultsScreen(Screen[None]):
 
     def show_joined(self, joined: JoinedResults) -> None:
         self.joined = joined
-        self.query_one("#results-summary", Static).update(summary_text(joined))
+        self.query_one("#results-summary", Static).update(summary_text(joined, self.cost_text))
         self.query_one("#results-groups", Static).update(groups_text(joined, self.size.width - 2))
         self.filters = [
             *BASE_FILTERS,

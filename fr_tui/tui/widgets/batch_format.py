@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from rich.text import Text
 
 from fr_tui.core.store import BatchRecord
-from fr_tui.core.units import money
+from fr_tui.core.units import money, parse_money
 
 # status -> (glyph, style role). Glyphs are all one cell wide.
 STATUS_LOOK: dict[str, tuple[str, str]] = {
@@ -135,7 +135,8 @@ def timing_text(record: BatchRecord, now: float) -> str:
 
 
 def cost_text(record: BatchRecord) -> str:
-    return money(record.cost)
+    cost = parse_money(record.cost)
+    return "-" if cost is None else money(cost)
 
 
 def endpoint_text(record: BatchRecord) -> str:

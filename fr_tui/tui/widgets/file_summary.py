@@ -15,6 +15,7 @@ from fr_tui.tui.widgets.jsonl_view import ERROR_MARK
 from fr_tui.tui.widgets.verdict import badge_style
 
 if TYPE_CHECKING:
+    from fr_tui.core.estimate import Estimate
     from fr_tui.core.validate import Report
 
 
@@ -30,6 +31,7 @@ def file_summary(
     index: LineIndex,
     report: Report | None,
     progress: tuple[int, int, int, int] | None,
+    estimate: Estimate | None = None,
 ) -> Text:
     """`progress`: (bytes done, bytes total, rows, problems so far) while validating."""
     text = Text(no_wrap=False)
@@ -56,8 +58,11 @@ def file_summary(
             text.append(f" {ERROR_MARK} invalid ", style=badge_style(app, "error"))
         text.append(
             f" · {plural(report.errors_total, 'error')} · "
-            f"{plural(report.warnings_total, 'warning')} · s submits"
+            f"{plural(report.warnings_total, 'warning')}"
         )
+        if estimate is not None:
+            text.append(f" · est. {estimate.cost_text()}")
+        text.append(" · s submits")
     elif progress is not None:
         done, total, rows, found = progress
         pct = 100 * done / total if total else 0

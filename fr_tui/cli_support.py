@@ -1,0 +1,56 @@
+"""What every headless command module needs: the config and profile, the validator's
+limits, one JSON document on stdout and one-line messages on stderr. Shared by
+headless.py and headless_cost.py so neither imports the other."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from fr_tui.cli_errors import CliError
+from fr_tui.core.config import Config, KeyError_, Profile, load_config
+
+if TYPE_CHECKING:
+    from fr_tui.core.validate import Limits
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):  # money: a plain JSON number, never 8.7e-05
+        import orjson
+
+        from fr_tui.core.units import plain_number
+
+        return orjson.Fragment(plain_number(value).encode())
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def print_json(value: Any) -> None:
+    import orjson
+
+    text = orjson.dumps(value, default=_json_default, option=orjson.OPT_INDENT_2).decode()
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def err(message: str) -> None:
+    print(f"fr-tui: {message}", file=sys.stderr)
+
+
+def load_profile(args: argparse.Namespace) -> tuple[Config, Profile]:
+    """The config (its warnings said on stderr) and the profile asked for."""
+    config = load_config()
+    for warning in config.warnings:
+        err(warning)
+    try:
+        profile = config.profile(args.profile)
+    except KeyError_ as exc:
+        raise CliError(str(exc)) from None
+    return config, profile
+
+
+def limits_of(profile: Profile) -> Limits:
+    from fr_tui.core.validate import Limits
+
+    return Limits(max_rows=profile.max_rows, max_bytes=profile.max_bytes)

@@ -1,0 +1,352 @@
+"""The cost side of the headless commands: the model catalog for `validate` and
+`submit`, `fr-tui estimate`, `fr-tui spend`, the budget check of `submit`, and the cost
+lines of `results`. No Textual here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fr_tui.cli_errors import EXIT_INVALID, EXIT_OK, CliError
+from fr_tui.cli_support import limits_of, load_profile
+from fr_tui.cli_support import print_json as _print_json
+from fr_tui.core.config import BASE_URL_ENV, Config, Profile
+from fr_tui.core.paths import Paths, get_paths
+from fr_tui.core.units import money, parse_money
+
+if TYPE_CHECKING:
+    from fr_tui.core.actual import ResultCost
+    from fr_tui.core.catalog import Catalog, CatalogLoader
+    from fr_tui.core.costlog import StoredEstimate
+    from fr_tui.core.estimate import Estimate
+    from fr_tui.core.precheck import PreSubmitChecks
+    from fr_tui.core.prices import PriceBook
+    from fr_tui.core.results import JoinedResults
+    from fr_tui.core.store import HistoryStore
+    from fr_tui.core.validate import Report
+
+# How long a command about to exit waits for a background catalog refresh to land.
+REFRESH_GRACE = 1.5
+
+
+def _uses_sandbox(args: argparse.Namespace, profile: Profile) -> bool:
+    return bool(args.sandbox or (profile.is_sandbox and not args.base_url))
+
+
+def catalog_loader(args: argparse.Namespace, profile: Profile, paths: Paths) -> CatalogLoader:
+    """The catalog of the server the command talks to. The embedded sandbox's comes from
+    its model table directly (the same answer its /v1/models gives), without starting it."""
+    from fr_tui.core.catalog import CatalogLoader, http_source, origin_of
+
+    if _uses_sandbox(args, profile):
+        from fr_tui.sandbox.catalog import sandbox_catalog_loader
+
+        return sandbox_catalog_loader(paths)
+    base_url = args.base_url or os.environ.get(BASE_URL_ENV) or profile.base_url
+    # The catalog is public: no key is sent (and no password manager asked for one).
+    return CatalogLoader(paths, origin_of(base_url), http_source(base_url))
+
+
+def catalog_json(catalog: Catalog | None) -> dict[str, Any] | None:
+    """`catalog` in --json documents: which catalog checked the models (null: none)."""
+    if catalog is None:
+        return None
+    return {
+        "origin": catalog.origin,
+        "models": len(catalog.models),
+        "fetched_at": int(catalog.fetched_at),
+        "age_hours": round(catalog.age() / 3600, 1),
+        "skipped_entries": catalog.skipped,
+    }
+
+
+def catalog_line(catalog: Catalog | None, loader: CatalogLoader) -> str | None:
+    if catalog is None:
+        if loader.error:
+            return f"  model catalog: not available ({loader.error}); models not checked"
+        return None
+    hours = catalog.age() / 3600
+    age = f"{hours:.0f} h old" if hours >= 1 else "fresh"
+    return f"  model catalog: {catalog.origin}, {len(catalog.models)} models ({age})"
+
+
+@dataclass
+class Checked:
+    """A file validated with the pre-submit checks."""
+
+    report: Report
+    checks: PreSubmitChecks | None
+    catalog: Catalog | None
+    loader: CatalogLoader
+
+
+def validate_with_catalog(
+    args: argparse.Namespace,
+    profile: Profile,
+    path: Path,
+    limits: Any,
+    *,
+    tally_without_catalog: bool = False,
+) -> Checked:
+    """Validate with the model checks when a catalog is at hand. Without one, no observer
+    runs (validation keeps its speed) unless the tallies are wanted (an estimate)."""
+    from fr_tui.core.precheck import PreSubmitChecks
+    from fr_tui.core.validate import validate_path
+
+    paths = get_paths()
+    loader = catalog_loader(args, profile, paths)
+    catalog = loader.load()
+    checks = PreSubmitChecks(catalog) if catalog is not None or tally_without_catalog else None
+    report = validate_path(path, limits, observer=checks)
+    loader.wait(REFRESH_GRACE)
+    return Checked(report, checks, catalog, loader)
+
+
+def price_book(config: Config, profile: Profile, catalog: Catalog | None) -> PriceBook:
+    from fr_tui.core.prices import PriceBook
+
+    return PriceBook(catalog, config.prices, profile.batch_discount)
+
+
+def make_estimate(
+    checked: Checked, config: Config, profile: Profile, store: HistoryStore | None
+) -> Estimate:
+    from fr_tui.core.costlog import model_history
+    from fr_tui.core.estimate import build_estimate
+    from fr_tui.core.precheck import PreSubmitChecks
+
+    checks = checked.checks or PreSubmitChecks(checked.catalog)
+    history = model_history(store, checks.tallies) if store is not None else {}
+    estimate = build_estimate(
+        checks.tallies,
+        checked.report.rows,
+        price_book(config, profile, checked.catalog),
+        history,
+    )
+    estimate.valid = checked.report.valid
+    if checked.catalog is None:
+        estimate.notes.append("no model catalog: prices from genai-prices and [prices] only")
+    return estimate
+
+
+def _history_store() -> HistoryStore | None:
+    from fr_tui.core.store import HistoryStore, StoreError
+
+    try:
+        return HistoryStore(get_paths().ensure().history_db)
+    except (StoreError, OSError):
+        return None  # an estimate without history is still an estimate
+
+
+def estimate_lines(estimate: Estimate, title: str) -> list[str]:
+    from fr_tui.core.estimate import cost_range
+    from fr_tui.core.units import human_count
+
+    out_max = estimate.output_tokens_max
+    lines = [
+        f"{title}: {estimate.rows:,} rows, about {estimate.input_tokens:,} input tokens, "
+        + (
+            f"at most {out_max:,} output tokens"
+            if out_max is not None
+            else "output tokens unbounded"
+        ),
+        f"  cost {estimate.cost_range_text()}"
+        + (" (low: expected output, high: every row's maximum)" if estimate.models else ""),
+    ]
+    if estimate.models:
+        width = max(len(m.model) for m in estimate.models)
+        lines.append(
+            f"  {'model':<{width}}  {'rows':>7}  {'input':>7}  {'output≤':>7}  {'cost':<21}  price"
+        )
+        for m in estimate.models:
+            out = human_count(m.output_tokens_max) if m.output_tokens_max is not None else "?"
+            source = m.price.label if m.price else "no price"
+            lines.append(
+                f"  {m.model:<{width}}  {m.rows:>7,}  {human_count(m.input_tokens):>7}  "
+                f"{out:>7}  {cost_range(m.cost_low, m.cost_high):<21}  {source}"
+            )
+        for m in estimate.models:
+            if m.history is not None and m.history.quality_text:
+                lines.append(f"  {m.model}: {m.history.quality_text}")
+    if estimate.unpriced_models:
+        lines.append(
+            "  no price for: "
+            + ", ".join(estimate.unpriced_models)
+            + ' (add them to config.toml: [prices."provider/model"] input = ..., output = ... '
+            "in USD per million tokens)"
+        )
+    for note in estimate.notes:
+        lines.append(f"  note: {note}")
+    return lines
+
+
+# --------------------------------------------------------------------- estimate
+
+
+def cmd_estimate(args: argparse.Namespace) -> int:
+    config, profile = load_profile(args)
+    if not args.file.is_file():
+        raise CliError(f"no such file: {args.file}")
+    checked = validate_with_catalog(
+        args, profile, args.file, limits_of(profile), tally_without_catalog=True
+    )
+    estimate = make_estimate(checked, config, profile, _history_store())
+    if args.json:
+        _print_json({**estimate.to_json(), "catalog": catalog_json(checked.catalog)})
+    else:
+        print("\n".join(estimate_lines(estimate, str(args.file))))
+        about_catalog = catalog_line(checked.catalog, checked.loader)
+        if about_catalog:
+            print(about_catalog)
+        if not checked.report.valid:
+            print(
+                f"  the file has {checked.report.errors_total:,} error(s): "
+                f"fr-tui validate {args.file}"
+            )
+    return EXIT_OK if checked.report.valid else EXIT_INVALID
+
+
+# --------------------------------------------------------------------- submit's budget
+
+
+def parse_max_cost(value: str | None) -> Decimal | None:
+    if value is None:
+        return None
+    amount = parse_money(value.strip().lstrip("$"))
+    if amount is None:
+        raise CliError(f"--max-cost wants an amount in USD, like 5 or 0.25; got {value!r}")
+    return amount
+
+
+def budget_refusal(
+    estimate: Estimate,
+    config: Config,
+    profile_name: str,
+    max_cost: Decimal | None,
+    store: HistoryStore | None,
+) -> str | None:
+    """Why a submit must not go ahead (a sentence with the numbers), or None."""
+    from fr_tui.core.budget import check_budget
+
+    profile = config.profiles.get(profile_name) or Profile(profile_name)
+    check = check_budget(estimate, profile, max_cost=max_cost, store=store)
+    if check.ok:
+        return None
+    return check.message + "; nothing was uploaded"
+
+
+# --------------------------------------------------------------------- results
+
+
+def results_cost(
+    args: argparse.Namespace, store: HistoryStore, batch_id: str, joined: JoinedResults
+) -> tuple[ResultCost, StoredEstimate | None]:
+    """What the batch's rows cost (kept in history for spend and the estimate
+    correction), with its estimate beside it for the summary."""
+    from fr_tui.core.actual import result_cost
+    from fr_tui.core.costlog import batch_costs, record_actuals, stored_estimate
+
+    config, profile = load_profile(args)
+
+    def prices() -> PriceBook:
+        loader = catalog_loader(args, profile, get_paths())
+        return price_book(config, profile, loader.cached())
+
+    cost = result_cost(joined, prices)
+    record_actuals(store, batch_id, cost)
+    estimate = stored_estimate(batch_costs(store, [batch_id]).get(batch_id, []))
+    return cost, estimate
+
+
+def results_cost_lines(cost: ResultCost, estimate: StoredEstimate | None) -> list[str]:
+    from fr_tui.core.estimate import cost_range
+
+    line = f"  cost {cost.summary_text()}"
+    if estimate is not None:
+        line += f" (estimate {cost_range(estimate.low, estimate.high)})"
+    lines = [line]
+    priced = [m for m in cost.models.values() if m.cost is not None]
+    if len(priced) > 1:
+        for m in priced:
+            assert m.cost is not None
+            lines.append(f"    {m.model}: {money(m.cost)} ({m.ok_rows:,} rows)")
+    providers = cost.by_provider
+    if len(providers) > 1:
+        lines.append(
+            "    by provider: "
+            + ", ".join(f"{name or '?'} {money(v)}" for name, v in providers.items())
+        )
+    return lines
+
+
+# --------------------------------------------------------------------- spend
+
+
+def parse_since(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    text = value.strip().lower()
+    today = dt.date.fromtimestamp(time.time())
+    if text == "today":
+        return today
+    if text == "week":
+        return today - dt.timedelta(days=today.weekday())
+    if text.endswith("d") and text[:-1].isdigit():
+        return today - dt.timedelta(days=int(text[:-1]))
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise CliError(
+            f"--since wants a date (YYYY-MM-DD), 'today', 'week' or a number of days like "
+            f"'7d'; got {value!r}"
+        ) from None
+
+
+def cmd_spend(args: argparse.Namespace) -> int:
+    from fr_tui.core.spend import batch_spends, spend_report
+    from fr_tui.core.store import HistoryStore
+
+    load_profile(args)  # reports a broken config or an unknown --profile
+    since = parse_since(args.since)
+    profile = "sandbox" if args.sandbox else args.profile
+    paths = get_paths().ensure()
+    store = HistoryStore(paths.history_db)
+    report = spend_report(batch_spends(store, since=since, profile=profile), args.by or "model")
+    if args.json:
+        _print_json(
+            {
+                **report.to_json(),
+                "since": since.isoformat() if since else None,
+                "profile": profile,
+            }
+        )
+        return EXIT_OK
+    who = f"profile {profile}" if profile else "all profiles but the sandbox"
+    when = f"since {since.isoformat()}" if since else "in history"
+    plural = "batch" if report.batches == 1 else "batches"
+    print(f"spend {when} ({who}): {money(report.total)} on {report.batches} {plural}")
+    width = max((len(g.key) for g in report.groups), default=0)
+    for group in report.groups:
+        count = len(group.batches)
+        print(
+            f"  {group.key:<{width}}  {money(group.cost):>12}  "
+            f"{count} {'batch' if count == 1 else 'batches'}, {group.rows:,} rows"
+        )
+    if report.in_flight_batches:
+        print(
+            f"  running: {report.in_flight_batches} batch(es), up to "
+            f"{money(report.in_flight_high)} more"
+        )
+    if report.unpriced_batches:
+        print(
+            f"  {report.unpriced_batches} finished batch(es) with no cost known "
+            "(fr-tui results BATCH_ID reads their rows' cost)"
+        )
+    return EXIT_OK

@@ -1,0 +1,162 @@
+"""The cost side of the TUI (issue 12), for worker threads only: the model catalog of
+the active profile's server, pre-submit checks, estimates, actual cost and spend.
+
+Nothing here runs at start-up: the catalog is read when the first file is validated, and
+the TUI never waits on the network for it (with no cached copy, one is fetched in the
+background and used from the next validation on). Each function returns None or a plain
+text rather than raising: a cost figure must never break a screen.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from fr_tui.core.units import money
+
+if TYPE_CHECKING:
+    from fr_tui.core.catalog import Catalog, CatalogLoader
+    from fr_tui.core.estimate import Estimate
+    from fr_tui.core.precheck import PreSubmitChecks
+    from fr_tui.core.prices import PriceBook
+    from fr_tui.core.results import JoinedResults
+    from fr_tui.core.store import BatchRecord
+    from fr_tui.core.validate import Report
+
+log = logging.getLogger("fr_tui.tui.costs")
+
+
+class CostService:
+    """One per app; keeps a catalog loader per profile."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._loaders: dict[str, CatalogLoader] = {}
+
+    def loader(self) -> CatalogLoader:
+        from fr_tui.core.catalog import CatalogLoader, http_source, origin_of
+
+        app = self.app
+        key = app.profile.name
+        if key not in self._loaders:
+            if app.is_sandbox:
+                from fr_tui.sandbox.catalog import sandbox_catalog_loader
+
+                loader = sandbox_catalog_loader(app.paths)
+            else:
+                base_url = app.base_url
+                loader = CatalogLoader(app.paths, origin_of(base_url), http_source(base_url))
+            self._loaders[key] = loader
+        return self._loaders[key]
+
+    def catalog(self) -> Catalog | None:
+        """The cached catalog, never waiting on the network (the sandbox's is local)."""
+        try:
+            return self.loader().load(block=bool(self.app.is_sandbox))
+        except Exception as exc:  # a cost figure never breaks a screen
+            log.warning("model catalog: %s", exc)
+            return None
+
+    def checks(self) -> PreSubmitChecks:
+        from fr_tui.core.precheck import PreSubmitChecks
+
+        return PreSubmitChecks(self.catalog())
+
+    def prices(self, catalog: Catalog | None = None) -> PriceBook:
+        from fr_tui.core.prices import PriceBook
+
+        app = self.app
+        return PriceBook(
+            catalog if catalog is not None else self.catalog(),
+            app.config.prices,
+            app.profile.batch_discount,
+        )
+
+    def estimate(self, checks: PreSubmitChecks, report: Report) -> Estimate | None:
+        try:
+            from fr_tui.core.costlog import model_history
+            from fr_tui.core.estimate import build_estimate
+
+            history = model_history(self.app.store, checks.tallies)
+            estimate = build_estimate(
+                checks.tallies, report.rows, self.prices(checks.catalog), history
+            )
+            estimate.valid = report.valid
+            return estimate
+        except Exception as exc:
+            log.warning("estimate failed: %s", exc)
+            return None
+
+    def budget_problem(self, estimate: Estimate) -> str | None:
+        """Why the estimate is over a budget of the profile, or None."""
+        try:
+            from fr_tui.core.budget import check_budget
+
+            check = check_budget(estimate, self.app.profile, store=self.app.store)
+            return None if check.ok else check.message
+        except Exception as exc:
+            log.warning("budget check failed: %s", exc)
+            return None
+
+    def record_estimate(self, batch_id: str, estimate: Estimate | None) -> None:
+        if estimate is None:
+            return
+        try:
+            from fr_tui.core.costlog import record_estimate
+
+            record_estimate(self.app.store, batch_id, estimate)
+        except Exception as exc:
+            log.warning("could not keep the estimate of %s: %s", batch_id, exc)
+
+    def result_cost_text(self, record: BatchRecord, joined: JoinedResults) -> str | None:
+        """ "cost $0.0011 (openai $0.00003, anthropic $0.00107) · estimate $0.0142", and the
+        actuals kept in history (spend, the estimate's correction)."""
+        try:
+            from fr_tui.core.actual import result_cost
+            from fr_tui.core.costlog import batch_costs, record_actuals, stored_estimate
+            from fr_tui.core.estimate import cost_range
+
+            cost = result_cost(joined, lambda: self.prices())
+            store = self.app.store
+            record_actuals(store, record.id, cost)
+            estimate = stored_estimate(batch_costs(store, [record.id]).get(record.id, []))
+        except Exception as exc:
+            log.warning("result cost of %s: %s", record.id, exc)
+            return None
+        text = f"cost {cost.summary_text()}"
+        providers = cost.by_provider
+        if len(providers) > 1:
+            text += " (" + ", ".join(f"{p} {money(v)}" for p, v in providers.items()) + ")"
+        if estimate is not None:
+            text += f" · estimate {cost_range(estimate.low, estimate.high)}"
+        return text
+
+    def spend_text(self) -> str | None:
+        """ "spend today $0.12 · this week $1.40 · 2 running ≤$0.30 (profile default)"."""
+        try:
+            from fr_tui.core.spend import batch_spends, spend_report
+
+            now = dt.date.fromtimestamp(time.time())
+            week_start = now - dt.timedelta(days=now.weekday())
+            profile = self.app.profile.name
+            spends = batch_spends(self.app.store, since=week_start, profile=profile)
+            week = spend_report(spends)
+            today = spend_report([s for s in spends if s.day == now])
+        except Exception as exc:
+            log.warning("spend: %s", exc)
+            return None
+        text = f"spend today {money(today.total)} · this week {money(week.total)}"
+        if week.in_flight_batches:
+            text += f" · {week.in_flight_batches} running ≤{money(week.in_flight_high)}"
+        return text + f" (profile {profile})"
+
+
+def costs(app: Any) -> CostService:
+    """The app's CostService, made on first use."""
+    service = getattr(app, "_fr_cost_service", None)
+    if service is None:
+        service = CostService(app)
+        app._fr_cost_service = service
+    return service

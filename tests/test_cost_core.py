@@ -1,0 +1,176 @@
+"""The pieces of issue 12 that need no server: reading catalog answers of any shape,
+money formatting, the cost settings of config.toml, and the validator's observer hook."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fr_tui.core.catalog import CatalogError, CatalogLoader, parse_catalog
+from fr_tui.core.config import load_config, save_config
+from fr_tui.core.paths import get_paths
+from fr_tui.core.precheck import PreSubmitChecks
+from fr_tui.core.units import money
+from fr_tui.core.validate import validate_bytes, validate_path
+
+
+def test_catalog_answers_are_read_defensively() -> None:
+    answer = {
+        "data": [
+            {  # OpenRouter/FastRouter style: per-token strings
+                "id": "openai/a",
+                "context_length": 1000,
+                "top_provider": {"max_completion_tokens": 100},
+                "pricing": {"prompt": "0.00000015", "completion": "0.0000006"},
+            },
+            {  # per-million numbers, inactive, limits as strings
+                "id": "anthropic/b",
+                "context_length": "2000",
+                "is_active": False,
+                "pricing": {"input": 3, "output": 15},
+            },
+            {"id": "x/varies", "pricing": {"prompt": "-1", "completion": "-1"}},
+            {"id": "x/embed", "pricing": {"prompt": "0.00000002"}},
+            {"id": ""},
+            {"name": "no id"},
+            "not an object",
+            {"id": "x/odd", "context_length": "lots", "top_provider": [], "pricing": "free"},
+        ]
+    }
+    catalog = parse_catalog(answer, "test", 0.0)
+    assert catalog.skipped == 3
+    a, b = catalog.models["openai/a"], catalog.models["anthropic/b"]
+    assert (a.context_length, a.max_completion_tokens, a.active) == (1000, 100, True)
+    assert (a.input_price, a.output_price) == (Decimal("0.00000015"), Decimal("0.0000006"))
+    assert (b.context_length, b.active) == (2000, False)
+    assert (b.input_price, b.output_price) == (Decimal("0.000003"), Decimal("0.000015"))
+    assert catalog.models["x/varies"].input_price is None
+    assert catalog.models["x/embed"].output_price == 0
+    odd = catalog.models["x/odd"]
+    assert odd.context_length is None and odd.input_price is None
+    assert catalog.get("openai/a:online") is a
+    assert parse_catalog([{"id": "bare/list"}], "t", 0).models.keys() == {"bare/list"}
+    for bad in ({"data": "nope"}, "html", None, 3):
+        with pytest.raises(CatalogError):
+            parse_catalog(bad, "t", 0)
+
+
+def test_a_broken_cache_is_ignored_and_replaced() -> None:
+    paths = get_paths().ensure()
+    answers = iter([{"data": [{"id": "m/one"}]}])
+    loader = CatalogLoader(paths, "test-origin", lambda: next(answers), mode="auto")
+    first = loader.load()
+    assert first is not None and "m/one" in first.models
+    cache = next((paths.config_dir / "catalog").glob("*.json"))
+    cache.write_text("{not json")
+    again = CatalogLoader(paths, "test-origin", lambda: {"data": [{"id": "m/two"}]}, mode="auto")
+    catalog = again.load()
+    assert catalog is not None and "m/two" in catalog.models
+
+
+@given(
+    st.decimals(min_value=Decimal("1e-12"), max_value=Decimal("1e7"), allow_nan=False, places=14)
+)
+def test_money_is_never_printed_with_an_exponent(amount: Decimal) -> None:
+    text = money(amount)
+    assert "e" not in text.lower()
+    if amount < Decimal("0.000001"):
+        assert text == "<$0.000001"
+        return
+    assert text.startswith("$")
+    shown = Decimal(text[1:].replace(",", ""))
+    # rounded for display only: to cents from a dollar up, else to two significant digits
+    allowed = Decimal("0.005") if shown >= 1 else amount * Decimal("0.05")
+    assert abs(shown - amount) <= allowed
+
+
+def test_money_examples() -> None:
+    assert money(Decimal("0.00008675")) == "$0.000087"
+    assert money(Decimal("0.000087")) == "$0.000087"
+    assert money(Decimal("0.5")) == "$0.50"
+    assert money(Decimal("1234.567")) == "$1,234.57"
+    assert money(Decimal(0)) == "$0.00"
+
+
+def test_cost_settings_are_read_checked_and_kept_on_save(fr_home: Path) -> None:
+    path = fr_home / "config" / "config.toml"
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        """
+[profiles.default]
+batch_discount = 0.4
+max_cost_per_batch = 2.5
+max_cost_per_day = "10"
+[profiles.bad]
+batch_discount = 3
+max_cost_per_day = "lots"
+[prices."my/model"]
+input = 0.15
+output = 0.6
+batch = true
+[prices."broken/model"]
+input = "cheap"
+"""
+    )
+    path.chmod(0o600)
+    config = load_config()
+    default = config.profile("default")
+    assert default.batch_discount == Decimal("0.4")
+    assert (default.max_cost_per_batch, default.max_cost_per_day) == (Decimal("2.5"), 10)
+    bad = config.profile("bad")
+    assert bad.batch_discount == Decimal("0.5") and bad.max_cost_per_day is None
+    assert len([w for w in config.warnings if "profile 'bad'" in w]) == 2
+    assert config.prices["my/model"].input == Decimal("0.15") / 1_000_000
+    assert config.prices["my/model"].batch is True
+    assert "broken/model" not in config.prices
+    assert any("broken/model" in w for w in config.warnings)
+
+    save_config(config)  # the TUI's settings screen saves: nothing cost-related is lost
+    again = load_config()
+    assert again.profile("default").max_cost_per_batch == Decimal("2.5")
+    assert again.profile("default").batch_discount == Decimal("0.4")
+    assert again.prices["my/model"] == config.prices["my/model"]
+
+
+def _line(custom_id: str, model: str, text: str, **body: object) -> bytes:
+    import orjson
+
+    return orjson.dumps(
+        {
+            "custom_id": custom_id,
+            "provider": model.partition("/")[0],
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {"model": model, "messages": [{"role": "user", "content": text}], **body},
+        }
+    )
+
+
+def test_the_observer_sees_every_row_fast_or_slow(tmp_path: Path) -> None:
+    rows = [
+        _line("a", "openai/x", "abcd" * 3, max_tokens=5),  # ordinary: the fast path
+        _line("b", "openai/x", "abcd" * 3, max_tokens=5),
+        _line("b", "openai/x", "abcd", max_tokens=7),  # duplicate id: the slow path
+        _line("c", "y/other", "abcdabcd"),  # unknown provider: slow path, no max_tokens
+        b'{"custom_id": "d", "body": "not a dict"}',
+        b"not json",
+    ]
+    data = b"\n".join(rows) + b"\n"
+    path = tmp_path / "f.jsonl"
+    path.write_bytes(data)
+    checks = PreSubmitChecks()
+    report = validate_path(path, observer=checks)
+    tally = checks.tallies["openai/x"]
+    assert (tally.rows, tally.prompt_tokens, tally.output_bound) == (3, 3 + 3 + 1, 17)
+    other = checks.tallies["y/other"]
+    assert (other.rows, other.prompt_tokens, other.unbounded_rows) == (1, 2, 1)
+    # without an observer, nothing changes in the report
+    plain = validate_bytes(data)
+    assert (plain.errors_total, plain.warnings_total) == (
+        report.errors_total,
+        report.warnings_total,
+    )

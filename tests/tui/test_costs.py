@@ -1,0 +1,116 @@
+"""Issue 12 in the TUI, on the embedded sandbox: the Files screen's cost range and model
+checks, the submit modal's estimate (red and asking when over a budget), the actual
+cost in the Results header and the Batches screen's spend line."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from textual.widgets import Static
+
+from fr_tui.core.costlog import batch_costs
+from fr_tui.core.units import money
+from fr_tui.sandbox.catalog import MODELS
+from fr_tui.tui.modals.confirm import ConfirmModal
+from fr_tui.tui.modals.submit import SubmitModal
+from fr_tui.tui.screens.results import ResultsScreen
+from fr_tui.tui.widgets.cost_lines import EstimateLine, SpendLine
+
+from .test_shell import SAMPLES, make_app, wait_for
+
+
+def chat_sample_cost() -> Decimal:
+    """The chat sample's cost, worked out from the sandbox's price table: each row's
+    prompt at four characters a token, and its max_tokens, at half the list price."""
+    total = Decimal(0)
+    for line in (SAMPLES / "chat.jsonl").read_text().splitlines():
+        body = json.loads(line)["body"]
+        model = MODELS[body["model"]]
+        prompt = sum(len(m["content"]) for m in body["messages"]) // 4
+        total += (prompt * model.input_price + body["max_tokens"] * model.output_price) / 2
+    return total
+
+
+async def validated(pilot: Any, app: Any) -> Any:
+    await wait_for(pilot, lambda: getattr(app.screen, "run", None) is not None)
+    await wait_for(pilot, lambda: app.screen.run.finished and app.screen.run.handled)
+    await pilot.pause()
+    return app.screen
+
+
+async def test_files_shows_the_cost_range_and_checks_models() -> None:
+    app = make_app(sandbox=True, sandbox_tick=0.05, start_path=SAMPLES / "chat.jsonl")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await validated(pilot, app)
+        summary = str(app.screen.query_one("#summary", Static).render())
+        assert f"est. {money(chat_sample_cost())} (batch -50%)" in summary
+        app.screen.open_path(SAMPLES / "broken.jsonl")
+        await wait_for(pilot, lambda: app.screen.current_path.name == "broken.jsonl")
+        await validated(pilot, app)
+        codes = [p.code for p in app.screen.panel.problems]
+        assert "unknown_model" in codes  # "gpt-4.1-nano" has no provider prefix
+        assert any(
+            "Did you mean openai/gpt-4.1-nano" in p.message for p in app.screen.panel.problems
+        )
+
+
+async def open_submit(pilot: Any, app: Any) -> SubmitModal:
+    await validated(pilot, app)
+    await pilot.press("s")
+    await wait_for(pilot, lambda: isinstance(app.screen, SubmitModal))
+    modal = app.screen
+    await wait_for(pilot, lambda: modal.query_one(EstimateLine).checked)
+    await pilot.pause()
+    return modal
+
+
+async def test_over_budget_is_red_and_asks_before_uploading() -> None:
+    app = make_app(sandbox=True, sandbox_tick=0.05, start_path=SAMPLES / "chat.jsonl")
+    app.config.profile("sandbox").max_cost_per_batch = Decimal("0.001")
+    async with app.run_test(size=(80, 24)) as pilot:
+        modal = await open_submit(pilot, app)
+        line = modal.query_one(EstimateLine)
+        assert line.has_class("-over") and "over the budget of $0.001" in str(line.render())
+        await pilot.press("enter")  # from the name field
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.screen is modal)
+        await pilot.pause(0.2)
+        assert app.store.batches() == [] and app.sandbox_server.app.store.files == {}
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: app.store.batches())
+        record = app.store.batches()[0]
+        await wait_for(pilot, lambda: batch_costs(app.store, [record.id]))
+        kept = batch_costs(app.store, [record.id])[record.id]
+        assert sum(r.est_cost_high for r in kept) == chat_sample_cost()
+
+
+async def test_within_budget_submits_at_once_then_results_and_spend_show_the_cost() -> None:
+    app = make_app(sandbox=True, sandbox_tick=0.02, start_path=SAMPLES / "chat.jsonl")
+    app.config.profile("sandbox").max_cost_per_batch = Decimal(1)
+    async with app.run_test(size=(120, 40)) as pilot:
+        modal = await open_submit(pilot, app)
+        assert not modal.query_one(EstimateLine).has_class("-over")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.store.batches())
+        record = app.store.batches()[0]
+        await wait_for(pilot, lambda: app.store.get(record.id).status == "completed", 20)
+        app.open_results(record.id)
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen) and app.screen.joined)
+        summary = str(app.screen.query_one("#results-summary", Static).render())
+        assert f"estimate {money(chat_sample_cost())}" in summary
+        actual = sum(
+            (r.actual_cost for r in batch_costs(app.store, [record.id])[record.id]), Decimal(0)
+        )
+        assert actual > 0 and f"cost {money(actual)} (openai " in summary
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ResultsScreen))
+        spend = app.screen.query_one(SpendLine)
+        spend.refresh_spend()
+        expected = f"spend today {money(actual)}"
+        await wait_for(pilot, lambda: expected in str(spend.render()))
+        assert "(profile sandbox)" in str(spend.render())
