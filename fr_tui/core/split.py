@@ -1,18 +1,18 @@
-"""Split a batch input file into parts that each fit the batch limits.
+"""Split a batch input file into parts that each fit the batch limits (`fr-tui split`).
 
-Rows are copied byte for byte in order (no parse, so it runs at disk speed): the parts,
-concatenated, hold every row of the input exactly once. Blank lines are dropped (they are
-not requests), a UTF-8 BOM at the start is dropped (the server cannot parse it), and a
-last row without a final newline gets one, so every part is a well-formed JSONL file.
+The streaming planner (plan.py) does the work: the input is validated as it is read and
+its rows are copied byte for byte, in order, into parts within the limits. Blank lines
+and a leading UTF-8 BOM are dropped and every part ends with a newline, so each part is
+a well-formed batch file; a file with errors is refused and no part is written.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
-_BOM = b"\xef\xbb\xbf"
-_READ_BUFFER = 1024 * 1024
+from fr_tui.core.plan import PlanLimits, plan_file
 
 
 def part_path(path: Path, number: int, out_dir: Path) -> Path:
@@ -30,49 +30,20 @@ def split_file(
 ) -> list[Path]:
     """Write FILE.part1.jsonl, FILE.part2.jsonl ... each within ``max_rows`` and ``max_bytes``.
 
-    Returns the paths written, in order. Raises ValueError (and leaves no parts behind)
-    when a single row is bigger than ``max_bytes``, or the limits are not positive.
+    Returns the paths written, in order. Raises ValueError (plan.PlanError, and leaves no
+    parts behind) when the file has errors, a single row is bigger than ``max_bytes``, or
+    the limits are not positive.
     """
-    if max_rows < 1 or max_bytes < 1:
-        raise ValueError("max_rows and max_bytes must be at least 1")
     source = Path(path)
     target_dir = Path(out_dir) if out_dir is not None else source.parent
     target_dir.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    out = None
-    rows_in_part = 0
-    bytes_in_part = 0
+    work = target_dir / f".split-{source.name}-{os.getpid()}"
     try:
-        with source.open("rb", buffering=_READ_BUFFER) as handle:
-            for line_no, raw in enumerate(handle, start=1):
-                if line_no == 1 and raw.startswith(_BOM):
-                    raw = raw[len(_BOM) :]
-                if not raw.strip():
-                    continue
-                if not raw.endswith(b"\n"):
-                    raw += b"\n"
-                size = len(raw)
-                if size > max_bytes:
-                    raise ValueError(
-                        f"line {line_no} alone is {size:,} bytes, more than the "
-                        f"{max_bytes:,}-byte limit per file; it cannot be split further"
-                    )
-                if out is None or rows_in_part >= max_rows or bytes_in_part + size > max_bytes:
-                    if out is not None:
-                        out.close()
-                    written.append(part_path(source, len(written) + 1, target_dir))
-                    out = written[-1].open("wb")
-                    rows_in_part = 0
-                    bytes_in_part = 0
-                out.write(raw)
-                rows_in_part += 1
-                bytes_in_part += size
-    except BaseException:
-        if out is not None:
-            out.close()
-        for part in written:
-            part.unlink(missing_ok=True)
-        raise
-    if out is not None:
-        out.close()
-    return written
+        plan = plan_file(source, work, PlanLimits(max_rows=max_rows, max_bytes=max_bytes))
+        written: list[Path] = []
+        for number, part in enumerate(plan.parts, start=1):
+            written.append(part_path(source, number, target_dir))
+            os.replace(plan.part_path(part), written[-1])
+        return written
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

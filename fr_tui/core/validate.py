@@ -404,13 +404,13 @@ class Validator(RowChecks):
         self,
         handle: BinaryIO,
         *,
-        on_block: Callable[[list[bytes], int], None] | None = None,
+        on_block: Callable[[list[bytes], int, memoryview], None] | None = None,
         on_progress: Callable[[int, int], None] | None = None,
         cancel: threading.Event | None = None,
     ) -> bool:
-        """Validate everything ``handle`` yields, in blocks. ``on_block(lines, first)``
+        """Validate everything ``handle`` yields, in blocks. ``on_block(lines, first, raw)``
         sees each block of whole lines (without b"\\n") after it was checked, ``first``
-        being the 1-based number of its first line; ``on_progress(bytes_done, rows)`` is
+        being the 1-based number of its first line and ``raw`` the block's bytes; ``on_progress(bytes_done, rows)`` is
         called about every 2 MiB. Returns False when ``cancel`` stopped the scan."""
         read = handle.read
         carry = b""
@@ -438,7 +438,7 @@ class Validator(RowChecks):
                 else:
                     self.feed_lines(lines)
                 if on_block is not None:
-                    on_block(lines, first)
+                    on_block(lines, first, memoryview(block)[:size])
             if len(carry) > MAX_LINE_BYTES:
                 size, ended = _skip_rest_of_line(handle, len(carry))
                 if self.bytes + size > self.max_bytes and not self.line_over_bytes:
@@ -460,7 +460,7 @@ class Validator(RowChecks):
             self.bytes += len(carry)
             self.feed_lines([carry])
             if on_block is not None:
-                on_block([carry], first)
+                on_block([carry], first, memoryview(carry + b"\n"))
         return True
 
     def _feed_with_long_lines(self, lines: list[bytes]) -> None:
