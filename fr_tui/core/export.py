@@ -21,7 +21,7 @@ from typing import IO, Any, Literal
 import orjson
 
 from fr_tui.core.jsonl import LineIndex, custom_id_of
-from fr_tui.core.results import (
+from fr_tui.core.results_join import (
     _NO_SOURCE,
     FAILED,
     MISSING,
@@ -227,9 +227,10 @@ def merge_child(parent: JoinedResults, child: JoinedResults) -> JoinedResults:
     for name in (
         "_input_line", "custom_ids", "providers", "models", "outcomes", "status_codes",
         "tokens_in_col", "tokens_out_col", "finish_reasons", "contents", "error_codes",
-        "error_messages", "costs", "_src", "_src_line",
+        "error_messages", "costs", "_src", "_src_line", "answer_hashes", "batch_ids", "rounds",
     ):  # fmt: skip
-        setattr(merged, name, getattr(parent, name)[:])
+        column = getattr(parent, name)  # a list, or a view of a stored index: copied
+        setattr(merged, name, bytearray(column) if isinstance(column, bytearray) else list(column))
     merged._by_id = parent._by_id
     merged._more_by_id = parent._more_by_id
     merged._sources = parent._sources + child._sources
@@ -249,7 +250,7 @@ def merge_child(parent: JoinedResults, child: JoinedResults) -> JoinedResults:
         merged.outcomes[target] = child.outcomes[row]
         for name in (
             "status_codes", "tokens_in_col", "tokens_out_col", "finish_reasons", "contents",
-            "error_codes", "error_messages", "costs",
+            "error_codes", "error_messages", "costs", "answer_hashes", "batch_ids", "rounds",
         ):  # fmt: skip
             getattr(merged, name)[target] = getattr(child, name)[row]
         if child.models[row]:
