@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fr_tui.core.results import INDEX_NAME, join_in_memory, join_results
-from fr_tui.core.results_index import IndexedResults
+from fr_tui.core.results_index import IndexedResults, open_index, source_signatures
 
 KINDS = [
     "ok",
@@ -143,12 +143,12 @@ def test_the_index_gives_the_rows_of_the_join_in_memory(
 ) -> None:
     inp, out, err = make_files(tmp_path_factory.mktemp("idx"), inputs, results, seed)
     with join_in_memory(inp, out, err) as memory:
-        first = join_results(inp, out, err)  # builds and stores the index
-        assert not isinstance(first, IndexedResults)
-        first.close()
-        assert (out.parent / INDEX_NAME).exists()
+        with join_results(inp, out, err) as built:  # builds the index, then maps it
+            assert_same(built, memory)
+        stamp = (out.parent / INDEX_NAME).stat().st_mtime_ns
         with join_results(inp, out, err) as indexed:  # reopens it
             assert_same(indexed, memory)
+        assert (out.parent / INDEX_NAME).stat().st_mtime_ns == stamp  # not rebuilt
 
 
 def test_merged_file_outcomes_win_and_keep_batch_and_round(tmp_path: Path) -> None:
@@ -172,7 +172,6 @@ def test_a_changed_source_file_rebuilds_the_index(tmp_path: Path) -> None:
     out.write_bytes(out.read_bytes().replace(b'"c1"', b'"c2"'))
     os.utime(out, ns=(before.st_atime_ns, before.st_mtime_ns))
     with join_results(inp, out, err) as joined:
-        assert not isinstance(joined, IndexedResults)
         assert [joined.outcome(i) for i in range(2)] == ["missing", "ok"]
     assert (tmp_path / INDEX_NAME).stat().st_mtime_ns != stamp
     with join_results(inp, out, err) as joined:
@@ -195,8 +194,8 @@ def test_a_damaged_or_old_index_is_rebuilt_never_trusted(tmp_path: Path, damage:
     else:
         data = bytearray()
     index.write_bytes(bytes(data))
+    sources = [inp, out, err]
+    assert open_index(index, sources, source_signatures(sources)) is None  # not trusted
     with join_results(inp, out, err) as joined, join_in_memory(inp, out, err) as memory:
-        assert not isinstance(joined, IndexedResults)
-        assert [joined.row(i) for i in range(3)] == [memory.row(i) for i in range(3)]
-    with join_results(inp, out, err) as joined, join_in_memory(inp, out, err) as memory:
-        assert_same(joined, memory)
+        assert_same(joined, memory)  # rebuilt
+    assert open_index(index, sources, source_signatures(sources)) is not None

@@ -144,23 +144,35 @@ def answer_hash(body: Any) -> int:
             elif isinstance(vector, list):
                 try:
                     vectors.append(struct.pack(f"<{len(vector)}d", *vector))
-                except (struct.error, TypeError):
+                except (struct.error, TypeError, OverflowError):
                     return 0
         payload = b"\0".join(vectors) if vectors else None
     else:
         text = answer_text(body)
         if text is None:
             return 0
-        stripped = text.strip()
-        if stripped[:1] in ("{", "["):
-            try:
-                payload = orjson.dumps(orjson.loads(stripped), option=orjson.OPT_SORT_KEYS)
-            except orjson.JSONDecodeError:
-                payload = None
-        if payload is None:
-            payload = " ".join(text.split()).encode("utf-8", "surrogatepass")
+        return text_hash(text)
     if payload is None:
         return 0
+    return _digest(payload)
+
+
+def text_hash(text: str) -> int:
+    """answer_hash of a text answer: its canonical JSON when it is a JSON object or
+    array, else the text with every run of whitespace made one space."""
+    payload: bytes | None = None
+    stripped = text.strip()
+    if stripped[:1] in ("{", "["):
+        try:
+            payload = orjson.dumps(orjson.loads(stripped), option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONDecodeError:
+            payload = None
+    if payload is None:
+        payload = " ".join(text.split()).encode("utf-8", "surrogatepass")
+    return _digest(payload)
+
+
+def _digest(payload: bytes) -> int:
     digest = hashlib.blake2b(payload, digest_size=8).digest()
     return int.from_bytes(digest, "little", signed=True) or 1
 
@@ -264,4 +276,11 @@ def parse_result_line(raw: bytes) -> ParsedResult:
     return result
 
 
-__all__ = ["ParsedResult", "answer_hash", "answer_text", "first_line", "parse_result_line"]
+__all__ = [
+    "ParsedResult",
+    "answer_hash",
+    "answer_text",
+    "first_line",
+    "parse_result_line",
+    "text_hash",
+]

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from fr_tui.core.resultline import ParsedResult, answer_hash, answer_text, first_line
 from fr_tui.core.resultline import parse_result_line as parse_result_line
-from fr_tui.core.results_index import INDEX_NAME, open_index, source_signatures, write_index
+from fr_tui.core.results_build import Unindexable, build_index
+from fr_tui.core.results_index import INDEX_NAME, open_index, source_signatures
 from fr_tui.core.results_join import (
     FAILED,
     MISSING,
@@ -62,13 +63,14 @@ def join_results(
             if on_progress is not None:
                 on_progress(1, 1)
             return stored
-    joined = join_in_memory(input_path, output_path, error_path, on_progress=on_progress)
-    if where is not None:
         try:
-            write_index(joined, where, signatures)
-        except OSError:
-            pass  # a read-only folder: the join works, it is just not kept
-    return joined
+            build_index(sources, where, signatures, on_progress)
+            stored = open_index(where, sources, signatures)
+            if stored is not None:
+                return stored
+        except (OSError, Unindexable):
+            pass  # a read-only folder, or values the index cannot hold: join in memory
+    return join_in_memory(input_path, output_path, error_path, on_progress=on_progress)
 
 
 __all__ = [

@@ -10,16 +10,20 @@ The header holds the signature (path, size, mtime_ns, a hash of its ends) of eac
 from, the row count, the totals, the result issues and the error groups, and for each
 column its place in the data section and a CRC-32 of the whole data section. Columns:
 
-* numbers, one per row: ``outcome`` (u8), ``src`` (u8: which result file, 255 none),
-  ``input_line``, ``src_line``, ``tokens_in``, ``tokens_out``, ``answer_hash`` (i64),
-  ``cost`` (i64 picodollars: exact for any cost with up to 12 decimals), ``status``,
-  ``round`` (i32); -1 stands for "none" where a value may be missing;
+* numbers, one per row: ``outcome`` and ``src`` (u8: which result file, 255 none);
+  ``input_line``, ``src_line``, ``status``, ``round`` (i32); ``tokens_in``,
+  ``tokens_out``, ``answer_hash`` (i64); ``cost`` (f64, NaN for none: the number as the
+  server's JSON gave it, so ``Decimal(repr(cost))`` is the decimal it sent); -1 stands
+  for "none" in the others;
 * categories (i32 codes into a list in the header): ``model``, ``provider``,
   ``finish_reason``, ``error_code``, ``batch_id``;
-* strings (i64 offsets into a UTF-8 blob, plus a u8 "is none" column): ``custom_id``,
-  ``content`` (the answer's first line, already cut to 300 characters), ``error_message``;
+* strings, UTF-8: ``custom_id`` (i64 offsets, n + 1 of them, into ``custom_id.blob`` and
+  a u8 "is none" column), ``content`` (the answer's first line, cut to 300 characters)
+  and ``error_message`` (i64 start, -1 for none, and i32 length in ``text.blob``);
 * the line ends of each source file (so its lines are read without a scan), and the
-  rows of each outcome and of each error group (i64 row numbers).
+  rows of each outcome and of each error group (i64 row numbers, in order).
+
+results_build.py writes it.
 
 An index whose sources' signatures differ from the files now, whose version is not
 ``INDEX_VERSION``, or which is damaged in any way (short, bad header, CRC mismatch) is
@@ -28,16 +32,13 @@ never trusted: the join is built again and the index rewritten.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import mmap
 import os
 import struct
-import tempfile
 import zlib
 from array import array
 from collections.abc import Iterator, Sequence
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -45,9 +46,6 @@ import orjson
 
 from fr_tui.core.jsonl import LineIndex
 from fr_tui.core.results_join import (
-    FAILED,
-    MISSING,
-    OK,
     JoinedResults,
     ResultIssue,
     _Source,
@@ -57,7 +55,6 @@ INDEX_NAME = "index.frx"
 INDEX_VERSION = 1
 _MAGIC = b"FRX\0"
 _PREFIX = struct.Struct("<4sIQ")
-_PICO = 10**12
 _NONE = -1
 
 
@@ -90,16 +87,23 @@ class _Column(Sequence[Any]):
 
 
 class _Numbers(_Column):
-    def __init__(self, values: memoryview, scale: int = 1) -> None:
+    def __init__(self, values: memoryview) -> None:
         super().__init__(len(values))
         self._values = values
-        self._scale = scale
+
+    def _at(self, i: int) -> int | None:
+        value: int = self._values[i]
+        return None if value == _NONE else value
+
+
+class _Floats(_Column):
+    def __init__(self, values: memoryview) -> None:
+        super().__init__(len(values))
+        self._values = values
 
     def _at(self, i: int) -> float | None:
-        value: int = self._values[i]
-        if value == _NONE:
-            return None
-        return value if self._scale == 1 else value / self._scale
+        value: float = self._values[i]
+        return None if value != value else value  # NaN: none
 
 
 class _Categories(_Column):
@@ -114,6 +118,8 @@ class _Categories(_Column):
 
 
 class _Strings(_Column):
+    """custom_id: offsets[i]..offsets[i + 1] in the blob, unless nones[i]."""
+
     def __init__(self, offsets: memoryview, nones: memoryview, blob: memoryview) -> None:
         super().__init__(len(nones))
         self._offsets = offsets
@@ -123,9 +129,23 @@ class _Strings(_Column):
     def _at(self, i: int) -> str | None:
         if self._nones[i]:
             return None
-        return bytes(self._blob[self._offsets[i] : self._offsets[i + 1]]).decode(
-            "utf-8", "surrogatepass"
-        )
+        return str(self._blob[self._offsets[i] : self._offsets[i + 1]], "utf-8", "surrogatepass")
+
+
+class _Texts(_Column):
+    """content, error_message: starts[i] (-1 for none) and lengths[i] in the blob."""
+
+    def __init__(self, starts: memoryview, lengths: memoryview, blob: memoryview) -> None:
+        super().__init__(len(starts))
+        self._starts = starts
+        self._lengths = lengths
+        self._blob = blob
+
+    def _at(self, i: int) -> str | None:
+        start: int = self._starts[i]
+        if start == _NONE:
+            return None
+        return str(self._blob[start : start + self._lengths[i]], "utf-8", "surrogatepass")
 
 
 # -- writing ------------------------------------------------------------------------
@@ -159,138 +179,6 @@ def source_signatures(sources: list[Path | None]) -> list[dict[str, Any] | None]
         {"kind": kind, **_signature(p)} if p is not None else None
         for kind, p in zip(("input", "output", "error"), sources, strict=True)
     ]
-
-
-def _numbers(values: Sequence[int | None], code: str = "q") -> array[int]:
-    return array(code, [_NONE if v is None else v for v in values])
-
-
-def _categories(values: Sequence[str | None]) -> tuple[array[int], list[str]]:
-    codes: dict[str, int] = {}
-    out = array("i", [_NONE if v is None else codes.setdefault(v, len(codes)) for v in values])
-    return out, list(codes)
-
-
-def _strings(values: Sequence[str | None]) -> tuple[array[int], bytes, bytes]:
-    encoded = [b"" if v is None else v.encode("utf-8", "surrogatepass") for v in values]
-    offsets = array("q", [0])
-    total = 0
-    for item in encoded:
-        total += len(item)
-        offsets.append(total)
-    nones = bytes(1 if v is None else 0 for v in values)
-    return offsets, nones, b"".join(encoded)
-
-
-def _issue(issue: ResultIssue) -> dict[str, Any]:
-    return {
-        "file": issue.file,
-        "path": str(issue.path),
-        "line": issue.line,
-        "custom_id": issue.custom_id,
-        "reason": issue.reason,
-    }
-
-
-def _cost_pico(cost: float | None) -> int | None:
-    if cost is None:
-        return None
-    return int((Decimal(repr(cost)) * _PICO).to_integral_value())
-
-
-def write_index(joined: JoinedResults, path: Path, signatures: list[dict[str, Any] | None]) -> None:
-    """Store ``joined`` (built from the files of ``signatures``: input, output, error) at
-    ``path``, atomically: a temp file in the same folder, fsynced, renamed into place."""
-    columns: dict[str, tuple[str, bytes]] = {}  # name -> (array typecode, bytes)
-
-    def put(name: str, data: array[int] | bytes | bytearray, code: str = "B") -> None:
-        columns[name] = (
-            data.typecode if isinstance(data, array) else code,
-            data.tobytes() if isinstance(data, array) else bytes(data),
-        )
-
-    categories: dict[str, list[str]] = {}
-    put("outcome", joined.outcomes)
-    put("src", joined._src)
-    put("input_line", array("q", joined._input_line))
-    put("src_line", array("q", joined._src_line))
-    put("tokens_in", _numbers(joined.tokens_in_col))
-    put("tokens_out", _numbers(joined.tokens_out_col))
-    put("answer_hash", array("q", joined.answer_hashes))
-    put("cost", _numbers([_cost_pico(c) for c in joined.costs]))
-    put("status", _numbers(joined.status_codes, "i"))
-    put("round", _numbers(joined.rounds, "i"))
-    for name, values in (
-        ("model", joined.models),
-        ("provider", joined.providers),
-        ("finish_reason", joined.finish_reasons),
-        ("error_code", joined.error_codes),
-        ("batch_id", joined.batch_ids),
-    ):
-        codes, categories[name] = _categories(values)
-        put(name, codes)
-    for name, values in (
-        ("custom_id", joined.custom_ids),
-        ("content", joined.contents),
-        ("error_message", joined.error_messages),
-    ):
-        offsets, nones, blob = _strings(values)
-        put(f"{name}.offsets", offsets)
-        put(f"{name}.none", nones)
-        put(f"{name}.blob", blob)
-    files: list[LineIndex] = [joined.input_index] + [s.index for s in joined._sources]
-    for number, index in enumerate(files):
-        put(f"ends.{number}", index.ends)
-    for outcome, name in ((OK, "ok"), (FAILED, "failed"), (MISSING, "missing")):
-        put(f"rows.{name}", array("q", joined.filter_outcome(outcome)))
-    groups = []
-    for number, (key, rows) in enumerate(joined._groups.items()):
-        put(f"group.{number}", array("q", rows))
-        groups.append([key, *joined._group_info[key]])
-    layout: dict[str, list[Any]] = {}
-    offset = 0
-    for name, (code, data) in columns.items():
-        layout[name] = [code, offset, len(data)]
-        offset += (len(data) + 7) // 8 * 8
-    data_section = b"".join(data + bytes(-len(data) % 8) for _, data in columns.values())
-    cost = joined.cost
-    header = orjson.dumps(
-        {
-            "version": INDEX_VERSION,
-            "sources": signatures,
-            "source_kinds": [s.kind for s in joined._sources],
-            "rows": len(joined),
-            "columns": layout,
-            "categories": categories,
-            "groups": groups,
-            "totals": {
-                "tokens_in": joined.tokens_in,
-                "tokens_out": joined.tokens_out,
-                "cost": repr(cost) if cost is not None else None,
-            },
-            "issues": {
-                "duplicates": [_issue(i) for i in joined.duplicates],
-                "unknown_ids": [_issue(i) for i in joined.unknown_ids],
-                "bad_lines": [_issue(i) for i in joined.bad_lines],
-            },
-            "crc32": zlib.crc32(data_section),
-        }
-    )
-    head = _PREFIX.pack(_MAGIC, INDEX_VERSION, len(header)) + header
-    head += bytes(-len(head) % 8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(head)
-            handle.write(data_section)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 # -- reading ------------------------------------------------------------------------
@@ -355,7 +243,7 @@ def open_index(
         if header["sources"] != signatures:
             return None
         data = memoryview(mm)[data_start:]
-        if zlib.crc32(data) != header["crc32"]:
+        if zlib.crc32(data) != int(header["crc32"], 16):
             return None
         return _build(path, header, data, mm, [p for p in sources if p is not None])
     except (ValueError, KeyError, TypeError, IndexError, OSError):
@@ -394,7 +282,7 @@ def _build(
     joined.tokens_in_col = _Numbers(column("tokens_in"))  # type: ignore[assignment]
     joined.tokens_out_col = _Numbers(column("tokens_out"))  # type: ignore[assignment]
     joined.answer_hashes = column("answer_hash")
-    joined.costs = _Numbers(column("cost"), _PICO)  # type: ignore[assignment]
+    joined.costs = _Floats(column("cost"))  # type: ignore[assignment]
     joined.status_codes = _Numbers(column("status"))  # type: ignore[assignment]
     joined.rounds = _Numbers(column("round"))  # type: ignore[assignment]
     categories = header["categories"]
@@ -403,17 +291,15 @@ def _build(
     joined.finish_reasons = _Categories(column("finish_reason"), categories["finish_reason"])  # type: ignore[assignment]
     joined.error_codes = _Categories(column("error_code"), categories["error_code"])  # type: ignore[assignment]
     joined.batch_ids = _Categories(column("batch_id"), categories["batch_id"])  # type: ignore[assignment]
-    for name, attr in (
-        ("custom_id", "custom_ids"),
-        ("content", "contents"),
-        ("error_message", "error_messages"),
-    ):
-        strings = _Strings(
-            column(f"{name}.offsets"), column(f"{name}.none"), column(f"{name}.blob")
-        )
-        if len(strings) != rows:
-            raise ValueError(f"column {name}")
-        setattr(joined, attr, strings)
+    ids = _Strings(column("custom_id.offsets"), column("custom_id.none"), column("custom_id.blob"))
+    texts = column("text.blob")
+    contents = _Texts(column("content.starts"), column("content.lengths"), texts)
+    messages = _Texts(column("error_message.starts"), column("error_message.lengths"), texts)
+    if not len(ids) == len(contents) == len(messages) == rows:
+        raise ValueError("string columns")
+    joined.custom_ids = ids  # type: ignore[assignment]
+    joined.contents = contents  # type: ignore[assignment]
+    joined.error_messages = messages  # type: ignore[assignment]
     joined._id_map = None  # built on first use
     joined._outcome_rows = {
         "ok": column("rows.ok"),
@@ -440,11 +326,4 @@ def _build(
     return joined
 
 
-__all__ = [
-    "INDEX_NAME",
-    "INDEX_VERSION",
-    "IndexedResults",
-    "open_index",
-    "source_signatures",
-    "write_index",
-]
+__all__ = ["INDEX_NAME", "INDEX_VERSION", "IndexedResults", "open_index", "source_signatures"]
