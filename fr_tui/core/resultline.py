@@ -157,18 +157,33 @@ def answer_hash(body: Any) -> int:
     return _digest(payload)
 
 
+# ASCII whitespace as str.split() knows it, each made a space (for text_hash)
+_ASCII_SPACES = bytes.maketrans(b"\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f", b" " * 9)
+
+
 def text_hash(text: str) -> int:
     """answer_hash of a text answer: its canonical JSON when it is a JSON object or
-    array, else the text with every run of whitespace made one space."""
+    array, else the text with every run of whitespace made one space (and none at the
+    ends), as ``" ".join(text.split())``."""
     payload: bytes | None = None
-    stripped = text.strip()
-    if stripped[:1] in ("{", "["):
+    first = text[:1]
+    if first.isspace():
+        first = text.lstrip()[:1]
+    if first == "{" or first == "[":
         try:
-            payload = orjson.dumps(orjson.loads(stripped), option=orjson.OPT_SORT_KEYS)
+            payload = orjson.dumps(orjson.loads(text), option=orjson.OPT_SORT_KEYS)
         except orjson.JSONDecodeError:
             payload = None
     if payload is None:
-        payload = " ".join(text.split()).encode("utf-8", "surrogatepass")
+        if text.isascii():
+            # the same result as the split and join below, with a few C-speed passes
+            # over the bytes instead of a list of every word (a third of the time)
+            payload = text.encode().translate(_ASCII_SPACES)
+            while b"  " in payload:
+                payload = payload.replace(b"  ", b" ")
+            payload = payload.strip(b" ")
+        else:
+            payload = " ".join(text.split()).encode("utf-8", "surrogatepass")
     return _digest(payload)
 
 

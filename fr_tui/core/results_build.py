@@ -16,7 +16,7 @@ import os
 import tempfile
 import zlib
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -101,21 +101,15 @@ class _Strings:
             self.starts[row], self.lengths[row] = self.blob.add(text)
 
 
-def _lines(path: Path, ends: array[int]) -> Any:
-    """(line number, line without its ending) for each line, recording each line's end
-    offset in ``ends`` as LineIndex does."""
+def _lines(path: Path, ends: array[int]) -> Iterator[tuple[int, bytes, int]]:
+    """(line number, line, bytes read so far) for each line, recording each line's end
+    offset in ``ends`` as LineIndex does. A line keeps its ending (JSON whitespace)."""
     position = 0
+    add_end = ends.append
     with open(path, "rb", buffering=_BUFFER) as handle:
         for number, raw in enumerate(handle):
-            size = len(raw)
-            if raw.endswith(b"\n"):
-                ends.append(position + size - 1)
-                raw = raw[:-1]
-            else:
-                ends.append(position + size)
-            position += size
-            if raw.endswith(b"\r"):
-                raw = raw[:-1]
+            position += len(raw)
+            add_end(position - 1 if raw[-1] == 10 else position)  # 10: b"\n"
             yield number, raw, position
 
 
@@ -124,9 +118,8 @@ class IndexBuilder:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.ids_blob = _Blob(folder)
         self.text_blob = _Blob(folder)
-        self.id_offsets = array("q", [0])
+        self.ids: list[str | None] = []  # the same strings as by_id's keys
         self.id_nones = bytearray()
         self.input_line = array("i")
         self.models = _Categories()
@@ -144,7 +137,6 @@ class IndexBuilder:
         self.group_info: dict[str, tuple[str, str]] = {}
 
     def close(self) -> None:
-        self.ids_blob.close()
         self.text_blob.close()
 
     # -- the input ------------------------------------------------------------------
@@ -153,10 +145,16 @@ class IndexBuilder:
         ends = array("q")
         self.ends.append(ends)
         loads = orjson.loads
+        by_id = self.by_id
+        ids = self.ids
+        add_line = self.input_line.append
+        add_none = self.id_nones.append
+        provider_code, add_provider = self.providers.code, self.providers.codes.append
+        model_code, add_model = self.models.code, self.models.codes.append
         for number, raw, position in _lines(path, ends):
             if not number & 1023:
                 progress(position)
-            if not raw.strip():
+            if raw.isspace():  # blank lines are no requests
                 continue
             custom_id = provider = model = None
             try:
@@ -164,28 +162,33 @@ class IndexBuilder:
             except orjson.JSONDecodeError:
                 obj = None
             if type(obj) is dict:
-                value = obj.get("custom_id")
-                if isinstance(value, int) and not isinstance(value, bool):
-                    value = str(value)
-                custom_id = value if isinstance(value, str) else None
-                provider = _str(obj.get("provider"))
+                custom_id = obj.get("custom_id")
+                if type(custom_id) is not str:
+                    if isinstance(custom_id, int) and not isinstance(custom_id, bool):
+                        custom_id = str(custom_id)
+                    elif not isinstance(custom_id, str):
+                        custom_id = None
+                provider = obj.get("provider")
+                if type(provider) is not str:
+                    provider = _str(provider)
                 body = obj.get("body")
                 if type(body) is dict:
-                    model = _str(body.get("model"))
-            row = len(self.input_line)
-            self.input_line.append(_checked(number, _INT32))
-            self.providers.codes.append(self.providers.code(provider))
-            self.models.codes.append(self.models.code(model))
+                    model = body.get("model")
+                    if type(model) is not str:
+                        model = _str(model)
+            row = len(ids)
+            add_line(_checked(number, _INT32))
+            add_provider(provider_code(provider))
+            add_model(model_code(model))
+            ids.append(custom_id)
             if custom_id is None:
-                self.id_nones.append(1)
+                add_none(1)
             else:
-                self.id_nones.append(0)
-                self.ids_blob.add(custom_id)
-                if custom_id not in self.by_id:
-                    self.by_id[custom_id] = row
+                add_none(0)
+                if custom_id not in by_id:
+                    by_id[custom_id] = row
                 else:
                     self.more_by_id.setdefault(custom_id, []).append(row)
-            self.id_offsets.append(self.ids_blob.size)
         rows = len(self.input_line)
         self.outcomes = bytearray([MISSING]) * rows
         self.src = bytearray([_NO_SOURCE]) * rows
@@ -223,19 +226,54 @@ class IndexBuilder:
         ends = array("q")
         self.ends.append(ends)
         loads = orjson.loads
+        row_of = self.by_id.get
+        src, src_line = self.src, self.src_line
+        outcomes, status_col = self.outcomes, self.status
+        tokens_in_col, tokens_out_col = self.tokens_in, self.tokens_out
+        costs, hashes = self.costs, self.answer_hashes
+        model_codes, model_code = self.models.codes, self.models.code
+        finish_codes, finish_code = self.finish_reasons.codes, self.finish_reasons.code
+        set_content = self.contents.set
         for number, raw, position in _lines(path, ends):
             if not number & 1023:
                 progress(position)
-            if not raw.strip():
+            if raw.isspace():
                 continue
+            # The ordinary successful chat line, read here; any other goes through
+            # parse_result_line, which handles every shape (results_join.py does the same).
             try:
                 obj = loads(raw)
-                fast = self._ordinary_answer(obj)
-            except (orjson.JSONDecodeError, KeyError, TypeError, IndexError):
-                fast = None
-            if fast is not None:
                 custom_id = obj["custom_id"]
-            else:
+                response = obj["response"]
+                status = response["status_code"]
+                body = response["body"]
+                usage = body["usage"]
+                tokens_in = usage["prompt_tokens"]
+                tokens_out = usage["completion_tokens"]
+                cost = usage["cost"]
+                choice = body["choices"][0]
+                content = choice["message"]["content"]
+                model = body.get("model")
+                finish = choice.get("finish_reason")
+                ordinary = (
+                    type(custom_id) is str
+                    and obj["error"] is None
+                    and "outcome" not in obj
+                    and type(status) is int
+                    and 200 <= status < 300
+                    and type(tokens_in) is int
+                    and type(tokens_out) is int
+                    and 0 <= tokens_in < _INT64
+                    and 0 <= tokens_out < _INT64
+                    and (type(cost) is float or type(cost) is int)
+                    and type(content) is str
+                    and content != ""
+                    and (model is None or type(model) is str)
+                    and (finish is None or type(finish) is str)
+                )
+            except (orjson.JSONDecodeError, KeyError, TypeError, IndexError, AttributeError):
+                ordinary = False
+            if not ordinary:
                 parsed = parse_result_line(raw)
                 if parsed.problem is not None:
                     issue = ResultIssue(kind, path, number + 1, None, parsed.problem)
@@ -243,68 +281,30 @@ class IndexBuilder:
                     continue
                 assert parsed.custom_id is not None
                 custom_id = parsed.custom_id
-            row = self._row_for(custom_id)
-            if row is None or row < 0:
-                reason = "unknown custom_id" if row is None else "duplicate result"
-                name = "unknown_ids" if row is None else "duplicates"
-                self.issues[name].append(ResultIssue(kind, path, number + 1, custom_id, reason))
-                continue
-            self.src[row] = source
-            self.src_line[row] = _checked(number, _INT32)
-            if fast is not None:
-                self._set_ordinary(row, obj, fast)
-            else:
+            row = row_of(custom_id)
+            if row is None or src[row] != _NO_SOURCE:
+                row = self._row_for(custom_id)
+                if row is None or row < 0:
+                    reason = "unknown custom_id" if row is None else "duplicate result"
+                    name = "unknown_ids" if row is None else "duplicates"
+                    issue = ResultIssue(kind, path, number + 1, custom_id, reason)
+                    self.issues[name].append(issue)
+                    continue
+            src[row] = source
+            src_line[row] = _checked(number, _INT32)
+            if not ordinary:
                 self._set(row, parsed)
-
-    @staticmethod
-    def _ordinary_answer(obj: Any) -> str | None:
-        """The answer text of an entirely ordinary successful chat line, else None (the
-        line then goes through parse_result_line, which handles every other shape)."""
-        if type(obj["custom_id"]) is not str or "outcome" in obj or obj["error"] is not None:
-            return None
-        response = obj["response"]
-        status = response["status_code"]
-        body = response["body"]
-        if type(status) is not int or not 200 <= status < 300 or type(body) is not dict:
-            return None
-        usage = body["usage"]
-        if (
-            type(usage) is not dict
-            or type(usage["prompt_tokens"]) is not int
-            or type(usage["completion_tokens"]) is not int
-            or type(usage.get("cost")) not in (float, int)
-        ):
-            return None
-        model = body.get("model")
-        choice = body["choices"][0]
-        content = choice["message"]["content"]
-        finish = choice.get("finish_reason")
-        if (
-            type(content) is not str
-            or not content
-            or (model is not None and type(model) is not str)
-            or (finish is not None and type(finish) is not str)
-        ):
-            return None
-        return content
-
-    def _set_ordinary(self, row: int, obj: dict[str, Any], content: str) -> None:
-        response = obj["response"]
-        body = response["body"]
-        usage = body["usage"]
-        self.outcomes[row] = OK
-        self.status[row] = response["status_code"]
-        model = body.get("model")
-        if model and self.models.codes[row] == _NONE:
-            self.models.codes[row] = self.models.code(model)
-        self.tokens_in[row] = _checked(usage["prompt_tokens"], _INT64)
-        self.tokens_out[row] = _checked(usage["completion_tokens"], _INT64)
-        self.costs[row] = float(usage["cost"])
-        self.finish_reasons.codes[row] = self.finish_reasons.code(
-            body["choices"][0].get("finish_reason")
-        )
-        self.contents.set(row, first_line(content))
-        self.answer_hashes[row] = text_hash(content)
+                continue
+            outcomes[row] = OK
+            status_col[row] = status
+            if model and model_codes[row] == _NONE:
+                model_codes[row] = model_code(model)
+            tokens_in_col[row] = tokens_in
+            tokens_out_col[row] = tokens_out
+            costs[row] = float(cost)
+            finish_codes[row] = finish_code(finish)
+            set_content(row, first_line(content))
+            hashes[row] = text_hash(content)
 
     def _set(self, row: int, parsed: Any) -> None:
         outcome = MISSING if parsed.outcome == "missing" else OK if parsed.ok else FAILED
@@ -354,9 +354,19 @@ class IndexBuilder:
 
     def write(self, path: Path, signatures: list[dict[str, Any] | None]) -> None:
         """Write the index file (atomically: temp file, fsync, rename)."""
-        self.ids_blob.file.flush()
         self.text_blob.file.flush()
         groups = self._finish_groups()
+        id_blob = "".join(i for i in self.ids if i is not None).encode("utf-8", "surrogatepass")
+        id_offsets = array("q", [0])
+        total = 0
+        for custom_id in self.ids:
+            if custom_id is not None:
+                total += (
+                    len(custom_id.encode("utf-8", "surrogatepass"))
+                    if not custom_id.isascii()
+                    else len(custom_id)
+                )
+            id_offsets.append(total)
         pieces: list[tuple[str, str, Any]] = []  # (name, typecode, array / bytes / blob)
         add = pieces.append
         add(("outcome", "B", self.outcomes))
@@ -375,7 +385,7 @@ class IndexBuilder:
             ("finish_reason", self.finish_reasons.codes),
             ("error_code", self.error_codes.codes),
             ("batch_id", self.batch_ids.codes),
-            ("custom_id.offsets", self.id_offsets),
+            ("custom_id.offsets", id_offsets),
             ("content.starts", self.contents.starts),
             ("content.lengths", self.contents.lengths),
             ("error_message.starts", self.error_messages.starts),
@@ -383,7 +393,7 @@ class IndexBuilder:
         ):
             add((name, values.typecode, values))
         add(("custom_id.none", "B", self.id_nones))
-        add(("custom_id.blob", "B", self.ids_blob))
+        add(("custom_id.blob", "B", id_blob))
         add(("text.blob", "B", self.text_blob))
         for number, ends in enumerate(self.ends):
             add((f"ends.{number}", "q", ends))
@@ -466,11 +476,13 @@ class IndexBuilder:
             raise
 
     def _totals(self) -> dict[str, Any]:
-        costs = [c for c in self.costs if c == c]  # NaN: no cost
+        # the same sums, in the same order, as JoinedResults' properties (float addition
+        # depends on its order); NaN marks a row without a cost
+        has_cost = any(c == c for c in self.costs)
         return {
             "tokens_in": sum(t for t in self.tokens_in if t > 0),
             "tokens_out": sum(t for t in self.tokens_out if t > 0),
-            "cost": repr(sum(costs)) if costs else None,
+            "cost": repr(sum(c for c in self.costs if c == c)) if has_cost else None,
         }
 
 
@@ -482,7 +494,7 @@ def _write_piece(handle: IO[bytes], item: Any, crc: int) -> int:
                 crc = zlib.crc32(chunk, crc)
         size = item.size
     else:
-        data = item.tobytes() if isinstance(item, array) else bytes(item)
+        data = memoryview(item).cast("B")  # arrays and bytes are written without a copy
         handle.write(data)
         crc = zlib.crc32(data, crc)
         size = len(data)
@@ -515,6 +527,7 @@ def build_index(
             else:
                 builder.add_results(kind, file, progress)  # type: ignore[arg-type]
             done += file.stat().st_size
+        builder.by_id, builder.more_by_id = {}, {}  # the join is done: free it before writing
         builder.write(path, signatures)
     finally:
         builder.close()
