@@ -407,11 +407,8 @@ def plan_file(
         if report.errors_total > fixed or report.rows == 0:
             first = blocking[0] if blocking else None
             where = f"line {first.line}: {first.message}" if first else "it has no requests"
-            raise PlanError(
-                f"{source} cannot be planned ({report.errors_total:,} "
-                f"error{'s' if report.errors_total != 1 else ''}); {where}",
-                report,
-            )
+            count = f"{report.errors_total:,} error{'s' if report.errors_total != 1 else ''}"
+            raise PlanError(f"{source} has {count}, so no part was written; {where}", report)
         for part, digest in zip(planner.parts, writer.part_hashes, strict=True):
             part.sha256 = digest
         plan = Plan(
