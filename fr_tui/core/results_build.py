@@ -22,6 +22,7 @@ from typing import IO, Any, Literal
 
 import orjson
 
+from fr_tui.core.export import atomic_write
 from fr_tui.core.resultline import _str, first_line, parse_result_line, text_hash
 from fr_tui.core.results_index import _MAGIC, _NONE, _PREFIX, INDEX_VERSION
 from fr_tui.core.results_join import (
@@ -33,6 +34,7 @@ from fr_tui.core.results_join import (
     UNREADABLE_KEY,
     ResultIssue,
     group_key,
+    waiting_row,
 )
 
 ProgressFn = Callable[[int, int], None]
@@ -207,17 +209,6 @@ class IndexBuilder:
 
     # -- result files ---------------------------------------------------------------
 
-    def _row_for(self, custom_id: str) -> int | None:
-        row = self.by_id.get(custom_id)
-        if row is None:
-            return None
-        if self.src[row] == _NO_SOURCE:
-            return row
-        for extra in self.more_by_id.get(custom_id, ()):
-            if self.src[extra] == _NO_SOURCE:
-                return extra
-        return -1
-
     def add_results(
         self, kind: Literal["output", "error"], path: Path, progress: Callable[[int], None]
     ) -> None:
@@ -283,7 +274,7 @@ class IndexBuilder:
                 custom_id = parsed.custom_id
             row = row_of(custom_id)
             if row is None or src[row] != _NO_SOURCE:
-                row = self._row_for(custom_id)
+                row = waiting_row(custom_id, self.by_id, self.more_by_id, src)
                 if row is None or row < 0:
                     reason = "unknown custom_id" if row is None else "duplicate result"
                     name = "unknown_ids" if row is None else "duplicates"
@@ -454,26 +445,18 @@ class IndexBuilder:
                 for name, issues in self.issues.items()
             },
         }
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                # the header's CRC of the data is known only at the end: reserve its place
-                header["crc32"] = "00000000"
-                placeholder = orjson.dumps(header)
-                head = _PREFIX.pack(_MAGIC, INDEX_VERSION, len(placeholder)) + placeholder
-                handle.write(head + bytes(-len(head) % 8))
-                crc = 0
-                for _, _, item in pieces:
-                    crc = _write_piece(handle, item, crc)
-                handle.seek(len(head) - len(placeholder))
-                handle.write(placeholder.replace(b'"crc32":"00000000"', b'"crc32":"%08x"' % crc))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        with atomic_write(path) as handle:
+            # the header's CRC of the data is known only at the end: reserve its place
+            header["crc32"] = "00000000"
+            placeholder = orjson.dumps(header)
+            head = _PREFIX.pack(_MAGIC, INDEX_VERSION, len(placeholder)) + placeholder
+            handle.write(head + bytes(-len(head) % 8))
+            crc = 0
+            for _, _, item in pieces:
+                crc = _write_piece(handle, item, crc)
+            handle.seek(len(head) - len(placeholder))
+            handle.write(placeholder.replace(b'"crc32":"00000000"', b'"crc32":"%08x"' % crc))
+            handle.seek(0, os.SEEK_END)
 
     def _totals(self) -> dict[str, Any]:
         # the same sums, in the same order, as JoinedResults' properties (float addition

@@ -105,6 +105,23 @@ class _Source:
 ProgressFn = Callable[[int, int], None]
 
 
+def waiting_row(
+    custom_id: str, by_id: dict[str, int], more_by_id: dict[str, list[int]], src: bytearray
+) -> int | None:
+    """The first input row with this custom_id still waiting for a result (no source in
+    ``src`` yet), or -1 when every such row has one already (a duplicate), None when the
+    id is unknown."""
+    row = by_id.get(custom_id)
+    if row is None:
+        return None
+    if src[row] == _NO_SOURCE:
+        return row
+    for extra in more_by_id.get(custom_id, ()):
+        if src[extra] == _NO_SOURCE:
+            return extra
+    return -1
+
+
 class JoinedResults:
     """Every input row with its outcome, in input order, stored column-wise.
 
@@ -218,17 +235,7 @@ class JoinedResults:
         self._src_line = array("q", bytes(8 * n))
 
     def _row_for(self, custom_id: str) -> int | None:
-        """The first input row with this custom_id still waiting for a result, or -1
-        when every such row has one already (a duplicate), None when unknown."""
-        row = self._by_id.get(custom_id)
-        if row is None:
-            return None
-        if self._src[row] == _NO_SOURCE:
-            return row
-        for extra in self._more_by_id.get(custom_id, ()):
-            if self._src[extra] == _NO_SOURCE:
-                return extra
-        return -1
+        return waiting_row(custom_id, self._by_id, self._more_by_id, self._src)
 
     def _set(self, row: int, parsed: ParsedResult, source: int, line: int) -> None:
         self.outcomes[row] = MISSING if parsed.outcome == "missing" else OK if parsed.ok else FAILED
