@@ -224,7 +224,7 @@ class _Planner:
                 seen[model] = packed
         return delta
 
-    def block(self, lines: list[bytes], first: int, data: memoryview) -> None:
+    def block(self, lines: list[bytes], first: int, pieces: list[bytes | memoryview]) -> None:
         """Place one validated block: whole into the current part when it fits there
         (and is exactly its request lines: no blank line, no BOM), else row by row."""
         blanks = self.validator.blank_line_numbers
@@ -238,15 +238,16 @@ class _Planner:
             and first > 1
             and part is not None
             and part.rows + len(rows) <= limits.max_rows
-            and part.bytes + len(data) <= limits.max_bytes
+            and part.bytes + (size := sum(map(len, pieces))) <= limits.max_bytes
             and all(self._fits(part, model, n) for model, n in tokens.items())
         ):
             part.rows += len(rows)
-            part.bytes += len(data)
+            part.bytes += size
             for model, n in tokens.items():
                 part.tokens[model] = part.tokens.get(model, 0) + n
             part.end_line = first + len(lines)
-            self.writer.put("write", data)
+            for piece in pieces:
+                self.writer.put("write", piece)
             return
         self._rows_one_by_one(lines, first)
 
