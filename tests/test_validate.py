@@ -508,3 +508,12 @@ def test_overlong_line_is_reported_and_skipped_unread(
     path.write_bytes(data + orjson.dumps(huge))  # overlong and unterminated
     expected = [(2, "line_too_long"), (4, "line_too_long"), (4, "missing_final_newline")]
     assert codes(validate_path(path)) == expected
+
+
+def test_a_duplicate_id_on_a_row_without_a_body_is_still_found() -> None:
+    # ids that rise let the validator skip its duplicate search: a row the fast path
+    # cannot take (here: no body) must still count in that rise
+    rows = [chat("a"), {**chat("a"), "body": None}, chat("b"), chat("c")]
+    report = validate_bytes(encode(rows))
+    dups = [(p.line, p.other_line) for p in report.errors if p.code == "duplicate_custom_id"]
+    assert dups == [(2, 1)]

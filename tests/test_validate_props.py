@@ -157,15 +157,21 @@ def test_mutated_valid_files_never_raise(data: bytes, edits: list[tuple[int, str
 @given(
     ids=st.lists(st.sampled_from(["a", "b", "ab", "r-9", "r-10", "r-11", "zz", "é"]), max_size=14),
     sort=st.booleans(),
+    bodies=st.lists(st.booleans(), min_size=14, max_size=14),
 )
-def test_duplicate_ids_are_found_whatever_their_order(ids: list[str], sort: bool) -> None:
+def test_duplicate_ids_are_found_whatever_their_order(
+    ids: list[str], sort: bool, bodies: list[bool]
+) -> None:
     # rising ids take the validator's shortcut, others its hash check: both must find
-    # exactly the repeats a dictionary finds, each naming its first line
+    # exactly the repeats a dictionary finds, each naming its first line, on rows of the
+    # fast path and of the full checks (a row without a usable body) alike
     if sort:
         ids = sorted(ids, key=lambda i: (len(i), i))
     rows = []
-    for custom_id in ids:
-        body = {"model": "openai/gpt-4.1-nano", "messages": [{"role": "user", "content": "q"}]}
+    for custom_id, usable in zip(ids, bodies, strict=False):
+        body: Any = {"model": "openai/gpt-4.1-nano", "messages": [{"role": "user", "content": "q"}]}
+        if not usable:
+            body = None
         rows.append(
             {
                 "custom_id": custom_id,

@@ -321,14 +321,11 @@ class Validator(RowChecks):
             stats = self.model_stats[model]
             stats[_ROWS_AND_TOKENS] += tokens + _ONE_ROW
             stats[_MAX_TOKENS] += max_tokens or _NO_MAX_TOKENS
-        self._note_id(obj.get("custom_id"))
         if self.observer is not None:
             self._observe(line_no, body, tokens)
 
-    def _note_id(self, custom_id: Any) -> None:
-        """Keep ``ids_rising`` for a row of the slow path."""
-        if type(custom_id) is not str or not custom_id:
-            return
+    def _note_id(self, custom_id: str) -> None:
+        """Keep ``ids_rising`` for a row of the slow path (every id that is hashed)."""
         last = self.last_id
         if len(custom_id) < len(last) or (len(custom_id) == len(last) and custom_id <= last):
             self.ids_rising = False

@@ -81,6 +81,8 @@ class RowChecks:
             keep: bool = False,
         ) -> None: ...
 
+        def _note_id(self, custom_id: str) -> None: ...
+
     def _missing_or_invalid(
         self, line_no: int, container: dict[str, Any], key: str, label: str, expected: str
     ) -> None:
@@ -104,6 +106,7 @@ class RowChecks:
         custom_id = obj.get("custom_id")
         if type(custom_id) is str and custom_id:
             self.id_hashes.append(hash(custom_id) or 1)
+            self._note_id(custom_id)
         else:
             self.id_hashes.append(0)
             self._missing_or_invalid(line_no, obj, "custom_id", "custom_id", "a non-empty string")
