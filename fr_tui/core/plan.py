@@ -208,20 +208,14 @@ class _Planner:
         self.parts: list[PlanPart] = []
         self.current: PlanPart | None = None
         self.blanks_seen = 0
-        self.token_seen: dict[str, int] = {}  # model -> packed rows/tokens before the block
+        self.tokens_seen: dict[str, int] = {}  # model -> tokens before this block
 
     def _block_tokens(self) -> dict[str, int]:
         """Estimated prompt tokens per model of the rows checked since the last call."""
-        from fr_tui.core.validate import _ONE_ROW, _ROWS_AND_TOKENS
-
-        delta: dict[str, int] = {}
-        seen = self.token_seen
-        for model, stats in self.validator.model_stats.items():
-            packed = stats[_ROWS_AND_TOKENS]
-            before = seen.get(model, 0)
-            if packed != before:
-                delta[model] = (packed - before) % _ONE_ROW
-                seen[model] = packed
+        now = self.validator.model_tokens()
+        seen = self.tokens_seen
+        delta = {model: n - seen.get(model, 0) for model, n in now.items() if n != seen.get(model)}
+        self.tokens_seen = now
         return delta
 
     def block(self, lines: list[bytes], first: int, pieces: list[bytes | memoryview]) -> None:

@@ -6,9 +6,10 @@ File layout (``index.frx``, little-endian)::
 
     b"FRX\\0"  u32 version  u64 header length  header (JSON)  padding to 8 bytes  data
 
-The header holds the signature (path, size, mtime_ns, a hash of its ends) of each file the join was built
-from, the row count, the totals, the result issues and the error groups, and for each
-column its place in the data section and a CRC-32 of the whole data section. Columns:
+The header holds the signature of each file the join was built from (path, size,
+mtime_ns, a hash of its first and last 64 KiB), the row count, the totals, the result
+issues and the error groups, each column's type and place in the data section, and a
+CRC-32 of the whole data section. Columns:
 
 * numbers, one per row: ``outcome`` and ``src`` (u8: which result file, 255 none);
   ``input_line``, ``src_line``, ``status``, ``round`` (i32); ``tokens_in``,

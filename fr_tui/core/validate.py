@@ -510,6 +510,10 @@ class Validator(RowChecks):
             complete=complete,
         )
 
+    def model_tokens(self) -> dict[str, int]:
+        """Estimated prompt tokens per model of the rows checked so far."""
+        return {model: s[_ROWS_AND_TOKENS] % _ONE_ROW for model, s in self.model_stats.items()}
+
     def stats(self) -> dict[str, Any]:
         models: dict[str, int] = {}
         providers = dict(self.providers)
