@@ -1,18 +1,53 @@
 """Split a batch input file into parts that each fit the batch limits (`fr-tui split`).
 
-The streaming planner (plan.py) does the work: the input is validated as it is read and
-its rows are copied byte for byte, in order, into parts within the limits. Blank lines
-and a leading UTF-8 BOM are dropped and every part ends with a newline, so each part is
-a well-formed batch file; a file with errors is refused and no part is written.
+The streaming planner (plan.py) does the work in one pass: the file is validated as it
+is read, and a file with invalid rows is refused (nothing written, the first problems
+named): parts are meant to be submitted, and a part with a bad row would only fail
+later, on the server. Being over the limits is not a problem here (it is the reason to
+split), and what the split itself repairs (a BOM, blank lines, a missing final newline)
+is not either. Rows are copied byte for byte in order: the parts, concatenated, hold
+every row of the input exactly once, and every part ends with a newline.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
-from fr_tui.core.plan import PlanLimits, plan_file
+from fr_tui.core.plan import PlanError, PlanLimits, plan_file
+from fr_tui.core.validate import Limits, Problem, validate_path
+
+# Errors that do not make a part invalid: the limits (why one splits) and what the split
+# repairs on the way.
+SPLIT_FIXES = frozenset({"too_many_rows", "file_too_large", "bom"})
+_SHOWN_PROBLEMS = 5
+
+
+class InvalidRows(ValueError):
+    """The file has rows that would make invalid parts; nothing was written."""
+
+    def __init__(self, errors: list[Problem], total: int) -> None:
+        self.errors = errors
+        self.total = total
+        listed = "; ".join(
+            f"line {p.line}: {p.message.rstrip('.')}" for p in errors[:_SHOWN_PROBLEMS]
+        )
+        more = f" (and {total - _SHOWN_PROBLEMS:,} more)" if total > _SHOWN_PROBLEMS else ""
+        super().__init__(
+            f"not split: {total:,} error{'s' if total != 1 else ''} in the rows would make "
+            f"invalid parts: {listed}{more}. Fix them first (fr-tui validate lists them all)."
+        )
+
+
+def check_rows(path: Path) -> None:
+    """Raise InvalidRows when a row of `path` is invalid (the limits aside)."""
+    report = validate_path(path, Limits(max_rows=sys.maxsize, max_bytes=sys.maxsize))
+    errors = [p for p in report.errors if p.code not in SPLIT_FIXES]
+    total = report.errors_total - sum(report.counts.get(code, 0) for code in SPLIT_FIXES)
+    if total > 0:
+        raise InvalidRows(errors, total)
 
 
 def part_path(path: Path, number: int, out_dir: Path) -> Path:
@@ -27,12 +62,14 @@ def split_file(
     max_rows: int = 50_000,
     max_bytes: int = 200 * 1024 * 1024,
     out_dir: str | os.PathLike[str] | None = None,
+    check: bool = True,
 ) -> list[Path]:
     """Write FILE.part1.jsonl, FILE.part2.jsonl ... each within ``max_rows`` and ``max_bytes``.
 
-    Returns the paths written, in order. Raises ValueError (plan.PlanError, and leaves no
-    parts behind) when the file has errors, a single row is bigger than ``max_bytes``, or
-    the limits are not positive.
+    Returns the paths written, in order. Raises InvalidRows when a row is invalid, and
+    ValueError (leaving no parts behind) when a single row is bigger than ``max_bytes``,
+    or the limits are not positive. (``check`` is kept for callers that validated first:
+    the planner validates in the same pass as it copies, so it costs nothing to check.)
     """
     source = Path(path)
     target_dir = Path(out_dir) if out_dir is not None else source.parent
@@ -40,6 +77,20 @@ def split_file(
     work = target_dir / f".split-{source.name}-{os.getpid()}"
     try:
         plan = plan_file(source, work, PlanLimits(max_rows=max_rows, max_bytes=max_bytes))
+    except PlanError as exc:
+        report = exc.report
+        if report is None or report.rows == 0:
+            raise
+        too_big = [p for p in report.errors if p.code == "row_over_byte_limit"]
+        if too_big and report.errors_total == len(too_big):
+            first = too_big[0]  # "This row alone is N bytes, more than ..."
+            raise ValueError(first.message.replace("This row", f"line {first.line}", 1)) from None
+        errors = [p for p in report.errors if p.code not in SPLIT_FIXES]
+        raise InvalidRows(errors, report.errors_total - report.counts.get("bom", 0)) from None
+    finally:
+        if not (work / "plan.json").exists():
+            shutil.rmtree(work, ignore_errors=True)
+    try:
         written: list[Path] = []
         for number, part in enumerate(plan.parts, start=1):
             written.append(part_path(source, number, target_dir))

@@ -125,6 +125,7 @@ class Validator(RowChecks):
         self.observer = observer
         self.reread = reread
         self.kept: list[Problem] = []
+        self.counts: dict[str, int] = {}
         self.errors_total = 0
         self.warnings_total = 0
         self.bytes = 0
@@ -175,6 +176,7 @@ class Validator(RowChecks):
 
     def add_problem(self, problem: Problem, keep: bool = False) -> None:
         """Count a problem; keep it (and stream it) while under MAX_KEPT_PROBLEMS."""
+        self.counts[problem.code] = self.counts.get(problem.code, 0) + 1
         if problem.severity == "error":
             self.errors_total += 1
         else:
@@ -508,6 +510,7 @@ class Validator(RowChecks):
             warnings_total=self.warnings_total,
             stats=self.stats(),
             complete=complete,
+            counts=dict(self.counts),
         )
 
     def model_tokens(self) -> dict[str, int]:

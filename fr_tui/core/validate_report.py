@@ -91,6 +91,8 @@ class Report:
     warnings_total: int
     stats: dict[str, Any] = field(default_factory=dict)
     complete: bool = True
+    # problems per code, all of them (errors and warnings keep only the first ones)
+    counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def valid(self) -> bool:
@@ -108,6 +110,7 @@ class Report:
             "errors_total": self.errors_total,
             "warnings_total": self.warnings_total,
             "stats": self.stats,
+            "problem_counts": self.counts,
         }
 
 
