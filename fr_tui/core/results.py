@@ -5,8 +5,8 @@ in memory) and stores the join beside the result files as an index (results_inde
 `index.frx` in the folder of the output or error file). The next call with the same
 files, unchanged, maps that index instead: rows show without reading or parsing any of
 the files again. A changed file, an index of another version or a damaged one means the
-join is built again. Export, the retry file, the `--json` summary and merging a retry's
-results live in `export.py`.
+join is built again. Export, the retry file and the `--json` summary live in
+`export.py`; merging a retry's results over its parent's is `merge_child`.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ from fr_tui.core.results_join import (
     ResultRow,
     group_key,
     join_in_memory,
+    merge_child,
+    merge_children,
 )
 
 
@@ -93,5 +95,7 @@ __all__ = [
     "index_path_for",
     "join_in_memory",
     "join_results",
+    "merge_child",
+    "merge_children",
     "parse_result_line",
 ]

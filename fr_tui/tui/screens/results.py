@@ -23,8 +23,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from fr_tui.core.errors import ApiError
-from fr_tui.core.export import merge_child
-from fr_tui.core.results import MISSING_KEY, JoinedResults, join_results
+from fr_tui.core.results import MISSING_KEY, JoinedResults, join_results, merge_child
 from fr_tui.core.store import BatchRecord
 from fr_tui.core.workflow import ERROR_NAME, OUTPUT_NAME
 from fr_tui.tui.widgets.app_header import AppHeader
