@@ -211,6 +211,16 @@ def gen_results_file(
 
 BIG_CHAT = DATA_DIR / "chat_50k.jsonl"
 SMALL_LINES = DATA_DIR / "small_500k.jsonl"
+PLAN_INPUT = DATA_DIR / "plan_1m.jsonl"
+
+
+def ensure_plan_file() -> Path:
+    """The planner's benchmark input: 1,000,000 short chat rows, about 500 MB."""
+    if not PLAN_INPUT.exists():
+        tmp = PLAN_INPUT.with_suffix(".tmp")
+        gen_chat_file(tmp, 1_000_000, 500_000_000)
+        tmp.replace(PLAN_INPUT)
+    return PLAN_INPUT
 
 
 def ensure_bench_files() -> tuple[Path, Path]:

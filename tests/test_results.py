@@ -13,15 +13,14 @@ import pytest
 
 from fr_tui.core.api import BatchClient
 from fr_tui.core.errors import DownloadError
-from fr_tui.core.export import NothingToRetry
-from fr_tui.core.results import (
+from fr_tui.core.export import (
+    NothingToRetry,
     build_retry_file,
     export_rows,
-    join_results,
     merge_child,
-    parse_result_line,
     summary_json,
 )
+from fr_tui.core.results import join_results, parse_result_line
 from fr_tui.core.store import BatchRecord, HistoryStore
 from fr_tui.core.workflow import fetch_results, poll_batch, submit_file
 

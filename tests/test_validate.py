@@ -121,8 +121,14 @@ def test_valid_chat_file_stats() -> None:
     assert stats["providers"] == {"openai": 3, "anthropic": 1}
     assert stats["models"] == {"openai/gpt-4.1-nano": 3, "anthropic/claude-4.5-sonnet": 1}
     assert stats["max_tokens_sum"] == 400
-    assert stats["est_input_tokens"] == 4 * len("Hello there") // 4
-    assert stats["est_input_tokens_method"] == "chars/4 of message text"
+    # per row: ceil(11 characters / 4) + 3 for the message + 3 for the request
+    assert stats["est_input_tokens"] == 4 * (3 + 3 + 3)
+    assert stats["per_model"]["anthropic/claude-4.5-sonnet"] == {
+        "rows": 1,
+        "input_tokens": 9,
+        "max_tokens_sum": 100,
+        "rows_without_max_tokens": 0,
+    }
     assert stats["bytes"] == report.bytes == len(encode(rows))
 
 
@@ -331,7 +337,7 @@ def test_assistant_tool_call_without_content_is_fine() -> None:
 def test_multimodal_content_parts_count_their_text() -> None:
     parts = [{"type": "text", "text": "abcdefgh"}, {"type": "image_url", "image_url": {"url": "x"}}]
     report = validate_bytes(encode([with_body("a", messages=[{"role": "user", "content": parts}])]))
-    assert report.valid and report.stats["est_input_tokens"] == 2
+    assert report.valid and report.stats["est_input_tokens"] == 2 + 3 + 3
 
 
 def test_deeply_nested_line_is_reported_not_a_crash() -> None:
@@ -343,9 +349,7 @@ def test_deeply_nested_line_is_reported_not_a_crash() -> None:
 def test_megabyte_line_is_handled() -> None:
     big = with_body("a", messages=[{"role": "user", "content": "x" * 3_000_000}])
     report = validate_bytes(encode([big, chat("b")]))
-    assert (
-        report.valid and report.stats["est_input_tokens"] == (3_000_000 + len("Hello there")) // 4
-    )
+    assert report.valid and report.stats["est_input_tokens"] == 3_000_000 // 4 + 6 + 3 + 6
 
 
 def test_only_the_first_1000_problems_are_kept_but_all_are_counted() -> None:
@@ -504,3 +508,12 @@ def test_overlong_line_is_reported_and_skipped_unread(
     path.write_bytes(data + orjson.dumps(huge))  # overlong and unterminated
     expected = [(2, "line_too_long"), (4, "line_too_long"), (4, "missing_final_newline")]
     assert codes(validate_path(path)) == expected
+
+
+def test_a_duplicate_id_on_a_row_without_a_body_is_still_found() -> None:
+    # ids that rise let the validator skip its duplicate search: a row the fast path
+    # cannot take (here: no body) must still count in that rise
+    rows = [chat("a"), {**chat("a"), "body": None}, chat("b"), chat("c")]
+    report = validate_bytes(encode(rows))
+    dups = [(p.line, p.other_line) for p in report.errors if p.code == "duplicate_custom_id"]
+    assert dups == [(2, 1)]

@@ -151,3 +151,42 @@ def test_mutated_valid_files_never_raise(data: bytes, edits: list[tuple[int, str
             buffer[at % len(buffer)] ^= payload[0] or 1
     mutated = bytes(buffer)
     assert_lines_exist(validate_bytes(mutated), mutated)
+
+
+@PROPS
+@given(
+    ids=st.lists(st.sampled_from(["a", "b", "ab", "r-9", "r-10", "r-11", "zz", "é"]), max_size=14),
+    sort=st.booleans(),
+    bodies=st.lists(st.booleans(), min_size=14, max_size=14),
+)
+def test_duplicate_ids_are_found_whatever_their_order(
+    ids: list[str], sort: bool, bodies: list[bool]
+) -> None:
+    # rising ids take the validator's shortcut, others its hash check: both must find
+    # exactly the repeats a dictionary finds, each naming its first line, on rows of the
+    # fast path and of the full checks (a row without a usable body) alike
+    if sort:
+        ids = sorted(ids, key=lambda i: (len(i), i))
+    rows = []
+    for custom_id, usable in zip(ids, bodies, strict=False):
+        body: Any = {"model": "openai/gpt-4.1-nano", "messages": [{"role": "user", "content": "q"}]}
+        if not usable:
+            body = None
+        rows.append(
+            {
+                "custom_id": custom_id,
+                "provider": "openai",
+                "method": "POST",
+                "url": "/v1/chat/completions",
+                "body": body,
+            }  # fmt: skip
+        )
+    data = b"".join(orjson.dumps(row) + b"\n" for row in rows)
+    first: dict[str, int] = {}
+    expected = []
+    for line, custom_id in enumerate(ids, 1):
+        if first.setdefault(custom_id, line) != line:
+            expected.append((line, first[custom_id]))
+    report = validate_bytes(data)
+    found = [(p.line, p.other_line) for p in report.errors if p.code == "duplicate_custom_id"]
+    assert found == expected

@@ -13,7 +13,7 @@ import csv
 import io
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -21,16 +21,16 @@ from typing import IO, Any, Literal
 import orjson
 
 from fr_tui.core.jsonl import LineIndex, custom_id_of
-from fr_tui.core.results import (
-    _NO_SOURCE,
+from fr_tui.core.results_join import (
     FAILED,
     MISSING,
     MISSING_KEY,
-    OK,
     UNREADABLE_KEY,
     JoinedResults,
     group_key,
 )
+from fr_tui.core.results_join import merge_child as merge_child
+from fr_tui.core.results_join import merge_children as merge_children
 from fr_tui.core.units import plain_number
 
 EXPORT_COLUMNS = (
@@ -221,58 +221,3 @@ def summary_json(
             for key, code, message, count in joined.error_groups()
         ],
     }
-
-
-# -- after the join: retries ----------------------------------------------------
-
-
-def merge_child(parent: JoinedResults, child: JoinedResults) -> JoinedResults:
-    """The picture after a retry: `child` is the batch run on a retry file made from
-    `parent`. Its ok results replace the parent's failed and missing rows with the same
-    custom_id, and its failures replace the parent's (they are more recent), but an ok
-    row of the parent is never replaced. Rows stay in the parent's input order. The merged
-    object shares the open files of both (closing is idempotent: closing the merged
-    object closes them all, closing the originals too is harmless)."""
-    merged = JoinedResults(parent.input_index)
-    for name in (
-        "_input_line", "custom_ids", "providers", "models", "outcomes", "status_codes",
-        "tokens_in_col", "tokens_out_col", "finish_reasons", "contents", "error_codes",
-        "error_messages", "costs", "_src", "_src_line",
-    ):  # fmt: skip
-        setattr(merged, name, getattr(parent, name)[:])
-    merged._by_id = parent._by_id
-    merged._more_by_id = parent._more_by_id
-    merged._sources = parent._sources + child._sources
-    if len(merged._sources) >= _NO_SOURCE:
-        raise ValueError("too many result files to merge")
-    offset = len(parent._sources)
-    merged.duplicates = parent.duplicates + child.duplicates
-    merged.unknown_ids = parent.unknown_ids + child.unknown_ids
-    merged.bad_lines = parent.bad_lines + child.bad_lines
-    for row in range(len(child)):
-        if child.outcomes[row] == MISSING:
-            continue
-        custom_id = child.custom_ids[row]
-        target = merged._by_id.get(custom_id) if custom_id is not None else None
-        if target is None or merged.outcomes[target] == OK:
-            continue
-        merged.outcomes[target] = child.outcomes[row]
-        for name in (
-            "status_codes", "tokens_in_col", "tokens_out_col", "finish_reasons", "contents",
-            "error_codes", "error_messages", "costs",
-        ):  # fmt: skip
-            getattr(merged, name)[target] = getattr(child, name)[row]
-        if child.models[row]:
-            merged.models[target] = child.models[row]
-        merged._src[target] = child._src[row] + offset
-        merged._src_line[target] = child._src_line[row]
-    merged._regroup()
-    return merged
-
-
-def merge_children(parent: JoinedResults, children: Sequence[JoinedResults]) -> JoinedResults:
-    """`merge_child` applied for each retry in the order they ran."""
-    merged = parent
-    for child in children:
-        merged = merge_child(merged, child)
-    return merged

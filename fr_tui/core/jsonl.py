@@ -65,6 +65,21 @@ class LineIndex:
         self._map: mmap.mmap | None = None
         self._closed = False
 
+    @classmethod
+    def from_ends(cls, path: str | Path, ends: array[int]) -> LineIndex:
+        """An index whose line ends are already known (stored by results_index.py): no
+        scan. The caller vouches that they describe the file as it is now."""
+        index = cls(path)
+        index._ends = ends
+        index._scanned = index._size
+        index._complete = True
+        return index
+
+    @property
+    def ends(self) -> array[int]:
+        """The offset of each line's b"\\n" (or the size, for an unterminated last line)."""
+        return self._ends
+
     # -- scanning ---------------------------------------------------------------
 
     def _mapped(self) -> mmap.mmap | None:

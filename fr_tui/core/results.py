@@ -1,436 +1,45 @@
-"""Batch results: read the output and error files and join their lines to the inputs.
+"""Batch results: every input row joined to its answer, stored once, reopened at once.
 
-A batch's answers come back in two JSONL files (either may be absent) in no particular
-order, one line per request, keyed by `custom_id`. Each line is classified by
-`resultline.py` (ok or failed, and why; api-notes 2.7, issues 1-3); an input row with no
-line in either file is *missing*.
-
-Nothing here loads a file whole. Inputs and results are streamed through a `LineIndex`,
-and only a few compact fields per row are kept, in column lists; the full request and
-response JSON are read back lazily by offset when a detail view or an export needs them.
-Export, the retry file, the `--json` summary and merging a retry's results live in
-`export.py`; their names can be imported from here too.
+`join_results` joins an input file with its output and error files (results_join.py,
+in memory) and stores the join beside the result files as an index (results_index.py,
+`index.frx` in the folder of the output or error file). The next call with the same
+files, unchanged, maps that index instead: rows show without reading or parsing any of
+the files again. A changed file, an index of another version or a damaged one means the
+join is built again. Export, the retry file and the `--json` summary live in
+`export.py`; merging a retry's results over its parent's is `merge_child`.
 """
 
 from __future__ import annotations
 
-from array import array
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Literal
 
-import orjson
-
-from fr_tui.core.jsonl import LineIndex
-
-# Re-exported: the result-line parser was split out of this module; its names still
-# import from here.
-from fr_tui.core.resultline import (
-    _GROUP_MESSAGE_MAX,
-    ParsedResult,
-    _dict,
-    _str,
-    answer_text,
-    first_line,
-    parse_result_line,
+from fr_tui.core.resultline import ParsedResult, answer_hash, answer_text, first_line
+from fr_tui.core.resultline import parse_result_line as parse_result_line
+from fr_tui.core.results_build import Unindexable, build_index
+from fr_tui.core.results_index import INDEX_NAME, open_index, source_signatures
+from fr_tui.core.results_join import (
+    FAILED,
+    MISSING,
+    MISSING_KEY,
+    OK,
+    OUTCOMES,
+    UNREADABLE_KEY,
+    JoinedResults,
+    Outcome,
+    ProgressFn,
+    ResultIssue,
+    ResultRow,
+    group_key,
+    join_in_memory,
+    merge_child,
+    merge_children,
 )
 
-Outcome = Literal["ok", "failed", "missing"]
-OUTCOMES: tuple[Outcome, ...] = ("ok", "failed", "missing")
-OK, FAILED, MISSING = 0, 1, 2
-MISSING_KEY = "missing"
-UNREADABLE_KEY = "unreadable_input"
-_NO_SOURCE = 255
 
-
-# -- the join ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ResultRow:
-    index: int | None  # the input line (0-based); None for a result with no input row
-    custom_id: str | None
-    outcome: Outcome
-    status_code: int | None
-    model: str | None
-    provider: str | None
-    tokens_in: int | None
-    tokens_out: int | None
-    finish_reason: str | None
-    content_first_line: str | None
-    error_code: str | None
-    error_message: str | None
-    cost: float | None
-    result_file: Literal["output", "error"] | None  # where its result line is
-    result_line: int | None  # 0-based line in that file
-    result_path: Path | None
-    group_key: str | None  # its error_groups() key; None when ok
-
-    @property
-    def error(self) -> str:
-        if self.outcome == "ok":
-            return ""
-        if self.error_code and self.error_message:
-            return f"{self.error_code}: {self.error_message}"
-        return self.error_code or self.error_message or ""
-
-
-@dataclass(frozen=True, slots=True)
-class ResultIssue:
-    """A result line that could not be joined: a duplicate, an unknown id, or a bad line."""
-
-    file: Literal["output", "error"]
-    path: Path
-    line: int  # 1-based, as an editor shows it
-    custom_id: str | None
-    reason: str
-
-
-def group_key(code: str | None, message: str | None) -> str:
-    message = (message or "").strip().replace("\n", " ")[:_GROUP_MESSAGE_MAX]
-    return f"{code or 'error'}: {message}" if message else code or "error"
-
-
-@dataclass
-class _Source:
-    kind: Literal["output", "error"]
-    index: LineIndex
-
-
-ProgressFn = Callable[[int, int], None]
-
-
-class JoinedResults:
-    """Every input row with its outcome, in input order, stored column-wise.
-
-    Rows are addressed 0..len-1; `row(i)` (also `self[i]`) builds a `ResultRow`. Holds the
-    files open for lazy reads: call `close()` (or use `with`)."""
-
-    def __init__(self, input_index: LineIndex) -> None:
-        self.input_index = input_index
-        self.input_path = input_index.path
-        self._sources: list[_Source] = []
-        self._input_line: array[int] = array("q")
-        self.custom_ids: list[str | None] = []
-        self.providers: list[str | None] = []
-        self.models: list[str | None] = []
-        self.outcomes = bytearray()
-        self.status_codes: list[int | None] = []
-        self.tokens_in_col: list[int | None] = []
-        self.tokens_out_col: list[int | None] = []
-        self.finish_reasons: list[str | None] = []
-        self.contents: list[str | None] = []
-        self.error_codes: list[str | None] = []
-        self.error_messages: list[str | None] = []
-        self.costs: list[float | None] = []
-        self._src = bytearray()
-        self._src_line: array[int] = array("q")
-        self._by_id: dict[str, int] = {}
-        self._more_by_id: dict[str, list[int]] = {}  # duplicate custom_ids in the input
-        self.duplicates: list[ResultIssue] = []
-        self.unknown_ids: list[ResultIssue] = []
-        self.bad_lines: list[ResultIssue] = []
-        self._groups: dict[str, list[int]] = {}
-        self._group_info: dict[str, tuple[str, str]] = {}
-        self._haystack: list[str] | None = None
-
-    # -- building -------------------------------------------------------------
-
-    def _add_input(self, line_no: int, raw: bytes) -> None:
-        custom_id = provider = model = None
-        try:
-            obj = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            obj = None
-        if isinstance(obj, dict):
-            cid = obj.get("custom_id")
-            if isinstance(cid, int) and not isinstance(cid, bool):
-                cid = str(cid)
-            custom_id = cid if isinstance(cid, str) else None
-            provider = _str(obj.get("provider"))
-            body = obj.get("body")
-            if isinstance(body, dict):
-                model = _str(body.get("model"))
-        row = len(self.custom_ids)
-        self._input_line.append(line_no)
-        self.custom_ids.append(custom_id)
-        self.providers.append(provider)
-        self.models.append(model)
-        if custom_id is not None:
-            if custom_id not in self._by_id:
-                self._by_id[custom_id] = row
-            else:
-                self._more_by_id.setdefault(custom_id, []).append(row)
-
-    def _reset_results(self) -> None:
-        n = len(self.custom_ids)
-        none: list[Any] = [None] * n
-        self.outcomes = bytearray([MISSING]) * n
-        self.status_codes = list(none)
-        self.tokens_in_col = list(none)
-        self.tokens_out_col = list(none)
-        self.finish_reasons = list(none)
-        self.contents = list(none)
-        self.error_codes = list(none)
-        self.error_messages = list(none)
-        self.costs = list(none)
-        self._src = bytearray([_NO_SOURCE]) * n
-        self._src_line = array("q", bytes(8 * n))
-
-    def _row_for(self, custom_id: str) -> int | None:
-        """The first input row with this custom_id still waiting for a result, or -1
-        when every such row has one already (a duplicate), None when unknown."""
-        row = self._by_id.get(custom_id)
-        if row is None:
-            return None
-        if self._src[row] == _NO_SOURCE:
-            return row
-        for extra in self._more_by_id.get(custom_id, ()):
-            if self._src[extra] == _NO_SOURCE:
-                return extra
-        return -1
-
-    def _set(self, row: int, parsed: ParsedResult, source: int, line: int) -> None:
-        self.outcomes[row] = OK if parsed.ok else FAILED
-        self.status_codes[row] = parsed.status_code
-        if parsed.model and not self.models[row]:
-            self.models[row] = parsed.model
-        self.tokens_in_col[row] = parsed.tokens_in
-        self.tokens_out_col[row] = parsed.tokens_out
-        self.finish_reasons[row] = parsed.finish_reason
-        self.contents[row] = parsed.content_first_line
-        self.error_codes[row] = parsed.error_code
-        self.error_messages[row] = parsed.error_message
-        self.costs[row] = parsed.cost
-        self._src[row] = source
-        self._src_line[row] = line
-
-    def _add_source(
-        self, kind: Literal["output", "error"], index: LineIndex, progress: Callable[[int], None]
-    ) -> None:
-        source = len(self._sources)
-        self._sources.append(_Source(kind, index))
-        path = index.path
-        for line_no, raw in index.iter_lines():
-            if not line_no & 1023:
-                progress(index.span(line_no)[0])
-            if not raw.strip():
-                continue
-            parsed = parse_result_line(raw)
-            if parsed.problem is not None:
-                self.bad_lines.append(ResultIssue(kind, path, line_no + 1, None, parsed.problem))
-                continue
-            assert parsed.custom_id is not None
-            row = self._row_for(parsed.custom_id)
-            if row is None:
-                self.unknown_ids.append(
-                    ResultIssue(kind, path, line_no + 1, parsed.custom_id, "unknown custom_id")
-                )
-            elif row < 0:
-                self.duplicates.append(
-                    ResultIssue(kind, path, line_no + 1, parsed.custom_id, "duplicate result")
-                )
-            else:
-                self._set(row, parsed, source, line_no)
-
-    def _regroup(self) -> None:
-        groups: dict[str, list[int]] = {}
-        info: dict[str, tuple[str, str]] = {}
-        codes, messages, ids = self.error_codes, self.error_messages, self.custom_ids
-        for row, outcome in enumerate(self.outcomes):
-            if outcome == OK:
-                continue
-            if outcome == MISSING:
-                key = MISSING_KEY if ids[row] is not None else UNREADABLE_KEY
-                if key not in info:
-                    info[key] = (
-                        (key, "no result line in the output or error file")
-                        if key == MISSING_KEY
-                        else (key, "the input line has no readable custom_id")
-                    )
-            else:
-                key = group_key(codes[row], messages[row])
-                if key not in info:
-                    info[key] = (codes[row] or "error", messages[row] or "")
-            members = groups.get(key)
-            if members is None:
-                groups[key] = [row]
-            else:
-                members.append(row)
-        self._groups = groups
-        self._group_info = info
-        self._haystack = None
-
-    # -- reading --------------------------------------------------------------
-
-    def __len__(self) -> int:
-        return len(self.custom_ids)
-
-    def __getitem__(self, i: int) -> ResultRow:
-        return self.row(i)
-
-    def __iter__(self) -> Iterator[ResultRow]:
-        return (self.row(i) for i in range(len(self)))
-
-    def outcome(self, i: int) -> Outcome:
-        return OUTCOMES[self.outcomes[i]]
-
-    def row(self, i: int) -> ResultRow:
-        if i < 0:
-            i += len(self)
-        source = self._src[i]
-        src = self._sources[source] if source != _NO_SOURCE else None
-        outcome = OUTCOMES[self.outcomes[i]]
-        key: str | None = None
-        if outcome == "missing":
-            key = MISSING_KEY if self.custom_ids[i] is not None else UNREADABLE_KEY
-        elif outcome == "failed":
-            key = group_key(self.error_codes[i], self.error_messages[i])
-        return ResultRow(
-            index=self._input_line[i],
-            custom_id=self.custom_ids[i],
-            outcome=outcome,
-            status_code=self.status_codes[i],
-            model=self.models[i],
-            provider=self.providers[i],
-            tokens_in=self.tokens_in_col[i],
-            tokens_out=self.tokens_out_col[i],
-            finish_reason=self.finish_reasons[i],
-            content_first_line=self.contents[i],
-            error_code=self.error_codes[i],
-            error_message=self.error_messages[i],
-            cost=self.costs[i],
-            result_file=src.kind if src else None,
-            result_line=self._src_line[i] if src else None,
-            result_path=src.index.path if src else None,
-            group_key=key,
-        )
-
-    def input_line(self, i: int) -> int:
-        """The 0-based line of the input file that row i came from."""
-        return self._input_line[i]
-
-    def row_of(self, custom_id: str) -> int | None:
-        return self._by_id.get(custom_id)
-
-    @property
-    def counts(self) -> dict[str, int]:
-        ok = self.outcomes.count(OK)
-        failed = self.outcomes.count(FAILED)
-        return {"total": len(self), "ok": ok, "failed": failed, "missing": len(self) - ok - failed}
-
-    @property
-    def tokens_in(self) -> int:
-        return sum(t for t in self.tokens_in_col if t)
-
-    @property
-    def tokens_out(self) -> int:
-        return sum(t for t in self.tokens_out_col if t)
-
-    @property
-    def cost(self) -> float | None:
-        costs = [c for c in self.costs if c is not None]
-        return sum(costs) if costs else None
-
-    def error_groups(self) -> list[tuple[str, str, str, int]]:
-        """(key, code, message, count) per kind of failure, biggest first; input rows with
-        no result are one group with key "missing"."""
-        groups = [(key, *self._group_info[key], len(rows)) for key, rows in self._groups.items()]
-        groups.sort(key=lambda g: (-g[3], g[0]))
-        return groups
-
-    def filter(self, kind: str) -> list[int]:
-        """Row numbers for "all", "ok", "failed", "missing" or an error-group key."""
-        if kind == "all":
-            return list(range(len(self)))
-        if kind in ("ok", "failed"):
-            want = OK if kind == "ok" else FAILED
-            outcomes = self.outcomes
-            find = outcomes.find
-            found: list[int] = []
-            i = find(want)
-            while i >= 0:  # bytearray.find is C-fast; far quicker than a Python loop
-                found.append(i)
-                i = find(want, i + 1)
-            return found
-        if kind == MISSING_KEY:
-            return sorted(self._groups.get(MISSING_KEY, []) + self._groups.get(UNREADABLE_KEY, []))
-        return list(self._groups.get(kind, []))
-
-    def search(self, text: str) -> list[int]:
-        """Rows whose custom_id, answer first line or error contains `text` (any case)."""
-        needle = text.casefold()
-        if not needle:
-            return list(range(len(self)))
-        if self._haystack is None:
-            self._haystack = [
-                f"{cid or ''}\0{content or ''}\0{code or ''}: {message or ''}".casefold()
-                for cid, content, code, message in zip(
-                    self.custom_ids,
-                    self.contents,
-                    self.error_codes,
-                    self.error_messages,
-                    strict=True,
-                )
-            ]
-        return [i for i, hay in enumerate(self._haystack) if needle in hay]
-
-    def request_bytes(self, i: int) -> bytes:
-        return self.input_index.line(self._input_line[i])
-
-    def request_json(self, i: int) -> dict[str, Any] | None:
-        """The full input line of row i, parsed; None if it is not a JSON object."""
-        return _load_object(self.request_bytes(i))
-
-    def response_bytes(self, i: int, *, cache: bool = True) -> bytes | None:
-        source = self._src[i]
-        if source == _NO_SOURCE:
-            return None
-        index = self._sources[source].index
-        line = self._src_line[i]
-        return index.line(line) if cache else index.read_line(line)
-
-    def response_json(self, i: int) -> dict[str, Any] | None:
-        """The full result line of row i, read now by its offset; None when missing."""
-        raw = self.response_bytes(i)
-        return _load_object(raw) if raw is not None else None
-
-    def response_text(self, i: int) -> str | None:
-        """The whole answer of row i (not just its first line), for export and detail."""
-        raw = self.response_bytes(i, cache=False)
-        obj = _load_object(raw) if raw is not None else None
-        response = _dict(obj.get("response")) if obj else None
-        body: Any = response.get("body") if response else None
-        if isinstance(body, str):
-            body = _load_object(body.encode())
-        return answer_text(body)
-
-    def close(self) -> None:
-        """Close the input and every result file this object reads from (idempotent)."""
-        self.input_index.close()
-        for source in self._sources:
-            source.index.close()
-
-    def __enter__(self) -> JoinedResults:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-def _load_object(raw: bytes) -> dict[str, Any] | None:
-    try:
-        obj = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    return obj if isinstance(obj, dict) else None
+def index_path_for(output_path: str | Path | None, error_path: str | Path | None) -> Path | None:
+    """Where the index of a join lives: beside its result files (None without any)."""
+    beside = output_path if output_path is not None else error_path
+    return Path(beside).parent / INDEX_NAME if beside is not None else None
 
 
 def join_results(
@@ -439,78 +48,54 @@ def join_results(
     error_path: str | Path | None,
     *,
     on_progress: ProgressFn | None = None,
+    index: bool = True,
 ) -> JoinedResults:
     """Join an input file with its output and error files (either may be None: an
     all-failed batch has no output file). Result lines are matched on custom_id; the
-    output file is read first and the first line for an id wins. Raises OSError only if
-    a given file cannot be read; bad content is counted, never fatal."""
-    indexes: list[tuple[Literal["input", "output", "error"], LineIndex]] = []
-    try:
-        indexes.append(("input", LineIndex(input_path)))
-        if output_path is not None:
-            indexes.append(("output", LineIndex(output_path)))
-        if error_path is not None:
-            indexes.append(("error", LineIndex(error_path)))
-    except BaseException:
-        for _, opened in indexes:
-            opened.close()
-        raise
-    total = sum(index.size for _, index in indexes) or 1
-    done = 0
-
-    def progress(offset: int) -> None:
-        if on_progress is not None:
-            on_progress(done + offset, total)
-
-    joined = JoinedResults(indexes[0][1])
-    for kind, index in indexes:
-        index.build()
-        if kind == "input":
-            for line_no, raw in index.iter_lines():
-                if not line_no & 1023:
-                    progress(index.span(line_no)[0])
-                if raw.strip():  # blank lines are no requests
-                    joined._add_input(line_no, raw)
-            joined._reset_results()
-        else:
-            joined._add_source(kind, index, progress)
-        done += index.size
-    joined._regroup()
-    if on_progress is not None:
-        on_progress(total, total)
-    return joined
-
-
-_EXPORTED = frozenset(
-    {
-        "NothingToRetry",
-        "RetryPlan",
-        "build_retry_file",
-        "export_rows",
-        "merge_child",
-        "merge_children",
-        "summary_json",
-    }
-)
-
-
-def __getattr__(name: str) -> Any:
-    """export.py builds on this module; its names are reachable from here too, imported
-    on first use so that importing either module first works."""
-    if name in _EXPORTED:
-        from fr_tui.core import export
-
-        return getattr(export, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    output file is read first and the first line for an id wins; a line of a job's merged
+    result file carries its own `outcome`, which wins. Raises OSError only if a given
+    file cannot be read; bad content is counted, never fatal. With `index` (the default)
+    the join is stored beside the result files and reopened from there next time."""
+    sources = [Path(p) if p is not None else None for p in (input_path, output_path, error_path)]
+    where = index_path_for(output_path, error_path) if index else None
+    signatures = source_signatures(sources) if where is not None else []
+    if where is not None:
+        stored = open_index(where, sources, signatures)
+        if stored is not None:
+            if on_progress is not None:
+                on_progress(1, 1)
+            return stored
+        try:
+            build_index(sources, where, signatures, on_progress)
+            stored = open_index(where, sources, signatures)
+            if stored is not None:
+                return stored
+        except (OSError, Unindexable):
+            pass  # a read-only folder, or values the index cannot hold: join in memory
+    return join_in_memory(input_path, output_path, error_path, on_progress=on_progress)
 
 
 __all__ = [
+    "FAILED",
+    "INDEX_NAME",
+    "MISSING",
+    "MISSING_KEY",
+    "OK",
+    "OUTCOMES",
+    "UNREADABLE_KEY",
     "JoinedResults",
+    "Outcome",
     "ParsedResult",
     "ResultIssue",
     "ResultRow",
+    "answer_hash",
     "answer_text",
     "first_line",
+    "group_key",
+    "index_path_for",
+    "join_in_memory",
     "join_results",
+    "merge_child",
+    "merge_children",
     "parse_result_line",
 ]

@@ -1,27 +1,24 @@
-"""Split a batch input file into parts that each fit the batch limits.
+"""Split a batch input file into parts that each fit the batch limits (`fr-tui split`).
 
-The file is validated first, and a file with invalid rows is refused (nothing written,
-the first problems named): parts are meant to be submitted, and a part with a bad row
-would only fail later, on the server. Being over the limits is not a problem here (it is
-the reason to split), and what the split itself repairs (a BOM, blank lines, a missing
-final newline) is not either.
-
-Then rows are copied byte for byte in order: the parts, concatenated, hold every row of
-the input exactly once. Blank lines are dropped (they are not requests), a UTF-8 BOM at
-the start is dropped (the server cannot parse it), and a last row without a final
-newline gets one, so every part is a well-formed JSONL file.
+The streaming planner (plan.py) does the work in one pass: the file is validated as it
+is read, and a file with invalid rows is refused (nothing written, the first problems
+named): parts are meant to be submitted, and a part with a bad row would only fail
+later, on the server. Being over the limits is not a problem here (it is the reason to
+split), and what the split itself repairs (a BOM, blank lines, a missing final newline)
+is not either. Rows are copied byte for byte in order: the parts, concatenated, hold
+every row of the input exactly once, and every part ends with a newline.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from fr_tui.core.validate import Problem
+from fr_tui.core.plan import PlanError, PlanLimits, plan_file
+from fr_tui.core.validate import Limits, Problem, validate_path
 
-_BOM = b"\xef\xbb\xbf"
 # Errors that do not make a part invalid: the limits (why one splits) and what the split
 # repairs on the way.
 SPLIT_FIXES = frozenset({"too_many_rows", "file_too_large", "bom"})
@@ -46,16 +43,11 @@ class InvalidRows(ValueError):
 
 def check_rows(path: Path) -> None:
     """Raise InvalidRows when a row of `path` is invalid (the limits aside)."""
-    from fr_tui.core.validate import Limits, validate_path
-
-    report = validate_path(path, Limits(max_rows=1 << 62, max_bytes=1 << 62))
+    report = validate_path(path, Limits(max_rows=sys.maxsize, max_bytes=sys.maxsize))
     errors = [p for p in report.errors if p.code not in SPLIT_FIXES]
     total = report.errors_total - sum(report.counts.get(code, 0) for code in SPLIT_FIXES)
     if total > 0:
         raise InvalidRows(errors, total)
-
-
-_READ_BUFFER = 1024 * 1024
 
 
 def part_path(path: Path, number: int, out_dir: Path) -> Path:
@@ -74,52 +66,35 @@ def split_file(
 ) -> list[Path]:
     """Write FILE.part1.jsonl, FILE.part2.jsonl ... each within ``max_rows`` and ``max_bytes``.
 
-    Returns the paths written, in order. Raises InvalidRows when a row is invalid (unless
-    ``check`` is off: the caller validated), and ValueError (leaving no parts behind) when
-    a single row is bigger than ``max_bytes``, or the limits are not positive.
+    Returns the paths written, in order. Raises InvalidRows when a row is invalid, and
+    ValueError (leaving no parts behind) when a single row is bigger than ``max_bytes``,
+    or the limits are not positive. (``check`` is kept for callers that validated first:
+    the planner validates in the same pass as it copies, so it costs nothing to check.)
     """
-    if max_rows < 1 or max_bytes < 1:
-        raise ValueError("max_rows and max_bytes must be at least 1")
     source = Path(path)
-    if check:
-        check_rows(source)
     target_dir = Path(out_dir) if out_dir is not None else source.parent
     target_dir.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    out = None
-    rows_in_part = 0
-    bytes_in_part = 0
+    work = target_dir / f".split-{source.name}-{os.getpid()}"
     try:
-        with source.open("rb", buffering=_READ_BUFFER) as handle:
-            for line_no, raw in enumerate(handle, start=1):
-                if line_no == 1 and raw.startswith(_BOM):
-                    raw = raw[len(_BOM) :]
-                if not raw.strip():
-                    continue
-                if not raw.endswith(b"\n"):
-                    raw += b"\n"
-                size = len(raw)
-                if size > max_bytes:
-                    raise ValueError(
-                        f"line {line_no} alone is {size:,} bytes, more than the "
-                        f"{max_bytes:,}-byte limit per file; it cannot be split further"
-                    )
-                if out is None or rows_in_part >= max_rows or bytes_in_part + size > max_bytes:
-                    if out is not None:
-                        out.close()
-                    written.append(part_path(source, len(written) + 1, target_dir))
-                    out = written[-1].open("wb")
-                    rows_in_part = 0
-                    bytes_in_part = 0
-                out.write(raw)
-                rows_in_part += 1
-                bytes_in_part += size
-    except BaseException:
-        if out is not None:
-            out.close()
-        for part in written:
-            part.unlink(missing_ok=True)
-        raise
-    if out is not None:
-        out.close()
-    return written
+        plan = plan_file(source, work, PlanLimits(max_rows=max_rows, max_bytes=max_bytes))
+    except PlanError as exc:
+        report = exc.report
+        if report is None or report.rows == 0:
+            raise
+        too_big = [p for p in report.errors if p.code == "row_over_byte_limit"]
+        if too_big and report.errors_total == len(too_big):
+            first = too_big[0]  # "This row alone is N bytes, more than ..."
+            raise ValueError(first.message.replace("This row", f"line {first.line}", 1)) from None
+        errors = [p for p in report.errors if p.code not in SPLIT_FIXES]
+        raise InvalidRows(errors, report.errors_total - report.counts.get("bom", 0)) from None
+    finally:
+        if not (work / "plan.json").exists():
+            shutil.rmtree(work, ignore_errors=True)
+    try:
+        written: list[Path] = []
+        for number, part in enumerate(plan.parts, start=1):
+            written.append(part_path(source, number, target_dir))
+            os.replace(plan.part_path(part), written[-1])
+        return written
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -1,9 +1,16 @@
 """Streaming validator for FastRouter batch input files (JSONL).
 
-One pass over the file, one ``orjson.loads`` per line, a few cheap dictionary checks per
-row, and nothing kept but the ``custom_id -> line`` map, so it runs close to the speed of
-parsing and in memory that does not grow with line size. Problems are streamed through a
+One pass over the file in 1 MiB blocks, one ``orjson.loads`` per line, and nothing kept
+per row but an 8-byte hash of its custom_id, so it runs close to the speed of parsing
+and in memory that does not grow with line size. Problems are streamed through a
 callback as they are found, and a ``threading.Event`` cancels the scan.
+
+Speed: an entirely ordinary row (the shape almost every row of a real file has) is
+recognised by the fast path in ``Validator._feed_lines`` with a few dictionary look-ups;
+any deviation at all sends the row to the full checks (validate_rows.py), which explain
+it. Duplicate custom_ids are found when the file ends, from the array of hashes (a hash
+match is confirmed on the ids themselves before it is reported), which is much cheaper
+per row than a dictionary of every id.
 
 Which file-level oddities are errors and which are warnings (the server's view decides):
 
@@ -19,22 +26,33 @@ Which file-level oddities are errors and which are warnings (the server's view d
   format says nothing about them and most JSONL readers skip them, but OpenAI-style
   validators count them as invalid requests, so the hint says to remove them. They are
   not counted as rows.
+
+A ``RowObserver`` sees every request row whose body is an object, with the validator's
+token estimate for it (core/tokens.py), and may add problems of its own.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import partial
+from array import array
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 import orjson
 
 # Re-exported: other modules import these names from here.
-from fr_tui.core.validate_report import HINTS, MAX_KEPT_PROBLEMS, WARNING_CODES, format_report
+from fr_tui.core.tokens import estimate_prompt_tokens
+from fr_tui.core.validate_report import (
+    HINTS,
+    MAX_KEPT_PROBLEMS,
+    WARNING_CODES,
+    Limits,
+    Problem,
+    Report,
+    format_report,
+)
 from fr_tui.core.validate_rows import (
     CHAT_URL,
     EMBEDDINGS_URL,
@@ -49,13 +67,9 @@ from fr_tui.core.validate_rows import (
 # Lines longer than this are reported and skipped rather than read into memory whole,
 # so a corrupt file (one 5 GB "line") cannot exhaust memory. No sane request is this big.
 MAX_LINE_BYTES = 64 * 1024 * 1024
-_READ_BUFFER = 1024 * 1024
+BLOCK_BYTES = 256 * 1024  # under malloc's mmap threshold, and in cache
 _PROGRESS_EVERY_BYTES = 2 * 1024 * 1024
 _BOM = b"\xef\xbb\xbf"
-# What Validator._unparsable returns for a blank line (not a request) and for a request
-# line that could not be parsed (a request, already reported).
-_BLANK = object()
-_UNPARSED = object()
 # orjson's parse errors, in words a person who is not a parser writer understands.
 _JSON_REASONS = {
     "unexpected end of data": 'the line ends before the JSON is complete (a missing } ] or ")',
@@ -66,126 +80,81 @@ _JSON_REASONS = {
     "or control character",
     "trailing comma is not allowed": "a comma before } or ] is not allowed in JSON",
 }
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_rows: int = 50_000
-    max_bytes: int = 200 * 1024 * 1024
-
-
-@dataclass
-class Problem:
-    line: int
-    code: str
-    message: str
-    severity: str  # "error" | "warning"
-    column: int | None = None
-    other_line: int | None = None
-    hint: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"line": self.line, "code": self.code, "message": self.message}
-        if self.column is not None:
-            out["column"] = self.column
-        if self.other_line is not None:
-            out["other_line"] = self.other_line
-        if self.hint is not None:
-            out["hint"] = self.hint
-        return out
-
-
-@dataclass
-class Report:
-    rows: int
-    bytes: int
-    endpoint: str | None
-    errors: list[Problem]
-    warnings: list[Problem]
-    errors_total: int
-    warnings_total: int
-    stats: dict[str, Any] = field(default_factory=dict)
-    complete: bool = True
-    # problems per code, all of them (errors and warnings keep only the first ones)
-    counts: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def valid(self) -> bool:
-        return self.complete and self.errors_total == 0
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "valid": self.valid,
-            "complete": self.complete,
-            "rows": self.rows,
-            "bytes": self.bytes,
-            "endpoint": self.endpoint,
-            "errors": [p.to_dict() for p in self.errors],
-            "warnings": [p.to_dict() for p in self.warnings],
-            "errors_total": self.errors_total,
-            "warnings_total": self.warnings_total,
-            "stats": self.stats,
-            "problem_counts": self.counts,
-        }
+# model_stats[model] = [provider the fast path accepts (None until one is seen),
+#                       rows and tokens, max_tokens], each of the two counters packed in
+# one integer so that a row adds to each with one operation: rows * _ONE_ROW + estimated
+# prompt tokens, and rows without max_tokens * _NO_MAX_TOKENS + the sum of max_tokens.
+_PROVIDER, _ROWS_AND_TOKENS, _MAX_TOKENS = range(3)
+_ONE_ROW = 1 << 64
+_NO_MAX_TOKENS = 1 << 64
 
 
 class RowObserver(Protocol):
-    """Sees every request row as it is validated (the pre-submit checks of
-    core/precheck.py). Its problems count like the validator's own."""
+    """Sees every request row whose body is an object (contract 2 of the helper rules)."""
 
     def row(self, line: int, body: dict[str, Any], prompt_tokens: int) -> list[Problem] | None:
-        """`line` is 1-based; called for each line that parsed to an object with a dict
-        `body`, also when the row has other problems."""
+        """``line`` is 1-based; problems returned count like the validator's own."""
+        ...
 
     def finish(self) -> list[Problem]:
-        """Called once after the last line; its problems sum up many rows and are always
-        kept, like the validator's own file-level ones."""
+        """Called once after the last line of a complete scan."""
+        ...
 
 
 class _SlowPath(Exception):
-    """Raised inside Validator.feed's fast path to hand a row to the full checks."""
+    """Raised inside the fast path to hand a row to the full checks."""
 
 
 class Validator(RowChecks):
-    """Incremental validator: ``feed`` every line in order, then ``finish``."""
+    """Incremental validator: ``feed`` every line in order (or ``feed_lines`` blocks of
+    them), then ``finish``. ``reread(lines)`` may return the raw bytes of the given
+    1-based lines; it confirms duplicate custom_ids on the ids themselves."""
 
     def __init__(
         self,
         limits: Limits | None = None,
         on_problem: Callable[[Problem], None] | None = None,
+        *,
         observer: RowObserver | None = None,
+        reread: Callable[[set[int]], dict[int, bytes]] | None = None,
     ) -> None:
         self.limits = limits or Limits()
-        self.observer = observer
         self.max_rows = self.limits.max_rows
         self.max_bytes = self.limits.max_bytes
         self.on_problem = on_problem
+        self.observer = observer
+        self.reread = reread
         self.kept: list[Problem] = []
         self.counts: dict[str, int] = {}
         self.errors_total = 0
         self.warnings_total = 0
-        self.rows = 0
         self.bytes = 0
-        self.lines = 0
-        self.blank_lines = 0
+        self.blank_line_numbers: list[int] = []
+        self.too_long_lines = 0
         self.endpoint: str | None = None
         self.endpoint_line = 0
-        self.seen_ids: dict[str, int] = {}
-        self.providers: dict[str, int] = {}
-        self.models: dict[str, int] = {}
+        # One entry per line: its custom_id's hash, 0 when the line has no usable id.
+        self.id_hashes: array[int] = array("q")
+        # the last custom_id seen, and whether every one so far was greater than the one
+        # before it (length first, then text: "r-9" < "r-10")
+        self.last_id = ""
+        self.ids_rising = True
+        self.providers: dict[str, int] = {}  # rows of the slow path only
+        self.slow_models: dict[str, int] = {}  # rows of the slow path only
         self.model_prefix: dict[str, str] = {}
-        # model -> its provider prefix, only for models seen with a known matching
-        # provider: a row using one of them skips the provider checks in the fast path.
-        self.good_model_prefix: dict[str, str] = {}
-        # rows counted by the fast path: model -> count (their provider is the prefix)
-        self.fast_models: dict[str, int] = {}
-        self.text_chars = 0
-        self.max_tokens_sum = 0
+        self.model_stats: dict[str, list[Any]] = {}
         self.crlf_lines = 0
         self.first_crlf_line = 0
-        self.first_row_over_limit = 0
         self.line_over_bytes = 0
         self.last_byte = b"\n"
+
+    @property
+    def lines(self) -> int:
+        return len(self.id_hashes)
+
+    @property
+    def rows(self) -> int:
+        return len(self.id_hashes) - len(self.blank_line_numbers)
 
     # -- problems ---------------------------------------------------------------------
 
@@ -200,152 +169,177 @@ class Validator(RowChecks):
     ) -> None:
         """Record a problem; ``keep`` bypasses the cap (file-level summaries)."""
         severity = "warning" if code in WARNING_CODES else "error"
-        self.counts[code] = self.counts.get(code, 0) + 1
-        if severity == "error":
-            self.errors_total += 1
-        else:
-            self.warnings_total += 1
-        if keep or len(self.kept) < MAX_KEPT_PROBLEMS:
-            hint = HINTS.get(code)
-            if hint is not None:
-                hint = hint.format(max_rows=self.max_rows, max_bytes=self.max_bytes)
-            problem = Problem(line, code, message, severity, column, other_line, hint)
-            self.kept.append(problem)
-            if self.on_problem is not None:
-                self.on_problem(problem)
+        hint = HINTS.get(code)
+        if hint is not None:
+            hint = hint.format(max_rows=self.max_rows, max_bytes=self.max_bytes)
+        self.add_problem(Problem(line, code, message, severity, column, other_line, hint), keep)
 
-    def _take(self, problem: Problem, keep: bool = False) -> None:
-        """Record a problem an observer found."""
+    def add_problem(self, problem: Problem, keep: bool = False) -> None:
+        """Count a problem; keep it (and stream it) while under MAX_KEPT_PROBLEMS."""
+        self.counts[problem.code] = self.counts.get(problem.code, 0) + 1
         if problem.severity == "error":
             self.errors_total += 1
         else:
             self.warnings_total += 1
         if keep or len(self.kept) < MAX_KEPT_PROBLEMS:
-            if problem.hint is None:
-                hint = HINTS.get(problem.code)
-                problem.hint = (
-                    hint.format(max_rows=self.max_rows, max_bytes=self.max_bytes) if hint else None
-                )
             self.kept.append(problem)
             if self.on_problem is not None:
                 self.on_problem(problem)
 
-    def _observe(self, line_no: int, body: dict[str, Any], prompt_tokens: int) -> None:
-        assert self.observer is not None
-        problems = self.observer.row(line_no, body, prompt_tokens)
-        if problems:
-            for problem in problems:
-                self._take(problem)
-
-    # -- lines (the full checks of a row are RowChecks._check_row, validate_rows.py) ----
+    # -- lines --------------------------------------------------------------------------
 
     def feed(self, line_no: int, raw: bytes) -> None:
-        """Check one line; ``raw`` includes its line ending, if it has one."""
-        self.lines = line_no
+        """Check one line; ``raw`` includes its line ending, if it has one. Lines must
+        come in order, ``line_no`` counting from 1."""
+        if line_no != len(self.id_hashes) + 1:
+            raise ValueError(f"line {line_no} fed after line {len(self.id_hashes)}")
         self.bytes += len(raw)
         if self.bytes > self.max_bytes and not self.line_over_bytes:
             self.line_over_bytes = line_no
         self.last_byte = raw[-1:]
         if raw.endswith(b"\r\n"):
             self._crlf(line_no)
-        self._line(line_no, raw)
+        self.feed_lines([raw[:-1] if raw.endswith(b"\n") else raw])
 
     def _crlf(self, line_no: int) -> None:
         self.crlf_lines += 1
         if not self.first_crlf_line:
             self.first_crlf_line = line_no
 
-    def _line(self, line_no: int, raw: bytes) -> None:
-        """Parse and check one line (the per-line bookkeeping is the caller's)."""
+    def feed_lines(self, lines: Iterable[bytes]) -> None:
+        """Check whole lines in order, each without its b"\\n" (a b"\\r" may remain).
+        Byte counts, CRLF and the final newline are the caller's (see ``scan``)."""
+        # The hot loop: everything it touches is a local name, and an ordinary row costs
+        # a handful of look-ups. Any deviation raises _SlowPath (or fails a look-up), and
+        # _slow_line checks the row again from scratch and explains what is wrong.
+        loads = orjson.loads
+        add_hash = self.id_hashes.append
+        # an unknown model gives None, and indexing None raises TypeError: the slow path
+        stats_of: Callable[[Any], list[Any]] = self.model_stats.get  # type: ignore[assignment]
+        roles = KNOWN_ROLES
+        endpoint = self.endpoint
+        chat = endpoint is CHAT_URL
+        observer = self.observer
+        slow = self._slow_line
+        last_id, last_id_len = self.last_id, len(self.last_id)
+        for raw in lines:
+            try:
+                obj = loads(raw)
+                body = obj["body"]
+                stats = stats_of(body["model"])
+                if (
+                    len(obj) != 5
+                    or obj["provider"] != stats[_PROVIDER]
+                    or obj["url"] != endpoint
+                    or obj["method"] != "POST"
+                ):
+                    raise _SlowPath
+                size = len(body)
+                if chat:
+                    if size == 3:
+                        max_tokens = body["max_tokens"]
+                        if type(max_tokens) is not int or max_tokens <= 0:
+                            raise _SlowPath
+                    elif size == 2:
+                        max_tokens = _NO_MAX_TOKENS
+                    else:
+                        raise _SlowPath
+                    chars = 0
+                    messages = body["messages"]
+                    for message in messages:
+                        content = message["content"]
+                        if type(content) is not str or message["role"] not in roles:
+                            raise _SlowPath
+                        chars += len(content)
+                    # tokens.chat_tokens for plain-text messages, inlined
+                    tokens = (chars + 3) // 4 + 3 * len(messages) + 3 + _ONE_ROW
+                    if not chars:
+                        raise _SlowPath  # also an empty or non-list messages
+                else:
+                    text = body["input"]
+                    if size != 2 or type(text) is not str or not text:
+                        raise _SlowPath
+                    chars = len(text)
+                    max_tokens = _NO_MAX_TOKENS
+                    tokens = (chars + 3) // 4 + _ONE_ROW
+                custom_id = obj["custom_id"]
+                if type(custom_id) is not str:
+                    raise _SlowPath
+                id_len = len(custom_id)
+                # Ids that keep rising (in length, then text order) cannot repeat: while
+                # they do, _duplicates has nothing to look for.
+                if id_len == last_id_len:
+                    if custom_id <= last_id:
+                        self.ids_rising = False
+                elif id_len < last_id_len:
+                    self.ids_rising = False
+                last_id, last_id_len = custom_id, id_len
+                id_hash = hash(custom_id)
+                if not id_hash:
+                    raise _SlowPath
+            except (_SlowPath, KeyError, TypeError, ValueError):
+                self.last_id = last_id
+                slow(raw)
+                last_id = self.last_id
+                last_id_len = len(last_id)
+                endpoint = self.endpoint
+                chat = endpoint is CHAT_URL
+                continue
+            add_hash(id_hash)
+            stats[_ROWS_AND_TOKENS] += tokens
+            stats[_MAX_TOKENS] += max_tokens
+            if observer is not None:
+                self._observe(len(self.id_hashes), body, tokens - _ONE_ROW)
+        self.last_id = last_id
+
+    def _observe(self, line_no: int, body: dict[str, Any], tokens: int) -> None:
+        assert self.observer is not None
+        for problem in self.observer.row(line_no, body, tokens) or ():
+            self.add_problem(problem)
+
+    def _slow_line(self, raw: bytes) -> None:
+        """The full checks of one line (appends exactly one entry to ``id_hashes``)."""
+        line_no = len(self.id_hashes) + 1
         try:
             obj = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             obj = self._unparsable(line_no, raw, exc)
-            if obj is _BLANK:
+            if obj is None:  # blank, or a request that could not be parsed
                 return
-        self.rows += 1
-        if self.rows > self.max_rows and not self.first_row_over_limit:
-            self.first_row_over_limit = line_no
-        if obj is _UNPARSED:
-            return
         if type(obj) is not dict:
+            self.id_hashes.append(0)
             self._flag(
                 line_no,
                 "not_an_object",
                 f"Each line must be one JSON object, but this line is {_describe(obj)}.",
             )
             return
-
-        # Fast path: recognise an entirely ordinary row with as few operations as possible
-        # (this is what keeps validation near the speed of parsing on small lines). It only
-        # records; any deviation at all falls through to _check_row, which explains it.
-        try:
-            body = obj["body"]
-            model = body["model"]
-            provider = obj["provider"]
-            if (
-                len(obj) == 5
-                and obj["method"] == "POST"
-                and self.endpoint is not None
-                and obj["url"] == self.endpoint
-                and self.good_model_prefix.get(model) == provider
-                and "stream" not in body
-            ):
-                max_tokens = body.get("max_tokens")
-                if max_tokens is not None:
-                    if type(max_tokens) is not int or max_tokens <= 0:
-                        raise _SlowPath
-                elif "max_completion_tokens" in body:
-                    raise _SlowPath
-                if self.endpoint is CHAT_URL:
-                    messages = body["messages"]
-                    if type(messages) is not list or not messages:
-                        raise _SlowPath
-                    chars = 0
-                    for message in messages:
-                        content = message["content"]
-                        if type(content) is not str or message["role"] not in KNOWN_ROLES:
-                            raise _SlowPath
-                        chars += len(content)
-                else:
-                    text = body["input"]
-                    if type(text) is not str or not text:
-                        raise _SlowPath
-                    chars = len(text)
-                custom_id = obj["custom_id"]
-                if (
-                    type(custom_id) is str
-                    and custom_id
-                    and self.seen_ids.setdefault(custom_id, line_no) == line_no
-                ):
-                    if max_tokens is not None:
-                        self.max_tokens_sum += max_tokens
-                    self.text_chars += chars
-                    self.fast_models[model] = self.fast_models.get(model, 0) + 1
-                    if self.observer is not None:
-                        self._observe(line_no, body, chars // 4)
-                    return
-        except (_SlowPath, KeyError, TypeError):
-            pass
-        if self.observer is None:
-            self._check_row(line_no, obj)
+        body, model, max_tokens = self._check_row(line_no, obj)
+        if body is None:
             return
-        chars_before = self.text_chars
-        self._check_row(line_no, obj)
-        body = obj.get("body")
-        if type(body) is dict:
-            self._observe(line_no, body, (self.text_chars - chars_before) // 4)
+        url = obj.get("url")
+        tokens = estimate_prompt_tokens(body, url if url in SUPPORTED_URLS else self.endpoint)
+        if model is not None:
+            stats = self.model_stats[model]
+            stats[_ROWS_AND_TOKENS] += tokens + _ONE_ROW
+            stats[_MAX_TOKENS] += max_tokens or _NO_MAX_TOKENS
+        if self.observer is not None:
+            self._observe(line_no, body, tokens)
 
-    def feed_too_long(self, line_no: int, size: int, ended: bool) -> None:
-        """Account for a line longer than MAX_LINE_BYTES that was skipped unread."""
-        self.lines = line_no
-        self.bytes += size
-        self.rows += 1
+    def _note_id(self, custom_id: str) -> None:
+        """Keep ``ids_rising`` for a row of the slow path (every id that is hashed)."""
+        last = self.last_id
+        if len(custom_id) < len(last) or (len(custom_id) == len(last) and custom_id <= last):
+            self.ids_rising = False
+        self.last_id = custom_id
+
+    def feed_too_long(self, size: int, ended: bool) -> None:
+        """Account for a line longer than MAX_LINE_BYTES that was skipped unread (its
+        bytes are counted by the caller)."""
+        line_no = len(self.id_hashes) + 1
+        self.id_hashes.append(0)
+        self.too_long_lines += 1
         self.last_byte = b"\n" if ended else b"x"
-        if self.bytes > self.limits.max_bytes and not self.line_over_bytes:
-            self.line_over_bytes = line_no
-        if self.rows > self.limits.max_rows and not self.first_row_over_limit:
-            self.first_row_over_limit = line_no
         self._flag(
             line_no,
             "line_too_long",
@@ -354,15 +348,13 @@ class Validator(RowChecks):
         )
 
     def _unparsable(self, line_no: int, raw: bytes, exc: orjson.JSONDecodeError) -> Any:
-        """Report why a line did not parse; return the object if it parses after a BOM."""
+        """Report why a line did not parse; return the object if it parses after a BOM.
+        Returns None (and records the line) for a blank line or an unparsable request."""
         if not raw.strip():
-            self.blank_lines += 1
-            self._flag(
-                line_no,
-                "blank_line",
-                "This line is blank; it is not a request.",
-            )
-            return _BLANK
+            self.id_hashes.append(0)
+            self.blank_line_numbers.append(line_no)
+            self._flag(line_no, "blank_line", "This line is blank; it is not a request.")
+            return None
         if line_no == 1 and raw.startswith(_BOM):
             self._flag(
                 1,
@@ -373,11 +365,14 @@ class Validator(RowChecks):
             )
             raw = raw[len(_BOM) :]
             if not raw.strip():
-                return _BLANK
+                self.id_hashes.append(0)
+                self.blank_line_numbers.append(line_no)
+                return None
             try:
                 return orjson.loads(raw)
             except orjson.JSONDecodeError as inner:
                 exc = inner
+        self.id_hashes.append(0)
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as bad:
@@ -388,7 +383,7 @@ class Validator(RowChecks):
                 f"{bad.start + 1}).",
                 column=bad.start + 1,
             )
-            return _UNPARSED
+            return None
         reason = exc.msg
         if "depth" in reason or "recursion" in reason:
             reason = "it is nested too deeply (over 1024 levels)"
@@ -398,29 +393,113 @@ class Validator(RowChecks):
         # the end of the line", which is where a person should look.
         column = min(exc.pos, len(text.rstrip("\r\n"))) + 1
         self._flag(
-            line_no,
-            "invalid_json",
-            f"This line is not valid JSON: {reason}.",
-            column=column,
+            line_no, "invalid_json", f"This line is not valid JSON: {reason}.", column=column
         )
-        return _UNPARSED
+        return None
+
+    # -- a whole file -------------------------------------------------------------------
+
+    def scan(
+        self,
+        handle: BinaryIO,
+        *,
+        on_block: Callable[[list[bytes], int, list[bytes | memoryview]], None] | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> bool:
+        """Validate everything ``handle`` yields, in blocks. ``on_block(lines, first, raw)``
+        sees each block of whole lines (without b"\\n") after it was checked: ``first`` is
+        the 1-based number of its first line, ``raw`` the block's bytes in pieces (joined,
+        they are the lines with their endings). ``on_progress(bytes_done, rows)`` is called
+        about every 2 MiB. Returns False when ``cancel`` stopped the scan."""
+        read = handle.read
+        carry = b""  # the start of a line that goes on in the next block
+        next_report = _PROGRESS_EVERY_BYTES
+        while True:
+            block = read(BLOCK_BYTES)
+            if not block:
+                break
+            lines = block.split(b"\n")
+            rest = lines.pop()
+            if lines:
+                size = len(block) - len(rest)
+                pieces: list[bytes | memoryview] = [memoryview(block)[:size]]
+                has_cr = b"\r" in block
+                if carry:  # join just the line that straddles the two blocks
+                    lines[0] = carry + lines[0]
+                    size += len(carry)
+                    pieces.insert(0, carry)
+                    has_cr = has_cr or carry.endswith(b"\r")
+                carry = rest
+                first = len(self.id_hashes) + 1
+                if has_cr:
+                    for number, raw in enumerate(lines, first):
+                        if raw.endswith(b"\r"):
+                            self._crlf(number)
+                if self.bytes + size > self.max_bytes and not self.line_over_bytes:
+                    self._find_line_over_bytes(lines, first)
+                self.bytes += size
+                if size > MAX_LINE_BYTES:
+                    self._feed_with_long_lines(lines)
+                else:
+                    self.feed_lines(lines)
+                if on_block is not None:
+                    on_block(lines, first, pieces)
+            else:
+                carry += rest
+            if len(carry) > MAX_LINE_BYTES:
+                size, ended = _skip_rest_of_line(handle, len(carry))
+                if self.bytes + size > self.max_bytes and not self.line_over_bytes:
+                    self.line_over_bytes = len(self.id_hashes) + 1
+                self.bytes += size
+                self.feed_too_long(size, ended)
+                carry = b""
+            if self.bytes >= next_report:
+                next_report = self.bytes + _PROGRESS_EVERY_BYTES
+                if cancel is not None and cancel.is_set():
+                    return False
+                if on_progress is not None:
+                    on_progress(self.bytes, self.rows)
+        if carry:  # a last line without a final newline
+            self.last_byte = carry[-1:]
+            first = len(self.id_hashes) + 1
+            if self.bytes + len(carry) > self.max_bytes and not self.line_over_bytes:
+                self.line_over_bytes = first
+            self.bytes += len(carry)
+            self.feed_lines([carry])
+            if on_block is not None:
+                on_block([carry], first, [carry, b"\n"])
+        return True
+
+    def _feed_with_long_lines(self, lines: list[bytes]) -> None:
+        """``feed_lines``, but lines over MAX_LINE_BYTES are reported, not parsed."""
+        start = 0
+        for index, raw in enumerate(lines):
+            if len(raw) >= MAX_LINE_BYTES:
+                self.feed_lines(lines[start:index])
+                self.feed_too_long(len(raw) + 1, True)
+                start = index + 1
+        self.feed_lines(lines[start:])
+
+    def _find_line_over_bytes(self, lines: list[bytes], first: int) -> None:
+        done = self.bytes
+        for number, raw in enumerate(lines, first):
+            done += len(raw) + 1
+            if done > self.max_bytes:
+                self.line_over_bytes = number
+                return
 
     # -- end of file ------------------------------------------------------------------
 
     def finish(self, *, complete: bool = True) -> Report:
         """File-level checks, then the report. ``complete=False`` marks a cancelled scan."""
         if complete:
+            self._duplicates()
             self._file_problems()
             if self.observer is not None:
                 for problem in self.observer.finish():
-                    self._take(problem, keep=True)
+                    self.add_problem(problem)
         kept = sorted(self.kept, key=lambda p: p.line)
-        models = dict(self.models)
-        providers = dict(self.providers)
-        for model, count in self.fast_models.items():
-            models[model] = models.get(model, 0) + count
-            prefix = self.good_model_prefix[model]
-            providers[prefix] = providers.get(prefix, 0) + count
         return Report(
             rows=self.rows,
             bytes=self.bytes,
@@ -429,32 +508,91 @@ class Validator(RowChecks):
             warnings=[p for p in kept if p.severity == "warning"],
             errors_total=self.errors_total,
             warnings_total=self.warnings_total,
-            stats={
-                "rows": self.rows,
-                "bytes": self.bytes,
-                "lines": self.lines,
-                "blank_lines": self.blank_lines,
-                "endpoint": self.endpoint,
-                "providers": providers,
-                "models": models,
-                "est_input_tokens": self.text_chars // 4,
-                "est_input_tokens_method": "chars/4 of message text",
-                "max_tokens_sum": self.max_tokens_sum,
-            },
+            stats=self.stats(),
             complete=complete,
             counts=dict(self.counts),
         )
 
+    def model_tokens(self) -> dict[str, int]:
+        """Estimated prompt tokens per model of the rows checked so far."""
+        return {model: s[_ROWS_AND_TOKENS] % _ONE_ROW for model, s in self.model_stats.items()}
+
+    def stats(self) -> dict[str, Any]:
+        models: dict[str, int] = {}
+        providers = dict(self.providers)
+        per_model: dict[str, dict[str, int]] = {}
+        for model, stats in self.model_stats.items():
+            rows, tokens = divmod(stats[_ROWS_AND_TOKENS], _ONE_ROW)
+            if not rows:
+                continue
+            models[model] = rows
+            fast_rows = rows - self.slow_models.get(model, 0)
+            if fast_rows:
+                providers[stats[_PROVIDER]] = providers.get(stats[_PROVIDER], 0) + fast_rows
+            without, max_tokens_sum = divmod(stats[_MAX_TOKENS], _NO_MAX_TOKENS)
+            per_model[model] = {
+                "rows": rows,
+                "input_tokens": tokens,
+                "max_tokens_sum": max_tokens_sum,
+                "rows_without_max_tokens": without,
+            }
+        return {
+            "rows": self.rows,
+            "bytes": self.bytes,
+            "lines": self.lines,
+            "blank_lines": len(self.blank_line_numbers),
+            "endpoint": self.endpoint,
+            "providers": providers,
+            "models": models,
+            "per_model": per_model,
+            "est_input_tokens": sum(s["input_tokens"] for s in per_model.values()),
+            "est_input_tokens_method": "text/4 + 3 a message + 3 a request, tools and schemas "
+            "as JSON/4 (core/tokens.py)",
+            "max_tokens_sum": sum(s["max_tokens_sum"] for s in per_model.values()),
+        }
+
+    def _duplicates(self) -> None:
+        """Report each custom_id used again, at its later lines, naming the first one."""
+        hashes = self.id_hashes
+        if self.ids_rising:
+            return
+        distinct = set(hashes)
+        distinct.discard(0)
+        if len(distinct) == len(hashes) - hashes.count(0):
+            return
+        first_line: dict[int, int] = {}
+        repeats: list[tuple[int, int]] = []  # (line, first line with that hash)
+        for line_no, id_hash in enumerate(hashes, 1):
+            if id_hash:
+                first = first_line.setdefault(id_hash, line_no)
+                if first != line_no:
+                    repeats.append((line_no, first))
+        wanted = {line for pair in repeats for line in pair}
+        raw = self.reread(wanted) if self.reread is not None else {}
+        ids = {line: _custom_id(raw[line]) for line in wanted if line in raw}
+        for line_no, first in repeats:
+            custom_id = ids.get(line_no)
+            if line_no in raw and (custom_id is None or custom_id != ids.get(first)):
+                continue  # two ids with one hash: not a duplicate
+            shown = f'"{custom_id}"' if custom_id is not None else "of this line"
+            self._flag(
+                line_no,
+                "duplicate_custom_id",
+                f"custom_id {shown} is already used on line {first}.",
+                other_line=first,
+            )
+
     def _file_problems(self) -> None:
         # File-level findings are few and each sums up many lines: always kept.
-        if self.rows == 0:
-            message = "The file has no requests." if self.lines else "The file is empty."
+        rows, lines = self.rows, self.lines
+        if rows == 0:
+            message = "The file has no requests." if lines else "The file is empty."
             self._flag(1, "empty_file", message, keep=True)
-        if self.first_row_over_limit:
+        if rows > self.max_rows:
             self._flag(
-                self.first_row_over_limit,
+                self._line_of_row(self.max_rows + 1),
                 "too_many_rows",
-                f"The file has {self.rows:,} requests; a batch takes at most "
+                f"The file has {rows:,} requests; a batch takes at most "
                 f"{self.max_rows:,}. This is the first line over the limit.",
                 keep=True,
             )
@@ -475,97 +613,107 @@ class Validator(RowChecks):
                 "the first one here.",
                 keep=True,
             )
-        if self.last_byte != b"\n" and self.lines:
+        if self.last_byte != b"\n" and lines:
             message = "The last line does not end with a newline."
-            self._flag(self.lines, "missing_final_newline", message, keep=True)
+            self._flag(lines, "missing_final_newline", message, keep=True)
+
+    def _line_of_row(self, row: int) -> int:
+        """The line of the row-th request (1-based), skipping blank lines."""
+        line = row
+        for blank in self.blank_line_numbers:
+            if blank <= line:
+                line += 1
+            else:
+                break
+        return line
+
+
+def _custom_id(raw: bytes) -> str | None:
+    if raw.startswith(_BOM):
+        raw = raw[len(_BOM) :]
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    value = obj.get("custom_id") if type(obj) is dict else None
+    return value if type(value) is str else None
+
+
+def reread_lines(path: str | os.PathLike[str]) -> Callable[[set[int]], dict[int, bytes]]:
+    """A ``reread`` for ``Validator``: the wanted lines of the file at ``path``."""
+
+    def reread(wanted: set[int]) -> dict[int, bytes]:
+        found: dict[int, bytes] = {}
+        last = max(wanted, default=0)
+        with open(path, "rb") as handle:
+            for line_no, raw in enumerate(handle, 1):
+                if line_no in wanted:
+                    found[line_no] = raw.rstrip(b"\r\n")
+                if line_no >= last:
+                    break
+        return found
+
+    return reread
 
 
 def validate_path(
     path: str | os.PathLike[str],
     limits: Limits | None = None,
     *,
+    observer: RowObserver | None = None,
     on_problem: Callable[[Problem], None] | None = None,
     on_progress: Callable[[int, int, int], None] | None = None,
     cancel: threading.Event | None = None,
-    observer: RowObserver | None = None,
 ) -> Report:
     """Validate a file in one streaming pass. Raises OSError if it cannot be read.
 
     ``on_progress(bytes_done, bytes_total, rows)`` is called about every 2 MiB and at the
     end; ``cancel`` is checked just as often and stops the scan (report.complete False).
-    ``observer`` sees every request row (see RowObserver).
     """
-    validator = Validator(limits, on_problem, observer)
-    path = Path(path)
-    with path.open("rb", buffering=_READ_BUFFER) as handle:
+    validator = Validator(limits, on_problem, observer=observer, reread=reread_lines(path))
+    with Path(path).open("rb", buffering=0) as handle:
         total = os.fstat(handle.fileno()).st_size
-        read_line = partial(handle.readline, MAX_LINE_BYTES)
-        # The per-line bookkeeping of Validator.feed, inlined on local variables: on
-        # files of short lines it is a noticeable share of the time.
-        check_line = validator._line
-        max_bytes = validator.max_bytes
-        done = 0
-        next_report = _PROGRESS_EVERY_BYTES
-        line_no = 0
-        raw = b"\n"
-        for raw in iter(read_line, b""):
-            line_no += 1
-            done += len(raw)
-            if raw.endswith(b"\r\n"):
-                validator._crlf(line_no)
-            elif raw[-1:] != b"\n" and len(raw) == MAX_LINE_BYTES:
-                validator.lines, validator.bytes = line_no - 1, done - len(raw)
-                size, ended = _skip_rest_of_line(handle, len(raw))
-                done += size - len(raw)
-                validator.feed_too_long(line_no, size, ended)
-                raw = b"\n" if ended else b"x"
-                continue
-            if done > max_bytes and not validator.line_over_bytes:
-                validator.line_over_bytes = line_no
-            check_line(line_no, raw)
-            if done >= next_report:
-                next_report = done + _PROGRESS_EVERY_BYTES
-                if cancel is not None and cancel.is_set():
-                    break
-                if on_progress is not None:
-                    on_progress(done, total, validator.rows)
-        validator.lines = line_no
-        validator.bytes = done
-        validator.last_byte = raw[-1:]
-    if cancel is not None and cancel.is_set():
+
+        def progress(done: int, rows: int) -> None:
+            if on_progress is not None:
+                on_progress(done, total, rows)
+
+        complete = validator.scan(handle, on_progress=progress, cancel=cancel)
+    if not complete:
         return validator.finish(complete=False)
     if on_progress is not None:
-        on_progress(done, max(total, done), validator.rows)
+        on_progress(validator.bytes, max(total, validator.bytes), validator.rows)
     return validator.finish()
 
 
-def _skip_rest_of_line(handle: Any, already: int) -> tuple[int, bool]:
-    """Read past the rest of an overlong line; return its full size and whether it ended."""
+def _skip_rest_of_line(handle: BinaryIO, already: int) -> tuple[int, bool]:
+    """Read past the rest of an overlong line; return its full size and whether it ended
+    (the bytes after its newline are lost to the caller's block: the handle is left just
+    after the newline)."""
     size = already
     while True:
-        chunk = handle.readline(_READ_BUFFER)
+        chunk = handle.read(BLOCK_BYTES)
         if not chunk:
             return size, False
+        cut = chunk.find(b"\n")
+        if cut >= 0:
+            handle.seek(cut + 1 - len(chunk), os.SEEK_CUR)
+            return size + cut + 1, True
         size += len(chunk)
-        if chunk[-1:] == b"\n":
-            return size, True
 
 
-def validate_bytes(data: bytes, limits: Limits | None = None) -> Report:
+def validate_bytes(
+    data: bytes, limits: Limits | None = None, *, observer: RowObserver | None = None
+) -> Report:
     """Validate an in-memory file (the sandbox server's upload, tests)."""
-    validator = Validator(limits)
-    start = 0
-    line_no = 0
-    length = len(data)
-    while start < length:
-        end = data.find(b"\n", start)
-        end = length if end < 0 else end + 1
-        line_no += 1
-        if end - start > MAX_LINE_BYTES:
-            validator.feed_too_long(line_no, end - start, data[end - 1 : end] == b"\n")
-        else:
-            validator.feed(line_no, data[start:end])
-        start = end
+    import io
+
+    def reread(wanted: set[int]) -> dict[int, bytes]:
+        lines = data.split(b"\n")
+        return {n: lines[n - 1].rstrip(b"\r") for n in wanted if n <= len(lines)}
+
+    validator = Validator(limits, observer=observer, reread=reread)
+    validator.scan(io.BytesIO(data))
     return validator.finish()
 
 

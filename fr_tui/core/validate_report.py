@@ -1,13 +1,13 @@
-"""The validator's problem codes and its human-readable report (`fr-tui validate`)."""
+"""What the validator reports: its limits, problems and report, the problem codes, and
+the human-readable form of a report (`fr-tui validate`). The validator (validate.py and
+validate_rows.py) builds on this module; nothing here imports them."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import Any
 
 from fr_tui.core.units import human_bytes
-
-if TYPE_CHECKING:
-    from fr_tui.core.validate import Problem, Report
 
 # A report keeps (and lists) at most this many problems; the totals count them all.
 MAX_KEPT_PROBLEMS = 1000
@@ -63,6 +63,67 @@ HINTS = {
 _SHOWN_PER_CODE = 20
 
 
+@dataclass(frozen=True)
+class Limits:
+    max_rows: int = 50_000
+    max_bytes: int = 200 * 1024 * 1024
+
+
+@dataclass
+class Problem:
+    line: int
+    code: str
+    message: str
+    severity: str  # "error" | "warning"
+    column: int | None = None
+    other_line: int | None = None
+    hint: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"line": self.line, "code": self.code, "message": self.message}
+        if self.column is not None:
+            out["column"] = self.column
+        if self.other_line is not None:
+            out["other_line"] = self.other_line
+        if self.hint is not None:
+            out["hint"] = self.hint
+        return out
+
+
+@dataclass
+class Report:
+    rows: int
+    bytes: int
+    endpoint: str | None
+    errors: list[Problem]
+    warnings: list[Problem]
+    errors_total: int
+    warnings_total: int
+    stats: dict[str, Any] = field(default_factory=dict)
+    complete: bool = True
+    # problems per code, all of them (errors and warnings keep only the first ones)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def valid(self) -> bool:
+        return self.complete and self.errors_total == 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "valid": self.valid,
+            "complete": self.complete,
+            "rows": self.rows,
+            "bytes": self.bytes,
+            "endpoint": self.endpoint,
+            "errors": [p.to_dict() for p in self.errors],
+            "warnings": [p.to_dict() for p in self.warnings],
+            "errors_total": self.errors_total,
+            "warnings_total": self.warnings_total,
+            "stats": self.stats,
+            "problem_counts": self.counts,
+        }
+
+
 def format_report(report: Report, path: str) -> str:
     """Human-readable report: a summary, then problems grouped by code, each with its line."""
     size = report.bytes
@@ -87,7 +148,7 @@ def format_report(report: Report, path: str) -> str:
         lines.append(f"  models: {models}")
     if stats.get("est_input_tokens"):
         lines.append(
-            f"  about {stats['est_input_tokens']:,} input tokens (estimated as characters/4), "
+            f"  about {stats['est_input_tokens']:,} input tokens (estimated: about 4 characters a token), "
             f"max_tokens total {stats.get('max_tokens_sum', 0):,}"
         )
     for title, problems, total in (

@@ -1,13 +1,14 @@
-"""The per-row checks of the batch-file validator: the fields of one parsed request.
+"""The full checks of one request row: the slow path of the batch-file validator.
 
-``Validator`` (validate.py) parses each line and sends every row its fast path does not
-recognise as entirely ordinary here. These methods explain what is wrong with such a row
-and keep the statistics the fast path keeps for ordinary rows. They live in a mixin so
-that the call from the hot loop stays one plain method call on the validator.
+``Validator`` (validate.py) parses each line and checks an entirely ordinary row in its
+fast path; every other row comes here, where each thing wrong with it is explained. The
+row's statistics and token estimate are the validator's (``Validator._slow_row``). These
+methods live in a mixin so that the call from the hot loop stays one plain method call.
 """
 
 from __future__ import annotations
 
+from array import array
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -56,33 +57,17 @@ def _describe(value: object) -> str:
     return type(value).__name__
 
 
-def _message_chars(content: object) -> int:
-    """Characters of text in a chat message content (string or list of parts)."""
-    if type(content) is str:
-        return len(content)
-    total = 0
-    if type(content) is list:
-        for part in content:
-            if type(part) is dict:
-                text = part.get("text")
-                if type(text) is str:
-                    total += len(text)
-    return total
-
-
 class RowChecks:
     """The full checks of one request row, mixed into ``Validator``, which owns the state
     declared here and records problems through ``_flag``."""
 
-    seen_ids: dict[str, int]
+    id_hashes: array[int]
     endpoint: str | None
     endpoint_line: int
     providers: dict[str, int]
-    models: dict[str, int]
+    slow_models: dict[str, int]
     model_prefix: dict[str, str]
-    good_model_prefix: dict[str, str]
-    text_chars: int
-    max_tokens_sum: int
+    model_stats: dict[str, list[Any]]
 
     if TYPE_CHECKING:
 
@@ -96,6 +81,8 @@ class RowChecks:
             keep: bool = False,
         ) -> None: ...
 
+        def _note_id(self, custom_id: str) -> None: ...
+
     def _missing_or_invalid(
         self, line_no: int, container: dict[str, Any], key: str, label: str, expected: str
     ) -> None:
@@ -108,19 +95,20 @@ class RowChecks:
             message = f"{label} must be {expected}, not {shown}."
             self._flag(line_no, f"invalid_{key}", message)
 
-    def _check_row(self, line_no: int, obj: dict[str, Any]) -> None:
-        # custom_id: unique, non-empty string.
+    def _check_row(
+        self, line_no: int, obj: dict[str, Any]
+    ) -> tuple[dict[str, Any] | None, str | None, int | None]:
+        """Check a row; return its body (if an object), model and max_tokens (if usable).
+
+        Appends the row's custom_id hash to ``id_hashes`` (0 when it has none): duplicates
+        are found from those hashes when the file ends (validate.py)."""
+        # custom_id: a non-empty string (unique: checked at the end).
         custom_id = obj.get("custom_id")
         if type(custom_id) is str and custom_id:
-            first = self.seen_ids.setdefault(custom_id, line_no)
-            if first != line_no:
-                self._flag(
-                    line_no,
-                    "duplicate_custom_id",
-                    f'custom_id "{custom_id}" is already used on line {first}.',
-                    other_line=first,
-                )
+            self.id_hashes.append(hash(custom_id) or 1)
+            self._note_id(custom_id)
         else:
+            self.id_hashes.append(0)
             self._missing_or_invalid(line_no, obj, "custom_id", "custom_id", "a non-empty string")
 
         # method: always POST.
@@ -151,12 +139,14 @@ class RowChecks:
         # body: an object with a model and the endpoint's payload.
         body = obj.get("body")
         model: str | None = None
+        max_tokens: int | None = None
         if type(body) is dict:
             # A line whose url differs from the file's already has its error; checking
             # its body against either endpoint would only add noise, so skip the shape.
             shape = None if url in SUPPORTED_URLS and url != self.endpoint else self.endpoint
-            model = self._check_body(line_no, body, shape)
+            model, max_tokens = self._check_body(line_no, body, shape)
         else:
+            body = None
             self._missing_or_invalid(line_no, obj, "body", "body", "an object")
 
         # provider: a slug, ideally known and matching the model's prefix.
@@ -177,7 +167,8 @@ class RowChecks:
                         model.partition("/")[0] if "/" in model else ""
                     )
                 if prefix == provider and provider in KNOWN_PROVIDERS:
-                    self.good_model_prefix[model] = prefix
+                    # the fast path takes this model's rows with this provider from now on
+                    self.model_stats[model][0] = provider
                 elif prefix and prefix != provider:
                     self._flag(
                         line_no,
@@ -196,14 +187,20 @@ class RowChecks:
                 f"Unknown top-level key{'s' if len(unknown) > 1 else ''} {names}; "
                 "the server ignores or rejects it.",
             )
+        return body, model, max_tokens
 
-    def _check_body(self, line_no: int, body: dict[str, Any], url: str | None) -> str | None:
-        """Check body; return the model name when it is a usable string."""
+    def _check_body(
+        self, line_no: int, body: dict[str, Any], url: str | None
+    ) -> tuple[str | None, int | None]:
+        """Check body; return the model name when it is a usable string, and max_tokens
+        when it is a usable number."""
         model = body.get("model")
         result: str | None = None
         if type(model) is str and model:
             result = model
-            self.models[model] = self.models.get(model, 0) + 1
+            self.slow_models[model] = self.slow_models.get(model, 0) + 1
+            if model not in self.model_stats:
+                self.model_stats[model] = [None, 0, 0]
             if "/" not in model:
                 self._flag(
                     line_no,
@@ -224,21 +221,19 @@ class RowChecks:
         max_tokens = body.get("max_tokens")
         if max_tokens is None:
             max_tokens = body.get("max_completion_tokens")
-        if max_tokens is not None:
-            if type(max_tokens) is int and max_tokens > 0:
-                self.max_tokens_sum += max_tokens
-            else:
-                self._flag(
-                    line_no,
-                    "invalid_max_tokens",
-                    f"max_tokens must be a positive whole number, not {orjson.dumps(max_tokens).decode()}.",
-                )
+        if max_tokens is not None and (type(max_tokens) is not int or max_tokens <= 0):
+            self._flag(
+                line_no,
+                "invalid_max_tokens",
+                f"max_tokens must be a positive whole number, not {orjson.dumps(max_tokens).decode()}.",
+            )
+            max_tokens = None
 
         if url == CHAT_URL:
             self._check_messages(line_no, body)
         elif url == EMBEDDINGS_URL:
             self._check_input(line_no, body)
-        return result
+        return result, max_tokens
 
     def _check_messages(self, line_no: int, body: dict[str, Any]) -> None:
         messages = body.get("messages")
@@ -246,7 +241,6 @@ class RowChecks:
             expected = "a non-empty list of messages"
             self._missing_or_invalid(line_no, body, "messages", "body.messages", expected)
             return
-        chars = 0
         for index, message in enumerate(messages):
             if type(message) is not dict:
                 self._flag(
@@ -272,10 +266,8 @@ class RowChecks:
                         else f"body.messages[{index}].role must be a string, not {_describe(role)}.",
                     )
             content = message.get("content")
-            if type(content) is str:
-                chars += len(content)
-            elif type(content) is list:
-                chars += _message_chars(content)
+            if type(content) is str or type(content) is list:
+                pass
             elif content is None and (
                 "tool_calls" in message or "function_call" in message or "refusal" in message
             ):
@@ -289,23 +281,16 @@ class RowChecks:
                     else f"body.messages[{index}].content must be a string or a list of parts, "
                     f"not {_describe(content)}.",
                 )
-        self.text_chars += chars
 
     def _check_input(self, line_no: int, body: dict[str, Any]) -> None:
         value = body.get("input")
         if type(value) is str:
-            self.text_chars += len(value)
             if not value:
                 self._flag(line_no, "empty_input", "body.input is an empty string.")
             return
         if type(value) is list and value:
             for item in value:
-                if type(item) is str:
-                    self.text_chars += len(item)
-                elif type(item) is int or type(item) is list:
-                    # token ids: one token each (times four to keep "chars/4" honest)
-                    self.text_chars += 4 * (len(item) if type(item) is list else 1)
-                else:
+                if type(item) is not str and type(item) is not int and type(item) is not list:
                     self._flag(
                         line_no,
                         "invalid_input",

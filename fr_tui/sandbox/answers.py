@@ -13,8 +13,10 @@ import struct
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from fr_tui.core.tokens import estimate_prompt_tokens
+
 # Prices come from the sandbox's model table (catalog.py), the one /v1/models lists.
-from fr_tui.sandbox.catalog import BATCH_DISCOUNT, model_for
+from fr_tui.sandbox.catalog import BATCH_DISCOUNT, model_for, prompt_tokens_for
 
 EMBEDDING_DIMENSIONS = 8
 
@@ -43,7 +45,8 @@ def digest(*parts: str) -> str:
 
 
 def count_tokens(text: str) -> int:
-    """A rough, stable token estimate (about four characters per token)."""
+    """A rough, stable token estimate of an answer (about four characters per token).
+    Prompts are counted by core/tokens.py, the validator's and the planner's rule."""
     return max(1, math.ceil(len(text) / 4))
 
 
@@ -71,12 +74,6 @@ def _last_user_text(messages: Any) -> str:
     return ""
 
 
-def _prompt_text(messages: Any) -> str:
-    if not isinstance(messages, list):
-        return ""
-    return "\n".join(_text_of(m.get("content")) for m in messages if isinstance(m, dict))
-
-
 def _compose_reply(question: str, tag: str) -> str:
     """A short reply that visibly depends on the question (handy when browsing results)."""
     question = " ".join(question.split())
@@ -100,7 +97,9 @@ def chat_completion(
     question = _last_user_text(messages)
     key = digest(batch_id, custom_id, question)
     content = _compose_reply(question, key[:6])
-    prompt_tokens = count_tokens(_prompt_text(messages))
+    prompt_tokens = prompt_tokens_for(
+        body.get("model"), estimate_prompt_tokens(body, "/v1/chat/completions")
+    )
     completion_tokens = count_tokens(content)
     return {
         "id": f"chatcmpl-{key[6:30]}",
@@ -136,7 +135,7 @@ def embedding(body: dict[str, Any]) -> dict[str, Any]:
         inputs = [x if isinstance(x, str) else str(x) for x in raw_input]
     else:
         inputs = [raw_input if isinstance(raw_input, str) else str(raw_input)]
-    tokens = sum(count_tokens(text) for text in inputs)
+    tokens = estimate_prompt_tokens(body, "/v1/embeddings")
     return {
         "object": "list",
         "data": [

@@ -15,7 +15,7 @@ context and no published price (only a user's `[prices]` entry prices it), and
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from fr_tui.core.catalog import CatalogLoader, origin_of
@@ -35,6 +35,11 @@ class SandboxModel:
     output_per_million: Decimal
     active: bool = True
     published_price: bool = True  # does /v1/models show its price
+    # The sandbox's usage.prompt_tokens is core/tokens.py's estimate times this: 1 for the
+    # OpenAI-style models (so enqueued-token limits test exactly), more for Anthropic's,
+    # whose tokenizer counts more tokens for the same text (so an estimate's correction
+    # has something to learn).
+    tokenizer_ratio: Decimal = Decimal(1)
 
     @property
     def input_price(self) -> Decimal:
@@ -57,6 +62,7 @@ def _m(
     return SandboxModel(model_id, context, max_out, Decimal(price_in), Decimal(price_out), **extra)
 
 
+_ANTHROPIC = Decimal("1.2")
 _FAULT_STATUSES = (400, 401, 402, 403, 404, 408, 413, 429, 500, 502, 503)
 
 MODELS: dict[str, SandboxModel] = {
@@ -67,8 +73,8 @@ MODELS: dict[str, SandboxModel] = {
         _m("openai/gpt-4o-mini", 128_000, 16_384, "0.15", "0.60", published_price=False),
         _m("openai/text-embedding-3-small", 8_192, None, "0.02", "0"),
         _m("openai/gpt-4-0314", 8_192, 4_096, "30", "60", active=False),
-        _m("anthropic/claude-4.5-sonnet", 200_000, 64_000, "3", "15"),
-        _m("anthropic/claude-3.5-haiku", 200_000, 8_192, "0.80", "4"),
+        _m("anthropic/claude-4.5-sonnet", 200_000, 64_000, "3", "15", tokenizer_ratio=_ANTHROPIC),
+        _m("anthropic/claude-3.5-haiku", 200_000, 8_192, "0.80", "4", tokenizer_ratio=_ANTHROPIC),
         _m("sandbox/tiny-context", 512, 128, "1", "2", published_price=False),
         _m("sandbox/drop", 128_000, 4_096, "0.10", "0.40"),
         *(
@@ -79,6 +85,12 @@ MODELS: dict[str, SandboxModel] = {
 }
 # A model the table does not know is billed like the cheapest chat model.
 DEFAULT_MODEL = MODELS["openai/gpt-4.1-nano"]
+
+
+def prompt_tokens_for(model_id: Any, estimate: int) -> int:
+    """The sandbox's usage.prompt_tokens for a row the core estimator puts at `estimate`."""
+    ratio = model_for(model_id).tokenizer_ratio
+    return estimate if ratio == 1 else int((estimate * ratio).to_integral_value(ROUND_CEILING))
 
 
 def model_for(model_id: Any) -> SandboxModel:

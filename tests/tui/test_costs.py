@@ -23,12 +23,15 @@ from .test_shell import SAMPLES, make_app, wait_for
 
 def chat_sample_cost() -> Decimal:
     """The chat sample's cost, worked out from the sandbox's price table: each row's
-    prompt at four characters a token, and its max_tokens, at half the list price."""
+    prompt at a token per started four characters, 3 tokens per message and 3 per request
+    (core/tokens.py), and its max_tokens, at half the list price."""
     total = Decimal(0)
     for line in (SAMPLES / "chat.jsonl").read_text().splitlines():
         body = json.loads(line)["body"]
         model = MODELS[body["model"]]
-        prompt = sum(len(m["content"]) for m in body["messages"]) // 4
+        messages = body["messages"]
+        chars = sum(len(m["content"]) for m in messages)
+        prompt = -(-chars // 4) + 3 * len(messages) + 3
         total += (prompt * model.input_price + body["max_tokens"] * model.output_price) / 2
     return total
 

@@ -1,0 +1,136 @@
+"""Benchmark the stored results index (core/results_index.py) at 50,000 and 1,000,000 rows.
+
+Budgets (issue 11): reopening past results shows rows in under 0.2 s; for 1,000,000 rows
+the first build takes at most 2x reading the files (the baseline: a bare loop reading the
+input, output and error files line by line and orjson.loads-ing each line, in the same
+run) and peaks under 300 MB of RSS; a filter change (outcome or error group) stays under
+100 ms.
+
+    python bench/bench_results_index.py [--rows 50000,1000000] [--runs 3]
+
+Each figure is a median of --runs, measured in a fresh process (so RSS is the build's
+own), interleaved with the baseline. Exit status 1 if a budget is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_results import make_error, make_input, make_ok  # noqa: E402
+
+DATA = Path(__file__).resolve().parent / "data"
+
+BASELINE = """
+import sys, time, orjson
+start = time.perf_counter()
+for path in sys.argv[1:]:
+    with open(path, "rb") as f:
+        for line in f:
+            orjson.loads(line)
+print(time.perf_counter() - start)
+"""
+BUILD = """
+import sys, time
+from fr_tui.core.results import join_results
+start = time.perf_counter()
+joined = join_results(sys.argv[1], sys.argv[2], sys.argv[3])
+print(time.perf_counter() - start)
+"""
+REOPEN = """
+import sys, time
+start = time.perf_counter()
+from fr_tui.core.results import join_results
+from fr_tui.core.results_index import IndexedResults
+joined = join_results(sys.argv[1], sys.argv[2], sys.argv[3])
+assert isinstance(joined, IndexedResults)
+rows = [joined.row(i) for i in range(60)]  # a screen of rows
+summary = (joined.counts, joined.tokens_in, joined.cost, joined.error_groups())
+shown = time.perf_counter() - start
+times = []
+for kind in ("ok", "failed", "missing", "all", joined.error_groups()[0][0], "ok"):
+    t0 = time.perf_counter()
+    joined.filter(kind)
+    times.append(time.perf_counter() - t0)
+print(shown, max(times))
+"""
+
+
+def generate(rows: int) -> tuple[Path, Path, Path]:
+    folder = DATA / f"index-{rows}"
+    paths = (folder / "input.jsonl", folder / "output.jsonl", folder / "errors.jsonl")
+    if all(p.exists() for p in paths):
+        return paths
+    folder.mkdir(parents=True, exist_ok=True)
+    rnd = random.Random(42)
+    fate = [rnd.random() for _ in range(rows)]  # 90% ok, 6% failed, 4% missing
+    with open(paths[0], "wb") as handle:
+        handle.writelines(make_input(i) + b"\n" for i in range(rows))
+    for path, pick, make in (
+        (paths[1], lambda f: f < 0.90, make_ok),
+        (paths[2], lambda f: 0.90 <= f < 0.96, make_error),
+    ):
+        chosen = [i for i in range(rows) if pick(fate[i])]
+        rnd.shuffle(chosen)
+        with open(path, "wb") as handle:
+            handle.writelines(make(i) + b"\n" for i in chosen)
+    return paths
+
+
+def run(code: str, args: list[str]) -> tuple[list[float], float]:
+    """Run code in a fresh interpreter; return the floats it prints and its peak RSS (MB)."""
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    out = proc.stdout.read().decode() if proc.stdout else ""
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"benchmark step failed: {out}")
+    return [float(x) for x in out.split()], usage.ru_maxrss / 1024
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", default="50000,1000000")
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    ok = True
+    for rows in (int(r) for r in args.rows.split(",")):
+        paths = [str(p) for p in generate(rows)]
+        index = Path(paths[1]).parent / "index.frx"
+        run(BASELINE, paths)  # warm the page cache
+        base, build, build_rss, shown, filters = [], [], [], [], []
+        for _ in range(args.runs):
+            base.append(run(BASELINE, paths)[0][0])
+            index.unlink(missing_ok=True)
+            (seconds,), peak = run(BUILD, paths)
+            build.append(seconds)
+            build_rss.append(peak)
+            (first, worst_filter), _ = run(REOPEN, paths)
+            shown.append(first)
+            filters.append(worst_filter)
+        b, c = statistics.median(base), statistics.median(build)
+        s, f = statistics.median(shown), statistics.median(filters)
+        rss = max(build_rss)
+        budgeted = rows >= 1_000_000
+        passed = s < 0.2 and f < 0.1 and (not budgeted or (c / b <= 2.0 and rss < 300))
+        ok = ok and passed
+        size = sum(Path(p).stat().st_size for p in paths) / 1e6
+        print(
+            f"{rows:,} rows ({size:.0f} MB of files, index {index.stat().st_size / 1e6:.0f} MB): "
+            f"bare read+parse {b:.2f} s, first build {c:.2f} s (ratio {c / b:.2f}"
+            f"{', budget 2.0' if budgeted else ''}), build peak RSS {rss:.0f} MB"
+            f"{' (budget 300)' if budgeted else ''}; reopen to rows {s * 1000:.0f} ms "
+            f"(budget 200); slowest filter change {f * 1000:.1f} ms (budget 100)"
+            f"  {'PASS' if passed else 'FAIL'}"
+        )
+    print(f"medians of {args.runs} runs, each step in a fresh process")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

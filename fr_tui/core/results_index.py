@@ -1,0 +1,334 @@
+"""The stored results index: a join of an input file with its output and error files,
+written once beside the result files and reopened by mapping it (no file is re-read or
+re-parsed to show rows again).
+
+File layout (``index.frx``, little-endian)::
+
+    b"FRX\\0"  u32 version  u64 header length  header (JSON)  padding to 8 bytes  data
+
+The header holds the signature of each file the join was built from (path, size,
+mtime_ns, a hash of its first and last 64 KiB), the row count, the totals, the result
+issues and the error groups, each column's type and place in the data section, and a
+CRC-32 of the whole data section. Columns:
+
+* numbers, one per row: ``outcome`` and ``src`` (u8: which result file, 255 none);
+  ``input_line``, ``src_line``, ``status``, ``round`` (i32); ``tokens_in``,
+  ``tokens_out``, ``answer_hash`` (i64); ``cost`` (f64, NaN for none: the number as the
+  server's JSON gave it, so ``Decimal(repr(cost))`` is the decimal it sent); -1 stands
+  for "none" in the others;
+* categories (i32 codes into a list in the header): ``model``, ``provider``,
+  ``finish_reason``, ``error_code``, ``batch_id``;
+* strings, UTF-8: ``custom_id`` (i64 offsets, n + 1 of them, into ``custom_id.blob`` and
+  a u8 "is none" column), ``content`` (the answer's first line, cut to 300 characters)
+  and ``error_message`` (i64 start, -1 for none, and i32 length in ``text.blob``);
+* the line ends of each source file (so its lines are read without a scan), and the
+  rows of each outcome and of each error group (i64 row numbers, in order).
+
+results_build.py writes it.
+
+An index whose sources' signatures differ from the files now, whose version is not
+``INDEX_VERSION``, or which is damaged in any way (short, bad header, CRC mismatch) is
+never trusted: the join is built again and the index rewritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mmap
+import os
+import struct
+import zlib
+from array import array
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+
+from fr_tui.core.jsonl import LineIndex
+from fr_tui.core.results_join import (
+    JoinedResults,
+    ResultIssue,
+    _Source,
+)
+
+INDEX_NAME = "index.frx"
+INDEX_VERSION = 1
+_MAGIC = b"FRX\0"
+_PREFIX = struct.Struct("<4sIQ")
+_NONE = -1
+
+
+# -- column views over the mapped file ----------------------------------------------
+
+
+class _Column(Sequence[Any]):
+    """A read-only column of the index; ``col[i]``, slices (as lists), iteration."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+
+    def __len__(self) -> int:
+        return self._size
+
+    def _at(self, i: int) -> Any:
+        raise NotImplementedError
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self._at(j) for j in range(*i.indices(self._size))]
+        if i < 0:
+            i += self._size
+        if not 0 <= i < self._size:
+            raise IndexError(i)
+        return self._at(i)
+
+    def __iter__(self) -> Iterator[Any]:
+        return (self._at(j) for j in range(self._size))
+
+
+class _Numbers(_Column):
+    def __init__(self, values: memoryview) -> None:
+        super().__init__(len(values))
+        self._values = values
+
+    def _at(self, i: int) -> int | None:
+        value: int = self._values[i]
+        return None if value == _NONE else value
+
+
+class _Floats(_Column):
+    def __init__(self, values: memoryview) -> None:
+        super().__init__(len(values))
+        self._values = values
+
+    def _at(self, i: int) -> float | None:
+        value: float = self._values[i]
+        return None if value != value else value  # NaN: none
+
+
+class _Categories(_Column):
+    def __init__(self, codes: memoryview, values: list[str]) -> None:
+        super().__init__(len(codes))
+        self._codes = codes
+        self._values = values
+
+    def _at(self, i: int) -> str | None:
+        code: int = self._codes[i]
+        return None if code == _NONE else self._values[code]
+
+
+class _Strings(_Column):
+    """custom_id: offsets[i]..offsets[i + 1] in the blob, unless nones[i]."""
+
+    def __init__(self, offsets: memoryview, nones: memoryview, blob: memoryview) -> None:
+        super().__init__(len(nones))
+        self._offsets = offsets
+        self._nones = nones
+        self._blob = blob
+
+    def _at(self, i: int) -> str | None:
+        if self._nones[i]:
+            return None
+        return str(self._blob[self._offsets[i] : self._offsets[i + 1]], "utf-8", "surrogatepass")
+
+
+class _Texts(_Column):
+    """content, error_message: starts[i] (-1 for none) and lengths[i] in the blob."""
+
+    def __init__(self, starts: memoryview, lengths: memoryview, blob: memoryview) -> None:
+        super().__init__(len(starts))
+        self._starts = starts
+        self._lengths = lengths
+        self._blob = blob
+
+    def _at(self, i: int) -> str | None:
+        start: int = self._starts[i]
+        if start == _NONE:
+            return None
+        return str(self._blob[start : start + self._lengths[i]], "utf-8", "surrogatepass")
+
+
+# -- writing ------------------------------------------------------------------------
+
+
+_SAMPLE = 64 * 1024
+
+
+def _signature(path: Path) -> dict[str, Any]:
+    """What a source file was when the index was built: its size and mtime, and a hash of
+    its first and last 64 KiB (a file rewritten within one tick of the filesystem's clock
+    keeps its mtime; a rewrite of the same size is then still told apart)."""
+    with open(path, "rb") as handle:
+        stat = os.fstat(handle.fileno())
+        sample = hashlib.blake2b(handle.read(_SAMPLE), digest_size=16)
+        if stat.st_size > _SAMPLE:
+            handle.seek(max(_SAMPLE, stat.st_size - _SAMPLE))
+            sample.update(handle.read(_SAMPLE))
+    return {
+        "path": str(path.resolve()),
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "sample": sample.hexdigest(),
+    }
+
+
+def source_signatures(sources: list[Path | None]) -> list[dict[str, Any] | None]:
+    """The signatures of a join's input, output and error files (None for an absent one),
+    taken before the join is built: the index records what it was built from."""
+    return [
+        {"kind": kind, **_signature(p)} if p is not None else None
+        for kind, p in zip(("input", "output", "error"), sources, strict=True)
+    ]
+
+
+# -- reading ------------------------------------------------------------------------
+
+
+class IndexedResults(JoinedResults):
+    """A JoinedResults whose columns are views of a mapped index file."""
+
+    _totals: dict[str, Any]
+    _outcome_rows: dict[str, memoryview]
+    _map: mmap.mmap | None = None
+
+    @property
+    def tokens_in(self) -> int:
+        return int(self._totals["tokens_in"])
+
+    @property
+    def tokens_out(self) -> int:
+        return int(self._totals["tokens_out"])
+
+    @property
+    def cost(self) -> float | None:
+        cost = self._totals["cost"]
+        return float(cost) if cost is not None else None
+
+    def filter(self, kind: str) -> list[int]:
+        rows = self._outcome_rows.get(kind)
+        if rows is not None:
+            return rows.tolist()
+        return super().filter(kind)
+
+    def close(self) -> None:
+        super().close()
+        # the column views keep the map alive until they are gone; dropping our
+        # reference is enough (mmap.close would fail while views exist)
+        self._map = None
+
+
+def _read_header(mm: mmap.mmap) -> tuple[dict[str, Any], int]:
+    if len(mm) < _PREFIX.size:
+        raise ValueError("short")
+    magic, version, length = _PREFIX.unpack_from(mm, 0)
+    if magic != _MAGIC or version != INDEX_VERSION or _PREFIX.size + length > len(mm):
+        raise ValueError("not an index of this version")
+    header = orjson.loads(mm[_PREFIX.size : _PREFIX.size + length])
+    start = _PREFIX.size + length
+    return header, start + (-start % 8)
+
+
+def open_index(
+    path: Path, sources: list[Path | None], signatures: list[dict[str, Any] | None]
+) -> IndexedResults | None:
+    """The stored join at ``path`` if it is sound and was built from ``sources`` as they
+    are now (``signatures``); None otherwise (missing, stale, another version, damaged)."""
+    try:
+        with open(path, "rb") as handle:
+            mm = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):
+        return None
+    try:
+        header, data_start = _read_header(mm)
+        if header["sources"] != signatures:
+            return None
+        data = memoryview(mm)[data_start:]
+        if zlib.crc32(data) != int(header["crc32"], 16):
+            return None
+        return _build(path, header, data, mm, [p for p in sources if p is not None])
+    except (ValueError, KeyError, TypeError, IndexError, OSError):
+        return None
+
+
+def _build(
+    path: Path, header: dict[str, Any], data: memoryview, mm: mmap.mmap, files: list[Path]
+) -> IndexedResults:
+    layout: dict[str, list[Any]] = header["columns"]
+    rows: int = header["rows"]
+
+    def column(name: str) -> memoryview:
+        code, offset, length = layout[name]
+        if offset + length > len(data):
+            raise ValueError(f"column {name} is cut short")
+        view = data[offset : offset + length]
+        return view if code == "B" else view.cast(code)
+
+    ends = []
+    for number in range(len(files)):
+        line_ends = array("q")
+        line_ends.frombytes(column(f"ends.{number}").cast("B"))  # one copy, memory speed
+        ends.append(line_ends)
+    input_index = LineIndex.from_ends(files[0], ends[0])
+    joined = IndexedResults(input_index)
+    joined._map = mm
+    joined._totals = header["totals"]
+    kinds: list[Literal["output", "error"]] = header["source_kinds"]
+    joined._sources = [
+        _Source(kind, LineIndex.from_ends(file, end))
+        for kind, file, end in zip(kinds, files[1:], ends[1:], strict=True)
+    ]
+    joined.outcomes = bytearray(column("outcome"))
+    joined._src = bytearray(column("src"))
+    if len(joined.outcomes) != rows:
+        raise ValueError("row count")
+    joined._input_line = column("input_line")  # type: ignore[assignment]
+    joined._src_line = column("src_line")  # type: ignore[assignment]
+    joined.tokens_in_col = _Numbers(column("tokens_in"))  # type: ignore[assignment]
+    joined.tokens_out_col = _Numbers(column("tokens_out"))  # type: ignore[assignment]
+    joined.answer_hashes = column("answer_hash")
+    joined.costs = _Floats(column("cost"))  # type: ignore[assignment]
+    joined.status_codes = _Numbers(column("status"))  # type: ignore[assignment]
+    joined.rounds = _Numbers(column("round"))  # type: ignore[assignment]
+    categories = header["categories"]
+    joined.models = _Categories(column("model"), categories["model"])  # type: ignore[assignment]
+    joined.providers = _Categories(column("provider"), categories["provider"])  # type: ignore[assignment]
+    joined.finish_reasons = _Categories(column("finish_reason"), categories["finish_reason"])  # type: ignore[assignment]
+    joined.error_codes = _Categories(column("error_code"), categories["error_code"])  # type: ignore[assignment]
+    joined.batch_ids = _Categories(column("batch_id"), categories["batch_id"])  # type: ignore[assignment]
+    ids = _Strings(column("custom_id.offsets"), column("custom_id.none"), column("custom_id.blob"))
+    texts = column("text.blob")
+    contents = _Texts(column("content.starts"), column("content.lengths"), texts)
+    messages = _Texts(column("error_message.starts"), column("error_message.lengths"), texts)
+    if not len(ids) == len(contents) == len(messages) == rows:
+        raise ValueError("string columns")
+    joined.custom_ids = ids  # type: ignore[assignment]
+    joined.contents = contents  # type: ignore[assignment]
+    joined.error_messages = messages  # type: ignore[assignment]
+    joined._id_map = None  # built on first use
+    joined._outcome_rows = {
+        "ok": column("rows.ok"),
+        "failed": column("rows.failed"),
+        "missing": column("rows.missing"),
+    }
+    groups: dict[str, Any] = {}
+    info: dict[str, tuple[str, str]] = {}
+    for number, (key, code, message) in enumerate(header["groups"]):
+        groups[key] = column(f"group.{number}")
+        info[key] = (code, message)
+    joined._groups = groups
+    joined._group_info = info
+    issues = header["issues"]
+    for name in ("duplicates", "unknown_ids", "bad_lines"):
+        setattr(
+            joined,
+            name,
+            [
+                ResultIssue(i["file"], Path(i["path"]), i["line"], i["custom_id"], i["reason"])
+                for i in issues[name]
+            ],
+        )
+    return joined
+
+
+__all__ = ["INDEX_NAME", "INDEX_VERSION", "IndexedResults", "open_index", "source_signatures"]

@@ -1,0 +1,218 @@
+"""The streaming planner: parts that hold every request once, in order, within every limit."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fr_tui.core.plan import PlanError, PlanLimits, load_plan, plan_file, split_part
+from fr_tui.core.tokens import estimate_prompt_tokens
+from fr_tui.core.validate import Limits, validate_path
+
+MODELS = [("openai", "openai/gpt-4.1-nano"), ("anthropic", "anthropic/claude-4.5-sonnet")]
+BIG = Limits(max_rows=sys.maxsize, max_bytes=sys.maxsize)
+
+
+def request(index: int, text: str, model: int = 0, **body: Any) -> dict[str, Any]:
+    provider, name = MODELS[model]
+    return {
+        "custom_id": f"r{index}",
+        "provider": provider,
+        "method": "POST",
+        "url": "/v1/chat/completions",
+        "body": {"model": name, "messages": [{"role": "user", "content": text}], **body},
+    }
+
+
+def problems(report: Any) -> list[tuple[int, str]]:
+    return sorted((p.line, p.code) for p in report.errors + report.warnings)
+
+
+@st.composite
+def input_files(draw: st.DrawFn) -> tuple[bytes, bytes]:
+    """(file bytes, the request lines the parts must hold: no blanks, no BOM, LF-ended)."""
+    count = draw(st.integers(min_value=1, max_value=30))
+    ending = draw(st.sampled_from([b"\n", b"\r\n"]))
+    lines: list[bytes] = []
+    requests: list[bytes] = []
+    for index in range(count):
+        if draw(st.integers(0, 9)) == 0:
+            lines.append(draw(st.sampled_from([b"", b"  "])))
+        row = request(index, draw(st.text(max_size=200)), draw(st.integers(0, 1)))
+        if draw(st.booleans()):
+            row["body"]["max_tokens"] = draw(st.integers(1, 500))
+        if draw(st.integers(0, 14)) == 0:  # an invalid row now and then
+            row["method"] = "GET"
+        raw = orjson.dumps(row)
+        lines.append(raw)
+        requests.append(raw + ending)
+    data = b"".join(line + ending for line in lines)
+    if draw(st.booleans()):
+        data = data[: -len(ending)]  # no final newline
+        requests[-1] = requests[-1][: -len(ending)] + b"\n"
+    if draw(st.integers(0, 5)) == 0:
+        data = b"\xef\xbb\xbf" + data
+    return data, b"".join(requests)
+
+
+@settings(
+    max_examples=70,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    made=input_files(),
+    max_rows=st.integers(1, 12),
+    extra_bytes=st.integers(0, 1500),
+    token_limit=st.one_of(st.none(), st.integers(20, 200)),
+    per_model=st.booleans(),
+)
+def test_parts_hold_every_request_once_within_every_limit(
+    tmp_path_factory: pytest.TempPathFactory,
+    made: tuple[bytes, bytes],
+    max_rows: int,
+    extra_bytes: int,
+    token_limit: int | None,
+    per_model: bool,
+) -> None:
+    data, requests = made
+    folder = tmp_path_factory.mktemp("plan")
+    source = folder / "in.jsonl"
+    source.write_bytes(data)
+    max_bytes = max(len(line) for line in requests.splitlines(keepends=True)) + extra_bytes
+    tokens: int | dict[str, int] | None = token_limit
+    if per_model and token_limit is not None:
+        tokens = {MODELS[0][1]: token_limit}  # the other model: no limit
+    limits = PlanLimits(max_rows=max_rows, max_bytes=max_bytes, max_tokens=tokens)
+    expected = validate_path(source, BIG)
+    try:
+        plan = plan_file(source, folder / "plan", limits)
+    except PlanError as exc:
+        assert exc.report is not None
+        assert not (folder / "plan").exists()
+        assert [p for p in os.listdir(folder) if p != "in.jsonl"] == []
+        codes = {p.code for p in exc.report.errors}
+        over = {"row_over_token_limit", "row_over_byte_limit"}
+        if codes & over:  # the planner's own findings come on top of validate's
+            assert not expected.errors_total or codes - over
+            return
+        assert problems(exc.report) == problems(expected)
+        assert not expected.valid or expected.rows == 0
+        return
+    assert expected.valid or {p.code for p in expected.errors} == {"bom"}
+    assert problems(plan.report) == problems(expected)
+    assert b"".join(plan.part_path(p).read_bytes() for p in plan.parts) == requests
+    assert load_plan(folder / "plan") is not None
+    previous_end = 1
+    for part in plan.parts:
+        body = plan.part_path(part).read_bytes()
+        rows = body.splitlines()
+        assert 1 <= part.rows == len(rows) <= max_rows
+        assert part.bytes == len(body) <= max_bytes
+        assert part.first_line >= previous_end and part.end_line > part.first_line
+        previous_end = part.end_line
+        per: dict[str, int] = {}
+        for raw in rows:
+            row_body = orjson.loads(raw)["body"]
+            model = row_body["model"]
+            per[model] = per.get(model, 0) + estimate_prompt_tokens(row_body)
+        assert per == part.tokens
+        for model, used in per.items():
+            limit = limits.tokens_for(model)
+            assert limit is None or used <= limit
+
+
+def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    path.write_bytes(b"".join(orjson.dumps(row) + b"\n" for row in rows))
+
+
+def test_a_row_over_the_token_limit_is_an_error_at_its_line(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    write_rows(source, [request(0, "short"), request(1, "x" * 4000), request(2, "short")])
+    with pytest.raises(PlanError) as caught:
+        plan_file(source, tmp_path / "plan", PlanLimits(max_tokens=500))
+    assert caught.value.report is not None
+    assert [(p.line, p.code) for p in caught.value.report.errors] == [(2, "row_over_token_limit")]
+    assert not (tmp_path / "plan").exists()
+
+
+def test_the_manifest_describes_the_parts_and_the_input(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    write_rows(source, [request(i, "hello " * 20, i % 2) for i in range(10)])
+    plan = plan_file(source, tmp_path / "plan", PlanLimits(max_rows=4))
+    manifest = orjson.loads((tmp_path / "plan" / "plan.json").read_bytes())
+    assert manifest["version"] == 1 and manifest["totals"]["rows"] == 10
+    assert [p["file"] for p in manifest["parts"]] == [
+        "parts/part-00001.jsonl",
+        "parts/part-00002.jsonl",
+        "parts/part-00003.jsonl",
+    ]
+    assert [(p["first_line"], p["end_line"], p["rows"]) for p in manifest["parts"]] == [
+        (1, 5, 4),
+        (5, 9, 4),
+        (9, 11, 2),
+    ]
+    import hashlib
+
+    assert manifest["input"]["sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
+    assert manifest["input"]["size"] == source.stat().st_size
+    first = plan.part_path(plan.parts[0]).read_bytes()
+    assert manifest["parts"][0]["sha256"] == hashlib.sha256(first).hexdigest()
+    # a damaged manifest or a missing part: no plan
+    plan.part_path(plan.parts[1]).unlink()
+    assert load_plan(tmp_path / "plan") is None
+
+
+def test_split_part_plans_one_part_again_with_tighter_limits(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    write_rows(source, [request(i, "y" * 400) for i in range(6)])
+    plan = plan_file(source, tmp_path / "plan")
+    (part,) = plan.parts
+    per_row = part.tokens[MODELS[0][1]] // 6
+    smaller = split_part(
+        plan.part_path(part), tmp_path / "again", PlanLimits(max_tokens=per_row * 2)
+    )
+    assert [p.rows for p in smaller.parts] == [2, 2, 2]
+    assert b"".join(smaller.part_path(p).read_bytes() for p in smaller.parts) == source.read_bytes()
+
+
+PLANNER = """
+import sys
+from fr_tui.core.plan import PlanLimits, plan_file
+plan_file(sys.argv[1], sys.argv[2], PlanLimits(max_rows=500))
+"""
+
+
+def test_a_planner_killed_midway_leaves_no_plan_and_a_rerun_succeeds(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    row = orjson.dumps(request(0, "some words " * 10))
+    source.write_bytes(
+        b"".join(row.replace(b'"r0"', f'"r{i}"'.encode()) + b"\n" for i in range(300_000))
+    )
+    out = tmp_path / "plan"
+    proc = subprocess.Popen([sys.executable, "-c", PLANNER, str(source), str(out)])
+    deadline = time.monotonic() + 60
+    try:
+        while not list(tmp_path.glob(".plan-tmp-plan-*/parts/part-00003.jsonl")):
+            assert proc.poll() is None, "the planner ended before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.005)  # polling a state with a deadline, not waiting on time
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert not out.exists() and load_plan(out) is None
+    plan = plan_file(source, out, PlanLimits(max_rows=50_000))
+    assert plan.totals["rows"] == 300_000 and len(plan.parts) == 6
+    assert load_plan(out) is not None
+    assert not list(tmp_path.glob(".plan-tmp-*"))  # the dead planner's folder is gone

@@ -1,0 +1,201 @@
+"""The stored results index: the same rows as the in-memory join, and never trusted stale."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fr_tui.core.results import INDEX_NAME, join_in_memory, join_results
+from fr_tui.core.results_index import IndexedResults, open_index, source_signatures
+
+KINDS = [
+    "ok",
+    "ok_json",
+    "embed",
+    "err",
+    "http",
+    "junk",
+    "merged_ok",
+    "merged_missing",
+    "merged_failed",
+]
+
+
+def answer(kind: str, cid: str, number: int) -> bytes:
+    """One result line of the given kind for custom_id ``cid``."""
+    if kind in ("ok", "ok_json", "embed"):
+        if kind == "embed":
+            body: dict[str, Any] = {"data": [{"embedding": [0.5, -0.25 * number]}], "usage": {}}
+        else:
+            text = '{"b": 1, "a": [2]}' if kind == "ok_json" else f"answer  {number}\nmore"
+            body = {
+                "model": "openai/gpt-4.1-nano",
+                "choices": [{"message": {"content": text}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 7, "completion_tokens": number, "cost": 0.0000123},
+            }
+        return orjson.dumps({"custom_id": cid, "response": {"status_code": 200, "body": body}})
+    if kind == "err":
+        return orjson.dumps({"custom_id": cid, "error": {"code": "x", "message": f"m{number % 3}"}})
+    if kind == "http":
+        body = {"error": {"message": "slow down", "code": "rate_limit"}}
+        return orjson.dumps({"custom_id": cid, "response": {"status_code": 429, "body": body}})
+    if kind == "junk":
+        return b"{" + cid.encode()
+    outcome = kind.removeprefix("merged_")
+    response = None
+    if outcome == "ok":
+        body = {"choices": [{"message": {"content": f"merged {number}"}}]}
+        response = {"status_code": 200, "body": body}
+    error = {"code": "server_error", "message": "boom"} if outcome == "failed" else None
+    line = {
+        "custom_id": cid,
+        "outcome": outcome,
+        "batch_id": f"batch_{number % 2}",
+        "round": number % 3,
+    }
+    return orjson.dumps({**line, "response": response, "error": error})
+
+
+def make_files(
+    folder: Path, inputs: list[str], results: list[tuple[str, str]], seed: int
+) -> tuple[Path, Path, Path]:
+    inp, out, err = folder / "in.jsonl", folder / "out.jsonl", folder / "err.jsonl"
+    lines = []
+    for cid in inputs:
+        if cid == "":
+            lines.append(b"not json at all")
+        elif cid == " ":
+            lines.append(b"")
+        else:
+            lines.append(
+                orjson.dumps({"custom_id": cid, "provider": "openai", "body": {"model": "m"}})
+            )
+    inp.write_bytes(b"\n".join(lines) + b"\n")
+    out_lines: list[bytes] = []
+    err_lines: list[bytes] = []
+    for number, (cid, kind) in enumerate(results):
+        target = err_lines if kind in ("err", "http") else out_lines
+        target.append(answer(kind, cid, number))
+    rnd = random.Random(seed)
+    rnd.shuffle(out_lines)
+    rnd.shuffle(err_lines)
+    out.write_bytes(b"\n".join(out_lines) + b"\n")
+    err.write_bytes(b"\n".join(err_lines))
+    return inp, out, err
+
+
+def assert_same(indexed: Any, memory: Any) -> None:
+    assert isinstance(indexed, IndexedResults)
+    assert len(indexed) == len(memory)
+    assert [indexed.row(i) for i in range(len(memory))] == [
+        memory.row(i) for i in range(len(memory))
+    ]
+    assert indexed.counts == memory.counts
+    assert indexed.error_groups() == memory.error_groups()
+    kinds = ["all", "ok", "failed", "missing", *(key for key, *_ in memory.error_groups())]
+    for kind in kinds:
+        assert indexed.filter(kind) == memory.filter(kind), kind
+    for needle in ("c1", "ANSWER", "rate_limit", "m2", "merged", "zz"):
+        assert indexed.search(needle) == memory.search(needle), needle
+    assert (indexed.tokens_in, indexed.tokens_out, indexed.cost) == (
+        memory.tokens_in,
+        memory.tokens_out,
+        memory.cost,
+    )
+    for name in ("duplicates", "unknown_ids", "bad_lines"):
+        assert getattr(indexed, name) == getattr(memory, name), name
+    for i in range(len(memory)):
+        assert indexed.request_bytes(i) == memory.request_bytes(i)
+        assert indexed.response_bytes(i) == memory.response_bytes(i)
+        assert indexed.response_text(i) == memory.response_text(i)
+        assert indexed.answer_hashes[i] == memory.answer_hashes[i]
+        assert indexed.batch_ids[i] == memory.batch_ids[i]
+        assert indexed.rounds[i] == memory.rounds[i]
+    assert list(indexed.custom_ids) == memory.custom_ids
+
+
+ids = st.sampled_from(["c1", "c2", "c3", "c10", "c1", "", " ", "ü"])
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    inputs=st.lists(ids, max_size=12),
+    results=st.lists(
+        st.tuples(st.sampled_from(["c1", "c2", "c3", "c10", "c9", "ü"]), st.sampled_from(KINDS)),
+        max_size=20,
+    ),
+    seed=st.integers(0, 1000),
+)
+def test_the_index_gives_the_rows_of_the_join_in_memory(
+    tmp_path_factory: pytest.TempPathFactory,
+    inputs: list[str],
+    results: list[tuple[str, str]],
+    seed: int,
+) -> None:
+    inp, out, err = make_files(tmp_path_factory.mktemp("idx"), inputs, results, seed)
+    with join_in_memory(inp, out, err) as memory:
+        with join_results(inp, out, err) as built:  # builds the index, then maps it
+            assert_same(built, memory)
+        stamp = (out.parent / INDEX_NAME).stat().st_mtime_ns
+        with join_results(inp, out, err) as indexed:  # reopens it
+            assert_same(indexed, memory)
+        assert (out.parent / INDEX_NAME).stat().st_mtime_ns == stamp  # not rebuilt
+
+
+def test_merged_file_outcomes_win_and_keep_batch_and_round(tmp_path: Path) -> None:
+    results = [("c1", "merged_ok"), ("c2", "merged_missing"), ("c3", "merged_failed")]
+    inp, out, err = make_files(tmp_path, ["c1", "c2", "c3"], results, 0)
+    join_results(inp, out, None).close()
+    with join_results(inp, out, None) as joined:
+        assert isinstance(joined, IndexedResults)
+        assert [joined.outcome(i) for i in range(3)] == ["ok", "missing", "failed"]
+        assert list(joined.batch_ids) == ["batch_0", "batch_1", "batch_0"]
+        assert list(joined.rounds) == [0, 1, 2]
+        assert joined.filter("missing") == [1]
+
+
+def test_a_changed_source_file_rebuilds_the_index(tmp_path: Path) -> None:
+    inp, out, err = make_files(tmp_path, ["c1", "c2"], [("c1", "ok")], 0)
+    join_results(inp, out, err).close()
+    stamp = (tmp_path / INDEX_NAME).stat().st_mtime_ns
+    # the same size and (for all the index can tell) the same moment: only the bytes differ
+    before = out.stat()
+    out.write_bytes(out.read_bytes().replace(b'"c1"', b'"c2"'))
+    os.utime(out, ns=(before.st_atime_ns, before.st_mtime_ns))
+    with join_results(inp, out, err) as joined:
+        assert [joined.outcome(i) for i in range(2)] == ["missing", "ok"]
+    assert (tmp_path / INDEX_NAME).stat().st_mtime_ns != stamp
+    with join_results(inp, out, err) as joined:
+        assert isinstance(joined, IndexedResults)
+        assert [joined.outcome(i) for i in range(2)] == ["missing", "ok"]
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "version", "empty"])
+def test_a_damaged_or_old_index_is_rebuilt_never_trusted(tmp_path: Path, damage: str) -> None:
+    inp, out, err = make_files(tmp_path, ["c1", "c2", "c3"], [("c1", "ok"), ("c2", "err")], 0)
+    join_results(inp, out, err).close()
+    index = tmp_path / INDEX_NAME
+    data = bytearray(index.read_bytes())
+    if damage == "truncate":
+        data = data[: len(data) // 2]
+    elif damage == "flip":
+        data[-20] ^= 0xFF
+    elif damage == "version":
+        data[4] += 1
+    else:
+        data = bytearray()
+    index.write_bytes(bytes(data))
+    sources = [inp, out, err]
+    assert open_index(index, sources, source_signatures(sources)) is None  # not trusted
+    with join_results(inp, out, err) as joined, join_in_memory(inp, out, err) as memory:
+        assert_same(joined, memory)  # rebuilt
+    assert open_index(index, sources, source_signatures(sources)) is not None
