@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from fr_tui.core.userfiles import open_for_writing, open_regular
+
 _BOM = b"\xef\xbb\xbf"
 _READ_BUFFER = 1024 * 1024
 
@@ -43,7 +45,7 @@ def split_file(
     rows_in_part = 0
     bytes_in_part = 0
     try:
-        with source.open("rb", buffering=_READ_BUFFER) as handle:
+        with open_regular(source, buffering=_READ_BUFFER) as handle:
             for line_no, raw in enumerate(handle, start=1):
                 if line_no == 1 and raw.startswith(_BOM):
                     raw = raw[len(_BOM) :]
@@ -60,8 +62,9 @@ def split_file(
                 if out is None or rows_in_part >= max_rows or bytes_in_part + size > max_bytes:
                     if out is not None:
                         out.close()
-                    written.append(part_path(source, len(written) + 1, target_dir))
-                    out = written[-1].open("wb")
+                    target = part_path(source, len(written) + 1, target_dir)
+                    out = open_for_writing(target)
+                    written.append(target)  # only what was opened is ours to remove
                     rows_in_part = 0
                     bytes_in_part = 0
                 out.write(raw)

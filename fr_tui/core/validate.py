@@ -33,6 +33,8 @@ from typing import Any
 
 import orjson
 
+from fr_tui.core.userfiles import open_regular
+
 # Re-exported: other modules import these names from here.
 from fr_tui.core.validate_report import HINTS, MAX_KEPT_PROBLEMS, WARNING_CODES, format_report
 from fr_tui.core.validate_rows import (
@@ -439,7 +441,7 @@ def validate_path(
     """
     validator = Validator(limits, on_problem)
     path = Path(path)
-    with path.open("rb", buffering=_READ_BUFFER) as handle:
+    with open_regular(path, buffering=_READ_BUFFER) as handle:
         total = os.fstat(handle.fileno()).st_size
         read_line = partial(handle.readline, MAX_LINE_BYTES)
         # The per-line bookkeeping of Validator.feed, inlined on local variables: on
