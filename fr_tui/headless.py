@@ -16,22 +16,34 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from fr_tui.cli import EXIT_INVALID, EXIT_OK, EXIT_USAGE, CliError, _print_json
+from fr_tui.cli import (
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_TIMEOUT,
+    EXIT_USAGE,
+    CliError,
+    _print_json,
+)
 from fr_tui.core.config import (
     BASE_URL_ENV,
     SANDBOX_API_KEY,
+    SANDBOX_ORIGIN,
     Config,
     KeyError_,
     Profile,
     load_config,
     normalise_base_url,
+    origin_for,
 )
 from fr_tui.core.paths import Paths, get_paths
+from fr_tui.core.records import BatchRecord
 from fr_tui.core.store import HistoryStore
+from fr_tui.core.userfiles import check_regular, describe
 
 if TYPE_CHECKING:  # the client pulls in httpx: only the commands that talk to the API load it
     from fr_tui.core.api import BatchClient
     from fr_tui.core.models import Batch
+    from fr_tui.core.reconcile import ReconcileOutcome
 
 T = TypeVar("T")
 
@@ -65,18 +77,89 @@ class Session:
     config: Config
     profile: Profile
 
+    @property
+    def origin(self) -> str:
+        return self.client.origin
 
-@asynccontextmanager
-async def _session(args: argparse.Namespace) -> AsyncIterator[Session]:
-    """An API client for the chosen profile (starting an embedded sandbox when asked)."""
-    config, profile = _config(args)
-    paths = get_paths().ensure()
-    store = HistoryStore(paths.history_db)
+
+@dataclass
+class Target:
+    """Which server a command talks to, and with which profile's key."""
+
+    profile: Profile
+    sandbox: bool
+    base_url: str  # "" for the sandbox (its address is known once it runs)
+
+    @property
+    def origin(self) -> str:
+        return origin_for(self.base_url, sandbox=self.sandbox)
+
+
+def _target(args: argparse.Namespace, config: Config, profile: Profile) -> Target:
+    if args.sandbox or (profile.is_sandbox and not args.base_url):
+        return Target(profile, True, "")
+    base_url = args.base_url or os.environ.get(BASE_URL_ENV) or profile.base_url
+    return Target(profile, False, normalise_base_url(base_url))
+
+
+def _explicit_target(args: argparse.Namespace) -> bool:
+    return bool(args.profile or args.base_url or args.sandbox or os.environ.get(BASE_URL_ENV))
+
+
+def _target_of(record: BatchRecord, config: Config, fallback: Target) -> Target:
+    """The server a history record belongs to, with the key of its own profile (or of a
+    profile on the same server; else the chosen profile's)."""
+    from fr_tui.core.clients import profile_for_origin
+
+    if record.origin == SANDBOX_ORIGIN:
+        return Target(config.profile(SANDBOX_ORIGIN), True, "")
+    profile = profile_for_origin(config, record.origin, record.profile)
+    return Target(profile or fallback.profile, False, record.origin)
+
+
+def _open_store(paths: Paths, *, read_only: bool | None = False) -> HistoryStore:
+    store = HistoryStore(paths.history_db, read_only=read_only)
     if store.notice:
         _err(store.notice)
+    return store
+
+
+def _find_record(
+    args: argparse.Namespace, store: HistoryStore, batch_id: str, target: Target
+) -> BatchRecord | None:
+    """BATCH_ID in history: in the session's origin first, else the one record with that
+    id whatever its server (several: the user must say which)."""
+    record = store.get(target.origin, batch_id)
+    if record is not None:
+        return record
+    matches = store.find(batch_id)
+    if len(matches) > 1:
+        origins = ", ".join(m.origin or "unknown" for m in matches)
+        raise CliError(
+            f"{batch_id} is in history for several servers ({origins}): choose one with "
+            "--profile, --base-url or --sandbox"
+        )
+    if matches and not _explicit_target(args):
+        return matches[0]
+    return None
+
+
+@asynccontextmanager
+async def _session(
+    args: argparse.Namespace, *, batch_id: str | None = None
+) -> AsyncIterator[Session]:
+    """An API client for the chosen profile (starting an embedded sandbox when asked).
+    With `batch_id`: for the server that batch belongs to in history, if it is there."""
+    config, profile = _config(args)
+    paths = get_paths().ensure()
+    store = _open_store(paths)
+    target = _target(args, config, profile)
+    if batch_id is not None:
+        record = _find_record(args, store, batch_id, target)
+        if record is not None and record.origin not in ("", target.origin):
+            target = _target_of(record, config, target)
     server = None
-    use_sandbox = args.sandbox or (profile.is_sandbox and not args.base_url)
-    if use_sandbox:
+    if target.sandbox:
         from fr_tui.sandbox.server import SandboxServer
 
         server = SandboxServer(state_dir=paths.sandbox_dir)
@@ -84,9 +167,8 @@ async def _session(args: argparse.Namespace) -> AsyncIterator[Session]:
         key: str | None = SANDBOX_API_KEY
         profile_name = "sandbox"
     else:
-        base_url = normalise_base_url(
-            args.base_url or os.environ.get(BASE_URL_ENV) or profile.base_url
-        )
+        base_url = target.base_url
+        profile = target.profile
         try:
             key = profile.resolve_key()
         except KeyError_ as exc:
@@ -99,13 +181,19 @@ async def _session(args: argparse.Namespace) -> AsyncIterator[Session]:
         profile_name = profile.name
     from fr_tui.core.api import BatchClient
 
-    client = BatchClient(base_url, key or "")
+    client = BatchClient(base_url, key or "", origin=target.origin)
     try:
         yield Session(client, store, paths, config, Profile(profile_name, base_url=base_url))
     finally:
         await client.aclose()
         if server is not None:
             server.stop()
+
+
+def _say_reconciled(outcome: ReconcileOutcome) -> None:
+    line = outcome.line()
+    if line:
+        _err(line)
 
 
 def _run(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -117,12 +205,19 @@ def _run(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
 # --------------------------------------------------------------------- validate / split
 
 
+def _readable(path: Path) -> None:
+    """A regular file, or one clear line: no such file, a directory, a FIFO..."""
+    try:
+        check_regular(path)
+    except OSError as exc:
+        raise CliError(describe(exc)) from None
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from fr_tui.core.validate import format_report, validate_path
 
     _, profile = _config(args)
-    if not args.file.is_file():
-        raise CliError(f"no such file: {args.file}")
+    _readable(args.file)
     report = validate_path(args.file, _limits(profile))
     if args.json:
         _print_json(report.to_json())
@@ -135,8 +230,7 @@ def cmd_split(args: argparse.Namespace) -> int:
     from fr_tui.core.split import split_file
 
     _, profile = _config(args)
-    if not args.file.is_file():
-        raise CliError(f"no such file: {args.file}")
+    _readable(args.file)
     try:
         parts = split_file(
             args.file,
@@ -175,11 +269,40 @@ def _progress_line(batch: Batch) -> str:
     return f"{batch.id}: {batch.status} {done}/{counts.total} ({counts.failed} failed)"
 
 
-async def _wait(session: Session, batch_id: str, interval: float) -> Any:
+# A batch still running this long after its expires_at has a status fr-tui cannot read
+# as finished: stop waiting rather than poll for ever.
+EXPIRY_GRACE_SECONDS = 600.0
+# Without expires_at: the 24 h completion window, plus that grace.
+WINDOW_SECONDS = 24 * 3600.0
+
+
+class WaitTimeout(CliError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, EXIT_TIMEOUT)
+
+
+def _wait_deadline(batch: Batch, timeout: float | None, started: float) -> tuple[float, str]:
+    """(wall-clock time to give up at, why) for `submit --wait`."""
+    limits: list[tuple[float, str]] = []
+    if timeout is not None:
+        limits.append((started + timeout, f"--timeout {timeout:g}s passed"))
+    expires = batch.timestamps.get("expires_at")
+    if expires:
+        limits.append((expires + EXPIRY_GRACE_SECONDS, "its expires_at passed"))
+    else:
+        created = batch.created_at or started
+        limits.append((created + WINDOW_SECONDS + EXPIRY_GRACE_SECONDS, "its 24 h window passed"))
+    return min(limits)
+
+
+async def _wait(
+    session: Session, batch_id: str, interval: float, timeout: float | None = None
+) -> Any:
     from fr_tui.core.workflow import poll_batch
 
     last = ""
     tty = sys.stderr.isatty()
+    started = time.time()
     while True:
         batch, _ = await poll_batch(session.client, session.store, batch_id)
         line = _progress_line(batch)
@@ -194,9 +317,17 @@ async def _wait(session: Session, batch_id: str, interval: float) -> Any:
             if tty:
                 sys.stderr.write("\n")
             return batch
+        give_up, why = _wait_deadline(batch, timeout, started)
+        if time.time() >= give_up:
+            if tty:
+                sys.stderr.write("\n")
+            raise WaitTimeout(
+                f"stopped waiting for {batch_id}: {why} and it is still {batch.status!r}. "
+                f"Check it later with: fr-tui status {batch_id}"
+            )
         import asyncio
 
-        await asyncio.sleep(interval)
+        await asyncio.sleep(max(0.0, min(interval, give_up - time.time())))
 
 
 def _final_code(status: str) -> int:
@@ -205,11 +336,9 @@ def _final_code(status: str) -> int:
 
 def cmd_submit(args: argparse.Namespace) -> int:
     from fr_tui.core.validate import validate_path
-    from fr_tui.core.workflow import submit_file
 
     _, profile = _config(args)
-    if not args.file.is_file():
-        raise CliError(f"no such file: {args.file}")
+    _readable(args.file)
     metadata = _parse_metadata(args.metadata)
     report = validate_path(args.file, _limits(profile))
     if not report.valid:
@@ -230,11 +359,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
     async def go() -> int:
         async with _session(args) as session:
-            record = await submit_file(
-                session.client,
-                session.store,
+            record = await _submit(
+                args,
+                session,
                 args.file,
-                profile=session.profile.name,
                 endpoint=args.endpoint or report.endpoint,
                 metadata=metadata,
                 name=args.name,
@@ -247,10 +375,13 @@ def cmd_submit(args: argparse.Namespace) -> int:
             }
             code = EXIT_OK
             if args.wait:
-                interval = args.poll_interval or (
-                    0.2 if args.sandbox or session.profile.name == "sandbox" else 10.0
-                )
-                batch = await _wait(session, record.id, interval)
+                interval = args.poll_interval or (0.2 if session.origin == SANDBOX_ORIGIN else 10.0)
+                try:
+                    batch = await _wait(session, record.id, interval, args.timeout)
+                except WaitTimeout:
+                    if args.json:
+                        _print_json({**result, "status": "waiting_timed_out"})
+                    raise
                 result["status"] = batch.status
                 result["request_counts"] = (
                     batch.request_counts.to_dict() if batch.request_counts else None
@@ -263,6 +394,44 @@ def cmd_submit(args: argparse.Namespace) -> int:
             return code
 
     return _run(go)
+
+
+async def _submit(
+    args: argparse.Namespace, session: Session, path: Path, **options: Any
+) -> BatchRecord:
+    """workflow.submit_file with the CLI's answers: reconciled submits said on stderr, a
+    duplicate refused unless --force, a batch the history could not take printed."""
+    from fr_tui.core.store import HistoryWriteError
+    from fr_tui.core.workflow import (
+        DuplicateSubmitError,
+        MetadataError,
+        UnrecordedBatchError,
+        submit_file,
+    )
+
+    try:
+        return await submit_file(
+            session.client,
+            session.store,
+            path,
+            profile=session.profile.name,
+            allow_duplicate=bool(args.force),
+            on_reconciled=_say_reconciled,
+            **options,
+        )
+    except MetadataError as exc:
+        raise CliError(str(exc)) from None
+    except HistoryWriteError as exc:
+        raise CliError(str(exc)) from None
+    except DuplicateSubmitError as exc:
+        raise CliError(f"{exc}. Pass --force to submit it anyway.", EXIT_INVALID) from None
+    except UnrecordedBatchError as exc:
+        # The one place an id could be lost: it goes to stdout (and --json) as well.
+        if getattr(args, "json", False):
+            _print_json({"batch_id": exc.batch.id, "status": exc.batch.status, "recorded": False})
+        else:
+            print(exc.batch.id)
+        raise CliError(str(exc)) from None
 
 
 # --------------------------------------------------------------------- status / list / cancel
@@ -304,7 +473,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from fr_tui.core.workflow import poll_batch
 
     async def go() -> int:
-        async with _session(args) as session:
+        async with _session(args, batch_id=args.batch_id) as session:
             batch, _ = await poll_batch(session.client, session.store, args.batch_id)
         if args.json:
             _print_json(_status_json(batch))
@@ -316,24 +485,30 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from fr_tui.core.intents import IntentLog
+
+    config, profile = _config(args)
     paths = get_paths().ensure()
-    store = HistoryStore(paths.history_db)
-    if store.notice:
-        _err(store.notice)
+    store = _open_store(paths, read_only=None)  # read-only when it cannot be written
+    intents = IntentLog(store)
+    reconciled = [] if store.read_only else _reconcile_for_list(args, config, profile, store)
     records = store.batches(args.limit)
-    unknown = store.unknown_creates()
+    unknown = intents.unknown()
     if args.json:
         _print_json(
             {
                 "batches": [r.to_dict() for r in records],
-                "outcome_unknown": [
+                "outcome_unknown": [u.to_dict() for u in unknown],
+                "reconciled": [
                     {
-                        "input_file_id": u.input_file_id,
-                        "input_path": u.input_path,
-                        "message": u.message,
+                        "token": o.intent.token,
+                        "state": o.state,
+                        "batch_id": o.batch.id if o.batch else None,
+                        "input_path": o.intent.input_path,
                     }
-                    for u in unknown
+                    for o in reconciled
                 ],
+                "read_only": store.read_only,
             }
         )
         return EXIT_OK
@@ -348,15 +523,53 @@ def cmd_list(args: argparse.Namespace) -> int:
         )
         print(f"{r.id:<36} {r.status:<12} {counts:>11}  {created}  {r.label}")
     for u in unknown:
-        print(f"! outcome unknown: create for {u.input_file_id} ({u.input_path}); check the server")
+        where = f"input file {u.input_file_id}, " if u.input_file_id else ""
+        print(
+            f"! outcome unknown: submit of {u.input_path or u.label} ({where}{u.origin or '?'}): "
+            f"{u.message or 'the create answer was lost'}"
+        )
     return EXIT_OK
+
+
+def _reconcile_for_list(
+    args: argparse.Namespace, config: Config, profile: Profile, store: HistoryStore
+) -> list[ReconcileOutcome]:
+    """Settle interrupted submits of this session's server before listing. Only then is
+    a client (or the sandbox) started; without a key or a connection `list` still lists."""
+    from fr_tui.core.intents import IN_FLIGHT, UNKNOWN, IntentLog
+
+    target = _target(args, config, profile)
+    if not IntentLog(store).in_states(IN_FLIGHT | {UNKNOWN}, target.origin):
+        return []
+    if not target.sandbox:
+        try:
+            if not target.profile.resolve_key():
+                return []
+        except KeyError_:
+            return []
+
+    async def go() -> list[ReconcileOutcome]:
+        from fr_tui.core.reconcile import reconcile
+
+        async with _session(args) as session:
+            session.client.retry_budget = 10.0  # `list` works offline: fail fast
+            return await reconcile(session.client, session.store)
+
+    try:
+        outcomes = _run(go)
+    except (CliError, OSError) as exc:
+        _err(f"could not check interrupted submits: {exc}")
+        return []
+    for outcome in outcomes:
+        _say_reconciled(outcome)
+    return outcomes
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     async def go() -> int:
-        async with _session(args) as session:
+        async with _session(args, batch_id=args.batch_id) as session:
             batch = await session.client.cancel_batch(args.batch_id)
-            session.store.update_from_api(batch)
+            session.store.update_from_api(batch, origin=session.origin)
         if args.json:
             _print_json(_status_json(batch))
         else:
@@ -380,10 +593,12 @@ async def _joined(session: Session, batch_id: str) -> tuple[Any, Any, Path | Non
             f"{batch_id} is still {batch.status}; wait for it (fr-tui status {batch_id})",
             EXIT_INVALID,
         )
-    record = session.store.get(batch_id)
+    record = session.store.get(session.origin, batch_id)
     assert record is not None
     dest = session.paths.results_for(batch_id)
-    output_path, error_path = await fetch_results(session.client, session.store, record, dest)
+    output_path, error_path = await fetch_results(
+        session.client, session.store, record, dest, on_note=_err
+    )
     input_path = Path(record.input_path) if record.input_path else None
     if (
         input_path is not None
@@ -411,7 +626,7 @@ def cmd_results(args: argparse.Namespace) -> int:
     from fr_tui.core.export import export_rows, summary_json
 
     async def go() -> int:
-        async with _session(args) as session:
+        async with _session(args, batch_id=args.batch_id) as session:
             batch, joined, output_path, error_path = await _joined(session, args.batch_id)
         with joined:
             summary = summary_json(batch.id, batch.status, joined, output_path, error_path)
@@ -441,12 +656,11 @@ def cmd_results(args: argparse.Namespace) -> int:
 def cmd_retry(args: argparse.Namespace) -> int:
     from fr_tui.core.export import NothingToRetry, build_retry_file
     from fr_tui.core.validate import validate_path
-    from fr_tui.core.workflow import submit_file
 
     async def go() -> int:
-        async with _session(args) as session:
+        async with _session(args, batch_id=args.batch_id) as session:
             batch, joined, _, _ = await _joined(session, args.batch_id)
-            record = session.store.get(batch.id)
+            record = session.store.get(session.origin, batch.id)
             assert record is not None
             out = (
                 args.output
@@ -470,11 +684,10 @@ def cmd_retry(args: argparse.Namespace) -> int:
             if not report.valid:
                 raise CliError(f"the retry file {plan.path} does not validate", EXIT_INVALID)
             if args.submit:
-                child = await submit_file(
-                    session.client,
-                    session.store,
+                child = await _submit(
+                    args,
+                    session,
                     plan.path,
-                    profile=session.profile.name,
                     endpoint=record.endpoint or report.endpoint,
                     parent_batch_id=batch.id,
                     name=f"retry of {record.label}",

@@ -11,6 +11,7 @@ import copy
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -27,6 +28,8 @@ from fr_tui.tui.commands import FrCommands
 
 if TYPE_CHECKING:
     from fr_tui.core.api import BatchClient
+    from fr_tui.core.clients import ClientPool
+    from fr_tui.core.records import BatchRecord
     from fr_tui.core.store import HistoryStore
     from fr_tui.sandbox.server import SandboxServer
     from fr_tui.tui.poller import BatchPoller
@@ -95,6 +98,7 @@ class FrTuiApp(App[int]):
         self._sandbox_server: SandboxServer | None = None
         self._client: BatchClient | None = None
         self._client_error: str | None = None
+        self._clients: ClientPool | None = None
         name = SANDBOX if sandbox else (profile_name or config.active_profile)
         if name not in config.profiles:
             self._client_error = f"No profile named {name!r}; using {config.active_profile!r}."
@@ -116,7 +120,8 @@ class FrTuiApp(App[int]):
             from fr_tui.core.store import HistoryStore, StoreError
 
             try:
-                self._store = HistoryStore(self.paths.history_db)
+                # Read-only when it cannot be written: history shows, submits say why not.
+                self._store = HistoryStore(self.paths.history_db, read_only=None)
             except StoreError as exc:
                 # Keep working on a history for this session only; say so plainly.
                 import tempfile
@@ -162,9 +167,10 @@ class FrTuiApp(App[int]):
 
     def _make_client(self) -> BatchClient | None:
         from fr_tui.core.api import BatchClient
+        from fr_tui.core.config import origin_for
 
         if self.is_sandbox:
-            return BatchClient(self.base_url, SANDBOX_API_KEY)
+            return BatchClient(self.base_url, SANDBOX_API_KEY, origin=origin_for("", sandbox=True))
         try:
             key = self.profile.resolve_key()
         except KeyError_ as exc:
@@ -173,6 +179,20 @@ class FrTuiApp(App[int]):
         if not key:
             return None
         return BatchClient(self.base_url, key)
+
+    def client_for(self, record: BatchRecord) -> BatchClient:
+        """The client for the server `record` belongs to, with its own profile's key
+        (the active client for the active server). Raises NoClientError."""
+        from fr_tui.core.clients import ClientPool, NoClientError
+
+        active = self.client
+        if active is not None and record.origin in ("", active.origin):
+            return active
+        if self._clients is None:
+            self._clients = ClientPool(self.config, lambda: self._ensure_sandbox().base_url)
+        if record.origin == "" and active is None:
+            raise NoClientError(f"Profile {self.profile.name!r} has no API key.")
+        return self._clients.get(record.origin, record.profile)
 
     def _has_key(self) -> bool:
         """Whether the profile gives a key, without building the client (httpx and its
@@ -217,11 +237,15 @@ class FrTuiApp(App[int]):
             self.save_config()
         if old_client is not None:
             self.run_worker(old_client.aclose(), group="client-close")
+        if self._clients is not None:  # built with the old keys: build afresh when needed
+            self.run_worker(self._clients.aclose(), group="client-close")
+            self._clients = None
         if self.is_sandbox:
             self._ensure_sandbox()
         self.profile_name = name
         self.poller.stop()
         self.poller.start()
+        self.reconcile_submits()  # interrupted submits to this profile's server
         self.notify(f"Profile: {name}" + (" (sandbox)" if self.is_sandbox else ""))
 
     def save_config(self) -> None:
@@ -273,6 +297,31 @@ class FrTuiApp(App[int]):
         # does not, so its import waits until the screen is up.
         if getattr(self, "_poll_after_first_frame", False):
             self.set_timer(0.2, lambda: self.poller.start())
+            self.set_timer(0.2, self.reconcile_submits)
+
+    reconciled_at: float | None = None  # when the start-up reconcile finished
+
+    def reconcile_submits(self) -> None:
+        """Settle submits an earlier run left unfinished (core.reconcile), in a worker."""
+        self.run_worker(self._reconcile(), group="reconcile", exclusive=True, exit_on_error=False)
+
+    async def _reconcile(self) -> None:
+        from fr_tui.core.reconcile import reconcile
+        from fr_tui.tui.messages import BatchesChanged
+
+        client = self.client
+        if client is None:
+            return
+        try:
+            outcomes = await reconcile(client, self.store)
+        finally:
+            self.reconciled_at = time.time()
+        for outcome in outcomes:
+            line = outcome.line()
+            if line:
+                self.notify(line[0].upper() + line[1:], title="Interrupted submit", timeout=15)
+        if outcomes:
+            self.broadcast(BatchesChanged([o.batch.id for o in outcomes if o.batch]))
 
     def _install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
@@ -302,6 +351,11 @@ class FrTuiApp(App[int]):
                 await self._client.aclose()
             except Exception:
                 pass
+        if self._clients is not None:
+            try:
+                await self._clients.aclose()
+            except Exception:
+                pass
         self.stop_sandbox()
 
     def stop_sandbox(self) -> None:
@@ -328,10 +382,10 @@ class FrTuiApp(App[int]):
 
     pending_batch_select: str | None = None
 
-    def open_results(self, batch_id: str) -> None:
+    def open_results(self, batch_id: str, origin: str | None = None) -> None:
         from fr_tui.tui.screens.results import ResultsScreen
 
-        self.push_screen(ResultsScreen(batch_id))
+        self.push_screen(ResultsScreen(batch_id, origin=origin))
 
     def open_file(self, path: Path, line: int | None = None) -> None:
         """Switch to Files and preview (and validate) `path`, at `line` (1-based) if given."""

@@ -124,9 +124,12 @@ def next_retry_path(folder: Path) -> Path:
 
 async def build_validate_submit(screen: ResultsScreen, groups: list[str]) -> str | None:
     """Write, validate and (with a client) submit the retry file; returns the new batch id."""
+    from fr_tui.core.clients import NoClientError
     from fr_tui.core.export import NothingToRetry, build_retry_file
+    from fr_tui.core.store import StoreError
     from fr_tui.core.validate import Limits, validate_path
-    from fr_tui.core.workflow import submit_file
+    from fr_tui.core.workflow import DuplicateSubmitError, UnrecordedBatchError, submit_file
+    from fr_tui.tui.modals.confirm import ConfirmModal
 
     app: Any = screen.app
     joined = screen.joined
@@ -165,29 +168,39 @@ async def build_validate_submit(screen: ResultsScreen, groups: list[str]) -> str
         )
         screen.set_status(f"Retry file {path} is invalid")
         return None
-    client = app.client
-    if client is None:
+    try:
+        client = app.client_for(record)  # the parent's own server and profile
+    except NoClientError as exc:
         screen.notify(
-            f"{plan.rows:,} rows written to {path} and validated. No API key: not submitted.",
+            f"{plan.rows:,} rows written to {path} and validated. Not submitted: {exc}.",
             title="Retry file ready",
         )
         screen.set_status(f"Retry file {path}")
         return None
     screen.set_status(f"Submitting {plan.rows:,} rows…")
+    options: dict[str, Any] = {
+        "profile": record.profile or getattr(profile, "name", "default"),
+        "endpoint": record.endpoint,
+        "metadata": {"parent_batch_id": record.id},
+        "name": f"retry of {record.label}",
+        "parent_batch_id": record.id,
+        "rows": plan.rows,
+    }
     try:
-        new = await submit_file(
-            client,
-            app.store,
-            path,
-            profile=getattr(profile, "name", "default"),
-            endpoint=record.endpoint,
-            metadata={"parent_batch_id": record.id},
-            name=f"retry of {record.label}",
-            parent_batch_id=record.id,
-            rows=plan.rows,
-        )
-    except ApiError as exc:
-        screen.notify(exc.message, title="Retry submit failed", severity="error", timeout=10)
+        try:
+            new = await submit_file(client, app.store, path, **options)
+        except DuplicateSubmitError as exc:
+            again = await app.push_screen_wait(
+                ConfirmModal("Retried before", f"{exc}.\n\nSubmit it again anyway?", "Submit")
+            )
+            if not again:
+                screen.set_status(f"Retry file {path} written; not submitted")
+                return None
+            new = await submit_file(
+                client, app.store, path, allow_duplicate=True, sha256=exc.sha256, **options
+            )
+    except (ApiError, StoreError, UnrecordedBatchError) as exc:
+        screen.notify(str(exc), title="Retry submit failed", severity="error", timeout=10)
         screen.set_status(f"Retry file {path} written; submit failed")
         return None
     skipped = f" ({plan.skipped} rows without a custom_id left out)" if plan.skipped else ""

@@ -8,6 +8,7 @@ less important ones drop out on narrow terminals.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -21,9 +22,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from fr_tui.core.errors import ApiError, NotSupportedError
+from fr_tui.core.intents import NOT_CREATED, RESOLVED, Intent, IntentLog
 from fr_tui.core.models import Batch
-from fr_tui.core.store import BatchRecord, UnknownCreate
-from fr_tui.core.workflow import find_unknown_create
+from fr_tui.core.store import BatchRecord
 from fr_tui.tui.messages import BatchesChanged, BatchFinished, PollStatus
 from fr_tui.tui.widgets import batch_actions
 from fr_tui.tui.widgets.app_header import AppHeader
@@ -43,6 +44,12 @@ from fr_tui.tui.widgets.batch_format import (
 )
 
 UNKNOWN_PREFIX = "unknown:"
+
+
+def batch_row_keys(records: list[BatchRecord]) -> list[str]:
+    """Each batch's row key: its id, or id and server when two servers used the same id."""
+    seen = Counter(r.id for r in records)
+    return [r.id if seen[r.id] == 1 else f"{r.id} @ {r.origin}" for r in records]
 
 
 class BatchesScreen(Screen[None]):
@@ -87,7 +94,7 @@ class BatchesScreen(Screen[None]):
         self.filter_mode = "all"
         self.find_text = ""
         self.records: dict[str, BatchRecord] = {}
-        self.unknown: list[UnknownCreate] = []
+        self.unknown: list[Intent] = []
         self.importable: list[Batch] = []
         self._columns: tuple[Column, ...] = ()
         self._cells: dict[str, tuple[Any, ...]] = {}
@@ -148,7 +155,7 @@ class BatchesScreen(Screen[None]):
     def reload(self) -> None:
         """Read history again and apply it to the table (in place)."""
         records = self.store.batches()
-        self.unknown = self.store.unknown_creates()
+        self.unknown = IntentLog(self.store).unknown()
         self.apply(records)
 
     def _visible(self, records: list[BatchRecord]) -> list[BatchRecord]:
@@ -178,15 +185,15 @@ class BatchesScreen(Screen[None]):
             values["status"] = Text("⚠ ", style=self._colours.get("warning", "")) + values["status"]
         return tuple(values[c.key] for c in self._columns)
 
-    def _unknown_cells(self, entry: UnknownCreate, now: float) -> tuple[Any, ...]:
-        label = entry.input_path.rsplit("/", 1)[-1] if entry.input_path else entry.input_file_id
+    def _unknown_cells(self, entry: Intent, now: float) -> tuple[Any, ...]:
+        label = entry.label
         values: dict[str, Any] = {
             "status": Text("? unknown", style=self._colours.get("warning", "")),
             "name": Text(label),
             "progress": "unknown",
             "created": ago(entry.created_at, now),
             "time": "-",
-            "id": f"(file {entry.input_file_id})",
+            "id": f"(file {entry.input_file_id or '-'})",
             "cost": "-",
             "endpoint": (entry.endpoint or "-").removeprefix("/v1/"),
         }
@@ -195,13 +202,14 @@ class BatchesScreen(Screen[None]):
     def apply(self, records: list[BatchRecord]) -> None:
         """Bring the table in line with `records` (history order, newest first)."""
         now = self.clock()
-        self.records = {r.id: r for r in records}
+        self.records = dict(zip(batch_row_keys(records), records, strict=True))
+        keys = {id(r): k for k, r in self.records.items()}
         rows: dict[str, tuple[Any, ...]] = {}
         if self.filter_mode in ("all", "failed") and not self.find_text:
             for entry in self.unknown:
-                rows[f"{UNKNOWN_PREFIX}{entry.rowid}"] = self._unknown_cells(entry, now)
+                rows[f"{UNKNOWN_PREFIX}{entry.token}"] = self._unknown_cells(entry, now)
         for record in self._visible(records):
-            rows[record.id] = self.cells_for(record, now)
+            rows[keys[id(record)]] = self.cells_for(record, now)
         order = list(rows)
         with self.app.batch_update():
             if order != self._order:
@@ -382,12 +390,12 @@ class BatchesScreen(Screen[None]):
         if batch_id in self._order:
             self.table.move_cursor(row=self._order.index(batch_id))
 
-    def _unknown_entry(self) -> UnknownCreate | None:
+    def _unknown_entry(self) -> Intent | None:
         key = self.highlighted_key()
         if not key or not key.startswith(UNKNOWN_PREFIX):
             return None
-        rowid = int(key.removeprefix(UNKNOWN_PREFIX))
-        return next((u for u in self.unknown if u.rowid == rowid), None)
+        token = key.removeprefix(UNKNOWN_PREFIX)
+        return next((u for u in self.unknown if u.token == token), None)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "import_batches":
@@ -427,7 +435,7 @@ class BatchesScreen(Screen[None]):
             return
         from fr_tui.tui.screens.batch_details import BatchDetailsScreen
 
-        self.app.push_screen(BatchDetailsScreen(record.id))
+        self.app.push_screen(BatchDetailsScreen(record.id, origin=record.origin))
 
     def action_refresh(self) -> None:
         poller = getattr(self.app, "poller", None)
@@ -509,7 +517,7 @@ class BatchesScreen(Screen[None]):
             batches = await client.list_batches(limit=100)
         except (NotSupportedError, ApiError):
             return
-        known = {r.id for r in self.store.batches()}
+        known = {r.id for r in self.store.batches() if r.origin == client.origin}
         self.importable = [b for b in batches if b.id not in known]
         self.refresh_bindings()
         if self.importable:
@@ -527,8 +535,9 @@ class BatchesScreen(Screen[None]):
         profile = getattr(getattr(self.app, "profile", None), "name", None)
         client = getattr(self.app, "client", None)
         base_url = client.base_url if client is not None else None
+        origin = client.origin if client is not None else ""
         for batch in self.importable:
-            self.store.import_batch(batch, profile=profile, base_url=base_url)
+            self.store.import_batch(batch, origin=origin, profile=profile, base_url=base_url)
         count = len(self.importable)
         self.importable = []
         self.refresh_bindings()
@@ -544,48 +553,48 @@ class BatchesScreen(Screen[None]):
             self._lookup(entry)
 
     @work(group="batches-lookup", exit_on_error=False)
-    async def _lookup(self, entry: UnknownCreate) -> None:
+    async def _lookup(self, entry: Intent) -> None:
+        from fr_tui.core.reconcile import reconcile
+
         client = getattr(self.app, "client", None)
-        if client is None:
-            self.notify("No API key: cannot look it up.", severity="error")
-            return
-        try:
-            batch = await find_unknown_create(client, entry.input_file_id, entry.created_at)
-        except NotSupportedError:
+        if client is None or client.origin != entry.origin:
             self.notify(
-                "This server cannot list batches, so the lost create cannot be looked up. "
-                "Check the provider's dashboard, then forget it with x.",
+                f"This submit went to {entry.origin}: switch to a profile on that server to "
+                "look it up.",
+                severity="warning",
+            )
+            return
+        outcomes = await reconcile(client, self.store, only=[entry.token])
+        outcome = outcomes[0] if outcomes else None
+        if outcome is None or outcome.state not in (RESOLVED, NOT_CREATED):
+            why = outcome.reason if outcome else (entry.message or "")
+            self.notify(
+                f"Still unknown: {why or 'the server does not list it yet'}. Check the "
+                "provider's dashboard before submitting again; x forgets this entry.",
                 severity="warning",
                 timeout=10,
             )
+            self.reload()
             return
-        except ApiError as exc:
-            self.notify(f"Look-up failed: {exc.message}", severity="error")
-            return
-        if batch is None:
-            profile_name = getattr(getattr(self.app, "profile", None), "name", "?")
-            self.notify(
-                f"The server lists no batch made from {entry.input_file_id} since that "
-                f"create was sent (profile {profile_name}): most likely none was made. Check "
-                "the provider's dashboard before submitting again; x forgets this entry.",
-                severity="warning",
-                timeout=10,
-            )
-            return
-        profile = getattr(getattr(self.app, "profile", None), "name", None)
-        self.store.import_batch(batch, profile=profile, base_url=client.base_url)
-        self.store.resolve_unknown(entry.rowid, batch.id)
         self.reload()
-        self.select_batch(batch.id)
+        if outcome.batch is None:
+            self.notify(
+                "The server's full batch list has no batch for it: none was made.",
+                timeout=10,
+            )
+            return
+        self.select_batch(outcome.batch.id)
         poller = getattr(self.app, "poller", None)
         if poller is not None:
-            poller.watch(batch.id)
-        self.notify(f"Found it: {batch.id} ({batch.status}). It is in your history now.")
+            poller.watch(outcome.batch.id)
+        self.notify(
+            f"Found it: {outcome.batch.id} ({outcome.batch.status}). It is in your history now."
+        )
 
     def action_forget_unknown(self) -> None:
         entry = self._unknown_entry()
         if entry is None:
             return
-        self.store.resolve_unknown(entry.rowid, None)
+        IntentLog(self.store).forget(entry.token)
         self.reload()
         self.notify("Forgotten.")

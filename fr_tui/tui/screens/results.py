@@ -49,9 +49,17 @@ def local_result_files(record: BatchRecord, dest: Path) -> tuple[Path | None, Pa
 
 
 def needs_download(record: BatchRecord, output: Path | None, error: Path | None) -> bool:
-    return bool(
-        (record.output_file_id and output is None) or (record.error_file_id and error is None)
-    )
+    """A result file is missing, or here but not checked complete by this fr-tui (one
+    downloaded by an older fr-tui is checked, and downloaded again if incomplete)."""
+    for file_id, path, verified in (
+        (record.output_file_id, output, record.output_verified_bytes),
+        (record.error_file_id, error, record.error_verified_bytes),
+    ):
+        if not file_id:
+            continue
+        if path is None or verified is None or path.stat().st_size != verified:
+            return True
+    return False
 
 
 def format_count(n: int | None) -> str:
@@ -129,9 +137,10 @@ class ResultsScreen(Screen[None]):
         Binding("escape", "back", "Back", id="results.back"),
     ]
 
-    def __init__(self, batch_id: str) -> None:
+    def __init__(self, batch_id: str, *, origin: str | None = None) -> None:
         super().__init__()
         self.batch_id = batch_id
+        self.origin = origin  # None: found by id (see FrTuiApp.find_record)
         self.record: BatchRecord | None = None
         self.joined: JoinedResults | None = None
         self.merged_children: list[str] = []
@@ -203,20 +212,23 @@ class ResultsScreen(Screen[None]):
     async def load(self) -> None:
         app: Any = self.app
         view = self.view
-        record = app.store.get(self.batch_id)
+        record = app.store.lookup(
+            self.batch_id, self.origin, prefer=getattr(app.client, "origin", None)
+        )
         if record is None:
             view.set_note(f"No batch {self.batch_id} in the history.")
             self.set_status("Unknown batch")
             return
-        client = app.client
+        self.origin = record.origin
+        client = self._client(record)
         self.record = record
         self._show_title(record)
         if not record.terminal and client is not None:
             try:
                 from fr_tui.core.workflow import poll_batch
 
-                await poll_batch(client, app.store, self.batch_id)
-                record = app.store.get(self.batch_id) or record
+                await poll_batch(client, app.store, self.batch_id, origin=record.origin)
+                record = app.store.get(record.origin, self.batch_id) or record
                 self.record = record
                 self._show_title(record)
             except ApiError as exc:
@@ -277,8 +289,11 @@ class ResultsScreen(Screen[None]):
         app: Any = self.app
         dest: Path = app.paths.results_for(record.id)
         output, error = local_result_files(record, dest)
-        if not needs_download(record, output, error) or app.client is None:
+        client = self._client(record)
+        if not needs_download(record, output, error):
             return output, error
+        if client is None:
+            return self._checked(record, output, error)
         from fr_tui.core.workflow import fetch_results
 
         def progress(done: int, total: int | None) -> None:
@@ -287,12 +302,53 @@ class ResultsScreen(Screen[None]):
 
         self.set_status("Downloading results…")
         try:
-            await fetch_results(app.client, app.store, record, dest, progress)
+            await fetch_results(
+                client, app.store, record, dest, progress, on_note=self._download_note
+            )
         except ApiError as exc:
             self.notify(exc.message, title="Download failed", severity="error")
         except OSError as exc:
             self.notify(str(exc), title="Download failed", severity="error")
-        return local_result_files(record, dest)
+        return self._checked(record, *local_result_files(record, dest))
+
+    def _client(self, record: BatchRecord) -> Any:
+        """The client for the batch's own server, or None (no profile or key for it)."""
+        from fr_tui.core.clients import NoClientError
+
+        pick = getattr(self.app, "client_for", None)
+        if not callable(pick):  # a bare host app (the benchmark): its one client
+            return getattr(self.app, "client", None)
+        try:
+            return pick(record)
+        except NoClientError:
+            return None
+
+    def _download_note(self, text: str) -> None:
+        self.notify(text, title="Downloading again", severity="warning", timeout=8)
+
+    def _checked(
+        self, record: BatchRecord, output: Path | None, error: Path | None
+    ) -> tuple[Path | None, Path | None]:
+        """Without a connection: only files that look whole are used; an incomplete one
+        (cut short before fr-tui checked downloads) is never shown as the results."""
+        from fr_tui.core.workflow import checked_complete
+
+        kept: list[Path | None] = []
+        for path, verified in (
+            (output, record.output_verified_bytes),
+            (error, record.error_verified_bytes),
+        ):
+            if path is not None and not checked_complete(path, verified):
+                self.notify(
+                    f"{path} is incomplete (an interrupted download); it is downloaded again "
+                    "once the server can be reached.",
+                    title="Incomplete results",
+                    severity="warning",
+                    timeout=10,
+                )
+                path = None
+            kept.append(path)
+        return kept[0], kept[1]
 
     def _join_all(
         self, record: BatchRecord, output: Path | None, error: Path | None
@@ -325,7 +381,7 @@ class ResultsScreen(Screen[None]):
         app: Any = self.app
         if depth >= _MAX_RETRY_DEPTH:
             return joined
-        for child in app.store.children(batch_id):
+        for child in app.store.children(self.origin or "", batch_id):
             output, error = local_result_files(child, app.paths.results_for(child.id))
             if output is None and error is None:
                 continue

@@ -9,6 +9,7 @@ from typing import Any
 
 from textual.screen import Screen
 
+from fr_tui.core.clients import NoClientError
 from fr_tui.core.errors import ApiError, NotSupportedError
 from fr_tui.core.store import BatchRecord
 from fr_tui.core.workflow import fetch_results
@@ -47,10 +48,18 @@ def request_cancel(screen: Screen[Any], record: BatchRecord) -> None:
     app.push_screen(ConfirmModal("Cancel batch", body, "Cancel batch"), answered)
 
 
+def _client(app: Any, record: BatchRecord, doing: str) -> Any:
+    """The client for the batch's own server and profile, or None (said to the user)."""
+    try:
+        return app.client_for(record)
+    except NoClientError as exc:
+        app.notify(f"Cannot {doing}: {exc}.", severity="error")
+        return None
+
+
 async def _cancel(app: Any, record: BatchRecord) -> None:
-    client = app.client
+    client = _client(app, record, "cancel")
     if client is None:
-        app.notify("No API key: cannot cancel.", severity="error")
         return
     try:
         batch = await client.cancel_batch(record.id)
@@ -60,7 +69,7 @@ async def _cancel(app: Any, record: BatchRecord) -> None:
     except ApiError as exc:
         app.notify(f"Cancel failed: {exc.message}", severity="error")
         return
-    app.store.update_from_api(batch)
+    app.store.update_from_api(batch, origin=record.origin)
     app.notify(f"{record.label}: {batch.status.replace('_', ' ')}.", title="Cancel requested")
     poller = getattr(app, "poller", None)
     if poller is not None:
@@ -77,7 +86,7 @@ def open_results(screen: Screen[Any], record: BatchRecord) -> None:
     """Open the results screen, downloading the files first when they are not here yet."""
     app = screen.app
     if results_on_disk(record):
-        app.open_results(record.id)
+        app.open_results(record.id, record.origin)
         return
     if not (record.output_file_id or record.error_file_id):
         if record.terminal:
@@ -94,9 +103,8 @@ def open_results(screen: Screen[Any], record: BatchRecord) -> None:
 
 
 async def _download_then_open(app: Any, record: BatchRecord) -> None:
-    client = app.client
+    client = _client(app, record, "download results")
     if client is None:
-        app.notify("No API key: cannot download results.", severity="error")
         return
     try:
         await fetch_results(client, app.store, record, app.paths.results_for(record.id))
@@ -107,7 +115,7 @@ async def _download_then_open(app: Any, record: BatchRecord) -> None:
         app.notify(f"Could not save results: {exc}", severity="error")
         return
     _post_changed(app, record.id)
-    app.open_results(record.id)
+    app.open_results(record.id, record.origin)
 
 
 def retry_failed(screen: Screen[Any], record: BatchRecord) -> None:
