@@ -382,7 +382,10 @@ class BatchClient:
         """The file object's `bytes`, when the server gives it (GET /v1/files/{id} is not
         documented by FastRouter: a refusal or an answer without it gives None)."""
         try:
-            return (await self.get_file(file_id)).bytes
+            # Asked once, without retries: a server that does not offer it must not hold
+            # up the download for a retry budget.
+            data = await self._json("GET", f"/v1/files/{file_id}", retry="none")
+            return _shaped(FileObject.parse, data, "file").bytes
         except ApiError as exc:
             log.info("no declared size for %s: %s", file_id, exc.kind)
             return None

@@ -181,22 +181,28 @@ class IntentLog:
         with self.store.transaction(durable=True) as own:
             own.execute(sql, [*columns.values(), token])
 
+    def _record(
+        self, conn: sqlite3.Connection, intent: Intent, batch: Batch, base_url: str | None
+    ) -> BatchRecord:
+        """The batch record an intent made, with what the intent knew of its input."""
+        return self.store.record_created(
+            batch,
+            origin=intent.origin,
+            profile=intent.profile,
+            base_url=base_url,
+            input_path=intent.input_path,
+            input_sha256=intent.input_sha256,
+            input_rows=intent.rows,
+            input_bytes=intent.input_bytes,
+            name=intent.name,
+            parent_batch_id=intent.parent_batch_id,
+            conn=conn,
+        )
+
     def complete(self, intent: Intent, batch: Batch, *, base_url: str | None) -> BatchRecord:
         """The create answered: the batch record and `done`, in one transaction."""
         with self.store.transaction(durable=True) as conn:
-            record = self.store.record_created(
-                batch,
-                origin=intent.origin,
-                profile=intent.profile,
-                base_url=base_url,
-                input_path=intent.input_path,
-                input_sha256=intent.input_sha256,
-                input_rows=intent.rows,
-                input_bytes=intent.input_bytes,
-                name=intent.name,
-                parent_batch_id=intent.parent_batch_id,
-                conn=conn,
-            )
+            record = self._record(conn, intent, batch, base_url)
             self.set_state(intent.token, DONE, batch_id=batch.id, conn=conn)
         intent.state, intent.batch_id = DONE, batch.id
         return record
@@ -214,19 +220,7 @@ class IntentLog:
                 "SELECT 1 FROM batches WHERE origin = ? AND id = ?", (intent.origin, batch.id)
             ).fetchone()
             if known is None:
-                self.store.record_created(
-                    batch,
-                    origin=intent.origin,
-                    profile=intent.profile,
-                    base_url=base_url,
-                    input_path=intent.input_path,
-                    input_sha256=intent.input_sha256,
-                    input_rows=intent.rows,
-                    input_bytes=intent.input_bytes,
-                    name=intent.name,
-                    parent_batch_id=intent.parent_batch_id,
-                    conn=conn,
-                )
+                self._record(conn, intent, batch, base_url)
             self.set_state(intent.token, RESOLVED, batch_id=batch.id, conn=conn)
         intent.state, intent.batch_id = RESOLVED, batch.id
         return known is None

@@ -361,26 +361,18 @@ class HistoryStore:
         )
         if values.get("metadata_json") is None and batch.metadata is None:
             values["metadata_json"] = None
-        if conn is not None:
+
+        def write(conn: sqlite3.Connection) -> BatchRecord:
             self._upsert(conn, values)
             row = conn.execute(
                 "SELECT * FROM batches WHERE origin = ? AND id = ?", (origin, batch.id)
             ).fetchone()
             return record_from_row(row)
+
+        if conn is not None:
+            return write(conn)
         with self.transaction(durable=True) as own:
-            return self.record_created(
-                batch,
-                origin=origin,
-                profile=profile,
-                base_url=base_url,
-                input_path=input_path,
-                input_sha256=input_sha256,
-                input_rows=input_rows,
-                input_bytes=input_bytes,
-                name=name,
-                parent_batch_id=parent_batch_id,
-                conn=own,
-            )
+            return write(own)
 
     def import_batch(
         self,

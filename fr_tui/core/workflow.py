@@ -232,8 +232,7 @@ async def submit_file(
     user_metadata = dict(metadata or {})
     if parent_batch_id:
         user_metadata.setdefault("parent_batch_id", parent_batch_id)
-    reserved = 1
-    check_metadata(user_metadata, reserved)
+    check_metadata(user_metadata, reserved=1)  # the token
     intents = intents or IntentLog(store)
     token = new_token()
     batch_metadata = {**user_metadata, SUBMIT_KEY: token}
@@ -289,13 +288,15 @@ async def submit_file(
             _settle(intents, token, ABANDONED, f"the upload did not finish ({_why(exc)})")
             finished = True
             raise
+        intent.input_file_id = uploaded.id
+        if intent.rows is None:
+            intent.rows = uploaded.num_rows
         try:
-            intents.set_state(token, UPLOADED, input_file_id=uploaded.id)
+            intents.set_state(token, UPLOADED, input_file_id=uploaded.id, rows=intent.rows)
             # Committed before the request leaves: from here on a batch may exist.
             intents.set_state(token, CREATING)
         except StoreError as exc:
             raise HistoryWriteError(f"{exc}. The file was uploaded; no batch was created") from None
-        intent.input_file_id = uploaded.id
         report("creating")
         try:
             batch = await client.create_batch(
