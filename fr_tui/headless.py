@@ -7,14 +7,10 @@ Each `cmd_*` takes the parsed arguments and returns the exit code; errors are ra
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal
 
 from fr_tui.cli import (
     EXIT_INVALID,
@@ -25,182 +21,30 @@ from fr_tui.cli import (
     _print_json,
 )
 from fr_tui.core.config import (
-    BASE_URL_ENV,
-    SANDBOX_API_KEY,
     SANDBOX_ORIGIN,
     Config,
     KeyError_,
     Profile,
-    load_config,
-    normalise_base_url,
-    origin_for,
 )
-from fr_tui.core.paths import Paths, get_paths
+from fr_tui.core.paths import get_paths
 from fr_tui.core.records import BatchRecord
 from fr_tui.core.store import HistoryStore
 from fr_tui.core.userfiles import check_regular, describe
+from fr_tui.headless_session import (
+    Session,
+    config_and_profile,
+    err,
+    limits_of,
+    open_session,
+    open_store,
+    run,
+    say_reconciled,
+    target_for,
+)
 
 if TYPE_CHECKING:  # the client pulls in httpx: only the commands that talk to the API load it
-    from fr_tui.core.api import BatchClient
     from fr_tui.core.models import Batch
     from fr_tui.core.reconcile import ReconcileOutcome
-
-T = TypeVar("T")
-
-
-def _err(message: str) -> None:
-    print(f"fr-tui: {message}", file=sys.stderr)
-
-
-def _config(args: argparse.Namespace) -> tuple[Config, Profile]:
-    config = load_config()
-    for warning in config.warnings:
-        _err(warning)
-    try:
-        profile = config.profile(args.profile)
-    except KeyError_ as exc:
-        raise CliError(str(exc)) from None
-    return config, profile
-
-
-def _limits(profile: Profile) -> Any:
-    from fr_tui.core.validate import Limits
-
-    return Limits(max_rows=profile.max_rows, max_bytes=profile.max_bytes)
-
-
-@dataclass
-class Session:
-    client: BatchClient
-    store: HistoryStore
-    paths: Paths
-    config: Config
-    profile: Profile
-
-    @property
-    def origin(self) -> str:
-        return self.client.origin
-
-
-@dataclass
-class Target:
-    """Which server a command talks to, and with which profile's key."""
-
-    profile: Profile
-    sandbox: bool
-    base_url: str  # "" for the sandbox (its address is known once it runs)
-
-    @property
-    def origin(self) -> str:
-        return origin_for(self.base_url, sandbox=self.sandbox)
-
-
-def _target(args: argparse.Namespace, config: Config, profile: Profile) -> Target:
-    if args.sandbox or (profile.is_sandbox and not args.base_url):
-        return Target(profile, True, "")
-    base_url = args.base_url or os.environ.get(BASE_URL_ENV) or profile.base_url
-    return Target(profile, False, normalise_base_url(base_url))
-
-
-def _explicit_target(args: argparse.Namespace) -> bool:
-    return bool(args.profile or args.base_url or args.sandbox or os.environ.get(BASE_URL_ENV))
-
-
-def _target_of(record: BatchRecord, config: Config, fallback: Target) -> Target:
-    """The server a history record belongs to, with the key of its own profile (or of a
-    profile on the same server; else the chosen profile's)."""
-    from fr_tui.core.clients import profile_for_origin
-
-    if record.origin == SANDBOX_ORIGIN:
-        return Target(config.profile(SANDBOX_ORIGIN), True, "")
-    profile = profile_for_origin(config, record.origin, record.profile)
-    return Target(profile or fallback.profile, False, record.origin)
-
-
-def _open_store(paths: Paths, *, read_only: bool | None = False) -> HistoryStore:
-    store = HistoryStore(paths.history_db, read_only=read_only)
-    if store.notice:
-        _err(store.notice)
-    return store
-
-
-def _find_record(
-    args: argparse.Namespace, store: HistoryStore, batch_id: str, target: Target
-) -> BatchRecord | None:
-    """BATCH_ID in history: in the session's origin first, else the one record with that
-    id whatever its server (several: the user must say which)."""
-    record = store.get(target.origin, batch_id)
-    if record is not None:
-        return record
-    matches = store.find(batch_id)
-    if len(matches) > 1:
-        origins = ", ".join(m.origin or "unknown" for m in matches)
-        raise CliError(
-            f"{batch_id} is in history for several servers ({origins}): choose one with "
-            "--profile, --base-url or --sandbox"
-        )
-    if matches and not _explicit_target(args):
-        return matches[0]
-    return None
-
-
-@asynccontextmanager
-async def _session(
-    args: argparse.Namespace, *, batch_id: str | None = None
-) -> AsyncIterator[Session]:
-    """An API client for the chosen profile (starting an embedded sandbox when asked).
-    With `batch_id`: for the server that batch belongs to in history, if it is there."""
-    config, profile = _config(args)
-    paths = get_paths().ensure()
-    store = _open_store(paths)
-    target = _target(args, config, profile)
-    if batch_id is not None:
-        record = _find_record(args, store, batch_id, target)
-        if record is not None and record.origin not in ("", target.origin):
-            target = _target_of(record, config, target)
-    server = None
-    if target.sandbox:
-        from fr_tui.sandbox.server import SandboxServer
-
-        server = SandboxServer(state_dir=paths.sandbox_dir)
-        base_url = server.start()
-        key: str | None = SANDBOX_API_KEY
-        profile_name = "sandbox"
-    else:
-        base_url = target.base_url
-        profile = target.profile
-        try:
-            key = profile.resolve_key()
-        except KeyError_ as exc:
-            raise CliError(str(exc)) from None
-        if not key:
-            raise CliError(
-                f"no API key for profile {profile.name!r}: set FASTROUTER_API_KEY, configure a "
-                "key in the TUI (fr-tui), or try the sandbox (--sandbox)"
-            )
-        profile_name = profile.name
-    from fr_tui.core.api import BatchClient
-
-    client = BatchClient(base_url, key or "", origin=target.origin)
-    try:
-        yield Session(client, store, paths, config, Profile(profile_name, base_url=base_url))
-    finally:
-        await client.aclose()
-        if server is not None:
-            server.stop()
-
-
-def _say_reconciled(outcome: ReconcileOutcome) -> None:
-    line = outcome.line()
-    if line:
-        _err(line)
-
-
-def _run(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    import asyncio  # here, not at the top: validate and split never need it
-
-    return asyncio.run(coro_fn())
-
 
 # --------------------------------------------------------------------- validate / split
 
@@ -216,9 +60,9 @@ def _readable(path: Path) -> None:
 def cmd_validate(args: argparse.Namespace) -> int:
     from fr_tui.core.validate import format_report, validate_path
 
-    _, profile = _config(args)
+    _, profile = config_and_profile(args)
     _readable(args.file)
-    report = validate_path(args.file, _limits(profile))
+    report = validate_path(args.file, limits_of(profile))
     if args.json:
         _print_json(report.to_json())
     else:
@@ -229,7 +73,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_split(args: argparse.Namespace) -> int:
     from fr_tui.core.split import split_file
 
-    _, profile = _config(args)
+    _, profile = config_and_profile(args)
     _readable(args.file)
     try:
         parts = split_file(
@@ -337,10 +181,10 @@ def _final_code(status: str) -> int:
 def cmd_submit(args: argparse.Namespace) -> int:
     from fr_tui.core.validate import validate_path
 
-    _, profile = _config(args)
+    _, profile = config_and_profile(args)
     _readable(args.file)
     metadata = _parse_metadata(args.metadata)
-    report = validate_path(args.file, _limits(profile))
+    report = validate_path(args.file, limits_of(profile))
     if not report.valid:
         first = report.errors[0] if report.errors else None
         where = f" (line {first.line}: {first.message})" if first else ""
@@ -358,7 +202,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         )
 
     async def go() -> int:
-        async with _session(args) as session:
+        async with open_session(args) as session:
             record = await _submit(
                 args,
                 session,
@@ -393,7 +237,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
                 print(f"submitted {record.id} ({result['status']})")
             return code
 
-    return _run(go)
+    return run(go)
 
 
 async def _submit(
@@ -416,7 +260,7 @@ async def _submit(
             path,
             profile=session.profile.name,
             allow_duplicate=bool(args.force),
-            on_reconciled=_say_reconciled,
+            on_reconciled=say_reconciled,
             **options,
         )
     except MetadataError as exc:
@@ -473,7 +317,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from fr_tui.core.workflow import poll_batch
 
     async def go() -> int:
-        async with _session(args, batch_id=args.batch_id) as session:
+        async with open_session(args, batch_id=args.batch_id) as session:
             batch, _ = await poll_batch(session.client, session.store, args.batch_id)
         if args.json:
             _print_json(_status_json(batch))
@@ -481,15 +325,15 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(_status_text(batch))
         return EXIT_INVALID if batch.status in ("failed", "expired") else EXIT_OK
 
-    return _run(go)
+    return run(go)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     from fr_tui.core.intents import IntentLog
 
-    config, profile = _config(args)
+    config, profile = config_and_profile(args)
     paths = get_paths().ensure()
-    store = _open_store(paths, read_only=None)  # read-only when it cannot be written
+    store = open_store(paths, read_only=None)  # read-only when it cannot be written
     intents = IntentLog(store)
     reconciled = [] if store.read_only else _reconcile_for_list(args, config, profile, store)
     records = store.batches(args.limit)
@@ -538,7 +382,7 @@ def _reconcile_for_list(
     a client (or the sandbox) started; without a key or a connection `list` still lists."""
     from fr_tui.core.intents import IN_FLIGHT, UNKNOWN, IntentLog
 
-    target = _target(args, config, profile)
+    target = target_for(args, config, profile)
     if not IntentLog(store).in_states(IN_FLIGHT | {UNKNOWN}, target.origin):
         return []
     if not target.sandbox:
@@ -551,23 +395,23 @@ def _reconcile_for_list(
     async def go() -> list[ReconcileOutcome]:
         from fr_tui.core.reconcile import reconcile
 
-        async with _session(args) as session:
+        async with open_session(args) as session:
             session.client.retry_budget = 10.0  # `list` works offline: fail fast
             return await reconcile(session.client, session.store)
 
     try:
-        outcomes = _run(go)
+        outcomes = run(go)
     except (CliError, OSError) as exc:
-        _err(f"could not check interrupted submits: {exc}")
+        err(f"could not check interrupted submits: {exc}")
         return []
     for outcome in outcomes:
-        _say_reconciled(outcome)
+        say_reconciled(outcome)
     return outcomes
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     async def go() -> int:
-        async with _session(args, batch_id=args.batch_id) as session:
+        async with open_session(args, batch_id=args.batch_id) as session:
             batch = await session.client.cancel_batch(args.batch_id)
             session.store.update_from_api(batch, origin=session.origin)
         if args.json:
@@ -576,7 +420,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
             print(f"{batch.id}: {batch.status}")
         return EXIT_OK
 
-    return _run(go)
+    return run(go)
 
 
 # --------------------------------------------------------------------- results / retry
@@ -597,7 +441,7 @@ async def _joined(session: Session, batch_id: str) -> tuple[Any, Any, Path | Non
     assert record is not None
     dest = session.paths.results_for(batch_id)
     output_path, error_path = await fetch_results(
-        session.client, session.store, record, dest, on_note=_err
+        session.client, session.store, record, dest, on_note=err
     )
     input_path = Path(record.input_path) if record.input_path else None
     if (
@@ -606,7 +450,7 @@ async def _joined(session: Session, batch_id: str) -> tuple[Any, Any, Path | Non
         and record.input_bytes is not None
         and input_path.stat().st_size != record.input_bytes
     ):
-        _err(
+        err(
             f"warning: {input_path} changed since it was submitted; rows are joined by "
             "custom_id, so edited or new rows may not match their results"
         )
@@ -626,7 +470,7 @@ def cmd_results(args: argparse.Namespace) -> int:
     from fr_tui.core.export import export_rows, summary_json
 
     async def go() -> int:
-        async with _session(args, batch_id=args.batch_id) as session:
+        async with open_session(args, batch_id=args.batch_id) as session:
             batch, joined, output_path, error_path = await _joined(session, args.batch_id)
         with joined:
             summary = summary_json(batch.id, batch.status, joined, output_path, error_path)
@@ -650,7 +494,7 @@ def cmd_results(args: argparse.Namespace) -> int:
                     print(f"  {label.replace('_', ' ')}: {summary[label]}")
         return EXIT_INVALID if batch.status == "failed" else EXIT_OK
 
-    return _run(go)
+    return run(go)
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
@@ -658,7 +502,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
     from fr_tui.core.validate import validate_path
 
     async def go() -> int:
-        async with _session(args, batch_id=args.batch_id) as session:
+        async with open_session(args, batch_id=args.batch_id) as session:
             batch, joined, _, _ = await _joined(session, args.batch_id)
             record = session.store.get(session.origin, batch.id)
             assert record is not None
@@ -704,7 +548,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
                 print(f"submitted {result['batch_id']}")
         return EXIT_OK
 
-    return _run(go)
+    return run(go)
 
 
 # --------------------------------------------------------------------- sandbox / paths

@@ -13,7 +13,6 @@ import asyncio
 import logging
 import os
 import random
-import re
 import secrets
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
@@ -25,6 +24,12 @@ import orjson
 
 from fr_tui import __version__
 from fr_tui.core.config import DEFAULT_BASE_URL, normalise_base_url, origin_for
+from fr_tui.core.downloads import (
+    ShortDownload,
+    WrongDownload,
+    check_download,
+    content_range,
+)
 from fr_tui.core.errors import (
     ApiError,
     ApiTimeoutError,
@@ -48,7 +53,6 @@ __all__ = [
     "BatchClient",
     "BatchPage",
     "Progress",
-    "jsonl_tail_complete",
     "normalise_base_url",
 ]
 
@@ -82,16 +86,7 @@ def _parse_json(response: httpx.Response, path: str) -> Any:
 
 T = TypeVar("T")
 
-_CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$")
 MAX_REDIRECTS = 3
-
-
-class _ShortFile(Exception):
-    """A download that ended early: resume it."""
-
-
-class _WrongFile(Exception):
-    """A download that is not the file: start again from byte 0."""
 
 
 class BatchPage(list[Batch]):
@@ -102,49 +97,6 @@ class BatchPage(list[Batch]):
     @property
     def last_id(self) -> str | None:
         return self[-1].id if self else None
-
-
-def jsonl_tail_complete(path: Path, block: int = 1 << 16) -> bool:
-    """Whether a JSONL file ends with a whole line: empty, or a newline-terminated last
-    line that is JSON. A download cut short mid-line fails this (result files are written
-    whole lines at a time)."""
-    with path.open("rb") as handle:
-        size = handle.seek(0, os.SEEK_END)
-        if size == 0:
-            return True
-        handle.seek(size - 1)
-        if handle.read(1) != b"\n":
-            return False
-        # Read backwards until the start of the last non-blank line is in hand (it may be
-        # megabytes long).
-        tail = b""
-        pos = size
-        body = b""
-        while pos > 0:
-            step = min(block, pos)
-            pos -= step
-            handle.seek(pos)
-            tail = handle.read(step) + tail
-            body = tail.rstrip()
-            if body and b"\n" in body:
-                break
-    last = body[body.rfind(b"\n") + 1 :]
-    if not last.strip():
-        return True  # nothing but blank lines
-    try:
-        orjson.loads(last)
-    except orjson.JSONDecodeError:
-        return False
-    return True
-
-
-def _content_range(value: str | None) -> tuple[int, int | None] | None:
-    """(first byte, total size or None) from a Content-Range header."""
-    match = _CONTENT_RANGE.match(value or "")
-    if match is None:
-        return None
-    total = match.group(3)
-    return int(match.group(1)), (int(total) if total != "*" else None)
 
 
 def _shaped(parse: Callable[[Any], T], data: Any, what: str) -> T:
@@ -420,7 +372,7 @@ class BatchClient:
                 part.unlink()  # more than the whole file: not a prefix of it
                 have = 0
             if have and have == declared:  # all there already (a check failed before)
-                self._check_download(file_id, part, have, None, declared, jsonl)
+                check_download(file_id, part, have, None, declared, jsonl)
                 os.replace(part, dest)
                 return dest
             headers = {**self._auth(), "Accept": "application/octet-stream"}
@@ -450,7 +402,7 @@ class BatchClient:
                         await asyncio.sleep(self._backoff(attempt - 1, error.retry_after))
                         continue
                     resumed = response.status_code == 206 and have > 0
-                    span = _content_range(response.headers.get("content-range"))
+                    span = content_range(response.headers.get("content-range"))
                     if resumed and (span is None or span[0] != have):
                         # A 206 from another byte than the one asked for: appending it
                         # would duplicate or skip rows. Start over from byte 0.
@@ -480,14 +432,14 @@ class BatchClient:
                                 progress(done, expected)
                         out.flush()
                         os.fsync(out.fileno())
-                self._check_download(file_id, part, done, expected, declared, jsonl)
+                check_download(file_id, part, done, expected, declared, jsonl)
                 os.replace(part, dest)
                 return dest
-            except _WrongFile as exc:
+            except WrongDownload as exc:
                 last_error = DownloadError(str(exc))
                 part.unlink(missing_ok=True)
                 attempt += 1
-            except _ShortFile as exc:
+            except ShortDownload as exc:
                 # The server ended the body early but cleanly: resume at once (it answered;
                 # there is nothing to wait out).
                 last_error = DownloadError(str(exc))
@@ -506,39 +458,6 @@ class BatchClient:
                 "command again to resume."
             )
         raise DownloadError(f"{reason} Nothing was kept; run the same command again.")
-
-    @staticmethod
-    def _check_download(
-        file_id: str,
-        part: Path,
-        done: int,
-        expected: int | None,
-        declared: int | None,
-        jsonl: bool,
-    ) -> None:
-        for size in (expected, declared):
-            if size is None:
-                continue
-            if done < size:
-                raise _ShortFile(
-                    f"The download of {file_id} stopped at {done:,} of {size:,} bytes."
-                )
-            if done > size:
-                raise _WrongFile(
-                    f"The download of {file_id} has {done:,} bytes, more than the {size:,} "
-                    "the server declared."
-                )
-        if jsonl and not jsonl_tail_complete(part):
-            if declared is not None and done == declared:
-                raise DownloadError(
-                    f"The server's file {file_id} ends in the middle of a line although all "
-                    f"{declared:,} declared bytes arrived: it is incomplete on the server. "
-                    f"What came is kept in {part}."
-                )
-            raise _ShortFile(
-                f"The download of {file_id} ends in the middle of a line ({done:,} bytes): "
-                "it is incomplete."
-            )
 
     # ----------------------------------------------------------------- batches
 

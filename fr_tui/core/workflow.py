@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fr_tui.core.api import BatchClient, Progress, jsonl_tail_complete
+from fr_tui.core.api import BatchClient, Progress
 from fr_tui.core.config import Profile
+from fr_tui.core.downloads import jsonl_tail_complete
 from fr_tui.core.errors import ApiError, OutcomeUnknownError
 from fr_tui.core.intents import (
     ABANDONED,
