@@ -48,6 +48,7 @@ async def _create_running(client: Any, store: Any, count: int) -> list[str]:
                 profile="sandbox",
                 name=f"running-{i:03d}",
                 metadata={"sandbox_fault": "hang_validating"},
+                allow_duplicate=True,
             )
             ids.append(record.id)
 
@@ -73,6 +74,7 @@ def _fill_finished(store: Any, count: int) -> None:
                     "usage": {"cost": 0.5},
                 }
             ),
+            origin="sandbox",
             name=f"done-{i:04d}",
             profile="sandbox",
         )

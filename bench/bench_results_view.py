@@ -117,8 +117,8 @@ async def screen_timings(
     paths.ensure()
     store = HistoryStore(paths.history_db)
     batch = Batch.parse({"id": "batch_bench", "status": "completed", "output_file_id": "file_out"})
-    store.record_created(batch, profile="bench", input_path=str(input_path))
-    store.set_result_paths("batch_bench", str(output_path), None)
+    store.record_created(batch, origin="bench", profile="bench", input_path=str(input_path))
+    store.set_result_paths("bench", "batch_bench", str(output_path), None)
 
     class Host(Blank):
         def __init__(self) -> None:

@@ -1,9 +1,11 @@
 """fr-tui's entry point: the TUI, or a headless subcommand.
 
 Headless commands never import Textual (start-up cost); the TUI is imported lazily.
-Exit codes: 0 success; 1 the input is invalid or the batch failed; 2 usage or local
-I/O error; 3 API or network error; 4 the batch finished, but some rows failed or went
-missing (`results`, `submit --wait`). Errors are one line on stderr; --debug adds the
+Exit codes: 0 success; 1 the input is invalid, the batch failed, or a submit would repeat
+an earlier one; 2 usage or local I/O error; 3 API or network error; 4 the batch finished,
+but some rows failed or went missing (`results`, `submit --wait`); 124 `submit --wait`
+stopped waiting (--timeout or the batch's expiry) while the batch still runs; 141 stdout
+was closed early (a broken pipe: quiet). Errors are one line on stderr; --debug adds the
 traceback. --json prints one JSON document on stdout.
 """
 
@@ -17,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from fr_tui import __version__
-from fr_tui.cli_errors import EXIT_API, EXIT_USAGE, CliError
+from fr_tui.cli_errors import EXIT_API, EXIT_BROKEN_PIPE, EXIT_USAGE, CliError
 
 COMMANDS = (
     "validate",
@@ -87,13 +89,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--endpoint", help="default: the url of the file's lines")
     p.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--name", help="a name for the batch in history")
-    p.add_argument("--force", action="store_true", help="submit despite warnings (never errors)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="submit despite warnings (never errors), and even if the same content was "
+        "submitted before (a second batch, paid twice)",
+    )
     p.add_argument(
         "--max-cost",
         metavar="USD",
         help="refuse (before uploading) if the high cost estimate is over this",
     )
     p.add_argument("--wait", action="store_true", help="poll until the batch ends")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="with --wait: stop waiting after this long (exit 124); without it, waiting "
+        "stops once the batch is past its expires_at",
+    )
     p.add_argument("--poll-interval", type=float, default=None, help=argparse.SUPPRESS)
     p.add_argument("--json", action="store_true")
 
@@ -119,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("batch_id")
     p.add_argument("-o", "--output", type=Path)
     p.add_argument("--submit", action="store_true", help="submit it as a new batch")
+    p.add_argument(
+        "--force", action="store_true", help="submit even if the same rows were retried before"
+    )
     p.add_argument("--json", action="store_true")
 
     p = add("estimate", "tokens and a cost range for a file, before anything is uploaded")
@@ -180,7 +197,39 @@ def _setup_logging(debug: bool) -> None:
     setup_logging(debug=debug)
 
 
+def _quiet_logging() -> None:
+    """fr-tui's log goes to its file (and stderr with --debug), never to Python's
+    last-resort stderr handler: without a file (a local command, an unwritable log dir)
+    records are dropped, and a log write that fails (a full disk) is not reported."""
+    root = logging.getLogger("fr_tui")
+    if not any(isinstance(h, logging.NullHandler) for h in root.handlers):
+        root.addHandler(logging.NullHandler())
+
+
+def _stdout_closed() -> int:
+    """The reader of stdout went away (`fr-tui list | head`): stop quietly. stdout is
+    pointed at /dev/null so the interpreter's last flush cannot fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return EXIT_BROKEN_PIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # here, where a closed pipe can still be caught
+        return code
+    except BrokenPipeError:
+        return _stdout_closed()
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
+    _quiet_logging()
     argv = list(sys.argv[1:] if argv is None else argv)
     first = _first_positional(argv)
     if first in COMMANDS or "-h" in argv[:1] or "--help" in argv[:1]:
@@ -212,6 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("fr-tui: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return _stdout_closed()
     except CliError as exc:
         print(f"fr-tui: {exc}", file=sys.stderr)
         return exc.code
@@ -231,10 +282,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, StoreError):
             print(f"fr-tui: {exc}", file=sys.stderr)
             return EXIT_USAGE
+        import sqlite3
+
+        if isinstance(exc, sqlite3.Error):
+            print(f"fr-tui: the history could not be used: {exc}", file=sys.stderr)
+            return EXIT_USAGE
         if isinstance(exc, OSError):
-            print(
-                f"fr-tui: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr
-            )
+            from fr_tui.core.userfiles import describe
+
+            print(f"fr-tui: {describe(exc)}", file=sys.stderr)
             return EXIT_USAGE
         print(f"fr-tui: unexpected error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_API
@@ -243,6 +299,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run_tui(args: argparse.Namespace) -> int:
     if args.path is not None and not args.path.exists():
         raise CliError(f"no such file or folder: {args.path}")
+    if args.path is not None and not args.path.is_dir():
+        from fr_tui.core.userfiles import check_regular, describe
+
+        try:
+            check_regular(args.path)  # a FIFO or a device would hang or break the preview
+        except OSError as exc:
+            raise CliError(describe(exc)) from None
     if not sys.stdin.isatty() or not sys.stdout.isatty():
         raise CliError("the TUI needs a terminal; for scripts use a command (fr-tui -h)")
     from fr_tui.tui.run import run_tui

@@ -7,31 +7,33 @@ Each `cmd_*` takes the parsed arguments and returns the exit code; errors are ra
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal
 
-from fr_tui.cli_errors import EXIT_INVALID, EXIT_OK, EXIT_ROWS_NOT_OK, EXIT_USAGE, CliError
-from fr_tui.cli_support import err as _err
-from fr_tui.cli_support import limits_of as _limits
-from fr_tui.cli_support import load_profile as _config
+from fr_tui.cli_errors import (
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_ROWS_NOT_OK,
+    EXIT_TIMEOUT,
+    EXIT_USAGE,
+    CliError,
+)
+from fr_tui.cli_support import err, limits_of
+from fr_tui.cli_support import load_profile as config_and_profile
 from fr_tui.cli_support import print_json as _print_json
 from fr_tui.core.config import (
-    BASE_URL_ENV,
-    SANDBOX_API_KEY,
+    SANDBOX_ORIGIN,
     Config,
     KeyError_,
     Profile,
-    normalise_base_url,
 )
-from fr_tui.core.paths import Paths, get_paths
+from fr_tui.core.paths import get_paths
+from fr_tui.core.records import BatchRecord
 from fr_tui.core.store import HistoryStore
 from fr_tui.core.units import json_money, plural
+from fr_tui.core.userfiles import check_regular, describe
 from fr_tui.headless_cost import (  # noqa: F401 - cmd_* are looked up by name by cli.main
     _uses_sandbox,
     budget_refusal,
@@ -45,89 +47,36 @@ from fr_tui.headless_cost import (  # noqa: F401 - cmd_* are looked up by name b
     results_cost_lines,
     validate_with_catalog,
 )
+from fr_tui.headless_session import (
+    Session,
+    open_session,
+    open_store,
+    run,
+    say_reconciled,
+    target_for,
+)
 
 if TYPE_CHECKING:  # the client pulls in httpx: only the commands that talk to the API load it
-    from fr_tui.core.api import BatchClient
     from fr_tui.core.models import Batch
-
-T = TypeVar("T")
-
-
-def _input_file(path: Path) -> Path:
-    """The batch input file argument, or a one-line error that says what is wrong."""
-    if path.is_dir():
-        raise CliError(f"{path} is a directory; give a batch file (e.g. {path}/batch.jsonl)")
-    if not path.is_file():
-        raise CliError(f"no such file: {path}")
-    return path
-
-
-@dataclass
-class Session:
-    client: BatchClient
-    store: HistoryStore
-    paths: Paths
-    config: Config
-    profile: Profile
-
-
-@asynccontextmanager
-async def _session(args: argparse.Namespace) -> AsyncIterator[Session]:
-    """An API client for the chosen profile (starting an embedded sandbox when asked)."""
-    config, profile = _config(args)
-    paths = get_paths().ensure()
-    store = HistoryStore(paths.history_db)
-    if store.notice:
-        _err(store.notice)
-    server = None
-    use_sandbox = args.sandbox or (profile.is_sandbox and not args.base_url)
-    if use_sandbox:
-        from fr_tui.sandbox.server import SandboxServer
-
-        server = SandboxServer(state_dir=paths.sandbox_dir)
-        base_url = server.start()
-        key: str | None = SANDBOX_API_KEY
-        profile_name = "sandbox"
-    else:
-        base_url = normalise_base_url(
-            args.base_url or os.environ.get(BASE_URL_ENV) or profile.base_url
-        )
-        try:
-            key = profile.resolve_key()
-        except KeyError_ as exc:
-            raise CliError(str(exc)) from None
-        if not key:
-            raise CliError(
-                f"no API key for profile {profile.name!r}: set FASTROUTER_API_KEY, configure a "
-                "key in the TUI (fr-tui), or try the sandbox (--sandbox)"
-            )
-        profile_name = profile.name
-    from fr_tui.core.api import BatchClient
-
-    client = BatchClient(base_url, key or "")
-    try:
-        yield Session(client, store, paths, config, Profile(profile_name, base_url=base_url))
-    finally:
-        await client.aclose()
-        if server is not None:
-            server.stop()
-
-
-def _run(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    import asyncio  # here, not at the top: validate and split never need it
-
-    return asyncio.run(coro_fn())
-
+    from fr_tui.core.reconcile import ReconcileOutcome
 
 # --------------------------------------------------------------------- validate / split
+
+
+def _readable(path: Path) -> None:
+    """A regular file, or one clear line: no such file, a directory, a FIFO..."""
+    try:
+        check_regular(path)
+    except OSError as exc:
+        raise CliError(describe(exc)) from None
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from fr_tui.core.validate import format_report
 
-    _, profile = _config(args)
-    _input_file(args.file)
-    checked = validate_with_catalog(args, profile, args.file, _limits(profile))
+    _, profile = config_and_profile(args)
+    _readable(args.file)
+    checked = validate_with_catalog(args, profile, args.file, limits_of(profile))
     report = checked.report
     if args.json:
         _print_json({**report.to_json(), "catalog": catalog_json(checked.catalog)})
@@ -144,8 +93,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_split(args: argparse.Namespace) -> int:
     from fr_tui.core.split import split_file
 
-    _, profile = _config(args)
-    _input_file(args.file)
+    _, profile = config_and_profile(args)
+    _readable(args.file)
     try:
         parts = split_file(
             args.file,
@@ -184,11 +133,40 @@ def _progress_line(batch: Batch) -> str:
     return f"{batch.id}: {batch.status} {done}/{counts.total} ({counts.failed} failed)"
 
 
-async def _wait(session: Session, batch_id: str, interval: float) -> Any:
+# A batch still running this long after its expires_at has a status fr-tui cannot read
+# as finished: stop waiting rather than poll for ever.
+EXPIRY_GRACE_SECONDS = 600.0
+# Without expires_at: the 24 h completion window, plus that grace.
+WINDOW_SECONDS = 24 * 3600.0
+
+
+class WaitTimeout(CliError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, EXIT_TIMEOUT)
+
+
+def _wait_deadline(batch: Batch, timeout: float | None, started: float) -> tuple[float, str]:
+    """(wall-clock time to give up at, why) for `submit --wait`."""
+    limits: list[tuple[float, str]] = []
+    if timeout is not None:
+        limits.append((started + timeout, f"--timeout {timeout:g}s passed"))
+    expires = batch.timestamps.get("expires_at")
+    if expires:
+        limits.append((expires + EXPIRY_GRACE_SECONDS, "its expires_at passed"))
+    else:
+        created = batch.created_at or started
+        limits.append((created + WINDOW_SECONDS + EXPIRY_GRACE_SECONDS, "its 24 h window passed"))
+    return min(limits)
+
+
+async def _wait(
+    session: Session, batch_id: str, interval: float, timeout: float | None = None
+) -> Any:
     from fr_tui.core.workflow import poll_batch
 
     last = ""
     tty = sys.stderr.isatty()
+    started = time.time()
     while True:
         batch, _ = await poll_batch(session.client, session.store, batch_id)
         line = _progress_line(batch)
@@ -203,9 +181,17 @@ async def _wait(session: Session, batch_id: str, interval: float) -> Any:
             if tty:
                 sys.stderr.write("\n")
             return batch
+        give_up, why = _wait_deadline(batch, timeout, started)
+        if time.time() >= give_up:
+            if tty:
+                sys.stderr.write("\n")
+            raise WaitTimeout(
+                f"stopped waiting for {batch_id}: {why} and it is still {batch.status!r}. "
+                f"Check it later with: fr-tui status {batch_id}"
+            )
         import asyncio
 
-        await asyncio.sleep(interval)
+        await asyncio.sleep(max(0.0, min(interval, give_up - time.time())))
 
 
 def _final_code(batch: Batch) -> int:
@@ -237,14 +223,13 @@ def _endpoint(given: str | None, detected: str | None) -> str | None:
 
 def cmd_submit(args: argparse.Namespace) -> int:
     from fr_tui.core.costlog import record_estimate
-    from fr_tui.core.workflow import submit_file
 
-    config, profile = _config(args)
-    _input_file(args.file)
+    config, profile = config_and_profile(args)
+    _readable(args.file)
     metadata = _parse_metadata(args.metadata)
     max_cost = parse_max_cost(args.max_cost)
     checked = validate_with_catalog(
-        args, profile, args.file, _limits(profile), tally_without_catalog=True
+        args, profile, args.file, limits_of(profile), tally_without_catalog=True
     )
     report = checked.report
     if not report.valid:
@@ -267,19 +252,18 @@ def cmd_submit(args: argparse.Namespace) -> int:
     # The estimate is kept with the batch (spend, budgets, the estimate's correction),
     # and a budget is checked before anything is uploaded.
     profile_name = "sandbox" if _uses_sandbox(args, profile) else profile.name
-    local_store = HistoryStore(get_paths().ensure().history_db)
+    local_store = open_store(get_paths().ensure())
     estimate = make_estimate(checked, config, profile, local_store)
     refusal = budget_refusal(estimate, config, profile_name, max_cost, local_store)
     if refusal:
         raise CliError(f"{args.file}: {refusal}", EXIT_INVALID)
 
     async def go() -> int:
-        async with _session(args) as session:
-            record = await submit_file(
-                session.client,
-                session.store,
+        async with open_session(args) as session:
+            record = await _submit(
+                args,
+                session,
                 args.file,
-                profile=session.profile.name,
                 endpoint=endpoint,
                 metadata=metadata,
                 name=args.name,
@@ -299,10 +283,13 @@ def cmd_submit(args: argparse.Namespace) -> int:
             }
             code = EXIT_OK
             if args.wait:
-                interval = args.poll_interval or (
-                    0.2 if args.sandbox or session.profile.name == "sandbox" else 10.0
-                )
-                batch = await _wait(session, record.id, interval)
+                interval = args.poll_interval or (0.2 if session.origin == SANDBOX_ORIGIN else 10.0)
+                try:
+                    batch = await _wait(session, record.id, interval, args.timeout)
+                except WaitTimeout:
+                    if args.json:
+                        _print_json({**result, "status": "waiting_timed_out"})
+                    raise
                 result["status"] = batch.status
                 result["request_counts"] = (
                     batch.request_counts.to_dict() if batch.request_counts else None
@@ -317,7 +304,45 @@ def cmd_submit(args: argparse.Namespace) -> int:
                 )
             return code
 
-    return _run(go)
+    return run(go)
+
+
+async def _submit(
+    args: argparse.Namespace, session: Session, path: Path, **options: Any
+) -> BatchRecord:
+    """workflow.submit_file with the CLI's answers: reconciled submits said on stderr, a
+    duplicate refused unless --force, a batch the history could not take printed."""
+    from fr_tui.core.store import HistoryWriteError
+    from fr_tui.core.workflow import (
+        DuplicateSubmitError,
+        MetadataError,
+        UnrecordedBatchError,
+        submit_file,
+    )
+
+    try:
+        return await submit_file(
+            session.client,
+            session.store,
+            path,
+            profile=session.profile.name,
+            allow_duplicate=bool(args.force),
+            on_reconciled=say_reconciled,
+            **options,
+        )
+    except MetadataError as exc:
+        raise CliError(str(exc)) from None
+    except HistoryWriteError as exc:
+        raise CliError(str(exc)) from None
+    except DuplicateSubmitError as exc:
+        raise CliError(f"{exc}. Pass --force to submit it anyway.", EXIT_INVALID) from None
+    except UnrecordedBatchError as exc:
+        # The one place an id could be lost: it goes to stdout (and --json) as well.
+        if getattr(args, "json", False):
+            _print_json({"batch_id": exc.batch.id, "status": exc.batch.status, "recorded": False})
+        else:
+            print(exc.batch.id)
+        raise CliError(str(exc)) from None
 
 
 # --------------------------------------------------------------------- status / list / cancel
@@ -370,7 +395,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from fr_tui.core.workflow import poll_batch
 
     async def go() -> int:
-        async with _session(args) as session:
+        async with open_session(args, batch_id=args.batch_id) as session:
             batch, _ = await poll_batch(session.client, session.store, args.batch_id)
         if args.json:
             _print_json(_status_json(batch))
@@ -378,28 +403,34 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(_status_text(batch))
         return EXIT_INVALID if batch.status in ("failed", "expired") else EXIT_OK
 
-    return _run(go)
+    return run(go)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from fr_tui.core.intents import IntentLog
+
+    config, profile = config_and_profile(args)
     paths = get_paths().ensure()
-    store = HistoryStore(paths.history_db)
-    if store.notice:
-        _err(store.notice)
+    store = open_store(paths, read_only=None)  # read-only when it cannot be written
+    intents = IntentLog(store)
+    reconciled = [] if store.read_only else _reconcile_for_list(args, config, profile, store)
     records = store.batches(args.limit)
-    unknown = store.unknown_creates()
+    unknown = intents.unknown()
     if args.json:
         _print_json(
             {
                 "batches": [r.to_dict() for r in records],
-                "outcome_unknown": [
+                "outcome_unknown": [u.to_dict() for u in unknown],
+                "reconciled": [
                     {
-                        "input_file_id": u.input_file_id,
-                        "input_path": u.input_path,
-                        "message": u.message,
+                        "token": o.intent.token,
+                        "state": o.state,
+                        "batch_id": o.batch.id if o.batch else None,
+                        "input_path": o.intent.input_path,
                     }
-                    for u in unknown
+                    for o in reconciled
                 ],
+                "read_only": store.read_only,
             }
         )
         return EXIT_OK
@@ -414,22 +445,60 @@ def cmd_list(args: argparse.Namespace) -> int:
         )
         print(f"{r.id:<36} {r.status:<12} {counts:>11}  {created}  {r.label}")
     for u in unknown:
-        print(f"! outcome unknown: create for {u.input_file_id} ({u.input_path}); check the server")
+        where = f"input file {u.input_file_id}, " if u.input_file_id else ""
+        print(
+            f"! outcome unknown: submit of {u.input_path or u.label} ({where}{u.origin or '?'}): "
+            f"{u.message or 'the create answer was lost'}"
+        )
     return EXIT_OK
+
+
+def _reconcile_for_list(
+    args: argparse.Namespace, config: Config, profile: Profile, store: HistoryStore
+) -> list[ReconcileOutcome]:
+    """Settle interrupted submits of this session's server before listing. Only then is
+    a client (or the sandbox) started; without a key or a connection `list` still lists."""
+    from fr_tui.core.intents import IN_FLIGHT, UNKNOWN, IntentLog
+
+    target = target_for(args, config, profile)
+    if not IntentLog(store).in_states(IN_FLIGHT | {UNKNOWN}, target.origin):
+        return []
+    if not target.sandbox:
+        try:
+            if not target.profile.resolve_key():
+                return []
+        except KeyError_:
+            return []
+
+    async def go() -> list[ReconcileOutcome]:
+        from fr_tui.core.reconcile import reconcile
+
+        async with open_session(args) as session:
+            session.client.retry_budget = 10.0  # `list` works offline: fail fast
+            return await reconcile(session.client, session.store)
+
+    try:
+        outcomes = run(go)
+    except (CliError, OSError) as exc:
+        err(f"could not check interrupted submits: {exc}")
+        return []
+    for outcome in outcomes:
+        say_reconciled(outcome)
+    return outcomes
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     async def go() -> int:
-        async with _session(args) as session:
+        async with open_session(args, batch_id=args.batch_id) as session:
             batch = await session.client.cancel_batch(args.batch_id)
-            session.store.update_from_api(batch)
+            session.store.update_from_api(batch, origin=session.origin)
         if args.json:
             _print_json(_status_json(batch))
         else:
             print(f"{batch.id}: {batch.status}")
         return EXIT_OK
 
-    return _run(go)
+    return run(go)
 
 
 # --------------------------------------------------------------------- results / retry
@@ -446,10 +515,12 @@ async def _joined(session: Session, batch_id: str) -> tuple[Any, Any, Path | Non
             f"{batch_id} is still {batch.status}; wait for it (fr-tui status {batch_id})",
             EXIT_INVALID,
         )
-    record = session.store.get(batch_id)
+    record = session.store.get(session.origin, batch_id)
     assert record is not None
     dest = session.paths.results_for(batch_id)
-    output_path, error_path = await fetch_results(session.client, session.store, record, dest)
+    output_path, error_path = await fetch_results(
+        session.client, session.store, record, dest, on_note=err
+    )
     input_path = Path(record.input_path) if record.input_path else None
     if (
         input_path is not None
@@ -457,7 +528,7 @@ async def _joined(session: Session, batch_id: str) -> tuple[Any, Any, Path | Non
         and record.input_bytes is not None
         and input_path.stat().st_size != record.input_bytes
     ):
-        _err(
+        err(
             f"warning: {input_path} changed since it was submitted; rows are joined by "
             "custom_id, so edited or new rows may not match their results"
         )
@@ -477,7 +548,7 @@ def cmd_results(args: argparse.Namespace) -> int:
     from fr_tui.core.export import export_rows, summary_json
 
     async def go() -> int:
-        async with _session(args) as session:
+        async with open_session(args, batch_id=args.batch_id) as session:
             batch, joined, output_path, error_path = await _joined(session, args.batch_id)
         with joined:
             summary = summary_json(batch.id, batch.status, joined, output_path, error_path)
@@ -509,7 +580,7 @@ def cmd_results(args: argparse.Namespace) -> int:
             return EXIT_INVALID
         return EXIT_ROWS_NOT_OK if summary["failed"] or summary["missing"] else EXIT_OK
 
-    return _run(go)
+    return run(go)
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
@@ -518,12 +589,11 @@ def cmd_retry(args: argparse.Namespace) -> int:
     from fr_tui.core.costlog import record_estimate
     from fr_tui.core.export import NothingToRetry, build_retry_file
     from fr_tui.core.validate import validate_path
-    from fr_tui.core.workflow import submit_file
 
     async def go() -> int:
-        async with _session(args) as session:
+        async with open_session(args, batch_id=args.batch_id) as session:
             batch, joined, _, _ = await _joined(session, args.batch_id)
-            record = session.store.get(batch.id)
+            record = session.store.get(session.origin, batch.id)
             assert record is not None
             out = (
                 args.output
@@ -555,7 +625,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
                     args,
                     profile,
                     plan.path,
-                    _limits(profile),
+                    limits_of(profile),
                     tally_without_catalog=True,
                 )
                 estimate = make_estimate(checked, config, profile, session.store)
@@ -564,11 +634,10 @@ def cmd_retry(args: argparse.Namespace) -> int:
                 )
                 if refusal:
                     raise CliError(f"retry of {batch.id}: {refusal}", EXIT_INVALID)
-                child = await submit_file(
-                    session.client,
-                    session.store,
+                child = await _submit(
+                    args,
+                    session,
                     plan.path,
-                    profile=session.profile.name,
                     endpoint=record.endpoint or report.endpoint,
                     parent_batch_id=batch.id,
                     name=f"retry of {record.label}",
@@ -586,7 +655,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
                 print(f"submitted {result['batch_id']}")
         return EXIT_OK
 
-    return _run(go)
+    return run(go)
 
 
 # --------------------------------------------------------------------- sandbox / paths

@@ -37,7 +37,7 @@ async def seed(paths) -> dict[str, str]:
     store = HistoryStore(paths.history_db)
     ids: dict[str, str] = {}
     with SandboxServer(state_dir=paths.sandbox_dir, tick=0.01) as server:
-        async with BatchClient(server.base_url, SANDBOX_API_KEY) as client:
+        async with BatchClient(server.base_url, SANDBOX_API_KEY, origin="sandbox") as client:
             plan = [
                 ("chat", "chat.jsonl", None, "chat smoke test"),
                 ("embeddings", "embeddings.jsonl", None, None),
@@ -46,7 +46,13 @@ async def seed(paths) -> dict[str, str]:
             ]
             for key, sample, metadata, name in plan:
                 record = await submit_file(
-                    client, store, SAMPLES / sample, profile="sandbox", metadata=metadata, name=name
+                    client,
+                    store,
+                    SAMPLES / sample,
+                    profile="sandbox",
+                    metadata=metadata,
+                    name=name,
+                    allow_duplicate=True,  # chat.jsonl goes twice on purpose
                 )
                 ids[key] = record.id
             for batch_id in ids.values():
@@ -55,7 +61,7 @@ async def seed(paths) -> dict[str, str]:
                     if batch.terminal:
                         break
                     await asyncio.sleep(0.02)
-                record = store.get(batch_id)
+                record = store.get("sandbox", batch_id)
                 if record and record.status == "completed":
                     await fetch_results(client, store, record, paths.results_for(batch_id))
     return ids

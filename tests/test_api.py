@@ -22,6 +22,7 @@ from fr_tui.core.errors import (
     ServerError,
     TooLargeError,
 )
+from fr_tui.core.intents import IntentLog
 from fr_tui.core.models import Batch
 from fr_tui.core.store import HistoryStore
 from fr_tui.core.workflow import submit_file
@@ -154,7 +155,7 @@ async def test_lost_create_answer_is_recorded_and_not_duplicated(
         with pytest.raises(OutcomeUnknownError):
             await submit_file(client, store, samples / "chat.jsonl", profile="sandbox")
         sandbox.set_faults({})
-        unknown = store.unknown_creates()
+        unknown = IntentLog(store).unknown()
         assert len(unknown) == 1 and unknown[0].input_file_id
         await asyncio.sleep(1.2)
         created = [
@@ -225,7 +226,7 @@ async def test_an_unreadable_create_answer_is_kept_as_outcome_unknown(
         sandbox.set_faults({"non_json": True, "methods": ["POST"], "path_prefix": "/v1/batches"})
         with pytest.raises(OutcomeUnknownError, match="cannot read"):
             await submit_file(client, store, samples / "chat.jsonl", profile="sandbox")
-    assert len(store.unknown_creates()) == 1
+    assert len(IntentLog(store).unknown()) == 1
 
 
 async def test_quitting_during_create_keeps_a_record(
@@ -250,7 +251,7 @@ async def test_quitting_during_create_keeps_a_record(
         task.cancel()  # what a dropped SSH session or ctrl+c does to the worker
         with pytest.raises(asyncio.CancelledError):
             await task
-    unknown = store.unknown_creates()
+    unknown = IntentLog(store).unknown()
     assert len(unknown) == 1 and "stopped" in (unknown[0].message or "")
 
 
@@ -260,7 +261,7 @@ async def test_a_refused_create_leaves_no_record(sandbox, samples: Path, tmp_pat
         sandbox.set_faults({"status": 400, "methods": ["POST"], "path_prefix": "/v1/batches"})
         with pytest.raises(Exception, match="400"):
             await submit_file(client, store, samples / "chat.jsonl", profile="sandbox")
-    assert store.unknown_creates() == [] and store.batches() == []
+    assert IntentLog(store).unknown() == [] and store.batches() == []
 
 
 async def test_a_key_that_cannot_be_sent_fails_at_once_without_retries(sandbox) -> None:

@@ -464,6 +464,7 @@ def test_spend_without_read_results_and_with_a_running_batch(
         str(samples / "chat.jsonl"),
         "--metadata",
         "sandbox_fault=hang_validating",
+        "--force",  # the same file again: a second batch, on purpose
         env=api,
     )
     spend = run_json("spend", env=api)

@@ -381,7 +381,7 @@ async def finished(client: BatchClient, store: HistoryStore, path: Path) -> Batc
     for _ in range(500):
         batch, _old = await poll_batch(client, store, created.id)
         if batch.terminal:
-            record = store.get(created.id)
+            record = store.get(created.origin, created.id)
             assert record is not None and record.status == "completed"
             return record
         await asyncio.sleep(0.02)
@@ -393,9 +393,9 @@ def counting_downloads(client: BatchClient, monkeypatch: pytest.MonkeyPatch) -> 
     calls: list[str] = []
     download = client.download_file
 
-    async def counted(file_id: str, dest: Any, progress: Any = None) -> Path:
+    async def counted(file_id: str, dest: Any, progress: Any = None, **options: Any) -> Path:
         calls.append(file_id)
-        return await download(file_id, dest, progress)
+        return await download(file_id, dest, progress, **options)
 
     monkeypatch.setattr(client, "download_file", counted)
     return calls
@@ -415,7 +415,7 @@ async def test_fetch_results_downloads_records_and_skips_complete_files(
         out, err = await fetch_results(client, store, record, dest)
         assert (out, err) == (dest / "output.jsonl", dest / "errors.jsonl")
         assert calls == [record.output_file_id, record.error_file_id]
-        stored = store.get(record.id)
+        stored = store.get(record.origin, record.id)
         assert stored is not None
         assert (stored.output_path, stored.error_path) == (str(out), str(err))
         with join_results(path, out, err) as joined:
@@ -436,7 +436,7 @@ async def test_fetch_results_of_an_all_failed_batch(sandbox: Any, tmp_path: Path
         assert record.output_file_id is None
         out, err = await fetch_results(client, store, record, tmp_path / "results")
     assert out is None and err == tmp_path / "results" / "errors.jsonl"
-    stored = store.get(record.id)
+    stored = store.get(record.origin, record.id)
     assert stored is not None and (stored.output_path, stored.error_path) == (None, str(err))
     with join_results(path, out, err) as joined:
         assert joined.counts == {"total": 3, "ok": 0, "failed": 3, "missing": 0}
@@ -455,7 +455,7 @@ async def test_interrupted_fetch_leaves_no_file_that_looks_complete(
             with pytest.raises(DownloadError):
                 await fetch_results(impatient, store, record, dest)
         assert not (dest / "output.jsonl").exists()  # only the partial .part file
-        stored = store.get(record.id)
+        stored = store.get(record.origin, record.id)
         assert stored is not None and stored.output_path is None
         sandbox.set_faults({})
         out, err = await fetch_results(client, store, record, dest)
@@ -516,14 +516,14 @@ async def test_fetching_the_same_results_twice_at_once_downloads_once(
             if batch.terminal:
                 break
             await asyncio.sleep(0.02)
-        done = store.get(record.id)
+        done = store.get(record.origin, record.id)
         assert done is not None
         calls: list[str] = []
         real = client.download_file
 
-        async def counted(file_id: str, dest: Any, progress: Any = None) -> Any:
+        async def counted(file_id: str, dest: Any, progress: Any = None, **options: Any) -> Any:
             calls.append(file_id)
-            return await real(file_id, dest, progress)
+            return await real(file_id, dest, progress, **options)
 
         client.download_file = counted  # type: ignore[method-assign]
         results = await asyncio.gather(

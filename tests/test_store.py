@@ -23,7 +23,7 @@ def batch(i: int, status: str = "validating", **extra: object) -> Batch:
 def test_record_and_update_keep_local_fields(tmp_path: Path) -> None:
     store = HistoryStore(tmp_path / "h.db")
     store.record_created(
-        batch(1), profile="p", input_path="/x/in.jsonl", input_rows=3, name="first"
+        batch(1), origin="o", profile="p", input_path="/x/in.jsonl", input_rows=3, name="first"
     )
     old, new = store.update_from_api(
         batch(
@@ -32,33 +32,22 @@ def test_record_and_update_keep_local_fields(tmp_path: Path) -> None:
             request_counts={"total": 3, "completed": 2, "failed": 1},
             output_file_id="out",
             usage={"cost": 0.5},
-        )
+        ),
+        origin="o",
     )
     assert (old, new) == ("validating", "completed")
-    record = store.get("fr_batch-1")
+    record = store.get("o", "fr_batch-1")
     assert record is not None
     assert record.name == "first" and record.input_rows == 3 and record.profile == "p"
     assert (record.request_total, record.request_failed, record.cost) == (3, 1, 0.5)
     assert record.terminal and store.active() == []
 
 
-def test_lineage_and_unknown_creates(tmp_path: Path) -> None:
+def test_lineage(tmp_path: Path) -> None:
     store = HistoryStore(tmp_path / "h.db")
-    store.record_created(batch(1, "completed"))
-    store.record_created(batch(2), parent_batch_id="fr_batch-1")
-    assert [c.id for c in store.children("fr_batch-1")] == ["fr_batch-2"]
-    rowid = store.record_unknown_create(
-        input_file_id="file-1",
-        profile="p",
-        base_url="u",
-        input_path="/a",
-        endpoint="/v1/embeddings",
-        metadata=None,
-        message="lost",
-    )
-    assert [u.input_file_id for u in store.unknown_creates()] == ["file-1"]
-    store.resolve_unknown(rowid, None)
-    assert store.unknown_creates() == []
+    store.record_created(batch(1, "completed"), origin="o")
+    store.record_created(batch(2), origin="o", parent_batch_id="fr_batch-1")
+    assert [c.id for c in store.children("o", "fr_batch-1")] == ["fr_batch-2"]
 
 
 WRITER = """
@@ -67,8 +56,12 @@ from fr_tui.core.models import Batch
 from fr_tui.core.store import HistoryStore
 store = HistoryStore(sys.argv[1])
 for i in range(int(sys.argv[3])):
-    store.record_created(Batch.parse({"id": f"{sys.argv[2]}-{i}", "status": "validating"}))
-    store.update_from_api(Batch.parse({"id": f"{sys.argv[2]}-{i}", "status": "in_progress"}))
+    store.record_created(
+        Batch.parse({"id": f"{sys.argv[2]}-{i}", "status": "validating"}), origin="o"
+    )
+    store.update_from_api(
+        Batch.parse({"id": f"{sys.argv[2]}-{i}", "status": "in_progress"}), origin="o"
+    )
 """
 
 
@@ -107,8 +100,8 @@ def test_corrupt_file_is_moved_aside(tmp_path: Path) -> None:
     store = HistoryStore(db)
     assert store.notice and "moved" in store.notice
     assert list(tmp_path.glob("h.db.corrupt-*"))
-    store.record_created(batch(1))
-    assert store.get("fr_batch-1") is not None
+    store.record_created(batch(1), origin="o")
+    assert store.get("o", "fr_batch-1") is not None
 
 
 def test_migration_from_an_older_schema(tmp_path: Path) -> None:
@@ -122,10 +115,10 @@ def test_migration_from_an_older_schema(tmp_path: Path) -> None:
     conn.commit()
     conn.close()
     store = HistoryStore(db)
-    old = store.get("fr_batch-old")
+    old = store.get("", "fr_batch-old")  # no base URL recorded: origin unknown
     assert old is not None and old.status == "completed" and old.parent_batch_id is None
-    store.record_created(batch(2), parent_batch_id="fr_batch-old")
-    assert [c.id for c in store.children("fr_batch-old")] == ["fr_batch-2"]
+    store.record_created(batch(2), origin="", parent_batch_id="fr_batch-old")
+    assert [c.id for c in store.children("", "fr_batch-old")] == ["fr_batch-2"]
     with sqlite3.connect(db) as check:
         assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert check.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -137,7 +130,7 @@ def test_a_newer_schema_is_reported_not_replaced(tmp_path: Path) -> None:
     from fr_tui.core.store import StoreError
 
     db = tmp_path / "h.db"
-    HistoryStore(db).record_created(batch(1))
+    HistoryStore(db).record_created(batch(1), origin="o")
     with sqlite3.connect(db) as conn:
         conn.execute("PRAGMA user_version = 99")
     with pytest.raises(StoreError, match="newer fr-tui"):

@@ -15,7 +15,7 @@ import os
 import random
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,7 +23,13 @@ import httpx
 import orjson
 
 from fr_tui import __version__
-from fr_tui.core.config import DEFAULT_BASE_URL, normalise_base_url
+from fr_tui.core.config import DEFAULT_BASE_URL, normalise_base_url, origin_for
+from fr_tui.core.downloads import (
+    ShortDownload,
+    WrongDownload,
+    check_download,
+    content_range,
+)
 from fr_tui.core.errors import (
     ApiError,
     ApiTimeoutError,
@@ -42,7 +48,13 @@ from fr_tui.core.models import Batch, FileObject
 
 log = logging.getLogger("fr_tui.api")
 
-__all__ = ["DEFAULT_BASE_URL", "BatchClient", "Progress", "normalise_base_url"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "BatchClient",
+    "BatchPage",
+    "Progress",
+    "normalise_base_url",
+]
 
 UPLOAD_CHUNK = 256 * 1024
 DOWNLOAD_CHUNK = 256 * 1024
@@ -74,6 +86,18 @@ def _parse_json(response: httpx.Response, path: str) -> Any:
 
 T = TypeVar("T")
 
+MAX_REDIRECTS = 3
+
+
+class BatchPage(list[Batch]):
+    """One page of `GET /v1/batches`: the batches, and whether more pages follow."""
+
+    has_more: bool = False
+
+    @property
+    def last_id(self) -> str | None:
+        return self[-1].id if self else None
+
 
 def _shaped(parse: Callable[[Any], T], data: Any, what: str) -> T:
     """A JSON answer of the wrong shape is a BadResponseError, never a crash."""
@@ -97,8 +121,11 @@ class BatchClient:
         max_attempts: int = 8,
         backoff_base: float = 0.5,
         backoff_cap: float = 15.0,
+        origin: str | None = None,
     ) -> None:
         self.base_url = normalise_base_url(base_url)
+        # The server identity history keys batch ids by (see config.origin_for).
+        self.origin = origin or origin_for(self.base_url)
         self._api_key = api_key
         self.read_timeout = read_timeout
         self.retry_budget = retry_budget
@@ -109,7 +136,8 @@ class BatchClient:
             base_url=self.base_url,
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
             headers={"User-Agent": f"fr-tui/{__version__}"},
-            follow_redirects=True,
+            # GETs follow redirects; a POST never does blindly (see _request).
+            follow_redirects=False,
         )
 
     def __repr__(self) -> str:
@@ -151,6 +179,8 @@ class BatchClient:
         429/refused), 'none'. Returns a 2xx response or raises a typed ApiError."""
         deadline = time.monotonic() + self.retry_budget
         attempt = 0
+        redirects = 0
+        target = path
         all_headers = {**self._auth(), **(headers or {})}
         if json is not None:
             all_headers["Content-Type"] = "application/json"
@@ -164,8 +194,17 @@ class BatchClient:
             )
             try:
                 response = await self._http.request(
-                    method, path, content=body, headers=all_headers, params=params
+                    method,
+                    target,
+                    content=body,
+                    headers=all_headers,
+                    params=params,
+                    follow_redirects=method == "GET",
                 )
+            except httpx.TooManyRedirects:
+                raise BadResponseError(
+                    f"Too many redirects at {path}: check the base URL."
+                ) from None
             except (httpx.LocalProtocolError, UnicodeEncodeError):
                 # Nothing was sent: a header (the key, most likely) cannot be encoded.
                 raise BadRequestError(
@@ -190,6 +229,12 @@ class BatchClient:
                 )
                 retryable = retry == "idempotent"
             else:
+                if 300 <= response.status_code < 400 and method != "GET":
+                    target = self._redirect_target(method, path, response)
+                    redirects += 1
+                    if redirects > MAX_REDIRECTS:
+                        raise BadResponseError(f"Too many redirects at {path}: check the base URL.")
+                    continue  # 307/308 to the same server: send the same body again
                 if response.status_code < 400:
                     return response
                 try:
@@ -211,6 +256,28 @@ class BatchClient:
                 raise error
             log.info("retrying %s %s in %.2fs after: %s", method, path, delay, error.kind)
             await asyncio.sleep(delay)
+
+    def _redirect_target(self, method: str, path: str, response: httpx.Response) -> str:
+        """Where a 307/308 answer to a POST sends it again, or a clear refusal: a 301/302/
+        303 would turn the POST into a GET (an upload silently lost), and another host
+        would be sent the API key."""
+        status = response.status_code
+        location = response.headers.get("location")
+        if status not in (307, 308) or not location:
+            raise BadResponseError(
+                f"The server answered {method} {path} with a redirect ({status}"
+                f"{' to ' + location if location else ''}), which would drop the request "
+                "body: fr-tui did not follow it. Check the base URL (https? a trailing path?)."
+            )
+        url = response.request.url.join(location)
+        base = httpx.URL(self.base_url)
+        if (url.scheme, url.host, url.port) != (base.scheme, base.host, base.port):
+            raise BadResponseError(
+                f"The server redirected {method} {path} to another server ({url.host}); "
+                "fr-tui does not send the request (or the key) there. Check the base URL."
+            )
+        log.info("following a %s redirect of %s %s to %s", status, method, path, url.path)
+        return str(url)
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = await self._request(method, path, **kwargs)
@@ -263,28 +330,61 @@ class BatchClient:
         data = await self._json("GET", f"/v1/files/{file_id}")
         return _shaped(FileObject.parse, data, "file")
 
+    async def declared_size(self, file_id: str) -> int | None:
+        """The file object's `bytes`, when the server gives it (GET /v1/files/{id} is not
+        documented by FastRouter: a refusal or an answer without it gives None)."""
+        try:
+            # Asked once, without retries: a server that does not offer it must not hold
+            # up the download for a retry budget.
+            data = await self._json("GET", f"/v1/files/{file_id}", retry="none")
+            return _shaped(FileObject.parse, data, "file").bytes
+        except ApiError as exc:
+            log.info("no declared size for %s: %s", file_id, exc.kind)
+            return None
+
     async def download_file(
-        self, file_id: str, dest: str | Path, progress: Progress | None = None
+        self,
+        file_id: str,
+        dest: str | Path,
+        progress: Progress | None = None,
+        *,
+        jsonl: bool = False,
     ) -> Path:
         """Stream a file's content to `dest`: into `dest.part` first, resumed with a Range
-        request after a dropped connection where the server allows it, length-checked,
-        then renamed into place. A failed download never leaves `dest` looking complete."""
+        request after a dropped connection where the server allows it, checked, then
+        renamed into place. A failed download never leaves `dest` looking complete.
+
+        Checks: a 206 must start at the byte asked for (else start over from 0); the size
+        must match what the server declared (Content-Length, Content-Range, the file
+        object's `bytes`); with `jsonl` (result files) the last line must be whole JSON
+        ending in a newline. A short file is resumed, a wrong one downloaded again."""
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         part = dest.with_name(dest.name + ".part")
         path = f"/v1/files/{file_id}/content"
+        declared = await self.declared_size(file_id)
         deadline = time.monotonic() + self.retry_budget
         attempt = 0
         last_error: ApiError | None = None
         while attempt < self.max_attempts and time.monotonic() < deadline:
             have = part.stat().st_size if part.exists() else 0
+            if declared is not None and have > declared:
+                part.unlink()  # more than the whole file: not a prefix of it
+                have = 0
+            if have and have == declared:  # all there already (a check failed before)
+                check_download(file_id, part, have, None, declared, jsonl)
+                os.replace(part, dest)
+                return dest
             headers = {**self._auth(), "Accept": "application/octet-stream"}
             if have:
                 headers["Range"] = f"bytes={have}-"
             try:
-                async with self._http.stream("GET", path, headers=headers) as response:
+                async with self._http.stream(
+                    "GET", path, headers=headers, follow_redirects=True
+                ) as response:
                     if response.status_code == 416 and have:
                         part.unlink()  # our partial file is stale; start over
+                        attempt += 1
                         continue
                     if response.status_code >= 400:
                         await response.aread()
@@ -302,10 +402,27 @@ class BatchClient:
                         await asyncio.sleep(self._backoff(attempt - 1, error.retry_after))
                         continue
                     resumed = response.status_code == 206 and have > 0
+                    span = content_range(response.headers.get("content-range"))
+                    if resumed and (span is None or span[0] != have):
+                        # A 206 from another byte than the one asked for: appending it
+                        # would duplicate or skip rows. Start over from byte 0.
+                        log.warning(
+                            "download of %s: asked from byte %d, got %s; starting over",
+                            file_id,
+                            have,
+                            response.headers.get("content-range") or "no Content-Range",
+                        )
+                        part.unlink()
+                        attempt += 1
+                        continue
                     if not resumed:
                         have = 0
                     length = response.headers.get("content-length")
                     expected = have + int(length) if length and length.isdigit() else None
+                    if span is not None and span[1] is not None:
+                        expected = span[1]
+                    if expected is None:
+                        expected = declared
                     with part.open("ab" if resumed else "wb") as out:
                         done = have
                         async for chunk in response.aiter_raw(DOWNLOAD_CHUNK):
@@ -315,22 +432,32 @@ class BatchClient:
                                 progress(done, expected)
                         out.flush()
                         os.fsync(out.fileno())
-                    if expected is not None and done != expected:
-                        raise httpx.RemoteProtocolError("short read")
-                    os.replace(part, dest)
-                    return dest
+                check_download(file_id, part, done, expected, declared, jsonl)
+                os.replace(part, dest)
+                return dest
+            except WrongDownload as exc:
+                last_error = DownloadError(str(exc))
+                part.unlink(missing_ok=True)
+                attempt += 1
+            except ShortDownload as exc:
+                # The server ended the body early but cleanly: resume at once (it answered;
+                # there is nothing to wait out).
+                last_error = DownloadError(str(exc))
+                attempt += 1
             except (httpx.TransportError, httpx.TimeoutException) as exc:
                 last_error = DownloadError(
                     f"The download of {file_id} was interrupted ({type(exc).__name__})."
                 )
                 attempt += 1
                 await asyncio.sleep(self._backoff(attempt - 1, None))
-        message = (
-            f"{last_error} Partial data kept; run the same command again to resume."
-            if last_error
-            else f"The download of {file_id} did not finish in time."
-        )
-        raise DownloadError(message)
+        kept = part.stat().st_size if part.exists() else 0
+        reason = str(last_error) if last_error else f"The download of {file_id} did not finish."
+        if kept:
+            raise DownloadError(
+                f"{reason} Partial data kept: {kept:,} bytes in {part}; run the same "
+                "command again to resume."
+            )
+        raise DownloadError(f"{reason} Nothing was kept; run the same command again.")
 
     # ----------------------------------------------------------------- batches
 
@@ -385,16 +512,10 @@ class BatchClient:
         data = await self._json("GET", f"/v1/batches/{batch_id}")
         return _shaped(Batch.parse, data, f"batch ({batch_id})")
 
-    async def list_batches(self, limit: int = 100, after: str | None = None) -> list[Batch]:
-        """One page, newest first. Undocumented on FastRouter: 404/405 raise
-        NotSupportedError."""
-        return (await self.list_batches_page(limit, after))[0]
-
-    async def list_batches_page(
-        self, limit: int = 100, after: str | None = None
-    ) -> tuple[list[Batch], bool]:
-        """(one page, whether there are more after it). A server that does not say
-        `has_more` has more when the page is full."""
+    async def list_batches(self, limit: int = 100, after: str | None = None) -> BatchPage:
+        """One page, newest first (undocumented on FastRouter: 404/405 raise
+        NotSupportedError). `has_more` comes from the server; a server that does not say
+        is taken to have more while it fills whole pages."""
         params: dict[str, Any] = {"limit": limit}
         if after:
             params["after"] = after
@@ -409,27 +530,29 @@ class BatchClient:
         items = data.get("data") if isinstance(data, dict) else data
         if not isinstance(items, list):
             raise BadResponseError("Unexpected batch list answer: no 'data' list")
-        batches = []
+        page = BatchPage()
         for item in items:
             try:
-                batches.append(Batch.parse(item))
+                page.append(Batch.parse(item))
             except ValueError:
                 log.warning("skipped a malformed batch in the list answer")
         more = data.get("has_more") if isinstance(data, dict) else None
-        has_more = more if isinstance(more, bool) else len(items) >= limit
-        return batches, has_more and bool(items)
+        page.has_more = bool(more) if isinstance(more, bool) else len(items) >= limit
+        return page
 
-    async def list_all_batches(self, page_size: int = 100, max_pages: int = 1000) -> list[Batch]:
-        """Every batch the server lists, following `has_more`/`after` page after page."""
-        found: list[Batch] = []
+    async def all_batches(self, max_pages: int = 1000) -> AsyncGenerator[Batch, None]:
+        """Every batch the server lists, page after page (`after` = the last id) until
+        `has_more` is false. Raises BadResponseError past `max_pages`, so a server that
+        never says it is done cannot keep a caller for ever."""
         after: str | None = None
         for _ in range(max_pages):
-            page, more = await self.list_batches_page(page_size, after)
-            found.extend(page)
-            if not more or not page:
-                break
-            after = page[-1].id
-        return found
+            page = await self.list_batches(limit=100, after=after)
+            for batch in page:
+                yield batch
+            if not page.has_more or page.last_id is None or page.last_id == after:
+                return
+            after = page.last_id
+        raise BadResponseError(f"The batch list did not end after {max_pages} pages.")
 
     async def cancel_batch(self, batch_id: str) -> Batch:
         """Undocumented on FastRouter: 405 raises NotSupportedError. Cancelling twice is

@@ -44,6 +44,15 @@ def normalise_base_url(url: str) -> str:
     return url
 
 
+SANDBOX_ORIGIN = "sandbox"
+
+
+def origin_for(base_url: str, *, sandbox: bool = False) -> str:
+    """Which server a batch id belongs to, stable across runs: "sandbox" for the embedded
+    sandbox (its loopback port changes every run), else the normalised base URL."""
+    return SANDBOX_ORIGIN if sandbox else normalise_base_url(base_url)
+
+
 def mask_key(key: str | None) -> str:
     if not key:
         return "(none)"

@@ -32,6 +32,7 @@ from fr_tui.core.results_join import (
 from fr_tui.core.results_join import merge_child as merge_child
 from fr_tui.core.results_join import merge_children as merge_children
 from fr_tui.core.units import plain_number
+from fr_tui.core.userfiles import write_target
 
 EXPORT_COLUMNS = (
     "custom_id",
@@ -50,19 +51,28 @@ EXPORT_COLUMNS = (
 
 @contextlib.contextmanager
 def atomic_write(path: str | Path) -> Iterator[IO[bytes]]:
-    """Write `path` all at once: the new content appears only when the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Write `path` all at once: the new content appears only when the block succeeds.
+
+    Only a new path or a regular file is replaced (through a symlink, its target); a
+    device, FIFO, socket or directory raises an OSError naming `path`. So does any failure
+    of the temp file: the user never sees a temp name they did not choose."""
+    shown = str(path)
+    target = write_target(path)
+    tmp: str | None = None
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         with os.fdopen(fd, "wb") as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        os.replace(tmp, target)
+    except BaseException as exc:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename != shown and exc.errno is not None:
+            raise type(exc)(exc.errno, exc.strerror, shown) from None
         raise
 
 

@@ -25,6 +25,8 @@ from types import TracebackType
 
 import orjson
 
+from fr_tui.core.userfiles import open_regular
+
 ProgressCallback = Callable[[int, int], None]
 
 # Progress is reported (and cancellation checked) at most this often while scanning.
@@ -50,7 +52,7 @@ class LineIndex:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._file = open(self.path, "rb", buffering=0)  # noqa: SIM115 - closed in close()
+        self._file = open_regular(self.path, buffering=0)  # closed in close()
         self._fd = self._file.fileno()
         self._size = os.fstat(self._fd).st_size
         # _ends[i] is the offset of line i's b"\n" (or the file size for an unterminated

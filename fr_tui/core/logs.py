@@ -26,6 +26,14 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class _QuietFileHandler(logging.handlers.RotatingFileHandler):
+    """A log that cannot be written (a full disk, a vanished folder) is skipped silently:
+    logging's default would print a traceback on stderr, which the user never asked for."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass
+
+
 def setup_logging(*, debug: bool = False) -> None:
     root = logging.getLogger("fr_tui")
     if getattr(root, "_fr_tui_configured", False):
@@ -33,7 +41,7 @@ def setup_logging(*, debug: bool = False) -> None:
     root.setLevel(logging.DEBUG)
     log_dir = get_paths().log_dir
     log_dir.mkdir(parents=True, exist_ok=True)
-    handler = logging.handlers.RotatingFileHandler(
+    handler = _QuietFileHandler(
         log_dir / "fr-tui.log", maxBytes=1_000_000, backupCount=3, encoding="utf-8"
     )
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))

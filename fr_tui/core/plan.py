@@ -148,7 +148,16 @@ class _PartWriter(threading.Thread):
         part_hash = hashlib.sha256()
         while True:
             kind, data = self.tasks.get()
-            if self.error is not None and kind != "end":
+            if kind == "end":
+                # Closing flushes, which can fail too (a full disk): the thread must end
+                # anyway, or the planner waits for it for ever.
+                if out is not None:
+                    try:
+                        out.close()
+                    except BaseException as exc:
+                        self.error = self.error or exc
+                return
+            if self.error is not None:
                 continue
             try:
                 if kind == "input":
@@ -167,10 +176,6 @@ class _PartWriter(threading.Thread):
                     out.close()
                     out = None
                     self.part_hashes.append(part_hash.hexdigest())
-                else:  # "end"
-                    if out is not None:
-                        out.close()
-                    return
             except BaseException as exc:  # reported by the planner thread
                 self.error = exc
 

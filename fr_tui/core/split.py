@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from fr_tui.core.plan import PlanError, PlanLimits, plan_file
+from fr_tui.core.userfiles import check_replaceable
 from fr_tui.core.validate import Limits, Problem, validate_path
 
 # Errors that do not make a part invalid: the limits (why one splits) and what the split
@@ -92,9 +93,12 @@ def split_file(
             shutil.rmtree(work, ignore_errors=True)
     try:
         written: list[Path] = []
-        for number, part in enumerate(plan.parts, start=1):
-            written.append(part_path(source, number, target_dir))
-            os.replace(plan.part_path(part), written[-1])
+        targets = [part_path(source, n, target_dir) for n in range(1, len(plan.parts) + 1)]
+        for target in targets:  # a device, FIFO or folder in the way is never replaced
+            check_replaceable(target)
+        for part, target in zip(plan.parts, targets, strict=True):
+            os.replace(plan.part_path(part), target)
+            written.append(target)
         return written
     finally:
         shutil.rmtree(work, ignore_errors=True)

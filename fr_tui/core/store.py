@@ -8,17 +8,38 @@ not a database is moved aside with a message and a fresh one made, never deleted
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-import orjson
+from fr_tui.core.models import Batch
+from fr_tui.core.records import BatchRecord, api_columns, record_from_row
 
-from fr_tui.core.models import TIMESTAMP_FIELDS, Batch, is_terminal
+__all__ = ["SCHEMA_VERSION", "BatchRecord", "HistoryStore", "StoreError"]
+
+# The batches table as migrations 1 and 2 left it: migration 3 rebuilds it from these.
+_BATCH_COLUMNS_V2 = """
+        id TEXT NOT NULL, profile TEXT, base_url TEXT, endpoint TEXT, input_path TEXT,
+        input_sha256 TEXT, input_rows INTEGER, input_bytes INTEGER, input_file_id TEXT,
+        status TEXT NOT NULL, request_total INTEGER, request_completed INTEGER,
+        request_failed INTEGER, created_at INTEGER, in_progress_at INTEGER,
+        finalizing_at INTEGER, completed_at INTEGER, failed_at INTEGER, expired_at INTEGER,
+        cancelling_at INTEGER, cancelled_at INTEGER, expires_at INTEGER,
+        output_file_id TEXT, error_file_id TEXT, output_path TEXT, error_path TEXT,
+        usage_json TEXT, metadata_json TEXT, submitted_at REAL NOT NULL, last_polled_at REAL,
+        name TEXT, parent_batch_id TEXT, errors_json TEXT, raw_json TEXT, cost REAL,
+        poll_error TEXT, notified INTEGER NOT NULL DEFAULT 0"""
+_BATCH_NAMES_V2 = ", ".join(re.findall(r"(\w+) (?:TEXT|INTEGER|REAL)", _BATCH_COLUMNS_V2))
+_ORIGIN_V2 = """CASE
+        WHEN profile = 'sandbox' THEN 'sandbox'
+        WHEN base_url LIKE 'http://127.0.0.1:%'
+             AND CAST(substr(base_url, 18) AS INTEGER) >= 32768 THEN 'sandbox'
+        ELSE COALESCE(base_url, '') END"""
 
 # Each entry brings the schema from version i to i+1. Never edit a released entry:
 # add a new one.
@@ -77,6 +98,57 @@ MIGRATIONS: list[str] = [
         forgotten INTEGER NOT NULL DEFAULT 0
     );
     """,
+    # 3: records keyed by (origin, id); create intents replace unknown_creates. SQLite
+    # cannot change a primary key, so the table is rebuilt. origin: "sandbox" for the
+    # embedded sandbox (its loopback port changes every run: profile "sandbox", or a
+    # 127.0.0.1 address on an ephemeral port, the only kind it ever had), else the base URL.
+    f"""
+    CREATE TABLE batches_v3 (
+        origin TEXT NOT NULL,
+        {_BATCH_COLUMNS_V2},
+        output_verified_bytes INTEGER,
+        error_verified_bytes INTEGER,
+        PRIMARY KEY (origin, id)
+    );
+    INSERT INTO batches_v3 (origin, {_BATCH_NAMES_V2})
+        SELECT {_ORIGIN_V2}, {_BATCH_NAMES_V2} FROM batches ORDER BY rowid;
+    DROP TABLE batches;
+    ALTER TABLE batches_v3 RENAME TO batches;
+    CREATE INDEX batches_status ON batches(status);
+    CREATE INDEX batches_parent ON batches(origin, parent_batch_id);
+    CREATE INDEX batches_sha ON batches(input_sha256);
+    CREATE TABLE intents (
+        token TEXT PRIMARY KEY,
+        origin TEXT NOT NULL,
+        profile TEXT,
+        input_path TEXT,
+        input_sha256 TEXT,
+        input_bytes INTEGER,
+        rows INTEGER,
+        endpoint TEXT,
+        metadata_json TEXT,
+        name TEXT,
+        parent_batch_id TEXT,
+        state TEXT NOT NULL,
+        input_file_id TEXT,
+        batch_id TEXT,
+        message TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        job_id TEXT,
+        job_part INTEGER,
+        job_round INTEGER
+    );
+    CREATE INDEX intents_state ON intents(state);
+    CREATE INDEX intents_sha ON intents(input_sha256);
+    CREATE INDEX intents_job ON intents(job_id);
+    INSERT INTO intents (token, origin, profile, input_path, endpoint, metadata_json, state,
+                         input_file_id, message, created_at, updated_at)
+        SELECT lower(hex(randomblob(8))), {_ORIGIN_V2}, profile, input_path, endpoint,
+               metadata_json, 'unknown', input_file_id, message, created_at, created_at
+        FROM unknown_creates WHERE resolved_batch_id IS NULL AND forgotten = 0;
+    DROP TABLE unknown_creates;
+    """,
     # cost (issue 12): each batch's estimate per model at submit, and what it really
     # used and cost once its results are read (core/costlog.py). Amounts are Decimal
     # text, never floats.
@@ -112,188 +184,46 @@ class StoreError(Exception):
     pass
 
 
-@dataclass
-class BatchRecord:
-    id: str
-    status: str
-    profile: str | None = None
-    base_url: str | None = None
-    endpoint: str | None = None
-    name: str | None = None
-    input_path: str | None = None
-    input_sha256: str | None = None
-    input_rows: int | None = None
-    input_bytes: int | None = None
-    input_file_id: str | None = None
-    request_total: int | None = None
-    request_completed: int | None = None
-    request_failed: int | None = None
-    timestamps: dict[str, int | None] = field(default_factory=dict)
-    output_file_id: str | None = None
-    error_file_id: str | None = None
-    output_path: str | None = None
-    error_path: str | None = None
-    usage: dict[str, Any] | None = None
-    cost: float | None = None
-    metadata: dict[str, Any] | None = None
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    raw: dict[str, Any] = field(default_factory=dict)
-    parent_batch_id: str | None = None
-    submitted_at: float = 0.0
-    last_polled_at: float | None = None
-    poll_error: str | None = None
-    notified: bool = False
-
-    @property
-    def terminal(self) -> bool:
-        return is_terminal(self.status)
-
-    @property
-    def created_at(self) -> int | None:
-        return self.timestamps.get("created_at") or int(self.submitted_at) or None
-
-    @property
-    def has_counts(self) -> bool:
-        return self.request_total is not None
-
-    @property
-    def label(self) -> str:
-        if self.name:
-            return self.name
-        if self.input_path:
-            return Path(self.input_path).name
-        return self.id
-
-    def to_dict(self) -> dict[str, Any]:
-        counts = (
-            {
-                "total": self.request_total,
-                "completed": self.request_completed,
-                "failed": self.request_failed,
-            }
-            if self.has_counts
-            else None
-        )
-        return {
-            "id": self.id,
-            "status": self.status,
-            "name": self.name,
-            "profile": self.profile,
-            "endpoint": self.endpoint,
-            "input_path": self.input_path,
-            "input_rows": self.input_rows,
-            "input_file_id": self.input_file_id,
-            "request_counts": counts,
-            "output_file_id": self.output_file_id,
-            "error_file_id": self.error_file_id,
-            "output_path": self.output_path,
-            "error_path": self.error_path,
-            "usage": self.usage,
-            "cost": self.cost,
-            "metadata": self.metadata,
-            "errors": self.errors,
-            "parent_batch_id": self.parent_batch_id,
-            **self.timestamps,
-        }
+class HistoryWriteError(StoreError):
+    """The history cannot be written (a read-only folder or file, a full disk...)."""
 
 
-@dataclass
-class UnknownCreate:
-    rowid: int
-    input_file_id: str
-    profile: str | None
-    base_url: str | None
-    input_path: str | None
-    endpoint: str | None
-    metadata: dict[str, Any] | None
-    message: str | None
-    created_at: float
-
-
-def _loads(text: str | None) -> Any:
-    if not text:
-        return None
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return None
-
-
-def _dumps(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value).decode()
-
-
-def _record(row: sqlite3.Row) -> BatchRecord:
-    keys = row.keys()
-    return BatchRecord(
-        id=row["id"],
-        status=row["status"],
-        profile=row["profile"],
-        base_url=row["base_url"],
-        endpoint=row["endpoint"],
-        name=row["name"],
-        input_path=row["input_path"],
-        input_sha256=row["input_sha256"],
-        input_rows=row["input_rows"],
-        input_bytes=row["input_bytes"],
-        input_file_id=row["input_file_id"],
-        request_total=row["request_total"],
-        request_completed=row["request_completed"],
-        request_failed=row["request_failed"],
-        timestamps={name: row[name] for name in TIMESTAMP_FIELDS if name in keys},
-        output_file_id=row["output_file_id"],
-        error_file_id=row["error_file_id"],
-        output_path=row["output_path"],
-        error_path=row["error_path"],
-        usage=_loads(row["usage_json"]),
-        cost=row["cost"],
-        metadata=_loads(row["metadata_json"]),
-        errors=_loads(row["errors_json"]) or [],
-        raw=_loads(row["raw_json"]) or {},
-        parent_batch_id=row["parent_batch_id"],
-        submitted_at=row["submitted_at"],
-        last_polled_at=row["last_polled_at"],
-        poll_error=row["poll_error"],
-        notified=bool(row["notified"]),
+def _is_write_failure(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return any(
+        word in text
+        for word in ("readonly", "read-only", "unable to open", "disk is full", "disk i/o")
     )
 
 
-def _api_columns(batch: Batch) -> dict[str, Any]:
-    """The columns that come from the API's batch object."""
-    counts = batch.request_counts
-    values: dict[str, Any] = {
-        "status": batch.status,
-        "request_total": counts.total if counts else None,
-        "request_completed": counts.completed if counts else None,
-        "request_failed": counts.failed if counts else None,
-        "output_file_id": batch.output_file_id,
-        "error_file_id": batch.error_file_id,
-        "usage_json": _dumps(batch.usage),
-        "cost": batch.cost,
-        "errors_json": _dumps(
-            [
-                {"code": e.code, "message": e.message, "line": e.line, "param": e.param}
-                for e in batch.errors
-            ]
-        ),
-        "raw_json": _dumps(batch.raw),
-    }
-    if batch.endpoint:
-        values["endpoint"] = batch.endpoint
-    if batch.input_file_id:
-        values["input_file_id"] = batch.input_file_id
-    if batch.metadata is not None:
-        values["metadata_json"] = _dumps(batch.metadata)
-    for name, value in batch.timestamps.items():
-        values[name] = value
-    return values
-
-
 class HistoryStore:
-    def __init__(self, path: str | Path) -> None:
+    """`read_only=None` (the default) opens the history for writing, or read-only when it
+    cannot be written (`read_only` then says so and `notice` explains); True and False
+    force one or the other (False raises StoreError when it cannot be written)."""
+
+    def __init__(self, path: str | Path, *, read_only: bool | None = False) -> None:
         self.path = Path(path)
         self.notice: str | None = None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.read_only = bool(read_only)
+        if self.read_only:
+            self._check_readable()
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._open_for_writing()
+        except (StoreError, OSError) as exc:
+            if read_only is not None:
+                if isinstance(exc, OSError):
+                    raise StoreError(f"cannot use the history {self.path}: {exc}") from None
+                raise
+            self.read_only = True
+            self._check_readable()
+            self.notice = (
+                f"The history {self.path} cannot be written ({exc}); it is shown read-only "
+                "and nothing new can be recorded."
+            )
+
+    def _open_for_writing(self) -> None:
         try:
             self._migrate_when_free()
         except sqlite3.DatabaseError as exc:
@@ -312,6 +242,20 @@ class HistoryStore:
             )
             self._migrate()
 
+    def _check_readable(self) -> None:
+        if not self.path.exists():
+            return  # an empty history: every read answers nothing
+        try:
+            with self._connect() as conn:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the history {self.path}: {exc}") from None
+        if version != SCHEMA_VERSION:
+            raise StoreError(
+                f"the history {self.path} is read-only and from another fr-tui "
+                f"(schema {version}, this one reads {SCHEMA_VERSION})"
+            )
+
     def _migrate_when_free(self) -> None:
         # Switching to WAL needs a moment alone with the file, and sqlite does not always
         # wait for it: when two processes open a new history at once, one waits here.
@@ -325,9 +269,34 @@ class HistoryStore:
                 time.sleep(0.05)
         self._migrate()
 
+    def _open(self) -> sqlite3.Connection:
+        if not self.read_only:
+            return sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+        uri = f"file:{quote(str(self.path.resolve()))}?mode=ro"
+        try:
+            conn = sqlite3.connect(uri, uri=True, timeout=10.0, isolation_level=None)
+            conn.execute("PRAGMA user_version").fetchone()
+            return conn
+        except sqlite3.OperationalError:
+            # A WAL history in a folder we cannot write: sqlite cannot make its shared-
+            # memory file, so read the file as it is (nobody can be writing it either).
+            return sqlite3.connect(
+                uri + "&immutable=1", uri=True, timeout=10.0, isolation_level=None
+            )
+
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+        if self.read_only and not self.path.exists():
+            conn = sqlite3.connect(":memory:", isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            try:
+                for index in range(SCHEMA_VERSION):
+                    conn.executescript(MIGRATIONS[index])
+                yield conn
+            finally:
+                conn.close()
+            return
+        conn = self._open()
         conn.row_factory = sqlite3.Row
         try:
             conn.execute("PRAGMA busy_timeout = 10000")
@@ -339,19 +308,30 @@ class HistoryStore:
         """A connection for modules that keep tables of their own here (costlog.py)."""
         return self._connect()
 
-    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
-        return self._tx()
-
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._connect() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+    def transaction(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        """One write transaction. `durable`: committed to the disk itself before this
+        returns (synchronous=FULL: in WAL mode NORMAL may lose the last commits on a power
+        cut), for what must survive one: intents and the records they become."""
+        if self.read_only:
+            raise HistoryWriteError(f"the history {self.path} is read-only")
+        try:
+            with self._connect() as conn:
+                if durable:
+                    conn.execute("PRAGMA synchronous = FULL")
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if _is_write_failure(exc):
+                raise HistoryWriteError(f"cannot write the history {self.path}: {exc}") from None
+            raise
+
+    _tx = transaction
 
     def _migrate(self) -> None:
         with self._connect() as conn:
@@ -383,6 +363,7 @@ class HistoryStore:
         self,
         batch: Batch,
         *,
+        origin: str,
         profile: str | None = None,
         base_url: str | None = None,
         input_path: str | None = None,
@@ -391,10 +372,13 @@ class HistoryStore:
         input_bytes: int | None = None,
         name: str | None = None,
         parent_batch_id: str | None = None,
+        conn: sqlite3.Connection | None = None,
     ) -> BatchRecord:
-        """Called the moment the create call returns, before anything else."""
-        values = _api_columns(batch)
+        """The batch a create call just returned. `conn`: inside that transaction (the
+        intent that made the batch is marked done in the same one)."""
+        values = api_columns(batch)
         values.update(
+            origin=origin,
             id=batch.id,
             profile=profile,
             base_url=base_url,
@@ -408,91 +392,154 @@ class HistoryStore:
         )
         if values.get("metadata_json") is None and batch.metadata is None:
             values["metadata_json"] = None
-        self._upsert(values)
-        record = self.get(batch.id)
-        assert record is not None
-        return record
 
-    def import_batch(self, batch: Batch, *, profile: str | None, base_url: str | None) -> None:
-        """A batch submitted elsewhere (found through list): add it without overwriting."""
-        if self.get(batch.id) is not None:
-            return
-        values = _api_columns(batch)
+        def write(conn: sqlite3.Connection) -> BatchRecord:
+            self._upsert(conn, values)
+            row = conn.execute(
+                "SELECT * FROM batches WHERE origin = ? AND id = ?", (origin, batch.id)
+            ).fetchone()
+            return record_from_row(row)
+
+        if conn is not None:
+            return write(conn)
+        with self.transaction(durable=True) as own:
+            return write(own)
+
+    def import_batch(
+        self,
+        batch: Batch,
+        *,
+        origin: str,
+        profile: str | None,
+        base_url: str | None,
+        conn: sqlite3.Connection | None = None,
+    ) -> bool:
+        """A batch submitted elsewhere (found through list): add it without overwriting.
+        Returns whether it was added."""
+        if conn is None:
+            with self.transaction(durable=True) as own:
+                return self.import_batch(
+                    batch, origin=origin, profile=profile, base_url=base_url, conn=own
+                )
+        known = conn.execute(
+            "SELECT 1 FROM batches WHERE origin = ? AND id = ?", (origin, batch.id)
+        ).fetchone()
+        if known is not None:
+            return False
+        values = api_columns(batch)
         parent = (batch.metadata or {}).get("parent_batch_id")
         values.update(
+            origin=origin,
             id=batch.id,
             profile=profile,
             base_url=base_url,
             parent_batch_id=parent if isinstance(parent, str) else None,
             submitted_at=float(batch.created_at or time.time()),
         )
-        self._upsert(values)
+        self._upsert(conn, values)
+        return True
 
-    def _upsert(self, values: dict[str, Any]) -> None:
+    @staticmethod
+    def _upsert(conn: sqlite3.Connection, values: dict[str, Any]) -> None:
         columns = ", ".join(values)
         marks = ", ".join("?" for _ in values)
-        updates = ", ".join(f"{c} = excluded.{c}" for c in values if c != "id")
-        with self._tx() as conn:
-            conn.execute(
-                f"INSERT INTO batches ({columns}) VALUES ({marks}) "
-                f"ON CONFLICT(id) DO UPDATE SET {updates}",
-                list(values.values()),
-            )
+        updates = ", ".join(f"{c} = excluded.{c}" for c in values if c not in ("origin", "id"))
+        conn.execute(
+            f"INSERT INTO batches ({columns}) VALUES ({marks}) "
+            f"ON CONFLICT(origin, id) DO UPDATE SET {updates}",
+            list(values.values()),
+        )
 
-    def update_from_api(self, batch: Batch) -> tuple[str | None, str]:
+    def update_from_api(self, batch: Batch, *, origin: str) -> tuple[str | None, str]:
         """Store a polled batch object; returns (old status, new status)."""
-        values = _api_columns(batch)
+        values = api_columns(batch)
         values["last_polled_at"] = time.time()
         values["poll_error"] = None
         assignments = ", ".join(f"{c} = ?" for c in values)
-        with self._tx() as conn:
-            row = conn.execute("SELECT status FROM batches WHERE id = ?", (batch.id,)).fetchone()
+        with self.transaction() as conn:
+            row = conn.execute(
+                "SELECT status FROM batches WHERE origin = ? AND id = ?", (origin, batch.id)
+            ).fetchone()
             if row is None:
                 conn.execute(
-                    f"INSERT INTO batches (id, submitted_at, {', '.join(values)}) "
-                    f"VALUES (?, ?, {', '.join('?' for _ in values)})",
-                    [batch.id, time.time(), *values.values()],
+                    f"INSERT INTO batches (origin, id, submitted_at, {', '.join(values)}) "
+                    f"VALUES (?, ?, ?, {', '.join('?' for _ in values)})",
+                    [origin, batch.id, time.time(), *values.values()],
                 )
                 return None, batch.status
             conn.execute(
-                f"UPDATE batches SET {assignments} WHERE id = ?", [*values.values(), batch.id]
+                f"UPDATE batches SET {assignments} WHERE origin = ? AND id = ?",
+                [*values.values(), origin, batch.id],
             )
             return row["status"], batch.status
 
-    def mark_poll_error(self, batch_id: str, message: str) -> None:
-        with self._tx() as conn:
+    def _set(self, origin: str, batch_id: str, **columns: Any) -> None:
+        assignments = ", ".join(f"{c} = ?" for c in columns)
+        with self.transaction() as conn:
             conn.execute(
-                "UPDATE batches SET poll_error = ?, last_polled_at = ? WHERE id = ?",
-                (message, time.time(), batch_id),
+                f"UPDATE batches SET {assignments} WHERE origin = ? AND id = ?",
+                [*columns.values(), origin, batch_id],
             )
 
-    def mark_notified(self, batch_id: str) -> None:
-        with self._tx() as conn:
-            conn.execute("UPDATE batches SET notified = 1 WHERE id = ?", (batch_id,))
+    def mark_poll_error(self, origin: str, batch_id: str, message: str) -> None:
+        self._set(origin, batch_id, poll_error=message, last_polled_at=time.time())
+
+    def mark_notified(self, origin: str, batch_id: str) -> None:
+        self._set(origin, batch_id, notified=1)
 
     def set_result_paths(
-        self, batch_id: str, output_path: str | None, error_path: str | None
+        self,
+        origin: str,
+        batch_id: str,
+        output_path: str | None,
+        error_path: str | None,
+        *,
+        output_verified_bytes: int | None = None,
+        error_verified_bytes: int | None = None,
     ) -> None:
-        with self._tx() as conn:
-            conn.execute(
-                "UPDATE batches SET output_path = ?, error_path = ? WHERE id = ?",
-                (output_path, error_path, batch_id),
-            )
+        self._set(
+            origin,
+            batch_id,
+            output_path=output_path,
+            error_path=error_path,
+            output_verified_bytes=output_verified_bytes,
+            error_verified_bytes=error_verified_bytes,
+        )
 
-    def rename(self, batch_id: str, name: str | None) -> None:
-        with self._tx() as conn:
-            conn.execute("UPDATE batches SET name = ? WHERE id = ?", (name, batch_id))
+    def rename(self, origin: str, batch_id: str, name: str | None) -> None:
+        self._set(origin, batch_id, name=name)
 
-    def forget(self, batch_id: str) -> None:
-        with self._tx() as conn:
-            conn.execute("DELETE FROM batches WHERE id = ?", (batch_id,))
+    def forget(self, origin: str, batch_id: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("DELETE FROM batches WHERE origin = ? AND id = ?", (origin, batch_id))
 
     # ----------------------------------------------------------------- reads
 
-    def get(self, batch_id: str) -> BatchRecord | None:
+    def get(self, origin: str, batch_id: str) -> BatchRecord | None:
         with self._connect() as conn:
-            row = conn.execute("SELECT * FROM batches WHERE id = ?", (batch_id,)).fetchone()
-        return _record(row) if row else None
+            row = conn.execute(
+                "SELECT * FROM batches WHERE origin = ? AND id = ?", (origin, batch_id)
+            ).fetchone()
+        return record_from_row(row) if row else None
+
+    def find(self, batch_id: str) -> list[BatchRecord]:
+        """Every record with this id, whatever its origin."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT * FROM batches WHERE id = ? ORDER BY rowid", (batch_id,)
+            ).fetchall()
+        return [record_from_row(r) for r in rows]
+
+    def lookup(
+        self, batch_id: str, origin: str | None = None, *, prefer: str | None = None
+    ) -> BatchRecord | None:
+        """By (origin, id) when the origin is known; else the record with that id (the
+        one of origin `prefer` first, when two servers handed out the same id)."""
+        if origin is not None:
+            return self.get(origin, batch_id)
+        matches = self.find(batch_id)
+        preferred = [m for m in matches if m.origin == prefer]
+        return (preferred or matches)[0] if matches else None
 
     def batches(self, limit: int | None = None) -> list[BatchRecord]:
         sql = "SELECT * FROM batches ORDER BY COALESCE(created_at, submitted_at) DESC, rowid DESC"
@@ -501,77 +548,26 @@ class HistoryStore:
                 rows = conn.execute(sql + " LIMIT ?", (limit,)).fetchall()
             else:
                 rows = conn.execute(sql).fetchall()
-        return [_record(r) for r in rows]
+        return [record_from_row(r) for r in rows]
 
     def active(self) -> list[BatchRecord]:
         return [r for r in self.batches() if not r.terminal]
 
-    def children(self, batch_id: str) -> list[BatchRecord]:
+    def children(self, origin: str, batch_id: str) -> list[BatchRecord]:
         with self._connect() as conn:
             rows = conn.execute(
-                "SELECT * FROM batches WHERE parent_batch_id = ? ORDER BY submitted_at",
-                (batch_id,),
+                "SELECT * FROM batches WHERE origin = ? AND parent_batch_id = ? "
+                "ORDER BY submitted_at",
+                (origin, batch_id),
             ).fetchall()
-        return [_record(r) for r in rows]
+        return [record_from_row(r) for r in rows]
 
-    # ----------------------------------------------------------------- lost creates
-
-    def record_unknown_create(
-        self,
-        *,
-        input_file_id: str,
-        profile: str | None,
-        base_url: str | None,
-        input_path: str | None,
-        endpoint: str | None,
-        metadata: dict[str, Any] | None,
-        message: str,
-    ) -> int:
-        with self._tx() as conn:
-            cursor = conn.execute(
-                "INSERT INTO unknown_creates (profile, base_url, input_file_id, input_path, "
-                "endpoint, metadata_json, message, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    profile,
-                    base_url,
-                    input_file_id,
-                    input_path,
-                    endpoint,
-                    _dumps(metadata),
-                    message,
-                    time.time(),
-                ),
-            )
-            return int(cursor.lastrowid or 0)
-
-    def unknown_creates(self) -> list[UnknownCreate]:
+    def with_content(self, origin: str, sha256: str) -> list[BatchRecord]:
+        """Batches of this origin made from a file with this content, newest first."""
         with self._connect() as conn:
             rows = conn.execute(
-                "SELECT * FROM unknown_creates WHERE resolved_batch_id IS NULL AND forgotten = 0 "
-                "ORDER BY created_at DESC"
+                "SELECT * FROM batches WHERE origin = ? AND input_sha256 = ? "
+                "ORDER BY submitted_at DESC",
+                (origin, sha256),
             ).fetchall()
-        return [
-            UnknownCreate(
-                rowid=r["rowid"],
-                input_file_id=r["input_file_id"],
-                profile=r["profile"],
-                base_url=r["base_url"],
-                input_path=r["input_path"],
-                endpoint=r["endpoint"],
-                metadata=_loads(r["metadata_json"]),
-                message=r["message"],
-                created_at=r["created_at"],
-            )
-            for r in rows
-        ]
-
-    def resolve_unknown(self, rowid: int, batch_id: str | None) -> None:
-        """batch_id: the batch found for it; None forgets the record."""
-        with self._tx() as conn:
-            if batch_id:
-                conn.execute(
-                    "UPDATE unknown_creates SET resolved_batch_id = ? WHERE rowid = ?",
-                    (batch_id, rowid),
-                )
-            else:
-                conn.execute("UPDATE unknown_creates SET forgotten = 1 WHERE rowid = ?", (rowid,))
+        return [record_from_row(r) for r in rows]

@@ -37,13 +37,13 @@ import os
 import threading
 from array import array
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 import orjson
 
 # Re-exported: other modules import these names from here.
 from fr_tui.core.tokens import estimate_prompt_tokens
+from fr_tui.core.userfiles import open_regular
 from fr_tui.core.validate_report import (
     HINTS,
     MAX_KEPT_PROBLEMS,
@@ -671,7 +671,7 @@ def validate_path(
     end; ``cancel`` is checked just as often and stops the scan (report.complete False).
     """
     validator = Validator(limits, on_problem, observer=observer, reread=reread_lines(path))
-    with Path(path).open("rb", buffering=0) as handle:
+    with open_regular(path, buffering=0) as handle:
         total = os.fstat(handle.fileno()).st_size
 
         def progress(done: int, rows: int) -> None:

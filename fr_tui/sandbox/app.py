@@ -459,7 +459,12 @@ class SandboxApp:
 
     async def get_faults(self, request: Request) -> Response:
         faults = self.injector.faults
-        return JSONResponse({"faults": faults.describe() if faults else None})
+        return JSONResponse(
+            {
+                "faults": faults.describe() if faults else None,
+                "held_creates": self.injector.held_creates,
+            }
+        )
 
     async def set_faults_route(self, request: Request) -> Response:
         body = await request.body()

@@ -36,6 +36,13 @@ cleared with ``POST /_sandbox/faults {}``, or passed as ``faults=`` to the serve
 - ``status`` (int): answer matching requests with this status and a FastRouter error body.
 - ``retry_after`` (number): add a ``Retry-After`` header (seconds) to those answers.
 - ``latency`` (seconds): wait this long before handling each matching request.
+- ``create_delay`` (seconds): on ``POST /v1/batches``, make the batch, then hold the answer
+  this long (a create that reached the server but whose answer is late or lost).
+- ``range_from`` (int bytes): answer a ``Range`` request on file content with a 206 that
+  holds the file from this byte instead of the one asked for (0: the whole file again),
+  with a Content-Range that says so (a server that ignores the offset it was asked for).
+- ``short_download`` (int bytes): on file content downloads, send no Content-Length and end
+  the body cleanly after this many bytes (a truncated file that looks complete).
 - ``non_json`` (bool): answer matching requests with a 200 whose body is not JSON.
 - ``drop_download_after`` (int bytes): on file content downloads, close the connection after
   this many body bytes (the client sees an incomplete body).
@@ -46,7 +53,9 @@ cleared with ``POST /_sandbox/faults {}``, or passed as ``faults=`` to the serve
   requests match; by default every ``/v1`` request. ``/_sandbox`` admin routes never match.
 
 Precedence for an affected request: latency first, then status, then non_json, then
-drop_download_after.
+the download faults (range_from, short_download, drop_download_after), then create_delay.
+A wait (latency, create_delay) ends early when the faults are changed, so a test can hold
+a request exactly as long as it needs to and then let it go.
 """
 
 from __future__ import annotations
@@ -79,6 +88,9 @@ _HTTP_FAULT_KEYS = {
     "drop_download_after",
     "non_json",
     "seed",
+    "create_delay",
+    "range_from",
+    "short_download",
 }
 
 
@@ -110,6 +122,9 @@ class HttpFaults:
     drop_download_after: int | None = None
     non_json: bool = False
     seed: int = 0
+    create_delay: float = 0.0
+    range_from: int | None = None
+    short_download: int | None = None
     _rng: random.Random = field(default_factory=random.Random, repr=False)
 
     @classmethod
@@ -138,6 +153,9 @@ class HttpFaults:
                 ),
                 non_json=bool(data.get("non_json", False)),
                 seed=int(data.get("seed", 0)),
+                create_delay=_opt_float(data.get("create_delay")) or 0.0,
+                range_from=_opt_int(data.get("range_from"), 0, None, "range_from"),
+                short_download=_opt_int(data.get("short_download"), 0, None, "short_download"),
             )
         except (TypeError, ValueError) as exc:
             raise FaultConfigError(str(exc)) from exc
@@ -158,6 +176,9 @@ class HttpFaults:
             "drop_download_after": self.drop_download_after,
             "non_json": self.non_json,
             "seed": self.seed,
+            "create_delay": self.create_delay,
+            "range_from": self.range_from,
+            "short_download": self.short_download,
         }
 
     def matches(self, method: str, path: str) -> bool:
@@ -205,6 +226,10 @@ class FaultInjector:
         self.app = app
         self._faults = faults
         self._lock = threading.Lock()
+        # Bumped by every set(): a request being held (latency, create_delay) is let go.
+        self._generation = 0
+        # Answers to POST /v1/batches being held by create_delay right now (tests wait on it).
+        self.held_creates = 0
 
     @property
     def faults(self) -> HttpFaults | None:
@@ -213,6 +238,17 @@ class FaultInjector:
     def set(self, faults: HttpFaults | None) -> None:
         with self._lock:
             self._faults = faults
+            self._generation += 1
+
+    async def _hold(self, seconds: float) -> None:
+        """Wait `seconds`, or less if the faults are changed meanwhile."""
+        generation = self._generation
+        deadline = asyncio.get_running_loop().time() + seconds
+        while self._generation == generation:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return
+            await asyncio.sleep(min(left, 0.01))
 
     def _claim(self, method: str, path: str) -> HttpFaults | None:
         """The faults to apply to this request, spending one of `count` if limited."""
@@ -237,7 +273,7 @@ class FaultInjector:
             await self.app(scope, receive, send)
             return
         if faults.latency:
-            await asyncio.sleep(faults.latency)
+            await self._hold(faults.latency)
         if faults.status is not None:
             body = orjson.dumps(
                 error_body(faults.status, f"Sandbox fault: simulated HTTP {faults.status}")
@@ -253,17 +289,79 @@ class FaultInjector:
             body = b"<html><body><h1>502 Bad Gateway</h1>sandbox: not JSON</body></html>"
             await _respond(send, 200, [(b"content-type", b"text/html; charset=utf-8")], body)
             return
-        limit = faults.drop_download_after
-        if limit is not None and scope["path"].endswith("/content"):
-            await self.app(scope, receive, _truncating_send(send, limit))
-            return
+        if scope["path"].endswith("/content"):
+            if faults.range_from is not None:
+                scope, send = _range_from(scope, send, faults.range_from)
+            if faults.short_download is not None:
+                send = _short_send(send, faults.short_download)
+            if faults.drop_download_after is not None:
+                send = _truncating_send(send, faults.drop_download_after)
+        if faults.create_delay and scope["method"] == "POST" and scope["path"] == "/v1/batches":
+            send = self._delayed_send(send, faults.create_delay)
         await self.app(scope, receive, send)
+
+    def _delayed_send(self, send: Any, seconds: float) -> Any:
+        """Hold the answer (the batch already exists by the time it starts)."""
+
+        async def wrapped(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                self.held_creates += 1
+                try:
+                    await self._hold(seconds)
+                finally:
+                    self.held_creates -= 1
+            await send(message)
+
+        return wrapped
 
 
 async def _respond(send: Any, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
     headers = [*headers, (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _range_from(scope: Any, send: Any, start: int) -> tuple[Any, Any]:
+    """Ask the app for the file from `start` whatever the client's Range said, and answer
+    a ranged request with a 206 whose Content-Range tells the truth about it."""
+    headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"range"]
+    if not any(k.lower() == b"range" for k, _ in scope["headers"]):
+        return scope, send  # only ranged requests are answered wrongly
+    if start:
+        headers.append((b"range", f"bytes={start}-".encode()))
+    scope = {**scope, "headers": headers}
+
+    async def wrapped(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start" and message["status"] == 200:
+            length = next(
+                (int(v) for k, v in message["headers"] if k.lower() == b"content-length"), 0
+            )
+            extra = [(b"content-range", f"bytes 0-{length - 1}/{length}".encode())]
+            message = {**message, "status": 206, "headers": [*message["headers"], *extra]}
+        await send(message)
+
+    return scope, wrapped
+
+
+def _short_send(send: Any, limit: int) -> Any:
+    """No Content-Length, and a body that ends, cleanly, after `limit` bytes."""
+    sent = 0
+    finished = False
+
+    async def wrapped(message: dict[str, Any]) -> None:
+        nonlocal sent, finished
+        if message["type"] == "http.response.start":
+            kept = [(k, v) for k, v in message["headers"] if k.lower() != b"content-length"]
+            await send({**message, "headers": kept})
+            return
+        if message["type"] != "http.response.body" or finished:
+            return
+        chunk = message.get("body", b"")[: max(0, limit - sent)]
+        sent += len(chunk)
+        finished = sent >= limit or not message.get("more_body")
+        await send({"type": "http.response.body", "body": chunk, "more_body": not finished})
+
+    return wrapped
 
 
 class DroppedConnection(Exception):

@@ -11,6 +11,7 @@ import copy
 import os
 import signal
 import sys
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -28,6 +29,8 @@ from fr_tui.tui.commands import FrCommands
 
 if TYPE_CHECKING:
     from fr_tui.core.api import BatchClient
+    from fr_tui.core.clients import ClientPool
+    from fr_tui.core.records import BatchRecord
     from fr_tui.core.store import HistoryStore
     from fr_tui.sandbox.server import SandboxServer
     from fr_tui.tui.poller import BatchPoller
@@ -111,6 +114,7 @@ class FrTuiApp(App[int]):
         self._sandbox_server: SandboxServer | None = None
         self._client: BatchClient | None = None
         self._client_error: str | None = None
+        self._clients: ClientPool | None = None
         name = SANDBOX if sandbox else (profile_name or config.active_profile)
         if name not in config.profiles:
             self._client_error = f"No profile named {name!r}; using {config.active_profile!r}."
@@ -132,7 +136,8 @@ class FrTuiApp(App[int]):
             from fr_tui.core.store import HistoryStore, StoreError
 
             try:
-                self._store = HistoryStore(self.paths.history_db)
+                # Read-only when it cannot be written: history shows, submits say why not.
+                self._store = HistoryStore(self.paths.history_db, read_only=None)
             except StoreError as exc:
                 # Keep working on a history for this session only; say so plainly.
                 import tempfile
@@ -178,9 +183,10 @@ class FrTuiApp(App[int]):
 
     def _make_client(self) -> BatchClient | None:
         from fr_tui.core.api import BatchClient
+        from fr_tui.core.config import origin_for
 
         if self.is_sandbox:
-            return BatchClient(self.base_url, SANDBOX_API_KEY)
+            return BatchClient(self.base_url, SANDBOX_API_KEY, origin=origin_for("", sandbox=True))
         try:
             key = self.profile.resolve_key()
         except KeyError_ as exc:
@@ -189,6 +195,20 @@ class FrTuiApp(App[int]):
         if not key:
             return None
         return BatchClient(self.base_url, key)
+
+    def client_for(self, record: BatchRecord) -> BatchClient:
+        """The client for the server `record` belongs to, with its own profile's key
+        (the active client for the active server). Raises NoClientError."""
+        from fr_tui.core.clients import ClientPool, NoClientError
+
+        active = self.client
+        if active is not None and record.origin in ("", active.origin):
+            return active
+        if self._clients is None:
+            self._clients = ClientPool(self.config, lambda: self._ensure_sandbox().base_url)
+        if record.origin == "" and active is None:
+            raise NoClientError(f"Profile {self.profile.name!r} has no API key.")
+        return self._clients.get(record.origin, record.profile)
 
     def _has_key(self) -> bool:
         """Whether the profile gives a key, without building the client (httpx and its
@@ -236,11 +256,15 @@ class FrTuiApp(App[int]):
             self.save_config()
         if old_client is not None:
             self.run_worker(old_client.aclose(), group="client-close")
+        if self._clients is not None:  # built with the old keys: build afresh when needed
+            self.run_worker(self._clients.aclose(), group="client-close")
+            self._clients = None
         if self.is_sandbox:
             self._ensure_sandbox()
         self.profile_name = name
         self.poller.stop()
         self.poller.start()
+        self.reconcile_submits()  # interrupted submits to this profile's server
         self.notify(f"Profile: {name}" + (" (sandbox)" if self.is_sandbox else ""))
 
     def save_config(self) -> None:
@@ -293,6 +317,31 @@ class FrTuiApp(App[int]):
         # does not, so its import waits until the screen is up.
         if getattr(self, "_poll_after_first_frame", False):
             self.set_timer(0.2, lambda: self.poller.start())
+            self.set_timer(0.2, self.reconcile_submits)
+
+    reconciled_at: float | None = None  # when the start-up reconcile finished
+
+    def reconcile_submits(self) -> None:
+        """Settle submits an earlier run left unfinished (core.reconcile), in a worker."""
+        self.run_worker(self._reconcile(), group="reconcile", exclusive=True, exit_on_error=False)
+
+    async def _reconcile(self) -> None:
+        from fr_tui.core.reconcile import reconcile
+        from fr_tui.tui.messages import BatchesChanged
+
+        client = self.client
+        if client is None:
+            return
+        try:
+            outcomes = await reconcile(client, self.store)
+        finally:
+            self.reconciled_at = time.time()
+        for outcome in outcomes:
+            line = outcome.line()
+            if line:
+                self.notify(line[0].upper() + line[1:], title="Interrupted submit", timeout=15)
+        if outcomes:
+            self.broadcast(BatchesChanged([o.batch.id for o in outcomes if o.batch]))
 
     def _install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
@@ -320,6 +369,11 @@ class FrTuiApp(App[int]):
         if self._client is not None:
             try:
                 await self._client.aclose()
+            except Exception:
+                pass
+        if self._clients is not None:
+            try:
+                await self._clients.aclose()
             except Exception:
                 pass
         self.stop_sandbox()
@@ -359,21 +413,25 @@ class FrTuiApp(App[int]):
 
     pending_batch_select: str | None = None
 
-    def open_results(self, batch_id: str) -> None:
+    def open_results(self, batch_id: str, origin: str | None = None) -> None:
         """Results of a batch, on top of the Batches list (or of its details)."""
-        self.run_worker(self._push_on_batches(batch_id, "results"), group="navigation")
+        self.run_worker(self._push_on_batches(batch_id, origin, "results"), group="navigation")
 
-    def open_details(self, batch_id: str) -> None:
+    def open_details(self, batch_id: str, origin: str | None = None) -> None:
         """A batch's details, on top of the Batches list."""
-        self.run_worker(self._push_on_batches(batch_id, "details"), group="navigation")
+        self.run_worker(self._push_on_batches(batch_id, origin, "details"), group="navigation")
 
-    async def _push_on_batches(self, batch_id: str, what: str) -> None:
+    async def _push_on_batches(self, batch_id: str, origin: str | None, what: str) -> None:
         from fr_tui.tui.screens.batch_details import BatchDetailsScreen
         from fr_tui.tui.screens.results import ResultsScreen
 
         if self.current_mode != "batches":
             await self.action_show_mode("batches")
-        screen = ResultsScreen(batch_id) if what == "results" else BatchDetailsScreen(batch_id)
+        screen = (
+            ResultsScreen(batch_id, origin=origin)
+            if what == "results"
+            else BatchDetailsScreen(batch_id, origin=origin)
+        )
         await self.push_screen(screen)
 
     def open_file(self, path: Path, line: int | None = None) -> None:

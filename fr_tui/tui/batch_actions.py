@@ -10,6 +10,7 @@ from typing import Any
 
 from textual.screen import Screen
 
+from fr_tui.core.clients import NoClientError
 from fr_tui.core.errors import ApiError, NotSupportedError
 from fr_tui.core.results import JoinedResults
 from fr_tui.core.store import BatchRecord
@@ -49,10 +50,18 @@ def request_cancel(screen: Screen[Any], record: BatchRecord) -> None:
     app.push_screen(ConfirmModal("Cancel batch", body, "Cancel batch"), answered)
 
 
+def _client(app: Any, record: BatchRecord, doing: str) -> Any:
+    """The client for the batch's own server and profile, or None (said to the user)."""
+    try:
+        return app.client_for(record)
+    except NoClientError as exc:
+        app.notify(f"Cannot {doing}: {exc}.", severity="error")
+        return None
+
+
 async def _cancel(app: Any, record: BatchRecord) -> None:
-    client = app.client
+    client = _client(app, record, "cancel")
     if client is None:
-        app.notify("No API key: cannot cancel.", severity="error")
         return
     try:
         batch = await client.cancel_batch(record.id)
@@ -62,7 +71,7 @@ async def _cancel(app: Any, record: BatchRecord) -> None:
     except ApiError as exc:
         app.notify(f"Cancel failed: {exc.message}", severity="error")
         return
-    app.store.update_from_api(batch)
+    app.store.update_from_api(batch, origin=record.origin)
     app.notify(f"{record.label}: {batch.status.replace('_', ' ')}.", title="Cancel requested")
     poller = getattr(app, "poller", None)
     if poller is not None:
@@ -96,7 +105,7 @@ def open_results(screen: Screen[Any], record: BatchRecord) -> None:
                 f"{record.label} is still {record.status.replace('_', ' ')}: no results yet."
             )
         return
-    app.open_results(record.id)
+    app.open_results(record.id, record.origin)
 
 
 def retry(screen: Screen[Any], record: BatchRecord, joined: JoinedResults | None = None) -> None:

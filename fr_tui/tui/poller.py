@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import copy
 import time
+import weakref
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fr_tui.core.clients import NoClientError
 from fr_tui.core.errors import ApiError, RateLimitedError
 from fr_tui.core.store import BatchRecord
 from fr_tui.core.workflow import fetch_results, poll_batch, run_notify_command
@@ -98,8 +100,10 @@ class BatchPoller:
         self._wake: asyncio.Event | None = None
         self._running = False
         self._worker: Any = None
-        self._poll_client: BatchClient | None = None
-        self._poll_client_of: int | None = None
+        # No-retry copies of the app's clients, one per server (see _client_for).
+        self._poll_clients: weakref.WeakKeyDictionary[BatchClient, BatchClient] = (
+            weakref.WeakKeyDictionary()
+        )
 
     # ----------------------------------------------------------------- pace
 
@@ -187,25 +191,25 @@ class BatchPoller:
 
     # ----------------------------------------------------------------- loop
 
-    def _client(self) -> BatchClient | None:
-        """A copy of the app's client that does not retry by itself: the poller is the
-        retry loop, and must show failures at once rather than hide them for a minute."""
-        shared = getattr(self.app, "client", None)
+    def _shared_client(self, record: BatchRecord) -> BatchClient:
+        """The app's client for the record's own server and profile, whichever profile is
+        active. Raises NoClientError."""
+        pick = getattr(self.app, "client_for", None)  # a bare app (tests, bench): one client
+        shared = pick(record) if callable(pick) else getattr(self.app, "client", None)
         if shared is None:
-            return None
-        if self._poll_client is None or self._poll_client_of != id(shared):
+            raise NoClientError("No API key: batches are not being refreshed.")
+        return shared
+
+    def _client_for(self, record: BatchRecord) -> BatchClient:
+        """A copy of `_shared_client` that does not retry by itself: the poller is the
+        retry loop, and must show failures at once rather than hide them for a minute."""
+        shared = self._shared_client(record)
+        client = self._poll_clients.get(shared)
+        if client is None:
             client = copy.copy(shared)
             client.max_attempts = 1
-            self._poll_client = client
-            self._poll_client_of = id(shared)
-        return self._poll_client
-
-    def _mine(self, record: BatchRecord, client: BatchClient) -> bool:
-        """Only batches of the active profile/server are polled with its key."""
-        if record.base_url in (None, client.base_url):
-            return True
-        profile = getattr(getattr(self.app, "profile", None), "name", None)
-        return profile is not None and record.profile == profile
+            self._poll_clients[shared] = client
+        return client
 
     async def _loop(self) -> None:
         self._wake = asyncio.Event()
@@ -228,16 +232,10 @@ class BatchPoller:
     async def run_round(self) -> float:
         """Poll the due batches once; returns seconds until the next one is due."""
         store = self.app.store
-        client = self._client()
         now = time.monotonic()
-        if client is None:
-            self.last_error = "No API key: batches are not being refreshed."
-            self._post(PollStatus(ok=False, at=time.time(), error=self.last_error))
-            return self.base_interval
         if now < self.rate_limited_until:
             return self.rate_limited_until - now
         active = await asyncio.to_thread(store.active)
-        active = [r for r in active if self._mine(r, client)]
         known = {r.id for r in active}
         for gone in [k for k in self._pace if k not in known]:
             del self._pace[gone]
@@ -257,6 +255,11 @@ class BatchPoller:
 
         async def one(record: BatchRecord) -> None:
             nonlocal in_flight
+            try:
+                client = self._client_for(record)
+            except NoClientError as exc:
+                await self._unreachable(record, str(exc), changed, errors)
+                return
             async with semaphore:
                 if time.monotonic() < self.rate_limited_until:
                     return
@@ -283,6 +286,20 @@ class BatchPoller:
         self._post(PollStatus(ok=ok, at=time.time(), error=self.last_error, paused=self.paused))
         return self._next_wait(time.monotonic())
 
+    async def _unreachable(
+        self, record: BatchRecord, message: str, changed: list[str], errors: list[str]
+    ) -> None:
+        """No client for the batch's server (no profile for it, or no key): say so on the
+        batch rather than let it look live, and ask again later."""
+        pace = self._pace.setdefault(record.id, _Pace())
+        pace.next_due = time.monotonic() + MAX_BACKOFF
+        errors.append(message)
+        if record.poll_error != message:
+            await asyncio.to_thread(
+                self.app.store.mark_poll_error, record.origin, record.id, message
+            )
+            changed.append(record.id)
+
     def _next_wait(self, now: float) -> float:
         dues = [p.next_due for p in self._pace.values()]
         wait = min(dues) - now if dues else self.base_interval
@@ -308,7 +325,7 @@ class BatchPoller:
         if len(self.stats.log) > 20000:
             del self.stats.log[:10000]
         try:
-            batch, old = await poll_batch(client, store, record.id)
+            batch, old = await poll_batch(client, store, record.id, origin=record.origin)
         except ApiError as exc:
             self.stats.errors += 1
             pace.errors += 1
@@ -320,7 +337,7 @@ class BatchPoller:
             backoff = min(MAX_BACKOFF, self.base_interval * 2 ** min(pace.errors, 8))
             pace.next_due = polled_at + backoff
             errors.append(message)
-            await asyncio.to_thread(store.mark_poll_error, record.id, message)
+            await asyncio.to_thread(store.mark_poll_error, record.origin, record.id, message)
             if record.poll_error != message:
                 changed.append(record.id)
             return
@@ -340,7 +357,7 @@ class BatchPoller:
         pace.status = batch.status
         pace.next_due = polled_at + self.pace_for(record, now)
         if batch.terminal and not record.notified:
-            fresh = store.get(record.id)
+            fresh = store.get(record.origin, record.id)
             if fresh is not None:
                 finished.append((fresh, old))
 
@@ -357,7 +374,7 @@ class BatchPoller:
             pass
         config = getattr(app, "config", None)
         run_notify_command(getattr(config, "notify_command", None), record.id, record.status, text)
-        app.store.mark_notified(record.id)
+        app.store.mark_notified(record.origin, record.id)
         self._post(BatchFinished(record, old))
         if getattr(config, "auto_download", False) and (
             record.output_file_id or record.error_file_id
@@ -367,8 +384,9 @@ class BatchPoller:
             )
 
     async def _download(self, record: BatchRecord) -> None:
-        client = getattr(self.app, "client", None)
-        if client is None:
+        try:
+            client = self._shared_client(record)
+        except NoClientError:
             return
         dest: Path = self.app.paths.results_for(record.id)
         try:

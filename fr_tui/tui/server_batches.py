@@ -7,10 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 from fr_tui.core.errors import ApiError, NotSupportedError
+from fr_tui.core.intents import NOT_CREATED, RESOLVED, Intent
 from fr_tui.core.models import Batch
-from fr_tui.core.store import UnknownCreate
 from fr_tui.core.units import plural
-from fr_tui.core.workflow import find_unknown_create
 
 
 def _profile_name(app: Any, default: str | None = None) -> str | None:
@@ -24,10 +23,10 @@ async def not_in_history(screen: Any) -> list[Batch] | None:
     if client is None:
         return None
     try:
-        batches = await client.list_all_batches()
+        batches = [batch async for batch in client.all_batches()]
     except (NotSupportedError, ApiError):
         return None
-    known = {r.id for r in screen.store.batches()}
+    known = {r.id for r in screen.store.batches() if r.origin == client.origin}
     return [b for b in batches if b.id not in known]
 
 
@@ -62,7 +61,9 @@ async def import_missing(screen: Any) -> None:
         screen.notify("Nothing to import: every batch the server lists is in your history.")
         return
     for batch in found:
-        screen.store.import_batch(batch, profile=_profile_name(app), base_url=client.base_url)
+        screen.store.import_batch(
+            batch, origin=client.origin, profile=_profile_name(app), base_url=client.base_url
+        )
     screen.reload()
     poller = getattr(app, "poller", None)
     if poller is not None:
@@ -70,39 +71,39 @@ async def import_missing(screen: Any) -> None:
     screen.notify(f"Imported {plural(len(found), 'batch', 'batches')}.")
 
 
-async def look_up(screen: Any, entry: UnknownCreate) -> None:
-    app = screen.app
-    client = getattr(app, "client", None)
-    if client is None:
-        screen.notify("No API key: cannot look it up.", severity="error")
-        return
-    try:
-        batch = await find_unknown_create(client, entry.input_file_id, entry.created_at)
-    except NotSupportedError:
+async def look_up(screen: Any, entry: Intent) -> None:
+    """Settle one "outcome unknown" submit with the server's batch list (core/reconcile)."""
+    from fr_tui.core.reconcile import reconcile
+
+    client = getattr(screen.app, "client", None)
+    if client is None or client.origin != entry.origin:
         screen.notify(
-            "This server cannot list batches, so the lost create cannot be looked up. "
-            "Check the provider's dashboard, then forget it with x.",
+            f"This submit went to {entry.origin}: switch to a profile on that server to "
+            "look it up.",
             severity="warning",
-            timeout=10,
         )
         return
-    except ApiError as exc:
-        screen.notify(f"Look-up failed: {exc.message}", severity="error")
-        return
-    if batch is None:
-        screen.notify(
-            f"The server lists no batch made from {entry.input_file_id} since that "
-            f"create was sent (profile {_profile_name(app, '?')}): most likely none was made. "
-            "Check the provider's dashboard before submitting again; x forgets this entry.",
-            severity="warning",
-            timeout=10,
-        )
-        return
-    screen.store.import_batch(batch, profile=_profile_name(app), base_url=client.base_url)
-    screen.store.resolve_unknown(entry.rowid, batch.id)
+    outcomes = await reconcile(client, screen.store, only=[entry.token])
+    outcome = outcomes[0] if outcomes else None
     screen.reload()
-    screen.select_batch(batch.id)
-    poller = getattr(app, "poller", None)
+    if outcome is None or outcome.state not in (RESOLVED, NOT_CREATED):
+        why = outcome.reason if outcome else (entry.message or "")
+        screen.notify(
+            f"Still unknown: {why or 'the server does not list it yet'}. Check the "
+            "provider's dashboard before submitting again; x forgets this entry.",
+            severity="warning",
+            timeout=10,
+        )
+        return
+    if outcome.batch is None:
+        screen.notify(
+            "The server's full batch list has no batch for it: none was made.", timeout=10
+        )
+        return
+    screen.select_batch(outcome.batch.id)
+    poller = getattr(screen.app, "poller", None)
     if poller is not None:
-        poller.watch(batch.id)
-    screen.notify(f"Found it: {batch.id} ({batch.status}). It is in your history now.")
+        poller.watch(outcome.batch.id)
+    screen.notify(
+        f"Found it: {outcome.batch.id} ({outcome.batch.status}). It is in your history now."
+    )

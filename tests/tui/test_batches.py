@@ -62,40 +62,50 @@ async def open_batches(app: Any, pilot: Any) -> BatchesScreen:
 
 
 async def submit(app: Any, path: Path, **kwargs: Any) -> str:
-    record = await submit_file(app.client, app.store, path, profile="sandbox", **kwargs)
+    record = await submit_file(
+        app.client, app.store, path, profile="sandbox", allow_duplicate=True, **kwargs
+    )
     app.poller.watch(record.id)
     app.broadcast(__import__("fr_tui.tui.messages", fromlist=["x"]).BatchesChanged([record.id]))
     return record.id
+
+
+class SandboxClock:
+    """The sandbox's clock, moved by the test: each state lasts until the test moves on,
+    so the poller cannot miss one however slow the machine is."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
 
 
 @pytest.mark.parametrize("size", SIZES)
 async def test_submitted_batches_move_to_completed_by_themselves(
     size: tuple[int, int], samples: Path
 ) -> None:
-    app = make_app(tick=0.03)
+    app = make_app(tick=1.0)
     async with app.run_test(size=size) as pilot:
+        clock = SandboxClock()
+        app.sandbox_server.app.store.clock = clock
         screen = await open_batches(app, pilot)
-        seen: dict[str, set[str]] = {}
         ids = [await submit(app, samples / "chat.jsonl", name=f"run-{i}") for i in range(3)]
 
-        def all_done() -> bool:
-            for batch_id in ids:
-                if screen.table.row_count < 3:
-                    return False
-                text = status_cell(screen, batch_id)
-                seen.setdefault(batch_id, set()).add(text)
-            return all("completed" in status_cell(screen, b) for b in ids)
+        def all_show(word: str) -> Callable[[], bool]:
+            return lambda: all(word in status_cell(screen, b) for b in ids)
 
-        await wait_for(pilot, all_done)
-        # Each row went through running states before completing, without a key press.
-        for batch_id in ids:
-            assert any(
-                "in progress" in s or "validating" in s or "finalizing" in s for s in seen[batch_id]
-            )
+        # Each row goes through the running states, without a key press.
+        await wait_for(pilot, all_show("validating"))
+        clock.now += 1.5  # one tick: in progress
+        await wait_for(pilot, all_show("in progress"))
+        clock.now += 100.0  # past finalizing: completed
+        await wait_for(pilot, all_show("completed"))
         assert "12/12" in str(screen.table.get_cell(ids[0], "progress"))
-        messages = [n.message for n in app._notifications]
-        assert sum("completed" in m for m in messages) == 3
-        assert all(app.store.get(b).notified for b in ids)
+        await wait_for(
+            pilot, lambda: sum("completed" in n.message for n in app._notifications) == 3
+        )
+        assert all(app.store.get("sandbox", b).notified for b in ids)
         # Newest first.
         assert screen.table.coordinate_to_cell_key((0, 0))[0].value == ids[-1]
 
@@ -114,7 +124,7 @@ async def test_cancel_from_the_list_confirms_then_cancels(samples: Path) -> None
         assert app.screen is not screen  # the confirm dialog
         await pilot.press("y")
         await wait_for(pilot, lambda: "cancelled" in status_cell(screen, batch_id))
-        assert app.store.get(batch_id).status == "cancelled"
+        assert app.store.get("sandbox", batch_id).status == "cancelled"
         assert any("cancelled" in n.message for n in app._notifications)
 
 
@@ -162,7 +172,7 @@ async def test_expired_batch_offers_partial_results(samples: Path) -> None:
             pilot, lambda: isinstance(app.screen, ResultsScreen) and app.screen.joined is not None
         )
         assert app.screen.batch_id == batch_id
-        record = app.store.get(batch_id)
+        record = app.store.get("sandbox", batch_id)
         assert record.output_path and Path(record.output_path).exists()
 
 
@@ -186,10 +196,10 @@ async def test_server_errors_while_polling_warn_then_recover(status: int, sample
         app.sandbox_server.set_faults(faults)
         await wait_for(pilot, lambda: indicator.has_class("-warning"))
         assert "refresh failing" in str(indicator.render())
-        assert app.store.get(batch_id).poll_error
+        assert app.store.get("sandbox", batch_id).poll_error
         app.sandbox_server.set_faults({})
         await wait_for(pilot, lambda: not indicator.has_class("-warning"))
-        assert app.store.get(batch_id).poll_error is None
+        assert app.store.get("sandbox", batch_id).poll_error is None
 
 
 def fixed_batch(index: int, status: str = "completed", **extra: Any) -> Batch:
@@ -221,7 +231,9 @@ def fixed_batch(index: int, status: str = "completed", **extra: Any) -> Batch:
 def fill_store(store: HistoryStore, count: int) -> None:
     for i in range(count):
         status = "in_progress" if i % 5 == 0 else "completed"
-        store.record_created(fixed_batch(i, status), name=f"job-{i:03d}", profile="sandbox")
+        store.record_created(
+            fixed_batch(i, status), origin="sandbox", name=f"job-{i:03d}", profile="sandbox"
+        )
 
 
 class Harness(App[None]):
@@ -252,13 +264,13 @@ async def test_cursor_and_scroll_survive_refreshes() -> None:
         before = (table.cursor_row, table.scroll_y, screen.highlighted_key())
         assert before[1] > 0
         for i in range(0, 60, 5):  # every running batch moves on
-            app.store.update_from_api(fixed_batch(i, "completed"))
+            app.store.update_from_api(fixed_batch(i, "completed"), origin="sandbox")
         screen.reload()
         await pilot.pause(0.05)
         assert (table.cursor_row, table.scroll_y, screen.highlighted_key()) == before
         assert "completed" in str(table.get_cell("batch_0040", "status"))
         # A new batch arrives at the top: the same batch stays highlighted.
-        app.store.record_created(fixed_batch(-5, "validating"), name="newest")
+        app.store.record_created(fixed_batch(-5, "validating"), origin="sandbox", name="newest")
         screen.reload()
         await pilot.pause(0.05)
         assert screen.highlighted_key() == before[2]
@@ -300,6 +312,7 @@ def _snapshot_store() -> None:
             errors={"data": [{"code": "invalid_json", "message": "Line is not JSON", "line": 3}]},
             failed_at=int(FIXED_NOW) - 8000,
         ),
+        origin="sandbox",
         name="broken input",
         input_path="/data/broken.jsonl",
     )
@@ -338,46 +351,67 @@ async def test_server_batches_not_in_history_are_offered_for_import(samples: Pat
         assert any("press i to import" in n.message for n in app._notifications)
         await pilot.press("i")
         await wait_for(pilot, lambda: "completed" in status_cell(screen, elsewhere.id))
-        assert app.store.get(elsewhere.id) is not None
+        assert app.store.get("sandbox", elsewhere.id) is not None
 
 
 async def test_outcome_unknown_entries_can_be_looked_up_or_forgotten(samples: Path) -> None:
+    from fr_tui.core.intents import UNKNOWN, Intent, IntentLog, new_token
+
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.reconciled_at is not None)  # the one at start
+        intents = IntentLog(app.store)
         found = await app.client.upload_file(samples / "chat.jsonl")
         batch = await app.client.create_batch(found.id, "/v1/chat/completions", "24h", None)
         lost = await app.client.upload_file(samples / "embeddings.jsonl")
-        for file_id, path in ((found.id, "chat.jsonl"), (lost.id, "embeddings.jsonl")):
-            app.store.record_unknown_create(
+        fresh = await app.client.upload_file(samples / "server_fails.jsonl")
+        long_ago = time.time() - 3600
+        for file_id, name, when in (
+            (found.id, "chat.jsonl", long_ago),
+            (lost.id, "embeddings.jsonl", long_ago),
+            (fresh.id, "server_fails.jsonl", time.time()),
+        ):
+            intent = Intent(
+                token=new_token(),
+                origin="sandbox",
+                state=UNKNOWN,
+                input_path=str(samples / name),
                 input_file_id=file_id,
-                profile="sandbox",
-                base_url=app.client.base_url,
-                input_path=str(samples / path),
-                endpoint="/v1/chat/completions",
-                metadata=None,
                 message="The create answer was lost.",
+                created_at=when,
             )
+            intents.add(intent)
+            intents.set_state(intent.token, UNKNOWN)
+            with app.store.transaction() as conn:  # as if written an hour ago
+                conn.execute(
+                    "UPDATE intents SET updated_at = ? WHERE token = ?", (when, intent.token)
+                )
         screen = await open_batches(app, pilot)
         rows = [k for k in screen._order if k.startswith("unknown:")]
-        assert len(rows) == 2
+        assert len(rows) == 3
         assert "unknown" in str(screen.table.get_cell(rows[0], "status"))
-        screen.table.move_cursor(row=screen._order.index(rows[-1]))  # the chat one
+
+        def select(label: str) -> None:
+            key = next(f"unknown:{u.token}" for u in screen.unknown if u.label == label)
+            screen.table.move_cursor(row=screen._order.index(key))
+
+        select("chat.jsonl")
         await pilot.pause()
         assert "Outcome unknown" in str(screen.query_one("#batches-hint", Static).render())
-        await pilot.press("l")
+        await pilot.press("l")  # found on the server by its input file
         await wait_for(pilot, lambda: batch.id in screen._order)
         assert screen.highlighted_key() == batch.id
-        assert len(app.store.unknown_creates()) == 1
-        screen.table.move_cursor(
-            row=screen._order.index(f"unknown:{app.store.unknown_creates()[0].rowid}")
-        )
-        await pilot.press("l")
-        await wait_for(
-            pilot, lambda: any("most likely none was made" in n.message for n in app._notifications)
-        )
+        assert len(intents.unknown()) == 2
+        select("embeddings.jsonl")
+        await pilot.press("l")  # the full list lacks it, and it is old: none was made
+        await wait_for(pilot, lambda: any("none was made" in n.message for n in app._notifications))
+        assert [u.label for u in intents.unknown()] == ["server_fails.jsonl"]
+        select("server_fails.jsonl")
+        await pilot.press("l")  # recent: the server may still be making it
+        await wait_for(pilot, lambda: any("Still unknown" in n.message for n in app._notifications))
         await pilot.press("x")
         await pilot.pause()
-        assert app.store.unknown_creates() == []
+        assert intents.unknown() == []
         assert not [k for k in screen._order if k.startswith("unknown:")]
 
 
@@ -385,7 +419,7 @@ async def test_details_lineage_opens_parent_and_child_and_copies_the_id() -> Non
     app = Harness(lambda: BatchDetailsScreen("batch_0001", clock=lambda: FIXED_NOW))
     fill_store(app.store, 3)
     app.store.record_created(
-        fixed_batch(-1, "validating"), name="retry", parent_batch_id="batch_0001"
+        fixed_batch(-1, "validating"), origin="sandbox", name="retry", parent_batch_id="batch_0001"
     )
     copied: list[str] = []
     app.copy_to_clipboard = copied.append  # type: ignore[method-assign]

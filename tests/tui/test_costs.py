@@ -101,7 +101,7 @@ async def test_within_budget_submits_at_once_then_results_and_spend_show_the_cos
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.store.batches())
         record = app.store.batches()[0]
-        await wait_for(pilot, lambda: app.store.get(record.id).status == "completed", 20)
+        await wait_for(pilot, lambda: app.store.get("sandbox", record.id).status == "completed", 20)
         app.open_results(record.id)
         await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen) and app.screen.joined)
         summary = str(app.screen.query_one("#results-summary", Static).render())

@@ -120,7 +120,7 @@ async def test_R_opens_the_same_retry_preview_as_results(where: str) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         batch_id = await finished(app, SAMPLES / "server_fails.jsonl")
-        assert not app.store.get(batch_id).output_path  # not downloaded yet
+        assert not app.store.get("sandbox", batch_id).output_path  # not downloaded yet
         app.open_batches(select=batch_id)
         await wait_for(pilot, lambda: on_list(app) and app.screen.highlighted_key() == batch_id)
         if where == "details":
@@ -131,12 +131,12 @@ async def test_R_opens_the_same_retry_preview_as_results(where: str) -> None:
         modal = app.screen
         await wait_for(pilot, lambda: modal.phase == "ready")
         # downloaded on the way, and the same kinds of failure as on Results
-        assert app.store.get(batch_id).output_path
+        assert app.store.get("sandbox", batch_id).output_path
         kinds = {key for key, *_ in modal.groups}
         assert "missing" in kinds and sum(g[3] for g in modal.groups) == 4
         await pilot.press("enter")  # Retry (the button has focus)
-        await wait_for(pilot, lambda: len(app.store.children(batch_id)) == 1)
-        child = app.store.children(batch_id)[0].id
+        await wait_for(pilot, lambda: len(app.store.children("sandbox", batch_id)) == 1)
+        child = app.store.children("sandbox", batch_id)[0].id
         await wait_for(pilot, lambda: on_list(app) and app.screen.highlighted_key() == child)
 
 
@@ -154,7 +154,7 @@ async def test_a_batch_with_only_missing_rows_retries_from_the_list(tmp_path: Pa
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         batch_id = await finished(app, path, metadata={})
-        record = app.store.get(batch_id)
+        record = app.store.get("sandbox", batch_id)
         assert record.status == "completed" and not record.request_failed
         app.open_batches(select=batch_id)
         await wait_for(pilot, lambda: on_list(app) and app.screen.highlighted_key() == batch_id)
@@ -165,8 +165,8 @@ async def test_a_batch_with_only_missing_rows_retries_from_the_list(tmp_path: Pa
         await wait_for(pilot, lambda: modal.phase == "ready")
         assert [(key, count) for key, _c, _m, count in modal.groups] == [("missing", 2)]
         await pilot.press("enter")
-        await wait_for(pilot, lambda: len(app.store.children(batch_id)) == 1)
-        retry_file = Path(app.store.children(batch_id)[0].input_path)
+        await wait_for(pilot, lambda: len(app.store.children("sandbox", batch_id)) == 1)
+        retry_file = Path(app.store.children("sandbox", batch_id)[0].input_path)
         assert [
             orjson.loads(line)["custom_id"] for line in retry_file.read_bytes().splitlines()
         ] == (dropped)
@@ -184,6 +184,7 @@ async def test_c_and_R_are_dimmed_where_they_cannot_apply() -> None:
                 SAMPLES / "chat.jsonl",
                 profile="sandbox",
                 metadata={"sandbox_fault": "hang_validating"},
+                allow_duplicate=True,  # the same file again, on purpose
             )
         ).id
         app.open_batches(select=done)
@@ -211,7 +212,12 @@ async def test_profile_column_at_120_and_filter_at_any_width() -> None:
         mine = await finished(app, SAMPLES / "chat.jsonl", name="mine")
         theirs = (
             await submit_file(
-                app.client, app.store, SAMPLES / "chat.jsonl", profile="staging", name="theirs"
+                app.client,
+                app.store,
+                SAMPLES / "chat.jsonl",
+                profile="staging",
+                name="theirs",
+                allow_duplicate=True,  # the same file again, on purpose
             )
         ).id
         app.open_batches(select=mine)

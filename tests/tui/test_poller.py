@@ -54,7 +54,7 @@ async def env(sandbox: Any) -> Any:
 
 async def submit(env: Any, samples: Path, name: str = "chat.jsonl", **kw: Any) -> str:
     record = await submit_file(
-        env.app.client, env.app.store, samples / name, profile="sandbox", **kw
+        env.app.client, env.app.store, samples / name, profile="sandbox", allow_duplicate=True, **kw
     )
     return record.id
 
@@ -82,14 +82,14 @@ async def test_finished_batch_is_notified_once_with_its_outcome(env: Any, sample
         env.poller._running = False
         task.cancel()
     texts = dict(env.notes)
-    done_label = env.app.store.get(done_id).label
+    done_label = env.app.store.get(env.app.client.origin, done_id).label
     assert any(t.startswith(done_label) and s == "information" for t, s in env.notes)
     failing = [t for t in texts if "rows failed" in t]
     assert len(failing) == 1 and texts[failing[0]] == "warning"  # failed rows: not plain success
     assert len(env.notes) == 2 and len(env.bells) == 2
     finished = [m for m in env.posted if isinstance(m, BatchFinished)]
     assert {m.record.id for m in finished} == {done_id, failing_id}
-    assert all(env.app.store.get(b).notified for b in (done_id, failing_id))
+    assert all(env.app.store.get(env.app.client.origin, b).notified for b in (done_id, failing_id))
     assert any(isinstance(m, BatchesChanged) for m in env.posted)
     assert any(isinstance(m, PollStatus) and m.ok for m in env.posted)
 
@@ -116,7 +116,7 @@ async def test_rate_limit_pauses_polling_for_retry_after(env: Any, samples: Path
     env.sandbox.set_faults({"status": 429, "retry_after": 0.5, "methods": ["GET"], "count": 1})
     await env.poller.run_round()
     assert env.poller.rate_limited_until > time.monotonic() + 0.3
-    assert env.app.store.get(batch_id).poll_error
+    assert env.app.store.get(env.app.client.origin, batch_id).poll_error
     status = [m for m in env.posted if isinstance(m, PollStatus)][-1]
     assert not status.ok and "waiting" in (status.error or "")
     env.poller.refresh_now()
@@ -127,7 +127,7 @@ async def test_rate_limit_pauses_polling_for_retry_after(env: Any, samples: Path
     env.poller.refresh_now()
     await env.poller.run_round()
     assert env.poller.stats.polls == polls + 1
-    assert env.app.store.get(batch_id).poll_error is None
+    assert env.app.store.get(env.app.client.origin, batch_id).poll_error is None
 
 
 async def test_errors_back_off_and_pause_stops_polling(env: Any, samples: Path) -> None:
@@ -151,7 +151,7 @@ async def test_errors_back_off_and_pause_stops_polling(env: Any, samples: Path) 
         assert env.poller.stats.polls == before
         env.poller.resume()
         env.poller.refresh_now()
-        await until(lambda: env.app.store.get(batch_id).poll_error is None)
+        await until(lambda: env.app.store.get(env.app.client.origin, batch_id).poll_error is None)
     finally:
         env.poller._running = False
         task.cancel()
@@ -167,12 +167,12 @@ async def test_auto_download_and_notify_command(env: Any, samples: Path, tmp_pat
     batch_id = await submit(env, samples)
     task = run_loop(env)
     try:
-        await until(lambda: bool(env.app.store.get(batch_id).output_path))
+        await until(lambda: bool(env.app.store.get(env.app.client.origin, batch_id).output_path))
         await until(marker.exists)
     finally:
         env.poller._running = False
         task.cancel()
-    record = env.app.store.get(batch_id)
+    record = env.app.store.get(env.app.client.origin, batch_id)
     assert Path(record.output_path).parent == env.app.paths.results_for(batch_id)
     assert Path(record.output_path).read_bytes().count(b"\n") == 12
     await until(lambda: marker.read_text().strip() != "")

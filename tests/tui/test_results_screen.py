@@ -15,6 +15,7 @@ from textual.app import App, ComposeResult
 from textual.widgets import Input, Static
 
 from fr_tui.core.api import BatchClient
+from fr_tui.core.clients import NoClientError
 from fr_tui.core.config import SANDBOX_API_KEY, Profile
 from fr_tui.core.models import Batch
 from fr_tui.core.paths import Paths, get_paths
@@ -53,8 +54,13 @@ class Harness(App[None]):
         if self.start_batch:
             self.open_results(self.start_batch)
 
-    def open_results(self, batch_id: str) -> None:
-        self.push_screen(ResultsScreen(batch_id))
+    def open_results(self, batch_id: str, origin: str | None = None) -> None:
+        self.push_screen(ResultsScreen(batch_id, origin=origin))
+
+    def client_for(self, record: Any) -> BatchClient:
+        if self.client is None:
+            raise NoClientError("no client")
+        return self.client
 
     def open_batches(self, select: str | None = None) -> None:
         self.opened_batches.append(select)
@@ -220,7 +226,7 @@ async def test_export_writes_every_input_row(finished: Any, tmp_path: Path, fmt:
 
 async def test_an_edited_input_file_is_flagged(finished: Any) -> None:
     batch_id, client = finished
-    record = HistoryStore(get_paths().history_db).get(batch_id)
+    record = HistoryStore(get_paths().history_db).get(client.origin, batch_id)
     assert record is not None and record.input_path
     with open(record.input_path, "ab") as handle:
         handle.write(b"\n")
@@ -281,7 +287,7 @@ async def test_retry_builds_validates_submits_and_merges(finished: Any, fails_fi
         new_id = app.opened_batches[0]
         assert new_id and new_id != batch_id
     store = HistoryStore(get_paths().history_db)
-    child = store.get(new_id)
+    child = store.find(new_id)[0]
     assert child is not None and child.parent_batch_id == batch_id
     assert child.metadata and child.metadata.get("parent_batch_id") == batch_id
     retry_path = get_paths().results_for(batch_id) / "retry-1.jsonl"
@@ -343,7 +349,11 @@ async def test_not_downloaded_and_offline_says_so(tmp_path: Path) -> None:
         }
     )
     store.record_created(
-        batch, profile="x", base_url="http://127.0.0.1:9", input_path=str(tmp_path)
+        batch,
+        origin="http://127.0.0.1:9",
+        profile="x",
+        base_url="http://127.0.0.1:9",
+        input_path=str(tmp_path),
     )
     app = Harness(paths, None, "batch_offline")
     async with app.run_test(size=(80, 24)) as pilot:
@@ -441,9 +451,14 @@ def snapshot_app(tmp_path: Path) -> Harness:
             "error_file_id": "file_err",
         }
     )
-    store.record_created(batch, profile="x", input_path=str(tmp_path / "snap" / "snap_input.jsonl"))
+    store.record_created(
+        batch, origin="x", profile="x", input_path=str(tmp_path / "snap" / "snap_input.jsonl")
+    )
     store.set_result_paths(
-        SNAP_ID, str(tmp_path / "snap" / "output.jsonl"), str(tmp_path / "snap" / "errors.jsonl")
+        "x",
+        SNAP_ID,
+        str(tmp_path / "snap" / "output.jsonl"),
+        str(tmp_path / "snap" / "errors.jsonl"),
     )
     return Harness(paths, None, SNAP_ID)
 
@@ -508,9 +523,10 @@ async def test_in_the_real_app_retry_lands_on_batches(fails_file: Path) -> None:
         await wait_for(lambda: app.current_mode == "batches", pilot)
         await pilot.pause()
         assert not isinstance(app.screen, ResultsScreen)
-        children = app.store.children(batch_id)
+        children = app.store.children("sandbox", batch_id)
         assert len(children) == 1 and children[0].input_rows == 4
-        assert children[0].metadata == {"parent_batch_id": batch_id}
+        assert children[0].metadata is not None
+        assert children[0].metadata["parent_batch_id"] == batch_id
 
 
 async def test_input_file_gone_shows_results_alone(tmp_path: Path) -> None:

@@ -35,10 +35,10 @@ async def test_bracketed_server_text_shows_as_text() -> None:
                 "errors": {"data": [{"code": "bad", "line": 2, "message": WEIRD}]},
             }
         )
-        store.record_created(batch, profile="elsewhere", name="[/weird] name")
+        store.record_created(batch, origin="sandbox", profile="elsewhere", name="[/weird] name")
         running = Batch.parse({"id": "fr_batch-run", "status": "in_progress"})
-        store.record_created(running, profile="elsewhere", name="running")
-        store.mark_poll_error("fr_batch-run", WEIRD)
+        store.record_created(running, origin="sandbox", profile="elsewhere", name="running")
+        store.mark_poll_error("sandbox", "fr_batch-run", WEIRD)
         app.notify(WEIRD, title="[/title]")
         app.open_batches(select="fr_batch-[/x]")
         await pilot.pause(0.5)
@@ -56,7 +56,7 @@ async def test_millisecond_timestamps_do_not_break_details() -> None:
         batch = Batch.parse(
             {"id": "fr_batch-ms", "status": "completed", "created_at": 1_700_000_000_000}
         )
-        app.store.record_created(batch, profile="elsewhere")
+        app.store.record_created(batch, origin="sandbox", profile="elsewhere")
         await app.push_screen(BatchDetailsScreen("fr_batch-ms"))
         await pilot.pause(0.5)
         assert "2023-11-14" in screen_text(app)  # read as milliseconds, not year 55840

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from textual.widgets import Button, Input, Static
 
+from fr_tui.core.intents import IntentLog
 from fr_tui.core.paths import get_paths
 from fr_tui.core.store import HistoryStore
 from fr_tui.tui.modals.submit import SubmitModal, parse_metadata
@@ -39,10 +40,14 @@ async def test_submit_valid_file_records_it_and_moves_to_batches(size: tuple[int
         assert record.name == "first try"
         assert record.input_path == str((SAMPLES / "chat.jsonl").resolve())
         assert record.input_rows == 12
-        assert record.metadata == {"project": "demo", "team": "x"}
+        assert record.metadata is not None
+        assert {k: record.metadata[k] for k in ("project", "team")} == {
+            "project": "demo",
+            "team": "x",
+        }
         await wait_for(pilot, lambda: app.current_mode == "batches")
     # the record is on disk, not only in memory
-    assert HistoryStore(get_paths().history_db).get(record.id) is not None
+    assert HistoryStore(get_paths().history_db).get("sandbox", record.id) is not None
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -90,7 +95,7 @@ async def test_cancel_upload_records_nothing() -> None:
         await wait_for(pilot, lambda: modal.phase == "cancelled")
         assert "nothing was submitted" in str(modal.query_one("#submit-error", Static).render())
         await pilot.pause(0.3)
-        assert app.store.batches() == [] and app.store.unknown_creates() == []
+        assert app.store.batches() == [] and IntentLog(app.store).unknown() == []
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, SubmitModal)

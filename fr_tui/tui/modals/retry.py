@@ -225,9 +225,12 @@ async def build_validate_submit(
 ) -> str | None:
     """Write, validate and (with a client) submit the retry file; returns the new batch
     id. Every outcome is told with a notification; `status` shows the steps."""
+    from fr_tui.core.clients import NoClientError
     from fr_tui.core.export import NothingToRetry, build_retry_file
+    from fr_tui.core.store import StoreError
     from fr_tui.core.validate import Limits, validate_path
-    from fr_tui.core.workflow import submit_file
+    from fr_tui.core.workflow import DuplicateSubmitError, UnrecordedBatchError, submit_file
+    from fr_tui.tui.modals.confirm import ConfirmModal
 
     folder: Path = app.paths.results_for(record.id)
     folder.mkdir(parents=True, exist_ok=True)
@@ -261,29 +264,39 @@ async def build_validate_submit(
             timeout=10,
         )
         return None
-    client = app.client
-    if client is None:
+    try:
+        client = app.client_for(record)  # the parent's own server and profile
+    except NoClientError as exc:
         app.notify(
-            f"{plural(plan.rows, 'row')} written to {path} and validated. No API key: "
-            "not submitted.",
+            f"{plural(plan.rows, 'row')} written to {path} and validated. Not submitted: {exc}.",
             title="Retry file ready",
         )
         return None
     status(f"Submitting {plural(plan.rows, 'row')}…")
+    options: dict[str, Any] = {
+        "profile": record.profile or getattr(profile, "name", "default"),
+        "endpoint": record.endpoint,
+        "metadata": {"parent_batch_id": record.id},
+        "name": f"retry of {record.label}",
+        "parent_batch_id": record.id,
+        "rows": plan.rows,
+    }
     try:
-        new = await submit_file(
-            client,
-            app.store,
-            path,
-            profile=getattr(profile, "name", "default"),
-            endpoint=record.endpoint,
-            metadata={"parent_batch_id": record.id},
-            name=f"retry of {record.label}",
-            parent_batch_id=record.id,
-            rows=plan.rows,
-        )
-    except ApiError as exc:
-        app.notify(exc.message, title="Retry submit failed", severity="error", timeout=10)
+        try:
+            new = await submit_file(client, app.store, path, **options)
+        except DuplicateSubmitError as exc:
+            again = await app.push_screen_wait(
+                ConfirmModal("Retried before", f"{exc}.\n\nSubmit it again anyway?", "Submit")
+            )
+            if not again:
+                status(f"Retry file {path} written; not submitted")
+                return None
+            new = await submit_file(
+                client, app.store, path, allow_duplicate=True, sha256=exc.sha256, **options
+            )
+    except (ApiError, StoreError, UnrecordedBatchError) as exc:
+        app.notify(str(exc), title="Retry submit failed", severity="error", timeout=10)
+        status(f"Retry file {path} written; submit failed")
         return None
     skipped = (
         f" ({plural(plan.skipped, 'row')} without a custom_id left out)" if plan.skipped else ""

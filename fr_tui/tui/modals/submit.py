@@ -21,11 +21,18 @@ from textual.widgets import Button, Input, ProgressBar, Static
 
 from fr_tui.core.errors import ApiError, OutcomeUnknownError
 from fr_tui.core.split import SPLIT_FIXES
-from fr_tui.core.store import BatchRecord
+from fr_tui.core.store import BatchRecord, StoreError
 from fr_tui.core.units import human_bytes, plural
 from fr_tui.core.validate import Report
-from fr_tui.core.workflow import SubmitPhase, submit_file
+from fr_tui.core.workflow import (
+    DuplicateSubmitError,
+    MetadataError,
+    SubmitPhase,
+    UnrecordedBatchError,
+    submit_file,
+)
 from fr_tui.tui.costs import costs
+from fr_tui.tui.modals.confirm import ConfirmModal
 from fr_tui.tui.widgets.cost_lines import EstimateLine
 
 OVER_LIMIT_CODES = {"too_many_rows", "file_too_large"}
@@ -172,7 +179,7 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
         self.start_submit()
 
     def start_submit(self) -> None:
-        if self.phase in ("hashing", "uploading", "creating"):
+        if self.phase in ("hashing", "checking", "uploading", "creating"):
             return
         if not self._within_budget():
             return
@@ -223,7 +230,13 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
             self.start_submit()
 
     @work(exclusive=True, group="submit", exit_on_error=False)
-    async def _submit(self, metadata: dict[str, str], name: str | None) -> None:
+    async def _submit(
+        self,
+        metadata: dict[str, str],
+        name: str | None,
+        allow_duplicate: bool = False,
+        sha256: str | None = None,
+    ) -> None:
         app: Any = self.app
         client = app.client
         try:
@@ -238,10 +251,16 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
                 rows=self.report.rows,
                 completion_window=COMPLETION_WINDOW,
                 on_phase=self._set_phase,
+                allow_duplicate=allow_duplicate,
+                sha256=sha256,
             )
         except asyncio.CancelledError:
             self._cancelled()
             raise
+        except DuplicateSubmitError as exc:
+            self._ask_duplicate(exc, metadata, name)
+        except (MetadataError, StoreError, UnrecordedBatchError) as exc:
+            self._failed(str(exc))
         except OutcomeUnknownError as exc:
             self._failed(
                 f"{exc.message} Check Batches before retrying, or the batch may run twice."
@@ -257,6 +276,21 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
             await asyncio.to_thread(costs(app).record_estimate, record.id, self.estimate)
             self.dismiss(record)
 
+    def _ask_duplicate(
+        self, exc: DuplicateSubmitError, metadata: dict[str, str], name: str | None
+    ) -> None:
+        """The same content was submitted before: nothing is uploaded unless the user says
+        so (a second batch is paid for twice)."""
+
+        def answered(again: bool | None) -> None:
+            if again:
+                self._submit(metadata, name, True, exc.sha256)
+            else:
+                self._failed("Not submitted: " + str(exc) + ".")
+
+        body = f"{exc}.\n\nSubmit it again anyway?"
+        self.app.push_screen(ConfirmModal("Submitted before", body, "Submit again"), answered)
+
     def _set_phase(self, phase: SubmitPhase) -> None:
         self.phase = phase.phase
         now = time.monotonic()
@@ -271,6 +305,8 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
         bar = self.query_one("#submit-progress", ProgressBar)
         if phase.phase == "hashing":
             label.update("Checksumming…")
+        elif phase.phase == "checking":
+            label.update("Checking for an earlier submit of this file…")
         elif phase.phase == "uploading":
             total = phase.total or self.report.bytes
             bar.update(total=max(total, 1), progress=phase.done)
@@ -314,19 +350,19 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
     @on(Button.Pressed, "#submit-cancel")
     def _cancel_pressed(self, event: Button.Pressed) -> None:
         event.stop()
-        if self.phase in ("hashing", "uploading"):
+        if self.phase in ("hashing", "checking", "uploading"):
             self.action_cancel_upload()
         elif self.phase != "creating":
             self.dismiss(None)
 
     def action_cancel_upload(self) -> None:
-        if self.phase not in ("hashing", "uploading"):
+        if self.phase not in ("hashing", "checking", "uploading"):
             return
         self.workers.cancel_group(self, "submit")
         self._cancelled()
 
     def action_close(self) -> None:
-        if self.phase in ("hashing", "uploading", "creating"):
+        if self.phase in ("hashing", "checking", "uploading", "creating"):
             # A bare escape over a slow SSH link is easy to send by accident: say how.
             self.notify("The upload is running: press ctrl+x or Cancel to stop it.", timeout=3)
             return

@@ -94,9 +94,16 @@ class BatchDetailsScreen(Screen[None]):
 
     default_clock: ClassVar[Callable[[], float]] = time.time
 
-    def __init__(self, batch_id: str, *, clock: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self,
+        batch_id: str,
+        *,
+        origin: str | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         super().__init__()
         self.batch_id = batch_id
+        self.origin = origin  # None: found by id (see FrTuiApp.find_record)
         self.clock: Callable[[], float] = clock or type(self).default_clock
         self.record: BatchRecord | None = None
         self._shown: tuple[Any, ...] | None = None
@@ -142,14 +149,18 @@ class BatchDetailsScreen(Screen[None]):
     # ----------------------------------------------------------------- rendering
 
     def reload(self) -> None:
-        record = self.app.store.get(self.batch_id)
+        client = getattr(self.app, "client", None)
+        record = self.app.store.lookup(
+            self.batch_id, self.origin, prefer=getattr(client, "origin", None)
+        )
         if record is None:
             self.query_one("#details-head", Static).update(
                 f"Batch {escape(self.batch_id)} is not in history."
             )
             return
         self.record = record
-        children = self.app.store.children(record.id)
+        self.origin = record.origin
+        children = self.app.store.children(record.origin, record.id)
         # The children's statuses too: the lineage lines show them, live.
         key = (
             record.to_dict(),
@@ -288,7 +299,7 @@ class BatchDetailsScreen(Screen[None]):
         lineage.clear_options()
         options = []
         if record.parent_batch_id:
-            parent = self.app.store.get(record.parent_batch_id)
+            parent = self.app.store.get(record.origin, record.parent_batch_id)
             label = f" {parent.label} ({parent.status})" if parent else " (not in history)"
             options.append(
                 Option(
@@ -349,10 +360,10 @@ class BatchDetailsScreen(Screen[None]):
     def _on_lineage_selected(self, event: OptionList.OptionSelected) -> None:
         if event.option.id and event.option.id.startswith("batch-"):
             batch_id = event.option.id.removeprefix("batch-")
-            if self.app.store.get(batch_id) is None:
+            if self.app.store.get(self.origin or "", batch_id) is None:
                 self.notify(f"{batch_id} is not in history.", severity="warning")
                 return
-            self.app.push_screen(BatchDetailsScreen(batch_id, clock=self.clock))
+            self.app.push_screen(BatchDetailsScreen(batch_id, origin=self.origin, clock=self.clock))
 
     # ----------------------------------------------------------------- actions
 

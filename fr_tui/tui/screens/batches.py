@@ -8,6 +8,7 @@ less important ones drop out on narrow terminals.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -20,8 +21,9 @@ from textual.events import Resize
 from textual.screen import Screen
 from textual.widgets import DataTable, Input, Static
 
+from fr_tui.core.intents import Intent, IntentLog
 from fr_tui.core.models import Batch
-from fr_tui.core.store import BatchRecord, UnknownCreate
+from fr_tui.core.store import BatchRecord
 from fr_tui.core.units import plural
 from fr_tui.tui import batch_actions, server_batches
 from fr_tui.tui.messages import BatchesChanged, BatchFinished, PollStatus
@@ -46,6 +48,12 @@ from fr_tui.tui.widgets.cost_lines import SpendLine
 from fr_tui.tui.widgets.verdict import role_styles
 
 UNKNOWN_PREFIX = "unknown:"
+
+
+def batch_row_keys(records: list[BatchRecord]) -> list[str]:
+    """Each batch's row key: its id, or id and server when two servers used the same id."""
+    seen = Counter(r.id for r in records)
+    return [r.id if seen[r.id] == 1 else f"{r.id} @ {r.origin}" for r in records]
 
 
 class BatchesScreen(Screen[None]):
@@ -91,7 +99,7 @@ class BatchesScreen(Screen[None]):
         self.filter_mode = "all"
         self.find_text = ""
         self.records: dict[str, BatchRecord] = {}
-        self.unknown: list[UnknownCreate] = []
+        self.unknown: list[Intent] = []
         self.importable: list[Batch] = []
         self._columns: tuple[Column, ...] = ()
         self._cells: dict[str, tuple[Any, ...]] = {}
@@ -149,7 +157,7 @@ class BatchesScreen(Screen[None]):
     def reload(self) -> None:
         """Read history again and apply it to the table (in place)."""
         records = self.store.batches()
-        self.unknown = self.store.unknown_creates()
+        self.unknown = IntentLog(self.store).unknown()
         self.apply(records)
 
     def _visible(self, records: list[BatchRecord]) -> list[BatchRecord]:
@@ -180,15 +188,15 @@ class BatchesScreen(Screen[None]):
             values["status"] = Text("⚠ ", style=self._colours.get("warning", "")) + values["status"]
         return tuple(values[c.key] for c in self._columns)
 
-    def _unknown_cells(self, entry: UnknownCreate, now: float) -> tuple[Any, ...]:
-        label = entry.input_path.rsplit("/", 1)[-1] if entry.input_path else entry.input_file_id
+    def _unknown_cells(self, entry: Intent, now: float) -> tuple[Any, ...]:
+        label = entry.label
         values: dict[str, Any] = {
             "status": Text("? unknown", style=self._colours.get("warning", "")),
             "name": Text(label),
             "progress": "unknown",
             "created": ago(entry.created_at, now),
             "time": "-",
-            "id": f"(file {entry.input_file_id})",
+            "id": f"(file {entry.input_file_id or '-'})",
             "cost": "-",
             "endpoint": (entry.endpoint or "-").removeprefix("/v1/"),
             "profile": Text(entry.profile or "-"),
@@ -198,13 +206,14 @@ class BatchesScreen(Screen[None]):
     def apply(self, records: list[BatchRecord]) -> None:
         """Bring the table in line with `records` (history order, newest first)."""
         now = self.clock()
-        self.records = {r.id: r for r in records}
+        self.records = dict(zip(batch_row_keys(records), records, strict=True))
+        keys = {id(r): k for k, r in self.records.items()}
         rows: dict[str, tuple[Any, ...]] = {}
         if self.filter_mode in ("all", "failed") and not self.find_text:
             for entry in self.unknown:
-                rows[f"{UNKNOWN_PREFIX}{entry.rowid}"] = self._unknown_cells(entry, now)
+                rows[f"{UNKNOWN_PREFIX}{entry.token}"] = self._unknown_cells(entry, now)
         for record in self._visible(records):
-            rows[record.id] = self.cells_for(record, now)
+            rows[keys[id(record)]] = self.cells_for(record, now)
         order = list(rows)
         with self.app.batch_update():
             if order != self._order:
@@ -392,12 +401,12 @@ class BatchesScreen(Screen[None]):
         if batch_id in self._order:
             self.table.move_cursor(row=self._order.index(batch_id))
 
-    def _unknown_entry(self) -> UnknownCreate | None:
+    def _unknown_entry(self) -> Intent | None:
         key = self.highlighted_key()
         if not key or not key.startswith(UNKNOWN_PREFIX):
             return None
-        rowid = int(key.removeprefix(UNKNOWN_PREFIX))
-        return next((u for u in self.unknown if u.rowid == rowid), None)
+        token = key.removeprefix(UNKNOWN_PREFIX)
+        return next((u for u in self.unknown if u.token == token), None)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """False hides a key that has nothing to act on here; None dims one that does
@@ -445,7 +454,7 @@ class BatchesScreen(Screen[None]):
             return
         from fr_tui.tui.screens.batch_details import BatchDetailsScreen
 
-        self.app.push_screen(BatchDetailsScreen(record.id))
+        self.app.push_screen(BatchDetailsScreen(record.id, origin=record.origin))
 
     def action_refresh(self) -> None:
         poller = getattr(self.app, "poller", None)
@@ -546,6 +555,6 @@ class BatchesScreen(Screen[None]):
         entry = self._unknown_entry()
         if entry is None:
             return
-        self.store.resolve_unknown(entry.rowid, None)
+        IntentLog(self.store).forget(entry.token)
         self.reload()
         self.notify("Forgotten.")

@@ -92,9 +92,10 @@ class ResultsScreen(Screen[None]):
         Binding("escape", "back", "Back", show=False, tooltip="Close find, or go back"),
     ]
 
-    def __init__(self, batch_id: str) -> None:
+    def __init__(self, batch_id: str, *, origin: str | None = None) -> None:
         super().__init__()
         self.batch_id = batch_id
+        self.origin = origin  # None: found by id (see FrTuiApp.find_record)
         self.record: BatchRecord | None = None
         self.joined: JoinedResults | None = None
         self.merged_children: list[str] = []
@@ -153,7 +154,7 @@ class ResultsScreen(Screen[None]):
     def _batch_changed(self, message: BatchesChanged | BatchFinished) -> None:
         """The title line (status, lineage) stays live; a batch that ended while this
         screen waited for it gets its results loaded."""
-        record = self.app.store.get(self.batch_id)
+        record = self.app.store.lookup(self.batch_id, self.origin)
         if record is None:
             return
         was_terminal = self.record is not None and self.record.terminal
@@ -199,25 +200,28 @@ class ResultsScreen(Screen[None]):
     async def load(self) -> None:
         app: Any = self.app
         view = self.view
-        record = app.store.get(self.batch_id)
+        record = app.store.lookup(
+            self.batch_id, self.origin, prefer=getattr(app.client, "origin", None)
+        )
         if record is None:
             view.set_note(f"No batch {self.batch_id} in the history.")
             self.set_status("Unknown batch")
             return
-        client = app.client
+        self.origin = record.origin
+        loader = ResultsLoader(app)
+        client = loader.client_for(record)
         self.record = record
         self._show_title(record)
         if not record.terminal and client is not None:
             try:
                 from fr_tui.core.workflow import poll_batch
 
-                await poll_batch(client, app.store, self.batch_id)
-                record = app.store.get(self.batch_id) or record
+                await poll_batch(client, app.store, self.batch_id, origin=record.origin)
+                record = app.store.get(record.origin, self.batch_id) or record
                 self.record = record
                 self._show_title(record)
             except ApiError as exc:
                 self.notify(exc.message, title="Could not refresh the batch", severity="warning")
-        loader = ResultsLoader(app)
         output, error, failure = await loader.ensure_files(record, self.set_status)
         if failure:
             self.notify(failure, title="Download failed", severity="error")
@@ -266,9 +270,9 @@ class ResultsScreen(Screen[None]):
         store = self.app.store
         bits = [record.label, record.id, record.status.replace("_", " ")]
         if record.parent_batch_id:
-            parent = store.get(record.parent_batch_id)
+            parent = store.get(record.origin, record.parent_batch_id)
             bits.append(f"retry of {parent.label if parent else record.parent_batch_id}")
-        children = store.children(record.id)
+        children = store.children(record.origin, record.id)
         if children:
             running = sum(1 for child in children if not child.terminal)
             retried = f"retried in {plural(len(children), 'batch', 'batches')}"
