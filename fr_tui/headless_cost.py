@@ -246,7 +246,11 @@ def budget_refusal(
 
 
 def results_cost(
-    args: argparse.Namespace, store: HistoryStore, batch_id: str, joined: JoinedResults
+    args: argparse.Namespace,
+    store: HistoryStore,
+    origin: str,
+    batch_id: str,
+    joined: JoinedResults,
 ) -> tuple[ResultCost, StoredEstimate | None]:
     """What the batch's rows cost (kept in history for spend and the estimate
     correction), with its estimate beside it for the summary."""
@@ -260,8 +264,9 @@ def results_cost(
         return price_book(config, profile, loader.cached())
 
     cost = result_cost(joined, prices)
-    record_actuals(store, batch_id, cost)
-    estimate = stored_estimate(batch_costs(store, [batch_id]).get(batch_id, []))
+    record_actuals(store, origin, batch_id, cost)
+    key = (origin, batch_id)
+    estimate = stored_estimate(batch_costs(store, [key]).get(key, []))
     return cost, estimate
 
 

@@ -176,6 +176,48 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX batch_models_model ON batch_models(model, actual_at);
     """,
+    # cost rows keyed by (origin, batch_id, model), like the records they belong to (two
+    # servers may hand out the same id). A row takes the origin of the one record with its
+    # id; a row whose id is on several servers (it mixed their figures) or on none (a
+    # forgotten batch) gets origin '': shown for no batch, still learnt from by estimates.
+    """
+    CREATE TABLE batch_models_v5 (
+        origin TEXT NOT NULL,
+        batch_id TEXT NOT NULL,
+        model TEXT NOT NULL,
+        provider TEXT,
+        rows INTEGER NOT NULL DEFAULT 0,
+        est_input_tokens INTEGER,
+        est_input_tokens_raw INTEGER,
+        est_output_tokens_low INTEGER,
+        est_output_tokens_max INTEGER,
+        est_cost_low TEXT,
+        est_cost_high TEXT,
+        price_source TEXT,
+        ok_rows INTEGER,
+        actual_input_tokens INTEGER,
+        actual_output_tokens INTEGER,
+        actual_output_median INTEGER,
+        actual_cost TEXT,
+        actual_cost_source TEXT,
+        actual_at REAL,
+        PRIMARY KEY (origin, batch_id, model)
+    );
+    INSERT INTO batch_models_v5
+        SELECT COALESCE(
+                   (SELECT MIN(b.origin) FROM batches b WHERE b.id = m.batch_id
+                    HAVING COUNT(*) = 1),
+                   ''),
+               m.batch_id, m.model, m.provider, m.rows, m.est_input_tokens,
+               m.est_input_tokens_raw, m.est_output_tokens_low, m.est_output_tokens_max,
+               m.est_cost_low, m.est_cost_high, m.price_source, m.ok_rows,
+               m.actual_input_tokens, m.actual_output_tokens, m.actual_output_median,
+               m.actual_cost, m.actual_cost_source, m.actual_at
+        FROM batch_models m ORDER BY m.rowid;
+    DROP TABLE batch_models;
+    ALTER TABLE batch_models_v5 RENAME TO batch_models;
+    CREATE INDEX batch_models_model ON batch_models(model, actual_at);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

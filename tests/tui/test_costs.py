@@ -87,8 +87,9 @@ async def test_over_budget_is_red_and_asks_before_uploading() -> None:
         await pilot.press("y")
         await wait_for(pilot, lambda: app.store.batches())
         record = app.store.batches()[0]
-        await wait_for(pilot, lambda: batch_costs(app.store, [record.id]))
-        kept = batch_costs(app.store, [record.id])[record.id]
+        key = (record.origin, record.id)
+        await wait_for(pilot, lambda: batch_costs(app.store, [key]))
+        kept = batch_costs(app.store, [key])[key]
         assert sum(r.est_cost_high for r in kept) == chat_sample_cost()
 
 
@@ -106,9 +107,8 @@ async def test_within_budget_submits_at_once_then_results_and_spend_show_the_cos
         await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen) and app.screen.joined)
         summary = str(app.screen.query_one("#results-summary", Static).render())
         assert f"estimate {money(chat_sample_cost())}" in summary
-        actual = sum(
-            (r.actual_cost for r in batch_costs(app.store, [record.id])[record.id]), Decimal(0)
-        )
+        key = (record.origin, record.id)
+        actual = sum((r.actual_cost for r in batch_costs(app.store, [key])[key]), Decimal(0))
         assert actual > 0 and f"cost {money(actual)} (openai " in summary
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, ResultsScreen))

@@ -273,7 +273,7 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
             self.record = record
             self.phase = "done"
             # kept with the batch: spend, the daily budget, the estimate's correction
-            await asyncio.to_thread(costs(app).record_estimate, record.id, self.estimate)
+            await asyncio.to_thread(costs(app).record_estimate, record, self.estimate)
             self.dismiss(record)
 
     def _ask_duplicate(
