@@ -41,6 +41,7 @@ from fr_tui.headless_cost import (  # noqa: F401 - cmd_* are looked up by name b
     catalog_line,
     cmd_estimate,
     cmd_spend,
+    corrected_prompt_tokens,
     make_estimate,
     parse_max_cost,
     results_cost,
@@ -81,7 +82,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({**report.to_json(), "catalog": catalog_json(checked.catalog)})
     else:
-        text = format_report(report, str(args.file))
+        text = format_report(report, str(args.file), prompt=corrected_prompt_tokens(report))
         line = catalog_line(checked.catalog, checked.loader)
         if line:
             head, sep, rest = text.partition("\n\n")

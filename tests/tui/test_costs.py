@@ -5,13 +5,16 @@ cost in the Results header and the Batches screen's spend line."""
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 from decimal import Decimal
 from typing import Any
 
 from textual.widgets import Static
 
 from fr_tui.core.costlog import batch_costs
-from fr_tui.core.units import money
+from fr_tui.core.units import human_count, money
 from fr_tui.sandbox.catalog import MODELS
 from fr_tui.tui.modals.confirm import ConfirmModal
 from fr_tui.tui.modals.submit import SubmitModal
@@ -117,3 +120,47 @@ async def test_within_budget_submits_at_once_then_results_and_spend_show_the_cos
         expected = f"spend today {money(actual)}"
         await wait_for(pilot, lambda: expected in str(spend.render()))
         assert "(profile sandbox)" in str(spend.render())
+
+
+def shown_token_counts(text: str) -> set[str]:
+    return set(re.findall(r"~([\d.,]+[kM]?) (?:input tokens|tokens|in\b)", text))
+
+
+async def test_files_and_submit_show_one_prompt_token_count_corrected_by_past_batches() -> None:
+    # A finished batch of the file, its results read, teaches a correction: the sandbox
+    # counts Anthropic prompts with a tokenizer that finds more tokens than the estimate.
+    cli = [sys.executable, "-m", "fr_tui", "--sandbox"]
+    done = subprocess.run(
+        [
+            *cli,
+            "submit",
+            str(SAMPLES / "chat.jsonl"),
+            "--wait",
+            "--poll-interval",
+            "0.05",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert done.returncode == 0, done.stderr
+    batch_id = json.loads(done.stdout)["batch_id"]
+    read = subprocess.run([*cli, "results", batch_id], capture_output=True, text=True, timeout=90)
+    assert read.returncode == 0, read.stderr
+
+    app = make_app(sandbox=True, sandbox_tick=0.05, start_path=SAMPLES / "chat.jsonl")
+    async with app.run_test(size=(120, 40)) as pilot:
+        files = await validated(pilot, app)
+        summary = str(files.query_one("#summary", Static).render())
+        modal = await open_submit(pilot, app)
+        corrected = modal.estimate.input_tokens
+        assert corrected != modal.report.stats["est_input_tokens"]  # a correction applies
+        shown = human_count(corrected)
+        modal_text = "\n".join(
+            str(modal.query_one(selector, Static).render())
+            for selector in ("#submit-summary", "#submit-estimate")
+        )
+        for text in (summary, modal_text):
+            assert shown_token_counts(text) == {shown}, text
+            assert f"~{shown} input tokens (corrected by past batches)" in text
