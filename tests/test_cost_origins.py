@@ -4,7 +4,6 @@ hand out the same batch id, and each batch keeps its own estimate and actual cos
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -34,27 +33,18 @@ def hand_out(server: Any, batch_id: str) -> None:
     store.create_batch = create_batch
 
 
-@pytest.fixture
-def second_sandbox(tmp_path: Path) -> Iterator[Any]:
+def test_two_servers_same_batch_id_keep_their_own_costs(
+    sandbox: Any, samples: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from fr_tui.sandbox.server import SandboxServer
 
-    server = SandboxServer(state_dir=tmp_path / "second-sandbox", tick=0.01)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def test_two_servers_same_batch_id_keep_their_own_costs(
-    sandbox: Any, second_sandbox: Any, samples: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
     monkeypatch.setenv("FR_TUI_CATALOG", "auto")
     first = {"FASTROUTER_BASE_URL": sandbox.base_url, "FASTROUTER_API_KEY": KEY}
-    second = {"FASTROUTER_BASE_URL": second_sandbox.base_url, "FASTROUTER_API_KEY": KEY}
     chat_submit, chat = submit_and_read(samples / "chat.jsonl", first)
-    hand_out(second_sandbox, chat_submit["batch_id"])
-    emb_submit, emb = submit_and_read(samples / "embeddings.jsonl", second)
+    with SandboxServer(state_dir=tmp_path / "second-sandbox", tick=0.01) as other:
+        second = {"FASTROUTER_BASE_URL": other.base_url, "FASTROUTER_API_KEY": KEY}
+        hand_out(other, chat_submit["batch_id"])
+        emb_submit, emb = submit_and_read(samples / "embeddings.jsonl", second)
     assert emb_submit["batch_id"] == chat_submit["batch_id"]  # the same id, two servers
 
     # each batch's results show its own estimate beside its own cost
