@@ -181,6 +181,13 @@ class PromptTokens:
         """ "~1.2k input tokens", and the note."""
         return f"~{human_count(self.tokens)} input tokens{self.note}"
 
+    @property
+    def short_text(self) -> str:
+        """ "~1.2k tokens (corrected)": for a summary line that must leave room."""
+        return f"~{human_count(self.tokens)} tokens" + (
+            " (corrected)" if self.corrected_models else ""
+        )
+
 
 __all__ = [
     "CHARS_PER_TOKEN",

@@ -58,7 +58,7 @@ def file_summary(
             text.append(f" · {_top(stats['models'])}")
         tokens = prompt_tokens(report, estimate)
         if tokens.tokens:
-            text.append(f" · {tokens.text}")
+            text.append(f" · {tokens.short_text}")
         text.append("\n")
         if not report.complete:
             text.append("validation stopped", style="bold")
