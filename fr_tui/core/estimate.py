@@ -111,11 +111,7 @@ class Estimate:
     @property
     def prompt_tokens(self) -> PromptTokens:
         """The file's prompt tokens as shown everywhere (corrected, and saying so)."""
-        return PromptTokens(
-            self.input_tokens,
-            sum(m.input_tokens_raw for m in self.models),
-            sum(1 for m in self.models if m.corrected),
-        )
+        return PromptTokens(self.input_tokens, sum(1 for m in self.models if m.corrected))
 
     @property
     def output_tokens_max(self) -> int | None:

@@ -155,8 +155,7 @@ def corrected_tokens(tokens: int, correction: Decimal | None) -> int:
 class PromptTokens:
     """A file's estimated prompt tokens, the one number every screen and command shows."""
 
-    tokens: int  # corrected where a model has a correction
-    uncorrected: int  # the rule's count
+    tokens: int  # the rule's count, corrected where a model has a correction
     corrected_models: int = 0  # how many models a correction was applied to
 
     @classmethod
@@ -169,7 +168,7 @@ class PromptTokens:
             factor = corrections.get(model)
             tokens += corrected_tokens(count, factor)
             corrected += bool(factor)
-        return cls(tokens, sum(per_model.values()), corrected)
+        return cls(tokens, corrected)
 
     @property
     def note(self) -> str:

@@ -150,7 +150,7 @@ def format_report(report: Report, path: str, *, prompt: PromptTokens | None = No
         lines.append(f"  models: {models}")
     if prompt is None:
         count = stats.get("est_input_tokens") or 0
-        prompt = PromptTokens(count, count)
+        prompt = PromptTokens(count)
     if prompt.tokens:
         lines.append(
             f"  about {prompt.tokens:,} input tokens{prompt.note} (estimated: about 4 "

@@ -32,7 +32,7 @@ def prompt_tokens(report: Report, estimate: Estimate | None) -> PromptTokens:
     if estimate is not None:
         return estimate.prompt_tokens
     tokens = report.stats.get("est_input_tokens") or 0
-    return PromptTokens(tokens, tokens)
+    return PromptTokens(tokens)
 
 
 def file_summary(
