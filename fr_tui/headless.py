@@ -41,6 +41,7 @@ from fr_tui.headless_cost import (  # noqa: F401 - cmd_* are looked up by name b
     catalog_line,
     cmd_estimate,
     cmd_spend,
+    corrected_prompt_tokens,
     make_estimate,
     parse_max_cost,
     results_cost,
@@ -81,7 +82,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({**report.to_json(), "catalog": catalog_json(checked.catalog)})
     else:
-        text = format_report(report, str(args.file))
+        text = format_report(report, str(args.file), prompt=corrected_prompt_tokens(report))
         line = catalog_line(checked.catalog, checked.loader)
         if line:
             head, sep, rest = text.partition("\n\n")
@@ -269,7 +270,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
                 name=args.name,
                 rows=report.rows,
             )
-            record_estimate(session.store, record.id, estimate)
+            record_estimate(session.store, record.origin, record.id, estimate)
             result: dict[str, Any] = {
                 "batch_id": record.id,
                 "input_file_id": record.input_file_id,
@@ -552,7 +553,7 @@ def cmd_results(args: argparse.Namespace) -> int:
             batch, joined, output_path, error_path = await _joined(session, args.batch_id)
         with joined:
             summary = summary_json(batch.id, batch.status, joined, output_path, error_path)
-            cost, estimate = results_cost(args, session.store, batch.id, joined)
+            cost, estimate = results_cost(args, session.store, session.origin, batch.id, joined)
             summary["cost"] = json_money(cost.total)
             summary["cost_detail"] = cost.to_json()
             summary["estimate"] = estimate.to_json() if estimate else None
@@ -643,7 +644,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
                     name=f"retry of {record.label}",
                     rows=plan.rows,
                 )
-                record_estimate(session.store, child.id, estimate)
+                record_estimate(session.store, child.origin, child.id, estimate)
                 result["batch_id"] = child.id
         if args.json:
             _print_json(result)

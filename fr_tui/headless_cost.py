@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from fr_tui.core.prices import PriceBook
     from fr_tui.core.results import JoinedResults
     from fr_tui.core.store import HistoryStore
+    from fr_tui.core.tokens import PromptTokens
     from fr_tui.core.validate import Report
 
 # How long a command about to exit waits for a background catalog refresh to land.
@@ -145,13 +146,26 @@ def _history_store() -> HistoryStore | None:
         return None  # an estimate without history is still an estimate
 
 
+def corrected_prompt_tokens(report: Report) -> PromptTokens:
+    """The file's prompt tokens corrected by past batches, as `estimate` and the TUI show
+    them (history is only read, and only if there is one)."""
+    from fr_tui.core.costlog import model_history
+    from fr_tui.core.tokens import PromptTokens
+
+    per_model = {m: s["input_tokens"] for m, s in report.stats.get("per_model", {}).items()}
+    store = _history_store() if get_paths().history_db.exists() else None
+    history = model_history(store, per_model) if store is not None else {}
+    return PromptTokens.of(per_model, {m: h.correction for m, h in history.items()})
+
+
 def estimate_lines(estimate: Estimate, title: str) -> list[str]:
     from fr_tui.core.estimate import cost_range
     from fr_tui.core.units import human_count
 
     out_max = estimate.output_tokens_max
+    prompt = estimate.prompt_tokens
     lines = [
-        f"{title}: {estimate.rows:,} rows, about {estimate.input_tokens:,} input tokens, "
+        f"{title}: {estimate.rows:,} rows, about {prompt.tokens:,} input tokens{prompt.note}, "
         + (
             f"at most {out_max:,} output tokens"
             if out_max is not None
@@ -246,7 +260,11 @@ def budget_refusal(
 
 
 def results_cost(
-    args: argparse.Namespace, store: HistoryStore, batch_id: str, joined: JoinedResults
+    args: argparse.Namespace,
+    store: HistoryStore,
+    origin: str,
+    batch_id: str,
+    joined: JoinedResults,
 ) -> tuple[ResultCost, StoredEstimate | None]:
     """What the batch's rows cost (kept in history for spend and the estimate
     correction), with its estimate beside it for the summary."""
@@ -260,8 +278,9 @@ def results_cost(
         return price_book(config, profile, loader.cached())
 
     cost = result_cost(joined, prices)
-    record_actuals(store, batch_id, cost)
-    estimate = stored_estimate(batch_costs(store, [batch_id]).get(batch_id, []))
+    record_actuals(store, origin, batch_id, cost)
+    key = (origin, batch_id)
+    estimate = stored_estimate(batch_costs(store, [key]).get(key, []))
     return cost, estimate
 
 

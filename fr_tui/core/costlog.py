@@ -38,15 +38,17 @@ def _decimal(text: str | None) -> Decimal | None:
     return None if text is None else Decimal(text)
 
 
-def record_estimate(store: HistoryStore, batch_id: str, estimate: Estimate) -> None:
-    """Keep a submitted batch's estimate, per model."""
+def record_estimate(store: HistoryStore, origin: str, batch_id: str, estimate: Estimate) -> None:
+    """Keep a submitted batch's estimate, per model. A batch is (origin, id), as in the
+    batch history: two servers may hand out the same id."""
     with store.transaction() as conn:
         for m in estimate.models:
             conn.execute(
-                "INSERT INTO batch_models (batch_id, model, provider, rows, est_input_tokens, "
-                "est_input_tokens_raw, est_output_tokens_low, est_output_tokens_max, "
-                "est_cost_low, est_cost_high, price_source) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
-                "ON CONFLICT(batch_id, model) DO UPDATE SET provider = excluded.provider, "
+                "INSERT INTO batch_models (origin, batch_id, model, provider, rows, "
+                "est_input_tokens, est_input_tokens_raw, est_output_tokens_low, "
+                "est_output_tokens_max, est_cost_low, est_cost_high, price_source) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT(origin, batch_id, model) DO UPDATE SET provider = excluded.provider, "
                 "rows = excluded.rows, est_input_tokens = excluded.est_input_tokens, "
                 "est_input_tokens_raw = excluded.est_input_tokens_raw, "
                 "est_output_tokens_low = excluded.est_output_tokens_low, "
@@ -54,6 +56,7 @@ def record_estimate(store: HistoryStore, batch_id: str, estimate: Estimate) -> N
                 "est_cost_low = excluded.est_cost_low, est_cost_high = excluded.est_cost_high, "
                 "price_source = excluded.price_source",
                 (
+                    origin,
                     batch_id,
                     m.model,
                     m.provider,
@@ -69,16 +72,16 @@ def record_estimate(store: HistoryStore, batch_id: str, estimate: Estimate) -> N
             )
 
 
-def record_actuals(store: HistoryStore, batch_id: str, cost: ResultCost) -> None:
+def record_actuals(store: HistoryStore, origin: str, batch_id: str, cost: ResultCost) -> None:
     """Keep what a batch's rows really used and cost, per model (results were read)."""
     now = time.time()
     with store.transaction() as conn:
         for m in cost.models.values():
             conn.execute(
-                "INSERT INTO batch_models (batch_id, model, provider, rows, ok_rows, "
+                "INSERT INTO batch_models (origin, batch_id, model, provider, rows, ok_rows, "
                 "actual_input_tokens, actual_output_tokens, actual_output_median, actual_cost, "
-                "actual_cost_source, actual_at) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
-                "ON CONFLICT(batch_id, model) DO UPDATE SET ok_rows = excluded.ok_rows, "
+                "actual_cost_source, actual_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT(origin, batch_id, model) DO UPDATE SET ok_rows = excluded.ok_rows, "
                 "actual_input_tokens = excluded.actual_input_tokens, "
                 "actual_output_tokens = excluded.actual_output_tokens, "
                 "actual_output_median = excluded.actual_output_median, "
@@ -87,6 +90,7 @@ def record_actuals(store: HistoryStore, batch_id: str, cost: ResultCost) -> None
                 # the first reading dates it: looking at results again is not a new batch
                 "actual_at = COALESCE(batch_models.actual_at, excluded.actual_at)",
                 (
+                    origin,
                     batch_id,
                     m.model,
                     m.provider,
@@ -106,6 +110,7 @@ def record_actuals(store: HistoryStore, batch_id: str, cost: ResultCost) -> None
 class BatchModelCost:
     """One row of `batch_models`."""
 
+    origin: str
     batch_id: str
     model: str
     provider: str | None
@@ -131,6 +136,7 @@ class BatchModelCost:
 
 def _row(r: Any) -> BatchModelCost:
     return BatchModelCost(
+        origin=r["origin"],
         batch_id=r["batch_id"],
         model=r["model"],
         provider=r["provider"],
@@ -147,19 +153,26 @@ def _row(r: Any) -> BatchModelCost:
     )
 
 
-def batch_costs(store: HistoryStore, batch_ids: Iterable[str]) -> dict[str, list[BatchModelCost]]:
-    """batch id -> its per-model rows (only batches that have any)."""
-    ids = list(batch_ids)
-    out: dict[str, list[BatchModelCost]] = {}
+BatchKey = tuple[str, str]  # (origin, batch id), as history keys a batch
+
+
+def batch_costs(
+    store: HistoryStore, batches: Iterable[BatchKey]
+) -> dict[BatchKey, list[BatchModelCost]]:
+    """(origin, batch id) -> its per-model rows (only batches that have any)."""
+    keys = list(dict.fromkeys(batches))
+    out: dict[BatchKey, list[BatchModelCost]] = {}
     with store.connection() as conn:
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ",".join("?" for _ in chunk)
+        for start in range(0, len(keys), 400):
+            chunk = keys[start : start + 400]
+            marks = ",".join("(?,?)" for _ in chunk)
             for r in conn.execute(
-                f"SELECT * FROM batch_models WHERE batch_id IN ({marks}) ORDER BY rowid", chunk
+                f"SELECT * FROM batch_models WHERE (origin, batch_id) IN (VALUES {marks}) "
+                "ORDER BY rowid",
+                [part for key in chunk for part in key],
             ):
                 row = _row(r)
-                out.setdefault(row.batch_id, []).append(row)
+                out.setdefault((row.origin, row.batch_id), []).append(row)
     return out
 
 

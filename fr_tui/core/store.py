@@ -40,6 +40,15 @@ _ORIGIN_V2 = """CASE
         WHEN base_url LIKE 'http://127.0.0.1:%'
              AND CAST(substr(base_url, 18) AS INTEGER) >= 32768 THEN 'sandbox'
         ELSE COALESCE(base_url, '') END"""
+# The cost table's columns as migration 4 made them: migration 5 rebuilds it from these.
+_COST_COLUMNS_V4 = """
+        batch_id TEXT NOT NULL, model TEXT NOT NULL, provider TEXT,
+        rows INTEGER NOT NULL DEFAULT 0, est_input_tokens INTEGER, est_input_tokens_raw INTEGER,
+        est_output_tokens_low INTEGER, est_output_tokens_max INTEGER, est_cost_low TEXT,
+        est_cost_high TEXT, price_source TEXT, ok_rows INTEGER, actual_input_tokens INTEGER,
+        actual_output_tokens INTEGER, actual_output_median INTEGER, actual_cost TEXT,
+        actual_cost_source TEXT, actual_at REAL"""
+_COST_NAMES_V4 = ", ".join(re.findall(r"(\w+) (?:TEXT|INTEGER|REAL)", _COST_COLUMNS_V4))
 
 # Each entry brings the schema from version i to i+1. Never edit a released entry:
 # add a new one.
@@ -174,6 +183,23 @@ MIGRATIONS: list[str] = [
         actual_at REAL,
         PRIMARY KEY (batch_id, model)
     );
+    CREATE INDEX batch_models_model ON batch_models(model, actual_at);
+    """,
+    # cost rows keyed by (origin, batch_id, model), like the records they belong to (two
+    # servers may hand out the same id). A row takes the origin of the one record with its
+    # id; a row whose id is on several servers (it mixed their figures) or on none (a
+    # forgotten batch) gets origin '': shown for no batch, still learnt from by estimates.
+    f"""
+    ALTER TABLE batch_models RENAME TO batch_models_v4;
+    DROP INDEX batch_models_model;
+    CREATE TABLE batch_models (
+        origin TEXT NOT NULL, {_COST_COLUMNS_V4}, PRIMARY KEY (origin, batch_id, model)
+    );
+    INSERT INTO batch_models (origin, {_COST_NAMES_V4})
+        SELECT COALESCE((SELECT MIN(b.origin) FROM batches b WHERE b.id = m.batch_id
+                         HAVING COUNT(*) = 1), ''), {_COST_NAMES_V4}
+        FROM batch_models_v4 m ORDER BY m.rowid;
+    DROP TABLE batch_models_v4;
     CREATE INDEX batch_models_model ON batch_models(model, actual_at);
     """,
 ]

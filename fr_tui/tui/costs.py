@@ -100,15 +100,15 @@ class CostService:
             log.warning("budget check failed: %s", exc)
             return None
 
-    def record_estimate(self, batch_id: str, estimate: Estimate | None) -> None:
+    def record_estimate(self, record: BatchRecord, estimate: Estimate | None) -> None:
         if estimate is None:
             return
         try:
             from fr_tui.core.costlog import record_estimate
 
-            record_estimate(self.app.store, batch_id, estimate)
+            record_estimate(self.app.store, record.origin, record.id, estimate)
         except Exception as exc:
-            log.warning("could not keep the estimate of %s: %s", batch_id, exc)
+            log.warning("could not keep the estimate of %s: %s", record.id, exc)
 
     def result_cost_text(self, record: BatchRecord, joined: JoinedResults) -> str | None:
         """ "cost $0.0011 (openai $0.00003, anthropic $0.00107) · estimate $0.0142", and the
@@ -120,8 +120,9 @@ class CostService:
 
             cost = result_cost(joined, lambda: self.prices())
             store = self.app.store
-            record_actuals(store, record.id, cost)
-            estimate = stored_estimate(batch_costs(store, [record.id]).get(record.id, []))
+            record_actuals(store, record.origin, record.id, cost)
+            key = (record.origin, record.id)
+            estimate = stored_estimate(batch_costs(store, [key]).get(key, []))
         except Exception as exc:
             log.warning("result cost of %s: %s", record.id, exc)
             return None

@@ -5,20 +5,23 @@ cost in the Results header and the Batches screen's spend line."""
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 from decimal import Decimal
 from typing import Any
 
 from textual.widgets import Static
 
 from fr_tui.core.costlog import batch_costs
-from fr_tui.core.units import money
+from fr_tui.core.units import human_count, money
 from fr_tui.sandbox.catalog import MODELS
 from fr_tui.tui.modals.confirm import ConfirmModal
 from fr_tui.tui.modals.submit import SubmitModal
 from fr_tui.tui.screens.results import ResultsScreen
 from fr_tui.tui.widgets.cost_lines import EstimateLine, SpendLine
 
-from .test_shell import SAMPLES, make_app, wait_for
+from .test_shell import SAMPLES, make_app, screen_text, wait_for
 
 
 def chat_sample_cost() -> Decimal:
@@ -87,8 +90,9 @@ async def test_over_budget_is_red_and_asks_before_uploading() -> None:
         await pilot.press("y")
         await wait_for(pilot, lambda: app.store.batches())
         record = app.store.batches()[0]
-        await wait_for(pilot, lambda: batch_costs(app.store, [record.id]))
-        kept = batch_costs(app.store, [record.id])[record.id]
+        key = (record.origin, record.id)
+        await wait_for(pilot, lambda: batch_costs(app.store, [key]))
+        kept = batch_costs(app.store, [key])[key]
         assert sum(r.est_cost_high for r in kept) == chat_sample_cost()
 
 
@@ -106,9 +110,8 @@ async def test_within_budget_submits_at_once_then_results_and_spend_show_the_cos
         await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen) and app.screen.joined)
         summary = str(app.screen.query_one("#results-summary", Static).render())
         assert f"estimate {money(chat_sample_cost())}" in summary
-        actual = sum(
-            (r.actual_cost for r in batch_costs(app.store, [record.id])[record.id]), Decimal(0)
-        )
+        key = (record.origin, record.id)
+        actual = sum((r.actual_cost for r in batch_costs(app.store, [key])[key]), Decimal(0))
         assert actual > 0 and f"cost {money(actual)} (openai " in summary
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, ResultsScreen))
@@ -117,3 +120,48 @@ async def test_within_budget_submits_at_once_then_results_and_spend_show_the_cos
         expected = f"spend today {money(actual)}"
         await wait_for(pilot, lambda: expected in str(spend.render()))
         assert "(profile sandbox)" in str(spend.render())
+
+
+def shown_token_counts(text: str) -> set[str]:
+    return set(re.findall(r"~([\d.,]+[kM]?) (?:input tokens|tokens|in\b)", text))
+
+
+async def test_files_and_submit_show_one_prompt_token_count_corrected_by_past_batches() -> None:
+    # A finished batch of the file, its results read, teaches a correction: the sandbox
+    # counts Anthropic prompts with a tokenizer that finds more tokens than the estimate.
+    cli = [sys.executable, "-m", "fr_tui", "--sandbox"]
+    done = subprocess.run(
+        [
+            *cli,
+            "submit",
+            str(SAMPLES / "chat.jsonl"),
+            "--wait",
+            "--poll-interval",
+            "0.05",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert done.returncode == 0, done.stderr
+    batch_id = json.loads(done.stdout)["batch_id"]
+    read = subprocess.run([*cli, "results", batch_id], capture_output=True, text=True, timeout=90)
+    assert read.returncode == 0, read.stderr
+
+    app = make_app(sandbox=True, sandbox_tick=0.05, start_path=SAMPLES / "chat.jsonl")
+    async with app.run_test(size=(80, 24)) as pilot:
+        files = await validated(pilot, app)
+        summary = str(files.query_one("#summary", Static).render())
+        assert "✔ valid" in screen_text(app)  # the longer token text leaves the verdict in view
+        modal = await open_submit(pilot, app)
+        corrected = modal.estimate.input_tokens
+        assert corrected != modal.report.stats["est_input_tokens"]  # a correction applies
+        shown = human_count(corrected)
+        modal_text = "\n".join(
+            str(modal.query_one(selector, Static).render())
+            for selector in ("#submit-summary", "#submit-estimate")
+        )
+        for text in (summary, modal_text):
+            assert shown_token_counts(text) == {shown}, text
+            assert re.search(rf"~{shown} (input )?tokens \(corrected", text), text

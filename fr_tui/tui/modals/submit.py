@@ -34,6 +34,7 @@ from fr_tui.core.workflow import (
 from fr_tui.tui.costs import costs
 from fr_tui.tui.modals.confirm import ConfirmModal
 from fr_tui.tui.widgets.cost_lines import EstimateLine
+from fr_tui.tui.widgets.file_summary import prompt_tokens
 
 OVER_LIMIT_CODES = {"too_many_rows", "file_too_large"}
 COMPLETION_WINDOW = "24h"
@@ -126,13 +127,14 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
         stats = report.stats
         by_count = sorted(stats.get("models", {}).items(), key=lambda kv: (-kv[1], kv[0]))
         models = ", ".join(f"{name} ({count:,})" for name, count in by_count) or "-"
-        tokens = stats.get("est_input_tokens") or 0
+        tokens = prompt_tokens(report, self.estimate)
         endpoint = f"{report.endpoint} (detected)" if report.endpoint else "none (no request line)"
         with Vertical(id="submit-box"):
             yield Static(f"Submit {self.path.name}", markup=False, id="submit-title")
             yield Static(
                 f"{plural(report.rows, 'row')} · {human_bytes(report.bytes)} · "
-                f"~{tokens:,} input tokens · {plural(report.warnings_total, 'warning')}\n"
+                f"{tokens.text} · "
+                f"{plural(report.warnings_total, 'warning')}\n"
                 f"{'Model' if len(by_count) == 1 else 'Models'}: {models}\n"
                 f"Endpoint: {endpoint} · completion window: {COMPLETION_WINDOW} · "
                 f"profile: {app.profile.name}",
@@ -273,7 +275,7 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
             self.record = record
             self.phase = "done"
             # kept with the batch: spend, the daily budget, the estimate's correction
-            await asyncio.to_thread(costs(app).record_estimate, record.id, self.estimate)
+            await asyncio.to_thread(costs(app).record_estimate, record, self.estimate)
             self.dismiss(record)
 
     def _ask_duplicate(

@@ -1,0 +1,125 @@
+"""The cost history is keyed like the batch history, by (origin, id): two servers may
+hand out the same batch id, and each batch keeps its own estimate and actual cost."""
+
+from __future__ import annotations
+
+import sqlite3
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_cost_cli import KEY, run_json, submit_and_read
+
+from fr_tui.core.costlog import batch_costs, model_history
+from fr_tui.core.store import MIGRATIONS, SCHEMA_VERSION, HistoryStore
+
+
+def hand_out(server: Any, batch_id: str) -> None:
+    """Make `server` give its next batches the id `batch_id`. No real server can be asked
+    to, so the sandbox's store is told here; everything else goes over HTTP."""
+    store = server.app.store
+    create = store.create_batch
+
+    def create_batch(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        made = create(*args, **kwargs)
+        with store._locked():
+            record = store.batches.pop(made["id"])
+            record["id"] = batch_id
+            store.batches[batch_id] = record
+            store._save()
+        return {**made, "id": batch_id, "batch_id": batch_id}
+
+    store.create_batch = create_batch
+
+
+def test_two_servers_same_batch_id_keep_their_own_costs(
+    sandbox: Any, samples: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fr_tui.sandbox.server import SandboxServer
+
+    monkeypatch.setenv("FR_TUI_CATALOG", "auto")
+    first = {"FASTROUTER_BASE_URL": sandbox.base_url, "FASTROUTER_API_KEY": KEY}
+    chat_submit, chat = submit_and_read(samples / "chat.jsonl", first)
+    with SandboxServer(state_dir=tmp_path / "second-sandbox", tick=0.01) as other:
+        second = {"FASTROUTER_BASE_URL": other.base_url, "FASTROUTER_API_KEY": KEY}
+        hand_out(other, chat_submit["batch_id"])
+        emb_submit, emb = submit_and_read(samples / "embeddings.jsonl", second)
+    assert emb_submit["batch_id"] == chat_submit["batch_id"]  # the same id, two servers
+
+    # each batch's results show its own estimate beside its own cost
+    assert emb["estimate"]["cost_high"] == emb_submit["estimate"]["cost_high"]
+    again = run_json("results", chat_submit["batch_id"], env=first, code=0)
+    assert again["estimate"]["cost_high"] == chat_submit["estimate"]["cost_high"]
+    assert again["cost"] == chat["cost"]
+
+    # spend counts each batch once, with its own cost
+    spend = run_json("spend", env=first)
+    assert spend["batches"] == 2
+    assert spend["total"] == chat["cost"] + emb["cost"]
+    expected = {
+        m["model"]: (m["cost"], 1)
+        for m in chat["cost_detail"]["models"] + emb["cost_detail"]["models"]
+    }
+    assert {g["key"]: (g["cost"], g["batches"]) for g in spend["groups"]} == expected
+
+
+V4 = 4  # the schema before batch_models knew the origin
+
+
+def _history_at_v4(db: Path) -> None:
+    conn = sqlite3.connect(db)
+    for script in MIGRATIONS[:V4]:
+        conn.executescript(script)
+    for origin, batch_id in (
+        ("https://a.example", "b-unique"),
+        ("https://a.example", "b-twice"),
+        ("sandbox", "b-twice"),
+    ):
+        conn.execute(
+            "INSERT INTO batches (origin, id, status, submitted_at) VALUES (?, ?, 'completed', 1)",
+            (origin, batch_id),
+        )
+    for batch_id, at in (("b-unique", 3.0), ("b-twice", 2.0), ("b-forgotten", 1.0)):
+        conn.execute(
+            "INSERT INTO batch_models (batch_id, model, rows, est_input_tokens, "
+            "est_input_tokens_raw, est_cost_high, ok_rows, actual_input_tokens, "
+            "actual_output_median, actual_cost, actual_at) "
+            "VALUES (?, 'openai/gpt-4.1-nano', 10, 100, 100, '0.5', 10, 120, 7, '0.25', ?)",
+            (batch_id, at),
+        )
+    conn.execute(f"PRAGMA user_version = {V4}")
+    conn.commit()
+    conn.close()
+
+
+def test_migration_carries_cost_rows_over_with_their_origin(tmp_path: Path) -> None:
+    db = tmp_path / "h.db"
+    _history_at_v4(db)
+    store = HistoryStore(db)
+    with sqlite3.connect(db) as check:
+        assert check.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    costs = batch_costs(
+        store,
+        [
+            ("https://a.example", "b-unique"),
+            ("https://a.example", "b-twice"),
+            ("sandbox", "b-twice"),
+        ],
+    )
+    # a unique id takes the origin of its batch; an id two servers share cannot be told
+    # apart, so it is shown for neither (but kept)
+    assert list(costs) == [("https://a.example", "b-unique")]
+    (row,) = costs[("https://a.example", "b-unique")]
+    assert row.origin == "https://a.example" and row.actual_cost == Decimal("0.25")
+    assert row.est_cost_high == Decimal("0.5")
+    # nothing is lost: every row still teaches the model's correction
+    history = model_history(store, ["openai/gpt-4.1-nano"])["openai/gpt-4.1-nano"]
+    assert history.correction_batches == 3 and history.correction == Decimal("1.2")
+    with sqlite3.connect(db) as check:
+        kept = check.execute("SELECT origin, batch_id FROM batch_models ORDER BY batch_id")
+        assert kept.fetchall() == [
+            ("", "b-forgotten"),
+            ("", "b-twice"),
+            ("https://a.example", "b-unique"),
+        ]
