@@ -47,6 +47,7 @@ from fr_tui.headless_cost import (  # noqa: F401 - cmd_* are looked up by name b
     results_cost_lines,
     validate_with_catalog,
 )
+from fr_tui.headless_jobs import cmd_job, cmd_jobs, cmd_run  # noqa: F401 - looked up by name
 from fr_tui.headless_session import (
     Session,
     open_session,
@@ -666,7 +667,13 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
     paths = get_paths().ensure()
     # serve_forever prints the one banner (address, key, state dir).
-    serve_forever(host=args.host, port=args.port, state_dir=paths.sandbox_dir, tick=args.tick)
+    serve_forever(
+        host=args.host,
+        port=args.port,
+        state_dir=paths.sandbox_dir,
+        tick=args.tick,
+        max_enqueued_tokens=args.max_enqueued_tokens,
+    )
     return EXIT_OK
 
 
