@@ -36,7 +36,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fr_tui.core.api import BatchClient
-from fr_tui.core.errors import ApiError, NotSupportedError, RateLimitedError
+from fr_tui.core.errors import (
+    ApiError,
+    NotSupportedError,
+    OutcomeUnknownError,
+    RateLimitedError,
+)
 from fr_tui.core.intents import DONE, IN_FLIGHT, RESOLVED, UNKNOWN, Intent, IntentLog
 from fr_tui.core.jobs_rows import (
     MERGED_FILE,
@@ -403,6 +408,9 @@ class JobEngine:
                 self._creates_paused_until = self.clock() + pause
                 notes.append(f"the server rate-limited a create: waiting {pause:.0f}s")
                 return made
+            except OutcomeUnknownError as exc:
+                # its intent says so: the next step looks the batch up before anything else
+                notes.append(exc.message)
             made = True
         return made
 
