@@ -87,9 +87,7 @@ def test_parts_over_the_token_limit_wait_for_the_running_ones(
         server.stop()
 
 
-def test_a_part_over_the_limit_on_its_own_is_split_in_halves(
-    tmp_path: Path, fr_home: Path
-) -> None:
+def test_a_part_over_the_limit_on_its_own_is_split_in_halves(tmp_path: Path, fr_home: Path) -> None:
     path = write_input(tmp_path / "in.jsonl", 40, "openai/gpt-4.1-nano")
     whole = part_tokens(path, 0, 40)
     server = limited_sandbox(tmp_path, whole * 3 // 4)  # the whole part cannot run; a half can
@@ -138,8 +136,9 @@ def test_cancel_while_another_process_drives_the_job(
     driver = spawn(*args, "--max-in-flight", "2", *FAST, home=fr_home)
     try:
         wait_until(
-            lambda: len(history_rows(fr_home, "SELECT 1 FROM job_parts WHERE state='running'"))
-            == 2,
+            lambda: (
+                len(history_rows(fr_home, "SELECT 1 FROM job_parts WHERE state='running'")) == 2
+            ),
             60,
             "two running parts",
         )

@@ -357,7 +357,8 @@ class JobStore:
     def job_of_batch(self, batch_id: str) -> str | None:
         with self.store.connection() as conn:
             row = conn.execute(
-                "SELECT job_id FROM job_parts WHERE batch_id = ? LIMIT 1", (batch_id,)
+                "SELECT job_id FROM intents WHERE batch_id = ? AND job_id IS NOT NULL LIMIT 1",
+                (batch_id,),
             ).fetchone()
         return row["job_id"] if row else None
 

@@ -177,18 +177,21 @@ def eta_text(seconds: float | None) -> str:
 
 def progress_line(progress: JobProgress) -> str:
     """One line: `job-… running · round 2 · parts 3/5 · ✓ 11,640 ✗ 360 ? 0 · 2 in flight
-    · eta 12s · $0.04`."""
+    · eta 12s · $0.04` (an ended job: its rounds, rows and cost)."""
     job = progress.job
-    bits = [
-        f"{job.id} {job.status}",
-        f"round {job.round}",
-        f"parts {progress.parts_done}/{progress.parts_total}",
-        f"✓ {progress.ok:,} ✗ {progress.failed:,} ? {progress.missing:,}",
-        f"{progress.in_flight} in flight",
-    ]
-    if progress.waiting:
-        bits.append(f"{progress.waiting} waiting on the token limit")
-    if job.status not in TERMINAL:
+    counts = f"✓ {progress.ok:,} ✗ {progress.failed:,} ? {progress.missing:,}"
+    bits = [f"{job.id} {job.status}"]
+    if job.status in TERMINAL:
+        bits += [plural(job.round, "round"), counts]
+    else:
+        bits += [
+            f"round {job.round}",
+            f"parts {progress.parts_done}/{progress.parts_total}",
+            counts,
+            f"{progress.in_flight} in flight",
+        ]
+        if progress.waiting:
+            bits.append(f"{progress.waiting} waiting on the token limit")
         bits.append(eta_text(progress.eta))
     if progress.cost is not None:
         bits.append(money(progress.cost))
