@@ -47,7 +47,11 @@ _OUTCOME_KIND = bytes(
     _NO_KIND if i == OK else _KIND["missing"] if i == MISSING else _KIND["other"]
     for i in range(256)
 )
-_OPEN_JOINS = 32
+# Joins open at once. Opening one checks its stored index whole (a CRC), which brings
+# every page of that file into this process's resident memory until it is closed: a
+# few at a time keep a million-row merge's peak RSS low (the merge walks input rows in
+# order, needing at most one part per round at any point).
+_OPEN_JOINS = 6
 
 
 def round_dir(job_dir: Path, round_: int) -> Path:
