@@ -20,7 +20,7 @@ from fr_tui.cli_errors import (
     EXIT_USAGE,
     CliError,
 )
-from fr_tui.cli_support import err, limits_of
+from fr_tui.cli_support import err, invalid_file, limits_of
 from fr_tui.cli_support import load_profile as config_and_profile
 from fr_tui.cli_support import print_json as _print_json
 from fr_tui.core.config import (
@@ -234,13 +234,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     )
     report = checked.report
     if not report.valid:
-        first = report.errors[0] if report.errors else None
-        where = f" (line {first.line}: {first.message.rstrip('.')})" if first else ""
-        raise CliError(
-            f"{args.file} is not a valid batch file: {plural(report.errors_total, 'error')}"
-            f"{where}. Run: fr-tui validate {args.file}",
-            EXIT_INVALID,
-        )
+        raise invalid_file(args.file, report)
     if report.warnings_total and not args.force:
         first = report.warnings[0]
         raise CliError(

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fr_tui.cli_errors import EXIT_API, EXIT_INVALID, EXIT_OK, EXIT_ROWS_NOT_OK, CliError
-from fr_tui.cli_support import err, load_profile, print_json
+from fr_tui.cli_support import err, invalid_file, load_profile, print_json
 from fr_tui.core.config import SANDBOX_ORIGIN, Config, parse_token_limit
 from fr_tui.core.jobs_store import (
     BLOCKED,
@@ -250,13 +250,7 @@ def _new_job(
     checked = validate_with_catalog(args, profile, args.file, unlimited, tally_without_catalog=True)
     report = checked.report
     if not report.valid:
-        first = report.errors[0] if report.errors else None
-        where = f" (line {first.line}: {first.message.rstrip('.')})" if first else ""
-        raise CliError(
-            f"{args.file} is not a valid batch file: {plural(report.errors_total, 'error')}"
-            f"{where}. Nothing was uploaded. Run: fr-tui validate {args.file}",
-            EXIT_INVALID,
-        )
+        raise invalid_file(args.file, report, " Nothing was uploaded.")
     if report.warnings_total:
         first_warning = report.warnings[0]
         err(

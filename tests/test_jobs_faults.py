@@ -160,6 +160,24 @@ def test_cancel_while_another_process_drives_the_job(
     assert again.returncode == 0 and "cancelled already" in again.stdout
     rerun = run(*args, *FAST, home=fr_home)
     assert rerun.returncode == 1 and "ran as" in rerun.stderr  # a cancelled job stays so
+    # its results: what the cancelled batches answered, merged; the rest missing
+    wait_until(
+        lambda: (
+            {b["status"] for b in job_batches_on_server(slow_sandbox.base_url, job_id)}
+            == {"cancelled"}
+        ),
+        60,
+        "the cancels to end",
+    )
+    results = run(
+        "--base-url", slow_sandbox.base_url, "job", "results", job_id, "--json", home=fr_home
+    )
+    assert results.returncode == 1, results.stderr  # the job was cancelled
+    summary = json.loads(results.stdout)
+    assert summary["total"] == 60 and summary["missing"] >= 40
+    lines = merged_lines(summary["output_path"])
+    assert [line["custom_id"] for line in lines] == [f"row-{i:05d}" for i in range(60)]
+    assert {line["outcome"] for line in lines[20:]} == {"missing"}
 
 
 def test_a_second_run_watches_and_takes_over_when_the_first_dies(

@@ -491,20 +491,23 @@ class JobEngine:
         )
 
     async def _merge(self, job: Job) -> None:
+        await self.merge(job, status=COMPLETED, reason=None, finished_at=self.clock())
+
+    async def merge(self, job: Job, **job_columns: object) -> None:
+        """Write the merged file and record its counts, why rows were left, its path
+        (and `job_columns`) with the job."""
         path = self.dir / MERGED_FILE
         state = await asyncio.to_thread(self.write_merged, job, path)
         counts = state.counts()
         self.jobs.update(
             job.id,
-            status=COMPLETED,
-            reason=None,
             total=counts["total"],
             ok=counts["ok"],
             failed=counts["failed"],
             missing=counts["missing"],
             left=state.left(),
             output_path=str(path),
-            finished_at=self.clock(),
+            **job_columns,
         )
 
     def write_merged(self, job: Job, path: Path) -> RowState:

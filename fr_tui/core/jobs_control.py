@@ -10,8 +10,7 @@ import asyncio
 from collections.abc import Callable
 
 from fr_tui.core.api import BatchClient
-from fr_tui.core.jobs import JobEngine, Step, cancel_batches, job_dir
-from fr_tui.core.jobs_rows import MERGED_FILE
+from fr_tui.core.jobs import JobEngine, Step, cancel_batches
 from fr_tui.core.jobs_store import BLOCKED, PART_RUNNING, TERMINAL, Job, JobStore
 from fr_tui.core.locks import WorkLock, lock_path, owner_alive
 from fr_tui.core.paths import Paths
@@ -98,18 +97,7 @@ async def merge_what_ended(client: BatchClient, store: HistoryStore, paths: Path
     try:
         engine = JobEngine(client, store, paths, job.id)
         await engine.read_ended()
-        path = job_dir(paths, job.id) / MERGED_FILE
-        state = await asyncio.to_thread(engine.write_merged, job, path)
-        counts = state.counts()
-        engine.jobs.update(
-            job.id,
-            total=counts["total"],
-            ok=counts["ok"],
-            failed=counts["failed"],
-            missing=counts["missing"],
-            left=state.left(),
-            output_path=str(path),
-        )
+        await engine.merge(job)
     finally:
         lock.release()
     return engine.job()

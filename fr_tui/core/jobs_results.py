@@ -38,21 +38,9 @@ def open_job_results(job: Job, on_progress: Any = None) -> JoinedResults:
 
 
 def results_json(job: Job, joined: JoinedResults) -> dict[str, Any]:
-    counts = joined.counts
-    return {
-        "job_id": job.id,
-        "status": job.status,
-        "total": counts["total"],
-        "ok": counts["ok"],
-        "failed": counts["failed"],
-        "missing": counts["missing"],
-        "output_path": job.output_path,
-        "input_path": str(job_input(job) or ""),
-        "tokens_in": joined.tokens_in,
-        "tokens_out": joined.tokens_out,
-        "cost": joined.cost,
-        "error_groups": [
-            {"key": key, "code": code, "message": message, "count": count}
-            for key, code, message, count in joined.error_groups()
-        ],
-    }
+    """`job results --json`: what `results --json` says of a batch, for the job."""
+    from fr_tui.core.export import summary_json
+
+    summary = summary_json(job.id, job.status, joined, job.output_path, None)
+    del summary["batch_id"], summary["error_path"]
+    return {"job_id": job.id, **summary, "input_path": str(job_input(job) or "")}

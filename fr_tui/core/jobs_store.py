@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from fr_tui.core.records import dumps_json, loads_json
+from fr_tui.core.records import BatchRecord, dumps_json, loads_json, record_from_row
 from fr_tui.core.retry_kinds import DEFAULT_RETRY_KINDS
 from fr_tui.core.store import HistoryStore
 from fr_tui.core.units import parse_money
@@ -279,9 +279,12 @@ class JobStore:
             ).fetchall()
         return [_job(r) for r in rows]
 
-    def update(
-        self, job_id: str, *, conn: sqlite3.Connection | None = None, **columns: Any
-    ) -> None:
+    def update(self, job_id: str, **columns: Any) -> None:
+        with self.store.transaction(durable=True) as conn:
+            self._update(conn, job_id, columns)
+
+    @staticmethod
+    def _update(conn: sqlite3.Connection, job_id: str, columns: dict[str, Any]) -> None:
         columns["updated_at"] = time.time()
         if "left" in columns:
             columns["left_json"] = dumps_json(columns.pop("left"))
@@ -289,11 +292,7 @@ class JobStore:
             if columns.get(name) is not None:
                 columns[name] = str(columns[name])
         sql = f"UPDATE jobs SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?"
-        if conn is not None:
-            conn.execute(sql, [*columns.values(), job_id])
-            return
-        with self.store.transaction(durable=True) as own:
-            own.execute(sql, [*columns.values(), job_id])
+        conn.execute(sql, [*columns.values(), job_id])
 
     def request_cancel(self, job_id: str) -> None:
         self.update(job_id, cancel_requested=1)
@@ -328,7 +327,7 @@ class JobStore:
                 list(values.values()),
             )
         if job_columns and parts:
-            self.update(parts[0].job_id, conn=conn, **job_columns)
+            self._update(conn, parts[0].job_id, job_columns)
 
     def set_part(
         self,
@@ -371,6 +370,16 @@ class JobStore:
                 (job_id,),
             ).fetchall()
         return [r["batch_id"] for r in rows]
+
+    def batch_records(self, job: Job) -> dict[str, BatchRecord]:
+        """The history records of every batch the job made (one query)."""
+        with self.store.connection() as conn:
+            rows = conn.execute(
+                "SELECT * FROM batches WHERE origin = ? AND id IN "
+                "(SELECT batch_id FROM intents WHERE job_id = ? AND batch_id IS NOT NULL)",
+                (job.origin, job.id),
+            ).fetchall()
+        return {r["id"]: record_from_row(r) for r in rows}
 
     def job_batch_ids(self) -> dict[str, str]:
         """batch id -> job id, for every batch any job made (the Batches list groups

@@ -79,10 +79,10 @@ def job_progress(store: HistoryStore, job: Job, *, now: float | None = None) -> 
     jobs = JobStore(store)
     now = time.time() if now is None else now
     parts = [p for p in jobs.parts(job.id, job.round) if p.state != PART_SPLIT]
-    views = [PartView(p, store.get(job.origin, p.batch_id) if p.batch_id else None) for p in parts]
+    records = jobs.batch_records(job)
+    views = [PartView(p, records.get(p.batch_id) if p.batch_id else None) for p in parts]
     progress = JobProgress(job, views, jobs.batch_ids(job.id))
-    costs = [store.get(job.origin, b) for b in progress.all_batches]
-    amounts = [parse_money(r.cost) for r in costs if r is not None and r.cost is not None]
+    amounts = [parse_money(r.cost) for r in records.values() if r.cost is not None]
     progress.cost = sum((a for a in amounts if a is not None), Decimal(0)) if amounts else None
     if job.status in TERMINAL:
         progress.ok, progress.failed, progress.missing = (

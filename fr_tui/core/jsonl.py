@@ -176,15 +176,18 @@ class LineIndex:
     def scanned_bytes(self) -> int:
         return self._scanned
 
-    def span(self, i: int) -> tuple[int, int]:
-        """(start, end) byte offsets of line i, end excluding its newline (and CR)."""
+    def _bounds(self, i: int) -> tuple[int, int]:
+        """(start, end) of line i, end excluding its newline (a CR is still in)."""
         n = len(self._ends)
         if i < 0:
             i += n
         if not 0 <= i < n:
             raise IndexError(f"line {i} is not indexed (have {n})")
-        start = self._ends[i - 1] + 1 if i > 0 else 0
-        end = self._ends[i]
+        return (self._ends[i - 1] + 1 if i > 0 else 0), self._ends[i]
+
+    def span(self, i: int) -> tuple[int, int]:
+        """(start, end) byte offsets of line i, end excluding its newline (and CR)."""
+        start, end = self._bounds(i)
         if end > start and self._byte_at(end - 1) == b"\r":
             end -= 1
         return start, end
@@ -208,13 +211,8 @@ class LineIndex:
         """Line i by pread alone, its CR dropped from what was read: the mapping is not
         touched, so reading every line of a big file (an export, a job's merge) does not
         pull the whole file into this process's resident memory."""
-        n = len(self._ends)
-        if i < 0:
-            i += n
-        if not 0 <= i < n:
-            raise IndexError(f"line {i} is not indexed (have {n})")
-        start = self._ends[i - 1] + 1 if i > 0 else 0
-        data = self._read(start, self._ends[i] - start)
+        start, end = self._bounds(i)
+        data = self._read(start, end - start)
         return data[:-1] if data.endswith(b"\r") else data
 
     def line(self, i: int) -> bytes:

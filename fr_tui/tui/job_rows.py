@@ -37,11 +37,21 @@ class JobRows:
         self.progress: dict[str, JobProgress] = {}
         self.members: dict[str, str] = {}  # batch id -> its job's id
         self.expanded: set[str] = set()
+        # an ended job's progress does not change: read once (a long history has many)
+        self._ended: dict[str, tuple[float, JobProgress]] = {}
 
     def load(self, store: HistoryStore, now: float) -> None:
         jobs = JobStore(store)
         self.jobs = {job.id: job for job in jobs.jobs()}
-        self.progress = {job.id: job_progress(store, job, now=now) for job in self.jobs.values()}
+        self.progress = {}
+        for job in self.jobs.values():
+            kept = self._ended.get(job.id)
+            if kept is not None and kept[0] == job.updated_at:
+                self.progress[job.id] = kept[1]
+                continue
+            self.progress[job.id] = job_progress(store, job, now=now)
+            if job.terminal:
+                self._ended[job.id] = (job.updated_at, self.progress[job.id])
         self.members = jobs.job_batch_ids()
 
     def job_of(self, key: str | None) -> Job | None:
@@ -115,12 +125,6 @@ class JobRows:
 
 
 # ----------------------------------------------------------------- actions on a job
-
-
-def open_details(screen: Screen[Any], job: Job) -> None:
-    from fr_tui.tui.screens.job_details import JobDetailsScreen
-
-    screen.app.push_screen(JobDetailsScreen(job.id))
 
 
 def open_results(screen: Screen[Any], job: Job) -> None:

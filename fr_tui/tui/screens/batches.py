@@ -483,7 +483,9 @@ class BatchesScreen(Screen[None]):
 
     def action_details(self) -> None:
         if (job := self._highlighted_job()) is not None:
-            job_rows.open_details(self, job)
+            from fr_tui.tui.screens.job_details import JobDetailsScreen
+
+            self.app.push_screen(JobDetailsScreen(job.id))
             return
         if self._unknown_entry() is not None:
             self.action_lookup_unknown()
