@@ -161,6 +161,8 @@ class JobEngine:
         self.intents = IntentLog(store)
         self.dir = job_dir(paths, job_id)
         self._creates_paused_until = 0.0
+        # slots whose last create may have made a batch nobody has found yet
+        self._unsettled: set[tuple[int, int]] = set()
         self.polls = 0  # GETs made (the bench reads it)
         self.max_polls_in_flight = 0
 
@@ -258,7 +260,7 @@ class JobEngine:
         nothing is created for them."""
         progressed = False
         slots = self._slot_intents(job)
-        self._unsettled: set[tuple[int, int]] = set()
+        self._unsettled = set()
         for part in live:
             intents = slots.get(part.slot, [])
             if not intents:
