@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -47,7 +49,7 @@ def slow_sandbox(tmp_path: Path) -> Iterator[Any]:
     """Batches that stay in progress for a few seconds (cancel, two drivers)."""
     from fr_tui.sandbox.server import SandboxServer
 
-    server = SandboxServer(state_dir=tmp_path / "slow", tick=0.3)
+    server = SandboxServer(state_dir=tmp_path / "slow", tick=1.0)
     server.start()
     try:
         yield server
@@ -63,19 +65,43 @@ def token_refusals(server: Any) -> list[dict[str, Any]]:
     ]
 
 
+class SteppedClock:
+    """The sandbox's clock, held still until `go()`, then one tick per 20 ms: the first
+    parts are all created before any of them is validated, however slow the machine."""
+
+    def __init__(self, tick: float) -> None:
+        self.now = time.time()
+        self.tick = tick
+        self.moving = threading.Event()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def _run(self) -> None:
+        while not self.stop.wait(0.02):
+            if self.moving.is_set():
+                self.now += self.tick
+
+
 def test_parts_over_the_token_limit_wait_for_the_running_ones(
     tmp_path: Path, fr_home: Path
 ) -> None:
     path = write_input(tmp_path / "in.jsonl", 300, "openai/gpt-4.1-nano")
     biggest = max(part_tokens(path, start, 100) for start in (0, 100, 200))
     server = limited_sandbox(tmp_path, biggest * 3 // 2)  # one part fits, two do not
+    clock = SteppedClock(server.app.store.tick)
+    server.app.store.clock = clock
+    args = ["--base-url", server.base_url, "run", str(path), "--max-rows", "100", "--json"]
+    proc = spawn(*args, *FAST, home=fr_home)
     try:
-        done = run(
-            "--base-url", server.base_url, "run", str(path), "--max-rows", "100", "--json",
-            *FAST, home=fr_home, timeout=120,
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr
-        result = json.loads(done.stdout)
+        wait_until(lambda: len(server.app.store.batches) == 3, 60, "three parts created")
+        clock.moving.set()
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        result = json.loads(out)
         assert (result["ok"], result["rounds"]) == (300, 1)  # waiting is not a round
         refused = token_refusals(server)
         assert len(refused) == 2  # the two that went with the first, once each
@@ -84,6 +110,10 @@ def test_parts_over_the_token_limit_wait_for_the_running_ones(
         assert all(p["state"] == "done" for p in parts)
         assert len(job_batches_on_server(server.base_url, result["job_id"])) == 5
     finally:
+        clock.stop.set()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
         server.stop()
 
 
@@ -189,9 +219,11 @@ def test_a_second_run_watches_and_takes_over_when_the_first_dies(
     second = None
     try:
         wait_until(
-            lambda: history_rows(fr_home, "SELECT 1 FROM job_parts WHERE state='running'"),
+            lambda: (
+                len(history_rows(fr_home, "SELECT 1 FROM job_parts WHERE state='running'")) == 3
+            ),
             60,
-            "a running part",
+            "the three parts running",
         )
         second = spawn(*args, "--json", home=fr_home)
         watching = second.stderr.readline() if second.stderr else ""
