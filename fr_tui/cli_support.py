@@ -13,7 +13,7 @@ from fr_tui.cli_errors import CliError
 from fr_tui.core.config import Config, KeyError_, Profile, load_config
 
 if TYPE_CHECKING:
-    from fr_tui.core.validate import Limits
+    from fr_tui.core.validate import Limits, Report
 
 
 def _json_default(value: Any) -> Any:
@@ -48,6 +48,20 @@ def load_profile(args: argparse.Namespace) -> tuple[Config, Profile]:
     except KeyError_ as exc:
         raise CliError(str(exc)) from None
     return config, profile
+
+
+def invalid_file(path: Any, report: Report, note: str = "") -> CliError:
+    """The one line that refuses an invalid input file, naming its first error."""
+    from fr_tui.cli_errors import EXIT_INVALID
+    from fr_tui.core.units import plural
+
+    first = report.errors[0] if report.errors else None
+    where = f" (line {first.line}: {first.message.rstrip('.')})" if first else ""
+    return CliError(
+        f"{path} is not a valid batch file: {plural(report.errors_total, 'error')}"
+        f"{where}.{note} Run: fr-tui validate {path}",
+        EXIT_INVALID,
+    )
 
 
 def limits_of(profile: Profile) -> Limits:

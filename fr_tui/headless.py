@@ -20,7 +20,7 @@ from fr_tui.cli_errors import (
     EXIT_USAGE,
     CliError,
 )
-from fr_tui.cli_support import err, limits_of
+from fr_tui.cli_support import err, invalid_file, limits_of
 from fr_tui.cli_support import load_profile as config_and_profile
 from fr_tui.cli_support import print_json as _print_json
 from fr_tui.core.config import (
@@ -48,6 +48,7 @@ from fr_tui.headless_cost import (  # noqa: F401 - cmd_* are looked up by name b
     results_cost_lines,
     validate_with_catalog,
 )
+from fr_tui.headless_jobs import cmd_job, cmd_jobs, cmd_run  # noqa: F401 - looked up by name
 from fr_tui.headless_session import (
     Session,
     open_session,
@@ -234,13 +235,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     )
     report = checked.report
     if not report.valid:
-        first = report.errors[0] if report.errors else None
-        where = f" (line {first.line}: {first.message.rstrip('.')})" if first else ""
-        raise CliError(
-            f"{args.file} is not a valid batch file: {plural(report.errors_total, 'error')}"
-            f"{where}. Run: fr-tui validate {args.file}",
-            EXIT_INVALID,
-        )
+        raise invalid_file(args.file, report)
     if report.warnings_total and not args.force:
         first = report.warnings[0]
         raise CliError(
@@ -667,7 +662,13 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
     paths = get_paths().ensure()
     # serve_forever prints the one banner (address, key, state dir).
-    serve_forever(host=args.host, port=args.port, state_dir=paths.sandbox_dir, tick=args.tick)
+    serve_forever(
+        host=args.host,
+        port=args.port,
+        state_dir=paths.sandbox_dir,
+        tick=args.tick,
+        max_enqueued_tokens=args.max_enqueued_tokens,
+    )
     return EXIT_OK
 
 

@@ -113,14 +113,20 @@ def find_record(
 
 @asynccontextmanager
 async def open_session(
-    args: argparse.Namespace, *, batch_id: str | None = None
+    args: argparse.Namespace,
+    *,
+    batch_id: str | None = None,
+    target_of_job: Callable[[Config, Target], Target] | None = None,
 ) -> AsyncIterator[Session]:
     """An API client for the chosen profile (starting an embedded sandbox when asked).
-    With `batch_id`: for the server that batch belongs to in history, if it is there."""
+    With `batch_id`: for the server that batch belongs to in history, if it is there;
+    with `target_of_job`: for the server it picks (a job's own)."""
     config, profile = config_and_profile(args)
     paths = get_paths().ensure()
     store = open_store(paths)
     target = target_for(args, config, profile)
+    if target_of_job is not None:
+        target = target_of_job(config, target)
     if batch_id is not None:
         record = find_record(args, store, batch_id, target)
         if record is not None and record.origin not in ("", target.origin):

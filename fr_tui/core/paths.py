@@ -41,6 +41,10 @@ class Paths:
     def log_dir(self) -> Path:
         return self.data_dir / "logs"
 
+    @property
+    def jobs_dir(self) -> Path:
+        return self.data_dir / "jobs"
+
     def results_for(self, batch_id: str) -> Path:
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in batch_id)
         return self.results_dir / safe

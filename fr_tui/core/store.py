@@ -202,6 +202,57 @@ MIGRATIONS: list[str] = [
     DROP TABLE batch_models_v4;
     CREATE INDEX batch_models_model ON batch_models(model, actual_at);
     """,
+    # jobs (issue 11): a dataset run to done as one unit (core/jobs.py). A job's parts
+    # per round, each with the batch of its latest attempt; every attempt's create is an
+    # intent (intents.job_id/job_part/job_round), so the intents hold the full history.
+    """
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        origin TEXT NOT NULL,
+        profile TEXT,
+        base_url TEXT,
+        name TEXT,
+        input_path TEXT NOT NULL,
+        input_sha256 TEXT NOT NULL,
+        input_bytes INTEGER,
+        endpoint TEXT,
+        settings_json TEXT NOT NULL,
+        status TEXT NOT NULL,
+        reason TEXT,
+        round INTEGER NOT NULL DEFAULT 1,
+        total INTEGER,
+        ok INTEGER,
+        failed INTEGER,
+        missing INTEGER,
+        left_json TEXT,
+        output_path TEXT,
+        cancel_requested INTEGER NOT NULL DEFAULT 0,
+        estimate_low TEXT,
+        estimate_high TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        finished_at REAL
+    );
+    CREATE INDEX jobs_content ON jobs(origin, input_sha256);
+    CREATE TABLE job_parts (
+        job_id TEXT NOT NULL,
+        round INTEGER NOT NULL,
+        part INTEGER NOT NULL,
+        file TEXT NOT NULL,
+        first_row INTEGER NOT NULL,
+        rows INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        tokens INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL,
+        batch_id TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        alone INTEGER NOT NULL DEFAULT 0,
+        parent_part INTEGER,
+        note TEXT,
+        PRIMARY KEY (job_id, round, part)
+    );
+    CREATE INDEX job_parts_batch ON job_parts(batch_id);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

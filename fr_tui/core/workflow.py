@@ -349,7 +349,11 @@ async def poll_batch(
     """Fetch one batch and store it (under `origin`, by default the client's: a record
     from before origins were kept has ""); returns (batch, previous status)."""
     batch = await client.get_batch(batch_id)
-    old, _ = store.update_from_api(batch, origin=client.origin if origin is None else origin)
+    # In a thread: sqlite releases the GIL while it writes, so a round of polls (up to
+    # the poller's concurrency at once) overlaps its history writes with its requests.
+    old, _ = await asyncio.to_thread(
+        store.update_from_api, batch, origin=client.origin if origin is None else origin
+    )
     return batch, old
 
 

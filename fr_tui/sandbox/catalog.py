@@ -9,7 +9,8 @@ Some rows exist to exercise the client: `openai/gpt-4o-mini` is listed without a
 (a client falls back to genai-prices, which knows it), `sandbox/tiny-context` has a small
 context and no published price (only a user's `[prices]` entry prices it), and
 `openai/gpt-4-0314` is inactive. The fault models of faults.py are listed too; the
-`sandbox/fail-<status>` ones for the statuses answers.py names.
+`sandbox/fail-<status>` ones for the statuses answers.py names, and a few
+`sandbox/flaky-<percent>` ones (limits.py; the sandbox takes any percent).
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ def _m(
 
 
 _ANTHROPIC = Decimal("1.2")
+_FLAKY = (5, 10, 20, 25, 30, 50)
 _FAULT_STATUSES = (400, 401, 402, 403, 404, 408, 413, 429, 500, 502, 503)
 
 MODELS: dict[str, SandboxModel] = {
@@ -81,6 +83,8 @@ MODELS: dict[str, SandboxModel] = {
             _m(f"sandbox/fail-{status}", 128_000, 4_096, "0.10", "0.40")
             for status in _FAULT_STATUSES
         ),
+        # limits.py: rows that fail once with a 500, then succeed (any percent works)
+        *(_m(f"sandbox/flaky-{share}", 128_000, 4_096, "0.10", "0.40") for share in _FLAKY),
     )
 }
 # A model the table does not know is billed like the cheapest chat model.

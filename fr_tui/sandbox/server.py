@@ -68,12 +68,17 @@ class SandboxServer:
         faults: dict[str, Any] | None = None,
         max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
         access_log: bool = False,
+        max_enqueued_tokens: int | None = None,
     ) -> None:
         self.state_dir = Path(state_dir) if state_dir is not None else _default_state_dir()
         self.host = host
         self.port = port
         self.app = SandboxApp(
-            self.state_dir, tick=tick, faults=faults, max_upload_bytes=max_upload_bytes
+            self.state_dir,
+            tick=tick,
+            faults=faults,
+            max_upload_bytes=max_upload_bytes,
+            max_enqueued_tokens=max_enqueued_tokens,
         )
         self._access_log = access_log
         self._server: uvicorn.Server | None = None
@@ -160,15 +165,28 @@ def serve_forever(
     faults: dict[str, Any] | None = None,
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     access_log: bool = False,
+    max_enqueued_tokens: int | None = None,
 ) -> None:
     """Run the sandbox in the foreground until Ctrl+C / SIGTERM (``fr-tui sandbox``)."""
     directory = Path(state_dir) if state_dir is not None else _default_state_dir()
-    app = SandboxApp(directory, tick=tick, faults=faults, max_upload_bytes=max_upload_bytes)
+    app = SandboxApp(
+        directory,
+        tick=tick,
+        faults=faults,
+        max_upload_bytes=max_upload_bytes,
+        max_enqueued_tokens=max_enqueued_tokens,
+    )
     _install_log_filter()
     shown = f"[{host}]" if ":" in host else host
     print(
         f"fr-tui sandbox: http://{shown}:{port} (API base http://{shown}:{port}/v1; any key, "
-        f"e.g. {SANDBOX_API_KEY}); state in {directory}. Ctrl+C stops it.",
+        f"e.g. {SANDBOX_API_KEY}); state in {directory}."
+        + (
+            f" Enqueued-token limit: {max_enqueued_tokens:,}."
+            if max_enqueued_tokens is not None
+            else ""
+        )
+        + " Ctrl+C stops it.",
         file=sys.stderr,
         flush=True,
     )

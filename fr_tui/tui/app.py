@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from fr_tui.core.records import BatchRecord
     from fr_tui.core.store import HistoryStore
     from fr_tui.sandbox.server import SandboxServer
+    from fr_tui.tui.job_driver import JobsDriver
     from fr_tui.tui.poller import BatchPoller
 
 # How often the app checks that its terminal is still there (dolphie #101: a closed
@@ -126,6 +127,7 @@ class FrTuiApp(App[int]):
         except Exception:  # an unknown theme name in the config: keep the default
             self.config.warnings.append(f"config: unknown theme {config.theme!r}")
         self._poller: BatchPoller | None = None
+        self._jobs_driver: JobsDriver | None = None
 
     # ------------------------------------------------------------------ state
 
@@ -162,6 +164,15 @@ class FrTuiApp(App[int]):
 
             self._poller = BatchPoller(self)
         return self._poller
+
+    @property
+    def jobs_driver(self) -> JobsDriver:
+        """Drives the unfinished jobs while the app is open (tui/job_driver.py)."""
+        if self._jobs_driver is None:
+            from fr_tui.tui.job_driver import JobsDriver
+
+            self._jobs_driver = JobsDriver(self)
+        return self._jobs_driver
 
     @property
     def is_sandbox(self) -> bool:
@@ -317,6 +328,7 @@ class FrTuiApp(App[int]):
         # does not, so its import waits until the screen is up.
         if getattr(self, "_poll_after_first_frame", False):
             self.set_timer(0.2, lambda: self.poller.start())
+            self.set_timer(0.2, lambda: self.jobs_driver.start())
             self.set_timer(0.2, self.reconcile_submits)
 
     reconciled_at: float | None = None  # when the start-up reconcile finished
@@ -366,6 +378,8 @@ class FrTuiApp(App[int]):
     async def on_unmount(self) -> None:
         if self._poller is not None:
             self._poller.stop()
+        if self._jobs_driver is not None:
+            self._jobs_driver.stop()
         if self._client is not None:
             try:
                 await self._client.aclose()

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from fr_tui.core.clients import NoClientError
 from fr_tui.core.errors import ApiError, RateLimitedError
+from fr_tui.core.jobs_store import JobStore
 from fr_tui.core.store import BatchRecord
 from fr_tui.core.workflow import fetch_results, poll_batch, run_notify_command
 from fr_tui.tui.messages import BatchesChanged, BatchFinished, PollStatus
@@ -367,13 +368,17 @@ class BatchPoller:
         self._pace.pop(record.id, None)
         text, severity = outcome_text(record)
         app = self.app
-        try:
-            app.notify(text, title="Batch finished", severity=severity, timeout=10)
-            app.bell()
-        except Exception:  # noqa: BLE001 - a headless app without a screen yet
-            pass
         config = getattr(app, "config", None)
-        run_notify_command(getattr(config, "notify_command", None), record.id, record.status, text)
+        # A job's batches end by the dozen: the job says once when it ends (job_driver.py).
+        if JobStore(app.store).job_of_batch(record.id) is None:
+            try:
+                app.notify(text, title="Batch finished", severity=severity, timeout=10)
+                app.bell()
+            except Exception:  # noqa: BLE001 - a headless app without a screen yet
+                pass
+            run_notify_command(
+                getattr(config, "notify_command", None), record.id, record.status, text
+            )
         app.store.mark_notified(record.origin, record.id)
         self._post(BatchFinished(record, old))
         if getattr(config, "auto_download", False) and (

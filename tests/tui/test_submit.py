@@ -65,20 +65,32 @@ async def test_invalid_file_is_refused_with_its_reason(size: tuple[int, int]) ->
         assert app.store.batches() == []
 
 
-async def test_over_the_limits_offers_a_split(tmp_path: Path) -> None:
+async def test_over_the_limits_offers_to_run_it_as_a_job(tmp_path: Path) -> None:
+    """A file over one batch's limits (and otherwise valid) runs as a job: parts, retry
+    rounds, one merged result; the Batches list shows it selected, and it runs."""
+    from fr_tui.core.jobs_store import JobStore
+    from fr_tui.tui.screens.batches import BatchesScreen
+
     data = tmp_path / "data"
     data.mkdir()
     path = data / "many.jsonl"
     path.write_bytes((SAMPLES / "chat.jsonl").read_bytes())
-    app = make_app(sandbox=True, sandbox_tick=0.05, start_path=path)
+    app = make_app(sandbox=True, sandbox_tick=0.01, start_path=path)
     app.config.profile("sandbox").max_rows = 5
+    app.jobs_driver.interval = 0.03
+    app.poller.interval = 0.03
     async with app.run_test(size=(80, 24)) as pilot:
         modal = await open_submit(pilot, app)
         assert "5" in str(modal.query_one("#submit-refusal", Static).render())
-        await pilot.click("#submit-split")
-        await wait_for(pilot, lambda: (data / "many.part3.jsonl").exists())
-        await wait_for(pilot, lambda: not isinstance(app.screen, SubmitModal))
-        assert len((data / "many.part1.jsonl").read_bytes().splitlines()) == 5
+        await pilot.click("#submit-job")
+        await wait_for(pilot, lambda: JobStore(app.store).jobs())
+        job = JobStore(app.store).jobs()[0]
+        assert (job.settings.max_rows, job.input_path) == (5, str(path))
+        await wait_for(pilot, lambda: isinstance(app.screen, BatchesScreen))
+        await wait_for(pilot, lambda: app.screen.highlighted_key() == f"job:{job.id}")
+        await wait_for(pilot, lambda: JobStore(app.store).get(job.id).status == "completed")
+        assert len(JobStore(app.store).parts(job.id)) == 3  # 12 rows in parts of 5
+        assert app.store.batches() != [] and not list(data.glob("many.part*"))
 
 
 async def test_cancel_upload_records_nothing() -> None:

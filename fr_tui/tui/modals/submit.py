@@ -1,5 +1,6 @@
 """The submit modal: summary, detected endpoint, completion window, optional name and
-metadata; refuses an invalid file (offering a split when it is over the limits); uploads
+metadata; refuses an invalid file (offering to run it as a job when it is only over the
+limits of one batch: parts, retry rounds, one merged result, see core/jobs.py); uploads
 with a cancellable progress bar, then creates the batch. The history record is written
 by core.workflow.submit_file the moment the id returns; the modal dismisses with it.
 """
@@ -146,7 +147,7 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
                 with Horizontal(id="submit-buttons"):
                     if self.over_limits():
                         yield Button(
-                            "Split into parts", id="submit-split", variant="primary", compact=True
+                            "Run as a job", id="submit-job", variant="primary", compact=True
                         )
                     yield Button("Close", id="submit-close-button", compact=True)
                 return
@@ -166,7 +167,7 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
 
     def on_mount(self) -> None:
         # The name field first: typing names the batch, and enter there submits too.
-        for selector in ("#submit-name", "#submit-go", "#submit-split", "#submit-close-button"):
+        for selector in ("#submit-name", "#submit-go", "#submit-job", "#submit-close-button"):
             found = self.query(selector)
             if found:
                 found.first().focus()
@@ -375,31 +376,65 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
         event.stop()
         self.dismiss(None)
 
-    @on(Button.Pressed, "#submit-split")
-    def _split_pressed(self, event: Button.Pressed) -> None:
+    @on(Button.Pressed, "#submit-job")
+    def _job_pressed(self, event: Button.Pressed) -> None:
         event.stop()
-        self._split()
-
-    @work(thread=True, exclusive=True, group="split", exit_on_error=False)
-    def _split(self) -> None:
-        from fr_tui.core.split import split_file
-
-        app: Any = self.app
-        profile = app.profile
-        try:
-            # The report said every row is valid (else no split is offered): no second pass.
-            parts = split_file(
-                self.path, max_rows=profile.max_rows, max_bytes=profile.max_bytes, check=False
-            )
-        except (OSError, ValueError) as exc:
-            app.call_from_thread(self.notify, f"Split failed: {exc}", severity="error")
+        problem = costs(self.app).budget_problem(self.estimate) if self.estimate else None
+        if problem is None:
+            self._run_as_job()
             return
-        app.call_from_thread(self._split_done, parts)
 
-    def _split_done(self, parts: list[Path]) -> None:
-        names = ", ".join(p.name for p in parts[:3]) + (" …" if len(parts) > 3 else "")
-        self.notify(f"Wrote {len(parts)} parts: {names}", title="Split")
-        self.dismiss(None)
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._run_as_job()
+
+        body = f"{problem}.\n\nRun it as a job anyway?"
+        self.app.push_screen(ConfirmModal("Over budget", body, "Run anyway"), answered)
+
+    @work(exclusive=True, group="submit-job", exit_on_error=False)
+    async def _run_as_job(self) -> None:
+        """Make the job in history; the app's job driver plans and runs it from there."""
+        from fr_tui.core.jobs_store import Job, JobSettings, JobStore, new_job_id
+        from fr_tui.core.workflow import file_sha256
+        from fr_tui.tui.job_rows import job_key
+        from fr_tui.tui.messages import JobsChanged
+
         app: Any = self.app
-        if parts:
-            app.open_file(parts[0])
+        client = app.client
+        try:
+            sha = await asyncio.to_thread(file_sha256, self.path)
+        except OSError as exc:
+            self.notify(f"Cannot read {self.path.name}: {exc.strerror or exc}", severity="error")
+            return
+        jobs = JobStore(app.store)
+        running = [j for j in jobs.with_content(client.origin, sha) if not j.terminal]
+        if running:
+            job = running[0]
+            self.notify(f"{self.path.name} already runs as job {job.id}.", title="Job")
+        else:
+            profile = app.profile
+            job = Job(
+                id=new_job_id(),
+                origin=client.origin,
+                input_path=str(self.path.resolve()),
+                input_sha256=sha,
+                settings=JobSettings(
+                    profile.max_rows, profile.max_bytes, profile.max_enqueued_tokens
+                ),
+                profile=profile.name,
+                base_url=None if app.is_sandbox else client.base_url,
+                input_bytes=self.report.bytes,
+                endpoint=self.report.endpoint,
+                estimate_low=self.estimate.cost_low if self.estimate else None,
+                estimate_high=self.estimate.cost_high if self.estimate else None,
+            )
+            await asyncio.to_thread(jobs.add, job)
+            self.notify(
+                f"Job {job.id}: {plural(self.report.rows, 'row')} in parts of at most "
+                f"{profile.max_rows:,}; it runs while fr-tui is open.",
+                title="Job made",
+            )
+        app.jobs_driver.kick()
+        app.broadcast(JobsChanged([job.id]))
+        self.dismiss(None)
+        app.open_batches(select=job_key(job.id))
