@@ -257,7 +257,10 @@ class BatchResultSet(ResultSetSource):
                     "to its server to fetch them"
                 )
         if output is None and error is None:
-            why = "it failed" if record.status == "failed" else f"it is {record.status}"
+            why = f"it is {record.status}"
+            if record.status == "failed":
+                first = record.errors[0] if record.errors else {}
+                why = f"it failed: {first.get('message') or first.get('code') or 'no reason given'}"
             raise ResultSetUnavailable(f"{name} has no results to compare ({why})")
         self._files = (output, error)
 
