@@ -23,6 +23,7 @@ from textual.widgets import DataTable, Input, Static
 
 from fr_tui.core.intents import Intent, IntentLog
 from fr_tui.core.models import Batch
+from fr_tui.core.result_sets import ResultSetRef
 from fr_tui.core.store import BatchRecord
 from fr_tui.core.units import plural
 from fr_tui.tui import batch_actions, server_batches
@@ -80,6 +81,8 @@ class BatchesScreen(Screen[None]):
         Binding("f", "cycle_filter", "Filter", tooltip="all / active / done / failed / profile"),
         Binding("slash", "find", "Find", tooltip="By name or id"),
         Binding("r", "refresh", "Refresh", tooltip="Poll the running batches now"),
+        Binding("m", "mark", "Mark", tooltip="Mark this batch to compare another with it (=)"),
+        Binding("equals_sign", "compare", "Compare with…", tooltip="The marked batch and this"),
         Binding("p", "pause", "Pause", tooltip="Pause or resume auto-refresh"),
         Binding("i", "import_batches", "Import", show=False, tooltip="Batches the server lists"),
         Binding("y", "copy_id", "Copy id", show=False, tooltip="OSC 52, works over SSH"),
@@ -108,6 +111,7 @@ class BatchesScreen(Screen[None]):
         self._poll_ok = True
         self._poll_error: str | None = None
         self._paused = False
+        self.marked: ResultSetRef | None = None  # A of the next comparison (m, then =)
 
     def compose(self) -> ComposeResult:
         yield AppHeader()
@@ -175,7 +179,9 @@ class BatchesScreen(Screen[None]):
         values: dict[str, Any] = {
             "status": status_text(record, self._colours),
             # Text, not str: the table would read "[...]" in a name or id as markup.
-            "name": Text(record.label),
+            "name": Text(record.label)
+            if self.marked != self._ref(record)
+            else (Text("◆ ", style="bold") + Text(record.label)),
             "progress": progress_text(record, 14),
             "created": ago(record.created_at, now),
             "time": timing_text(record, now),
@@ -365,6 +371,13 @@ class BatchesScreen(Screen[None]):
                     bits.append(f"{', '.join(problems)}: R retries them")
                     warn = True
                 text = " · ".join(bits)
+        marked = self._marked_record()
+        if marked is not None and text:
+            here = self.highlighted()
+            same = here is not None and self._ref(here) == self.marked
+            text = (
+                f"◆ marked{'' if same else f': {marked.label}, = compares it with this'} · {text}"
+            )
         hint.update(text)
         hint.set_class(warn, "-warning")
 
@@ -401,6 +414,13 @@ class BatchesScreen(Screen[None]):
         if batch_id in self._order:
             self.table.move_cursor(row=self._order.index(batch_id))
 
+    @staticmethod
+    def _ref(record: BatchRecord) -> ResultSetRef:
+        return ResultSetRef("batch", record.id, record.origin)
+
+    def _marked_record(self) -> BatchRecord | None:
+        return next((r for r in self.records.values() if self._ref(r) == self.marked), None)
+
     def _unknown_entry(self) -> Intent | None:
         key = self.highlighted_key()
         if not key or not key.startswith(UNKNOWN_PREFIX):
@@ -413,7 +433,7 @@ class BatchesScreen(Screen[None]):
         not apply to the highlighted batch (a finished batch cannot be cancelled)."""
         if action in ("lookup_unknown", "forget_unknown"):
             return self._unknown_entry() is not None
-        if action in ("details", "open_results", "retry", "cancel", "copy_id"):
+        if action in ("details", "open_results", "retry", "cancel", "copy_id", "mark", "compare"):
             record = self.highlighted()
             if record is None:
                 return None if self._unknown_entry() is None else False
@@ -491,6 +511,21 @@ class BatchesScreen(Screen[None]):
         record = self._need_record()
         if record is not None:
             batch_actions.copy_id(self, record)
+
+    def action_mark(self) -> None:
+        from fr_tui.tui.screens.compare import mark
+
+        record = self.highlighted()
+        mark(self, self._ref(record) if record else None, record.label if record else "")
+        self.apply(list(self.records.values()))
+        self._update_hint()
+        self.refresh_bindings()
+
+    def action_compare(self) -> None:
+        from fr_tui.tui.screens.compare import compare_with
+
+        record = self.highlighted()
+        compare_with(self, self._ref(record) if record else None)
 
     def action_cycle_filter(self) -> None:
         filters = filters_for(list(self.records.values()))
