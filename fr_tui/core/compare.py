@@ -91,6 +91,8 @@ def _equal_marks(column: Sequence[Any], value: str) -> bytes:
             return bytes(len(codes))
         return bytes(map(values.index(value).__eq__, codes))
     return bytes(map(operator.eq, column, itertools.repeat(value)))
+
+
 _SIMILARITY_CACHE = 2000
 
 
