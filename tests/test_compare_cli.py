@@ -12,16 +12,17 @@ import math
 import os
 import re
 import shutil
-import subprocess
-import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from test_cli import run as cli
 
 from fr_tui.core.api import BatchClient
-from fr_tui.core.compare import compare
+from fr_tui.core.compare import Comparison, compare
 from fr_tui.core.paths import get_paths
 from fr_tui.core.result_sets import BatchResultSet
 from fr_tui.core.store import HistoryStore
@@ -31,15 +32,19 @@ KEY = "sk-v1-compare-tests"
 ARITHMETIC = re.compile(r"-?\d+\s*[+\-*x×]\s*-?\d+")
 
 
-def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "fr_tui", *args],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        env={**os.environ, **env},
-        stdin=subprocess.DEVNULL,
-    )
+@contextmanager
+def opened_comparison(first: str, second: str) -> Iterator[Comparison]:
+    """The two batches as compare's core opens them (offline: already downloaded)."""
+    paths = get_paths()
+    store = HistoryStore(paths.history_db)
+    sides = [BatchResultSet(store.find(i)[0], store, paths) for i in (first, second)]
+    try:
+        for side in sides:
+            asyncio.run(side.ensure())
+        yield compare(sides[0].open(), sides[1].open())
+    finally:
+        for side in sides:
+            side.close()
 
 
 @pytest.fixture
@@ -47,8 +52,9 @@ def api(sandbox: Any) -> dict[str, str]:
     return {"FASTROUTER_BASE_URL": sandbox.base_url, "FASTROUTER_API_KEY": KEY}
 
 
-def run_batch(sandbox: Any, path: Path, **kw: Any) -> str:
-    """Submit `path` to the sandbox and wait for it to end (results not downloaded)."""
+def run_batch(sandbox: Any, path: Path, *, wait: bool = True, **kw: Any) -> str:
+    """Submit `path` to the sandbox and (with `wait`) wait for it to end; its results are
+    not downloaded."""
 
     async def go() -> str:
         client = BatchClient(sandbox.base_url, KEY)
@@ -57,6 +63,8 @@ def run_batch(sandbox: Any, path: Path, **kw: Any) -> str:
             record = await submit_file(
                 client, store, path, profile="default", allow_duplicate=True, **kw
             )
+            if not wait:
+                return record.id
             for _ in range(1000):
                 batch, _ = await poll_batch(client, store, record.id)
                 if batch.terminal:
@@ -191,13 +199,7 @@ def test_two_models_differ_exactly_where_the_model_changed(
     assert document["agreement"] == pytest.approx((len(rows) - len(changed)) / len(rows))
     check_stats(document, "b", second, rows)
     # the row's word diff is the model's name, and nothing else
-    paths = get_paths()
-    store = HistoryStore(paths.history_db)
-    sides = [BatchResultSet(store.find(i)[0], store, paths) for i in (first, second)]
-    for side in sides:
-        asyncio.run(side.ensure())
-    comparison = compare(sides[0].open(), sides[1].open())
-    try:
+    with opened_comparison(first, second) as comparison:
         for position in comparison.filter("different"):
             detail = comparison.detail(position)
             assert detail.words is not None
@@ -205,9 +207,6 @@ def test_two_models_differ_exactly_where_the_model_changed(
                 ("gpt-4.1-nano:", "gpt-4.1-mini:")
             ]
             assert [c.path for c in detail.request_changes] == ["body.model"]
-    finally:
-        for side in sides:
-            side.close()
 
 
 def test_a_failing_model_on_one_side(
@@ -303,13 +302,7 @@ def test_structured_answers_get_a_field_diff(
     document = compare_json(first, second, api)
     assert document["different"] == 4
     a, b = results_of(first), results_of(second)
-    paths = get_paths()
-    store = HistoryStore(paths.history_db)
-    sides = [BatchResultSet(store.find(i)[0], store, paths) for i in (first, second)]
-    for side in sides:
-        asyncio.run(side.ensure())
-    comparison = compare(sides[0].open(), sides[1].open())
-    try:
+    with opened_comparison(first, second) as comparison:
         for position in range(len(comparison)):
             cid = comparison.custom_id(position)
             x, y = json.loads(answer_of(a[cid])), json.loads(answer_of(b[cid]))
@@ -320,9 +313,6 @@ def test_structured_answers_get_a_field_diff(
             assert {(f.path, f.kind) for f in detail.fields} == expected
             assert ("notes", "added") in expected and ("model", "changed") in expected
             assert ("answer", "changed") not in expected  # the facts agree
-    finally:
-        for side in sides:
-            side.close()
 
 
 def test_export_as_csv_and_offline_after_the_download(
@@ -367,29 +357,12 @@ def test_refusals_are_one_line(
     into_fifo = cli("compare", first, second, "-o", str(fifo), env=api)
     assert into_fifo.returncode == 2 and str(fifo) in into_fifo.stderr
     assert "Traceback" not in into_fifo.stderr
-    running = run_batch_no_wait(sandbox, samples / "server_fails.jsonl")
+    running = run_batch(
+        sandbox, samples / "server_fails.jsonl", wait=False,
+        metadata={"sandbox_fault": "hang_validating"},
+    )  # fmt: skip
     still = cli("compare", first, running, env=api)
     assert still.returncode == 1 and "is still validating" in still.stderr
-
-
-def run_batch_no_wait(sandbox: Any, path: Path) -> str:
-    async def go() -> str:
-        client = BatchClient(sandbox.base_url, KEY)
-        store = HistoryStore(get_paths().history_db)
-        try:
-            record = await submit_file(
-                client,
-                store,
-                path,
-                profile="default",
-                allow_duplicate=True,
-                metadata={"sandbox_fault": "hang_validating"},
-            )
-            return record.id
-        finally:
-            await client.aclose()
-
-    return asyncio.run(go())
 
 
 def test_a_batch_not_downloaded_without_a_connection_says_so(

@@ -3,7 +3,10 @@ write the rows it shows or all of them. An existing file is replaced only after 
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
@@ -25,6 +28,18 @@ def with_format(path_text: str, fmt: str) -> str:
         if path_text.endswith(suffix):
             return path_text[: -len(suffix)] + "." + fmt
     return path_text
+
+
+async def export_in_thread(screen: Any, path: Path, write: Callable[[], int]) -> None:
+    """Run an export's `write` (it returns the rows written) in a thread, with the
+    screen's status line saying so, then one notification of how it went."""
+    screen.set_status(f"Exporting to {path}…")
+    try:
+        written = await asyncio.to_thread(write)
+    except (OSError, ValueError) as exc:
+        screen.notify(str(exc), title="Export failed", severity="error")
+        return
+    screen.notify(f"{plural(written, 'row')} written to {path}", title="Exported")
 
 
 def resolve_export_path(text: str) -> Path:

@@ -15,7 +15,6 @@ same way: `source_for` turns one into what opens it.
 from __future__ import annotations
 
 import asyncio
-from bisect import bisect_left, bisect_right
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ from fr_tui.core.result_sets import (
 from fr_tui.core.units import money, plural
 from fr_tui.core.userfiles import describe
 from fr_tui.tui.results_loading import ResultsLoader
+from fr_tui.tui.view_find import FindInView
 from fr_tui.tui.widgets.app_footer import AppFooter
 from fr_tui.tui.widgets.app_header import AppHeader
 from fr_tui.tui.widgets.compare_detail import CompareDetail
@@ -104,7 +104,9 @@ def summary_text(summary: CompareSummary, width: int, similarity: str | None = N
     return "\n".join(lines)
 
 
-class CompareScreen(Screen[None]):
+class CompareScreen(FindInView, Screen[None]):
+    FIND_ID = "compare-find"
+
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
 
     DEFAULT_CSS = """
@@ -138,6 +140,7 @@ class CompareScreen(Screen[None]):
         self.filters: list[str] = ["all"]
         self.filter_index = 0
         self.find_text = ""
+        self._match_rows: list[int] = []
         self.similarity: str | None = None
         self.detail_position: int | None = None
         self._match_positions: list[int] = []
@@ -308,16 +311,6 @@ class CompareScreen(Screen[None]):
         self._recompute_matches()
         self._refresh_status()
 
-    def action_find(self) -> None:
-        find = self.query_one("#compare-find", Input)
-        find.add_class("-active")
-        find.value = self.find_text
-        find.focus()
-
-    def _close_find(self) -> None:
-        self.query_one("#compare-find", Input).remove_class("-active")
-        self.view.focus()
-
     @on(Input.Submitted, "#compare-find")
     def _find_submitted(self, event: Input.Submitted) -> None:
         self._close_find()
@@ -325,44 +318,13 @@ class CompareScreen(Screen[None]):
 
     @work(exclusive=True, group="compare-find", exit_on_error=False)
     async def search(self, text: str) -> None:
+        """Runs in a worker: on two 1,000,000-row sides a find scans for seconds."""
         comparison = self.comparison
-        self.find_text = text
         if comparison is None:
             return
         if text:
             self.set_status(f"Finding '{text}'…")
-        self._matches = await asyncio.to_thread(comparison.search, text) if text else []
-        self._recompute_matches()
-        self._refresh_status()
-        if text and not self._match_positions:
-            self.notify(f"No row here matches '{text}'", severity="warning")
-        elif text:
-            self._jump(forward=True, inclusive=True)
-
-    _matches: list[int] = []
-
-    def _recompute_matches(self) -> None:
-        view = self.view
-        self._match_positions = [at for at in map(view.position_of, self._matches) if at >= 0]
-
-    def _jump(self, *, forward: bool, inclusive: bool = False) -> None:
-        positions = self._match_positions
-        if not positions:
-            if self.find_text:
-                self.notify(f"No row here matches '{self.find_text}'", severity="warning")
-            return
-        cursor = self.view.cursor
-        if forward:
-            at = bisect_left(positions, cursor) if inclusive else bisect_right(positions, cursor)
-        else:
-            at = bisect_left(positions, cursor) - 1
-        self.view.cursor = positions[at % len(positions)]
-
-    def action_find_next(self) -> None:
-        self._jump(forward=True)
-
-    def action_find_previous(self) -> None:
-        self._jump(forward=False)
+        self.show_matches(text, await asyncio.to_thread(comparison.search, text) if text else [])
 
     # -- one row in full ---------------------------------------------------------------
 
@@ -391,7 +353,7 @@ class CompareScreen(Screen[None]):
         self.refresh_bindings()
 
     def action_back(self) -> None:
-        if self.query_one("#compare-find", Input).has_class("-active"):
+        if self.find_is_open():
             self._close_find()
         elif self.detail_position is not None:
             self.close_detail()
@@ -428,18 +390,12 @@ class CompareScreen(Screen[None]):
     @work(exclusive=True, group="compare-export", exit_on_error=False)
     async def export(self, path: Path, fmt: str, rows: list[int] | None = None) -> None:
         from fr_tui.core.compare_export import export_comparison
+        from fr_tui.tui.modals.export import export_in_thread
 
         comparison = self.comparison
         assert comparison is not None
-        self.set_status(f"Exporting to {path}…")
-        try:
-            written = await asyncio.to_thread(export_comparison, comparison, path, fmt, rows)  # type: ignore[arg-type]
-        except (OSError, ValueError) as exc:
-            self.notify(str(exc), title="Export failed", severity="error")
-            self._refresh_status()
-            return
+        await export_in_thread(self, path, lambda: export_comparison(comparison, path, fmt, rows))  # type: ignore[arg-type]
         self._refresh_status()
-        self.notify(f"{plural(written, 'row')} written to {path}", title="Exported")
 
 
 # -- marking in the Batches list -------------------------------------------------------
