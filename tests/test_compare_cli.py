@@ -375,3 +375,21 @@ def test_a_batch_not_downloaded_without_a_connection_says_so(
     done = cli("compare", first, second, env=api)
     assert done.returncode == 3, done.stderr  # a network error, said in one line
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_a_file_that_cannot_be_downloaded_leaves_what_is_here(
+    sandbox: Any, api: dict[str, str], samples: Path
+) -> None:
+    first = run_batch(sandbox, samples / "server_fails.jsonl")
+    second = run_batch(sandbox, samples / "server_fails.jsonl")
+    assert compare_json(first, second, api)["same"] == 6  # downloads and checks both
+    store = HistoryStore(get_paths().history_db)
+    record = store.find(second)[0]
+    assert record.error_path is not None
+    Path(record.error_path).unlink()  # its error file is gone, and the server says 404
+    sandbox.set_faults({"status": 404, "path_prefix": "/v1/files"})
+    done = cli("compare", first, second, "--json", env=api)
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    assert document["same"] == 6 and document["b_stats"]["missing"] == 4  # 3 failed + 1
+    assert f"could not check the results of server_fails.jsonl ({second})" in done.stderr
