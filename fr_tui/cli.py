@@ -31,6 +31,7 @@ COMMANDS = (
     "cancel",
     "results",
     "retry",
+    "compare",
     "estimate",
     "spend",
     "run",
@@ -140,6 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--force", action="store_true", help="submit even if the same rows were retried before"
     )
+    p.add_argument("--json", action="store_true")
+
+    p = add("compare", "two runs side by side: batches or jobs joined by custom_id")
+    p.add_argument("a", metavar="A", help="a batch or job id (the first run)")
+    p.add_argument("b", metavar="B", help="a batch or job id (the run to compare with it)")
+    p.add_argument("-o", "--output", type=Path, help="write the joined rows here")
+    p.add_argument("--format", choices=("csv", "jsonl"), default=None)
     p.add_argument("--json", action="store_true")
 
     p = add("estimate", "tokens and a cost range for a file, before anything is uploaded")

@@ -34,6 +34,7 @@ from fr_tui.core.records import BatchRecord
 from fr_tui.core.store import HistoryStore
 from fr_tui.core.units import json_money, plural
 from fr_tui.core.userfiles import check_regular, describe
+from fr_tui.headless_compare import cmd_compare  # noqa: F401 - looked up by name by cli.main
 from fr_tui.headless_cost import (  # noqa: F401 - cmd_* are looked up by name by cli.main
     _uses_sandbox,
     budget_refusal,

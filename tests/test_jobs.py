@@ -169,3 +169,38 @@ def test_the_parts_follow_the_enqueued_token_limit_when_one_is_given(
     job_id = jobs_in_history(fr_home)[0]["id"]
     parts = parts_in_history(fr_home, job_id)
     assert len(parts) >= 4 and all(p["tokens"] <= per_row * 10 + 5 for p in parts)
+
+
+def test_compare_takes_job_ids_beside_batch_ids(
+    sandbox: Any, tmp_path: Path, fr_home: Path
+) -> None:
+    # the same sums asked of two models, as two jobs, and once more as a plain batch
+    nano = write_input(tmp_path / "nano.jsonl", 25, "openai/gpt-4.1-nano")
+    mini = write_input(tmp_path / "mini.jsonl", 25, "openai/gpt-4.1-mini")
+    for path in (nano, mini):
+        done = run_job(sandbox, fr_home, str(path), "--max-rows", "10")
+        assert done.returncode == 0, done.stderr
+    by_input = {Path(j["input_path"]).name: j["id"] for j in jobs_in_history(fr_home)}
+    submitted = run(
+        *("--base-url", sandbox.base_url, "submit", str(nano), "--wait", "--json"),
+        *("--force", "--poll-interval", "0.02"),
+        home=fr_home,
+    )
+    assert submitted.returncode == 0, submitted.stderr
+    batch_id = json.loads(submitted.stdout)["batch_id"]
+
+    def compare(a: str, b: str) -> dict[str, Any]:
+        done = run("--base-url", sandbox.base_url, "compare", a, b, "--json", home=fr_home)
+        assert done.returncode == 0, done.stderr
+        return dict(json.loads(done.stdout))
+
+    # every model gets a sum right: two jobs on two models agree on every row
+    jobs = compare(by_input["nano.jsonl"], by_input["mini.jsonl"])
+    assert (jobs["both"], jobs["only_a"], jobs["only_b"]) == (25, 0, 0)
+    assert (jobs["same"], jobs["different"], jobs["agreement"]) == (25, 0, 1)
+    assert jobs["a_stats"]["ok"] == jobs["b_stats"]["ok"] == 25
+    # a job and a batch of the same file: the job's merged rows against the batch's
+    mixed = compare(by_input["nano.jsonl"], batch_id)
+    assert (mixed["both"], mixed["same"]) == (25, 25)
+    unknown = run("compare", "job-nope", batch_id, home=fr_home)
+    assert unknown.returncode == 2 and "no batch or job job-nope" in unknown.stderr

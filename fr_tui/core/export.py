@@ -13,7 +13,7 @@ import csv
 import io
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -98,9 +98,39 @@ def _csv_cell(value: Any) -> Any:
     # A spreadsheet reads 8.675e-05 as text in some locales: costs are written as digits.
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, float):
         return plain_number(value)
     return value
+
+
+def write_records(
+    path: str | Path,
+    fmt: Literal["csv", "jsonl"],
+    columns: Sequence[str],
+    records: Iterable[dict[str, Any]],
+) -> int:
+    """Write records (dicts with `columns` as keys) atomically as CSV with a header or as
+    JSONL; returns how many were written."""
+    if fmt not in ("csv", "jsonl"):
+        raise ValueError(f"unknown export format {fmt!r} (csv or jsonl)")
+    written = 0
+    with atomic_write(path) as handle:
+        if fmt == "jsonl":
+            for record in records:
+                handle.write(orjson.dumps(record) + b"\n")
+                written += 1
+        else:
+            text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
+            writer = csv.DictWriter(text, fieldnames=list(columns))
+            writer.writeheader()
+            for record in records:
+                writer.writerow({k: _csv_cell(v) for k, v in record.items()})
+                written += 1
+            text.flush()
+            text.detach()  # leave the binary handle open for atomic_write to fsync
+    return written
 
 
 def export_rows(
@@ -111,26 +141,8 @@ def export_rows(
 ) -> int:
     """Write rows (all of them, missing ones included, in input order, unless `indices`
     picks some) as CSV with a header or as JSONL; returns the number of rows written."""
-    if fmt not in ("csv", "jsonl"):
-        raise ValueError(f"unknown export format {fmt!r} (csv or jsonl)")
     rows = range(len(joined)) if indices is None else indices
-    written = 0
-    with atomic_write(path) as handle:
-        if fmt == "jsonl":
-            for i in rows:
-                handle.write(orjson.dumps(export_record(joined, i)) + b"\n")
-                written += 1
-        else:
-            text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
-            writer = csv.DictWriter(text, fieldnames=EXPORT_COLUMNS)
-            writer.writeheader()
-            for i in rows:
-                record = export_record(joined, i)
-                writer.writerow({k: _csv_cell(v) for k, v in record.items()})
-                written += 1
-            text.flush()
-            text.detach()  # leave the binary handle open for atomic_write to fsync
-    return written
+    return write_records(path, fmt, EXPORT_COLUMNS, (export_record(joined, i) for i in rows))
 
 
 class NothingToRetry(ValueError):

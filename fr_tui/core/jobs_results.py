@@ -12,8 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fr_tui.core.jobs_store import Job
+from fr_tui.core.jobs_store import Job, JobStore
+from fr_tui.core.result_sets import JobResultSet
 from fr_tui.core.results import JoinedResults, join_results
+from fr_tui.core.store import HistoryStore
 
 
 def job_input(job: Job) -> Path | None:
@@ -35,6 +37,22 @@ def open_job_results(job: Job, on_progress: Any = None) -> JoinedResults:
     merged = Path(job.output_path)
     source = job_input(job) or merged
     return join_results(source, merged, None, on_progress=on_progress)
+
+
+def job_result_set(store: HistoryStore, job_id: str) -> JobResultSet | None:
+    """A job of history as one side of a comparison (core/compare.py); None when history
+    has no such job. A job without its merged file yet says so when it is opened."""
+    job = JobStore(store).get(job_id)
+    if job is None:
+        return None
+    merged = (
+        Path(job.output_path)
+        if job.output_path
+        else Path(job.input_path).with_name(f".{job.id}-not-merged-yet")
+    )
+    return JobResultSet(
+        job.id, merged, job_input(job) or merged, label=job.label, origin=job.origin
+    )
 
 
 def results_json(job: Job, joined: JoinedResults) -> dict[str, Any]:

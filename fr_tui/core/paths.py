@@ -14,6 +14,9 @@ from pathlib import Path
 APP_NAME = "fr-tui"
 # The sample batch files shipped in the package (`fr-tui --sandbox` opens on them).
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "samples"
+# A batch's downloaded result files, in its `results_for` folder.
+OUTPUT_NAME = "output.jsonl"
+ERROR_NAME = "errors.jsonl"
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from fr_tui.core.intents import (
     new_token,
 )
 from fr_tui.core.models import Batch
+from fr_tui.core.paths import ERROR_NAME, OUTPUT_NAME
 from fr_tui.core.reconcile import ReconcileOutcome, reconcile
 from fr_tui.core.store import BatchRecord, HistoryStore, HistoryWriteError, StoreError
 from fr_tui.core.userfiles import check_regular, open_regular
@@ -42,8 +43,6 @@ from fr_tui.core.userfiles import check_regular, open_regular
 log = logging.getLogger("fr_tui.workflow")
 
 # Where a batch's downloads go inside its results folder (paths.results_for).
-OUTPUT_NAME = "output.jsonl"
-ERROR_NAME = "errors.jsonl"
 
 CHAT = "/v1/chat/completions"
 EMBEDDINGS = "/v1/embeddings"

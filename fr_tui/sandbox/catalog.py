@@ -74,6 +74,7 @@ MODELS: dict[str, SandboxModel] = {
         _m("openai/gpt-4.1-mini", 1_047_576, 32_768, "0.40", "1.60"),
         _m("openai/gpt-4o-mini", 128_000, 16_384, "0.15", "0.60", published_price=False),
         _m("openai/text-embedding-3-small", 8_192, None, "0.02", "0"),
+        _m("openai/text-embedding-3-large", 8_192, None, "0.13", "0"),
         _m("openai/gpt-4-0314", 8_192, 4_096, "30", "60", active=False),
         _m("anthropic/claude-4.5-sonnet", 200_000, 64_000, "3", "15", tokenizer_ratio=_ANTHROPIC),
         _m("anthropic/claude-3.5-haiku", 200_000, 8_192, "0.80", "4", tokenizer_ratio=_ANTHROPIC),

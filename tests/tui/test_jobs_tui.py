@@ -149,3 +149,36 @@ async def test_cancel_a_job_from_its_details(tmp_path: Path) -> None:
         await wait_for(pilot, lambda: JobStore(app.store).get(job.id).status == "cancelled")
         statuses = {b["status"] for b in app.sandbox_server.app.store.batches.values()}
         assert statuses <= {"cancelling", "cancelled"}
+
+
+async def test_a_job_row_is_marked_and_compared_with_a_batch(tmp_path: Path) -> None:
+    from fr_tui.core.workflow import poll_batch, submit_file
+    from fr_tui.tui.screens.compare import CompareScreen
+
+    path = write_input(tmp_path / "in.jsonl", 30, "openai/gpt-4.1-nano")
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        job = new_job(app.store, path, max_rows=10)
+        await pilot.press("2")
+        screen = batches_screen(app)
+        key = f"job:{job.id}"
+        await wait_for(pilot, lambda: "completed" in cell(screen, key, "status"))
+        record = await submit_file(
+            app.client, app.store, path, profile="sandbox", allow_duplicate=True
+        )
+        while not (await poll_batch(app.client, app.store, record.id))[0].terminal:
+            await pilot.pause(0.03)
+        await wait_for(pilot, lambda: record.id in screen._order)
+        screen.select_batch(key)
+        await pilot.press("m")
+        await wait_for(pilot, lambda: cell(screen, key, "name").startswith("◆"))
+        screen.select_batch(record.id)
+        await pilot.press("equals_sign")
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, CompareScreen) and app.screen.comparison is not None,
+        )
+        compared = app.screen
+        assert (compared.a.kind, compared.a.id) == ("job", job.id)
+        assert (compared.b.kind, compared.b.id) == ("batch", record.id)
+        assert compared.comparison.summary().both == 30

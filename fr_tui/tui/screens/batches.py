@@ -22,7 +22,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Input, Static
 
 from fr_tui.core.intents import Intent, IntentLog
+from fr_tui.core.jobs_store import Job
 from fr_tui.core.models import Batch
+from fr_tui.core.result_sets import ResultSetRef
 from fr_tui.core.store import BatchRecord
 from fr_tui.core.units import plural
 from fr_tui.tui import batch_actions, job_rows, server_batches
@@ -83,6 +85,8 @@ class BatchesScreen(Screen[None]):
         Binding("f", "cycle_filter", "Filter", tooltip="all / active / done / failed / profile"),
         Binding("slash", "find", "Find", tooltip="By name or id"),
         Binding("r", "refresh", "Refresh", tooltip="Poll the running batches now"),
+        Binding("m", "mark", "Mark", tooltip="Mark this batch to compare another with it (=)"),
+        Binding("equals_sign", "compare", "Compare with…", tooltip="The marked batch and this"),
         Binding("p", "pause", "Pause", tooltip="Pause or resume auto-refresh"),
         Binding("i", "import_batches", "Import", show=False, tooltip="Batches the server lists"),
         Binding("y", "copy_id", "Copy id", show=False, tooltip="OSC 52, works over SSH"),
@@ -112,6 +116,7 @@ class BatchesScreen(Screen[None]):
         self._poll_ok = True
         self._poll_error: str | None = None
         self._paused = False
+        self.marked: ResultSetRef | None = None  # A of the next comparison (m, then =)
 
     def compose(self) -> ComposeResult:
         yield AppHeader()
@@ -180,7 +185,8 @@ class BatchesScreen(Screen[None]):
         values: dict[str, Any] = {
             "status": status_text(record, self._colours),
             # Text, not str: the table would read "[...]" in a name or id as markup.
-            "name": Text(("  └ " if child else "") + record.label),
+            "name": (Text("◆ ", style="bold") if self.marked == self._ref(record) else Text())
+            + Text(("  └ " if child else "") + record.label),
             "progress": progress_text(record, 14),
             "created": ago(record.created_at, now),
             "time": timing_text(record, now),
@@ -226,6 +232,8 @@ class BatchesScreen(Screen[None]):
             progress = self.job_rows.progress[item.id]
             expanded = item.id in self.job_rows.expanded
             values = job_cells(progress, expanded, self._colours, now, job_note(driver, item))
+            if self.marked == self._job_ref(item):
+                values["name"] = Text("◆ ", style="bold") + values["name"]
             rows[key] = tuple(values[c.key] for c in self._columns)
         order = list(rows)
         with self.app.batch_update():
@@ -385,6 +393,12 @@ class BatchesScreen(Screen[None]):
                     bits.append(f"{', '.join(problems)}: R retries them")
                     warn = True
                 text = " · ".join(bits)
+        marked = self._marked_record()
+        if marked is not None and text:
+            same = self._highlighted_ref()[0] == self.marked
+            text = (
+                f"◆ marked{'' if same else f': {marked.label}, = compares it with this'} · {text}"
+            )
         hint.update(text)
         hint.set_class(warn, "-warning")
 
@@ -421,6 +435,34 @@ class BatchesScreen(Screen[None]):
         if batch_id in self._order:
             self.table.move_cursor(row=self._order.index(batch_id))
 
+    @staticmethod
+    def _ref(record: BatchRecord) -> ResultSetRef:
+        return ResultSetRef("batch", record.id, record.origin)
+
+    @staticmethod
+    def _job_ref(job: Job) -> ResultSetRef:
+        return ResultSetRef("job", job.id, job.origin)
+
+    def _highlighted_ref(self) -> tuple[ResultSetRef | None, str]:
+        """The highlighted batch or job as one side of a comparison, and its label."""
+        job = self.job_rows.job_of(self.highlighted_key())
+        if job is not None:
+            return self._job_ref(job), job.label
+        record = self.highlighted()
+        return (self._ref(record), record.label) if record else (None, "")
+
+    def _marked_record(self) -> BatchRecord | Job | None:
+        items: list[BatchRecord | Job] = [*self.records.values(), *self.job_rows.jobs.values()]
+        return next(
+            (
+                item
+                for item in items
+                if (self._ref(item) if isinstance(item, BatchRecord) else self._job_ref(item))
+                == self.marked
+            ),
+            None,
+        )
+
     def _unknown_entry(self) -> Intent | None:
         key = self.highlighted_key()
         if not key or not key.startswith(UNKNOWN_PREFIX):
@@ -436,11 +478,13 @@ class BatchesScreen(Screen[None]):
         job = self.job_rows.job_of(self.highlighted_key())
         if action == "toggle_job":
             return job is not None
+        if job is not None and action in ("mark", "compare"):
+            return True
         if job is not None and action in ("details", "open_results", "retry", "cancel", "copy_id"):
             if action == "retry":
                 return None  # a job retries by itself, round after round
             return None if action == "cancel" and job.terminal else True
-        if action in ("details", "open_results", "retry", "cancel", "copy_id"):
+        if action in ("details", "open_results", "retry", "cancel", "copy_id", "mark", "compare"):
             record = self.highlighted()
             if record is None:
                 return None if self._unknown_entry() is None else False
@@ -541,6 +585,20 @@ class BatchesScreen(Screen[None]):
         record = self._need_record()
         if record is not None:
             batch_actions.copy_id(self, record)
+
+    def action_mark(self) -> None:
+        from fr_tui.tui.screens.compare import mark
+
+        ref, label = self._highlighted_ref()
+        mark(self, ref, label)
+        self.apply(list(self.records.values()))
+        self._update_hint()
+        self.refresh_bindings()
+
+    def action_compare(self) -> None:
+        from fr_tui.tui.screens.compare import compare_with
+
+        compare_with(self, self._highlighted_ref()[0])
 
     def action_cycle_filter(self) -> None:
         filters = filters_for(list(self.records.values()))
