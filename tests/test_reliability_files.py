@@ -148,6 +148,47 @@ def test_a_server_that_gives_no_size_and_ends_mid_line_is_not_believed(
     assert (tmp_path / "out.jsonl.part").read_bytes() == body  # kept, as said
 
 
+def test_a_server_that_compresses_the_content_is_asked_for_the_plain_bytes(
+    tmp_path: Path,
+) -> None:
+    """A server (or a CDN before it) that gzips file content when the client allows it:
+    the sizes it declares and the byte offsets of a resume are those of the plain file,
+    so fr-tui asks for the plain file (Accept-Encoding: identity) and gets it whole."""
+    import asyncio
+    import gzip
+
+    from fr_tui.core.api import BatchClient
+
+    body = b"".join(
+        json.dumps({"custom_id": f"r{i}", "response": {"status_code": 200}}).encode() + b"\n"
+        for i in range(200)
+    )
+    asked: list[str] = []
+
+    def content(request: Any) -> tuple[int, dict[str, str], bytes]:
+        accepted = request.headers.get("Accept-Encoding") or ""
+        asked.append(accepted)
+        if "gzip" in accepted:
+            return 200, {"Content-Encoding": "gzip"}, gzip.compress(body)
+        return 200, {}, body
+
+    def file_object(request: Any) -> tuple[int, dict[str, str], bytes]:
+        doc = {"id": "file-out", "object": "file", "bytes": len(body), "purpose": "batch"}
+        return 200, {"Content-Type": "application/json"}, json.dumps(doc).encode()
+
+    with TinyBatchServer() as server:
+        server.routes[("GET", "/v1/files/file-out/content")] = content
+        server.routes[("GET", "/v1/files/file-out")] = file_object
+
+        async def fetch() -> None:
+            async with BatchClient(server.base_url, KEY, max_attempts=2, backoff_cap=0.01) as c:
+                await c.download_file("file-out", tmp_path / "out.jsonl", jsonl=True)
+
+        asyncio.run(fetch())
+    assert (tmp_path / "out.jsonl").read_bytes() == body
+    assert asked == ["identity"]
+
+
 # ----------------------------------------------------------------- case 8
 
 

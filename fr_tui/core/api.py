@@ -375,7 +375,14 @@ class BatchClient:
                 check_download(file_id, part, have, None, declared, jsonl)
                 os.replace(part, dest)
                 return dest
-            headers = {**self._auth(), "Accept": "application/octet-stream"}
+            # The plain bytes: the sizes checked below and the offsets of a Range resume
+            # are those of the file itself, not of a compressed stream (httpx asks for
+            # gzip by default, and the raw body is written as it comes).
+            headers = {
+                **self._auth(),
+                "Accept": "application/octet-stream",
+                "Accept-Encoding": "identity",
+            }
             if have:
                 headers["Range"] = f"bytes={have}-"
             try:
