@@ -44,7 +44,8 @@ def _uses_sandbox(args: argparse.Namespace, profile: Profile) -> bool:
 def catalog_loader(args: argparse.Namespace, profile: Profile, paths: Paths) -> CatalogLoader:
     """The catalog of the server the command talks to. The embedded sandbox's comes from
     its model table directly (the same answer its /v1/models gives), without starting it."""
-    from fr_tui.core.catalog import CatalogLoader, http_source, origin_of
+    from fr_tui.core.catalog import CatalogLoader, http_source
+    from fr_tui.core.config import origin_for
 
     if _uses_sandbox(args, profile):
         from fr_tui.sandbox.catalog import sandbox_catalog_loader
@@ -52,7 +53,7 @@ def catalog_loader(args: argparse.Namespace, profile: Profile, paths: Paths) -> 
         return sandbox_catalog_loader(paths)
     base_url = args.base_url or os.environ.get(BASE_URL_ENV) or profile.base_url
     # The catalog is public: no key is sent (and no password manager asked for one).
-    return CatalogLoader(paths, origin_of(base_url), http_source(base_url))
+    return CatalogLoader(paths, origin_for(base_url), http_source(base_url))
 
 
 def catalog_json(catalog: Catalog | None) -> dict[str, Any] | None:

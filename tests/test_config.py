@@ -84,3 +84,30 @@ def test_pasted_keys_are_cleaned_or_refused_clearly() -> None:
     with pytest.raises(KeyError_, match="cannot be sent") as info:
         Profile("b", api_key="sk-v1-TOP\xa0SECRET").resolve_key()
     assert "SECRET" not in str(info.value)
+
+
+def test_one_origin_per_server_however_its_url_is_written() -> None:
+    from fr_tui.core.config import origin_for
+
+    same = [
+        "https://api.fastrouter.ai",
+        "https://API.FastRouter.ai/",
+        "https://api.fastrouter.ai:443/v1",
+        "HTTPS://api.fastrouter.ai",
+    ]
+    assert {origin_for(url) for url in same} == {"https://api.fastrouter.ai"}
+    assert origin_for("http://Proxy.Example:80/Team/v1") == "http://proxy.example/Team"
+    assert origin_for("http://127.0.0.1:8787") == "http://127.0.0.1:8787"
+    assert origin_for("https://x.example:8443") == "https://x.example:8443"
+    assert origin_for("sandbox") == origin_for("", sandbox=True) == "sandbox"
+
+
+def test_a_client_and_a_profile_agree_on_the_origin() -> None:
+    from fr_tui.core.api import BatchClient
+    from fr_tui.core.clients import profile_for_origin
+
+    config = Config()
+    config.profiles["work"] = Profile("work", base_url="https://API.Example.com:443")
+    client = BatchClient("https://api.example.com/v1", "sk-x")
+    assert client.origin == "https://api.example.com"
+    assert profile_for_origin(config, client.origin, None) is config.profiles["work"]

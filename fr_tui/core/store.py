@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from fr_tui.core.config import origin_for
 from fr_tui.core.models import Batch
 from fr_tui.core.records import BatchRecord, api_columns, record_from_row
 
@@ -49,6 +50,17 @@ _COST_COLUMNS_V4 = """
         actual_output_tokens INTEGER, actual_output_median INTEGER, actual_cost TEXT,
         actual_cost_source TEXT, actual_at REAL"""
 _COST_NAMES_V4 = ", ".join(re.findall(r"(\w+) (?:TEXT|INTEGER|REAL)", _COST_COLUMNS_V4))
+
+# One server written two ways (`https://API.x:443`, `https://api.x`) is one origin
+# (config.origin_for): histories written before that are brought to the one spelling.
+# fr_origin is origin_for, given to every connection (see _connect). Where both spellings
+# hold the same id, the row that is already right wins and the other keeps its spelling.
+NORMALISE_ORIGINS = """
+    UPDATE OR IGNORE batches SET origin = fr_origin(origin) WHERE origin <> fr_origin(origin);
+    UPDATE intents SET origin = fr_origin(origin) WHERE origin <> fr_origin(origin);
+    UPDATE OR IGNORE batch_models SET origin = fr_origin(origin)
+        WHERE origin <> fr_origin(origin);
+"""
 
 # Each entry brings the schema from version i to i+1. Never edit a released entry:
 # add a new one.
@@ -202,6 +214,8 @@ MIGRATIONS: list[str] = [
     DROP TABLE batch_models_v4;
     CREATE INDEX batch_models_model ON batch_models(model, actual_at);
     """,
+    # origins in one spelling (above)
+    NORMALISE_ORIGINS,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -220,6 +234,11 @@ def _is_write_failure(exc: sqlite3.Error) -> bool:
         word in text
         for word in ("readonly", "read-only", "unable to open", "disk is full", "disk i/o")
     )
+
+
+def _prepare(conn: sqlite3.Connection) -> None:
+    conn.row_factory = sqlite3.Row
+    conn.create_function("fr_origin", 1, origin_for, deterministic=True)
 
 
 class HistoryStore:
@@ -314,7 +333,7 @@ class HistoryStore:
     def _connect(self) -> Iterator[sqlite3.Connection]:
         if self.read_only and not self.path.exists():
             conn = sqlite3.connect(":memory:", isolation_level=None)
-            conn.row_factory = sqlite3.Row
+            _prepare(conn)
             try:
                 for index in range(SCHEMA_VERSION):
                     conn.executescript(MIGRATIONS[index])
@@ -323,7 +342,7 @@ class HistoryStore:
                 conn.close()
             return
         conn = self._open()
-        conn.row_factory = sqlite3.Row
+        _prepare(conn)
         try:
             conn.execute("PRAGMA busy_timeout = 10000")
             yield conn

@@ -36,7 +36,8 @@ class CostService:
         self._loaders: dict[str, CatalogLoader] = {}
 
     def loader(self) -> CatalogLoader:
-        from fr_tui.core.catalog import CatalogLoader, http_source, origin_of
+        from fr_tui.core.catalog import CatalogLoader, http_source
+        from fr_tui.core.config import origin_for
 
         app = self.app
         key = app.profile.name
@@ -47,7 +48,7 @@ class CostService:
                 loader = sandbox_catalog_loader(app.paths)
             else:
                 base_url = app.base_url
-                loader = CatalogLoader(app.paths, origin_of(base_url), http_source(base_url))
+                loader = CatalogLoader(app.paths, origin_for(base_url), http_source(base_url))
             self._loaders[key] = loader
         return self._loaders[key]
 
