@@ -82,7 +82,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if args.json:
         _print_json({**report.to_json(), "catalog": catalog_json(checked.catalog)})
     else:
-        text = format_report(report, str(args.file), prompt=corrected_prompt_tokens(report))
+        text = format_report(
+            report, str(args.file), prompt=corrected_prompt_tokens(report, checked.loader.origin)
+        )
         line = catalog_line(checked.catalog, checked.loader)
         if line:
             head, sep, rest = text.partition("\n\n")

@@ -125,7 +125,8 @@ def make_estimate(
     from fr_tui.core.precheck import PreSubmitChecks
 
     checks = checked.checks or PreSubmitChecks(checked.catalog)
-    history = model_history(store, checks.tallies) if store is not None else {}
+    origin = checked.loader.origin  # the server the file goes to learns for itself
+    history = model_history(store, checks.tallies, origin) if store is not None else {}
     estimate = build_estimate(
         checks.tallies,
         checked.report.rows,
@@ -147,15 +148,15 @@ def _history_store() -> HistoryStore | None:
         return None  # an estimate without history is still an estimate
 
 
-def corrected_prompt_tokens(report: Report) -> PromptTokens:
-    """The file's prompt tokens corrected by past batches, as `estimate` and the TUI show
-    them (history is only read, and only if there is one)."""
+def corrected_prompt_tokens(report: Report, origin: str) -> PromptTokens:
+    """The file's prompt tokens corrected by past batches on the server `origin`, as
+    `estimate` and the TUI show them (history is only read, and only if there is one)."""
     from fr_tui.core.costlog import model_history
     from fr_tui.core.tokens import PromptTokens
 
     per_model = {m: s["input_tokens"] for m, s in report.stats.get("per_model", {}).items()}
     store = _history_store() if get_paths().history_db.exists() else None
-    history = model_history(store, per_model) if store is not None else {}
+    history = model_history(store, per_model, origin) if store is not None else {}
     return PromptTokens.of(per_model, {m: h.correction for m, h in history.items()})
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_cost_cli import KEY, run_json, submit_and_read
+from test_cost_cli import KEY, row, run_json, submit_and_read, write
 
 from fr_tui.core.costlog import batch_costs, model_history
 from fr_tui.core.store import MIGRATIONS, SCHEMA_VERSION, HistoryStore
@@ -64,6 +64,39 @@ def test_two_servers_same_batch_id_keep_their_own_costs(
     assert {g["key"]: (g["cost"], g["batches"]) for g in spend["groups"]} == expected
 
 
+def test_one_servers_batches_never_correct_another_servers_estimates(
+    sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The embedded sandbox bills Anthropic prompts x1.2 on purpose: what it teaches is
+    about itself. Its batches correct its own estimates, never a real server's (here the
+    test sandbox, reached by --base-url like any server), and the other way round."""
+    monkeypatch.setenv("FR_TUI_CATALOG", "auto")
+    rows = []
+    for i in range(8):
+        r = row(f"r{i}", "anthropic/claude-3.5-haiku", "abcd", 20)
+        r["body"]["messages"] = [{"role": "user", "content": "ab"} for _ in range(10)]
+        rows.append(r)
+    path = write(tmp_path / "chatty.jsonl", rows)
+    embedded = {"FASTROUTER_API_KEY": KEY}
+    submitted = run_json(
+        "--sandbox", "submit", str(path), "--wait", "--poll-interval", "0.05", env=embedded
+    )
+    run_json("--sandbox", "results", submitted["batch_id"], env=embedded)
+    (own,) = run_json("--sandbox", "estimate", str(path), env=embedded)["models"]
+    assert own["correction"] is not None and own["expected_output_from"] == "history"
+
+    server = {"FASTROUTER_BASE_URL": sandbox.base_url, "FASTROUTER_API_KEY": KEY}
+    (other,) = run_json("estimate", str(path), env=server)["models"]
+    assert other["correction"] is None and other["expected_output_from"] == "max_tokens"
+
+    # and the server's own batch teaches the server, not the embedded sandbox
+    submit_and_read(path, server)
+    (learnt,) = run_json("estimate", str(path), env=server)["models"]
+    assert learnt["correction"]["batches"] == 1
+    (again,) = run_json("--sandbox", "estimate", str(path), env=embedded)["models"]
+    assert again["correction"]["batches"] == 1
+
+
 V4 = 4  # the schema before batch_models knew the origin
 
 
@@ -113,9 +146,12 @@ def test_migration_carries_cost_rows_over_with_their_origin(tmp_path: Path) -> N
     (row,) = costs[("https://a.example", "b-unique")]
     assert row.origin == "https://a.example" and row.actual_cost == Decimal("0.25")
     assert row.est_cost_high == Decimal("0.5")
-    # nothing is lost: every row still teaches the model's correction
-    history = model_history(store, ["openai/gpt-4.1-nano"])["openai/gpt-4.1-nano"]
-    assert history.correction_batches == 3 and history.correction == Decimal("1.2")
+    # the row of a known server teaches that server; rows of no known server teach none
+    model = "openai/gpt-4.1-nano"
+    history = model_history(store, [model], "https://a.example")[model]
+    assert history.correction_batches == 1 and history.correction == Decimal("1.2")
+    assert model_history(store, [model], "sandbox") == {}
+    # nothing is lost: the rows are kept
     with sqlite3.connect(db) as check:
         kept = check.execute("SELECT origin, batch_id FROM batch_models ORDER BY batch_id")
         assert kept.fetchall() == [

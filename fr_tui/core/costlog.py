@@ -4,7 +4,7 @@ per model at submit, and what the model really used and cost once its results ar
 From it come the two things that make estimates better with use:
 
 * expected output tokens per row: the median of the user's own answers for the model
-  (the row-weighted median of the per-batch medians of its last batches);
+  (the row-weighted median of the per-batch medians of its last batches on that server);
 * a correction of the input-token estimate per model: actual prompt tokens over
   estimated ones on its last batches, and how close the estimates shown were
   ("estimate within 4% on your last 3 batches").
@@ -190,17 +190,22 @@ def _weighted_median(pairs: list[tuple[int, int]]) -> int | None:
     return pairs[-1][0]
 
 
-def model_history(store: HistoryStore, models: Iterable[str]) -> dict[str, ModelHistory]:
-    """What history says about each model (models with no history are left out)."""
+def model_history(
+    store: HistoryStore, models: Iterable[str], origin: str
+) -> dict[str, ModelHistory]:
+    """What the batches of one server (`origin`) say about each model (models with no
+    history there are left out). Learnt per server: the embedded sandbox counts and bills
+    its own way (on purpose), and no server's figures speak for another's. Rows whose
+    server is not known (origin '', from before costs were kept per server) teach none."""
     out: dict[str, ModelHistory] = {}
     with store.connection() as conn:
         for model in models:
             rows = conn.execute(
                 "SELECT rows, ok_rows, est_input_tokens, est_input_tokens_raw, "
                 "actual_input_tokens, actual_output_median FROM batch_models "
-                "WHERE model = ? AND ok_rows > 0 AND actual_at IS NOT NULL "
+                "WHERE origin = ? AND model = ? AND ok_rows > 0 AND actual_at IS NOT NULL "
                 "ORDER BY actual_at DESC LIMIT ?",
-                (model, max(CORRECTION_BATCHES, OUTPUT_BATCHES)),
+                (origin, model, max(CORRECTION_BATCHES, OUTPUT_BATCHES)),
             ).fetchall()
             if not rows:
                 continue

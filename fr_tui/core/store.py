@@ -200,7 +200,7 @@ MIGRATIONS: list[str] = [
     # cost rows keyed by (origin, batch_id, model), like the records they belong to (two
     # servers may hand out the same id). A row takes the origin of the one record with its
     # id; a row whose id is on several servers (it mixed their figures) or on none (a
-    # forgotten batch) gets origin '': shown for no batch, still learnt from by estimates.
+    # forgotten batch) gets origin '': shown for no batch and learnt from by no server.
     f"""
     ALTER TABLE batch_models RENAME TO batch_models_v4;
     DROP INDEX batch_models_model;

@@ -52,6 +52,13 @@ class CostService:
             self._loaders[key] = loader
         return self._loaders[key]
 
+    def origin(self) -> str:
+        """The active profile's server, as history names it."""
+        from fr_tui.core.config import SANDBOX_ORIGIN, origin_for
+
+        app = self.app
+        return SANDBOX_ORIGIN if app.is_sandbox else origin_for(app.base_url)
+
     def catalog(self) -> Catalog | None:
         """The cached catalog, never waiting on the network (the sandbox's is local)."""
         try:
@@ -80,7 +87,7 @@ class CostService:
             from fr_tui.core.costlog import model_history
             from fr_tui.core.estimate import build_estimate
 
-            history = model_history(self.app.store, checks.tallies)
+            history = model_history(self.app.store, checks.tallies, self.origin())
             estimate = build_estimate(
                 checks.tallies, report.rows, self.prices(checks.catalog), history
             )
