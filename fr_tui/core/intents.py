@@ -23,6 +23,7 @@ from __future__ import annotations
 import secrets
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,11 +132,15 @@ _COLUMNS = [
     "job_part",
     "job_round",
 ]
+_JSON = {"metadata_json": "metadata"}
 
 
 def _intent(row: sqlite3.Row) -> Intent:
-    values = {c: row[c] for c in _COLUMNS if c != "metadata_json"}
-    return Intent(metadata=loads_json(row["metadata_json"]) or {}, **values)
+    values = {c: row[c] for c in _COLUMNS if c not in _JSON}
+    return Intent(
+        metadata=loads_json(row["metadata_json"]) or {},
+        **values,
+    )
 
 
 class IntentLog:
@@ -150,13 +155,20 @@ class IntentLog:
 
     # ----------------------------------------------------------------- writes
 
-    def add(self, intent: Intent) -> Intent:
+    def add(
+        self, intent: Intent, *, check: Callable[[sqlite3.Connection], None] | None = None
+    ) -> Intent:
+        """Write the intent, durably. `check(conn)` runs first in the same transaction and
+        may raise to write nothing: what it reads cannot change before the intent is in
+        (the duplicate check of a submit: two submits of one file at once, one refused)."""
         now = time.time()
         intent.created_at = intent.created_at or now
         intent.updated_at = now
-        values = {c: getattr(intent, c) for c in _COLUMNS if c != "metadata_json"}
-        values["metadata_json"] = dumps_json(intent.metadata)
+        values = {c: getattr(intent, c) for c in _COLUMNS if c not in _JSON}
+        values.update({c: dumps_json(getattr(intent, name)) for c, name in _JSON.items()})
         with self.store.transaction(durable=True) as conn:
+            if check is not None:
+                check(conn)
             conn.execute(
                 f"INSERT INTO intents ({', '.join(values)}) "
                 f"VALUES ({', '.join('?' for _ in values)})",
@@ -235,7 +247,13 @@ class IntentLog:
             row = conn.execute("SELECT * FROM intents WHERE token = ?", (token,)).fetchone()
         return _intent(row) if row else None
 
-    def in_states(self, states: frozenset[str], origin: str | None = None) -> list[Intent]:
+    def in_states(
+        self,
+        states: frozenset[str],
+        origin: str | None = None,
+        *,
+        conn: sqlite3.Connection | None = None,
+    ) -> list[Intent]:
         """Intents in these states (of one origin, if given), newest first."""
         marks = ", ".join("?" for _ in states)
         sql = f"SELECT * FROM intents WHERE state IN ({marks})"
@@ -243,8 +261,7 @@ class IntentLog:
         if origin is not None:
             sql += " AND origin = ?"
             params.append(origin)
-        with self.store._connect() as conn:
-            rows = conn.execute(sql + " ORDER BY created_at DESC", params).fetchall()
+        rows = self.store.rows(sql + " ORDER BY created_at DESC", params, conn=conn)
         return [_intent(r) for r in rows]
 
     def unknown(self, origin: str | None = None) -> list[Intent]:

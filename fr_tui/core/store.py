@@ -353,6 +353,16 @@ class HistoryStore:
         """A connection for modules that keep tables of their own here (costlog.py)."""
         return self._connect()
 
+    def rows(
+        self, sql: str, params: Any = (), *, conn: sqlite3.Connection | None = None
+    ) -> list[sqlite3.Row]:
+        """One query's rows, on `conn` (inside a caller's transaction) or a connection of
+        its own."""
+        if conn is not None:
+            return conn.execute(sql, params).fetchall()
+        with self._connect() as own:
+            return own.execute(sql, params).fetchall()
+
     @contextmanager
     def transaction(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
         """One write transaction. `durable`: committed to the disk itself before this
@@ -607,12 +617,14 @@ class HistoryStore:
             ).fetchall()
         return [record_from_row(r) for r in rows]
 
-    def with_content(self, origin: str, sha256: str) -> list[BatchRecord]:
+    def with_content(
+        self, origin: str, sha256: str, *, conn: sqlite3.Connection | None = None
+    ) -> list[BatchRecord]:
         """Batches of this origin made from a file with this content, newest first."""
-        with self._connect() as conn:
-            rows = conn.execute(
-                "SELECT * FROM batches WHERE origin = ? AND input_sha256 = ? "
-                "ORDER BY submitted_at DESC",
-                (origin, sha256),
-            ).fetchall()
+        rows = self.rows(
+            "SELECT * FROM batches WHERE origin = ? AND input_sha256 = ? "
+            "ORDER BY submitted_at DESC",
+            (origin, sha256),
+            conn=conn,
+        )
         return [record_from_row(r) for r in rows]

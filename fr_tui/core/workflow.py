@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import logging
 import os
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,17 +183,25 @@ class UnrecordedBatchError(Exception):
 
 
 def find_duplicates(
-    store: HistoryStore, intents: IntentLog, origin: str, sha256: str, path: Path
+    store: HistoryStore,
+    intents: IntentLog,
+    origin: str,
+    sha256: str,
+    path: Path,
+    *,
+    conn: sqlite3.Connection | None = None,
 ) -> list[Duplicate]:
+    """Earlier submits of this content to this server that may still run (read on
+    `conn`: inside the transaction that writes the new intent)."""
     found: list[Duplicate] = []
     resolved = str(path.resolve())
-    for intent in intents.in_states(IN_FLIGHT | {UNKNOWN}, origin):
+    for intent in intents.in_states(IN_FLIGHT | {UNKNOWN}, origin, conn=conn):
         same = intent.input_sha256 == sha256 or (
             intent.input_sha256 is None and intent.input_path == resolved
         )
         if same:
             found.append(Duplicate(intent=intent))
-    for record in store.with_content(origin, sha256):
+    for record in store.with_content(origin, sha256, conn=conn):
         if record.status not in RESUBMITTABLE:
             found.append(Duplicate(batch=record))
     return found
@@ -221,11 +230,12 @@ async def submit_file(
     """Create one batch from `path`, never losing its id and never making it twice.
 
     In order: check the metadata fits; hash; reconcile this server's interrupted submits
-    (`on_reconciled` hears each outcome); refuse a duplicate (DuplicateSubmitError, unless
-    `allow_duplicate`); write the intent, which also proves the history is writable
-    (HistoryWriteError before anything is uploaded); upload; `uploaded`; `creating`,
-    committed before the request is sent; create; the batch record and `done` in one
-    transaction. If that last write fails, UnrecordedBatchError carries the batch.
+    (`on_reconciled` hears each outcome); in one transaction, refuse a duplicate
+    (DuplicateSubmitError, unless `allow_duplicate`) and write the intent, which also
+    proves the history is writable (HistoryWriteError before anything is uploaded);
+    upload; `uploaded`; `creating`, committed before the request is sent; create; the
+    batch record and `done` in one transaction. If that last write fails,
+    UnrecordedBatchError carries the batch.
     """
     path = Path(path)
     size = check_regular(path)
@@ -250,8 +260,11 @@ async def submit_file(
         for outcome in await reconcile(client, store, intents=intents):
             if on_reconciled:
                 on_reconciled(outcome)
-    if not allow_duplicate:
-        duplicates = find_duplicates(store, intents, client.origin, sha, path)
+
+    def no_duplicate(conn: sqlite3.Connection) -> None:
+        if allow_duplicate:
+            return
+        duplicates = find_duplicates(store, intents, client.origin, sha, path, conn=conn)
         if duplicates:
             raise DuplicateSubmitError(path, duplicates, sha)
 
@@ -274,7 +287,10 @@ async def submit_file(
     lock = intents.lock_for(token)
     try:
         lock.acquire()
-        intents.add(intent)
+        intents.add(intent, check=no_duplicate)
+    except DuplicateSubmitError:
+        lock.release(remove=True)
+        raise
     except (StoreError, OSError) as exc:
         lock.release(remove=True)
         raise HistoryWriteError(
