@@ -225,8 +225,6 @@ def _endpoint(given: str | None, detected: str | None) -> str | None:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from fr_tui.core.costlog import record_estimate
-
     config, profile = config_and_profile(args)
     _readable(args.file)
     metadata = _parse_metadata(args.metadata)
@@ -271,8 +269,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
                 metadata=metadata,
                 name=args.name,
                 rows=report.rows,
+                estimate=estimate,
             )
-            record_estimate(session.store, record.origin, record.id, estimate)
             result: dict[str, Any] = {
                 "batch_id": record.id,
                 "input_file_id": record.input_file_id,
@@ -589,7 +587,6 @@ def cmd_results(args: argparse.Namespace) -> int:
 def cmd_retry(args: argparse.Namespace) -> int:
     import asyncio
 
-    from fr_tui.core.costlog import record_estimate
     from fr_tui.core.export import NothingToRetry, build_retry_file
     from fr_tui.core.validate import validate_path
 
@@ -645,8 +642,8 @@ def cmd_retry(args: argparse.Namespace) -> int:
                     parent_batch_id=batch.id,
                     name=f"retry of {record.label}",
                     rows=plan.rows,
+                    estimate=estimate,
                 )
-                record_estimate(session.store, child.origin, child.id, estimate)
                 result["batch_id"] = child.id
         if args.json:
             _print_json(result)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fr_tui.core.costlog import write_estimate
 from fr_tui.core.locks import WorkLock, lock_path
 from fr_tui.core.models import Batch
 from fr_tui.core.records import BatchRecord, dumps_json, loads_json
@@ -80,6 +81,9 @@ class Intent:
     job_id: str | None = None
     job_part: int | None = None
     job_round: int | None = None
+    # The submit's estimate per model (costlog.estimate_rows): the batch's estimate once
+    # it exists, however it comes to be recorded (the answer, or a reconcile).
+    estimate: list[dict[str, Any]] | None = None
 
     @property
     def label(self) -> str:
@@ -131,14 +135,16 @@ _COLUMNS = [
     "job_id",
     "job_part",
     "job_round",
+    "estimate_json",
 ]
-_JSON = {"metadata_json": "metadata"}
+_JSON = {"metadata_json": "metadata", "estimate_json": "estimate"}
 
 
 def _intent(row: sqlite3.Row) -> Intent:
     values = {c: row[c] for c in _COLUMNS if c not in _JSON}
     return Intent(
         metadata=loads_json(row["metadata_json"]) or {},
+        estimate=loads_json(row["estimate_json"]),
         **values,
     )
 
@@ -196,7 +202,10 @@ class IntentLog:
     def _record(
         self, conn: sqlite3.Connection, intent: Intent, batch: Batch, base_url: str | None
     ) -> BatchRecord:
-        """The batch record an intent made, with what the intent knew of its input."""
+        """The batch record an intent made, with what the intent knew of its input and
+        its estimate."""
+        if intent.estimate:
+            write_estimate(conn, intent.origin, batch.id, intent.estimate)
         return self.store.record_created(
             batch,
             origin=intent.origin,

@@ -216,6 +216,9 @@ MIGRATIONS: list[str] = [
     """,
     # origins in one spelling (above)
     NORMALISE_ORIGINS,
+    # a submit's estimate (per model, JSON) is kept with its intent from before the
+    # upload, and becomes the batch's estimate in the transaction that records the batch
+    "ALTER TABLE intents ADD COLUMN estimate_json TEXT",
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

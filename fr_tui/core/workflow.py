@@ -17,10 +17,11 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fr_tui.core.api import BatchClient, Progress
 from fr_tui.core.config import Profile
+from fr_tui.core.costlog import estimate_rows
 from fr_tui.core.downloads import jsonl_tail_complete
 from fr_tui.core.errors import ApiError, OutcomeUnknownError
 from fr_tui.core.intents import (
@@ -39,6 +40,9 @@ from fr_tui.core.models import Batch
 from fr_tui.core.reconcile import ReconcileOutcome, reconcile
 from fr_tui.core.store import BatchRecord, HistoryStore, HistoryWriteError, StoreError
 from fr_tui.core.userfiles import check_regular, open_regular
+
+if TYPE_CHECKING:
+    from fr_tui.core.estimate import Estimate
 
 log = logging.getLogger("fr_tui.workflow")
 
@@ -226,16 +230,17 @@ async def submit_file(
     reconcile_first: bool = True,
     on_reconciled: Callable[[ReconcileOutcome], None] | None = None,
     intents: IntentLog | None = None,
+    estimate: Estimate | None = None,
 ) -> BatchRecord:
     """Create one batch from `path`, never losing its id and never making it twice.
 
     In order: check the metadata fits; hash; reconcile this server's interrupted submits
     (`on_reconciled` hears each outcome); in one transaction, refuse a duplicate
-    (DuplicateSubmitError, unless `allow_duplicate`) and write the intent, which also
-    proves the history is writable (HistoryWriteError before anything is uploaded);
-    upload; `uploaded`; `creating`, committed before the request is sent; create; the
-    batch record and `done` in one transaction. If that last write fails,
-    UnrecordedBatchError carries the batch.
+    (DuplicateSubmitError, unless `allow_duplicate`) and write the intent with its
+    `estimate`, which also proves the history is writable (HistoryWriteError before
+    anything is uploaded); upload; `uploaded`; `creating`, committed before the request
+    is sent; create; the batch record, its estimate and `done` in one transaction. If
+    that last write fails, UnrecordedBatchError carries the batch.
     """
     path = Path(path)
     size = check_regular(path)
@@ -283,6 +288,7 @@ async def submit_file(
         job_id=job.job_id if job else None,
         job_part=job.part if job else None,
         job_round=job.round if job else None,
+        estimate=estimate_rows(estimate) if estimate is not None else None,
     )
     lock = intents.lock_for(token)
     try:

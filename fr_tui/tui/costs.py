@@ -108,16 +108,6 @@ class CostService:
             log.warning("budget check failed: %s", exc)
             return None
 
-    def record_estimate(self, record: BatchRecord, estimate: Estimate | None) -> None:
-        if estimate is None:
-            return
-        try:
-            from fr_tui.core.costlog import record_estimate
-
-            record_estimate(self.app.store, record.origin, record.id, estimate)
-        except Exception as exc:
-            log.warning("could not keep the estimate of %s: %s", record.id, exc)
-
     def result_cost_text(self, record: BatchRecord, joined: JoinedResults) -> str | None:
         """ "cost $0.0011 (openai $0.00003, anthropic $0.00107) · estimate $0.0142", and the
         actuals kept in history (spend, the estimate's correction)."""

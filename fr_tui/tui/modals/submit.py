@@ -31,7 +31,6 @@ from fr_tui.core.workflow import (
     UnrecordedBatchError,
     submit_file,
 )
-from fr_tui.tui.costs import costs
 from fr_tui.tui.modals.confirm import ConfirmModal
 from fr_tui.tui.widgets.cost_lines import EstimateLine
 from fr_tui.tui.widgets.file_summary import prompt_tokens
@@ -255,6 +254,7 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
                 on_phase=self._set_phase,
                 allow_duplicate=allow_duplicate,
                 sha256=sha256,
+                estimate=self.estimate,  # kept with the batch from before the upload
             )
         except asyncio.CancelledError:
             self._cancelled()
@@ -274,8 +274,6 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
         else:
             self.record = record
             self.phase = "done"
-            # kept with the batch: spend, the daily budget, the estimate's correction
-            await asyncio.to_thread(costs(app).record_estimate, record, self.estimate)
             self.dismiss(record)
 
     def _ask_duplicate(
