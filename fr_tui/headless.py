@@ -35,15 +35,14 @@ from fr_tui.core.store import HistoryStore
 from fr_tui.core.units import json_money, plural
 from fr_tui.core.userfiles import check_regular, describe
 from fr_tui.headless_cost import (  # noqa: F401 - cmd_* are looked up by name by cli.main
-    _uses_sandbox,
     budget_refusal,
     catalog_json,
     catalog_line,
     cmd_estimate,
     cmd_spend,
     corrected_prompt_tokens,
-    make_estimate,
     parse_max_cost,
+    prepare,
     results_cost,
     results_cost_lines,
     validate_with_catalog,
@@ -75,9 +74,10 @@ def _readable(path: Path) -> None:
 def cmd_validate(args: argparse.Namespace) -> int:
     from fr_tui.core.validate import format_report
 
-    _, profile = config_and_profile(args)
+    config, profile = config_and_profile(args)
     _readable(args.file)
-    checked = validate_with_catalog(args, profile, args.file, limits_of(profile))
+    target = target_for(args, config, profile)
+    checked = validate_with_catalog(target.origin, args.file, limits_of(profile))
     report = checked.report
     if args.json:
         _print_json({**report.to_json(), "catalog": catalog_json(checked.catalog)})
@@ -229,10 +229,13 @@ def cmd_submit(args: argparse.Namespace) -> int:
     _readable(args.file)
     metadata = _parse_metadata(args.metadata)
     max_cost = parse_max_cost(args.max_cost)
-    checked = validate_with_catalog(
-        args, profile, args.file, limits_of(profile), tally_without_catalog=True
+    target = target_for(args, config, profile)
+    # Checked, estimated and held to the budgets before anything is uploaded.
+    store = open_store(get_paths().ensure())
+    prepared, _ = prepare(
+        args.file, target.origin, target.profile, config, store, max_cost=max_cost
     )
-    report = checked.report
+    report, estimate = prepared.report, prepared.estimate
     if not report.valid:
         first = report.errors[0] if report.errors else None
         where = f" (line {first.line}: {first.message.rstrip('.')})" if first else ""
@@ -250,12 +253,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
             EXIT_INVALID,
         )
     endpoint = _endpoint(args.endpoint, report.endpoint)
-    # The estimate is kept with the batch (spend, budgets, the estimate's correction),
-    # and a budget is checked before anything is uploaded.
-    profile_name = "sandbox" if _uses_sandbox(args, profile) else profile.name
-    local_store = open_store(get_paths().ensure())
-    estimate = make_estimate(checked, config, profile, local_store)
-    refusal = budget_refusal(estimate, config, profile_name, max_cost, local_store)
+    refusal = budget_refusal(prepared)
     if refusal:
         raise CliError(f"{args.file}: {refusal}", EXIT_INVALID)
 
@@ -269,7 +267,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
                 metadata=metadata,
                 name=args.name,
                 rows=report.rows,
-                estimate=estimate,
+                estimate=estimate,  # kept with the intent: spend, budgets, corrections
             )
             result: dict[str, Any] = {
                 "batch_id": record.id,
@@ -588,7 +586,6 @@ def cmd_retry(args: argparse.Namespace) -> int:
     import asyncio
 
     from fr_tui.core.export import NothingToRetry, build_retry_file
-    from fr_tui.core.validate import validate_path
 
     async def go() -> int:
         async with open_session(args, batch_id=args.batch_id) as session:
@@ -613,36 +610,26 @@ def cmd_retry(args: argparse.Namespace) -> int:
                 "rows": plan.rows,
                 "reasons": plan.reasons,
             }
-            report = validate_path(plan.path)
-            if not report.valid:
+            # a retry is a submit like any other: checked with the parent's server's
+            # catalog, estimated, and held to the budgets of the parent's profile
+            prepared, _ = await asyncio.to_thread(
+                prepare, plan.path, session.origin, session.profile, session.config, session.store
+            )
+            if not prepared.report.valid:
                 raise CliError(f"the retry file {plan.path} does not validate", EXIT_INVALID)
             if args.submit:
-                # a retry is a submit like any other: estimated, and held to the budgets
-                config = session.config
-                profile = config.profiles.get(session.profile.name) or session.profile
-                checked = await asyncio.to_thread(
-                    validate_with_catalog,
-                    args,
-                    profile,
-                    plan.path,
-                    limits_of(profile),
-                    tally_without_catalog=True,
-                )
-                estimate = make_estimate(checked, config, profile, session.store)
-                refusal = budget_refusal(
-                    estimate, config, session.profile.name, None, session.store
-                )
+                refusal = budget_refusal(prepared)
                 if refusal:
                     raise CliError(f"retry of {batch.id}: {refusal}", EXIT_INVALID)
                 child = await _submit(
                     args,
                     session,
                     plan.path,
-                    endpoint=record.endpoint or report.endpoint,
+                    endpoint=record.endpoint or prepared.report.endpoint,
                     parent_batch_id=batch.id,
                     name=f"retry of {record.label}",
                     rows=plan.rows,
-                    estimate=estimate,
+                    estimate=prepared.estimate,
                 )
                 result["batch_id"] = child.id
         if args.json:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import time
 from dataclasses import dataclass
 from decimal import Decimal
@@ -15,45 +14,40 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fr_tui.cli_errors import EXIT_INVALID, EXIT_OK, CliError
-from fr_tui.cli_support import limits_of, load_profile
+from fr_tui.cli_support import load_profile
 from fr_tui.cli_support import print_json as _print_json
-from fr_tui.core.config import BASE_URL_ENV, Config, Profile
+from fr_tui.core.config import SANDBOX_ORIGIN, Config, Profile
 from fr_tui.core.paths import Paths, get_paths
 from fr_tui.core.units import money, parse_money
+from fr_tui.headless_session import target_for
 
 if TYPE_CHECKING:
     from fr_tui.core.actual import ResultCost
     from fr_tui.core.catalog import Catalog, CatalogLoader
     from fr_tui.core.costlog import StoredEstimate
     from fr_tui.core.estimate import Estimate
-    from fr_tui.core.precheck import PreSubmitChecks
+    from fr_tui.core.prepare import PreparedSubmit
     from fr_tui.core.prices import PriceBook
     from fr_tui.core.results import JoinedResults
     from fr_tui.core.store import HistoryStore
     from fr_tui.core.tokens import PromptTokens
-    from fr_tui.core.validate import Report
+    from fr_tui.core.validate import Limits, Report
 
 # How long a command about to exit waits for a background catalog refresh to land.
 REFRESH_GRACE = 1.5
 
 
-def _uses_sandbox(args: argparse.Namespace, profile: Profile) -> bool:
-    return bool(args.sandbox or (profile.is_sandbox and not args.base_url))
-
-
-def catalog_loader(args: argparse.Namespace, profile: Profile, paths: Paths) -> CatalogLoader:
-    """The catalog of the server the command talks to. The embedded sandbox's comes from
-    its model table directly (the same answer its /v1/models gives), without starting it."""
+def catalog_loader(origin: str, paths: Paths) -> CatalogLoader:
+    """The catalog of the server `origin`. The embedded sandbox's comes from its model
+    table directly (the same answer its /v1/models gives), without starting it."""
     from fr_tui.core.catalog import CatalogLoader, http_source
-    from fr_tui.core.config import origin_for
 
-    if _uses_sandbox(args, profile):
+    if origin == SANDBOX_ORIGIN:
         from fr_tui.sandbox.catalog import sandbox_catalog_loader
 
         return sandbox_catalog_loader(paths)
-    base_url = args.base_url or os.environ.get(BASE_URL_ENV) or profile.base_url
     # The catalog is public: no key is sent (and no password manager asked for one).
-    return CatalogLoader(paths, origin_for(base_url), http_source(base_url))
+    return CatalogLoader(paths, origin, http_source(origin))
 
 
 def catalog_json(catalog: Catalog | None) -> dict[str, Any] | None:
@@ -81,62 +75,46 @@ def catalog_line(catalog: Catalog | None, loader: CatalogLoader) -> str | None:
 
 @dataclass
 class Checked:
-    """A file validated with the pre-submit checks."""
+    """A file validated with the model checks (`validate`)."""
 
     report: Report
-    checks: PreSubmitChecks | None
     catalog: Catalog | None
     loader: CatalogLoader
 
 
-def validate_with_catalog(
-    args: argparse.Namespace,
-    profile: Profile,
-    path: Path,
-    limits: Any,
-    *,
-    tally_without_catalog: bool = False,
-) -> Checked:
-    """Validate with the model checks when a catalog is at hand. Without one, no observer
-    runs (validation keeps its speed) unless the tallies are wanted (an estimate)."""
+def validate_with_catalog(origin: str, path: Path, limits: Limits) -> Checked:
+    """Validate with the model checks when the server's catalog is at hand. Without one,
+    no observer runs: validation keeps its speed."""
     from fr_tui.core.precheck import PreSubmitChecks
     from fr_tui.core.validate import validate_path
 
-    paths = get_paths()
-    loader = catalog_loader(args, profile, paths)
+    loader = catalog_loader(origin, get_paths())
     catalog = loader.load()
-    checks = PreSubmitChecks(catalog) if catalog is not None or tally_without_catalog else None
+    checks = PreSubmitChecks(catalog) if catalog is not None else None
     report = validate_path(path, limits, observer=checks)
     loader.wait(REFRESH_GRACE)
-    return Checked(report, checks, catalog, loader)
+    return Checked(report, catalog, loader)
 
 
-def price_book(config: Config, profile: Profile, catalog: Catalog | None) -> PriceBook:
-    from fr_tui.core.prices import PriceBook
+def prepare(
+    path: Path,
+    origin: str,
+    profile: Profile,
+    config: Config,
+    store: HistoryStore | None,
+    *,
+    max_cost: Decimal | None = None,
+) -> tuple[PreparedSubmit, CatalogLoader]:
+    """core.prepare.prepare_submit for a command: the catalog of the server the file goes
+    to (`origin`), the profile that sends it, and what its catalog loader found (for the
+    catalog line)."""
+    from fr_tui.core.prepare import CostBasis, prepare_submit
 
-    return PriceBook(catalog, config.prices, profile.batch_discount)
-
-
-def make_estimate(
-    checked: Checked, config: Config, profile: Profile, store: HistoryStore | None
-) -> Estimate:
-    from fr_tui.core.costlog import model_history
-    from fr_tui.core.estimate import build_estimate
-    from fr_tui.core.precheck import PreSubmitChecks
-
-    checks = checked.checks or PreSubmitChecks(checked.catalog)
-    origin = checked.loader.origin  # the server the file goes to learns for itself
-    history = model_history(store, checks.tallies, origin) if store is not None else {}
-    estimate = build_estimate(
-        checks.tallies,
-        checked.report.rows,
-        price_book(config, profile, checked.catalog),
-        history,
-    )
-    estimate.valid = checked.report.valid
-    if checked.catalog is None:
-        estimate.notes.append("no model catalog: prices from genai-prices and [prices] only")
-    return estimate
+    loader = catalog_loader(origin, get_paths())
+    basis = CostBasis(origin, profile, loader.load(), config.prices, store)
+    prepared = prepare_submit(path, basis, max_cost=max_cost)
+    loader.wait(REFRESH_GRACE)
+    return prepared, loader
 
 
 def _history_store() -> HistoryStore | None:
@@ -210,23 +188,19 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     config, profile = load_profile(args)
     if not args.file.is_file():
         raise CliError(f"no such file: {args.file}")
-    checked = validate_with_catalog(
-        args, profile, args.file, limits_of(profile), tally_without_catalog=True
-    )
-    estimate = make_estimate(checked, config, profile, _history_store())
+    target = target_for(args, config, profile)
+    prepared, loader = prepare(args.file, target.origin, target.profile, config, _history_store())
+    estimate, report, catalog = prepared.estimate, prepared.report, prepared.checks.catalog
     if args.json:
-        _print_json({**estimate.to_json(), "catalog": catalog_json(checked.catalog)})
+        _print_json({**estimate.to_json(), "catalog": catalog_json(catalog)})
     else:
         print("\n".join(estimate_lines(estimate, str(args.file))))
-        about_catalog = catalog_line(checked.catalog, checked.loader)
+        about_catalog = catalog_line(catalog, loader)
         if about_catalog:
             print(about_catalog)
-        if not checked.report.valid:
-            print(
-                f"  the file has {checked.report.errors_total:,} error(s): "
-                f"fr-tui validate {args.file}"
-            )
-    return EXIT_OK if checked.report.valid else EXIT_INVALID
+        if not report.valid:
+            print(f"  the file has {report.errors_total:,} error(s): fr-tui validate {args.file}")
+    return EXIT_OK if report.valid else EXIT_INVALID
 
 
 # --------------------------------------------------------------------- submit's budget
@@ -241,21 +215,10 @@ def parse_max_cost(value: str | None) -> Decimal | None:
     return amount
 
 
-def budget_refusal(
-    estimate: Estimate,
-    config: Config,
-    profile_name: str,
-    max_cost: Decimal | None,
-    store: HistoryStore | None,
-) -> str | None:
+def budget_refusal(prepared: PreparedSubmit) -> str | None:
     """Why a submit must not go ahead (a sentence with the numbers), or None."""
-    from fr_tui.core.budget import check_budget
-
-    profile = config.profiles.get(profile_name) or Profile(profile_name)
-    check = check_budget(estimate, profile, max_cost=max_cost, store=store)
-    if check.ok:
-        return None
-    return check.message + "; nothing was uploaded"
+    budget = prepared.budget
+    return None if budget.ok else budget.message + "; nothing was uploaded"
 
 
 # --------------------------------------------------------------------- results
@@ -272,12 +235,14 @@ def results_cost(
     correction), with its estimate beside it for the summary."""
     from fr_tui.core.actual import result_cost
     from fr_tui.core.costlog import batch_costs, record_actuals, stored_estimate
+    from fr_tui.core.prepare import CostBasis
 
     config, profile = load_profile(args)
+    target = target_for(args, config, profile)
 
     def prices() -> PriceBook:
-        loader = catalog_loader(args, profile, get_paths())
-        return price_book(config, profile, loader.cached())
+        catalog = catalog_loader(target.origin, get_paths()).cached()
+        return CostBasis(target.origin, target.profile, catalog, config.prices).prices()
 
     cost = result_cost(joined, prices)
     record_actuals(store, origin, batch_id, cost)

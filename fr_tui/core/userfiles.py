@@ -13,8 +13,23 @@ import errno
 import fcntl
 import os
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+
+@dataclass(frozen=True)
+class FileSignature:
+    """What a file was when it was checked: a submit refuses it once either moved (an
+    edit in another window after validation must not be uploaded unchecked)."""
+
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, path: str | os.PathLike[str]) -> FileSignature:
+        info = os.stat(path)
+        return cls(info.st_size, info.st_mtime_ns)
 
 
 class UnusablePathError(OSError):

@@ -165,3 +165,52 @@ async def test_files_and_submit_show_one_prompt_token_count_corrected_by_past_ba
         for text in (summary, modal_text):
             assert shown_token_counts(text) == {shown}, text
             assert re.search(rf"~{shown} (input )?tokens \(corrected", text), text
+
+
+async def finished_batch(pilot: Any, app: Any, name: str) -> Any:
+    """A batch of the sample `name`, submitted and run to its end on the app's sandbox."""
+    from fr_tui.core.workflow import poll_batch, submit_file
+
+    record = await submit_file(app.client, app.store, SAMPLES / name, profile="sandbox")
+    for _ in range(500):
+        batch, _ = await poll_batch(app.client, app.store, record.id)
+        if batch.terminal:
+            return app.store.get(record.origin, record.id)
+        await pilot.pause(0.02)
+    raise AssertionError("the sandbox batch did not finish")
+
+
+async def test_a_retry_is_estimated_and_held_to_the_budgets_like_a_submit() -> None:
+    """`R` goes through the step every submit does: over a budget of the batch's profile
+    it asks first (nothing is submitted on a no), and a retry that goes ahead keeps its
+    estimate (spend's running figure, the daily budget)."""
+    from fr_tui.tui.modals.retry import RetryModal
+
+    app = make_app(sandbox=True, sandbox_tick=0.02)
+    async with app.run_test(size=(80, 24)) as pilot:
+        parent = await finished_batch(pilot, app, "server_fails.jsonl")
+        made = len(app.sandbox_server.app.store.batches)
+        app.config.profile("sandbox").max_cost_per_batch = Decimal("0.0000001")
+
+        async def retry_until_asked() -> ConfirmModal:
+            app.push_screen(RetryModal(parent))
+            await wait_for(pilot, lambda: getattr(app.screen, "phase", "") == "ready")
+            await pilot.press("enter")  # the Retry button has focus
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+            return app.screen
+
+        asked = await retry_until_asked()
+        body = str(asked.query_one("#confirm-body", Static).render())
+        assert "estimated at $" in body and "max_cost_per_batch" in body, body
+        await pilot.press("n")
+        await wait_for(pilot, lambda: not isinstance(app.screen, (ConfirmModal, RetryModal)))
+        assert len(app.sandbox_server.app.store.batches) == made  # nothing submitted
+        assert [r.id for r in app.store.batches()] == [parent.id]
+
+        await retry_until_asked()
+        await pilot.press("y")
+        await wait_for(pilot, lambda: len(app.store.batches()) == 2)
+        child = next(r for r in app.store.batches() if r.id != parent.id)
+        assert child.parent_batch_id == parent.id
+        kept = batch_costs(app.store, [(child.origin, child.id)])[(child.origin, child.id)]
+        assert all(r.has_estimate for r in kept) and sum(r.rows for r in kept) == 4

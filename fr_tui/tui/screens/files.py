@@ -279,25 +279,26 @@ class FilesScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="files-validate", exit_on_error=False)
     def _validate(self, run: _Run, limits: Limits) -> None:
-        from fr_tui.core.validate import validate_path
+        from fr_tui.core.prepare import prepare_submit
         from fr_tui.tui.costs import costs
 
         def progress(done: int, total: int, rows: int) -> None:
             run.progress = (done, total, rows)
 
         try:
-            # the model checks and the estimate's tallies ride along with validation
-            checks = costs(self.app).checks()
-            run.report = validate_path(
+            # the step every submit goes through: the model checks and the estimate's
+            # tallies ride along with validation
+            prepared = prepare_submit(
                 run.path,
-                limits,
+                costs(self.app).basis(),
+                limits=limits,
                 on_problem=run.problems.append,
                 on_progress=progress,
                 cancel=run.cancel,
-                observer=checks,
             )
+            run.report = prepared.report
             if run.report.complete:
-                run.estimate = costs(self.app).estimate(checks, run.report)
+                run.estimate = prepared.estimate
         except OSError as exc:
             run.error = f"Cannot read {run.path.name}: {exc.strerror or exc}"
         except Exception as exc:  # a validator bug must not take the app down
