@@ -268,6 +268,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
                 name=args.name,
                 rows=report.rows,
                 estimate=estimate,  # kept with the intent: spend, budgets, corrections
+                expect=prepared.signature,
             )
             result: dict[str, Any] = {
                 "batch_id": record.id,
@@ -314,6 +315,7 @@ async def _submit(
     from fr_tui.core.store import HistoryWriteError
     from fr_tui.core.workflow import (
         DuplicateSubmitError,
+        FileChangedError,
         MetadataError,
         UnrecordedBatchError,
         submit_file,
@@ -329,7 +331,7 @@ async def _submit(
             on_reconciled=say_reconciled,
             **options,
         )
-    except MetadataError as exc:
+    except (MetadataError, FileChangedError) as exc:
         raise CliError(str(exc)) from None
     except HistoryWriteError as exc:
         raise CliError(str(exc)) from None
@@ -630,6 +632,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
                     name=f"retry of {record.label}",
                     rows=plan.rows,
                     estimate=prepared.estimate,
+                    expect=prepared.signature,
                 )
                 result["batch_id"] = child.id
         if args.json:

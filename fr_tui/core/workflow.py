@@ -39,7 +39,7 @@ from fr_tui.core.intents import (
 from fr_tui.core.models import Batch
 from fr_tui.core.reconcile import ReconcileOutcome, reconcile
 from fr_tui.core.store import BatchRecord, HistoryStore, HistoryWriteError, StoreError
-from fr_tui.core.userfiles import check_regular, open_regular
+from fr_tui.core.userfiles import FileSignature, check_regular, open_regular
 
 if TYPE_CHECKING:
     from fr_tui.core.estimate import Estimate
@@ -186,6 +186,18 @@ class UnrecordedBatchError(Exception):
         )
 
 
+class FileChangedError(Exception):
+    """The file is not what was checked (its size or modification time moved since the
+    signature given to submit_file was taken): nothing was uploaded."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(
+            f"{path.name} changed since it was checked; nothing was uploaded. "
+            "Validate it again, then submit"
+        )
+        self.path = path
+
+
 def find_duplicates(
     store: HistoryStore,
     intents: IntentLog,
@@ -231,16 +243,19 @@ async def submit_file(
     on_reconciled: Callable[[ReconcileOutcome], None] | None = None,
     intents: IntentLog | None = None,
     estimate: Estimate | None = None,
+    expect: FileSignature | None = None,
 ) -> BatchRecord:
     """Create one batch from `path`, never losing its id and never making it twice.
 
-    In order: check the metadata fits; hash; reconcile this server's interrupted submits
-    (`on_reconciled` hears each outcome); in one transaction, refuse a duplicate
-    (DuplicateSubmitError, unless `allow_duplicate`) and write the intent with its
-    `estimate`, which also proves the history is writable (HistoryWriteError before
-    anything is uploaded); upload; `uploaded`; `creating`, committed before the request
-    is sent; create; the batch record, its estimate and `done` in one transaction. If
-    that last write fails, UnrecordedBatchError carries the batch.
+    In order: check the metadata fits; hash; refuse a file that is no longer what was
+    checked (`expect`, core/prepare.py's signature: FileChangedError); reconcile this
+    server's interrupted submits (`on_reconciled` hears each outcome); in one transaction,
+    refuse a duplicate (DuplicateSubmitError, unless `allow_duplicate`) and write the
+    intent with its `estimate`, which also proves the history is writable
+    (HistoryWriteError before anything is uploaded); upload; `uploaded`; `creating`,
+    committed before the request is sent; create; the batch record, its estimate and
+    `done` in one transaction. If that last write fails, UnrecordedBatchError carries the
+    batch.
     """
     path = Path(path)
     size = check_regular(path)
@@ -260,6 +275,8 @@ async def submit_file(
     report("hashing", 0, size)
     # A thread: hashing 200 MB on the event loop would freeze the TUI for a moment.
     sha = sha256 if sha256 else await asyncio.to_thread(file_sha256, path)
+    if expect is not None and FileSignature.of(path) != expect:
+        raise FileChangedError(path)
     report("checking")
     if reconcile_first:
         for outcome in await reconcile(client, store, intents=intents):

@@ -65,6 +65,26 @@ async def test_invalid_file_is_refused_with_its_reason(size: tuple[int, int]) ->
         assert app.store.batches() == []
 
 
+async def test_a_file_edited_after_it_was_checked_is_not_uploaded(tmp_path: Path) -> None:
+    """The modal shows the report and estimate of the last validation; a file edited since
+    (in another pane, say) would be uploaded unchecked. It is refused, and nothing goes."""
+    path = tmp_path / "edited.jsonl"
+    path.write_bytes((SAMPLES / "chat.jsonl").read_bytes())
+    app = make_app(sandbox=True, sandbox_tick=0.05, start_path=path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.screen.report is not None)
+        with path.open("ab") as out:  # an invalid line, after the check said "valid"
+            out.write(b'{"custom_id": "late", "body": "not a request"}\n')
+        modal = await open_submit(pilot, app)
+        await pilot.press("enter")  # the Submit button has focus
+        await wait_for(pilot, lambda: modal.phase == "failed")
+        error = str(modal.query_one("#submit-error", Static).render())
+        assert "edited.jsonl changed since it was checked" in error, error
+        assert "Validate it again" in error
+        assert app.sandbox_server.app.store.files == {}
+    assert HistoryStore(get_paths().history_db).batches() == []
+
+
 async def test_over_the_limits_offers_a_split(tmp_path: Path) -> None:
     data = tmp_path / "data"
     data.mkdir()

@@ -232,7 +232,12 @@ async def build_validate_submit(
     from fr_tui.core.export import NothingToRetry, build_retry_file
     from fr_tui.core.prepare import prepare_submit
     from fr_tui.core.store import StoreError
-    from fr_tui.core.workflow import DuplicateSubmitError, UnrecordedBatchError, submit_file
+    from fr_tui.core.workflow import (
+        DuplicateSubmitError,
+        FileChangedError,
+        UnrecordedBatchError,
+        submit_file,
+    )
     from fr_tui.tui.costs import costs
     from fr_tui.tui.modals.confirm import ConfirmModal
 
@@ -298,6 +303,7 @@ async def build_validate_submit(
         "parent_batch_id": record.id,
         "rows": plan.rows,
         "estimate": estimate,  # kept with the intent: spend, budgets, corrections
+        "expect": prepared.signature,
     }
     try:
         try:
@@ -312,7 +318,7 @@ async def build_validate_submit(
             new = await submit_file(
                 client, app.store, path, allow_duplicate=True, sha256=exc.sha256, **options
             )
-    except (ApiError, StoreError, UnrecordedBatchError) as exc:
+    except (ApiError, StoreError, UnrecordedBatchError, FileChangedError) as exc:
         app.notify(str(exc), title="Retry submit failed", severity="error", timeout=10)
         status(f"Retry file {path} written; submit failed")
         return None

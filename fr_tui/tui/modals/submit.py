@@ -26,6 +26,7 @@ from fr_tui.core.units import human_bytes, plural
 from fr_tui.core.validate import Report
 from fr_tui.core.workflow import (
     DuplicateSubmitError,
+    FileChangedError,
     MetadataError,
     SubmitPhase,
     UnrecordedBatchError,
@@ -79,11 +80,16 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
         ),
     ]
 
-    def __init__(self, path: Path, report: Report, estimate: Any = None) -> None:
+    def __init__(
+        self, path: Path, report: Report, estimate: Any = None, signature: Any = None
+    ) -> None:
         super().__init__()
         self.path = Path(path)
         self.report = report
         self.estimate = estimate  # core.estimate.Estimate, or None
+        # core.userfiles.FileSignature of the file the report is about: a file edited
+        # since is refused rather than uploaded unchecked
+        self.signature = signature
         self._over_budget_ok = False  # the user said yes to going over a budget
         self._submit_when_checked = False
         self.phase = "idle"  # idle | hashing | uploading | creating | done | failed | cancelled
@@ -255,13 +261,14 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
                 allow_duplicate=allow_duplicate,
                 sha256=sha256,
                 estimate=self.estimate,  # kept with the batch from before the upload
+                expect=self.signature,
             )
         except asyncio.CancelledError:
             self._cancelled()
             raise
         except DuplicateSubmitError as exc:
             self._ask_duplicate(exc, metadata, name)
-        except (MetadataError, StoreError, UnrecordedBatchError) as exc:
+        except (MetadataError, StoreError, UnrecordedBatchError, FileChangedError) as exc:
             self._failed(str(exc))
         except OutcomeUnknownError as exc:
             self._failed(

@@ -54,6 +54,7 @@ class _Run:
     progress: tuple[int, int, int] = (0, 0, 0)  # bytes done, bytes total, rows
     report: Report | None = None
     estimate: Any = None  # core.estimate.Estimate, made with the validation
+    signature: Any = None  # core.userfiles.FileSignature: the file as it was checked
     error: str | None = None
     finished: bool = False
     handled: bool = False
@@ -296,7 +297,7 @@ class FilesScreen(Screen[None]):
                 on_progress=progress,
                 cancel=run.cancel,
             )
-            run.report = prepared.report
+            run.report, run.signature = prepared.report, prepared.signature
             if run.report.complete:
                 run.estimate = prepared.estimate
         except OSError as exc:
@@ -555,9 +556,12 @@ class FilesScreen(Screen[None]):
         from fr_tui.tui.modals.submit import SubmitModal
 
         assert self.current_path is not None and self.report is not None
-        estimate = self.run.estimate if self.run is not None else None
+        run = self.run
+        estimate = run.estimate if run is not None else None
+        signature = run.signature if run is not None else None
         self.app.push_screen(
-            SubmitModal(self.current_path, self.report, estimate=estimate), self._submitted
+            SubmitModal(self.current_path, self.report, estimate=estimate, signature=signature),
+            self._submitted,
         )
 
     def _submitted(self, record: Any) -> None:
