@@ -19,7 +19,7 @@ from fr_tui.cli_support import print_json as _print_json
 from fr_tui.core.config import SANDBOX_ORIGIN, Config, Profile
 from fr_tui.core.paths import Paths, get_paths
 from fr_tui.core.units import money, parse_money
-from fr_tui.headless_session import target_for
+from fr_tui.headless_session import Session, target_for
 
 if TYPE_CHECKING:
     from fr_tui.core.actual import ResultCost
@@ -225,24 +225,21 @@ def budget_refusal(prepared: PreparedSubmit) -> str | None:
 
 
 def results_cost(
-    args: argparse.Namespace,
-    store: HistoryStore,
-    origin: str,
-    batch_id: str,
-    joined: JoinedResults,
+    session: Session, batch_id: str, joined: JoinedResults
 ) -> tuple[ResultCost, StoredEstimate | None]:
     """What the batch's rows cost (kept in history for spend and the estimate
-    correction), with its estimate beside it for the summary."""
+    correction), with its estimate beside it for the summary. Rows without a cost are
+    priced for the batch's own server and profile: the session's (open_session follows
+    the record)."""
     from fr_tui.core.actual import result_cost
     from fr_tui.core.costlog import batch_costs, record_actuals, stored_estimate
     from fr_tui.core.prepare import CostBasis
 
-    config, profile = load_profile(args)
-    target = target_for(args, config, profile)
+    origin, store = session.origin, session.store
 
     def prices() -> PriceBook:
-        catalog = catalog_loader(target.origin, get_paths()).cached()
-        return CostBasis(target.origin, target.profile, catalog, config.prices).prices()
+        catalog = catalog_loader(origin, session.paths).cached()
+        return CostBasis(origin, session.profile, catalog, session.config.prices).prices()
 
     cost = result_cost(joined, prices)
     record_actuals(store, origin, batch_id, cost)

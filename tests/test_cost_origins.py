@@ -159,3 +159,40 @@ def test_migration_carries_cost_rows_over_with_their_origin(tmp_path: Path) -> N
             ("", "b-twice"),
             ("https://a.example", "b-unique"),
         ]
+
+
+def test_a_batch_is_priced_with_its_own_profiles_discount(tmp_path: Path, fr_home: Path) -> None:
+    """Rows without usage.cost are priced by tokens: with the catalog, [prices] and
+    batch_discount of the batch's own server and profile, not of the active profile."""
+    import json
+
+    from fault_helpers import TinyBatchServer
+    from test_cost_cli import write_config
+
+    answer = {"choices": [{"message": {"content": "hi"}}], "model": "test/priced"}
+    answer["usage"] = {"prompt_tokens": 1000, "completion_tokens": 500}  # no cost
+    output = (
+        json.dumps(
+            {"custom_id": "r1", "response": {"status_code": 200, "body": answer}, "error": None}
+        ).encode()
+        + b"\n"
+    )
+    path = write(tmp_path / "priced.jsonl", [row("r1", "test/priced", "hi", 500)])
+    with TinyBatchServer() as server:
+        write_config(
+            fr_home,
+            'active_profile = "a"\n'
+            '[profiles.a]\nbase_url = "http://127.0.0.1:9"\napi_key = "sk-a"\n'
+            "batch_discount = 0.5\n"
+            f'[profiles.b]\nbase_url = "{server.base_url}"\napi_key = "sk-b"\n'
+            "batch_discount = 0\n"
+            '[prices."test/priced"]\ninput = 1.0\noutput = 2.0\n',
+        )
+        submitted = run_json("--profile", "b", "submit", str(path), "--force", env={})
+        batch = server.batches[submitted["batch_id"]]
+        batch.update(status="completed", output_file_id="file-out")
+        batch["request_counts"] = {"total": 1, "completed": 1, "failed": 0}
+        server.routes[("GET", "/v1/files/file-out/content")] = lambda r: (200, {}, output)
+        results = run_json("results", submitted["batch_id"], env={})  # profile a is active
+    # (1000 x $1 + 500 x $2) per million tokens, and profile b takes nothing off
+    assert results["cost"] == Decimal("0.002"), results["cost_detail"]

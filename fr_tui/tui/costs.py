@@ -102,7 +102,8 @@ class CostService:
             from fr_tui.core.costlog import batch_costs, record_actuals, stored_estimate
             from fr_tui.core.estimate import cost_range
 
-            cost = result_cost(joined, lambda: self.basis().prices())
+            # rows without a cost: priced for the batch's own server and profile
+            cost = result_cost(joined, lambda: self.basis(record).prices())
             store = self.app.store
             record_actuals(store, record.origin, record.id, cost)
             key = (record.origin, record.id)

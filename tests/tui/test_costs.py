@@ -214,3 +214,33 @@ async def test_a_retry_is_estimated_and_held_to_the_budgets_like_a_submit() -> N
         assert child.parent_batch_id == parent.id
         kept = batch_costs(app.store, [(child.origin, child.id)])[(child.origin, child.id)]
         assert all(r.has_estimate for r in kept) and sum(r.rows for r in kept) == 4
+
+
+def test_a_batchs_cost_rests_on_its_own_server_and_profile(fr_home: Any, tmp_path: Any) -> None:
+    """The Results header prices rows without usage.cost for the batch's own server (its
+    catalog) and profile (its batch_discount), whichever profile is active."""
+    from fr_tui.core.records import BatchRecord
+    from fr_tui.core.results import join_results
+    from fr_tui.tui.costs import costs
+
+    config = fr_home / "config" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(
+        'active_profile = "a"\n'
+        '[profiles.a]\nbase_url = "https://a.example"\napi_key = "sk-a"\nbatch_discount = 0.5\n'
+        '[profiles.b]\nbase_url = "https://B.example:443"\napi_key = "sk-b"\nbatch_discount = 0\n'
+        '[prices."test/priced"]\ninput = 1.0\noutput = 2.0\n'
+    )
+    body = {"model": "test/priced", "messages": [{"role": "user", "content": "hi"}]}
+    request = {"custom_id": "r1", "method": "POST", "url": "/v1/chat/completions", "body": body}
+    answer = {"model": "test/priced", "choices": [{"message": {"content": "hi"}}]}
+    answer["usage"] = {"prompt_tokens": 1000, "completion_tokens": 500}  # no cost
+    result = {"custom_id": "r1", "response": {"status_code": 200, "body": answer}, "error": None}
+    (tmp_path / "in.jsonl").write_text(json.dumps(request) + "\n")
+    (tmp_path / "out.jsonl").write_text(json.dumps(result) + "\n")
+    app = make_app()
+    batch_of_b = BatchRecord(id="batch-1", status="completed", origin="https://b.example")
+    with join_results(tmp_path / "in.jsonl", tmp_path / "out.jsonl", None) as joined:
+        text = costs(app).result_cost_text(batch_of_b, joined)
+    # (1000 x $1 + 500 x $2) per million tokens, and profile b takes nothing off
+    assert text is not None and text.startswith("cost $0.002"), text
