@@ -553,7 +553,8 @@ def cmd_results(args: argparse.Namespace) -> int:
             batch, joined, output_path, error_path = await _joined(session, args.batch_id)
         with joined:
             summary = summary_json(batch.id, batch.status, joined, output_path, error_path)
-            cost, estimate = results_cost(session, batch.id, joined)
+            sources = (joined.input_path, output_path, error_path)
+            cost, estimate = results_cost(session, batch.id, joined, sources)
             summary["cost"] = json_money(cost.total)
             summary["cost_detail"] = cost.to_json()
             summary["estimate"] = estimate.to_json() if estimate else None

@@ -225,12 +225,16 @@ def budget_refusal(prepared: PreparedSubmit) -> str | None:
 
 
 def results_cost(
-    session: Session, batch_id: str, joined: JoinedResults
+    session: Session,
+    batch_id: str,
+    joined: JoinedResults,
+    sources: tuple[Path | None, Path | None, Path | None],
 ) -> tuple[ResultCost, StoredEstimate | None]:
     """What the batch's rows cost (kept in history for spend and the estimate
     correction), with its estimate beside it for the summary. Rows without a cost are
     priced for the batch's own server and profile: the session's (open_session follows
-    the record)."""
+    the record). `sources`: the joined (input, output, error) files, whose per-model
+    tallies are kept beside them (core/actual.py)."""
     from fr_tui.core.actual import result_cost
     from fr_tui.core.costlog import batch_costs, record_actuals, stored_estimate
     from fr_tui.core.prepare import CostBasis
@@ -241,7 +245,7 @@ def results_cost(
         catalog = catalog_loader(origin, session.paths).cached()
         return CostBasis(origin, session.profile, catalog, session.config.prices).prices()
 
-    cost = result_cost(joined, prices)
+    cost = result_cost(joined, prices, cache_for=sources)
     record_actuals(store, origin, batch_id, cost)
     key = (origin, batch_id)
     estimate = stored_estimate(batch_costs(store, [key]).get(key, []))

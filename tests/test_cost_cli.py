@@ -330,6 +330,8 @@ def test_results_show_actual_cost_by_model_and_provider_beside_the_estimate(
     assert {p["provider"] for p in detail["providers"]} == {"openai", "anthropic"}
     assert all(m["cost_source"] == "usage" for m in detail["models"])
     assert results["estimate"]["cost_high"] == submitted["estimate"]["cost_high"]
+    # kept beside the results: reading them again does not walk every row again
+    assert (Path(results["output_path"]).parent / "cost-tally.json").is_file()
     text = run("results", submitted["batch_id"], env=api).stdout
     assert "(estimate $" in text and "by provider:" in text
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fr_tui.core.units import money
@@ -94,16 +96,23 @@ class CostService:
             log.warning("budget check failed: %s", exc)
             return None
 
-    def result_cost_text(self, record: BatchRecord, joined: JoinedResults) -> str | None:
+    def result_cost_text(
+        self,
+        record: BatchRecord,
+        joined: JoinedResults,
+        sources: Sequence[Path | None] | None = None,
+    ) -> str | None:
         """ "cost $0.0011 (openai $0.00003, anthropic $0.00107) · estimate $0.0142", and the
-        actuals kept in history (spend, the estimate's correction)."""
+        actuals kept in history (spend, the estimate's correction). `sources`: the joined
+        (input, output, error) files, whose tallies are kept beside them (reopening does
+        not walk the rows again)."""
         try:
             from fr_tui.core.actual import result_cost
             from fr_tui.core.costlog import batch_costs, record_actuals, stored_estimate
             from fr_tui.core.estimate import cost_range
 
             # rows without a cost: priced for the batch's own server and profile
-            cost = result_cost(joined, lambda: self.basis(record).prices())
+            cost = result_cost(joined, lambda: self.basis(record).prices(), cache_for=sources)
             store = self.app.store
             record_actuals(store, record.origin, record.id, cost)
             key = (record.origin, record.id)

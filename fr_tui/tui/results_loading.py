@@ -81,7 +81,9 @@ class LoadedResults:
     inputs_missing: bool
     merged_children: list[str] = field(default_factory=list)
     opened: list[JoinedResults] = field(default_factory=list)
-    cost_text: str | None = None  # the batch's own actual cost beside its estimate
+    # the batch's own join (before its retries are merged) and the files it is of
+    own: JoinedResults | None = None
+    sources: tuple[Path | None, Path | None, Path | None] = (None, None, None)
 
     def close(self) -> None:
         for joined in self.opened:
@@ -203,10 +205,17 @@ class ResultsLoader:
             input_path = ids_only_input(self.app.paths.results_for(record.id), output, error)
         assert input_path is not None
         joined = join_results(input_path, output, error, on_progress=on_progress)
-        loaded = LoadedResults(joined, inputs_missing, opened=[joined])
-        loaded.cost_text = costs(self.app).result_cost_text(record, joined)
+        loaded = LoadedResults(joined, inputs_missing, opened=[joined], own=joined)
+        loaded.sources = (Path(input_path), output, error)
         loaded.joined = self._merge_children(loaded, joined, record.origin, record.id, 0)
         return loaded
+
+    def cost_text(self, record: BatchRecord, loaded: LoadedResults) -> str | None:
+        """Runs in a thread, after the rows are on screen: the batch's own actual cost
+        beside its estimate (tui/costs.py; the first time a walk over every row)."""
+        if loaded.own is None:
+            return None
+        return costs(self.app).result_cost_text(record, loaded.own, loaded.sources)
 
     def _merge_children(
         self, loaded: LoadedResults, joined: JoinedResults, origin: str, batch_id: str, depth: int

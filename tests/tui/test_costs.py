@@ -108,6 +108,7 @@ async def test_within_budget_submits_at_once_then_results_and_spend_show_the_cos
         await wait_for(pilot, lambda: app.store.get("sandbox", record.id).status == "completed", 20)
         app.open_results(record.id)
         await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen) and app.screen.joined)
+        await wait_for(pilot, lambda: app.screen.cost_text is not None)  # after the rows
         summary = str(app.screen.query_one("#results-summary", Static).render())
         assert f"estimate {money(chat_sample_cost())}" in summary
         key = (record.origin, record.id)
@@ -244,3 +245,38 @@ def test_a_batchs_cost_rests_on_its_own_server_and_profile(fr_home: Any, tmp_pat
         text = costs(app).result_cost_text(batch_of_b, joined)
     # (1000 x $1 + 500 x $2) per million tokens, and profile b takes nothing off
     assert text is not None and text.startswith("cost $0.002"), text
+
+
+async def test_past_results_show_their_rows_before_their_cost(monkeypatch: Any) -> None:
+    """The cost walks every row (seconds at a million): the rows come first, the cost
+    joins the header when it is ready."""
+    import threading
+
+    from fr_tui.tui.costs import CostService
+
+    release = threading.Event()
+    real = CostService.result_cost_text
+
+    def held(self: Any, *args: Any, **kwargs: Any) -> Any:
+        release.wait(30)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(CostService, "result_cost_text", held)
+    app = make_app(sandbox=True, sandbox_tick=0.02)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            record = await finished_batch(pilot, app, "chat.jsonl")
+            app.open_results(record.id)
+
+            def summary() -> str:
+                return str(app.screen.query_one("#results-summary", Static).render())
+
+            await wait_for(
+                pilot,
+                lambda: isinstance(app.screen, ResultsScreen) and app.screen.joined is not None,
+            )
+            assert "✓ 12 ok" in summary() and "cost" not in summary()
+            release.set()
+            await wait_for(pilot, lambda: "cost $" in summary())
+    finally:
+        release.set()
