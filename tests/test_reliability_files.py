@@ -245,6 +245,50 @@ def test_results_write_through_a_symlink_and_keep_it(
     assert link.is_symlink() and len(target.read_text().splitlines()) == 10
 
 
+def test_an_export_into_a_folder_that_does_not_exist_is_refused(
+    sandbox: Any, fr_home: Path, tmp_path: Path
+) -> None:
+    """A typo in the folder (~/Documets/out.csv) is said, not made into a folder tree."""
+    batch = finished_batch(sandbox, fr_home)
+    missing = tmp_path / "Documets" / "deeper"
+    for command in ("results", "retry"):
+        done = run(
+            "--base-url", sandbox.base_url, command, batch["id"], "-o", str(missing / "x.csv"),
+            home=fr_home,
+        )  # fmt: skip
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.strip() == f"fr-tui: {missing}: no such folder", done.stderr
+    assert not (tmp_path / "Documets").exists()
+
+
+def test_an_export_keeps_the_mode_of_the_file_it_replaces(
+    sandbox: Any, fr_home: Path, tmp_path: Path
+) -> None:
+    """A replaced export keeps its permission bits (0644, or shared with a group); a new
+    one gets 0666 less the umask, as any tool's file does."""
+    import subprocess
+
+    from fault_helpers import command, environment
+
+    batch = finished_batch(sandbox, fr_home)
+    shared = tmp_path / "shared.csv"
+    shared.write_text("old\n")
+    shared.chmod(0o664)
+    fresh = tmp_path / "fresh.csv"
+    for path in (shared, fresh):
+        done = subprocess.run(
+            command("--base-url", sandbox.base_url, "results", batch["id"], "-o", str(path)),
+            capture_output=True,
+            text=True,
+            env=environment(fr_home),
+            timeout=60,
+            preexec_fn=lambda: os.umask(0o027),
+        )
+        assert done.returncode == ROWS_NOT_OK, done.stderr
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o664 and shared.read_text() != "old\n"
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o640
+
+
 def test_split_never_writes_into_a_fifo(tmp_path: Path, fr_home: Path) -> None:
     out = tmp_path / "parts"
     out.mkdir()

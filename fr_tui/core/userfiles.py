@@ -58,10 +58,14 @@ def _unusable(path: str | os.PathLike[str], mode: int) -> UnusablePathError:
     return UnusablePathError(errno.EINVAL, what, str(path))
 
 
+NO_SUCH_FOLDER = "no such folder"
+
+
 def describe(exc: OSError) -> str:
     """One line for the user: 'PATH: what is wrong'."""
     if isinstance(exc, FileNotFoundError) and exc.filename:
-        return f"{exc.filename}: no such file"
+        missing = NO_SUCH_FOLDER if exc.strerror == NO_SUCH_FOLDER else "no such file"
+        return f"{exc.filename}: {missing}"
     if exc.filename:
         return f"{exc.filename}: {exc.strerror or exc}"
     return str(exc.strerror or exc)

@@ -201,6 +201,13 @@ async def test_export_writes_every_input_row(finished: Any, tmp_path: Path, fmt:
         path_input = modal.query_one("#export-path", Input)
         assert path_input.value.endswith(f"{batch_id}-results.csv")
         path_input.value = str(target.with_suffix(".csv"))
+        path_input.focus()
+        await pilot.press("enter")  # its folder does not exist: said, not made
+        await wait_for(
+            lambda: any("no such folder" in str(n.message) for n in app._notifications), pilot
+        )
+        assert app.screen is modal and not target.parent.exists()
+        target.parent.mkdir()
         if fmt == "jsonl":
             modal.query_one("#export-format").value = "jsonl"  # type: ignore[attr-defined]
             await pilot.pause()

@@ -102,6 +102,9 @@ class ExportModal(ModalScreen[tuple[Path, str, bool] | None]):
         if path.is_dir():
             self.notify(f"{path} is a folder: give a file name", severity="warning")
             return
+        if not path.parent.is_dir():  # a typo in the folder is said, not made into folders
+            self.notify(f"{path.parent}: no such folder", severity="warning")
+            return
         if not path.exists():
             self.dismiss((path, fmt, only_shown))
             return

@@ -457,7 +457,10 @@ class ResultsScreen(Screen[None]):
         try:
             written = await asyncio.to_thread(export_rows, joined, path, fmt, rows)  # type: ignore[arg-type]
         except (OSError, ValueError) as exc:
-            self.notify(str(exc), title="Export failed", severity="error")
+            from fr_tui.core.userfiles import describe
+
+            text = describe(exc) if isinstance(exc, OSError) else str(exc)
+            self.notify(text, title="Export failed", severity="error")
             self._refresh_status()
             return
         self._refresh_status()
