@@ -518,7 +518,7 @@ async def _joined(session: Session, batch_id: str) -> tuple[Any, Any, Path | Non
         )
     record = session.store.get(session.origin, batch_id)
     assert record is not None
-    dest = session.paths.results_for(batch_id)
+    dest = record.results_folder(session.paths)
     output_path, error_path = await fetch_results(
         session.client, session.store, record, dest, on_note=err
     )
@@ -597,7 +597,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
             assert record is not None
             out = (
                 args.output
-                or session.paths.results_for(batch.id) / f"retry-{int(time.time())}.jsonl"
+                or record.results_folder(session.paths) / f"retry-{int(time.time())}.jsonl"
             )
             with joined:
                 try:

@@ -15,7 +15,25 @@ from fr_tui.core.paths import get_paths
 def test_paths_follow_fr_tui_home(fr_home: Path) -> None:
     paths = get_paths()
     assert paths.config_file == fr_home / "config" / "config.toml"
-    assert paths.results_for("fr_batch-1/../x").parent == paths.results_dir
+    assert paths.results_for("sandbox", "fr_batch-1/../x").parent.parent == paths.results_dir
+
+
+def test_results_folders_are_per_server_and_older_ones_are_still_found(fr_home: Path) -> None:
+    paths = get_paths()
+    assert paths.results_for("https://api.example.com", "b1") == (
+        paths.results_dir / "api.example.com" / "b1"
+    )
+    assert paths.results_for("http://127.0.0.1:8787", "b1").parent.name == "http_127.0.0.1_8787"
+    assert paths.results_for("sandbox", "b1") == paths.results_dir / "sandbox" / "b1"
+    legacy = paths.results_dir / "b1"  # where fr-tui kept them before
+    legacy.mkdir(parents=True)
+    (legacy / "output.jsonl").write_text("{}\n")
+    # a record whose files were downloaded there is still read from there
+    old_files = [str(legacy / "output.jsonl"), None]
+    assert paths.results_for("https://api.example.com", "b1", old_files) == legacy
+    # another server's batch with that id is not
+    assert paths.results_for("sandbox", "b1") == paths.results_dir / "sandbox" / "b1"
+    assert paths.results_for("", "b1") == legacy  # a record of no known server
 
 
 def test_xdg_is_honoured(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

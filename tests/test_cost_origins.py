@@ -64,6 +64,30 @@ def test_two_servers_same_batch_id_keep_their_own_costs(
     assert {g["key"]: (g["cost"], g["batches"]) for g in spend["groups"]} == expected
 
 
+def test_two_servers_same_batch_id_keep_their_own_results_folders(
+    sandbox: Any, samples: Path, tmp_path: Path
+) -> None:
+    """Each batch's files (output, errors, index, retry files) live in a folder of its
+    own server: the same id on another server never shares it."""
+    from fr_tui.sandbox.server import SandboxServer
+
+    first = {"FASTROUTER_BASE_URL": sandbox.base_url, "FASTROUTER_API_KEY": KEY}
+    chat_submit, chat = submit_and_read(samples / "chat.jsonl", first)
+    with SandboxServer(state_dir=tmp_path / "second-sandbox", tick=0.01) as other:
+        second = {"FASTROUTER_BASE_URL": other.base_url, "FASTROUTER_API_KEY": KEY}
+        hand_out(other, chat_submit["batch_id"])
+        _, emb = submit_and_read(samples / "embeddings.jsonl", second)
+        again = run_json("results", chat_submit["batch_id"], env=first, code=0)
+        emb_again = run_json("results", chat_submit["batch_id"], env=second, code=0)
+    assert Path(chat["output_path"]).parent != Path(emb["output_path"]).parent
+    assert (again["output_path"], emb_again["output_path"]) == (
+        chat["output_path"],
+        emb["output_path"],
+    )
+    assert (again["ok"], emb_again["ok"]) == (chat["ok"], emb["ok"])
+    assert again["ok"] != emb_again["ok"]  # two different batches, each read from its own
+
+
 def test_one_servers_batches_never_correct_another_servers_estimates(
     sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -42,8 +42,12 @@ def server_file(sandbox: Any, file_id: str) -> bytes:
     return answer.content
 
 
-def results_dir(home: Path, batch_id: str) -> Path:
-    return home / "data" / "results" / batch_id
+def results_dir(sandbox: Any, batch_id: str) -> Path:
+    """Where fr-tui keeps the results of a batch of the test sandbox (a server like any)."""
+    from fr_tui.core.config import origin_for
+    from fr_tui.core.paths import get_paths
+
+    return get_paths().results_for(origin_for(sandbox.base_url), batch_id)
 
 
 # ----------------------------------------------------------------- case 5
@@ -52,7 +56,7 @@ def results_dir(home: Path, batch_id: str) -> Path:
 def test_a_206_from_the_wrong_byte_starts_the_download_over(sandbox: Any, fr_home: Path) -> None:
     batch = finished_batch(sandbox, fr_home)
     expected = server_file(sandbox, batch["output_file_id"])
-    folder = results_dir(fr_home, batch["id"])
+    folder = results_dir(sandbox, batch["id"])
     folder.mkdir(parents=True)
     (folder / "output.jsonl.part").write_bytes(expected[:300])  # an earlier run was cut
     sandbox.set_faults({"range_from": 0})  # asked for byte 300, the server sends from 0
@@ -76,7 +80,7 @@ def test_a_body_cut_short_without_length_is_never_kept_as_complete(
 ) -> None:
     batch = finished_batch(sandbox, fr_home)
     expected = server_file(sandbox, batch["output_file_id"])
-    folder = results_dir(fr_home, batch["id"])
+    folder = results_dir(sandbox, batch["id"])
     sandbox.set_faults({"short_download": 200})  # every answer ends, cleanly, too early
     done = run("--base-url", sandbox.base_url, "results", batch["id"], home=fr_home)
     assert done.returncode == 3, done.stdout
@@ -100,7 +104,7 @@ def test_a_short_body_once_is_resumed_to_the_whole_file(sandbox: Any, fr_home: P
     sandbox.set_faults({"short_download": 500, "count": 1, "path_prefix": content})
     done = run("--base-url", sandbox.base_url, "results", batch["id"], "--json", home=fr_home)
     assert done.returncode == ROWS_NOT_OK, done.stderr
-    assert (results_dir(fr_home, batch["id"]) / "output.jsonl").read_bytes() == expected
+    assert (results_dir(sandbox, batch["id"]) / "output.jsonl").read_bytes() == expected
 
 
 def test_results_cut_short_by_an_older_fr_tui_are_checked_and_fetched_again(
@@ -108,7 +112,7 @@ def test_results_cut_short_by_an_older_fr_tui_are_checked_and_fetched_again(
 ) -> None:
     batch = finished_batch(sandbox, fr_home)
     expected = server_file(sandbox, batch["output_file_id"])
-    folder = results_dir(fr_home, batch["id"])
+    folder = results_dir(sandbox, batch["id"])
     folder.mkdir(parents=True)
     cut = expected[: expected.index(b"\n", 600) + 40]  # whole lines, then half of one
     (folder / "output.jsonl").write_bytes(cut)

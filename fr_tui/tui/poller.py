@@ -388,7 +388,7 @@ class BatchPoller:
             client = self._shared_client(record)
         except NoClientError:
             return
-        dest: Path = self.app.paths.results_for(record.id)
+        dest: Path = record.results_folder(self.app.paths)
         try:
             await fetch_results(client, self.app.store, record, dest)
         except ApiError as exc:

@@ -128,7 +128,7 @@ class ResultsLoader:
         unchecked ones when there is a client for the batch's own server. Without one,
         only files that look whole are used."""
         app = self.app
-        dest: Path = app.paths.results_for(record.id)
+        dest: Path = record.results_folder(app.paths)
         output, error = local_result_files(record, dest)
         if not needs_download(record, output, error):
             return output, error, None
@@ -202,7 +202,7 @@ class ResultsLoader:
         """Runs in a thread: the join, then every downloaded retry merged over it."""
         input_path: str | Path | None = record.input_path
         if inputs_missing:
-            input_path = ids_only_input(self.app.paths.results_for(record.id), output, error)
+            input_path = ids_only_input(record.results_folder(self.app.paths), output, error)
         assert input_path is not None
         joined = join_results(input_path, output, error, on_progress=on_progress)
         loaded = LoadedResults(joined, inputs_missing, opened=[joined], own=joined)
@@ -224,7 +224,7 @@ class ResultsLoader:
         if depth >= _MAX_RETRY_DEPTH:
             return joined
         for child in app.store.children(origin, batch_id):
-            output, error = local_result_files(child, app.paths.results_for(child.id))
+            output, error = local_result_files(child, child.results_folder(app.paths))
             if output is None and error is None:
                 continue
             if not child.input_path or not Path(child.input_path).is_file():

@@ -173,7 +173,7 @@ async def test_auto_download_and_notify_command(env: Any, samples: Path, tmp_pat
         env.poller._running = False
         task.cancel()
     record = env.app.store.get(env.app.client.origin, batch_id)
-    assert Path(record.output_path).parent == env.app.paths.results_for(batch_id)
+    assert Path(record.output_path).parent == env.app.paths.results_for(record.origin, batch_id)
     assert Path(record.output_path).read_bytes().count(b"\n") == 12
     await until(lambda: marker.read_text().strip() != "")
     assert marker.read_text().split() == [batch_id, "completed", "completed"]

@@ -93,7 +93,7 @@ async def test_results_cut_short_by_an_older_fr_tui_are_downloaded_again(
         while not (await poll_batch(client, app.store, record.id))[0].terminal:
             pass
         [done] = app.store.batches()
-        output, _ = await fetch_results(client, app.store, done, paths.results_for(done.id))
+        output, _ = await fetch_results(client, app.store, done, done.results_folder(paths))
     assert output is not None
     whole = output.read_bytes()
     # What an fr-tui that did not check downloads kept: whole lines, then part of one.

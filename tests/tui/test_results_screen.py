@@ -273,7 +273,8 @@ async def test_retry_only_the_chosen_kinds_of_failure(finished: Any) -> None:
         modal.query_one("#retry-go").focus()
         await pilot.press("enter")
         await wait_for(lambda: app.opened_batches, pilot)
-    retry_path = get_paths().results_for(batch_id) / "retry-1.jsonl"
+    record = HistoryStore(get_paths().history_db).find(batch_id)[0]
+    retry_path = record.results_folder(get_paths()) / "retry-1.jsonl"
     ids = [orjson.loads(line)["custom_id"] for line in retry_path.read_bytes().splitlines()]
     assert ids == ["fails-03", "fails-06", "fails-08"]  # fails-09 (missing) left out
 
@@ -297,7 +298,7 @@ async def test_retry_builds_validates_submits_and_merges(finished: Any, fails_fi
     child = store.find(new_id)[0]
     assert child is not None and child.parent_batch_id == batch_id
     assert child.metadata and child.metadata.get("parent_batch_id") == batch_id
-    retry_path = get_paths().results_for(batch_id) / "retry-1.jsonl"
+    retry_path = store.find(batch_id)[0].results_folder(get_paths()) / "retry-1.jsonl"
     assert child.input_path == str(retry_path.resolve())
     ids = [orjson.loads(line)["custom_id"] for line in retry_path.read_bytes().splitlines()]
     assert ids == ["fails-03", "fails-06", "fails-08", "fails-09"]

@@ -241,7 +241,7 @@ async def build_validate_submit(
     from fr_tui.tui.costs import costs
     from fr_tui.tui.modals.confirm import ConfirmModal
 
-    folder: Path = app.paths.results_for(record.id)
+    folder: Path = record.results_folder(app.paths)
     folder.mkdir(parents=True, exist_ok=True)
     path = next_retry_path(folder)
     status(f"Writing {path.name}…")
