@@ -20,7 +20,7 @@ from fr_tui.cli_errors import (
     EXIT_USAGE,
     CliError,
 )
-from fr_tui.cli_support import err, limits_of
+from fr_tui.cli_support import err, limits_of, readable
 from fr_tui.cli_support import load_profile as config_and_profile
 from fr_tui.cli_support import print_json as _print_json
 from fr_tui.core.config import (
@@ -33,7 +33,6 @@ from fr_tui.core.paths import get_paths
 from fr_tui.core.records import BatchRecord
 from fr_tui.core.store import HistoryStore
 from fr_tui.core.units import json_money, plural
-from fr_tui.core.userfiles import check_regular, describe
 from fr_tui.headless_cost import (  # noqa: F401 - cmd_* are looked up by name by cli.main
     budget_refusal,
     catalog_json,
@@ -63,19 +62,11 @@ if TYPE_CHECKING:  # the client pulls in httpx: only the commands that talk to t
 # --------------------------------------------------------------------- validate / split
 
 
-def _readable(path: Path) -> None:
-    """A regular file, or one clear line: no such file, a directory, a FIFO..."""
-    try:
-        check_regular(path)
-    except OSError as exc:
-        raise CliError(describe(exc)) from None
-
-
 def cmd_validate(args: argparse.Namespace) -> int:
     from fr_tui.core.validate import format_report
 
     config, profile = config_and_profile(args)
-    _readable(args.file)
+    readable(args.file)
     target = target_for(args, config, profile)
     checked = validate_with_catalog(target.origin, args.file, limits_of(profile))
     report = checked.report
@@ -97,7 +88,7 @@ def cmd_split(args: argparse.Namespace) -> int:
     from fr_tui.core.split import split_file
 
     _, profile = config_and_profile(args)
-    _readable(args.file)
+    readable(args.file)
     try:
         parts = split_file(
             args.file,
@@ -226,7 +217,7 @@ def _endpoint(given: str | None, detected: str | None) -> str | None:
 
 def cmd_submit(args: argparse.Namespace) -> int:
     config, profile = config_and_profile(args)
-    _readable(args.file)
+    readable(args.file)
     metadata = _parse_metadata(args.metadata)
     max_cost = parse_max_cost(args.max_cost)
     target = target_for(args, config, profile)

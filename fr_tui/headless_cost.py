@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fr_tui.cli_errors import EXIT_INVALID, EXIT_OK, CliError
-from fr_tui.cli_support import load_profile
+from fr_tui.cli_support import load_profile, readable
 from fr_tui.cli_support import print_json as _print_json
 from fr_tui.core.config import SANDBOX_ORIGIN, Config, Profile
 from fr_tui.core.paths import Paths, get_paths
@@ -186,8 +186,7 @@ def estimate_lines(estimate: Estimate, title: str) -> list[str]:
 
 def cmd_estimate(args: argparse.Namespace) -> int:
     config, profile = load_profile(args)
-    if not args.file.is_file():
-        raise CliError(f"no such file: {args.file}")
+    readable(args.file)
     target = target_for(args, config, profile)
     prepared, loader = prepare(args.file, target.origin, target.profile, config, _history_store())
     estimate, report, catalog = prepared.estimate, prepared.report, prepared.checks.catalog

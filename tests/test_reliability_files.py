@@ -309,7 +309,7 @@ def test_split_never_writes_into_a_fifo(tmp_path: Path, fr_home: Path) -> None:
 # ----------------------------------------------------------------- case 9
 
 
-@pytest.mark.parametrize("command", ["validate", "submit", "split"])
+@pytest.mark.parametrize("command", ["validate", "submit", "split", "estimate"])
 def test_reading_anything_but_a_file_says_what_it_is(
     command: str, tmp_path: Path, fr_home: Path
 ) -> None:
