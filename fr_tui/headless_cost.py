@@ -19,7 +19,7 @@ from fr_tui.cli_support import print_json as _print_json
 from fr_tui.core.config import SANDBOX_ORIGIN, Config, Profile
 from fr_tui.core.paths import Paths, get_paths
 from fr_tui.core.units import money, parse_money
-from fr_tui.headless_session import Session, target_for
+from fr_tui.headless_session import Session, open_store, target_for
 
 if TYPE_CHECKING:
     from fr_tui.core.actual import ResultCost
@@ -118,10 +118,11 @@ def prepare(
 
 
 def _history_store() -> HistoryStore | None:
+    """History to learn from, read-only when it cannot be written (None: none at all)."""
     from fr_tui.core.store import HistoryStore, StoreError
 
     try:
-        return HistoryStore(get_paths().ensure().history_db)
+        return HistoryStore(get_paths().ensure().history_db, read_only=None)
     except (StoreError, OSError):
         return None  # an estimate without history is still an estimate
 
@@ -297,13 +298,11 @@ def parse_since(value: str | None) -> dt.date | None:
 
 def cmd_spend(args: argparse.Namespace) -> int:
     from fr_tui.core.spend import batch_spends, spend_report
-    from fr_tui.core.store import HistoryStore
 
     load_profile(args)  # reports a broken config or an unknown --profile
     since = parse_since(args.since)
     profile = "sandbox" if args.sandbox else args.profile
-    paths = get_paths().ensure()
-    store = HistoryStore(paths.history_db)
+    store = open_store(get_paths().ensure(), read_only=None)  # spend only reads history
     report = spend_report(batch_spends(store, since=since, profile=profile), args.by or "model")
     if args.json:
         _print_json(
