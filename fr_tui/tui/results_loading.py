@@ -53,6 +53,20 @@ def needs_download(record: BatchRecord, output: Path | None, error: Path | None)
     return False
 
 
+def _complete(record: BatchRecord, output: Path | None, error: Path | None) -> bool:
+    """Every result file the batch has is here and checked complete (as its own results
+    are before they are shown)."""
+    from fr_tui.core.workflow import checked_complete
+
+    for file_id, path, verified in (
+        (record.output_file_id, output, record.output_verified_bytes),
+        (record.error_file_id, error, record.error_verified_bytes),
+    ):
+        if file_id and (path is None or not checked_complete(path, verified)):
+            return False
+    return True
+
+
 def ids_only_input(folder: Path, output: Path | None, error: Path | None) -> Path:
     """When the input file is gone: a stand-in input of bare custom_ids, one per result
     line, so the results still show (no row can be missing from it)."""
@@ -84,6 +98,7 @@ class LoadedResults:
     # the batch's own join (before its retries are merged) and the files it is of
     own: JoinedResults | None = None
     sources: tuple[Path | None, Path | None, Path | None] = (None, None, None)
+    notes: list[str] = field(default_factory=list)  # to tell the user (from the thread)
 
     def close(self) -> None:
         for joined in self.opened:
@@ -226,6 +241,12 @@ class ResultsLoader:
         for child in app.store.children(origin, batch_id):
             output, error = local_result_files(child, child.results_folder(app.paths))
             if output is None and error is None:
+                continue
+            if not _complete(child, output, error):
+                loaded.notes.append(
+                    f"The results of the retry {child.label} ({child.id}) are incomplete (an "
+                    "interrupted download): not merged. Open it to download them again."
+                )
                 continue
             if not child.input_path or not Path(child.input_path).is_file():
                 continue

@@ -320,6 +320,38 @@ async def test_retry_builds_validates_submits_and_merges(finished: Any, fails_fi
         assert screen.joined is not None and len(screen.joined) == 10
 
 
+async def test_a_retry_whose_results_are_incomplete_is_not_merged(
+    finished: Any, tmp_path: Path
+) -> None:
+    """A retry's result files are checked like the batch's own before they are merged
+    over its failures: one cut short (an interrupted download) is left out, and said."""
+    from fr_tui.core.export import build_retry_file
+    from fr_tui.core.results import join_results
+    from fr_tui.core.workflow import fetch_results
+
+    batch_id, client = finished
+    store = HistoryStore(get_paths().history_db)
+    parent = store.find(batch_id)[0]
+    app = Harness(get_paths(), client, batch_id)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(app, pilot)  # the parent's results are downloaded
+    parent = store.find(batch_id)[0]
+    with join_results(parent.input_path, parent.output_path, parent.error_path) as joined:
+        plan = build_retry_file(joined, joined.input_path, tmp_path / "retry.jsonl")
+    child_id = await run_batch(client, store, plan.path, parent_batch_id=batch_id)
+    child = store.find(child_id)[0]
+    # the same rows fail again (the same fault models): the retry has an error file
+    _, errors = await fetch_results(client, store, child, child.results_folder(get_paths()))
+    assert errors is not None
+    whole = errors.read_bytes()
+    errors.write_bytes(whole[: whole.index(b"\n") + 20])  # a line and a half
+    app = Harness(get_paths(), client, batch_id)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await loaded(app, pilot)
+        assert screen.merged_children == []
+        assert any("incomplete" in str(n.message) for n in app._notifications)
+
+
 async def test_past_batch_opens_offline(sandbox: Any, fails_file: Path) -> None:
     client = BatchClient(sandbox.base_url, SANDBOX_API_KEY)
     store = HistoryStore(get_paths().history_db)

@@ -262,6 +262,8 @@ class ResultsScreen(Screen[None]):
             self.set_status("Read error")
             return
         self._loaded.append(loaded)
+        for note in loaded.notes:
+            self.notify(note, title="Retry not merged", severity="warning", timeout=10)
         self.merged_children = loaded.merged_children
         self.show_joined(loaded.joined)
         self._show_cost(loader, record, loaded)  # after the rows: it may walk every row
