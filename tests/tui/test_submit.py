@@ -140,6 +140,28 @@ async def test_server_error_is_shown_with_a_retry() -> None:
         await wait_for(pilot, lambda: app.current_mode == "batches")
 
 
+async def test_too_many_metadata_pairs_are_refused_with_the_servers_limit() -> None:
+    """fr-tui keeps one of the server's 16 pairs for itself: 15 fit, and the modal says
+    so however many are given (the CLI says the same)."""
+    app = make_app(sandbox=True, sandbox_tick=0.05, start_path=SAMPLES / "chat.jsonl")
+    async with app.run_test(size=(80, 24)) as pilot:
+        modal = await open_submit(pilot, app)
+        for pairs in (16, 17):
+            modal.query_one("#submit-metadata", Input).value = " ".join(
+                f"k{i}=v" for i in range(pairs)
+            )
+            modal.start_submit()
+            await wait_for(pilot, lambda: "pairs" in error_of(modal))
+            error = error_of(modal)
+            assert f"metadata has {pairs} pairs; at most 15 fit" in error, error
+            modal.query_one("#submit-error", Static).update("")
+        assert app.sandbox_server.app.store.files == {}
+
+
+def error_of(modal: SubmitModal) -> str:
+    return str(modal.query_one("#submit-error", Static).render())
+
+
 def test_parse_metadata() -> None:
     assert parse_metadata("a=1 b=two, c=x=y") == {"a": "1", "b": "two", "c": "x=y"}
     assert parse_metadata("  ") == {}

@@ -30,6 +30,7 @@ from fr_tui.core.workflow import (
     MetadataError,
     SubmitPhase,
     UnrecordedBatchError,
+    check_metadata,
     submit_file,
 )
 from fr_tui.tui.modals.confirm import ConfirmModal
@@ -51,8 +52,6 @@ def parse_metadata(text: str) -> dict[str, str]:
         if match is None:
             raise ValueError(f"metadata {item!r} is not key=value")
         out[match.group(1)] = match.group(2)
-    if len(out) > 16:
-        raise ValueError("at most 16 metadata pairs")
     return out
 
 
@@ -192,7 +191,8 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
             return
         try:
             metadata = parse_metadata(self.query_one("#submit-metadata", Input).value)
-        except ValueError as exc:
+            check_metadata(metadata, reserved=1)  # what submit_file checks, said at once
+        except ValueError as exc:  # MetadataError too
             self._show_error(str(exc))
             return
         name = self.query_one("#submit-name", Input).value.strip() or None
