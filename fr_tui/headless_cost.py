@@ -18,7 +18,7 @@ from fr_tui.cli_support import load_profile, readable
 from fr_tui.cli_support import print_json as _print_json
 from fr_tui.core.config import SANDBOX_ORIGIN, Config, Profile
 from fr_tui.core.paths import Paths, get_paths
-from fr_tui.core.units import money, parse_money
+from fr_tui.core.units import money, parse_money, plural
 from fr_tui.headless_session import Session, open_store, target_for
 
 if TYPE_CHECKING:
@@ -199,7 +199,8 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         if about_catalog:
             print(about_catalog)
         if not report.valid:
-            print(f"  the file has {report.errors_total:,} error(s): fr-tui validate {args.file}")
+            errors = plural(report.errors_total, "error")
+            print(f"  the file has {errors}: fr-tui validate {args.file}")
     return EXIT_OK if report.valid else EXIT_INVALID
 
 
@@ -276,6 +277,10 @@ def results_cost_lines(cost: ResultCost, estimate: StoredEstimate | None) -> lis
 # --------------------------------------------------------------------- spend
 
 
+def batches(count: int) -> str:
+    return plural(count, "batch", "batches")
+
+
 def parse_since(value: str | None) -> dt.date | None:
     if value is None:
         return None
@@ -315,23 +320,21 @@ def cmd_spend(args: argparse.Namespace) -> int:
         return EXIT_OK
     who = f"profile {profile}" if profile else "all profiles but the sandbox"
     when = f"since {since.isoformat()}" if since else "in history"
-    plural = "batch" if report.batches == 1 else "batches"
-    print(f"spend {when} ({who}): {money(report.total)} on {report.batches} {plural}")
+    print(f"spend {when} ({who}): {money(report.total)} on {batches(report.batches)}")
     width = max((len(g.key) for g in report.groups), default=0)
     for group in report.groups:
-        count = len(group.batches)
         print(
             f"  {group.key:<{width}}  {money(group.cost):>12}  "
-            f"{count} {'batch' if count == 1 else 'batches'}, {group.rows:,} rows"
+            f"{batches(len(group.batches))}, {plural(group.rows, 'row')}"
         )
     if report.in_flight_batches:
         print(
-            f"  running: {report.in_flight_batches} batch(es), up to "
+            f"  running: {batches(report.in_flight_batches)}, up to "
             f"{money(report.in_flight_high)} more"
         )
     if report.unpriced_batches:
         print(
-            f"  {report.unpriced_batches} finished batch(es) with no cost known "
+            f"  {batches(report.unpriced_batches)} finished with no cost known "
             "(fr-tui results BATCH_ID reads their rows' cost)"
         )
     return EXIT_OK

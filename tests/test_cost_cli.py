@@ -472,6 +472,8 @@ def test_spend_without_read_results_and_with_a_running_batch(
     spend = run_json("spend", env=api)
     assert spend["in_flight"] == {"batches": 1, "cost_high": hanging["estimate"]["cost_high"]}
     assert spend["total"] == reported
+    text = run("spend", env=api).stdout
+    assert "on 1 batch\n" in text and "running: 1 batch, up to" in text, text
 
 
 def test_retry_submit_is_held_to_the_budget_too(

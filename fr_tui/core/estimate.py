@@ -44,8 +44,8 @@ class ModelHistory:
     def quality_text(self) -> str | None:
         if self.within_pct is None:
             return None
-        batches = "batch" if self.quality_batches == 1 else f"{self.quality_batches} batches"
-        last = "your last batch" if self.quality_batches == 1 else f"your last {batches}"
+        count = self.quality_batches
+        last = "your last batch" if count == 1 else f"your last {plural(count, 'batch', 'batches')}"
         return f"estimate within {self.within_pct}% on {last}"
 
 

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from fr_tui.core.plan import PlanError, PlanLimits, plan_file
+from fr_tui.core.units import plural
 from fr_tui.core.userfiles import check_replaceable
 from fr_tui.core.validate import Limits, Problem, validate_path
 
@@ -37,7 +38,7 @@ class InvalidRows(ValueError):
         )
         more = f" (and {total - _SHOWN_PROBLEMS:,} more)" if total > _SHOWN_PROBLEMS else ""
         super().__init__(
-            f"not split: {total:,} error{'s' if total != 1 else ''} in the rows would make "
+            f"not split: {plural(total, 'error')} in the rows would make "
             f"invalid parts: {listed}{more}. Fix them first (fr-tui validate lists them all)."
         )
 
