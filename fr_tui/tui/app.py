@@ -23,6 +23,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
+from fr_tui.cli_errors import EXIT_HANGUP, exit_for_signal
 from fr_tui.core.config import SANDBOX, SANDBOX_API_KEY, Config, KeyError_, Profile, save_config
 from fr_tui.core.paths import Paths
 from fr_tui.tui.commands import FrCommands
@@ -368,7 +369,8 @@ class FrTuiApp(App[int]):
                 pass
 
     def _exit_on_signal(self, sig: int) -> None:
-        self.exit(128 + sig, return_code=128 + sig)
+        code = exit_for_signal(sig)  # SIGHUP 129, SIGTERM 143
+        self.exit(code, return_code=code)
 
     def _check_terminal(self) -> None:
         stream = sys.__stdin__
@@ -377,7 +379,7 @@ class FrTuiApp(App[int]):
         except (ValueError, OSError):
             alive = False
         if not alive:
-            self.exit(129, return_code=129)
+            self.exit(EXIT_HANGUP, return_code=EXIT_HANGUP)
 
     async def on_unmount(self) -> None:
         if self._poller is not None:
