@@ -151,3 +151,26 @@ def test_sandbox_prints_its_banner_once(fr_home: Path) -> None:
         process.terminate()
         out, err = process.communicate(timeout=10)
     assert (out + err).count("fr-tui sandbox") == 1, out + err
+
+
+def test_sandbox_on_port_0_says_the_port_it_got(fr_home: Path) -> None:
+    import re
+
+    import httpx
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fr_tui", "sandbox", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        banner = process.stderr.readline()  # the first line: where it listens
+        found = re.search(r"http://127\.0\.0\.1:(\d+) ", banner)
+        assert found and found.group(1) != "0", banner
+        models = httpx.get(f"http://127.0.0.1:{found.group(1)}/v1/models", timeout=10)
+        assert models.status_code == 200
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)
