@@ -129,7 +129,8 @@ class CostService:
         return text
 
     def spend_text(self) -> str | None:
-        """ "spend today $0.12 · this week $1.40 · 2 running ≤$0.30 (profile default)"."""
+        """ "spend today $0.12 · this week $1.40 · 2 running ≤$0.30 (default)": the active
+        profile's (short enough for 80 columns)."""
         try:
             from fr_tui.core.spend import batch_spends, spend_report
 
@@ -144,8 +145,9 @@ class CostService:
             return None
         text = f"spend today {money(today.total)} · this week {money(week.total)}"
         if week.in_flight_batches:
-            text += f" · {week.in_flight_batches} running ≤{money(week.in_flight_high)}"
-        return text + f" (profile {profile})"
+            high = money(week.in_flight_high)  # "<$0.000001" is a bound already
+            text += f" · {week.in_flight_batches} running {high if high[0] == '<' else '≤' + high}"
+        return text + f" ({profile})"
 
 
 def costs(app: Any) -> CostService:

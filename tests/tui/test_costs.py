@@ -120,7 +120,7 @@ async def test_within_budget_submits_at_once_then_results_and_spend_show_the_cos
         spend.refresh_spend()
         expected = f"spend today {money(actual)}"
         await wait_for(pilot, lambda: expected in str(spend.render()))
-        assert "(profile sandbox)" in str(spend.render())
+        assert "(sandbox)" in str(spend.render())
 
 
 def shown_token_counts(text: str) -> set[str]:
@@ -280,3 +280,29 @@ async def test_past_results_show_their_rows_before_their_cost(monkeypatch: Any) 
             await wait_for(pilot, lambda: "cost $" in summary())
     finally:
         release.set()
+
+
+async def test_the_spend_line_shows_whole_at_80_columns() -> None:
+    """Today, this week, what is running and whose profile it is, all in view at 80
+    columns; a bound is written once ("≤$0.014", never "≤<$0.000001")."""
+    from fr_tui.core.prepare import prepare_submit
+    from fr_tui.core.workflow import submit_file
+    from fr_tui.tui.costs import costs
+
+    app = make_app(sandbox=True, sandbox_tick=0.02)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await finished_batch(pilot, app, "chat.jsonl")  # today's spend
+        tiny = SAMPLES / "embeddings.jsonl"  # estimated under a millionth of a dollar
+        prepared = prepare_submit(tiny, costs(app).basis())
+        await submit_file(
+            app.client, app.store, tiny, profile="sandbox",
+            metadata={"sandbox_fault": "hang_validating"}, estimate=prepared.estimate,
+        )  # fmt: skip
+        await pilot.press("2")
+        spend = app.screen.query_one(SpendLine)
+        spend.refresh_spend()
+        await wait_for(pilot, lambda: "running" in str(spend.render()))
+        text = str(spend.render())
+        assert "1 running <$0.000001" in text and "sandbox" in text and "≤<" not in text, text
+        await pilot.pause()
+        assert text in screen_text(app), screen_text(app)
