@@ -143,15 +143,10 @@ def estimate_lines(estimate: Estimate, title: str) -> list[str]:
     from fr_tui.core.estimate import cost_range
     from fr_tui.core.units import human_count
 
-    out_max = estimate.output_tokens_max
     prompt = estimate.prompt_tokens
     lines = [
-        f"{title}: {estimate.rows:,} rows, about {prompt.tokens:,} input tokens{prompt.note}, "
-        + (
-            f"at most {out_max:,} output tokens"
-            if out_max is not None
-            else "output tokens unbounded"
-        ),
+        f"{title}: {plural(estimate.rows, 'row')}, about {prompt.tokens:,} input tokens"
+        f"{prompt.note}, {estimate.output_text()}",
         f"  cost {estimate.cost_range_text()}"
         + (" (low: expected output, high: every row's maximum)" if estimate.models else ""),
     ]

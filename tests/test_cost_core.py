@@ -225,3 +225,13 @@ def test_a_batchs_cost_is_read_from_its_rows_once(tmp_path: Path) -> None:
     with join_results(*sources) as joined:
         changed = result_cost(joined, book, cache_for=sources)
     assert changed.total == first.total + 1
+
+
+def test_an_embeddings_file_has_no_output_tokens_not_at_most_zero(samples: Path) -> None:
+    from fr_tui.core.config import Profile
+    from fr_tui.core.prepare import CostBasis, prepare_submit
+    from fr_tui.headless_cost import estimate_lines
+
+    estimate = prepare_submit(samples / "embeddings.jsonl", CostBasis("x", Profile("p"))).estimate
+    for text in (estimate.summary_text(), estimate_lines(estimate, "embeddings.jsonl")[0]):
+        assert "no output tokens" in text and "0 output tokens" not in text, text
