@@ -502,10 +502,10 @@ async def _joined(session: Session, batch_id: str) -> tuple[Any, Any, Path | Non
     from fr_tui.core.workflow import fetch_results, poll_batch
 
     batch, _ = await poll_batch(session.client, session.store, batch_id)
-    if not batch.terminal:
+    if not batch.terminal:  # not failed, not a usage error: ask again later (124)
         raise CliError(
             f"{batch_id} is still {batch.status}; wait for it (fr-tui status {batch_id})",
-            EXIT_INVALID,
+            EXIT_TIMEOUT,
         )
     record = session.store.get(session.origin, batch_id)
     assert record is not None

@@ -174,3 +174,20 @@ def test_sandbox_on_port_0_says_the_port_it_got(fr_home: Path) -> None:
     finally:
         process.terminate()
         process.communicate(timeout=10)
+
+
+def test_results_of_a_batch_that_still_runs_say_so_with_its_own_code(
+    sandbox: object, samples: Path
+) -> None:
+    """Not a failed batch (1), not a usage error (2): the batch still runs, as when
+    `submit --wait` stops waiting (124). A script can wait and ask again."""
+    env = api_env(sandbox)
+    submitted = run(
+        "submit", str(samples / "chat.jsonl"), "--json",
+        "--metadata", "sandbox_fault=hang_validating", env=env,
+    )  # fmt: skip
+    batch_id = json.loads(submitted.stdout)["batch_id"]
+    for command in ("results", "retry"):
+        done = run(command, batch_id, env=env)
+        assert done.returncode == 124, done.stderr
+        assert f"{batch_id} is still validating" in done.stderr
