@@ -174,3 +174,25 @@ def test_history_written_before_origins_were_normalised_still_matches(tmp_path: 
     assert store.get("sandbox", "b2") is not None
     assert [i.token for i in IntentLog(store).unknown("https://api.example.com")] == ["t1"]
     assert batch_costs(store, [("https://api.example.com", "b1")])
+
+
+def test_a_history_that_cannot_be_migrated_says_so(tmp_path: Path) -> None:
+    """A writable history whose migration fails is not 'read-only and from another
+    fr-tui': it says that bringing it up to date failed, and why, and is left as it is."""
+    import pytest
+
+    from fr_tui.core.store import StoreError
+
+    db = tmp_path / "h.db"
+    with sqlite3.connect(db) as conn:
+        for script in MIGRATIONS[:3]:
+            conn.executescript(script)
+        conn.execute("CREATE TABLE batch_models (x)")  # what another branch's schema 3 had
+        conn.execute("PRAGMA user_version = 3")
+    with pytest.raises(StoreError) as caught:
+        HistoryStore(db, read_only=None)
+    message = str(caught.value)
+    assert "could not be updated" in message and "batch_models" in message, message
+    assert "read-only" not in message
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3  # left as it was

@@ -231,6 +231,11 @@ class HistoryWriteError(StoreError):
     """The history cannot be written (a read-only folder or file, a full disk...)."""
 
 
+class MigrationError(StoreError):
+    """A writable history could not be brought to this fr-tui's schema (it is left as it
+    was): never shown as merely read-only."""
+
+
 def _is_write_failure(exc: sqlite3.Error) -> bool:
     text = str(exc).lower()
     return any(
@@ -259,6 +264,8 @@ class HistoryStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._open_for_writing()
+        except MigrationError:
+            raise
         except (StoreError, OSError) as exc:
             if read_only is not None:
                 if isinstance(exc, OSError):
@@ -279,6 +286,14 @@ class HistoryStore:
             # reported and left as it is (moving it would hide the user's history).
             text = str(exc).lower()
             if not ("not a database" in text or "malformed" in text or "corrupt" in text):
+                busy = "locked" in text or "busy" in text
+                if isinstance(exc, sqlite3.OperationalError) and not (
+                    busy or _is_write_failure(exc)
+                ):
+                    raise MigrationError(
+                        f"the history {self.path} could not be updated to this fr-tui's "
+                        f"schema {SCHEMA_VERSION} ({exc}); it was left as it was"
+                    ) from None
                 raise StoreError(f"cannot use the history {self.path}: {exc}") from None
             aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
             self.path.rename(aside)
