@@ -103,7 +103,7 @@ async def look_up(screen: Any, entry: Intent) -> None:
     screen.select_batch(outcome.batch.id)
     poller = getattr(screen.app, "poller", None)
     if poller is not None:
-        poller.watch(outcome.batch.id)
+        poller.watch(entry.origin, outcome.batch.id)
     screen.notify(
         f"Found it: {outcome.batch.id} ({outcome.batch.status}). It is in your history now."
     )

@@ -65,7 +65,7 @@ async def submit(app: Any, path: Path, **kwargs: Any) -> str:
     record = await submit_file(
         app.client, app.store, path, profile="sandbox", allow_duplicate=True, **kwargs
     )
-    app.poller.watch(record.id)
+    app.poller.watch(record.origin, record.id)
     app.broadcast(__import__("fr_tui.tui.messages", fromlist=["x"]).BatchesChanged([record.id]))
     return record.id
 

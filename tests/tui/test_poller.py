@@ -104,7 +104,8 @@ async def test_bounded_concurrency_and_one_poll_per_batch_per_round(
     env.sandbox.set_faults({"latency": 0.05, "methods": ["GET"]})
     await env.poller.run_round()
     assert env.poller.stats.max_in_flight == 4
-    assert sorted(env.poller.stats.polls_per_batch) == sorted(ids)
+    origin = env.app.client.origin
+    assert sorted(env.poller.stats.polls_per_batch) == sorted((origin, i) for i in ids)
     assert set(env.poller.stats.polls_per_batch.values()) == {1}
     # Nothing is due again before its interval has passed.
     await env.poller.run_round()
@@ -134,7 +135,7 @@ async def test_errors_back_off_and_pause_stops_polling(env: Any, samples: Path) 
     batch_id = await submit(env, samples, metadata={"sandbox_fault": "hang_validating"})
     env.sandbox.set_faults({"status": 500, "methods": ["GET"]})
     await env.poller.run_round()
-    pace = env.poller._pace[batch_id]
+    pace = env.poller._pace[(env.app.client.origin, batch_id)]
     assert pace.next_due - pace.last_polled >= 0.05 * 2 - 1e-9
     await env.poller.run_round()  # backing off: not due yet
     assert pace.errors == 1
@@ -185,9 +186,39 @@ async def test_watch_polls_a_new_batch_at_once_and_fast(env: Any, samples: Path)
     task = run_loop(env)
     try:
         await until(lambda: env.poller.stats.polls >= 1)
-        env.poller.watch(batch_id)
-        await until(lambda: env.poller.stats.polls_per_batch[batch_id] >= 2, timeout=3)
+        key = (env.app.client.origin, batch_id)
+        env.poller.watch(*key)
+        await until(lambda: env.poller.stats.polls_per_batch[key] >= 2, timeout=3)
     finally:
         env.poller._running = False
         task.cancel()
     assert env.poller.fast < env.poller.base_interval
+
+
+async def test_two_servers_same_batch_id_are_paced_and_counted_apart(
+    env: Any, samples: Path, tmp_path: Path
+) -> None:
+    """Two servers may hand out the same id: each batch has its own pace (one backing off
+    on errors does not hold the other back) and its own count."""
+    from test_cost_origins import hand_out
+
+    from fr_tui.sandbox.server import SandboxServer
+
+    batch_id = await submit(env, samples, metadata={"sandbox_fault": "hang_validating"})
+    with SandboxServer(state_dir=tmp_path / "other", tick=0.01) as other_server:
+        hand_out(other_server, batch_id)
+        async with BatchClient(other_server.base_url, SANDBOX_API_KEY) as other:
+            clients = {env.app.client.origin: env.app.client, other.origin: other}
+            env.app.client_for = lambda record: clients[record.origin]
+            twin = await submit_file(
+                other, env.app.store, samples / "embeddings.jsonl", profile="other",
+                metadata={"sandbox_fault": "hang_validating"},
+            )  # fmt: skip
+            assert twin.id == batch_id
+            other_server.set_faults({"status": 500, "methods": ["GET"]})
+            await env.poller.run_round()
+            counted = env.poller.stats.polls_per_batch
+            assert counted == {(env.app.client.origin, batch_id): 1, (other.origin, batch_id): 1}
+            ours = env.poller._pace[(env.app.client.origin, batch_id)]
+            theirs = env.poller._pace[(other.origin, batch_id)]
+            assert (ours.errors, theirs.errors) == (0, 1)

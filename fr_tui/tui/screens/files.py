@@ -570,7 +570,7 @@ class FilesScreen(Screen[None]):
         app: Any = self.app
         self.notify(f"Batch {record.id} created ({record.status}).", title="Submitted")
         try:
-            app.poller.watch(record.id)
+            app.poller.watch(record.origin, record.id)
         except Exception:
             pass
         from fr_tui.tui.messages import BatchesChanged
