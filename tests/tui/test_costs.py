@@ -82,8 +82,9 @@ async def test_over_budget_is_red_and_asks_before_uploading() -> None:
         await pilot.press("enter")  # from the name field
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
         await pilot.press("n")
-        await wait_for(pilot, lambda: app.screen is modal)
-        await pilot.pause(0.2)
+        # back at the modal, with no submit started
+        await wait_for(pilot, lambda: app.screen is modal and modal.phase == "idle")
+        assert not [w for w in app.workers if w.group == "submit"]
         assert app.store.batches() == [] and app.sandbox_server.app.store.files == {}
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))

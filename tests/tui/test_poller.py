@@ -77,7 +77,8 @@ async def test_finished_batch_is_notified_once_with_its_outcome(env: Any, sample
     task = run_loop(env)
     try:
         await until(lambda: not env.app.store.active())
-        await asyncio.sleep(0.2)  # more rounds: nothing is notified twice
+        loops = env.poller.stats.loops
+        await until(lambda: env.poller.stats.loops >= loops + 3)  # nothing notified twice
     finally:
         env.poller._running = False
         task.cancel()
@@ -112,19 +113,31 @@ async def test_bounded_concurrency_and_one_poll_per_batch_per_round(
     assert env.poller.stats.polls == 10
 
 
+class Clock:
+    """The poller's clock, moved by the test instead of waiting out real seconds."""
+
+    def __init__(self) -> None:
+        self.now = time.monotonic()
+
+    def __call__(self) -> float:
+        return self.now
+
+
 async def test_rate_limit_pauses_polling_for_retry_after(env: Any, samples: Path) -> None:
+    env.poller.clock = clock = Clock()
     batch_id = await submit(env, samples, metadata={"sandbox_fault": "hang_validating"})
-    env.sandbox.set_faults({"status": 429, "retry_after": 0.5, "methods": ["GET"], "count": 1})
+    env.sandbox.set_faults({"status": 429, "retry_after": 30, "methods": ["GET"], "count": 1})
     await env.poller.run_round()
-    assert env.poller.rate_limited_until > time.monotonic() + 0.3
+    assert env.poller.rate_limited_until == clock.now + 30
     assert env.app.store.get(env.app.client.origin, batch_id).poll_error
     status = [m for m in env.posted if isinstance(m, PollStatus)][-1]
     assert not status.ok and "waiting" in (status.error or "")
     env.poller.refresh_now()
     polls = env.poller.stats.polls
+    clock.now += 29.9
     await env.poller.run_round()  # still inside Retry-After: no request at all
     assert env.poller.stats.polls == polls
-    await asyncio.sleep(0.55)
+    clock.now += 0.2
     env.poller.refresh_now()
     await env.poller.run_round()
     assert env.poller.stats.polls == polls + 1
@@ -132,6 +145,7 @@ async def test_rate_limit_pauses_polling_for_retry_after(env: Any, samples: Path
 
 
 async def test_errors_back_off_and_pause_stops_polling(env: Any, samples: Path) -> None:
+    env.poller.clock = clock = Clock()
     batch_id = await submit(env, samples, metadata={"sandbox_fault": "hang_validating"})
     env.sandbox.set_faults({"status": 500, "methods": ["GET"]})
     await env.poller.run_round()
@@ -139,7 +153,7 @@ async def test_errors_back_off_and_pause_stops_polling(env: Any, samples: Path) 
     assert pace.next_due - pace.last_polled >= 0.05 * 2 - 1e-9
     await env.poller.run_round()  # backing off: not due yet
     assert pace.errors == 1
-    await asyncio.sleep(0.11)
+    clock.now = pace.next_due
     await env.poller.run_round()
     assert pace.errors == 2
     assert pace.next_due - pace.last_polled >= 0.05 * 4 - 1e-9  # doubled per error
@@ -147,8 +161,9 @@ async def test_errors_back_off_and_pause_stops_polling(env: Any, samples: Path) 
     env.poller.pause()
     task = run_loop(env)
     try:
-        before = env.poller.stats.polls
-        await asyncio.sleep(0.3)
+        before, loops = env.poller.stats.polls, env.poller.stats.loops
+        clock.now += 3600  # long past due: only the pause holds it back
+        await until(lambda: env.poller.stats.loops >= loops + 3)
         assert env.poller.stats.polls == before
         env.poller.resume()
         env.poller.refresh_now()

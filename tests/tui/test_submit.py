@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from textual.widgets import Button, Input, Static
 
-from fr_tui.core.intents import IntentLog
+from fr_tui.core.intents import IN_FLIGHT, IntentLog
 from fr_tui.core.paths import get_paths
 from fr_tui.core.store import HistoryStore
 from fr_tui.tui.modals.submit import SubmitModal, parse_metadata
@@ -107,14 +107,14 @@ async def test_cancel_upload_records_nothing() -> None:
         app.sandbox_server.set_faults({"latency": 3.0, "path_prefix": "/v1/files"})
         modal = await open_submit(pilot, app)
         await pilot.press("enter")
-        await wait_for(pilot, lambda: modal.phase in ("hashing", "uploading"))
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: modal.phase == "uploading")  # held by the server
         await pilot.press("escape")  # a bare escape does not cancel an upload
         assert modal.phase in ("hashing", "uploading")
         await pilot.press("ctrl+x")
         await wait_for(pilot, lambda: modal.phase == "cancelled")
         assert "nothing was submitted" in str(modal.query_one("#submit-error", Static).render())
-        await pilot.pause(0.3)
+        # the intent is settled: nothing runs, and nothing can have made a batch
+        await wait_for(pilot, lambda: not IntentLog(app.store).in_states(IN_FLIGHT))
         assert app.store.batches() == [] and IntentLog(app.store).unknown() == []
         await pilot.press("escape")
         await pilot.pause()
