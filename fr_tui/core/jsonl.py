@@ -172,10 +172,6 @@ class LineIndex:
     def size(self) -> int:
         return self._size
 
-    @property
-    def scanned_bytes(self) -> int:
-        return self._scanned
-
     def span(self, i: int) -> tuple[int, int]:
         """(start, end) byte offsets of line i, end excluding its newline (and CR)."""
         n = len(self._ends)

@@ -75,17 +75,3 @@ class WorkLock:
         tb: TracebackType | None,
     ) -> None:
         self.release()
-
-
-def owner_alive(path: Path) -> bool:
-    """Whether some process holds the lock at `path` right now (no file: nobody does)."""
-    if not path.exists():
-        return False
-    probe = WorkLock(path)
-    try:
-        if probe.acquire(wait=False):
-            probe.release()
-            return False
-    except OSError:
-        return False
-    return True

@@ -404,8 +404,6 @@ class HistoryStore:
                 raise HistoryWriteError(f"cannot write the history {self.path}: {exc}") from None
             raise
 
-    _tx = transaction
-
     def _migrate(self) -> None:
         with self._connect() as conn:
             conn.execute("PRAGMA journal_mode = WAL")

@@ -118,24 +118,6 @@ def check_replaceable(path: str | os.PathLike[str]) -> None:
         raise _unusable(path, info.st_mode)
 
 
-def open_for_writing(path: str | os.PathLike[str]) -> BinaryIO:
-    """Open (truncating) a new or regular file for writing: never a device or a FIFO.
-
-    O_NONBLOCK: a FIFO swapped in after the check fails to open instead of blocking."""
-    check_replaceable(path)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NONBLOCK
-    fd = os.open(path, flags, 0o666)
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise _unusable(path, mode)
-        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
-        return os.fdopen(fd, "wb")
-    except BaseException:
-        os.close(fd)
-        raise
-
-
 def write_target(path: str | os.PathLike[str]) -> Path:
     """Where writing `path` really lands: through a symlink to its target, so replacing
     the file keeps the user's link. Checked to be new or a regular file."""

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fr_tui.core.api import BatchClient, Progress
-from fr_tui.core.config import Profile
 from fr_tui.core.costlog import estimate_rows
 from fr_tui.core.downloads import jsonl_tail_complete
 from fr_tui.core.errors import ApiError, OutcomeUnknownError
@@ -59,11 +58,6 @@ MAX_METADATA_KEY = 64
 MAX_METADATA_VALUE = 512
 # Statuses after which the same content may be submitted again without asking.
 RESUBMITTABLE = frozenset({"failed", "expired", "cancelled"})
-
-
-def client_for(profile: Profile, base_url: str, *, read_timeout: float = 30.0) -> BatchClient:
-    """base_url: the profile's, or the sandbox's actual address when the profile is the sandbox."""
-    return BatchClient(base_url, profile.resolve_key() or "", read_timeout=read_timeout)
 
 
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:

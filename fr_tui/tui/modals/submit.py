@@ -392,10 +392,7 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
         app: Any = self.app
         profile = app.profile
         try:
-            # The report said every row is valid (else no split is offered): no second pass.
-            parts = split_file(
-                self.path, max_rows=profile.max_rows, max_bytes=profile.max_bytes, check=False
-            )
+            parts = split_file(self.path, max_rows=profile.max_rows, max_bytes=profile.max_bytes)
         except (OSError, ValueError) as exc:
             app.call_from_thread(self.notify, f"Split failed: {exc}", severity="error")
             return
