@@ -99,6 +99,15 @@ class BatchPage(list[Batch]):
         return self[-1].id if self else None
 
 
+def _error_of(response: httpx.Response, path: str) -> ApiError:
+    """The typed error of a 4xx/5xx answer (its body read), with the server's message."""
+    try:
+        body: Any = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        body = None
+    return error_for_status(response.status_code, body, path, _retry_after(response))
+
+
 def _shaped(parse: Callable[[Any], T], data: Any, what: str) -> T:
     """A JSON answer of the wrong shape is a BadResponseError, never a crash."""
     try:
@@ -237,13 +246,7 @@ class BatchClient:
                     continue  # 307/308 to the same server: send the same body again
                 if response.status_code < 400:
                     return response
-                try:
-                    err_body: Any = orjson.loads(response.content)
-                except orjson.JSONDecodeError:
-                    err_body = None
-                error = error_for_status(
-                    response.status_code, err_body, path, _retry_after(response)
-                )
+                error = _error_of(response, path)
                 if isinstance(error, RateLimitedError):
                     retryable = retry in ("idempotent", "safe")
                 else:
@@ -395,13 +398,7 @@ class BatchClient:
                         continue
                     if response.status_code >= 400:
                         await response.aread()
-                        try:
-                            err_body: Any = orjson.loads(response.content)
-                        except orjson.JSONDecodeError:
-                            err_body = None
-                        error = error_for_status(
-                            response.status_code, err_body, path, _retry_after(response)
-                        )
+                        error = _error_of(response, path)
                         if not isinstance(error, RateLimitedError | ServerError):
                             raise error
                         last_error = error

@@ -252,9 +252,8 @@ class IntentLog:
     # ----------------------------------------------------------------- reads
 
     def get(self, token: str) -> Intent | None:
-        with self.store._connect() as conn:
-            row = conn.execute("SELECT * FROM intents WHERE token = ?", (token,)).fetchone()
-        return _intent(row) if row else None
+        rows = self.store.rows("SELECT * FROM intents WHERE token = ?", (token,))
+        return _intent(rows[0]) if rows else None
 
     def in_states(
         self,

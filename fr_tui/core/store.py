@@ -586,20 +586,19 @@ class HistoryStore:
 
     # ----------------------------------------------------------------- reads
 
+    def _records(
+        self, sql: str, params: Any = (), *, conn: sqlite3.Connection | None = None
+    ) -> list[BatchRecord]:
+        rows = self.rows("SELECT * FROM batches " + sql, params, conn=conn)
+        return [record_from_row(r) for r in rows]
+
     def get(self, origin: str, batch_id: str) -> BatchRecord | None:
-        with self._connect() as conn:
-            row = conn.execute(
-                "SELECT * FROM batches WHERE origin = ? AND id = ?", (origin, batch_id)
-            ).fetchone()
-        return record_from_row(row) if row else None
+        found = self._records("WHERE origin = ? AND id = ?", (origin, batch_id))
+        return found[0] if found else None
 
     def find(self, batch_id: str) -> list[BatchRecord]:
         """Every record with this id, whatever its origin."""
-        with self._connect() as conn:
-            rows = conn.execute(
-                "SELECT * FROM batches WHERE id = ? ORDER BY rowid", (batch_id,)
-            ).fetchall()
-        return [record_from_row(r) for r in rows]
+        return self._records("WHERE id = ? ORDER BY rowid", (batch_id,))
 
     def lookup(
         self, batch_id: str, origin: str | None = None, *, prefer: str | None = None
@@ -613,34 +612,21 @@ class HistoryStore:
         return (preferred or matches)[0] if matches else None
 
     def batches(self, limit: int | None = None) -> list[BatchRecord]:
-        sql = "SELECT * FROM batches ORDER BY COALESCE(created_at, submitted_at) DESC, rowid DESC"
-        with self._connect() as conn:
-            if limit:
-                rows = conn.execute(sql + " LIMIT ?", (limit,)).fetchall()
-            else:
-                rows = conn.execute(sql).fetchall()
-        return [record_from_row(r) for r in rows]
+        newest_first = "ORDER BY COALESCE(created_at, submitted_at) DESC, rowid DESC"
+        if limit:
+            return self._records(newest_first + " LIMIT ?", (limit,))
+        return self._records(newest_first)
 
     def active(self) -> list[BatchRecord]:
         return [r for r in self.batches() if not r.terminal]
 
     def children(self, origin: str, batch_id: str) -> list[BatchRecord]:
-        with self._connect() as conn:
-            rows = conn.execute(
-                "SELECT * FROM batches WHERE origin = ? AND parent_batch_id = ? "
-                "ORDER BY submitted_at",
-                (origin, batch_id),
-            ).fetchall()
-        return [record_from_row(r) for r in rows]
+        sql = "WHERE origin = ? AND parent_batch_id = ? ORDER BY submitted_at"
+        return self._records(sql, (origin, batch_id))
 
     def with_content(
         self, origin: str, sha256: str, *, conn: sqlite3.Connection | None = None
     ) -> list[BatchRecord]:
         """Batches of this origin made from a file with this content, newest first."""
-        rows = self.rows(
-            "SELECT * FROM batches WHERE origin = ? AND input_sha256 = ? "
-            "ORDER BY submitted_at DESC",
-            (origin, sha256),
-            conn=conn,
-        )
-        return [record_from_row(r) for r in rows]
+        sql = "WHERE origin = ? AND input_sha256 = ? ORDER BY submitted_at DESC"
+        return self._records(sql, (origin, sha256), conn=conn)
