@@ -271,3 +271,15 @@ async def test_a_key_that_cannot_be_sent_fails_at_once_without_retries(sandbox) 
         with pytest.raises(Exception, match="could not be sent") as info:
             await client.get_batch("fr_batch-x")
     assert time.monotonic() - started < 1 and "SECRET" not in str(info.value)
+
+
+async def test_uploading_anything_but_a_file_fails_at_once(sandbox, tmp_path: Path) -> None:
+    """The upload reads only a regular file: a FIFO (a named pipe in place of the input)
+    is said at once, never a wait for a writer that never comes."""
+    import os
+
+    fifo = tmp_path / "input.jsonl"
+    os.mkfifo(fifo)
+    async with BatchClient(sandbox.base_url, "sk-x") as client:
+        with pytest.raises(OSError, match="FIFO"):
+            await asyncio.wait_for(client.upload_file(fifo), timeout=10)

@@ -45,6 +45,7 @@ from fr_tui.core.errors import (
     error_for_status,
 )
 from fr_tui.core.models import Batch, FileObject
+from fr_tui.core.userfiles import check_regular, open_regular
 
 log = logging.getLogger("fr_tui.api")
 
@@ -296,9 +297,10 @@ class BatchClient:
         purpose: str = "batch",
         filename: str | None = None,
     ) -> FileObject:
-        """Upload with a streamed multipart body: memory does not grow with the file."""
+        """Upload with a streamed multipart body: memory does not grow with the file. Only
+        a regular file is read (a FIFO, a device or a folder raises an OSError at once)."""
         path = Path(path)
-        size = path.stat().st_size
+        size = check_regular(path)
         boundary = f"fr-tui-{secrets.token_hex(12)}"
         name = (filename or path.name).replace('"', "_")
         head = (
@@ -312,7 +314,7 @@ class BatchClient:
         async def body() -> AsyncIterator[bytes]:
             yield head
             sent = 0
-            with path.open("rb") as handle:
+            with open_regular(path) as handle:
                 while chunk := handle.read(UPLOAD_CHUNK):
                     sent += len(chunk)
                     yield chunk
