@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from fr_tui import __version__
-from fr_tui.cli_errors import EXIT_API, EXIT_BROKEN_PIPE, EXIT_USAGE, CliError
+from fr_tui.cli_errors import EXIT_API, EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USAGE, CliError
 from fr_tui.core.retry_kinds import RETRY_KINDS
 
 COMMANDS = (
@@ -325,7 +325,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
         return result
     except KeyboardInterrupt:
         print("fr-tui: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         return _stdout_closed()
     except CliError as exc:

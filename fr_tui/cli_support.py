@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fr_tui.cli_errors import CliError
@@ -36,6 +37,16 @@ def print_json(value: Any) -> None:
 
 def err(message: str) -> None:
     print(f"fr-tui: {message}", file=sys.stderr)
+
+
+def readable(path: Path) -> None:
+    """A regular file, or one clear line: no such file, a directory, a FIFO..."""
+    from fr_tui.core.userfiles import check_regular, describe
+
+    try:
+        check_regular(path)
+    except OSError as exc:
+        raise CliError(describe(exc)) from None
 
 
 def load_profile(args: argparse.Namespace) -> tuple[Config, Profile]:

@@ -36,12 +36,7 @@ from fr_tui.core.paths import get_paths
 from fr_tui.core.retry_kinds import parse_retry_kinds
 from fr_tui.core.units import money, plural
 from fr_tui.core.userfiles import check_regular, describe
-from fr_tui.headless_cost import (
-    budget_refusal,
-    make_estimate,
-    parse_max_cost,
-    validate_with_catalog,
-)
+from fr_tui.headless_cost import budget_refusal, parse_max_cost, prepare
 from fr_tui.headless_session import Session, Target, open_session, open_store, run, target_for
 
 if TYPE_CHECKING:
@@ -247,8 +242,10 @@ def _new_job(
     from fr_tui.core.validate import Limits
 
     unlimited = Limits(max_rows=sys.maxsize, max_bytes=sys.maxsize)  # parts fit the limits
-    checked = validate_with_catalog(args, profile, args.file, unlimited, tally_without_catalog=True)
-    report = checked.report
+    prepared, _ = prepare(
+        args.file, target.origin, target.profile, config, store, max_cost=max_cost, limits=unlimited
+    )
+    report, estimate = prepared.report, prepared.estimate
     if not report.valid:
         raise invalid_file(args.file, report, " Nothing was uploaded.")
     if report.warnings_total:
@@ -257,11 +254,10 @@ def _new_job(
             f"{args.file} has {plural(report.warnings_total, 'warning')} (line "
             f"{first_warning.line}: {first_warning.message.rstrip('.')}); going ahead"
         )
-    profile_name = "sandbox" if target.sandbox else profile.name
-    estimate = make_estimate(checked, config, profile, store)
-    refusal = budget_refusal(estimate, config, profile_name, max_cost, store)
+    refusal = budget_refusal(prepared)
     if refusal:
         raise CliError(f"{args.file}: {refusal}", EXIT_INVALID)
+    profile_name = "sandbox" if target.sandbox else profile.name
     job = Job(
         id=new_job_id(),
         origin=target.origin,

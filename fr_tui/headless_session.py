@@ -42,7 +42,7 @@ class Session:
     store: HistoryStore
     paths: Paths
     config: Config
-    profile: Profile
+    profile: Profile  # the profile that talks to the client's server (its key, its costs)
 
     @property
     def origin(self) -> str:
@@ -63,8 +63,10 @@ class Target:
 
 
 def target_for(args: argparse.Namespace, config: Config, profile: Profile) -> Target:
+    """The server of the command: the embedded sandbox (with the sandbox profile's
+    settings), else --base-url, FASTROUTER_BASE_URL or the profile's base URL."""
     if args.sandbox or (profile.is_sandbox and not args.base_url):
-        return Target(profile, True, "")
+        return Target(config.profile(SANDBOX_ORIGIN), True, "")
     base_url = args.base_url or os.environ.get(BASE_URL_ENV) or profile.base_url
     return Target(profile, False, normalise_base_url(base_url))
 
@@ -138,7 +140,6 @@ async def open_session(
         server = SandboxServer(state_dir=paths.sandbox_dir)
         base_url = server.start()
         key: str | None = SANDBOX_API_KEY
-        profile_name = "sandbox"
     else:
         base_url = target.base_url
         profile = target.profile
@@ -151,12 +152,11 @@ async def open_session(
                 f"no API key for profile {profile.name!r}: set FASTROUTER_API_KEY, configure a "
                 "key in the TUI (fr-tui), or try the sandbox (--sandbox)"
             )
-        profile_name = profile.name
     from fr_tui.core.api import BatchClient
 
     client = BatchClient(base_url, key or "", origin=target.origin)
     try:
-        yield Session(client, store, paths, config, Profile(profile_name, base_url=base_url))
+        yield Session(client, store, paths, config, target.profile)
     finally:
         await client.aclose()
         if server is not None:

@@ -67,7 +67,7 @@ async def seed(paths) -> dict[str, str]:
                     await asyncio.sleep(0.02)
                 record = store.get("sandbox", batch_id)
                 if record and record.status == "completed":
-                    await fetch_results(client, store, record, paths.results_for(batch_id))
+                    await fetch_results(client, store, record, record.results_folder(paths))
     return ids
 
 

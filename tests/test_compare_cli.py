@@ -102,9 +102,15 @@ def compare_json(a: str, b: str, env: dict[str, str], *extra: str) -> dict[str, 
     return json.loads(done.stdout)
 
 
+def folder_of(batch_id: str) -> Path:
+    """The batch's results folder, as its history record places it."""
+    paths = get_paths()
+    return HistoryStore(paths.history_db).find(batch_id)[0].results_folder(paths)
+
+
 def results_of(batch_id: str) -> dict[str, dict[str, Any]]:
     """The downloaded result lines of a batch, by custom_id (output and error files)."""
-    folder = get_paths().results_for(batch_id)
+    folder = folder_of(batch_id)
     lines: dict[str, dict[str, Any]] = {}
     for name in ("output.jsonl", "errors.jsonl"):
         if (folder / name).exists():
@@ -371,7 +377,7 @@ def test_a_batch_not_downloaded_without_a_connection_says_so(
     first = run_batch(sandbox, samples / "chat.jsonl")
     second = run_batch(sandbox, samples / "chat.jsonl")
     sandbox.stop()
-    shutil.rmtree(get_paths().results_for(second), ignore_errors=True)
+    shutil.rmtree(folder_of(second), ignore_errors=True)
     done = cli("compare", first, second, env=api)
     assert done.returncode == 3, done.stderr  # a network error, said in one line
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr

@@ -47,10 +47,27 @@ def normalise_base_url(url: str) -> str:
 SANDBOX_ORIGIN = "sandbox"
 
 
+_DEFAULT_PORTS = {"https": ":443", "http": ":80"}
+
+
 def origin_for(base_url: str, *, sandbox: bool = False) -> str:
     """Which server a batch id belongs to, stable across runs: "sandbox" for the embedded
-    sandbox (its loopback port changes every run), else the normalised base URL."""
-    return SANDBOX_ORIGIN if sandbox else normalise_base_url(base_url)
+    sandbox (`sandbox=True` or the sandbox profile's base URL; its loopback port changes
+    every run), else the normalised base URL with its scheme and host in lower case and
+    without a default port, so one server written two ways is one server in history."""
+    if sandbox or base_url.strip() == SANDBOX:
+        return SANDBOX_ORIGIN
+    url = normalise_base_url(base_url)
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    scheme = scheme.lower()
+    host, slash, path = rest.partition("/")
+    host = host.lower()
+    default_port = _DEFAULT_PORTS.get(scheme)
+    if default_port and host.endswith(default_port):
+        host = host[: -len(default_port)]
+    return f"{scheme}://{host}{slash}{path}"
 
 
 def mask_key(key: str | None) -> str:

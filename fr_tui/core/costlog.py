@@ -4,7 +4,7 @@ per model at submit, and what the model really used and cost once its results ar
 From it come the two things that make estimates better with use:
 
 * expected output tokens per row: the median of the user's own answers for the model
-  (the row-weighted median of the per-batch medians of its last batches);
+  (the row-weighted median of the per-batch medians of its last batches on that server);
 * a correction of the input-token estimate per model: actual prompt tokens over
   estimated ones on its last batches, and how close the estimates shown were
   ("estimate within 4% on your last 3 batches").
@@ -19,11 +19,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from fr_tui.core.estimate import Estimate, ModelHistory
 from fr_tui.core.store import HistoryStore
 
 if TYPE_CHECKING:
+    import sqlite3
+
     from fr_tui.core.actual import ResultCost
+    from fr_tui.core.estimate import Estimate, ModelHistory
 
 CORRECTION_BATCHES = 5  # the correction factor learns from this many recent batches
 QUALITY_BATCHES = 3  # "within N% on your last 3 batches"
@@ -38,38 +40,55 @@ def _decimal(text: str | None) -> Decimal | None:
     return None if text is None else Decimal(text)
 
 
-def record_estimate(store: HistoryStore, origin: str, batch_id: str, estimate: Estimate) -> None:
-    """Keep a submitted batch's estimate, per model. A batch is (origin, id), as in the
-    batch history: two servers may hand out the same id."""
-    with store.transaction() as conn:
-        for m in estimate.models:
-            conn.execute(
-                "INSERT INTO batch_models (origin, batch_id, model, provider, rows, "
-                "est_input_tokens, est_input_tokens_raw, est_output_tokens_low, "
-                "est_output_tokens_max, est_cost_low, est_cost_high, price_source) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
-                "ON CONFLICT(origin, batch_id, model) DO UPDATE SET provider = excluded.provider, "
-                "rows = excluded.rows, est_input_tokens = excluded.est_input_tokens, "
-                "est_input_tokens_raw = excluded.est_input_tokens_raw, "
-                "est_output_tokens_low = excluded.est_output_tokens_low, "
-                "est_output_tokens_max = excluded.est_output_tokens_max, "
-                "est_cost_low = excluded.est_cost_low, est_cost_high = excluded.est_cost_high, "
-                "price_source = excluded.price_source",
-                (
-                    origin,
-                    batch_id,
-                    m.model,
-                    m.provider,
-                    m.rows,
-                    m.input_tokens,
-                    m.input_tokens_raw,
-                    m.output_tokens_low,
-                    m.output_tokens_max,
-                    _text(m.cost_low),
-                    _text(m.cost_high),
-                    m.price.source if m.price else None,
-                ),
-            )
+# A batch's estimate per model as batch_models keeps it (est_* columns), and as its
+# intent carries it (JSON) until the batch exists.
+_ESTIMATE_COLUMNS = (
+    "model",
+    "provider",
+    "rows",
+    "est_input_tokens",
+    "est_input_tokens_raw",
+    "est_output_tokens_low",
+    "est_output_tokens_max",
+    "est_cost_low",
+    "est_cost_high",
+    "price_source",
+)
+
+
+def estimate_rows(estimate: Estimate) -> list[dict[str, Any]]:
+    """The estimate per model, in plain values (money as Decimal text)."""
+    return [
+        {
+            "model": m.model,
+            "provider": m.provider,
+            "rows": m.rows,
+            "est_input_tokens": m.input_tokens,
+            "est_input_tokens_raw": m.input_tokens_raw,
+            "est_output_tokens_low": m.output_tokens_low,
+            "est_output_tokens_max": m.output_tokens_max,
+            "est_cost_low": _text(m.cost_low),
+            "est_cost_high": _text(m.cost_high),
+            "price_source": m.price.source if m.price else None,
+        }
+        for m in estimate.models
+    ]
+
+
+def write_estimate(
+    conn: sqlite3.Connection, origin: str, batch_id: str, rows: list[dict[str, Any]]
+) -> None:
+    """Keep a batch's estimate rows (estimate_rows), inside the caller's transaction: the
+    intent that made the batch records it in the one that records the batch."""
+    columns = ", ".join(_ESTIMATE_COLUMNS)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in _ESTIMATE_COLUMNS[1:])
+    for row in rows:
+        conn.execute(
+            f"INSERT INTO batch_models (origin, batch_id, {columns}) "
+            f"VALUES (?, ?, {', '.join('?' for _ in _ESTIMATE_COLUMNS)}) "
+            f"ON CONFLICT(origin, batch_id, model) DO UPDATE SET {updates}",
+            [origin, batch_id, *(row.get(c) for c in _ESTIMATE_COLUMNS)],
+        )
 
 
 def record_actuals(store: HistoryStore, origin: str, batch_id: str, cost: ResultCost) -> None:
@@ -190,17 +209,24 @@ def _weighted_median(pairs: list[tuple[int, int]]) -> int | None:
     return pairs[-1][0]
 
 
-def model_history(store: HistoryStore, models: Iterable[str]) -> dict[str, ModelHistory]:
-    """What history says about each model (models with no history are left out)."""
+def model_history(
+    store: HistoryStore, models: Iterable[str], origin: str
+) -> dict[str, ModelHistory]:
+    """What the batches of one server (`origin`) say about each model (models with no
+    history there are left out). Learnt per server: the embedded sandbox counts and bills
+    its own way (on purpose), and no server's figures speak for another's. Rows whose
+    server is not known (origin '', from before costs were kept per server) teach none."""
+    from fr_tui.core.estimate import ModelHistory
+
     out: dict[str, ModelHistory] = {}
     with store.connection() as conn:
         for model in models:
             rows = conn.execute(
                 "SELECT rows, ok_rows, est_input_tokens, est_input_tokens_raw, "
                 "actual_input_tokens, actual_output_median FROM batch_models "
-                "WHERE model = ? AND ok_rows > 0 AND actual_at IS NOT NULL "
+                "WHERE origin = ? AND model = ? AND ok_rows > 0 AND actual_at IS NOT NULL "
                 "ORDER BY actual_at DESC LIMIT ?",
-                (model, max(CORRECTION_BATCHES, OUTPUT_BATCHES)),
+                (origin, model, max(CORRECTION_BATCHES, OUTPUT_BATCHES)),
             ).fetchall()
             if not rows:
                 continue

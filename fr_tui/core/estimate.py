@@ -44,8 +44,8 @@ class ModelHistory:
     def quality_text(self) -> str | None:
         if self.within_pct is None:
             return None
-        batches = "batch" if self.quality_batches == 1 else f"{self.quality_batches} batches"
-        last = "your last batch" if self.quality_batches == 1 else f"your last {batches}"
+        count = self.quality_batches
+        last = "your last batch" if count == 1 else f"your last {plural(count, 'batch', 'batches')}"
         return f"estimate within {self.within_pct}% on {last}"
 
 
@@ -178,11 +178,22 @@ class Estimate:
         parts = [self.cost_text()]
         if self.unpriced_models:
             parts.append(plural(len(self.unpriced_models), "model") + " unpriced")
-        out_max = self.output_tokens_max
-        parts.append(
-            f"≤{human_count(out_max)} output tokens" if out_max is not None else "output unbounded"
-        )
+        parts.append(self.output_text(short=True))
         return " · ".join(parts)
+
+    def output_text(self, *, short: bool = False) -> str:
+        """ "≤1.2k output tokens" (short) or "at most 1,200 output tokens"; "no output
+        tokens" for embeddings; "output unbounded" when a row has no bound."""
+        out_max = self.output_tokens_max
+        if out_max is None:
+            return "output unbounded" if short else "output tokens unbounded"
+        if out_max == 0:
+            return "no output tokens"
+        return (
+            f"≤{human_count(out_max)} output tokens"
+            if short
+            else f"at most {out_max:,} output tokens"
+        )
 
 
 def cost_range(low: Decimal | None, high: Decimal | None) -> str:

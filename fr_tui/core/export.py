@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
 import os
-import tempfile
+import secrets
+import stat
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +34,7 @@ from fr_tui.core.results_join import (
 from fr_tui.core.results_join import merge_child as merge_child
 from fr_tui.core.results_join import merge_children as merge_children
 from fr_tui.core.units import plain_number
-from fr_tui.core.userfiles import write_target
+from fr_tui.core.userfiles import NO_SUCH_FOLDER, write_target
 
 EXPORT_COLUMNS = (
     "custom_id",
@@ -54,25 +56,40 @@ def atomic_write(path: str | Path) -> Iterator[IO[bytes]]:
     """Write `path` all at once: the new content appears only when the block succeeds.
 
     Only a new path or a regular file is replaced (through a symlink, its target); a
-    device, FIFO, socket or directory raises an OSError naming `path`. So does any failure
-    of the temp file: the user never sees a temp name they did not choose."""
-    shown = str(path)
+    device, FIFO, socket or directory raises an OSError naming `path`. The folder must
+    exist: a typo in it is said (FileNotFoundError, "no such folder"), never made into a
+    tree of folders (fr-tui makes its own folders itself). A replaced file keeps its
+    permission bits; a new one gets 0666 less the umask, as any tool's file does. Any
+    failure of the temp file names `path`: the user never sees a temp name they did not
+    choose. (A hard link to the old file keeps the old content: the price of never
+    leaving a half-written file.)"""
     target = write_target(path)
-    tmp: str | None = None
+    folder = Path(path).parent
+    if not target.parent.is_dir():
+        raise FileNotFoundError(errno.ENOENT, NO_SUCH_FOLDER, str(folder))
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        kept_mode: int | None = stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        kept_mode = None
+    tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
+    made = False
+    try:
+        # not mkstemp: its 0600 would be the mode of every export
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        made = True
         with os.fdopen(fd, "wb") as handle:
+            if kept_mode is not None:
+                os.fchmod(handle.fileno(), kept_mode)
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, target)
     except BaseException as exc:
-        if tmp is not None:
+        if made:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-        if isinstance(exc, OSError) and exc.filename != shown and exc.errno is not None:
-            raise type(exc)(exc.errno, exc.strerror, shown) from None
+        if isinstance(exc, OSError) and exc.filename == str(tmp) and exc.errno is not None:
+            raise type(exc)(exc.errno, exc.strerror, str(path)) from None
         raise
 
 

@@ -349,7 +349,7 @@ class JobEngine:
                 )
             return
         if record.output_file_id or record.error_file_id:
-            dest = self.paths.results_for(record.id)
+            dest = record.results_folder(self.paths)
             output, error = await fetch_results(self.client, self.store, record, dest)
             from fr_tui.core.results import join_results
 

@@ -172,10 +172,6 @@ class LineIndex:
     def size(self) -> int:
         return self._size
 
-    @property
-    def scanned_bytes(self) -> int:
-        return self._scanned
-
     def _bounds(self, i: int) -> tuple[int, int]:
         """(start, end) of line i, end excluding its newline (a CR is still in)."""
         n = len(self._ends)

@@ -102,6 +102,20 @@ def ids_only_input(folder: Path, output: Path | None, error: Path | None) -> Pat
     return stand_in
 
 
+def checked_files(record: BatchRecord, output: Path | None, error: Path | None) -> bool:
+    """Every result file the batch has is here and checked complete (as its own results
+    are before they are shown)."""
+    from fr_tui.core.workflow import checked_complete
+
+    for file_id, path, verified in (
+        (record.output_file_id, output, record.output_verified_bytes),
+        (record.error_file_id, error, record.error_verified_bytes),
+    ):
+        if file_id and (path is None or not checked_complete(path, verified)):
+            return False
+    return True
+
+
 def merge_retries(
     store: HistoryStore,
     paths: Paths,
@@ -110,16 +124,26 @@ def merge_retries(
     opened: list[JoinedResults],
     merged_ids: list[str],
     depth: int = 0,
+    *,
+    notes: list[str] | None = None,
 ) -> JoinedResults:
     """`joined` with the downloaded results of `record`'s retry batches (and theirs, up
     to MAX_RETRY_DEPTH) merged over its failures, as the Results screen shows them.
     Every join opened is appended to `opened` (for closing), every merged id to
-    `merged_ids`. A retry whose files or input are not here is left out."""
+    `merged_ids`. A retry whose files or input are not here is left out; one whose
+    files are incomplete (an interrupted download) too, said in `notes`."""
     if depth >= MAX_RETRY_DEPTH:
         return joined
     for child in store.children(record.origin, record.id):
-        output, error = local_result_files(child, paths.results_for(child.id))
+        output, error = local_result_files(child, child.results_folder(paths))
         if output is None and error is None:
+            continue
+        if not checked_files(child, output, error):
+            if notes is not None:
+                notes.append(
+                    f"The results of the retry {child.label} ({child.id}) are incomplete (an "
+                    "interrupted download): not merged. Open it to download them again."
+                )
             continue
         if not child.input_path or not Path(child.input_path).is_file():
             continue
@@ -129,7 +153,7 @@ def merge_retries(
             continue
         opened.append(child_joined)
         child_joined = merge_retries(
-            store, paths, child_joined, child, opened, merged_ids, depth + 1
+            store, paths, child_joined, child, opened, merged_ids, depth + 1, notes=notes
         )
         joined = merge_child(joined, child_joined)
         merged_ids.append(child.id)
@@ -210,7 +234,7 @@ class BatchResultSet(ResultSetSource):
 
     @property
     def _dest(self) -> Path:
-        return self.paths.results_for(self.record.id)
+        return self.record.results_folder(self.paths)
 
     def needs_network(self) -> bool:
         record = self.record

@@ -481,12 +481,3 @@ class SandboxApp:
             raise ApiError(400, f"Bad fault settings: {exc}", "invalid_faults") from None
         faults = self.injector.faults
         return JSONResponse({"faults": faults.describe() if faults else None})
-
-
-def create_app(
-    state_dir: Path,
-    tick: float | None = None,
-    faults: dict[str, Any] | None = None,
-    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
-) -> SandboxApp:
-    return SandboxApp(state_dir, tick=tick, faults=faults, max_upload_bytes=max_upload_bytes)

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
-from fr_tui.core.catalog import CatalogLoader, origin_of
+from fr_tui.core.catalog import CatalogLoader
+from fr_tui.core.config import SANDBOX_ORIGIN
 from fr_tui.core.paths import Paths
 
 BATCH_DISCOUNT = Decimal("0.5")
@@ -114,7 +115,7 @@ def _per_token_text(amount: Decimal) -> str:
 def sandbox_catalog_loader(paths: Paths) -> CatalogLoader:
     """The embedded sandbox's catalog, read from this table (what its /v1/models gives)
     without starting the server."""
-    return CatalogLoader(paths, origin_of("sandbox", sandbox=True), models_answer, local=True)
+    return CatalogLoader(paths, SANDBOX_ORIGIN, models_answer, local=True)
 
 
 def models_answer() -> dict[str, Any]:

@@ -4,6 +4,7 @@ foreground (`serve_forever`, for ``fr-tui sandbox``)."""
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 import threading
 import time
@@ -167,7 +168,9 @@ def serve_forever(
     access_log: bool = False,
     max_enqueued_tokens: int | None = None,
 ) -> None:
-    """Run the sandbox in the foreground until Ctrl+C / SIGTERM (``fr-tui sandbox``)."""
+    """Run the sandbox in the foreground until Ctrl+C / SIGTERM (``fr-tui sandbox``).
+    The socket is bound first, so the banner says the port it got (`--port 0`: any free
+    one) and a port in use is an OSError, not a server that starts and dies."""
     directory = Path(state_dir) if state_dir is not None else _default_state_dir()
     app = SandboxApp(
         directory,
@@ -177,7 +180,16 @@ def serve_forever(
         max_enqueued_tokens=max_enqueued_tokens,
     )
     _install_log_filter()
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     shown = f"[{host}]" if ":" in host else host
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(exc.errno, f"cannot listen on {shown}:{port}: {exc.strerror}") from None
+    port = sock.getsockname()[1]
     print(
         f"fr-tui sandbox: http://{shown}:{port} (API base http://{shown}:{port}/v1; any key, "
         f"e.g. {SANDBOX_API_KEY}); state in {directory}."
@@ -190,6 +202,5 @@ def serve_forever(
         file=sys.stderr,
         flush=True,
     )
-    uvicorn.run(
-        app, host=host, port=port, log_level="warning", access_log=access_log, lifespan="off"
-    )
+    config = uvicorn.Config(app, log_level="warning", access_log=access_log, lifespan="off")
+    uvicorn.Server(config).run(sockets=[sock])

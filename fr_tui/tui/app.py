@@ -23,6 +23,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
+from fr_tui.cli_errors import EXIT_HANGUP, exit_for_signal
 from fr_tui.core.config import SANDBOX, SANDBOX_API_KEY, Config, KeyError_, Profile, save_config
 from fr_tui.core.paths import Paths
 from fr_tui.tui.commands import FrCommands
@@ -30,6 +31,7 @@ from fr_tui.tui.commands import FrCommands
 if TYPE_CHECKING:
     from fr_tui.core.api import BatchClient
     from fr_tui.core.clients import ClientPool
+    from fr_tui.core.intents import Intent
     from fr_tui.core.records import BatchRecord
     from fr_tui.core.store import HistoryStore
     from fr_tui.sandbox.server import SandboxServer
@@ -207,9 +209,10 @@ class FrTuiApp(App[int]):
             return None
         return BatchClient(self.base_url, key)
 
-    def client_for(self, record: BatchRecord) -> BatchClient:
-        """The client for the server `record` belongs to, with its own profile's key
-        (the active client for the active server). Raises NoClientError."""
+    def client_for(self, record: BatchRecord | Intent) -> BatchClient:
+        """The client for the server `record` (or a submit's intent) belongs to, with its
+        own profile's key (the active client for the active server). Raises
+        NoClientError."""
         from fr_tui.core.clients import ClientPool, NoClientError
 
         active = self.client
@@ -338,14 +341,28 @@ class FrTuiApp(App[int]):
         self.run_worker(self._reconcile(), group="reconcile", exclusive=True, exit_on_error=False)
 
     async def _reconcile(self) -> None:
-        from fr_tui.core.reconcile import reconcile
+        """Each server with unfinished submits, through the client of its own profile
+        (whichever profile is active); the active server first."""
+        from fr_tui.core.clients import NoClientError
+        from fr_tui.core.intents import IN_FLIGHT, UNKNOWN, IntentLog
+        from fr_tui.core.reconcile import ReconcileOutcome, reconcile
         from fr_tui.tui.messages import BatchesChanged
 
-        client = self.client
-        if client is None:
-            return
+        outcomes: list[ReconcileOutcome] = []
         try:
-            outcomes = await reconcile(client, self.store)
+            pending = IntentLog(self.store).in_states(IN_FLIGHT | {UNKNOWN})
+            active = getattr(self.client, "origin", None)
+            pending.sort(key=lambda intent: intent.origin != active)
+            done: set[str] = set()
+            for intent in pending:
+                if intent.origin in done:
+                    continue
+                done.add(intent.origin)
+                try:
+                    client = self.client_for(intent)
+                except NoClientError:
+                    continue  # no profile (or key) for that server: it waits
+                outcomes += await reconcile(client, self.store)
         finally:
             self.reconciled_at = time.time()
         for outcome in outcomes:
@@ -364,7 +381,8 @@ class FrTuiApp(App[int]):
                 pass
 
     def _exit_on_signal(self, sig: int) -> None:
-        self.exit(128 + sig, return_code=128 + sig)
+        code = exit_for_signal(sig)  # SIGHUP 129, SIGTERM 143
+        self.exit(code, return_code=code)
 
     def _check_terminal(self) -> None:
         stream = sys.__stdin__
@@ -373,7 +391,7 @@ class FrTuiApp(App[int]):
         except (ValueError, OSError):
             alive = False
         if not alive:
-            self.exit(129, return_code=129)
+            self.exit(EXIT_HANGUP, return_code=EXIT_HANGUP)
 
     async def on_unmount(self) -> None:
         if self._poller is not None:

@@ -43,7 +43,10 @@ class LoadedResults:
     inputs_missing: bool
     merged_children: list[str] = field(default_factory=list)
     opened: list[JoinedResults] = field(default_factory=list)
-    cost_text: str | None = None  # the batch's own actual cost beside its estimate
+    # the batch's own join (before its retries are merged) and the files it is of
+    own: JoinedResults | None = None
+    sources: tuple[Path | None, Path | None, Path | None] = (None, None, None)
+    notes: list[str] = field(default_factory=list)  # to tell the user (from the thread)
 
     def close(self) -> None:
         for joined in self.opened:
@@ -74,7 +77,7 @@ class ResultsLoader:
         unchecked ones when there is a client for the batch's own server. Without one,
         only files that look whole are used."""
         app = self.app
-        dest: Path = app.paths.results_for(record.id)
+        dest: Path = record.results_folder(app.paths)
         output, error = local_result_files(record, dest)
         if not needs_download(record, output, error):
             return output, error, None
@@ -148,12 +151,25 @@ class ResultsLoader:
         """Runs in a thread: the join, then every downloaded retry merged over it."""
         input_path: str | Path | None = record.input_path
         if inputs_missing:
-            input_path = ids_only_input(self.app.paths.results_for(record.id), output, error)
+            input_path = ids_only_input(record.results_folder(self.app.paths), output, error)
         assert input_path is not None
         joined = join_results(input_path, output, error, on_progress=on_progress)
-        loaded = LoadedResults(joined, inputs_missing, opened=[joined])
-        loaded.cost_text = costs(self.app).result_cost_text(record, joined)
+        loaded = LoadedResults(joined, inputs_missing, opened=[joined], own=joined)
+        loaded.sources = (Path(input_path), output, error)
         loaded.joined = merge_retries(
-            self.app.store, self.app.paths, joined, record, loaded.opened, loaded.merged_children
+            self.app.store,
+            self.app.paths,
+            joined,
+            record,
+            loaded.opened,
+            loaded.merged_children,
+            notes=loaded.notes,
         )
         return loaded
+
+    def cost_text(self, record: BatchRecord, loaded: LoadedResults) -> str | None:
+        """Runs in a thread, after the rows are on screen: the batch's own actual cost
+        beside its estimate (tui/costs.py; the first time a walk over every row)."""
+        if loaded.own is None:
+            return None
+        return costs(self.app).result_cost_text(record, loaded.own, loaded.sources)

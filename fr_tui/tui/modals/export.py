@@ -37,7 +37,10 @@ async def export_in_thread(screen: Any, path: Path, write: Callable[[], int]) ->
     try:
         written = await asyncio.to_thread(write)
     except (OSError, ValueError) as exc:
-        screen.notify(str(exc), title="Export failed", severity="error")
+        from fr_tui.core.userfiles import describe
+
+        text = describe(exc) if isinstance(exc, OSError) else str(exc)
+        screen.notify(text, title="Export failed", severity="error")
         return
     screen.notify(f"{plural(written, 'row')} written to {path}", title="Exported")
 
@@ -123,6 +126,9 @@ class ExportModal(ModalScreen[tuple[Path, str, bool] | None]):
         )
         if path.is_dir():
             self.notify(f"{path} is a folder: give a file name", severity="warning")
+            return
+        if not path.parent.is_dir():  # a typo in the folder is said, not made into folders
+            self.notify(f"{path.parent}: no such folder", severity="warning")
             return
         if not path.exists():
             self.dismiss((path, fmt, only_shown))

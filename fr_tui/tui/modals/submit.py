@@ -27,9 +27,11 @@ from fr_tui.core.units import human_bytes, plural
 from fr_tui.core.validate import Report
 from fr_tui.core.workflow import (
     DuplicateSubmitError,
+    FileChangedError,
     MetadataError,
     SubmitPhase,
     UnrecordedBatchError,
+    check_metadata,
     submit_file,
 )
 from fr_tui.tui.costs import costs
@@ -52,8 +54,6 @@ def parse_metadata(text: str) -> dict[str, str]:
         if match is None:
             raise ValueError(f"metadata {item!r} is not key=value")
         out[match.group(1)] = match.group(2)
-    if len(out) > 16:
-        raise ValueError("at most 16 metadata pairs")
     return out
 
 
@@ -81,11 +81,16 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
         ),
     ]
 
-    def __init__(self, path: Path, report: Report, estimate: Any = None) -> None:
+    def __init__(
+        self, path: Path, report: Report, estimate: Any = None, signature: Any = None
+    ) -> None:
         super().__init__()
         self.path = Path(path)
         self.report = report
         self.estimate = estimate  # core.estimate.Estimate, or None
+        # core.userfiles.FileSignature of the file the report is about: a file edited
+        # since is refused rather than uploaded unchecked
+        self.signature = signature
         self._over_budget_ok = False  # the user said yes to going over a budget
         self._submit_when_checked = False
         self.phase = "idle"  # idle | hashing | uploading | creating | done | failed | cancelled
@@ -188,7 +193,8 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
             return
         try:
             metadata = parse_metadata(self.query_one("#submit-metadata", Input).value)
-        except ValueError as exc:
+            check_metadata(metadata, reserved=1)  # what submit_file checks, said at once
+        except ValueError as exc:  # MetadataError too
             self._show_error(str(exc))
             return
         name = self.query_one("#submit-name", Input).value.strip() or None
@@ -256,13 +262,15 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
                 on_phase=self._set_phase,
                 allow_duplicate=allow_duplicate,
                 sha256=sha256,
+                estimate=self.estimate,  # kept with the batch from before the upload
+                expect=self.signature,
             )
         except asyncio.CancelledError:
             self._cancelled()
             raise
         except DuplicateSubmitError as exc:
             self._ask_duplicate(exc, metadata, name)
-        except (MetadataError, StoreError, UnrecordedBatchError) as exc:
+        except (MetadataError, StoreError, UnrecordedBatchError, FileChangedError) as exc:
             self._failed(str(exc))
         except OutcomeUnknownError as exc:
             self._failed(
@@ -275,8 +283,6 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
         else:
             self.record = record
             self.phase = "done"
-            # kept with the batch: spend, the daily budget, the estimate's correction
-            await asyncio.to_thread(costs(app).record_estimate, record, self.estimate)
             self.dismiss(record)
 
     def _ask_duplicate(

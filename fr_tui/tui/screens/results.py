@@ -101,7 +101,7 @@ class ResultsScreen(FindInView, Screen[None]):
         self.record: BatchRecord | None = None
         self.joined: JoinedResults | None = None
         self.merged_children: list[str] = []
-        self.cost_text: str | None = None  # actual cost beside the estimate, from the join
+        self.cost_text: str | None = None  # actual cost beside the estimate, once known
         self.filters: list[str] = list(BASE_FILTERS)
         self.filter_index = 0
         self.find_text = ""
@@ -264,9 +264,22 @@ class ResultsScreen(FindInView, Screen[None]):
             self.set_status("Read error")
             return
         self._loaded.append(loaded)
-        self.cost_text = loaded.cost_text
+        for note in loaded.notes:
+            self.notify(note, title="Retry not merged", severity="warning", timeout=10)
         self.merged_children = loaded.merged_children
         self.show_joined(loaded.joined)
+        self._show_cost(loader, record, loaded)  # after the rows: it may walk every row
+
+    @work(thread=True, exclusive=True, group="results-cost", exit_on_error=False)
+    def _show_cost(self, loader: ResultsLoader, record: BatchRecord, loaded: Any) -> None:
+        text = loader.cost_text(record, loaded)
+        if text is not None:
+            self.app.call_from_thread(self._cost_known, text)
+
+    def _cost_known(self, text: str) -> None:
+        self.cost_text = text
+        if self.joined is not None:
+            self.query_one("#results-summary", Static).update(summary_text(self.joined, text))
 
     def _show_title(self, record: BatchRecord) -> None:
         store = self.app.store

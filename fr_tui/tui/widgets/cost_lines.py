@@ -56,7 +56,7 @@ class SpendLine(Static):
     """Today's and this week's spend of the active profile, refreshed when asked."""
 
     DEFAULT_CSS = """
-    SpendLine { height: 1; padding: 0 1; color: $text-muted; }
+    SpendLine { height: auto; max-height: 2; padding: 0 1; color: $text-muted; }
     """
 
     def __init__(self, **kwargs: Any) -> None:
