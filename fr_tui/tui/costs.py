@@ -128,6 +128,25 @@ class CostService:
             text += f" · estimate {cost_range(estimate.low, estimate.high)}"
         return text
 
+    def learn_from(self, record: BatchRecord, output: Path | None, error: Path | None) -> None:
+        """A finished batch's actual cost and tokens, kept in history as soon as its
+        results are downloaded (thread): the next estimate of any file learns from them
+        (the expected output per row, the token correction) without the Results screen
+        having been opened."""
+        from fr_tui.core.results import join_results
+
+        if not record.input_path or not Path(record.input_path).is_file():
+            return
+        try:
+            joined = join_results(record.input_path, output, error)
+        except (OSError, ValueError) as exc:
+            log.warning("results of %s: %s", record.id, exc)
+            return
+        try:
+            self.result_cost_text(record, joined, (Path(record.input_path), output, error))
+        finally:
+            joined.close()
+
     def spend_text(self) -> str | None:
         """ "spend today $0.12 · this week $1.40 · 2 running ≤$0.30 (default)": the active
         profile's (short enough for 80 columns)."""

@@ -405,7 +405,7 @@ class BatchPoller:
             return
         dest: Path = record.results_folder(self.app.paths)
         try:
-            await fetch_results(client, self.app.store, record, dest)
+            output, error = await fetch_results(client, self.app.store, record, dest)
         except ApiError as exc:
             self.app.notify(
                 f"Could not download the results of {record.label}: {exc.message}",
@@ -418,6 +418,11 @@ class BatchPoller:
             )
             return
         self._post(BatchesChanged([record.id]))
+        from fr_tui.tui.costs import costs
+
+        fresh = self.app.store.get(record.origin, record.id) or record
+        await asyncio.to_thread(costs(self.app).learn_from, fresh, output, error)
+        self._post(BatchesChanged([record.id]))  # the spend line counts the actual cost
 
     def _post(self, message: Any) -> None:
         broadcast = getattr(self.app, "broadcast", None)

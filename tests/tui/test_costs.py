@@ -307,3 +307,29 @@ async def test_the_spend_line_shows_whole_at_80_columns() -> None:
         assert "1 running <$0.000001" in text and "sandbox" in text and "≤<" not in text, text
         await pilot.pause()
         assert text in screen_text(app), screen_text(app)
+
+
+async def test_a_finished_batch_teaches_the_next_estimate_without_opening_its_results() -> None:
+    """The first estimate of a file counts every row's max_tokens (nothing to learn from
+    yet); once a batch of it has finished and its results are downloaded, the next
+    estimate is a range whose low end is the output the model really gave, with no
+    Results screen opened and no restart."""
+    from fr_tui.core.costlog import model_history
+
+    app = make_app(sandbox=True, sandbox_tick=0.02, start_path=SAMPLES / "chat.jsonl")
+    async with app.run_test(size=(120, 40)) as pilot:
+        modal = await open_submit(pilot, app)
+        first = modal.estimate
+        assert first.cost_low == first.cost_high  # max_tokens alone: one figure
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.store.batches())
+        record = app.store.batches()[0]
+        models = [m.model for m in first.models]
+        # finished, downloaded by the poller, and its actuals kept in history
+        await wait_for(pilot, lambda: model_history(app.store, models, "sandbox"), 30)
+        assert not isinstance(app.screen, ResultsScreen)
+        assert app.store.get(record.origin, record.id).output_path
+        app.open_file(SAMPLES / "chat.jsonl")
+        again = await open_submit(pilot, app)
+        assert again.estimate.cost_low < first.cost_low  # the sandbox answers briefly
+        assert all(m.expected_from == "history" for m in again.estimate.models)

@@ -8,6 +8,7 @@ on a file, and nothing crosses threads but plain appends and attribute writes.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from bisect import bisect_left, bisect_right, insort
@@ -34,6 +35,8 @@ from fr_tui.tui.widgets.jsonl_tree import JsonlTree
 from fr_tui.tui.widgets.jsonl_view import ERROR_MARK, WARNING_MARK, JsonlView
 from fr_tui.tui.widgets.problems_panel import ProblemsPanel
 
+log = logging.getLogger("fr_tui.tui.files")
+
 if TYPE_CHECKING:  # the validator itself is imported when the first file is checked
     from fr_tui.core.validate import Limits, Problem, Report
 
@@ -54,6 +57,7 @@ class _Run:
     progress: tuple[int, int, int] = (0, 0, 0)  # bytes done, bytes total, rows
     report: Report | None = None
     estimate: Any = None  # core.estimate.Estimate, made with the validation
+    checks: Any = None  # core.precheck.PreSubmitChecks: its tallies make the estimate again
     signature: Any = None  # core.userfiles.FileSignature: the file as it was checked
     error: str | None = None
     finished: bool = False
@@ -247,6 +251,8 @@ class FilesScreen(Screen[None]):
                 self._ticker.resume()
         if validate and (self.run is None or self.run.cancel.is_set()):
             self.start_validation()
+        elif self.run is not None and self.run.checks is not None:
+            self._reestimate(self.run)  # batches may have ended since: they teach it
         if line is not None:
             self.view.goto(line - 1)
         self._show_summary()
@@ -299,7 +305,7 @@ class FilesScreen(Screen[None]):
             )
             run.report, run.signature = prepared.report, prepared.signature
             if run.report.complete:
-                run.estimate = prepared.estimate
+                run.estimate, run.checks = prepared.estimate, prepared.checks
         except OSError as exc:
             run.error = f"Cannot read {run.path.name}: {exc.strerror or exc}"
         except Exception as exc:  # a validator bug must not take the app down
@@ -545,12 +551,40 @@ class FilesScreen(Screen[None]):
             self.notify("Highlight a JSONL file to submit first.")
             return
         if self.report is not None and self.report.complete and self.run is not None:
-            self._open_submit()
+            if self.run.checks is not None:
+                self._reestimate(self.run, then_submit=True)
+            else:
+                self._open_submit()
             return
         self._submit_when_valid = True
         if self.run is None or self.run.finished:
             self.start_validation()
         self.notify("Validating the file before submitting…", timeout=2)
+
+    @work(thread=True, exclusive=True, group="files-estimate", exit_on_error=False)
+    def _reestimate(self, run: _Run, then_submit: bool = False) -> None:
+        """The estimate again from the validation's tallies (no second read of the file),
+        against the history as it is now: a batch that finished since the file was
+        checked changes the expected output and the token correction."""
+        from fr_tui.core.prepare import estimate_of
+        from fr_tui.tui.costs import costs
+
+        try:
+            run.estimate = estimate_of(run.checks, run.report, costs(self.app).basis())
+        except Exception as exc:  # noqa: BLE001 - the last estimate stands
+            log.warning("estimate of %s: %s", run.path, exc)
+
+        def show() -> None:
+            if run is not self.run:
+                return
+            self._show_summary()
+            if then_submit:
+                self._open_submit()
+
+        try:
+            self.app.call_from_thread(show)
+        except RuntimeError:
+            pass  # the app is closing
 
     def _open_submit(self) -> None:
         from fr_tui.tui.modals.submit import SubmitModal
