@@ -78,6 +78,9 @@ def test_failed_and_missing_rows_then_retry(samples: Path, api: dict[str, str]) 
     listed = json.loads(run("list", "--json").stdout)["batches"]
     child = next(b for b in listed if b["id"] == retry["batch_id"])
     assert child["parent_batch_id"] == result["batch_id"]
+    # the list says what came back, as the TUI does: not "9/10" done
+    line = next(x for x in run("list").stdout.splitlines() if x.startswith(result["batch_id"]))
+    assert "✓ 6 ✗ 3 ? 1" in line, line
 
 
 def test_exit_codes_and_messages(samples: Path, api: dict[str, str], sandbox) -> None:
