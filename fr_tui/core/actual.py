@@ -117,9 +117,10 @@ class ResultCost:
         }
 
     def summary_text(self) -> str:
+        """What follows "cost ": `$0.0011`, `$0.0011 (+3 unpriced rows)`, or `unknown`."""
         total = self.total
         if total is None:
-            return "cost unknown"
+            return "unknown"
         text = money(total)
         if self.unpriced_rows:
             text += f" (+{self.unpriced_rows:,} unpriced rows)"

@@ -152,9 +152,10 @@ def format_report(report: Report, path: str, *, prompt: PromptTokens | None = No
         count = stats.get("est_input_tokens") or 0
         prompt = PromptTokens(count)
     if prompt.tokens:
+        how = prompt.note or " (estimated at about 4 characters a token)"
         lines.append(
-            f"  about {prompt.tokens:,} input tokens{prompt.note} (estimated: about 4 "
-            f"characters a token), max_tokens total {stats.get('max_tokens_sum', 0):,}"
+            f"  about {prompt.tokens:,} input tokens{how}, "
+            f"max_tokens total {stats.get('max_tokens_sum', 0):,}"
         )
     for title, problems, total in (
         ("Errors", report.errors, report.errors_total),

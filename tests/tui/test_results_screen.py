@@ -259,12 +259,14 @@ async def test_retry_only_the_chosen_kinds_of_failure(finished: Any) -> None:
         groups = modal.query_one("#retry-groups", SelectionList)
         groups.focus()
         await pilot.pause()
-        # Walk the list with the keyboard and untick the "missing" kind.
+        # A 400 fails the same way again: not chosen until the user says so.
+        invalid = next(g for g in modal.groups if g[1] == "invalid_request")
+        assert invalid[0] not in modal.chosen and "missing" in modal.chosen
+        # Walk the list with the keyboard: tick the 400s, untick the "missing" kind.
         for _ in range(len(modal.groups)):
             option = groups.get_option_at_index(groups.highlighted or 0)
-            if option.value == "missing":
+            if option.value in ("missing", invalid[0]):
                 await pilot.press("space")
-                break
             await pilot.press("down")
         await pilot.pause()
         assert "3 rows from 2 kinds of failure" in str(
@@ -288,8 +290,9 @@ async def test_retry_builds_validates_submits_and_merges(finished: Any, fails_fi
         await pilot.pause()
         modal = app.screen
         assert isinstance(modal, RetryModal)
+        # server errors and the missing row are chosen, the 400 is not (it would fail again)
         preview = str(modal.query_one("#retry-preview", Static).content)
-        assert preview.startswith("4 rows from 3 kinds of failure")
+        assert preview.startswith("3 rows from 2 kinds of failure"), preview
         await pilot.press("enter")  # the Retry button has focus
         await wait_for(lambda: app.opened_batches, pilot)
         new_id = app.opened_batches[0]
@@ -301,7 +304,7 @@ async def test_retry_builds_validates_submits_and_merges(finished: Any, fails_fi
     retry_path = store.find(batch_id)[0].results_folder(get_paths()) / "retry-1.jsonl"
     assert child.input_path == str(retry_path.resolve())
     ids = [orjson.loads(line)["custom_id"] for line in retry_path.read_bytes().splitlines()]
-    assert ids == ["fails-03", "fails-06", "fails-08", "fails-09"]
+    assert ids == ["fails-03", "fails-08", "fails-09"]  # fails-06's 400 is not chosen
     assert validate_path(retry_path).valid
     # let the retry run (it fails again: same fault models), then the parent shows the merge
     for _ in range(300):
@@ -564,7 +567,7 @@ async def test_in_the_real_app_retry_lands_on_batches(fails_file: Path) -> None:
         await pilot.pause()
         assert not isinstance(app.screen, ResultsScreen)
         children = app.store.children("sandbox", batch_id)
-        assert len(children) == 1 and children[0].input_rows == 4
+        assert len(children) == 1 and children[0].input_rows == 3  # not the 400
         assert children[0].metadata is not None
         assert children[0].metadata["parent_batch_id"] == batch_id
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,14 @@ def group_label(code: str, message: str, count: int) -> Text:
         text = text[:59] + "…"
     # A Text, not a str: server messages such as "[/v1/...]" are not markup.
     return Text(f"{count:>6,}× {text}")
+
+
+def retried_by_default(key: str, code: str) -> bool:
+    """Whether a kind of failure is chosen when the retry preview opens: the kinds a job
+    retries by default (core/retry_kinds.py), and rows that never came back."""
+    from fr_tui.core.retry_kinds import DEFAULT_RETRY_KINDS, failure_kind
+
+    return key == "missing" or failure_kind(None, code) in DEFAULT_RETRY_KINDS
 
 
 class RetryModal(ModalScreen[str | None]):
@@ -71,6 +80,8 @@ class RetryModal(ModalScreen[str | None]):
         self.groups: list[Group] = []
         self.phase = "loading"  # loading | ready | empty | working
         self._loaded: LoadedResults | None = None
+        # the parent's estimate per row (low, high), to say what the chosen rows may cost
+        self._per_row: tuple[Decimal | None, Decimal | None] | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="retry-box"):
@@ -92,6 +103,7 @@ class RetryModal(ModalScreen[str | None]):
 
     def on_mount(self) -> None:
         self.query_one("#retry-cancel", Button).focus()
+        self._load_parent_estimate()
         if self.joined is not None:
             self._show_groups(self.joined)
         else:
@@ -136,6 +148,31 @@ class RetryModal(ModalScreen[str | None]):
         self._loaded = loaded
         self._show_groups(loaded.joined)
 
+    @work(thread=True, exclusive=True, group="retry-estimate", exit_on_error=False)
+    def _load_parent_estimate(self) -> None:
+        from fr_tui.core.costlog import batch_costs, stored_estimate
+
+        record = self.record
+        key = (record.origin, record.id)
+        estimate = stored_estimate(batch_costs(self.app.store, [key]).get(key, []))
+        rows = record.input_rows or record.request_total
+        if estimate is None or not rows:
+            return
+        self._per_row = (
+            estimate.low / rows if estimate.low is not None else None,
+            estimate.high / rows if estimate.high is not None else None,
+        )
+        self.app.call_from_thread(self._update_preview)
+
+    def _cost_hint(self, rows: int) -> str:
+        """ " About $0.0012–$0.014 (the batch's own estimate per row).", or ""."""
+        from fr_tui.core.estimate import cost_range
+
+        if self._per_row is None or not rows:
+            return ""
+        low, high = (v * rows if v is not None else None for v in self._per_row)
+        return f" About {cost_range(low, high)} (the batch's own estimate per row)."
+
     def _nothing(self, message: str) -> None:
         self.phase = "empty"
         self.status(message)
@@ -149,8 +186,11 @@ class RetryModal(ModalScreen[str | None]):
             return
         self.phase = "ready"
         groups = self.query_one("#retry-groups", SelectionList)
+        # What a retry can fix is chosen (server errors, rate limits, expiry, missing
+        # rows: the job's default kinds); a 400 or a blocked prompt fails the same way
+        # again, so it waits for a deliberate space.
         groups.add_options(
-            Selection(group_label(code, message, count), key, True)
+            Selection(group_label(code, message, count), key, retried_by_default(key, code))
             for key, code, message, count in self.groups
         )
         groups.highlighted = 0
@@ -179,10 +219,16 @@ class RetryModal(ModalScreen[str | None]):
             if self.can_submit
             else "No API key: the file is written and validated, not submitted."
         )
-        self.status(
-            f"{plural(rows, 'row')} from {plural(kinds, 'kind')} of failure go into a "
-            f"new input file. {after} (space toggles a kind)"
-        )
+        if not rows:
+            self.status(
+                "None of these kinds is chosen: they would most likely fail the same way "
+                "again. Space chooses a kind anyway."
+            )
+        else:
+            self.status(
+                f"{plural(rows, 'row')} from {plural(kinds, 'kind')} of failure go into a "
+                f"new input file.{self._cost_hint(rows)} {after} (space toggles a kind)"
+            )
         self.query_one("#retry-go", Button).disabled = rows == 0
 
     @on(Button.Pressed, "#retry-go")
