@@ -218,6 +218,8 @@ def test_too_many_rows_points_at_the_first_row_over_the_limit() -> None:
     report = validate_bytes(encode([chat(f"r{i}") for i in range(5)]), Limits(max_rows=3))
     assert codes(report) == [(4, "too_many_rows")]
     assert "5 requests" in report.errors[0].message
+    # what to do: run it as a job (one command) or split it
+    assert "fr-tui run FILE" in format_report(report, "f.jsonl")
 
 
 def test_file_too_large_points_at_the_line_that_crosses_the_limit() -> None:

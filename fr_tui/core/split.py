@@ -18,11 +18,22 @@ from pathlib import Path
 from fr_tui.core.plan import PlanError, PlanLimits, plan_file
 from fr_tui.core.units import plural
 from fr_tui.core.userfiles import check_replaceable
-from fr_tui.core.validate import Problem
+from fr_tui.core.validate import Problem, Report
 
 # Errors that do not make a part invalid: the limits (why one splits) and what the split
 # repairs on the way.
 SPLIT_FIXES = frozenset({"too_many_rows", "file_too_large", "bom"})
+OVER_LIMIT_CODES = frozenset({"too_many_rows", "file_too_large"})
+
+
+def only_over_limits(report: Report) -> bool:
+    """The file is over one batch's limits and has no other error: its parts (a split, or
+    a job) can go."""
+    counts = report.counts
+    over = sum(counts.get(code, 0) for code in SPLIT_FIXES)
+    return any(counts.get(code) for code in OVER_LIMIT_CODES) and over == report.errors_total
+
+
 _SHOWN_PROBLEMS = 5
 
 

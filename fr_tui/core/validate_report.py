@@ -36,8 +36,10 @@ WARNING_CODES = frozenset(
 # What to do about a problem, shown once per code ({max_rows}/{max_bytes} are the limits).
 HINTS = {
     "empty_file": "A batch needs at least one request line.",
-    "too_many_rows": "Split it: fr-tui split FILE --max-rows {max_rows}",
-    "file_too_large": "Split it: fr-tui split FILE --max-bytes {max_bytes}",
+    "too_many_rows": "Run it as a job (fr-tui run FILE, or s in the TUI: parts, retry "
+    "rounds, one merged result), or split it: fr-tui split FILE --max-rows {max_rows}",
+    "file_too_large": "Run it as a job (fr-tui run FILE, or s in the TUI: parts, retry "
+    "rounds, one merged result), or split it: fr-tui split FILE --max-bytes {max_bytes}",
     "line_too_long": "Check that the file really has one request per line.",
     "bom": "Save the file as UTF-8 without BOM.",
     "invalid_utf8": "Batch files must be UTF-8 text; re-export the file as UTF-8.",

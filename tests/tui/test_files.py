@@ -148,6 +148,26 @@ async def test_valid_file_summary_and_detail() -> None:
         assert screen.view.cursor == 0
 
 
+async def test_the_summary_says_what_s_does_for_this_file(tmp_path: Path) -> None:
+    """`s submits` only on a valid file; a file only over one batch's limits runs as a
+    job; a file with invalid rows offers neither."""
+    from fr_tui.core.validate import Limits
+
+    app = make_app(sandbox=True, sandbox_tick=0.01, start_path=SAMPLES / "chat.jsonl")
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_validated(pilot, app)
+        summary = lambda: str(screen.query_one("#summary").render())  # noqa: E731
+        assert "s submits" in summary()
+        screen.open_path(SAMPLES / "broken.jsonl")
+        await wait_for(pilot, lambda: screen.report is not None and not screen.report.valid)
+        assert "s submits" not in summary() and "job" not in summary()
+        screen._limits = lambda: Limits(max_rows=5)  # type: ignore[method-assign]
+        screen.open_path(SAMPLES / "chat.jsonl")
+        await wait_for(pilot, lambda: screen.report is not None and screen.report.rows == 12)
+        await wait_for(pilot, lambda: "s runs it as a job" in summary())
+        assert "s submits" not in summary()
+
+
 async def test_find_moves_to_the_matching_line() -> None:
     app = make_app(sandbox=True, sandbox_tick=0.01, start_path=SAMPLES / "chat.jsonl")
     async with app.run_test(size=(80, 24)) as pilot:

@@ -72,7 +72,10 @@ def file_summary(
         )
         if estimate is not None:
             text.append(f" · est. {estimate.cost_text()}")
-        text.append(" · s submits")
+        if report.valid:
+            text.append(" · s submits")
+        elif report.complete and _only_over_limits(report):
+            text.append(" · s runs it as a job")
     elif progress is not None:
         done, total, rows, found = progress
         pct = 100 * done / total if total else 0
@@ -85,3 +88,9 @@ def file_summary(
         text.append(f" · {lines} lines\n")
         text.append("not validated yet: enter validates", style="dim")
     return text
+
+
+def _only_over_limits(report: Report) -> bool:
+    from fr_tui.core.split import only_over_limits  # the planner: not at start-up
+
+    return only_over_limits(report)
