@@ -223,3 +223,23 @@ async def test_the_running_line_counts_a_running_job_by_its_estimate(tmp_path: P
 
         await wait_for(pilot, lambda: "3 running" in shown())
         assert "≤$0.00 " not in shown() and "≤$0" in shown(), shown()
+
+
+async def test_a_part_with_rows_of_two_models_lists_both_in_its_details(tmp_path: Path) -> None:
+    from fr_tui.tui.screens.batch_details import BatchDetailsScreen
+
+    nano = write_input(tmp_path / "nano.jsonl", 6, "openai/gpt-4.1-nano").read_text()
+    haiku = write_input(tmp_path / "haiku.jsonl", 4, "anthropic/claude-3.5-haiku").read_text()
+    path = tmp_path / "mixed.jsonl"
+    path.write_text(nano + haiku.replace('"row-', '"haiku-row-'))
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        job = new_job(app.store, path, max_rows=100)
+        await wait_for(pilot, lambda: JobStore(app.store).get(job.id).status == "completed")
+        [batch_id] = JobStore(app.store).batch_ids(job.id)
+        app.push_screen(BatchDetailsScreen(batch_id, origin="sandbox"))
+        await wait_for(pilot, lambda: isinstance(app.screen, BatchDetailsScreen))
+        await pilot.pause()
+        head = str(app.screen.query_one("#details-head").render())
+        assert "openai/gpt-4.1-nano (6 rows)" in head, head
+        assert "anthropic/claude-3.5-haiku (4 rows)" in head, head
