@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,18 @@ def mixed_input(tmp_path: Path, per_model: int) -> Path:
     return path
 
 
+@contextmanager
+def driving(sandbox: Any, home: Path, path: Path, *args: str) -> Iterator[Any]:
+    """`fr-tui run PATH ARGS` in the background (killed if the test leaves it running)."""
+    driver = spawn("--base-url", sandbox.base_url, "run", str(path), *args, *FAST, home=home)
+    try:
+        yield driver
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+            driver.wait()
+
+
 def parts_running(home: Path, count: int) -> bool:
     return len(history_rows(home, "SELECT 1 FROM job_parts WHERE state='running'")) >= count
 
@@ -53,10 +66,9 @@ def test_a_cancelled_job_counts_the_rows_its_parts_answered(
 ) -> None:
     path = write_input(tmp_path / "in.jsonl", 30, "openai/gpt-4.1-nano")
     base = ("--base-url", paced_sandbox.base_url)
-    driver = spawn(
-        *base, "run", str(path), "--max-rows", "10", "--max-in-flight", "1", *FAST, home=fr_home
-    )
-    try:
+    with driving(
+        paced_sandbox, fr_home, path, "--max-rows", "10", "--max-in-flight", "1"
+    ) as driver:
         # the first part answered, the second one running
         wait_until(
             lambda: history_rows(fr_home, "SELECT 1 FROM job_parts WHERE state='done'"),
@@ -68,10 +80,6 @@ def test_a_cancelled_job_counts_the_rows_its_parts_answered(
         cancel = run(*base, "job", "cancel", job_id, home=fr_home)
         assert cancel.returncode == 0, cancel.stderr
         driver.communicate(timeout=60)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
-            driver.wait()
     wait_until(
         lambda: all(
             b["status"] in ("cancelled", "completed")
@@ -108,11 +116,9 @@ def test_running_parts_of_a_job_count_their_share_of_the_estimate(
     paced_sandbox: Any, tmp_path: Path, fr_home: Path
 ) -> None:
     path = write_input(tmp_path / "in.jsonl", 40, "openai/gpt-4.1-nano")
-    base = ("--base-url", paced_sandbox.base_url)
-    driver = spawn(
-        *base, "run", str(path), "--max-rows", "20", "--max-in-flight", "2", *FAST, home=fr_home
-    )
-    try:
+    with driving(
+        paced_sandbox, fr_home, path, "--max-rows", "20", "--max-in-flight", "2"
+    ) as driver:
         wait_until(lambda: parts_running(fr_home, 2), 60, "both parts running")
         spend = json.loads(run("spend", "--json", home=fr_home).stdout)
         job = jobs_in_history(fr_home)[0]
@@ -124,10 +130,6 @@ def test_running_parts_of_a_job_count_their_share_of_the_estimate(
         text = run("spend", home=fr_home).stdout
         assert "running: 2 batches, up to $0.00 more" not in text
         driver.communicate(timeout=60)
-    finally:
-        if driver.poll() is None:
-            driver.kill()
-            driver.wait()
     assert driver.returncode == 0
 
 
