@@ -41,6 +41,7 @@ from fr_tui.headless_session import Session, Target, open_session, open_store, r
 
 if TYPE_CHECKING:
     from fr_tui.core.jobs import Step
+    from fr_tui.core.prepare import CostBasis
     from fr_tui.core.store import HistoryStore
 
 MAX_ROUNDS = 20
@@ -338,7 +339,7 @@ async def _drive(args: argparse.Namespace, session: Session, job_id: str) -> Job
         line.end()
 
 
-def _cost_basis(session: Session) -> Any:
+def _cost_basis(session: Session) -> CostBasis:
     """The parts' estimates and prices: the job's server (its cached catalog: the job was
     estimated with it) and the profile that talks to it."""
     from fr_tui.core.prepare import CostBasis

@@ -76,7 +76,7 @@ class JobSettings:
 
     def parts_for(self, rows: int, size: int) -> tuple[int, bool]:
         """How many parts a file of `rows` rows and `size` bytes is planned into, and
-        whether that is exact: it is a least when bytes or prompt tokens may cut parts
+        whether that is exact: it is at least that when bytes or prompt tokens may cut parts
         short (rows of uneven sizes fill parts unevenly)."""
         by_rows = max(1, -(-rows // self.max_rows))
         by_bytes = -(-size // self.max_bytes)
