@@ -41,6 +41,7 @@ from fr_tui.headless_session import Session, Target, open_session, open_store, r
 
 if TYPE_CHECKING:
     from fr_tui.core.jobs import Step
+    from fr_tui.core.prepare import CostBasis
     from fr_tui.core.store import HistoryStore
 
 MAX_ROUNDS = 20
@@ -239,11 +240,10 @@ def _new_job(
 ) -> Job:
     """Validate, estimate and check the budget (nothing is uploaded before), then make
     the job in history."""
-    from fr_tui.core.validate import Limits
+    from fr_tui.core.prepare import UNLIMITED
 
-    unlimited = Limits(max_rows=sys.maxsize, max_bytes=sys.maxsize)  # parts fit the limits
-    prepared, _ = prepare(
-        args.file, target.origin, target.profile, config, store, max_cost=max_cost, limits=unlimited
+    prepared, _ = prepare(  # the whole file: its parts fit the limits
+        args.file, target.origin, target.profile, config, store, max_cost=max_cost, limits=UNLIMITED
     )
     report, estimate = prepared.report, prepared.estimate
     if not report.valid:
@@ -305,7 +305,9 @@ async def _drive(args: argparse.Namespace, session: Session, job_id: str) -> Job
                 line.end()
                 err(note)
 
-    engine = JobEngine(session.client, session.store, session.paths, job_id)
+    engine = JobEngine(
+        session.client, session.store, session.paths, job_id, costs=_cost_basis(session)
+    )
     driver = JobDriver(engine, interval=interval)
     watching = False
     try:
@@ -335,6 +337,16 @@ async def _drive(args: argparse.Namespace, session: Session, job_id: str) -> Job
                     return job
     finally:
         line.end()
+
+
+def _cost_basis(session: Session) -> CostBasis:
+    """The parts' estimates and prices: the job's server (its cached catalog: the job was
+    estimated with it) and the profile that talks to it."""
+    from fr_tui.core.prepare import CostBasis
+    from fr_tui.headless_cost import catalog_loader
+
+    catalog = catalog_loader(session.origin, session.paths).cached()
+    return CostBasis(session.origin, session.profile, catalog, session.config.prices, session.store)
 
 
 def _finish(args: argparse.Namespace, store: HistoryStore, job: Job) -> int:

@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fr_tui.core.api import BatchClient
 from fr_tui.core.errors import (
@@ -85,6 +86,11 @@ from fr_tui.core.retry_kinds import TOKEN_LIMIT
 from fr_tui.core.store import HistoryStore
 from fr_tui.core.userfiles import describe
 from fr_tui.core.workflow import JobSlot, fetch_results, poll_batch, submit_file
+
+if TYPE_CHECKING:
+    from fr_tui.core.estimate import Estimate
+    from fr_tui.core.prepare import CostBasis
+    from fr_tui.core.results import JoinedResults
 
 log = logging.getLogger("fr_tui.jobs")
 
@@ -138,7 +144,11 @@ def parts_of_plan(job: Job, round_: int, plan: Plan, folder: Path, first: int = 
 
 class JobEngine:
     """Advances one job. `poll=False` leaves polling to someone else (the TUI's poller
-    keeps every running batch current); the engine then reads statuses from history."""
+    keeps every running batch current); the engine then reads statuses from history.
+    `costs`: what the job's cost figures rest on (its server's catalog and prices, its
+    profile): each part goes out with its own estimate (the running line, spend and the
+    daily budget count it), and each part's rows are priced per model once read. Without
+    it parts carry no estimate and rows without usage.cost stay unpriced."""
 
     def __init__(
         self,
@@ -150,8 +160,10 @@ class JobEngine:
         poll: bool = True,
         concurrency: int = POLL_CONCURRENCY,
         clock: Callable[[], float] = time.time,
+        costs: CostBasis | None = None,
     ) -> None:
         self.client = client
+        self.costs = costs
         self.store = store
         self.paths = paths
         self.job_id = job_id
@@ -352,11 +364,50 @@ class JobEngine:
         if record.output_file_id or record.error_file_id:
             dest = record.results_folder(self.paths)
             output, error = await fetch_results(self.client, self.store, record, dest)
-            from fr_tui.core.results import join_results
-
-            joined = await asyncio.to_thread(join_results, self.dir / part.file, output, error)
-            joined.close()
+            await asyncio.to_thread(self._read_part, record, self.dir / part.file, output, error)
         self.jobs.set_part(part, state=PART_DONE, note=None)
+
+    def _read_part(
+        self, record: BatchRecord, source: Path, output: Path | None, error: Path | None
+    ) -> None:
+        """Join a part's results (the join is stored beside them) and keep what its rows
+        cost per model, as reading a batch's results does (spend credits each model)."""
+        from fr_tui.core.results import join_results
+
+        joined = join_results(source, output, error)
+        try:
+            self._record_cost(record, joined, (source, output, error))
+        finally:
+            joined.close()
+
+    def _record_cost(
+        self,
+        record: BatchRecord,
+        joined: JoinedResults,
+        sources: tuple[Path, Path | None, Path | None],
+    ) -> None:
+        from fr_tui.core.actual import result_cost
+        from fr_tui.core.costlog import record_actuals
+
+        prices = self.costs.prices if self.costs is not None else None
+        try:
+            cost = result_cost(joined, prices, cache_for=sources)
+        except (OSError, ValueError, ArithmeticError) as exc:  # a cost never stops a job
+            log.warning("the cost of %s was not read: %s", record.id, exc)
+            return
+        record_actuals(self.store, record.origin, record.id, cost)
+
+    def _estimate(self, path: Path) -> Estimate | None:
+        """A part's own estimate (its rows, its models), or None without cost figures."""
+        if self.costs is None:
+            return None
+        from fr_tui.core.prepare import estimate_file
+
+        try:
+            return estimate_file(path, self.costs)
+        except (OSError, ValueError, ArithmeticError) as exc:  # a cost never stops a job
+            log.warning("no estimate for %s: %s", path, exc)
+            return None
 
     async def _split(self, job: Job, part: JobPart) -> None:
         """A part the token limit refused while it ran alone: two halves, each a part of
@@ -421,6 +472,7 @@ class JobEngine:
         name = f"{job.label}{PART_NAME_MARK}{part.part}"
         if part.round > 1:
             name += f" · round {part.round}"
+        estimate = await asyncio.to_thread(self._estimate, self.dir / part.file)
         record = await submit_file(
             self.client,
             self.store,
@@ -434,6 +486,7 @@ class JobEngine:
             reconcile_first=False,
             job=JobSlot(job.id, part.part, part.round),
             intents=self.intents,
+            estimate=estimate,
         )
         self.jobs.set_part(
             part,

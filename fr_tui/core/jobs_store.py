@@ -74,6 +74,15 @@ class JobSettings:
     rounds: int = 3
     retry_kinds: tuple[str, ...] = DEFAULT_RETRY_KINDS
 
+    def parts_for(self, rows: int, size: int) -> tuple[int, bool]:
+        """How many parts a file of `rows` rows and `size` bytes is planned into, and
+        whether that is exact: it is at least that when bytes or prompt tokens may cut parts
+        short (rows of uneven sizes fill parts unevenly)."""
+        by_rows = max(1, -(-rows // self.max_rows))
+        by_bytes = -(-size // self.max_bytes)
+        exact = by_bytes < by_rows and not self.max_tokens
+        return max(by_rows, by_bytes), exact
+
     def to_json(self) -> dict[str, Any]:
         return {
             "max_rows": self.max_rows,

@@ -84,7 +84,8 @@ def job_progress(store: HistoryStore, job: Job, *, now: float | None = None) -> 
     progress = JobProgress(job, views, jobs.batch_ids(job.id))
     amounts = [parse_money(r.cost) for r in records.values() if r.cost is not None]
     progress.cost = sum((a for a in amounts if a is not None), Decimal(0)) if amounts else None
-    if job.status in TERMINAL:
+    if job.status in TERMINAL and job.output_path:
+        # merged: the merged file's counts, kept with the job
         progress.ok, progress.failed, progress.missing = (
             job.ok or 0,
             job.failed or 0,
@@ -92,7 +93,8 @@ def job_progress(store: HistoryStore, job: Job, *, now: float | None = None) -> 
         )
         progress.parts_done = sum(1 for v in views if v.part.state in (PART_DONE, PART_UNRUNNABLE))
         return progress
-    # rows settled in earlier rounds, plus what this round's batches say so far
+    # rows settled in earlier rounds, plus what this round's batches say so far (a job
+    # that ended without its merge, cancelled or failed, counts what its parts answered)
     ok, failed, missing = job.ok or 0, job.failed or 0, job.missing or 0
     done_rows = 0
     started: list[float] = []
@@ -111,6 +113,11 @@ def job_progress(store: HistoryStore, job: Job, *, now: float | None = None) -> 
             started.append(float(view.batch.created_at))
         if state == PART_RUNNING and view.batch is not None and not view.batch.terminal:
             done_rows -= c  # running: missing rows are not known yet
+    if job.status in TERMINAL:  # whatever no batch answered is missing for good
+        progress.ok, progress.failed = ok, failed
+        progress.missing = max(0, (job.total or 0) - ok - failed)
+        progress.in_flight = progress.waiting = 0
+        return progress
     progress.ok, progress.failed, progress.missing = ok, failed, missing
     round_rows = sum(v.part.rows for v in views)
     if started and 0 < done_rows < round_rows:

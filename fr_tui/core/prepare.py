@@ -18,6 +18,7 @@ it was checked (`expect`: workflow.FileChangedError).
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ from fr_tui.core.userfiles import FileSignature
 from fr_tui.core.validate import Limits, Problem, Report, validate_path
 
 NO_CATALOG_NOTE = "no model catalog: prices from genai-prices and [prices] only"
+# A file that goes out as parts (a job) is checked and estimated whole, over any limit.
+UNLIMITED = Limits(max_rows=sys.maxsize, max_bytes=sys.maxsize)
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,14 @@ def estimate_of(checks: PreSubmitChecks, report: Report, basis: CostBasis) -> Es
     if basis.catalog is None:
         estimate.notes.append(NO_CATALOG_NOTE)
     return estimate
+
+
+def estimate_file(path: str | Path, basis: CostBasis) -> Estimate:
+    """The estimate of a file on its own (a job's part, just before it goes out), held to
+    no limits and no budget. Raises OSError when the file cannot be read."""
+    checks = PreSubmitChecks(basis.catalog)
+    report = validate_path(Path(path), UNLIMITED, observer=checks)
+    return estimate_of(checks, report, basis)
 
 
 def budget_of(estimate: Estimate, basis: CostBasis, max_cost: Decimal | None = None) -> BudgetCheck:

@@ -26,6 +26,7 @@ from textual.worker import Worker, WorkerState
 from fr_tui.cli_errors import EXIT_HANGUP, exit_for_signal
 from fr_tui.core.config import SANDBOX, SANDBOX_API_KEY, Config, KeyError_, Profile, save_config
 from fr_tui.core.paths import Paths
+from fr_tui.core.units import plural
 from fr_tui.tui.commands import FrCommands
 
 if TYPE_CHECKING:
@@ -130,6 +131,7 @@ class FrTuiApp(App[int]):
             self.config.warnings.append(f"config: unknown theme {config.theme!r}")
         self._poller: BatchPoller | None = None
         self._jobs_driver: JobsDriver | None = None
+        self._asking_to_quit: Screen[Any] | None = None  # the question while it is shown
 
     # ------------------------------------------------------------------ state
 
@@ -531,6 +533,32 @@ class FrTuiApp(App[int]):
     def action_back(self) -> None:
         if len(self.screen_stack) > 1:
             self.pop_screen()
+
+    async def action_quit(self) -> None:
+        """Quit; while this process drives jobs, ask first (they stop moving until some
+        fr-tui drives them again). A second quit key while asking quits."""
+        from fr_tui.tui.modals.confirm import ConfirmModal
+
+        running = len(self._jobs_driver.held) if self._jobs_driver is not None else 0
+        if not running or self.screen is self._asking_to_quit:
+            self.exit()
+            return
+        they = "it pauses" if running == 1 else "they pause"
+        body = (
+            f"{plural(running, 'job')} {'is' if running == 1 else 'are'} running; {they} "
+            "until fr-tui is opened again or `fr-tui run FILE` resumes "
+            f"{'it' if running == 1 else 'them'}. Quit?"
+        )
+        modal = ConfirmModal(
+            "Jobs are running" if running > 1 else "A job is running", body, "Quit"
+        )
+        self._asking_to_quit = modal
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.exit()
+
+        self.push_screen(modal, answered)
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         # Textual's Quit and Keys would stand next to fr-tui's own Quit and Help.

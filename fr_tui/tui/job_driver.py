@@ -20,6 +20,7 @@ from fr_tui.core.jobs_store import BLOCKED, COMPLETED, PART_RUNNING, Job, JobSto
 from fr_tui.core.locks import WorkLock
 from fr_tui.core.records import BatchRecord
 from fr_tui.core.store import StoreError
+from fr_tui.tui.costs import costs
 from fr_tui.tui.messages import JobsChanged
 
 
@@ -122,10 +123,10 @@ class JobsDriver:
         held = self.held.get(job.id)
         if held is not None:
             return held[1]
+        # the job's own server and profile, as for a batch of it
+        as_batch = BatchRecord(id=job.id, status="", origin=job.origin, profile=job.profile)
         try:
-            client = self.app.client_for(
-                BatchRecord(id=job.id, status="", origin=job.origin, profile=job.profile)
-            )
+            client = self.app.client_for(as_batch)
         except NoClientError as exc:
             self.errors[job.id] = str(exc)
             return None
@@ -138,7 +139,9 @@ class JobsDriver:
             self.errors[job.id] = f"cannot lock the job: {exc}"
             return None
         self.elsewhere.discard(job.id)
-        engine = JobEngine(client, self.app.store, self.app.paths, job.id, poll=False)
+        # once per job and app: the job's catalog (a cached file) and prices
+        basis = costs(self.app).basis(as_batch)
+        engine = JobEngine(client, self.app.store, self.app.paths, job.id, poll=False, costs=basis)
         self.held[job.id] = (lock, engine)
         return engine
 

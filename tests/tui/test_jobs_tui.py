@@ -182,3 +182,64 @@ async def test_a_job_row_is_marked_and_compared_with_a_batch(tmp_path: Path) -> 
         assert (compared.a.kind, compared.a.id) == ("job", job.id)
         assert (compared.b.kind, compared.b.id) == ("batch", record.id)
         assert compared.comparison.summary().both == 30
+
+
+async def test_quitting_while_a_job_runs_asks_first(tmp_path: Path) -> None:
+    from fr_tui.tui.modals.confirm import ConfirmModal
+
+    path = write_input(tmp_path / "in.jsonl", 30, "openai/gpt-4.1-nano")
+    app = make_app(tick=5.0)  # its batches stay in progress
+    async with app.run_test(size=(80, 24)) as pilot:
+        job = new_job(app.store, path, max_rows=10)
+        await wait_for(pilot, lambda: app.jobs_driver.drives(job.id))
+        await pilot.press("q")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        body = str(app.screen.query_one("#confirm-body").render())
+        assert "1 job is running" in body and "fr-tui run FILE" in body, body
+        await pilot.press("n")  # it stays open, and the job goes on here
+        await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmModal))
+        assert app.return_code is None and app.jobs_driver.drives(job.id)
+        await pilot.press("q")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: app.return_code is not None)
+
+
+async def test_the_running_line_counts_a_running_job_by_its_estimate(tmp_path: Path) -> None:
+    from fr_tui.tui.widgets.cost_lines import SpendLine
+
+    path = write_input(tmp_path / "in.jsonl", 30, "openai/gpt-4.1-nano")
+    app = make_app(tick=5.0)  # its batches stay in progress
+    async with app.run_test(size=(80, 24)) as pilot:
+        new_job(app.store, path, max_rows=10)
+        await wait_for(pilot, lambda: len(app.store.batches()) == 3)
+        await pilot.press("2")
+        screen = batches_screen(app)
+        line = screen.query_one(SpendLine)
+
+        def shown() -> str:
+            line.refresh_spend()
+            return str(line.render())
+
+        await wait_for(pilot, lambda: "3 running" in shown())
+        assert "≤$0.00 " not in shown() and "≤$0" in shown(), shown()
+
+
+async def test_a_part_with_rows_of_two_models_lists_both_in_its_details(tmp_path: Path) -> None:
+    from fr_tui.tui.screens.batch_details import BatchDetailsScreen
+
+    nano = write_input(tmp_path / "nano.jsonl", 6, "openai/gpt-4.1-nano").read_text()
+    haiku = write_input(tmp_path / "haiku.jsonl", 4, "anthropic/claude-3.5-haiku").read_text()
+    path = tmp_path / "mixed.jsonl"
+    path.write_text(nano + haiku.replace('"row-', '"haiku-row-'))
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        job = new_job(app.store, path, max_rows=100)
+        await wait_for(pilot, lambda: JobStore(app.store).get(job.id).status == "completed")
+        [batch_id] = JobStore(app.store).batch_ids(job.id)
+        app.push_screen(BatchDetailsScreen(batch_id, origin="sandbox"))
+        await wait_for(pilot, lambda: isinstance(app.screen, BatchDetailsScreen))
+        await pilot.pause()
+        head = str(app.screen.query_one("#details-head").render())
+        assert "openai/gpt-4.1-nano (6 rows)" in head, head
+        assert "anthropic/claude-3.5-haiku (4 rows)" in head, head

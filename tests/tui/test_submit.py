@@ -113,6 +113,46 @@ async def test_over_the_limits_offers_to_run_it_as_a_job(tmp_path: Path) -> None
         assert app.store.batches() != [] and not list(data.glob("many.part*"))
 
 
+async def test_a_job_shows_its_cost_parts_and_rounds_and_waits_for_a_deliberate_yes(
+    tmp_path: Path, fr_home: Path
+) -> None:
+    """Users pay for a job: before it is made, the dialog says what it will cost (as
+    `fr-tui estimate` says), in how many parts and rounds; a stray enter makes nothing."""
+    import json
+    from decimal import Decimal
+
+    from fault_helpers import run
+
+    from fr_tui.core.jobs_store import JobStore
+    from fr_tui.core.units import money
+    from fr_tui.tui.widgets.cost_lines import EstimateLine
+
+    path = tmp_path / "many.jsonl"
+    path.write_bytes((SAMPLES / "chat.jsonl").read_bytes())
+    cli = run("--sandbox", "estimate", str(path), "--json", home=fr_home)
+    assert cli.returncode == 0, cli.stderr
+    estimate = json.loads(cli.stdout)
+    app = make_app(sandbox=True, sandbox_tick=0.01, start_path=path)
+    app.config.profile("sandbox").max_rows = 5
+    async with app.run_test(size=(80, 24)) as pilot:
+        modal = await open_submit(pilot, app)
+        await wait_for(pilot, lambda: modal.query_one(EstimateLine).checked)
+        await pilot.pause()
+        text = screen_text(app)
+        assert money(Decimal(str(estimate["cost_high"]))) in text, text
+        assert "3 parts of at most 5 rows" in text, text  # 12 rows
+        assert "up to 3 rounds" in text, text
+        assert "Run as a job (j)" in text
+        await pilot.press("enter")  # a stray enter: the dialog closes, nothing is made
+        await wait_for(pilot, lambda: not isinstance(app.screen, SubmitModal))
+        assert JobStore(app.store).jobs() == []
+        modal = await open_submit(pilot, app)
+        await pilot.press("j")  # the deliberate key
+        await wait_for(pilot, lambda: JobStore(app.store).jobs())
+        job = JobStore(app.store).jobs()[0]
+        assert job.estimate_high == Decimal(str(estimate["cost_high"]))
+
+
 async def test_cancel_upload_records_nothing() -> None:
     app = make_app(sandbox=True, sandbox_tick=0.05, start_path=SAMPLES / "chat.jsonl")
     async with app.run_test(size=(80, 24)) as pilot:

@@ -79,6 +79,7 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
         Binding(
             "ctrl+x", "cancel_upload", "Cancel upload", id="submit-cancel-upload", priority=True
         ),
+        Binding("j", "run_job", "Run as a job", id="submit-run-job"),
     ]
 
     def __init__(
@@ -149,10 +150,14 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
             )
             if refusal is not None:
                 yield Static(refusal, markup=False, id="submit-refusal")
+                job = self.over_limits() and app.client is not None
+                if job:
+                    yield Static(self._job_offer(), markup=False, id="submit-job-offer")
+                    yield EstimateLine(self.estimate, id="submit-estimate")
                 with Horizontal(id="submit-buttons"):
-                    if self.over_limits():
+                    if job:
                         yield Button(
-                            "Run as a job", id="submit-job", variant="primary", compact=True
+                            "Run as a job (j)", id="submit-job", variant="primary", compact=True
                         )
                     yield Button("Close", id="submit-close-button", compact=True)
                 return
@@ -170,9 +175,26 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
                 yield Button("Submit ⏎", id="submit-go", variant="primary", compact=True)
                 yield Button("Cancel", id="submit-cancel", compact=True)
 
+    def _job_settings(self) -> Any:
+        from fr_tui.core.jobs_store import JobSettings
+
+        profile: Any = self.app.profile
+        return JobSettings(profile.max_rows, profile.max_bytes, profile.max_enqueued_tokens)
+
+    def _job_offer(self) -> str:
+        """What running it as a job does, said before anything is made."""
+        settings = self._job_settings()
+        parts, exact = settings.parts_for(self.report.rows, self.report.bytes)
+        return (
+            f"Run it as a job: {'' if exact else 'at least '}{plural(parts, 'part')} of at "
+            f"most {settings.max_rows:,} rows, up to {plural(settings.rounds, 'round')} "
+            "(failed rows go again), one merged result. Each part is a batch you pay for."
+        )
+
     def on_mount(self) -> None:
-        # The name field first: typing names the batch, and enter there submits too.
-        for selector in ("#submit-name", "#submit-go", "#submit-job", "#submit-close-button"):
+        # The name field first: typing names the batch, and enter there submits too. A
+        # job is never the default: enter closes, j or its button runs it.
+        for selector in ("#submit-name", "#submit-go", "#submit-close-button"):
             found = self.query(selector)
             if found:
                 found.first().focus()
@@ -385,6 +407,14 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
     @on(Button.Pressed, "#submit-job")
     def _job_pressed(self, event: Button.Pressed) -> None:
         event.stop()
+        self.action_run_job()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "run_job":  # offered only for a file that is just over the limits
+            return bool(self.query("#submit-job"))
+        return True
+
+    def action_run_job(self) -> None:
         problem = costs(self.app).budget_problem(self.estimate) if self.estimate else None
         if problem is None:
             self._run_as_job()
@@ -400,7 +430,7 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
     @work(exclusive=True, group="submit-job", exit_on_error=False)
     async def _run_as_job(self) -> None:
         """Make the job in history; the app's job driver plans and runs it from there."""
-        from fr_tui.core.jobs_store import Job, JobSettings, JobStore, new_job_id
+        from fr_tui.core.jobs_store import Job, JobStore, new_job_id
         from fr_tui.core.workflow import file_sha256
         from fr_tui.tui.job_rows import job_key
         from fr_tui.tui.messages import JobsChanged
@@ -424,9 +454,7 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
                 origin=client.origin,
                 input_path=str(self.path.resolve()),
                 input_sha256=sha,
-                settings=JobSettings(
-                    profile.max_rows, profile.max_bytes, profile.max_enqueued_tokens
-                ),
+                settings=self._job_settings(),
                 profile=profile.name,
                 base_url=None if app.is_sandbox else client.base_url,
                 input_bytes=self.report.bytes,

@@ -22,7 +22,7 @@ from textual.widgets.option_list import Option
 
 from fr_tui.core.models import TIMESTAMP_FIELDS
 from fr_tui.core.store import BatchRecord
-from fr_tui.core.units import plain_number
+from fr_tui.core.units import plain_number, plural
 from fr_tui.tui import batch_actions
 from fr_tui.tui.messages import BatchesChanged, BatchFinished
 from fr_tui.tui.widgets.app_footer import AppFooter
@@ -188,13 +188,18 @@ class BatchDetailsScreen(Screen[None]):
         head = self.query_one("#details-head", Static)
         role = status_role(record)
         word = record.status.replace("_", " ")
-        model = record.raw.get("model") if isinstance(record.raw, dict) else None
+        models = self._models(record)
         lines = [
             f"{status_glyph(record)} {escape(word)}  {escape(record.label)}",
             f"id {escape(record.id)} · {escape(endpoint_text(record))}"
-            + (f" · model {escape(str(model))}" if model else "")
+            + (f" · model {escape(models[0][0])}" if len(models) == 1 else "")
             + f" · {timing_text(record, self.clock())}",
         ]
+        if len(models) > 1:
+            lines.append(
+                "models "
+                + ", ".join(f"{escape(name)} ({plural(rows, 'row')})" for name, rows in models)
+            )
         if record.status in ("validating", "finalizing"):
             lines.append(f"{word.capitalize()} can take a while on a busy server; this is normal.")
         if record.poll_error and not record.terminal:
@@ -204,6 +209,18 @@ class BatchDetailsScreen(Screen[None]):
         head.update("\n".join(lines))
         for name in ("success", "warning", "error"):
             head.set_class(role == name, f"-{name}")
+
+    def _models(self, record: BatchRecord) -> list[tuple[str, int]]:
+        """Every model of the batch with its rows (its estimate or its read results say;
+        the server's `model` names one only), most rows first."""
+        from fr_tui.core.costlog import batch_costs
+
+        key = (record.origin, record.id)
+        rows = batch_costs(self.app.store, [key]).get(key, [])
+        if rows:
+            return sorted(((r.model, r.rows) for r in rows), key=lambda m: (-m[1], m[0]))
+        model = record.raw.get("model") if isinstance(record.raw, dict) else None
+        return [(str(model), record.request_total or 0)] if model else []
 
     def _render_progress(self, record: BatchRecord) -> None:
         bar = self.query_one("#details-progress", ProgressBar)
