@@ -21,7 +21,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, ProgressBar, Static
 
 from fr_tui.core.errors import ApiError, OutcomeUnknownError
-from fr_tui.core.split import SPLIT_FIXES
+from fr_tui.core.split import only_over_limits
 from fr_tui.core.store import BatchRecord, StoreError
 from fr_tui.core.units import human_bytes, plural
 from fr_tui.core.validate import Report
@@ -39,7 +39,6 @@ from fr_tui.tui.modals.confirm import ConfirmModal
 from fr_tui.tui.widgets.cost_lines import EstimateLine
 from fr_tui.tui.widgets.file_summary import prompt_tokens
 
-OVER_LIMIT_CODES = {"too_many_rows", "file_too_large"}
 COMPLETION_WINDOW = "24h"
 _META_ITEM = re.compile(r"^([^=\s]+)=(.*)$")
 
@@ -120,12 +119,8 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
         return None
 
     def over_limits(self) -> bool:
-        """Only over the limits (no invalid row): splitting makes parts that can go."""
-        counts = self.report.counts
-        over = sum(counts.get(code, 0) for code in SPLIT_FIXES)
-        return any(counts.get(code) for code in OVER_LIMIT_CODES) and (
-            over == self.report.errors_total
-        )
+        """Only over the limits (no invalid row): its parts (a job) can go."""
+        return only_over_limits(self.report)
 
     def compose(self) -> ComposeResult:
         report = self.report
