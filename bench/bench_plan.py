@@ -1,9 +1,9 @@
-"""Benchmark: the streaming planner against a bare orjson loop, as whole processes.
+"""Benchmark: the streaming planner against a bare msgspec loop, as whole processes.
 
 Budget (docs/product.md, issue 11): planning a 1,000,000-row file of short rows (~500 MB,
 bench/data/plan_1m.jsonl, made by gen_data.py) into parts of 50,000 rows / 200 MB takes
 at most 1.5x the time of a process that only reads the file line by line and parses each
-line with orjson, and peaks under 150 MB of RSS.
+line with msgspec (the project's JSON library), and peaks under 150 MB of RSS.
 
     python bench/bench_plan.py [--runs 3]
 
@@ -61,7 +61,7 @@ def main() -> int:
     peak = max(rss["plan"])
     ok = ratio <= RATIO_BUDGET and peak < RSS_BUDGET_MB
     print(
-        f"plan 1,000,000 rows ({source.stat().st_size / 1e6:.0f} MB): bare orjson loop "
+        f"plan 1,000,000 rows ({source.stat().st_size / 1e6:.0f} MB): bare msgspec loop "
         f"{base:.3f} s, plan_file {plan:.3f} s, ratio {ratio:.2f} (budget {RATIO_BUDGET}); "
         f"peak RSS {peak:.0f} MB (budget {RSS_BUDGET_MB:.0f}){'  PASS' if ok else '  FAIL'}"
     )

@@ -1,7 +1,7 @@
-"""Benchmark: `fr-tui validate` against a bare orjson parsing loop, as whole processes.
+"""Benchmark: `fr-tui validate` against a bare msgspec parsing loop, as whole processes.
 
 Budget (docs/product.md): validating the 50,000-line, ~200 MB file takes at most 1.5x the
-time of a process that only parses each line with orjson, and peaks under 100 MB of RSS.
+time of a process that only parses each line with msgspec (the project's JSON library), and peaks under 100 MB of RSS.
 The 500,000-line file of short lines is reported too: there, per-line Python work weighs
 more than parsing, so its ratio shows the validator's fixed cost per row.
 
@@ -31,20 +31,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gen_data import ensure_bench_files  # noqa: E402
 
 BASELINE = """
-import sys, orjson
+import sys, msgspec
+loads = msgspec.json.decode
 with open(sys.argv[1], "rb") as f:
     for line in f:
-        orjson.loads(line)
+        loads(line)
 """
 # The validator alone in a process, without the CLI's start-up imports: tells the cost of
 # validating apart from the cost of starting `fr-tui`.
 LIBRARY = """
-import sys, orjson
+import sys, msgspec
 from fr_tui.core.validate import validate_path
-sys.stdout.buffer.write(orjson.dumps(validate_path(sys.argv[1]).to_json()))
+sys.stdout.buffer.write(msgspec.json.encode(validate_path(sys.argv[1]).to_json()))
 """
 OBSERVED = """
-import sys, orjson
+import sys, msgspec
 from fr_tui.core.validate import validate_path
 class NoOp:
     def row(self, line, body, prompt_tokens):
@@ -52,7 +53,7 @@ class NoOp:
     def finish(self):
         return []
 report = validate_path(sys.argv[1], observer=NoOp())
-sys.stdout.buffer.write(orjson.dumps(report.to_json()))
+sys.stdout.buffer.write(msgspec.json.encode(report.to_json()))
 """
 RATIO_BUDGET = 1.5
 RSS_BUDGET_MB = 100.0
@@ -140,7 +141,7 @@ def main() -> int:
             verdict = "  PASS" if passed else "  FAIL"
             catalog_verdict = "  PASS" if with_catalog else "  FAIL"
         print(
-            f"{label} ({size_mb:.0f} MB): bare orjson loop {result['base_s']:.3f} s, "
+            f"{label} ({size_mb:.0f} MB): bare msgspec loop {result['base_s']:.3f} s, "
             f"fr-tui validate {result['validate_s']:.3f} s, ratio {result['ratio']:.2f} "
             f"(budget {RATIO_BUDGET if budgeted else '-'}); peak RSS validate "
             f"{result['validate_rss_mb']:.0f} MB, baseline {result['base_rss_mb']:.0f} MB{verdict}"

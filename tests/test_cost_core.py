@@ -137,9 +137,9 @@ input = "cheap"
 
 
 def _line(custom_id: str, model: str, text: str, **body: object) -> bytes:
-    import orjson
+    import msgspec
 
-    return orjson.dumps(
+    return msgspec.json.encode(
         {
             "custom_id": custom_id,
             "provider": model.partition("/")[0],

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -53,7 +53,7 @@ def input_files(draw: st.DrawFn) -> tuple[bytes, bytes]:
             row["body"]["max_tokens"] = draw(st.integers(1, 500))
         if draw(st.integers(0, 14)) == 0:  # an invalid row now and then
             row["method"] = "GET"
-        raw = orjson.dumps(row)
+        raw = msgspec.json.encode(row)
         lines.append(raw)
         requests.append(raw + ending)
     data = b"".join(line + ending for line in lines)
@@ -123,7 +123,7 @@ def test_parts_hold_every_request_once_within_every_limit(
         previous_end = part.end_line
         per: dict[str, int] = {}
         for raw in rows:
-            row_body = orjson.loads(raw)["body"]
+            row_body = msgspec.json.decode(raw)["body"]
             model = row_body["model"]
             per[model] = per.get(model, 0) + estimate_prompt_tokens(row_body)
         assert per == part.tokens
@@ -133,7 +133,7 @@ def test_parts_hold_every_request_once_within_every_limit(
 
 
 def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
-    path.write_bytes(b"".join(orjson.dumps(row) + b"\n" for row in rows))
+    path.write_bytes(b"".join(msgspec.json.encode(row) + b"\n" for row in rows))
 
 
 def test_a_row_over_the_token_limit_is_an_error_at_its_line(tmp_path: Path) -> None:
@@ -150,7 +150,7 @@ def test_the_manifest_describes_the_parts_and_the_input(tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
     write_rows(source, [request(i, "hello " * 20, i % 2) for i in range(10)])
     plan = plan_file(source, tmp_path / "plan", PlanLimits(max_rows=4))
-    manifest = orjson.loads((tmp_path / "plan" / "plan.json").read_bytes())
+    manifest = msgspec.json.decode((tmp_path / "plan" / "plan.json").read_bytes())
     assert manifest["version"] == 1 and manifest["totals"]["rows"] == 10
     assert [p["file"] for p in manifest["parts"]] == [
         "parts/part-00001.jsonl",
@@ -195,7 +195,7 @@ plan_file(sys.argv[1], sys.argv[2], PlanLimits(max_rows=500))
 
 def test_a_planner_killed_midway_leaves_no_plan_and_a_rerun_succeeds(tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
-    row = orjson.dumps(request(0, "some words " * 10))
+    row = msgspec.json.encode(request(0, "some words " * 10))
     source.write_bytes(
         b"".join(row.replace(b'"r0"', f'"r{i}"'.encode()) + b"\n" for i in range(300_000))
     )

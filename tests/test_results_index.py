@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -40,12 +40,18 @@ def answer(kind: str, cid: str, number: int) -> bytes:
                 "choices": [{"message": {"content": text}, "finish_reason": "stop"}],
                 "usage": {"prompt_tokens": 7, "completion_tokens": number, "cost": 0.0000123},
             }
-        return orjson.dumps({"custom_id": cid, "response": {"status_code": 200, "body": body}})
+        return msgspec.json.encode(
+            {"custom_id": cid, "response": {"status_code": 200, "body": body}}
+        )
     if kind == "err":
-        return orjson.dumps({"custom_id": cid, "error": {"code": "x", "message": f"m{number % 3}"}})
+        return msgspec.json.encode(
+            {"custom_id": cid, "error": {"code": "x", "message": f"m{number % 3}"}}
+        )
     if kind == "http":
         body = {"error": {"message": "slow down", "code": "rate_limit"}}
-        return orjson.dumps({"custom_id": cid, "response": {"status_code": 429, "body": body}})
+        return msgspec.json.encode(
+            {"custom_id": cid, "response": {"status_code": 429, "body": body}}
+        )
     if kind == "junk":
         return b"{" + cid.encode()
     outcome = kind.removeprefix("merged_")
@@ -60,7 +66,7 @@ def answer(kind: str, cid: str, number: int) -> bytes:
         "batch_id": f"batch_{number % 2}",
         "round": number % 3,
     }
-    return orjson.dumps({**line, "response": response, "error": error})
+    return msgspec.json.encode({**line, "response": response, "error": error})
 
 
 def make_files(
@@ -75,7 +81,9 @@ def make_files(
             lines.append(b"")
         else:
             lines.append(
-                orjson.dumps({"custom_id": cid, "provider": "openai", "body": {"model": "m"}})
+                msgspec.json.encode(
+                    {"custom_id": cid, "provider": "openai", "body": {"model": "m"}}
+                )
             )
     inp.write_bytes(b"\n".join(lines) + b"\n")
     out_lines: list[bytes] = []

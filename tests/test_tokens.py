@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
+import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,7 +16,7 @@ from fr_tui.sandbox.answers import answer
 def row(custom_id: str, body: dict[str, Any], url: str = CHAT_URL) -> bytes:
     provider = body.get("model", "openai/x").partition("/")[0]
     line = {"custom_id": custom_id, "provider": provider, "method": "POST", "url": url}
-    return orjson.dumps({**line, "body": body}) + b"\n"
+    return msgspec.json.encode({**line, "body": body}) + b"\n"
 
 
 def chat_body(*texts: str, **extra: Any) -> dict[str, Any]:
@@ -52,7 +52,7 @@ def test_the_estimate_counts_what_the_request_sends() -> None:
     tool = {"type": "function", "function": {"name": "get_weather", "parameters": {}}}
     with_tools = {**plain, "tools": [tool]}
     assert estimate_prompt_tokens(with_tools) == estimate_prompt_tokens(plain) + -(
-        -len(orjson.dumps([tool])) // 4
+        -len(msgspec.json.encode([tool])) // 4
     )
     schema = {"name": "answer", "schema": {"type": "object", "properties": {"a": {}}}}
     structured = {**plain, "response_format": {"type": "json_schema", "json_schema": schema}}

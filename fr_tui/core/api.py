@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-import orjson
+import msgspec
 
 from fr_tui import __version__
 from fr_tui.core.config import DEFAULT_BASE_URL, normalise_base_url, origin_for
@@ -75,8 +75,8 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 def _parse_json(response: httpx.Response, path: str) -> Any:
     try:
-        return orjson.loads(response.content)
-    except orjson.JSONDecodeError:
+        return msgspec.json.decode(response.content)
+    except (msgspec.DecodeError, RecursionError):
         snippet = response.text[:60].replace("\n", " ")
         raise BadResponseError(
             f"The server's answer at {path} is not JSON ({response.status_code}: {snippet!r}). "
@@ -188,7 +188,7 @@ class BatchClient:
             error: ApiError
             # A streamed body is passed as a factory so a retry sends it afresh.
             body = (
-                orjson.dumps(json)
+                msgspec.json.encode(json)
                 if json is not None
                 else (content() if callable(content) else content)
             )
@@ -238,8 +238,8 @@ class BatchClient:
                 if response.status_code < 400:
                     return response
                 try:
-                    err_body: Any = orjson.loads(response.content)
-                except orjson.JSONDecodeError:
+                    err_body: Any = msgspec.json.decode(response.content)
+                except (msgspec.DecodeError, RecursionError):
                     err_body = None
                 error = error_for_status(
                     response.status_code, err_body, path, _retry_after(response)
@@ -389,8 +389,8 @@ class BatchClient:
                     if response.status_code >= 400:
                         await response.aread()
                         try:
-                            err_body: Any = orjson.loads(response.content)
-                        except orjson.JSONDecodeError:
+                            err_body: Any = msgspec.json.decode(response.content)
+                        except (msgspec.DecodeError, RecursionError):
                             err_body = None
                         error = error_for_status(
                             response.status_code, err_body, path, _retry_after(response)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
 
-import orjson
+import msgspec
 
 from fr_tui.core.jsonl import LineIndex, custom_id_of
 from fr_tui.core.results_join import (
@@ -118,7 +118,7 @@ def export_rows(
     with atomic_write(path) as handle:
         if fmt == "jsonl":
             for i in rows:
-                handle.write(orjson.dumps(export_record(joined, i)) + b"\n")
+                handle.write(msgspec.json.encode(export_record(joined, i)) + b"\n")
                 written += 1
         else:
             text = io.TextIOWrapper(handle, encoding="utf-8", newline="")

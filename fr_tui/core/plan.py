@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import orjson
+import msgspec
 
 from fr_tui.core.tokens import estimate_prompt_tokens
 from fr_tui.core.validate import Limits, Problem, Report, Validator, reread_lines
@@ -318,8 +318,8 @@ class _Planner:
 
 def _model_and_tokens(raw: bytes, endpoint: str | None) -> tuple[str | None, int]:
     try:
-        obj = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        obj = msgspec.json.decode(raw)
+    except (msgspec.DecodeError, RecursionError):
         return None, 0
     body = obj.get("body") if type(obj) is dict else None
     if type(body) is not dict:
@@ -425,7 +425,7 @@ def plan_file(
             totals=_totals(planner.parts),
         )
         with open(temp / PLAN_FILE, "wb") as manifest:
-            manifest.write(orjson.dumps(plan.to_json(), option=orjson.OPT_INDENT_2))
+            manifest.write(msgspec.json.format(msgspec.json.encode(plan.to_json()), indent=2))
             manifest.flush()
             os.fsync(manifest.fileno())
         _fsync_dir(temp / PARTS_DIR)
@@ -463,7 +463,7 @@ def load_plan(out_dir: str | os.PathLike[str]) -> Plan | None:
     another size)."""
     folder = Path(out_dir)
     try:
-        data = orjson.loads((folder / PLAN_FILE).read_bytes())
+        data = msgspec.json.decode((folder / PLAN_FILE).read_bytes())
         if data.get("version") != PLAN_VERSION:
             return None
         parts = [PlanPart(**part) for part in data["parts"]]

@@ -14,7 +14,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
+import msgspec
 
 from fr_tui.core.models import usage_cost
 
@@ -171,8 +171,8 @@ def text_hash(text: str) -> int:
         first = text.lstrip()[:1]
     if first == "{" or first == "[":
         try:
-            payload = orjson.dumps(orjson.loads(text), option=orjson.OPT_SORT_KEYS)
-        except orjson.JSONDecodeError:
+            payload = msgspec.json.encode(msgspec.json.decode(text), order="sorted")
+        except (msgspec.DecodeError, RecursionError):
             payload = None
     if payload is None:
         if text.isascii():
@@ -185,6 +185,43 @@ def text_hash(text: str) -> int:
         else:
             payload = " ".join(text.split()).encode("utf-8", "surrogatepass")
     return _digest(payload)
+
+
+class _AnswerMessage(msgspec.Struct, gc=False):
+    content: Any = None
+
+
+class _AnswerChoice(msgspec.Struct, gc=False):
+    message: _AnswerMessage | None = None
+
+
+class _AnswerBody(msgspec.Struct, gc=False):
+    choices: list[_AnswerChoice] | None = None
+
+
+class _AnswerResponse(msgspec.Struct, gc=False):
+    body: _AnswerBody | None = None
+
+
+class _AnswerLine(msgspec.Struct, gc=False):
+    response: _AnswerResponse | None = None
+
+
+_decode_answer_line = msgspec.json.Decoder(_AnswerLine).decode
+
+
+def answer_hash_of_line(raw: bytes) -> int:
+    """The ``answer_hash`` that ``parse_result_line(raw)`` gives a line already known to
+    be a sound ok result (the stored results index computes these on first use). A plain
+    chat answer is read by decoding just its text; anything else is parsed in full."""
+    try:
+        choices = _decode_answer_line(raw).response.body.choices  # type: ignore[union-attr]
+        content = choices[0].message.content  # type: ignore[index, union-attr]
+    except (msgspec.DecodeError, RecursionError, AttributeError, IndexError, TypeError):
+        content = None
+    if type(content) is str and content:
+        return text_hash(content)
+    return parse_result_line(raw).answer_hash
 
 
 def _digest(payload: bytes) -> int:
@@ -214,8 +251,8 @@ def _error_fields(error: Any) -> tuple[str | None, str | None]:
 def parse_result_line(raw: bytes) -> ParsedResult:
     """Classify one line of an output or error file. Never raises."""
     try:
-        obj = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        obj = msgspec.json.decode(raw)
+    except (msgspec.DecodeError, RecursionError):
         return ParsedResult(problem="not valid JSON")
     if not isinstance(obj, dict):
         return ParsedResult(problem="not a JSON object")
@@ -238,8 +275,8 @@ def parse_result_line(raw: bytes) -> ParsedResult:
         body = response.get("body")
         if isinstance(body, str | bytes):  # some servers send the body JSON-encoded
             try:
-                body = orjson.loads(body)
-            except orjson.JSONDecodeError:
+                body = msgspec.json.decode(body)
+            except (msgspec.DecodeError, RecursionError):
                 pass
     body_dict = _dict(body)
     if body_dict is not None:
@@ -294,6 +331,7 @@ def parse_result_line(raw: bytes) -> ParsedResult:
 __all__ = [
     "ParsedResult",
     "answer_hash",
+    "answer_hash_of_line",
     "answer_text",
     "first_line",
     "parse_result_line",

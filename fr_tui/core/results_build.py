@@ -20,10 +20,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, Literal
 
-import orjson
+import msgspec
 
 from fr_tui.core.export import atomic_write
-from fr_tui.core.resultline import _str, first_line, parse_result_line, text_hash
+from fr_tui.core.resultline import _str, first_line, parse_result_line
 from fr_tui.core.results_index import _MAGIC, _NONE, _PREFIX, INDEX_VERSION
 from fr_tui.core.results_join import (
     _NO_SOURCE,
@@ -146,7 +146,7 @@ class IndexBuilder:
     def add_input(self, path: Path, progress: Callable[[int], None]) -> None:
         ends = array("q")
         self.ends.append(ends)
-        loads = orjson.loads
+        loads = msgspec.json.decode
         by_id = self.by_id
         ids = self.ids
         add_line = self.input_line.append
@@ -161,7 +161,7 @@ class IndexBuilder:
             custom_id = provider = model = None
             try:
                 obj = loads(raw)
-            except orjson.JSONDecodeError:
+            except (msgspec.DecodeError, RecursionError):
                 obj = None
             if type(obj) is dict:
                 custom_id = obj.get("custom_id")
@@ -199,7 +199,6 @@ class IndexBuilder:
         self.tokens_in = array("q", [_NONE]) * rows
         self.tokens_out = array("q", [_NONE]) * rows
         self.costs = array("d", [math.nan]) * rows
-        self.answer_hashes = array("q", [0]) * rows
         self.rounds = array("i", [_NONE]) * rows
         self.finish_reasons = _Categories(rows)
         self.error_codes = _Categories(rows)
@@ -216,12 +215,12 @@ class IndexBuilder:
         self.kinds.append(kind)
         ends = array("q")
         self.ends.append(ends)
-        loads = orjson.loads
+        loads = msgspec.json.decode
         row_of = self.by_id.get
         src, src_line = self.src, self.src_line
         outcomes, status_col = self.outcomes, self.status
         tokens_in_col, tokens_out_col = self.tokens_in, self.tokens_out
-        costs, hashes = self.costs, self.answer_hashes
+        costs = self.costs
         model_codes, model_code = self.models.codes, self.models.code
         finish_codes, finish_code = self.finish_reasons.codes, self.finish_reasons.code
         set_content = self.contents.set
@@ -262,7 +261,14 @@ class IndexBuilder:
                     and (model is None or type(model) is str)
                     and (finish is None or type(finish) is str)
                 )
-            except (orjson.JSONDecodeError, KeyError, TypeError, IndexError, AttributeError):
+            except (
+                msgspec.DecodeError,
+                RecursionError,
+                KeyError,
+                TypeError,
+                IndexError,
+                AttributeError,
+            ):
                 ordinary = False
             if not ordinary:
                 parsed = parse_result_line(raw)
@@ -295,7 +301,6 @@ class IndexBuilder:
             costs[row] = float(cost)
             finish_codes[row] = finish_code(finish)
             set_content(row, first_line(content))
-            hashes[row] = text_hash(content)
 
     def _set(self, row: int, parsed: Any) -> None:
         outcome = MISSING if parsed.outcome == "missing" else OK if parsed.ok else FAILED
@@ -314,7 +319,6 @@ class IndexBuilder:
         self.contents.set(row, parsed.content_first_line)
         self.error_codes.codes[row] = self.error_codes.code(parsed.error_code)
         self.error_messages.set(row, parsed.error_message)
-        self.answer_hashes[row] = parsed.answer_hash
         self.batch_ids.codes[row] = self.batch_ids.code(parsed.batch_id)
         if parsed.round is not None:
             self.rounds[row] = _checked(parsed.round, _INT32)
@@ -367,7 +371,6 @@ class IndexBuilder:
             ("src_line", self.src_line),
             ("tokens_in", self.tokens_in),
             ("tokens_out", self.tokens_out),
-            ("answer_hash", self.answer_hashes),
             ("cost", self.costs),
             ("status", self.status),
             ("round", self.rounds),
@@ -448,7 +451,7 @@ class IndexBuilder:
         with atomic_write(path) as handle:
             # the header's CRC of the data is known only at the end: reserve its place
             header["crc32"] = "00000000"
-            placeholder = orjson.dumps(header)
+            placeholder = msgspec.json.encode(header)
             head = _PREFIX.pack(_MAGIC, INDEX_VERSION, len(placeholder)) + placeholder
             handle.write(head + bytes(-len(head) % 8))
             crc = 0

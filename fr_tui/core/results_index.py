@@ -13,7 +13,7 @@ CRC-32 of the whole data section. Columns:
 
 * numbers, one per row: ``outcome`` and ``src`` (u8: which result file, 255 none);
   ``input_line``, ``src_line``, ``status``, ``round`` (i32); ``tokens_in``,
-  ``tokens_out``, ``answer_hash`` (i64); ``cost`` (f64, NaN for none: the number as the
+  ``tokens_out`` (i64); ``cost`` (f64, NaN for none: the number as the
   server's JSON gave it, so ``Decimal(repr(cost))`` is the decimal it sent); -1 stands
   for "none" in the others;
 * categories (i32 codes into a list in the header): ``model``, ``provider``,
@@ -26,6 +26,11 @@ CRC-32 of the whole data section. Columns:
 
 results_build.py writes it.
 
+The answer hashes (``answer_hashes``, for compare) are not part of the index: hashing
+every answer would double the cost of the first build, and only a comparison needs them.
+They are computed on first use, from the ok rows' result lines, and kept beside the index
+(``index.frx.answers``: a header naming the index it belongs to, then an i64 per row).
+
 An index whose sources' signatures differ from the files now, whose version is not
 ``INDEX_VERSION``, or which is damaged in any way (short, bad header, CRC mismatch) is
 never trusted: the join is built again and the index rewritten.
@@ -33,6 +38,7 @@ never trusted: the join is built again and the index rewritten.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import mmap
 import os
@@ -43,9 +49,11 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import orjson
+import msgspec
 
+from fr_tui.core.export import atomic_write
 from fr_tui.core.jsonl import LineIndex
+from fr_tui.core.resultline import answer_hash_of_line
 from fr_tui.core.results_join import (
     JoinedResults,
     ResultIssue,
@@ -53,9 +61,12 @@ from fr_tui.core.results_join import (
 )
 
 INDEX_NAME = "index.frx"
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 _MAGIC = b"FRX\0"
 _PREFIX = struct.Struct("<4sIQ")
+_ANSWERS_MAGIC = b"FRA\0"
+# magic, INDEX_VERSION, rows, CRC-32 of the index's header (which holds its data's CRC)
+_ANSWERS_PREFIX = struct.Struct("<4sIQI")
 _NONE = -1
 
 
@@ -191,6 +202,21 @@ class IndexedResults(JoinedResults):
     _totals: dict[str, Any]
     _outcome_rows: dict[str, memoryview]
     _map: mmap.mmap | None = None
+    _index_path: Path
+    _header_crc: int
+    _answers: Sequence[int] | None = None
+
+    @property
+    def answer_hashes(self) -> Sequence[int]:
+        """The 8-byte hash of each ok answer (resultline.answer_hash), 0 for none: read
+        from beside the index, or computed now and kept there."""
+        if self._answers is None:
+            self._answers = _load_answers(self) or _compute_answers(self)
+        return self._answers
+
+    @answer_hashes.setter
+    def answer_hashes(self, value: Sequence[int]) -> None:
+        self._answers = value
 
     @property
     def tokens_in(self) -> int:
@@ -218,15 +244,17 @@ class IndexedResults(JoinedResults):
         self._map = None
 
 
-def _read_header(mm: mmap.mmap) -> tuple[dict[str, Any], int]:
+def _read_header(mm: mmap.mmap) -> tuple[dict[str, Any], int, int]:
+    """The header, where the data starts, and the CRC-32 of the header's bytes."""
     if len(mm) < _PREFIX.size:
         raise ValueError("short")
     magic, version, length = _PREFIX.unpack_from(mm, 0)
     if magic != _MAGIC or version != INDEX_VERSION or _PREFIX.size + length > len(mm):
         raise ValueError("not an index of this version")
-    header = orjson.loads(mm[_PREFIX.size : _PREFIX.size + length])
+    raw = mm[_PREFIX.size : _PREFIX.size + length]
+    header = msgspec.json.decode(raw)
     start = _PREFIX.size + length
-    return header, start + (-start % 8)
+    return header, start + (-start % 8), zlib.crc32(raw)
 
 
 def open_index(
@@ -240,19 +268,25 @@ def open_index(
     except (OSError, ValueError):
         return None
     try:
-        header, data_start = _read_header(mm)
+        header, data_start, header_crc = _read_header(mm)
         if header["sources"] != signatures:
             return None
         data = memoryview(mm)[data_start:]
         if zlib.crc32(data) != int(header["crc32"], 16):
             return None
-        return _build(path, header, data, mm, [p for p in sources if p is not None])
+        files = [p for p in sources if p is not None]
+        return _build(path, header, header_crc, data, mm, files)
     except (ValueError, KeyError, TypeError, IndexError, OSError):
         return None
 
 
 def _build(
-    path: Path, header: dict[str, Any], data: memoryview, mm: mmap.mmap, files: list[Path]
+    path: Path,
+    header: dict[str, Any],
+    header_crc: int,
+    data: memoryview,
+    mm: mmap.mmap,
+    files: list[Path],
 ) -> IndexedResults:
     layout: dict[str, list[Any]] = header["columns"]
     rows: int = header["rows"]
@@ -286,7 +320,9 @@ def _build(
     joined._src_line = column("src_line")  # type: ignore[assignment]
     joined.tokens_in_col = _Numbers(column("tokens_in"))  # type: ignore[assignment]
     joined.tokens_out_col = _Numbers(column("tokens_out"))  # type: ignore[assignment]
-    joined.answer_hashes = column("answer_hash")
+    joined._index_path = path
+    joined._header_crc = header_crc
+    joined._answers = None  # computed on first use (see answer_hashes)
     joined.costs = _Floats(column("cost"))  # type: ignore[assignment]
     joined.status_codes = _Numbers(column("status"))  # type: ignore[assignment]
     joined.rounds = _Numbers(column("round"))  # type: ignore[assignment]
@@ -329,6 +365,46 @@ def _build(
             ],
         )
     return joined
+
+
+# -- answer hashes, on first use ------------------------------------------------------
+
+
+def _answers_path(joined: IndexedResults) -> Path:
+    return joined._index_path.with_name(joined._index_path.name + ".answers")
+
+
+def _load_answers(joined: IndexedResults) -> Sequence[int] | None:
+    """The hashes kept beside the index, if they are whole and belong to it."""
+    rows = len(joined.outcomes)
+    try:
+        data = _answers_path(joined).read_bytes()
+    except OSError:
+        return None
+    expected = (_ANSWERS_MAGIC, INDEX_VERSION, rows, joined._header_crc)
+    if len(data) != _ANSWERS_PREFIX.size + 8 * rows:
+        return None
+    if _ANSWERS_PREFIX.unpack_from(data, 0) != expected:
+        return None
+    hashes = array("q")
+    hashes.frombytes(data[_ANSWERS_PREFIX.size :])
+    return hashes
+
+
+def _compute_answers(joined: IndexedResults) -> Sequence[int]:
+    """Hash the answer of every ok row, and keep the hashes beside the index (when that
+    cannot be written, they are only kept in memory)."""
+    rows = len(joined.outcomes)
+    hashes = array("q", bytes(8 * rows))
+    for row in joined._outcome_rows["ok"].tolist():
+        raw = joined.response_bytes(row, cache=False)
+        if raw is not None:
+            hashes[row] = answer_hash_of_line(raw)
+    head = _ANSWERS_PREFIX.pack(_ANSWERS_MAGIC, INDEX_VERSION, rows, joined._header_crc)
+    with contextlib.suppress(OSError), atomic_write(_answers_path(joined)) as handle:
+        handle.write(head)
+        handle.write(memoryview(hashes).cast("B"))
+    return hashes
 
 
 __all__ = ["INDEX_NAME", "INDEX_VERSION", "IndexedResults", "open_index", "source_signatures"]

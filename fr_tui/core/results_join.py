@@ -23,7 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-import orjson
+import msgspec
 
 from fr_tui.core.jsonl import LineIndex
 
@@ -192,8 +192,8 @@ class JoinedResults:
     def _add_input(self, line_no: int, raw: bytes) -> None:
         custom_id = provider = model = None
         try:
-            obj = orjson.loads(raw)
-        except orjson.JSONDecodeError:
+            obj = msgspec.json.decode(raw)
+        except (msgspec.DecodeError, RecursionError):
             obj = None
         if isinstance(obj, dict):
             cid = obj.get("custom_id")
@@ -477,8 +477,8 @@ class JoinedResults:
 
 def _load_object(raw: bytes) -> dict[str, Any] | None:
     try:
-        obj = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        obj = msgspec.json.decode(raw)
+    except (msgspec.DecodeError, RecursionError):
         return None
     return obj if isinstance(obj, dict) else None
 

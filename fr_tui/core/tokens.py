@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
+import msgspec
 
 CHARS_PER_TOKEN = 4
 MESSAGE_OVERHEAD = 3
@@ -44,8 +44,8 @@ def text_tokens(chars: int) -> int:
 
 def _json_tokens(value: Any) -> int:
     try:
-        return text_tokens(len(orjson.dumps(value)))
-    except (TypeError, orjson.JSONEncodeError):
+        return text_tokens(len(msgspec.json.encode(value)))
+    except (TypeError, msgspec.EncodeError):
         return 0
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from array import array
 from typing import TYPE_CHECKING, Any
 
-import orjson
+import msgspec
 
 CHAT_URL = "/v1/chat/completions"
 EMBEDDINGS_URL = "/v1/embeddings"
@@ -91,7 +91,9 @@ class RowChecks:
             self._flag(line_no, f"missing_{key}", f"{label} is missing; it must be {expected}.")
         else:
             value = container[key]
-            shown = orjson.dumps(value).decode()[:60] if type(value) is str else _describe(value)
+            shown = (
+                msgspec.json.encode(value).decode()[:60] if type(value) is str else _describe(value)
+            )
             message = f"{label} must be {expected}, not {shown}."
             self._flag(line_no, f"invalid_{key}", message)
 
@@ -225,7 +227,7 @@ class RowChecks:
             self._flag(
                 line_no,
                 "invalid_max_tokens",
-                f"max_tokens must be a positive whole number, not {orjson.dumps(max_tokens).decode()}.",
+                f"max_tokens must be a positive whole number, not {msgspec.json.encode(max_tokens).decode()}.",
             )
             max_tokens = None
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 
 from fr_tui.core.errors import ApiError
 from fr_tui.core.results import JoinedResults, join_results, merge_child
@@ -65,11 +65,11 @@ def ids_only_input(folder: Path, output: Path | None, error: Path | None) -> Pat
             with path.open("rb") as source:
                 for raw in source:
                     try:
-                        cid = orjson.loads(raw).get("custom_id")
-                    except (orjson.JSONDecodeError, AttributeError):
+                        cid = msgspec.json.decode(raw).get("custom_id")
+                    except (msgspec.DecodeError, RecursionError, AttributeError):
                         continue
                     if isinstance(cid, str | int):
-                        out.write(orjson.dumps({"custom_id": str(cid)}) + b"\n")
+                        out.write(msgspec.json.encode({"custom_id": str(cid)}) + b"\n")
     return stand_in
 
 

@@ -6,7 +6,7 @@ import csv
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 import pytest
 from rich.style import Style
 from textual.color import Color
@@ -27,7 +27,7 @@ from .test_shell import SAMPLES, make_app, screen_text, wait_for
 
 
 def row(custom_id: str, content: str, model: str = "openai/gpt-4.1-nano") -> bytes:
-    return orjson.dumps(
+    return msgspec.json.encode(
         {
             "custom_id": custom_id,
             "provider": model.split("/")[0],
