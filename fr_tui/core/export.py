@@ -50,8 +50,9 @@ EXPORT_COLUMNS = (
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | Path) -> Iterator[IO[bytes]]:
-    """Write `path` all at once: the new content appears only when the block succeeds.
+def atomic_write(path: str | Path, *, durable: bool = True) -> Iterator[IO[bytes]]:
+    """Write `path` all at once: the new content appears only when the block succeeds
+    (and, unless not `durable`, is on disk before it appears: fsync).
 
     Only a new path or a regular file is replaced (through a symlink, its target); a
     device, FIFO, socket or directory raises an OSError naming `path`. So does any failure
@@ -65,7 +66,8 @@ def atomic_write(path: str | Path) -> Iterator[IO[bytes]]:
         with os.fdopen(fd, "wb") as handle:
             yield handle
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(tmp, target)
     except BaseException as exc:
         if tmp is not None:

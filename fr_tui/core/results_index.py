@@ -160,6 +160,37 @@ class _Texts(_Column):
         return str(self._blob[start : start + self._lengths[i]], "utf-8", "surrogatepass")
 
 
+class _ByResult(_Column):
+    """A column of the results, kept in the order they arrived, seen by row: row i's
+    result is the slot[i]-th (-1: the row has none)."""
+
+    def __init__(self, results: _Column, slot: memoryview) -> None:
+        super().__init__(len(slot))
+        self._results = results
+        self._slot = slot
+
+    def _at(self, i: int) -> Any:
+        at: int = self._slot[i]
+        return None if at < 0 else self._results._at(at)
+
+
+class _Models(_Column):
+    """The input row's model, else the one its result names (as results_join does)."""
+
+    def __init__(self, given: _Column, answered: _Column) -> None:
+        super().__init__(len(given))
+        self._given = given
+        self._answered = answered
+
+    def _at(self, i: int) -> str | None:
+        model: str | None = self._given._at(i)
+        if not model:
+            answered: str | None = self._answered._at(i)
+            if answered is not None:
+                return answered
+        return model
+
+
 # -- writing ------------------------------------------------------------------------
 
 
@@ -317,30 +348,48 @@ def _build(
     if len(joined.outcomes) != rows:
         raise ValueError("row count")
     joined._input_line = column("input_line")  # type: ignore[assignment]
-    joined._src_line = column("src_line")  # type: ignore[assignment]
-    joined.tokens_in_col = _Numbers(column("tokens_in"))  # type: ignore[assignment]
-    joined.tokens_out_col = _Numbers(column("tokens_out"))  # type: ignore[assignment]
+    slot = column("slot")
+    results = header["results"]
+    if len(slot) != rows:
+        raise ValueError("slot count")
+
+    def by_result(values: _Column) -> Any:
+        if len(values) != results:
+            raise ValueError("result count")
+        return _ByResult(values, slot)
+
+    categories = header["categories"]
+
+    def coded(name: str) -> _Categories:
+        return _Categories(column(name), categories[name])
+
+    texts = column("text.blob")
+    joined._src_line = by_result(_Numbers(column("src_line")))
+    joined.tokens_in_col = by_result(_Numbers(column("tokens_in")))
+    joined.tokens_out_col = by_result(_Numbers(column("tokens_out")))
+    joined.costs = by_result(_Floats(column("cost")))
+    joined.status_codes = by_result(_Numbers(column("status")))
+    joined.finish_reasons = by_result(coded("finish_reason"))
+    joined.contents = by_result(_Texts(column("content.starts"), column("content.lengths"), texts))
+    # the fields only results other than ordinary lines have are kept by row
+    joined.rounds = _Numbers(column("round"))  # type: ignore[assignment]
+    joined.error_codes = coded("error_code")  # type: ignore[assignment]
+    joined.batch_ids = coded("batch_id")  # type: ignore[assignment]
+    messages = _Texts(column("error_message.starts"), column("error_message.lengths"), texts)
+    joined.error_messages = messages  # type: ignore[assignment]
+    given = coded("model")
+    if len(given) != rows:
+        raise ValueError("model count")
+    joined.models = _Models(given, by_result(coded("result_model")))  # type: ignore[assignment]
+    joined.providers = coded("provider")  # type: ignore[assignment]
+    ids = _Strings(column("custom_id.offsets"), column("custom_id.none"), column("custom_id.blob"))
+    by_row = (ids, joined.providers, joined.rounds, joined.error_codes, joined.batch_ids, messages)
+    if any(len(values) != rows for values in by_row):
+        raise ValueError("string columns")
+    joined.custom_ids = ids  # type: ignore[assignment]
     joined._index_path = path
     joined._header_crc = header_crc
     joined._answers = None  # computed on first use (see answer_hashes)
-    joined.costs = _Floats(column("cost"))  # type: ignore[assignment]
-    joined.status_codes = _Numbers(column("status"))  # type: ignore[assignment]
-    joined.rounds = _Numbers(column("round"))  # type: ignore[assignment]
-    categories = header["categories"]
-    joined.models = _Categories(column("model"), categories["model"])  # type: ignore[assignment]
-    joined.providers = _Categories(column("provider"), categories["provider"])  # type: ignore[assignment]
-    joined.finish_reasons = _Categories(column("finish_reason"), categories["finish_reason"])  # type: ignore[assignment]
-    joined.error_codes = _Categories(column("error_code"), categories["error_code"])  # type: ignore[assignment]
-    joined.batch_ids = _Categories(column("batch_id"), categories["batch_id"])  # type: ignore[assignment]
-    ids = _Strings(column("custom_id.offsets"), column("custom_id.none"), column("custom_id.blob"))
-    texts = column("text.blob")
-    contents = _Texts(column("content.starts"), column("content.lengths"), texts)
-    messages = _Texts(column("error_message.starts"), column("error_message.lengths"), texts)
-    if not len(ids) == len(contents) == len(messages) == rows:
-        raise ValueError("string columns")
-    joined.custom_ids = ids  # type: ignore[assignment]
-    joined.contents = contents  # type: ignore[assignment]
-    joined.error_messages = messages  # type: ignore[assignment]
     joined._id_map = None  # built on first use
     joined._outcome_rows = {
         "ok": column("rows.ok"),

@@ -33,11 +33,11 @@ from fr_tui.core.resultline import (
     _GROUP_MESSAGE_MAX,
     ParsedResult,
     _dict,
-    _str,
     answer_hash,
     answer_text,
     first_line,
     parse_result_line,
+    read_input_line,
 )
 
 Outcome = Literal["ok", "failed", "missing"]
@@ -190,20 +190,7 @@ class JoinedResults:
     # -- building -------------------------------------------------------------
 
     def _add_input(self, line_no: int, raw: bytes) -> None:
-        custom_id = provider = model = None
-        try:
-            obj = msgspec.json.decode(raw)
-        except (msgspec.DecodeError, RecursionError):
-            obj = None
-        if isinstance(obj, dict):
-            cid = obj.get("custom_id")
-            if isinstance(cid, int) and not isinstance(cid, bool):
-                cid = str(cid)
-            custom_id = cid if isinstance(cid, str) else None
-            provider = _str(obj.get("provider"))
-            body = obj.get("body")
-            if isinstance(body, dict):
-                model = _str(body.get("model"))
+        custom_id, provider, model = read_input_line(raw)
         row = len(self.custom_ids)
         self._input_line.append(line_no)
         self.custom_ids.append(custom_id)
