@@ -409,14 +409,14 @@ class Validator(RowChecks):
         self,
         handle: BinaryIO,
         *,
-        on_block: Callable[[list[bytes], int, list[bytes | memoryview]], None] | None = None,
+        on_block: Callable[[list[bytes], int, int], None] | None = None,
         on_progress: Callable[[int, int], None] | None = None,
         cancel: threading.Event | None = None,
     ) -> bool:
-        """Validate everything ``handle`` yields, in blocks. ``on_block(lines, first, raw)``
+        """Validate everything ``handle`` yields, in blocks. ``on_block(lines, first, start)``
         sees each block of whole lines (without b"\\n") after it was checked: ``first`` is
-        the 1-based number of its first line, ``raw`` the block's bytes in pieces (joined,
-        they are the lines with their endings). ``on_progress(bytes_done, rows)`` is called
+        the 1-based number of its first line, ``start`` the offset of its first byte in
+        what ``handle`` yields. ``on_progress(bytes_done, rows)`` is called
         about every 2 MiB. Returns False when ``cancel`` stopped the scan."""
         read = handle.read
         carry = b""  # the start of a line that goes on in the next block
@@ -429,13 +429,12 @@ class Validator(RowChecks):
             rest = lines.pop()
             if lines:
                 size = len(block) - len(rest)
-                pieces: list[bytes | memoryview] = [memoryview(block)[:size]]
                 has_cr = b"\r" in block
                 if carry:  # join just the line that straddles the two blocks
                     lines[0] = carry + lines[0]
                     size += len(carry)
-                    pieces.insert(0, carry)
                     has_cr = has_cr or carry.endswith(b"\r")
+                start = self.bytes
                 carry = rest
                 first = len(self.id_hashes) + 1
                 if has_cr:
@@ -450,7 +449,7 @@ class Validator(RowChecks):
                 else:
                     self.feed_lines(lines)
                 if on_block is not None:
-                    on_block(lines, first, pieces)
+                    on_block(lines, first, start)
             else:
                 carry += rest
             if len(carry) > MAX_LINE_BYTES:
@@ -471,10 +470,11 @@ class Validator(RowChecks):
             first = len(self.id_hashes) + 1
             if self.bytes + len(carry) > self.max_bytes and not self.line_over_bytes:
                 self.line_over_bytes = first
+            start = self.bytes
             self.bytes += len(carry)
             self.feed_lines([carry])
             if on_block is not None:
-                on_block([carry], first, [carry, b"\n"])
+                on_block([carry], first, start)
         return True
 
     def _feed_with_long_lines(self, lines: list[bytes]) -> None:
