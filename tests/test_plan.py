@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -112,6 +113,9 @@ def test_parts_hold_every_request_once_within_every_limit(
     assert expected.valid or {p.code for p in expected.errors} == {"bom"}
     assert problems(plan.report) == problems(expected)
     assert b"".join(plan.part_path(p).read_bytes() for p in plan.parts) == requests
+    assert plan.input["sha256"] == hashlib.sha256(data).hexdigest()
+    for part in plan.parts:
+        assert part.sha256 == hashlib.sha256(plan.part_path(part).read_bytes()).hexdigest()
     assert load_plan(folder / "plan") is not None
     previous_end = 1
     for part in plan.parts:
@@ -162,8 +166,6 @@ def test_the_manifest_describes_the_parts_and_the_input(tmp_path: Path) -> None:
         (5, 9, 4),
         (9, 11, 2),
     ]
-    import hashlib
-
     assert manifest["input"]["sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
     assert manifest["input"]["size"] == source.stat().st_size
     first = plan.part_path(plan.parts[0]).read_bytes()
@@ -184,6 +186,45 @@ def test_split_part_plans_one_part_again_with_tighter_limits(tmp_path: Path) -> 
     )
     assert [p.rows for p in smaller.parts] == [2, 2, 2]
     assert b"".join(smaller.part_path(p).read_bytes() for p in smaller.parts) == source.read_bytes()
+
+
+def test_parts_cut_across_many_blocks_hold_the_requests_byte_for_byte(tmp_path: Path) -> None:
+    # Several of the validator's 256 KiB blocks: whole blocks go to a part at once, and
+    # the blocks where a part ends (or that hold a blank line) go row by row.
+    source = tmp_path / "in.jsonl"
+    lines, requests = [], []
+    for i in range(6000):
+        raw = msgspec.json.encode(request(i, f"question {i} " + "word " * (i % 40), i % 2))
+        ending = b"\r\n" if i % 7 == 0 else b"\n"
+        lines.append(raw + ending)
+        requests.append(raw + ending)
+        if i % 997 == 0:
+            lines.append(b"   \n")  # blank: left out of the parts
+    data = b"".join(lines)
+    source.write_bytes(data[:-1])  # and no final newline
+    assert len(data) > 4 * 256 * 1024
+    plan = plan_file(source, tmp_path / "plan", PlanLimits(max_rows=1700))
+    assert [p.rows for p in plan.parts] == [1700, 1700, 1700, 900]
+    assert b"".join(plan.part_path(p).read_bytes() for p in plan.parts) == b"".join(requests)
+    assert plan.input["sha256"] == hashlib.sha256(data[:-1]).hexdigest()
+    for part in plan.parts:
+        assert part.sha256 == hashlib.sha256(plan.part_path(part).read_bytes()).hexdigest()
+
+
+def test_an_input_cut_short_while_it_is_planned_is_an_error_and_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "in.jsonl"
+    write_rows(source, [request(i, "some words " * 30) for i in range(40_000)])
+    size = source.stat().st_size
+
+    def cut_short(done: int, total: int) -> None:
+        if done < size // 2:
+            os.truncate(source, size // 2)
+
+    with pytest.raises(PlanError, match="shorter|changed"):
+        plan_file(source, tmp_path / "plan", PlanLimits(max_rows=5000), on_progress=cut_short)
+    assert sorted(os.listdir(tmp_path)) == ["in.jsonl"]
 
 
 PLANNER = """

@@ -29,11 +29,13 @@ class Recorder:
 
     def __init__(self, limit: int = 10**9) -> None:
         self.rows: list[tuple[int, str, int]] = []
+        self.bodies: list[dict[str, Any]] = []
         self.limit = limit
         self.finished = 0
 
     def row(self, line: int, body: dict[str, Any], prompt_tokens: int) -> list[Problem] | None:
         self.rows.append((line, body.get("model", ""), prompt_tokens))
+        self.bodies.append(body)
         if prompt_tokens > self.limit:
             return [Problem(line, "too_big", f"{prompt_tokens} tokens", "warning")]
         return None
@@ -83,6 +85,9 @@ def test_every_row_is_observed_with_the_reference_estimate(rows: list[dict[str, 
     report = validate_bytes(data, observer=recorder)
     expected = [(i + 1, body["model"], estimate_prompt_tokens(body)) for i, body in enumerate(rows)]
     assert recorder.rows == expected
+    # the body as the line holds it, whichever path took the row (the fast path makes it
+    # from its typed decoding)
+    assert recorder.bodies == rows
     assert report.stats["est_input_tokens"] == sum(t for *_, t in expected)
     per_model = report.stats["per_model"]["openai/gpt-4.1-nano"]
     assert per_model["rows"] == len(rows)

@@ -307,6 +307,35 @@ def test_invalid_json_has_a_column_pointing_at_the_mistake() -> None:
     assert problem.code == "invalid_json" and problem.column == 19
 
 
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [(b'"\xff"', "invalid_utf8"), (b"1e400", "invalid_json"), (b'"\\ud800"', "invalid_json")],
+    ids=["bad UTF-8", "number too large", "half a surrogate pair"],
+)
+def test_a_fault_in_a_key_the_fast_path_does_not_read_is_still_found(
+    value: bytes, code: str
+) -> None:
+    # Line 1 opens the fast path for its model; line 2 is the same row but for one more
+    # key in a message. msgspec skips the value of a key its types do not name without
+    # checking it, so the fast path's types forbid every other key.
+    fine = msgspec.json.encode(chat("a"))
+    faulty = msgspec.json.encode(chat("b")).replace(
+        b'"content"', b'"name":' + value + b',"content"'
+    )
+    report = validate_bytes(fine + b"\n" + faulty + b"\n")
+    assert codes(report) == [(2, code)]
+    named = msgspec.json.encode(chat("c")).replace(b'"content"', b'"name":"x","content"')
+    assert validate_bytes(fine + b"\n" + named + b"\n").valid  # a message may have a name
+
+
+def test_parse_errors_are_explained_in_plain_words() -> None:
+    report = validate_bytes(b'{"custom_id": "\\ud800"}\n{"n": 1e400}\n{"a": 1,}\n')
+    reasons = [p.message for p in report.errors]
+    assert "half of a surrogate pair" in reasons[0]
+    assert "too large" in reasons[1]
+    assert "a comma before } or ]" in reasons[2] and report.errors[2].column == 9
+
+
 def test_duplicate_custom_id_names_the_earlier_line() -> None:
     report = validate_bytes(encode([chat("a"), chat("b"), chat("a"), chat("a")]))
     dups = [(p.line, p.other_line) for p in report.errors if p.code == "duplicate_custom_id"]

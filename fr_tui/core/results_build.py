@@ -24,7 +24,7 @@ import tempfile
 import zlib
 from array import array
 from collections.abc import Callable, Iterator
-from itertools import accumulate, compress, count, repeat
+from itertools import accumulate, compress, count, filterfalse, repeat
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -240,7 +240,7 @@ class IndexBuilder:
         """by_id: each custom_id's first row (setdefault keeps the first; the dict is
         built in C); more_by_id: the other rows of an id used again."""
         by_id: dict[str, int] = {}
-        named = list(map(operator.not_, self.id_nones))
+        named = bytes(map(operator.not_, self.id_nones))
         consume(map(by_id.setdefault, compress(self.ids, named), compress(count(), named)))
         self.by_id = by_id
         if len(by_id) < sum(named):  # some custom_id is used again
@@ -509,15 +509,15 @@ class IndexBuilder:
 
     def _totals(self) -> dict[str, Any]:
         # the same sums, in the same order, as JoinedResults' properties (float addition
-        # depends on its order: costs are added in row order); NaN marks a result without
-        # a cost
+        # depends on its order: costs are added in row order); -1 marks a result without
+        # tokens, NaN one without a cost
         cost = None
-        if any(c == c for c in self.costs):
+        if not all(map(math.isnan, self.costs)):
             in_row_order = compress(self.slot, map(operator.ge, self.slot, repeat(0)))
-            cost = repr(sum(c for c in map(self.costs.__getitem__, in_row_order) if c == c))
+            cost = repr(sum(filterfalse(math.isnan, map(self.costs.__getitem__, in_row_order))))
         return {
-            "tokens_in": sum(t for t in self.tokens_in if t > 0),
-            "tokens_out": sum(t for t in self.tokens_out if t > 0),
+            "tokens_in": sum(self.tokens_in) + self.tokens_in.count(_NONE),
+            "tokens_out": sum(self.tokens_out) + self.tokens_out.count(_NONE),
             "cost": cost,
         }
 

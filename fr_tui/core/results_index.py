@@ -289,10 +289,15 @@ def _read_header(mm: mmap.mmap) -> tuple[dict[str, Any], int, int]:
 
 
 def open_index(
-    path: Path, sources: list[Path | None], signatures: list[dict[str, Any] | None]
+    path: Path,
+    sources: list[Path | None],
+    signatures: list[dict[str, Any] | None],
+    *,
+    just_built: bool = False,
 ) -> IndexedResults | None:
     """The stored join at ``path`` if it is sound and was built from ``sources`` as they
-    are now (``signatures``); None otherwise (missing, stale, another version, damaged)."""
+    are now (``signatures``); None otherwise (missing, stale, another version, damaged).
+    An index ``just_built`` by this process is not read through for its CRC."""
     try:
         with open(path, "rb") as handle:
             mm = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
@@ -303,7 +308,7 @@ def open_index(
         if header["sources"] != signatures:
             return None
         data = memoryview(mm)[data_start:]
-        if zlib.crc32(data) != int(header["crc32"], 16):
+        if not just_built and zlib.crc32(data) != int(header["crc32"], 16):
             return None
         files = [p for p in sources if p is not None]
         return _build(path, header, header_crc, data, mm, files)
