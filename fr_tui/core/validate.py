@@ -237,7 +237,7 @@ class Validator(RowChecks):
         chat = endpoint is CHAT_URL
         # None until the first row set the endpoint: calling None is the slow path too
         decode = _decode_of(endpoint)
-        observer = self.observer
+        observe = self.observer.row if self.observer is not None else None
         to_dict = msgspec.to_builtins
         last_id, last_id_len = self.last_id, len(self.last_id)
         for raw in lines:
@@ -282,8 +282,11 @@ class Validator(RowChecks):
             add_hash(id_hash)
             stats[_ROWS_AND_TOKENS] += tokens
             stats[_MAX_TOKENS] += max_tokens
-            if observer is not None:  # it is handed the body as the dict the line holds
-                self._observe(len(self.id_hashes), to_dict(body), tokens - _ONE_ROW)
+            if observe is not None:  # it is handed the body as the dict the line holds
+                found = observe(len(self.id_hashes), to_dict(body), tokens - _ONE_ROW)
+                if found:
+                    for problem in found:
+                        self.add_problem(problem)
         self.last_id = last_id
 
     def _observe(self, line_no: int, body: dict[str, Any], tokens: int) -> None:
