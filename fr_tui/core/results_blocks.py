@@ -21,7 +21,7 @@ from typing import Any
 
 import msgspec
 
-from fr_tui.core.resultline import _FIRST_LINE_MAX, _decode_input_line, _decode_ok_line
+from fr_tui.core.resultline import _FIRST_LINE_MAX, _decode_ok_line
 from fr_tui.core.results_index import _NONE
 from fr_tui.core.results_join import _NO_SOURCE, OK
 
@@ -30,18 +30,15 @@ from fr_tui.core.results_join import _NO_SOURCE, OK
 IndexBuilder = Any
 _Categories = Any
 _INT32 = 1 << 31
-_STR_OR_NONE = frozenset({str, type(None)})
 _ids = attrgetter("custom_id")
 _providers = attrgetter("provider")
 _bodies = attrgetter("body")
 _models = attrgetter("model")
-_responses = attrgetter("response")
-_status_codes = attrgetter("status_code")
-_response_bodies = attrgetter("body")
-_usages = attrgetter("usage")
-_prompt_tokens = attrgetter("prompt_tokens")
-_completion_tokens = attrgetter("completion_tokens")
-_costs = attrgetter("cost")
+_status_codes = attrgetter("response.status_code")
+_response_bodies = attrgetter("response.body")
+_prompt_tokens = attrgetter("usage.prompt_tokens")
+_completion_tokens = attrgetter("usage.completion_tokens")
+_costs = attrgetter("usage.cost")
 _first_choices = itemgetter(0)
 _choices = attrgetter("choices")
 _finish_reasons = attrgetter("finish_reason")
@@ -76,25 +73,37 @@ def take_inputs(builder: IndexBuilder, first: int, lines: list[bytes]) -> bool:
     if not lines or first + len(lines) >= _INT32:
         return not lines
     try:
-        rows = list(map(_decode_input_line, lines))
+        rows = list(map(_decode_plain_input, lines))
     except (msgspec.DecodeError, RecursionError):
         return False
-    ids = list(map(_ids, rows))
-    providers = list(map(_providers, rows))
     bodies = list(map(_bodies, rows))
     if None in bodies:
         return False
+    ids = list(map(_ids, rows))
+    providers = list(map(_providers, rows))
     models = list(map(_models, bodies))
-    if set(map(type, ids)) != {str} or not _STR_OR_NONE.issuperset(map(type, providers)):
-        return False
-    if not _STR_OR_NONE.issuperset(map(type, models)):
-        return False
     builder.input_line.extend(range(first, first + len(lines)))
     _codes(builder.providers, providers)
     _codes(builder.models, models)
     builder.ids.extend(ids)
     builder.id_nones.extend(bytes(len(ids)))
     return True
+
+
+class _PlainBody(msgspec.Struct, gc=False):
+    model: str | None = None
+
+
+class _PlainInput(msgspec.Struct, gc=False):
+    """A request line as read_input_line reads it, when its custom_id is a string and its
+    provider and model are strings or absent (msgspec checks the types)."""
+
+    custom_id: str
+    provider: str | None = None
+    body: _PlainBody | None = None
+
+
+_decode_plain_input = msgspec.json.Decoder(_PlainInput).decode
 
 
 def take_results(builder: IndexBuilder, source: int, first: int, lines: list[bytes]) -> bool:
@@ -117,14 +126,12 @@ def take_results(builder: IndexBuilder, source: int, first: int, lines: list[byt
     consume(map(operator.setitem, repeat(builder.slot), rows, range(arrived, arrived + len(rows))))
     consume(map(operator.setitem, repeat(builder.outcomes), rows, repeat(OK)))
     builder.src_line.extend(range(first, first + len(lines)))
-    responses = list(map(_responses, results))
-    builder.status.extend(map(_status_codes, responses))
-    bodies = list(map(_response_bodies, responses))
+    builder.status.extend(map(_status_codes, results))
+    bodies = list(map(_response_bodies, results))
     _codes(builder.result_models, list(map(_models, bodies)), falsy_is_none=True)
-    usages = list(map(_usages, bodies))
-    builder.tokens_in.extend(map(_prompt_tokens, usages))
-    builder.tokens_out.extend(map(_completion_tokens, usages))
-    builder.costs.extend(map(_costs, usages))
+    builder.tokens_in.extend(map(_prompt_tokens, bodies))
+    builder.tokens_out.extend(map(_completion_tokens, bodies))
+    builder.costs.extend(map(_costs, bodies))
     choices = list(map(_first_choices, map(_choices, bodies)))
     _codes(builder.finish_reasons, list(map(_finish_reasons, choices)))
     # each answer's first line (resultline.first_line), into the text blob
