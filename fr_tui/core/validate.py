@@ -35,7 +35,6 @@ token estimate for it (core/tokens.py), and may add problems of its own.
 from __future__ import annotations
 
 import os
-import re
 import threading
 from array import array
 from collections.abc import Callable, Iterable
@@ -64,6 +63,7 @@ from fr_tui.core.validate_rows import (
     TOP_LEVEL_KEYS,
     RowChecks,
     _describe,
+    explain_parse_error,
 )
 from fr_tui.core.validate_shapes import NO_MAX_TOKENS, ROW_DECODERS
 
@@ -74,21 +74,6 @@ BLOCK_BYTES = 256 * 1024  # under malloc's mmap threshold, and in cache
 _PROGRESS_EVERY_BYTES = 2 * 1024 * 1024
 _BOM = b"\xef\xbb\xbf"
 _decode_json = msgspec.json.decode
-# msgspec's parse errors, in words a person who is not a parser writer understands.
-_JSON_REASONS = {
-    "Input data was truncated": 'the line ends before the JSON is complete (a missing } ] or ")',
-    "trailing characters": "there is more text after the JSON object (two requests on one line?)",
-    "object keys must be strings": "keys must be in double quotes",
-    "trailing comma in object": "a comma before } or ] is not allowed in JSON",
-    "trailing comma in array": "a comma before } or ] is not allowed in JSON",
-    "Number out of range": "a number is too large",
-}
-_CONTROL_CHARACTER = "a string is not closed, or holds a raw tab or control character"
-# msgspec says "truncated" for a \ud800 escape without its pair
-_LONE_SURROGATE = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])")
-_SURROGATE = "a \\u escape is half of a surrogate pair, which is no character"
-# "JSON is malformed: invalid character (byte 7)" -> the reason and the byte offset
-_JSON_ERROR = re.compile(r"(?:JSON is malformed: )?(.*?)(?: \(byte (\d+)\))?")
 # model_stats[model] = [provider the fast path accepts (None until one is seen),
 #                       rows and tokens, max_tokens], each of the two counters packed in
 # one integer so that a row adds to each with one operation: rows * _ONE_ROW + estimated
@@ -383,24 +368,7 @@ class Validator(RowChecks):
                 column=bad.start + 1,
             )
             return None
-        end = len(text.rstrip("\r\n"))
-        column = end
-        if isinstance(exc, RecursionError):
-            reason = "it is nested too deeply"
-        else:
-            message = str(exc).split(" - at `")[0]  # a ValidationError names a path
-            found = _JSON_ERROR.fullmatch(message)
-            reason = found.group(1) if found else message
-            if reason == "Input data was truncated" and _LONE_SURROGATE.search(raw):
-                reason = _SURROGATE
-            if found and found.group(2) is not None:
-                at = int(found.group(2))  # a byte offset: the column counts characters
-                column = min(len(raw[:at].decode("utf-8", "replace")), end)
-                if reason == "invalid character" and raw[at : at + 1] < b" ":
-                    reason = _CONTROL_CHARACTER
-            reason = _JSON_REASONS.get(reason, reason)
-        # past the end means "at the end of the line", where a person should look
-        column += 1
+        reason, column = explain_parse_error(raw, text, exc)
         self._flag(
             line_no, "invalid_json", f"This line is not valid JSON: {reason}.", column=column
         )
