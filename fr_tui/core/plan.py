@@ -25,9 +25,12 @@ Crash safety: everything is written into a temporary sibling folder, fsynced, an
 to ``out_dir`` only when complete. A killed planner leaves at most a temporary folder,
 which the next run removes; ``load_plan`` finds either a whole plan or none.
 
-Speed: parts are written and hashed (sha256) in a background thread (hashlib and file
-writes release the GIL), and a block of lines that fits the current part whole is copied
-with one join; only a block where a part ends is looked at row by row.
+Speed: the validating thread only decides which byte ranges of the input go to which
+part (a block of lines that fits the current part whole is one range; only a block where
+a part ends is looked at row by row). A background thread (_PartWriter) reads the input
+again from the page cache, 1 MiB at a time, as far as the planner got, and hashes and
+writes each chunk while it is in the CPU's cache (hashlib and file I/O release the GIL);
+another fsyncs each part while the next is written.
 """
 
 from __future__ import annotations

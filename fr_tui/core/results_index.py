@@ -41,11 +41,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import mmap
+import operator
 import os
 import struct
 import zlib
 from array import array
 from collections.abc import Iterator, Sequence
+from itertools import compress, repeat
 from pathlib import Path
 from typing import Any, Literal
 
@@ -235,6 +237,8 @@ class IndexedResults(JoinedResults):
     _map: mmap.mmap | None = None
     _index_path: Path
     _header_crc: int
+    _slot: memoryview  # per row: where its result is in the per-result columns
+    _result_lines: memoryview  # per result: its line in its result file
     _answers: Sequence[int] | None = None
 
     @property
@@ -392,6 +396,8 @@ def _build(
     if any(len(values) != rows for values in by_row):
         raise ValueError("string columns")
     joined.custom_ids = ids  # type: ignore[assignment]
+    joined._slot = slot
+    joined._result_lines = column("src_line")
     joined._index_path = path
     joined._header_crc = header_crc
     joined._answers = None  # computed on first use (see answer_hashes)
@@ -447,13 +453,25 @@ def _load_answers(joined: IndexedResults) -> Sequence[int] | None:
 
 def _compute_answers(joined: IndexedResults) -> Sequence[int]:
     """Hash the answer of every ok row, and keep the hashes beside the index (when that
-    cannot be written, they are only kept in memory)."""
+    cannot be written, they are only kept in memory). Each result file is read once, in
+    its own order (the rows' results are scattered over it)."""
     rows = len(joined.outcomes)
     hashes = array("q", bytes(8 * rows))
-    for row in joined._outcome_rows["ok"].tolist():
-        raw = joined.response_bytes(row, cache=False)
-        if raw is not None:
-            hashes[row] = answer_hash_of_line(raw)
+    ok = joined._outcome_rows["ok"].tolist()
+    lines = list(map(joined._result_lines.__getitem__, map(joined._slot.__getitem__, ok)))
+    sources = bytes(map(joined._src.__getitem__, ok))
+    for number, source in enumerate(joined._sources):
+        here = list(map(operator.eq, sources, repeat(number)))
+        row_of_line = dict(zip(compress(lines, here), compress(ok, here), strict=True))
+        if not row_of_line:
+            continue
+        last = max(row_of_line)
+        for line, raw in source.index.iter_lines(min(row_of_line)):
+            row = row_of_line.get(line)
+            if row is not None:
+                hashes[row] = answer_hash_of_line(raw)
+            if line >= last:
+                break
     head = _ANSWERS_PREFIX.pack(_ANSWERS_MAGIC, INDEX_VERSION, rows, joined._header_crc)
     with contextlib.suppress(OSError), atomic_write(_answers_path(joined)) as handle:
         handle.write(head)
