@@ -149,6 +149,9 @@ def assert_same(indexed: Any, memory: Any) -> None:
         assert indexed.batch_ids[i] == memory.batch_ids[i]
         assert indexed.rounds[i] == memory.rounds[i]
     assert list(indexed.custom_ids) == memory.custom_ids
+    # whole columns (results are kept in arrival order: these put them in row order)
+    for name in ("finish_reasons", "costs", "status_codes", "tokens_in_col", "contents"):
+        assert list(getattr(indexed, name)) == list(getattr(memory, name)), name
 
 
 ids = st.sampled_from(["c1", "c2", "c3", "c10", "c1", "", " ", "ü"])

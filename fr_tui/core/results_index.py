@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import mmap
 import operator
 import os
@@ -100,6 +101,14 @@ class _Column(Sequence[Any]):
         return (self._at(j) for j in range(self._size))
 
 
+def _gather(values: memoryview, slot: memoryview, none: Any) -> memoryview:
+    """values[slot[i]] for each row i (``none`` where slot[i] is -1), in C loops."""
+    source = array(values.format)
+    source.frombytes(values.cast("B"))
+    source.append(none)  # what slot -1 reads
+    return memoryview(array(values.format, map(source.__getitem__, slot)))
+
+
 class _Numbers(_Column):
     def __init__(self, values: memoryview) -> None:
         super().__init__(len(values))
@@ -108,6 +117,9 @@ class _Numbers(_Column):
     def _at(self, i: int) -> int | None:
         value: int = self._values[i]
         return None if value == _NONE else value
+
+    def by_row(self, slot: memoryview) -> _Numbers:
+        return _Numbers(_gather(self._values, slot, _NONE))
 
 
 class _Floats(_Column):
@@ -119,6 +131,9 @@ class _Floats(_Column):
         value: float = self._values[i]
         return None if value != value else value  # NaN: none
 
+    def by_row(self, slot: memoryview) -> _Floats:
+        return _Floats(_gather(self._values, slot, math.nan))
+
 
 class _Categories(_Column):
     def __init__(self, codes: memoryview, values: list[str]) -> None:
@@ -129,6 +144,9 @@ class _Categories(_Column):
     def _at(self, i: int) -> str | None:
         code: int = self._codes[i]
         return None if code == _NONE else self._values[code]
+
+    def by_row(self, slot: memoryview) -> _Categories:
+        return _Categories(_gather(self._codes, slot, _NONE), self._values)
 
 
 class _Strings(_Column):
@@ -161,12 +179,20 @@ class _Texts(_Column):
             return None
         return str(self._blob[start : start + self._lengths[i]], "utf-8", "surrogatepass")
 
+    def by_row(self, slot: memoryview) -> _Texts:
+        starts, lengths = _gather(self._starts, slot, _NONE), _gather(self._lengths, slot, 0)
+        return _Texts(starts, lengths, self._blob)
+
 
 class _ByResult(_Column):
     """A column of the results, kept in the order they arrived, seen by row: row i's
-    result is the slot[i]-th (-1: the row has none)."""
+    result is the slot[i]-th (-1: the row has none). A row is looked up through slot;
+    the whole column, the first time it is iterated (or its codes or values are asked
+    for: compare reads them), is put in row order once, in C loops."""
 
-    def __init__(self, results: _Column, slot: memoryview) -> None:
+    _rows: Any = None  # the column in row order, once made
+
+    def __init__(self, results: Any, slot: memoryview) -> None:
         super().__init__(len(slot))
         self._results = results
         self._slot = slot
@@ -174,6 +200,19 @@ class _ByResult(_Column):
     def _at(self, i: int) -> Any:
         at: int = self._slot[i]
         return None if at < 0 else self._results._at(at)
+
+    def _in_row_order(self) -> Any:
+        if self._rows is None:
+            self._rows = self._results.by_row(self._slot)
+        return self._rows
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._in_row_order())
+
+    def __getattr__(self, name: str) -> Any:  # _codes, _values...: those of the row order
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self._in_row_order(), name)
 
 
 class _Models(_Column):
