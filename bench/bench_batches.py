@@ -125,9 +125,9 @@ async def bench_poller(interval: float, running: int, history: int) -> dict[str,
         poller.stats.polls_per_batch.clear()
         task = asyncio.get_running_loop().create_task(_run_loop(poller, interval * 4.5))
         await task
-        by_batch: dict[str, list[float]] = {}
-        for batch_id, at in poller.stats.log:
-            by_batch.setdefault(batch_id, []).append(at)
+        by_batch: dict[tuple[str, str], list[float]] = {}
+        for key, at in poller.stats.log:
+            by_batch.setdefault(key, []).append(at)
         min_gap = min(
             (b - a for times in by_batch.values() for a, b in zip(times, times[1:], strict=False)),
             default=float("inf"),

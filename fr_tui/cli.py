@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from fr_tui import __version__
-from fr_tui.cli_errors import EXIT_API, EXIT_BROKEN_PIPE, EXIT_USAGE, CliError
+from fr_tui.cli_errors import EXIT_API, EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USAGE, CliError
+from fr_tui.core.retry_kinds import RETRY_KINDS
 
 COMMANDS = (
     "validate",
@@ -30,8 +31,12 @@ COMMANDS = (
     "cancel",
     "results",
     "retry",
+    "compare",
     "estimate",
     "spend",
+    "run",
+    "jobs",
+    "job",
     "sandbox",
     "paths",
 )
@@ -138,6 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true")
 
+    p = add("compare", "two runs side by side: batches or jobs joined by custom_id")
+    p.add_argument("a", metavar="A", help="a batch or job id (the first run)")
+    p.add_argument("b", metavar="B", help="a batch or job id (the run to compare with it)")
+    p.add_argument("-o", "--output", type=Path, help="write the joined rows here")
+    p.add_argument("--format", choices=("csv", "jsonl"), default=None)
+    p.add_argument("--json", action="store_true")
+
     p = add("estimate", "tokens and a cost range for a file, before anything is uploaded")
     p.add_argument("file", type=Path)
     p.add_argument("--json", action="store_true")
@@ -147,10 +159,63 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--by", choices=("model", "provider", "day"), default="model")
     p.add_argument("--json", action="store_true")
 
+    p = add("run", "run a file of any size as a job: parts, retry rounds, one merged result")
+    p.add_argument("file", type=Path)
+    p.add_argument("--name", help="a name for the job")
+    p.add_argument("--max-rows", type=int, help="rows per part (default: the profile's)")
+    p.add_argument("--max-bytes", type=int, help="bytes per part (default: the profile's)")
+    p.add_argument(
+        "--max-enqueued-tokens",
+        metavar="N|MODEL=N,...",
+        help="the provider's enqueued-token limit: parts are planned under it (one number, "
+        "or per model); default: the profile's max_enqueued_tokens",
+    )
+    p.add_argument("--max-in-flight", type=int, default=4, help="batches running at once")
+    p.add_argument("--rounds", type=int, default=3, help="rounds at most, the first included")
+    p.add_argument(
+        "--retry-kinds",
+        metavar="K,...",
+        help=f"failures to retry (default: server_error, rate_limit, batch_expired, missing, "
+        f"timeout; 'default' stands for those). Kinds: {', '.join(RETRY_KINDS)}",
+    )
+    p.add_argument(
+        "--max-cost",
+        metavar="USD",
+        help="refuse (before uploading) if the high cost estimate is over this",
+    )
+    p.add_argument("--new", action="store_true", help="a new job even if this file ran before")
+    p.add_argument("-o", "--output", type=Path, metavar="MERGED", help="also write it here")
+    p.add_argument("--poll-interval", type=float, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--json", action="store_true")
+
+    p = add("jobs", "job history (works offline)")
+    p.add_argument("--json", action="store_true")
+
+    p = add("job", "a job's status, results, or cancel it")
+    actions = p.add_subparsers(dest="job_command", metavar="ACTION", required=True)
+    for name, text in (
+        ("status", "a job's status"),
+        ("results", "a job's merged result (exportable to CSV)"),
+        ("cancel", "cancel a job's running batches and the job"),
+    ):
+        action = actions.add_parser(name, help=text, description=text, parents=[common])
+        action.add_argument("job_id")
+        if name == "results":
+            action.add_argument("-o", "--output", type=Path, help="write the rows here")
+            action.add_argument("--format", choices=("jsonl", "csv"), default=None)
+        action.add_argument("--json", action="store_true")
+
     p = add("sandbox", "run the sandbox server alone")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8787)
     p.add_argument("--tick", type=float, default=None, help="seconds per processing step")
+    p.add_argument(
+        "--max-enqueued-tokens",
+        type=int,
+        metavar="N",
+        help="fail a batch's validation with token_limit_exceeded when its prompt tokens "
+        "plus those of the batches in progress would go over N",
+    )
 
     p = add("paths", "print where config, history and results are kept")
     p.add_argument("--json", action="store_true")
@@ -260,7 +325,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
         return result
     except KeyboardInterrupt:
         print("fr-tui: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         return _stdout_closed()
     except CliError as exc:

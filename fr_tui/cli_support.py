@@ -7,13 +7,14 @@ from __future__ import annotations
 import argparse
 import sys
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fr_tui.cli_errors import CliError
 from fr_tui.core.config import Config, KeyError_, Profile, load_config
 
 if TYPE_CHECKING:
-    from fr_tui.core.validate import Limits
+    from fr_tui.core.validate import Limits, Report
 
 
 def _plain_money(value: Any) -> Any:
@@ -44,6 +45,16 @@ def err(message: str) -> None:
     print(f"fr-tui: {message}", file=sys.stderr)
 
 
+def readable(path: Path) -> None:
+    """A regular file, or one clear line: no such file, a directory, a FIFO..."""
+    from fr_tui.core.userfiles import check_regular, describe
+
+    try:
+        check_regular(path)
+    except OSError as exc:
+        raise CliError(describe(exc)) from None
+
+
 def load_profile(args: argparse.Namespace) -> tuple[Config, Profile]:
     """The config (its warnings said on stderr) and the profile asked for."""
     config = load_config()
@@ -54,6 +65,20 @@ def load_profile(args: argparse.Namespace) -> tuple[Config, Profile]:
     except KeyError_ as exc:
         raise CliError(str(exc)) from None
     return config, profile
+
+
+def invalid_file(path: Any, report: Report, note: str = "") -> CliError:
+    """The one line that refuses an invalid input file, naming its first error."""
+    from fr_tui.cli_errors import EXIT_INVALID
+    from fr_tui.core.units import plural
+
+    first = report.errors[0] if report.errors else None
+    where = f" (line {first.line}: {first.message.rstrip('.')})" if first else ""
+    return CliError(
+        f"{path} is not a valid batch file: {plural(report.errors_total, 'error')}"
+        f"{where}.{note} Run: fr-tui validate {path}",
+        EXIT_INVALID,
+    )
 
 
 def limits_of(profile: Profile) -> Limits:

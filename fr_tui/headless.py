@@ -1,87 +1,65 @@
 """The headless subcommands (`fr-tui validate|submit|status|...`). No Textual here.
 
 Each `cmd_*` takes the parsed arguments and returns the exit code; errors are raised
-(CliError, ApiError, OSError) and turned into one line by cli.main.
+(CliError, ApiError, OSError) and turned into one line by cli.main, which looks the
+commands up here: validate, split, status, list, cancel, sandbox and paths live here;
+submit in headless_submit.py, results and retry in headless_results.py, estimate and
+spend in headless_cost.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from fr_tui.cli_errors import (
-    EXIT_INVALID,
-    EXIT_OK,
-    EXIT_ROWS_NOT_OK,
-    EXIT_TIMEOUT,
-    EXIT_USAGE,
-    CliError,
-)
-from fr_tui.cli_support import err, limits_of
+from fr_tui.cli_errors import EXIT_INVALID, EXIT_OK, CliError
+from fr_tui.cli_support import err, limits_of, readable
 from fr_tui.cli_support import load_profile as config_and_profile
 from fr_tui.cli_support import print_json as _print_json
-from fr_tui.core.config import (
-    SANDBOX_ORIGIN,
-    Config,
-    KeyError_,
-    Profile,
-)
+from fr_tui.core.config import Config, KeyError_, Profile
 from fr_tui.core.paths import get_paths
-from fr_tui.core.records import BatchRecord
 from fr_tui.core.store import HistoryStore
-from fr_tui.core.units import json_money, plural
-from fr_tui.core.userfiles import check_regular, describe
+from fr_tui.headless_compare import cmd_compare  # noqa: F401 - looked up by name by cli.main
 from fr_tui.headless_cost import (  # noqa: F401 - cmd_* are looked up by name by cli.main
-    _uses_sandbox,
-    budget_refusal,
     catalog_json,
     catalog_line,
     cmd_estimate,
     cmd_spend,
-    make_estimate,
-    parse_max_cost,
-    results_cost,
-    results_cost_lines,
+    corrected_prompt_tokens,
     validate_with_catalog,
 )
+from fr_tui.headless_jobs import cmd_job, cmd_jobs, cmd_run  # noqa: F401 - looked up by name
+from fr_tui.headless_results import cmd_results, cmd_retry  # noqa: F401 - as cmd_estimate
 from fr_tui.headless_session import (
-    Session,
     open_session,
     open_store,
     run,
     say_reconciled,
     target_for,
 )
+from fr_tui.headless_submit import cmd_submit  # noqa: F401 - looked up by name by cli.main
 
 if TYPE_CHECKING:  # the client pulls in httpx: only the commands that talk to the API load it
-    from fr_tui.core.models import Batch
     from fr_tui.core.reconcile import ReconcileOutcome
 
 # --------------------------------------------------------------------- validate / split
 
 
-def _readable(path: Path) -> None:
-    """A regular file, or one clear line: no such file, a directory, a FIFO..."""
-    try:
-        check_regular(path)
-    except OSError as exc:
-        raise CliError(describe(exc)) from None
-
-
 def cmd_validate(args: argparse.Namespace) -> int:
     from fr_tui.core.validate import format_report
 
-    _, profile = config_and_profile(args)
-    _readable(args.file)
-    checked = validate_with_catalog(args, profile, args.file, limits_of(profile))
+    config, profile = config_and_profile(args)
+    readable(args.file)
+    target = target_for(args, config, profile)
+    checked = validate_with_catalog(target.origin, args.file, limits_of(profile))
     report = checked.report
     if args.json:
         _print_json({**report.to_json(), "catalog": catalog_json(checked.catalog)})
     else:
-        text = format_report(report, str(args.file))
+        text = format_report(
+            report, str(args.file), prompt=corrected_prompt_tokens(report, checked.loader.origin)
+        )
         line = catalog_line(checked.catalog, checked.loader)
         if line:
             head, sep, rest = text.partition("\n\n")
@@ -94,7 +72,7 @@ def cmd_split(args: argparse.Namespace) -> int:
     from fr_tui.core.split import split_file
 
     _, profile = config_and_profile(args)
-    _readable(args.file)
+    readable(args.file)
     try:
         parts = split_file(
             args.file,
@@ -110,239 +88,6 @@ def cmd_split(args: argparse.Namespace) -> int:
         for part in parts:
             print(part)
     return EXIT_OK
-
-
-# --------------------------------------------------------------------- submit / wait
-
-
-def _parse_metadata(pairs: list[str]) -> dict[str, str]:
-    metadata: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise CliError(f"--metadata wants KEY=VALUE, got {pair!r}")
-        metadata[key.strip()] = value
-    return metadata
-
-
-def _progress_line(batch: Batch) -> str:
-    counts = batch.request_counts
-    if counts is None:
-        return f"{batch.id}: {batch.status}"
-    done = counts.completed + counts.failed
-    return f"{batch.id}: {batch.status} {done}/{counts.total} ({counts.failed} failed)"
-
-
-# A batch still running this long after its expires_at has a status fr-tui cannot read
-# as finished: stop waiting rather than poll for ever.
-EXPIRY_GRACE_SECONDS = 600.0
-# Without expires_at: the 24 h completion window, plus that grace.
-WINDOW_SECONDS = 24 * 3600.0
-
-
-class WaitTimeout(CliError):
-    def __init__(self, message: str) -> None:
-        super().__init__(message, EXIT_TIMEOUT)
-
-
-def _wait_deadline(batch: Batch, timeout: float | None, started: float) -> tuple[float, str]:
-    """(wall-clock time to give up at, why) for `submit --wait`."""
-    limits: list[tuple[float, str]] = []
-    if timeout is not None:
-        limits.append((started + timeout, f"--timeout {timeout:g}s passed"))
-    expires = batch.timestamps.get("expires_at")
-    if expires:
-        limits.append((expires + EXPIRY_GRACE_SECONDS, "its expires_at passed"))
-    else:
-        created = batch.created_at or started
-        limits.append((created + WINDOW_SECONDS + EXPIRY_GRACE_SECONDS, "its 24 h window passed"))
-    return min(limits)
-
-
-async def _wait(
-    session: Session, batch_id: str, interval: float, timeout: float | None = None
-) -> Any:
-    from fr_tui.core.workflow import poll_batch
-
-    last = ""
-    tty = sys.stderr.isatty()
-    started = time.time()
-    while True:
-        batch, _ = await poll_batch(session.client, session.store, batch_id)
-        line = _progress_line(batch)
-        if line != last:
-            if tty:
-                sys.stderr.write("\r\033[K" + line)
-            else:
-                sys.stderr.write(line + "\n")
-            sys.stderr.flush()
-            last = line
-        if batch.terminal:
-            if tty:
-                sys.stderr.write("\n")
-            return batch
-        give_up, why = _wait_deadline(batch, timeout, started)
-        if time.time() >= give_up:
-            if tty:
-                sys.stderr.write("\n")
-            raise WaitTimeout(
-                f"stopped waiting for {batch_id}: {why} and it is still {batch.status!r}. "
-                f"Check it later with: fr-tui status {batch_id}"
-            )
-        import asyncio
-
-        await asyncio.sleep(max(0.0, min(interval, give_up - time.time())))
-
-
-def _final_code(batch: Batch) -> int:
-    """0 every row ok; 4 completed, but rows failed or went missing; 1 not completed."""
-    if batch.status != "completed":
-        return EXIT_INVALID
-    counts = batch.request_counts
-    if counts is not None and (counts.failed or counts.total > counts.completed + counts.failed):
-        return EXIT_ROWS_NOT_OK
-    return EXIT_OK
-
-
-def _endpoint(given: str | None, detected: str | None) -> str | None:
-    """--endpoint, checked against the rows' url before anything is uploaded: the server
-    would fail the whole batch (url_mismatch) after the upload."""
-    if not given:
-        return detected
-    endpoint = "/" + given.strip().strip("/")
-    if not endpoint.startswith("/v1/"):
-        endpoint = "/v1" + endpoint
-    if detected and endpoint != detected:
-        raise CliError(
-            f"--endpoint {given} does not match the rows' url {detected}; the server would "
-            f"fail the batch (url_mismatch). Leave --endpoint out to use {detected}.",
-            EXIT_INVALID,
-        )
-    return endpoint
-
-
-def cmd_submit(args: argparse.Namespace) -> int:
-    from fr_tui.core.costlog import record_estimate
-
-    config, profile = config_and_profile(args)
-    _readable(args.file)
-    metadata = _parse_metadata(args.metadata)
-    max_cost = parse_max_cost(args.max_cost)
-    checked = validate_with_catalog(
-        args, profile, args.file, limits_of(profile), tally_without_catalog=True
-    )
-    report = checked.report
-    if not report.valid:
-        first = report.errors[0] if report.errors else None
-        where = f" (line {first.line}: {first.message.rstrip('.')})" if first else ""
-        raise CliError(
-            f"{args.file} is not a valid batch file: {plural(report.errors_total, 'error')}"
-            f"{where}. Run: fr-tui validate {args.file}",
-            EXIT_INVALID,
-        )
-    if report.warnings_total and not args.force:
-        first = report.warnings[0]
-        raise CliError(
-            f"{args.file} has {plural(report.warnings_total, 'warning')} (line {first.line}: "
-            f"{first.message.rstrip('.')}). Check with `fr-tui validate`, or pass --force to "
-            "submit anyway.",
-            EXIT_INVALID,
-        )
-    endpoint = _endpoint(args.endpoint, report.endpoint)
-    # The estimate is kept with the batch (spend, budgets, the estimate's correction),
-    # and a budget is checked before anything is uploaded.
-    profile_name = "sandbox" if _uses_sandbox(args, profile) else profile.name
-    local_store = open_store(get_paths().ensure())
-    estimate = make_estimate(checked, config, profile, local_store)
-    refusal = budget_refusal(estimate, config, profile_name, max_cost, local_store)
-    if refusal:
-        raise CliError(f"{args.file}: {refusal}", EXIT_INVALID)
-
-    async def go() -> int:
-        async with open_session(args) as session:
-            record = await _submit(
-                args,
-                session,
-                args.file,
-                endpoint=endpoint,
-                metadata=metadata,
-                name=args.name,
-                rows=report.rows,
-            )
-            record_estimate(session.store, record.id, estimate)
-            result: dict[str, Any] = {
-                "batch_id": record.id,
-                "input_file_id": record.input_file_id,
-                "status": record.status,
-                "estimate": {
-                    "cost_low": json_money(estimate.cost_low),
-                    "cost_high": json_money(estimate.cost_high),
-                    "input_tokens": estimate.input_tokens,
-                    "currency": estimate.currency,
-                },
-            }
-            code = EXIT_OK
-            if args.wait:
-                interval = args.poll_interval or (0.2 if session.origin == SANDBOX_ORIGIN else 10.0)
-                try:
-                    batch = await _wait(session, record.id, interval, args.timeout)
-                except WaitTimeout:
-                    if args.json:
-                        _print_json({**result, "status": "waiting_timed_out"})
-                    raise
-                result["status"] = batch.status
-                result["request_counts"] = (
-                    batch.request_counts.to_dict() if batch.request_counts else None
-                )
-                code = _final_code(batch)
-            if args.json:
-                _print_json(result)
-            else:
-                print(
-                    f"submitted {record.id} ({result['status']}), estimated "
-                    f"{estimate.cost_range_text()}"
-                )
-            return code
-
-    return run(go)
-
-
-async def _submit(
-    args: argparse.Namespace, session: Session, path: Path, **options: Any
-) -> BatchRecord:
-    """workflow.submit_file with the CLI's answers: reconciled submits said on stderr, a
-    duplicate refused unless --force, a batch the history could not take printed."""
-    from fr_tui.core.store import HistoryWriteError
-    from fr_tui.core.workflow import (
-        DuplicateSubmitError,
-        MetadataError,
-        UnrecordedBatchError,
-        submit_file,
-    )
-
-    try:
-        return await submit_file(
-            session.client,
-            session.store,
-            path,
-            profile=session.profile.name,
-            allow_duplicate=bool(args.force),
-            on_reconciled=say_reconciled,
-            **options,
-        )
-    except MetadataError as exc:
-        raise CliError(str(exc)) from None
-    except HistoryWriteError as exc:
-        raise CliError(str(exc)) from None
-    except DuplicateSubmitError as exc:
-        raise CliError(f"{exc}. Pass --force to submit it anyway.", EXIT_INVALID) from None
-    except UnrecordedBatchError as exc:
-        # The one place an id could be lost: it goes to stdout (and --json) as well.
-        if getattr(args, "json", False):
-            _print_json({"batch_id": exc.batch.id, "status": exc.batch.status, "recorded": False})
-        else:
-            print(exc.batch.id)
-        raise CliError(str(exc)) from None
 
 
 # --------------------------------------------------------------------- status / list / cancel
@@ -501,163 +246,6 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     return run(go)
 
 
-# --------------------------------------------------------------------- results / retry
-
-
-async def _joined(session: Session, batch_id: str) -> tuple[Any, Any, Path | None, Path | None]:
-    """(batch, joined results, output path, error path), downloading what is needed."""
-    from fr_tui.core.results import join_results
-    from fr_tui.core.workflow import fetch_results, poll_batch
-
-    batch, _ = await poll_batch(session.client, session.store, batch_id)
-    if not batch.terminal:
-        raise CliError(
-            f"{batch_id} is still {batch.status}; wait for it (fr-tui status {batch_id})",
-            EXIT_INVALID,
-        )
-    record = session.store.get(session.origin, batch_id)
-    assert record is not None
-    dest = session.paths.results_for(batch_id)
-    output_path, error_path = await fetch_results(
-        session.client, session.store, record, dest, on_note=err
-    )
-    input_path = Path(record.input_path) if record.input_path else None
-    if (
-        input_path is not None
-        and input_path.is_file()
-        and record.input_bytes is not None
-        and input_path.stat().st_size != record.input_bytes
-    ):
-        err(
-            f"warning: {input_path} changed since it was submitted; rows are joined by "
-            "custom_id, so edited or new rows may not match their results"
-        )
-    if input_path is None or not input_path.is_file():
-        if not batch.input_file_id:
-            raise CliError(f"the input file of {batch_id} is unknown", EXIT_USAGE)
-        input_path = dest / "input.jsonl"
-        if not input_path.exists():
-            await session.client.download_file(batch.input_file_id, input_path)
-    import asyncio
-
-    joined = await asyncio.to_thread(join_results, input_path, output_path, error_path)
-    return batch, joined, output_path, error_path
-
-
-def cmd_results(args: argparse.Namespace) -> int:
-    from fr_tui.core.export import export_rows, summary_json
-
-    async def go() -> int:
-        async with open_session(args, batch_id=args.batch_id) as session:
-            batch, joined, output_path, error_path = await _joined(session, args.batch_id)
-        with joined:
-            summary = summary_json(batch.id, batch.status, joined, output_path, error_path)
-            cost, estimate = results_cost(args, session.store, batch.id, joined)
-            summary["cost"] = json_money(cost.total)
-            summary["cost_detail"] = cost.to_json()
-            summary["estimate"] = estimate.to_json() if estimate else None
-            if args.output:
-                fmt: Literal["csv", "jsonl"] = args.format or (
-                    "csv" if args.output.suffix == ".csv" else "jsonl"
-                )
-                summary["export_path"] = str(args.output)
-                summary["exported"] = export_rows(joined, args.output, fmt)
-        if args.json:
-            _print_json(summary)
-        else:
-            print(
-                f"{batch.id} {batch.status}: {summary['total']} rows, {summary['ok']} ok, "
-                f"{summary['failed']} failed, {summary['missing']} missing"
-            )
-            for line in results_cost_lines(cost, estimate):
-                print(line)
-            for group in summary["error_groups"]:
-                print(f"  {group['count']:>6} × {group['code'] or ''} {group['message'] or ''}")
-            for label in ("output_path", "error_path", "export_path"):
-                if summary.get(label):
-                    print(f"  {label.replace('_', ' ')}: {summary[label]}")
-        if batch.status == "failed":
-            return EXIT_INVALID
-        return EXIT_ROWS_NOT_OK if summary["failed"] or summary["missing"] else EXIT_OK
-
-    return run(go)
-
-
-def cmd_retry(args: argparse.Namespace) -> int:
-    import asyncio
-
-    from fr_tui.core.costlog import record_estimate
-    from fr_tui.core.export import NothingToRetry, build_retry_file
-    from fr_tui.core.validate import validate_path
-
-    async def go() -> int:
-        async with open_session(args, batch_id=args.batch_id) as session:
-            batch, joined, _, _ = await _joined(session, args.batch_id)
-            record = session.store.get(session.origin, batch.id)
-            assert record is not None
-            out = (
-                args.output
-                or session.paths.results_for(batch.id) / f"retry-{int(time.time())}.jsonl"
-            )
-            with joined:
-                try:
-                    plan = build_retry_file(joined, joined.input_path, out)
-                except NothingToRetry as exc:
-                    if args.json:  # --json always prints one document
-                        _print_json({"path": None, "rows": 0, "reasons": {}})
-                    else:
-                        print(f"{batch.id}: {exc}")
-                    return EXIT_OK
-            result: dict[str, Any] = {
-                "path": str(plan.path),
-                "rows": plan.rows,
-                "reasons": plan.reasons,
-            }
-            report = validate_path(plan.path)
-            if not report.valid:
-                raise CliError(f"the retry file {plan.path} does not validate", EXIT_INVALID)
-            if args.submit:
-                # a retry is a submit like any other: estimated, and held to the budgets
-                config = session.config
-                profile = config.profiles.get(session.profile.name) or session.profile
-                checked = await asyncio.to_thread(
-                    validate_with_catalog,
-                    args,
-                    profile,
-                    plan.path,
-                    limits_of(profile),
-                    tally_without_catalog=True,
-                )
-                estimate = make_estimate(checked, config, profile, session.store)
-                refusal = budget_refusal(
-                    estimate, config, session.profile.name, None, session.store
-                )
-                if refusal:
-                    raise CliError(f"retry of {batch.id}: {refusal}", EXIT_INVALID)
-                child = await _submit(
-                    args,
-                    session,
-                    plan.path,
-                    endpoint=record.endpoint or report.endpoint,
-                    parent_batch_id=batch.id,
-                    name=f"retry of {record.label}",
-                    rows=plan.rows,
-                )
-                record_estimate(session.store, child.id, estimate)
-                result["batch_id"] = child.id
-        if args.json:
-            _print_json(result)
-        else:
-            print(f"{plan.rows} rows to retry written to {plan.path}")
-            for reason, count in plan.reasons.items():
-                print(f"  {count:>6} × {reason}")
-            if "batch_id" in result:
-                print(f"submitted {result['batch_id']}")
-        return EXIT_OK
-
-    return run(go)
-
-
 # --------------------------------------------------------------------- sandbox / paths
 
 
@@ -666,7 +254,13 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
     paths = get_paths().ensure()
     # serve_forever prints the one banner (address, key, state dir).
-    serve_forever(host=args.host, port=args.port, state_dir=paths.sandbox_dir, tick=args.tick)
+    serve_forever(
+        host=args.host,
+        port=args.port,
+        state_dir=paths.sandbox_dir,
+        tick=args.tick,
+        max_enqueued_tokens=args.max_enqueued_tokens,
+    )
     return EXIT_OK
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import time
 from dataclasses import dataclass
 from decimal import Decimal
@@ -15,43 +14,40 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fr_tui.cli_errors import EXIT_INVALID, EXIT_OK, CliError
-from fr_tui.cli_support import limits_of, load_profile
+from fr_tui.cli_support import load_profile, readable
 from fr_tui.cli_support import print_json as _print_json
-from fr_tui.core.config import BASE_URL_ENV, Config, Profile
+from fr_tui.core.config import SANDBOX_ORIGIN, Config, Profile
 from fr_tui.core.paths import Paths, get_paths
-from fr_tui.core.units import money, parse_money
+from fr_tui.core.units import money, parse_money, plural
+from fr_tui.headless_session import Session, open_store, target_for
 
 if TYPE_CHECKING:
     from fr_tui.core.actual import ResultCost
     from fr_tui.core.catalog import Catalog, CatalogLoader
     from fr_tui.core.costlog import StoredEstimate
     from fr_tui.core.estimate import Estimate
-    from fr_tui.core.precheck import PreSubmitChecks
+    from fr_tui.core.prepare import PreparedSubmit
     from fr_tui.core.prices import PriceBook
     from fr_tui.core.results import JoinedResults
     from fr_tui.core.store import HistoryStore
-    from fr_tui.core.validate import Report
+    from fr_tui.core.tokens import PromptTokens
+    from fr_tui.core.validate import Limits, Report
 
 # How long a command about to exit waits for a background catalog refresh to land.
 REFRESH_GRACE = 1.5
 
 
-def _uses_sandbox(args: argparse.Namespace, profile: Profile) -> bool:
-    return bool(args.sandbox or (profile.is_sandbox and not args.base_url))
+def catalog_loader(origin: str, paths: Paths) -> CatalogLoader:
+    """The catalog of the server `origin`. The embedded sandbox's comes from its model
+    table directly (the same answer its /v1/models gives), without starting it."""
+    from fr_tui.core.catalog import CatalogLoader, http_source
 
-
-def catalog_loader(args: argparse.Namespace, profile: Profile, paths: Paths) -> CatalogLoader:
-    """The catalog of the server the command talks to. The embedded sandbox's comes from
-    its model table directly (the same answer its /v1/models gives), without starting it."""
-    from fr_tui.core.catalog import CatalogLoader, http_source, origin_of
-
-    if _uses_sandbox(args, profile):
+    if origin == SANDBOX_ORIGIN:
         from fr_tui.sandbox.catalog import sandbox_catalog_loader
 
         return sandbox_catalog_loader(paths)
-    base_url = args.base_url or os.environ.get(BASE_URL_ENV) or profile.base_url
     # The catalog is public: no key is sent (and no password manager asked for one).
-    return CatalogLoader(paths, origin_of(base_url), http_source(base_url))
+    return CatalogLoader(paths, origin, http_source(origin))
 
 
 def catalog_json(catalog: Catalog | None) -> dict[str, Any] | None:
@@ -79,84 +75,79 @@ def catalog_line(catalog: Catalog | None, loader: CatalogLoader) -> str | None:
 
 @dataclass
 class Checked:
-    """A file validated with the pre-submit checks."""
+    """A file validated with the model checks (`validate`)."""
 
     report: Report
-    checks: PreSubmitChecks | None
     catalog: Catalog | None
     loader: CatalogLoader
 
 
-def validate_with_catalog(
-    args: argparse.Namespace,
-    profile: Profile,
-    path: Path,
-    limits: Any,
-    *,
-    tally_without_catalog: bool = False,
-) -> Checked:
-    """Validate with the model checks when a catalog is at hand. Without one, no observer
-    runs (validation keeps its speed) unless the tallies are wanted (an estimate)."""
+def validate_with_catalog(origin: str, path: Path, limits: Limits) -> Checked:
+    """Validate with the model checks when the server's catalog is at hand. Without one,
+    no observer runs: validation keeps its speed."""
     from fr_tui.core.precheck import PreSubmitChecks
     from fr_tui.core.validate import validate_path
 
-    paths = get_paths()
-    loader = catalog_loader(args, profile, paths)
+    loader = catalog_loader(origin, get_paths())
     catalog = loader.load()
-    checks = PreSubmitChecks(catalog) if catalog is not None or tally_without_catalog else None
+    checks = PreSubmitChecks(catalog) if catalog is not None else None
     report = validate_path(path, limits, observer=checks)
     loader.wait(REFRESH_GRACE)
-    return Checked(report, checks, catalog, loader)
+    return Checked(report, catalog, loader)
 
 
-def price_book(config: Config, profile: Profile, catalog: Catalog | None) -> PriceBook:
-    from fr_tui.core.prices import PriceBook
+def prepare(
+    path: Path,
+    origin: str,
+    profile: Profile,
+    config: Config,
+    store: HistoryStore | None,
+    *,
+    max_cost: Decimal | None = None,
+    limits: Limits | None = None,
+) -> tuple[PreparedSubmit, CatalogLoader]:
+    """core.prepare.prepare_submit for a command: the catalog of the server the file goes
+    to (`origin`), the profile that sends it, and what its catalog loader found (for the
+    catalog line)."""
+    from fr_tui.core.prepare import CostBasis, prepare_submit
 
-    return PriceBook(catalog, config.prices, profile.batch_discount)
-
-
-def make_estimate(
-    checked: Checked, config: Config, profile: Profile, store: HistoryStore | None
-) -> Estimate:
-    from fr_tui.core.costlog import model_history
-    from fr_tui.core.estimate import build_estimate
-    from fr_tui.core.precheck import PreSubmitChecks
-
-    checks = checked.checks or PreSubmitChecks(checked.catalog)
-    history = model_history(store, checks.tallies) if store is not None else {}
-    estimate = build_estimate(
-        checks.tallies,
-        checked.report.rows,
-        price_book(config, profile, checked.catalog),
-        history,
-    )
-    estimate.valid = checked.report.valid
-    if checked.catalog is None:
-        estimate.notes.append("no model catalog: prices from genai-prices and [prices] only")
-    return estimate
+    loader = catalog_loader(origin, get_paths())
+    basis = CostBasis(origin, profile, loader.load(), config.prices, store)
+    prepared = prepare_submit(path, basis, max_cost=max_cost, limits=limits)
+    loader.wait(REFRESH_GRACE)
+    return prepared, loader
 
 
 def _history_store() -> HistoryStore | None:
+    """History to learn from, read-only when it cannot be written (None: none at all)."""
     from fr_tui.core.store import HistoryStore, StoreError
 
     try:
-        return HistoryStore(get_paths().ensure().history_db)
+        return HistoryStore(get_paths().ensure().history_db, read_only=None)
     except (StoreError, OSError):
         return None  # an estimate without history is still an estimate
+
+
+def corrected_prompt_tokens(report: Report, origin: str) -> PromptTokens:
+    """The file's prompt tokens corrected by past batches on the server `origin`, as
+    `estimate` and the TUI show them (history is only read, and only if there is one)."""
+    from fr_tui.core.costlog import model_history
+    from fr_tui.core.tokens import PromptTokens
+
+    per_model = {m: s["input_tokens"] for m, s in report.stats.get("per_model", {}).items()}
+    store = _history_store() if get_paths().history_db.exists() else None
+    history = model_history(store, per_model, origin) if store is not None else {}
+    return PromptTokens.of(per_model, {m: h.correction for m, h in history.items()})
 
 
 def estimate_lines(estimate: Estimate, title: str) -> list[str]:
     from fr_tui.core.estimate import cost_range
     from fr_tui.core.units import human_count
 
-    out_max = estimate.output_tokens_max
+    prompt = estimate.prompt_tokens
     lines = [
-        f"{title}: {estimate.rows:,} rows, about {estimate.input_tokens:,} input tokens, "
-        + (
-            f"at most {out_max:,} output tokens"
-            if out_max is not None
-            else "output tokens unbounded"
-        ),
+        f"{title}: {plural(estimate.rows, 'row')}, about {prompt.tokens:,} input tokens"
+        f"{prompt.note}, {estimate.output_text()}",
         f"  cost {estimate.cost_range_text()}"
         + (" (low: expected output, high: every row's maximum)" if estimate.models else ""),
     ]
@@ -192,25 +183,21 @@ def estimate_lines(estimate: Estimate, title: str) -> list[str]:
 
 def cmd_estimate(args: argparse.Namespace) -> int:
     config, profile = load_profile(args)
-    if not args.file.is_file():
-        raise CliError(f"no such file: {args.file}")
-    checked = validate_with_catalog(
-        args, profile, args.file, limits_of(profile), tally_without_catalog=True
-    )
-    estimate = make_estimate(checked, config, profile, _history_store())
+    readable(args.file)
+    target = target_for(args, config, profile)
+    prepared, loader = prepare(args.file, target.origin, target.profile, config, _history_store())
+    estimate, report, catalog = prepared.estimate, prepared.report, prepared.checks.catalog
     if args.json:
-        _print_json({**estimate.to_json(), "catalog": catalog_json(checked.catalog)})
+        _print_json({**estimate.to_json(), "catalog": catalog_json(catalog)})
     else:
         print("\n".join(estimate_lines(estimate, str(args.file))))
-        about_catalog = catalog_line(checked.catalog, checked.loader)
+        about_catalog = catalog_line(catalog, loader)
         if about_catalog:
             print(about_catalog)
-        if not checked.report.valid:
-            print(
-                f"  the file has {checked.report.errors_total:,} error(s): "
-                f"fr-tui validate {args.file}"
-            )
-    return EXIT_OK if checked.report.valid else EXIT_INVALID
+        if not report.valid:
+            errors = plural(report.errors_total, "error")
+            print(f"  the file has {errors}: fr-tui validate {args.file}")
+    return EXIT_OK if report.valid else EXIT_INVALID
 
 
 # --------------------------------------------------------------------- submit's budget
@@ -225,43 +212,40 @@ def parse_max_cost(value: str | None) -> Decimal | None:
     return amount
 
 
-def budget_refusal(
-    estimate: Estimate,
-    config: Config,
-    profile_name: str,
-    max_cost: Decimal | None,
-    store: HistoryStore | None,
-) -> str | None:
+def budget_refusal(prepared: PreparedSubmit) -> str | None:
     """Why a submit must not go ahead (a sentence with the numbers), or None."""
-    from fr_tui.core.budget import check_budget
-
-    profile = config.profiles.get(profile_name) or Profile(profile_name)
-    check = check_budget(estimate, profile, max_cost=max_cost, store=store)
-    if check.ok:
-        return None
-    return check.message + "; nothing was uploaded"
+    budget = prepared.budget
+    return None if budget.ok else budget.message + "; nothing was uploaded"
 
 
 # --------------------------------------------------------------------- results
 
 
 def results_cost(
-    args: argparse.Namespace, store: HistoryStore, batch_id: str, joined: JoinedResults
+    session: Session,
+    batch_id: str,
+    joined: JoinedResults,
+    sources: tuple[Path | None, Path | None, Path | None],
 ) -> tuple[ResultCost, StoredEstimate | None]:
     """What the batch's rows cost (kept in history for spend and the estimate
-    correction), with its estimate beside it for the summary."""
+    correction), with its estimate beside it for the summary. Rows without a cost are
+    priced for the batch's own server and profile: the session's (open_session follows
+    the record). `sources`: the joined (input, output, error) files, whose per-model
+    tallies are kept beside them (core/actual.py)."""
     from fr_tui.core.actual import result_cost
     from fr_tui.core.costlog import batch_costs, record_actuals, stored_estimate
+    from fr_tui.core.prepare import CostBasis
 
-    config, profile = load_profile(args)
+    origin, store = session.origin, session.store
 
     def prices() -> PriceBook:
-        loader = catalog_loader(args, profile, get_paths())
-        return price_book(config, profile, loader.cached())
+        catalog = catalog_loader(origin, session.paths).cached()
+        return CostBasis(origin, session.profile, catalog, session.config.prices).prices()
 
-    cost = result_cost(joined, prices)
-    record_actuals(store, batch_id, cost)
-    estimate = stored_estimate(batch_costs(store, [batch_id]).get(batch_id, []))
+    cost = result_cost(joined, prices, cache_for=sources)
+    record_actuals(store, origin, batch_id, cost)
+    key = (origin, batch_id)
+    estimate = stored_estimate(batch_costs(store, [key]).get(key, []))
     return cost, estimate
 
 
@@ -289,6 +273,10 @@ def results_cost_lines(cost: ResultCost, estimate: StoredEstimate | None) -> lis
 # --------------------------------------------------------------------- spend
 
 
+def batches(count: int) -> str:
+    return plural(count, "batch", "batches")
+
+
 def parse_since(value: str | None) -> dt.date | None:
     if value is None:
         return None
@@ -311,13 +299,11 @@ def parse_since(value: str | None) -> dt.date | None:
 
 def cmd_spend(args: argparse.Namespace) -> int:
     from fr_tui.core.spend import batch_spends, spend_report
-    from fr_tui.core.store import HistoryStore
 
     load_profile(args)  # reports a broken config or an unknown --profile
     since = parse_since(args.since)
     profile = "sandbox" if args.sandbox else args.profile
-    paths = get_paths().ensure()
-    store = HistoryStore(paths.history_db)
+    store = open_store(get_paths().ensure(), read_only=None)  # spend only reads history
     report = spend_report(batch_spends(store, since=since, profile=profile), args.by or "model")
     if args.json:
         _print_json(
@@ -330,23 +316,21 @@ def cmd_spend(args: argparse.Namespace) -> int:
         return EXIT_OK
     who = f"profile {profile}" if profile else "all profiles but the sandbox"
     when = f"since {since.isoformat()}" if since else "in history"
-    plural = "batch" if report.batches == 1 else "batches"
-    print(f"spend {when} ({who}): {money(report.total)} on {report.batches} {plural}")
+    print(f"spend {when} ({who}): {money(report.total)} on {batches(report.batches)}")
     width = max((len(g.key) for g in report.groups), default=0)
     for group in report.groups:
-        count = len(group.batches)
         print(
             f"  {group.key:<{width}}  {money(group.cost):>12}  "
-            f"{count} {'batch' if count == 1 else 'batches'}, {group.rows:,} rows"
+            f"{batches(len(group.batches))}, {plural(group.rows, 'row')}"
         )
     if report.in_flight_batches:
         print(
-            f"  running: {report.in_flight_batches} batch(es), up to "
+            f"  running: {batches(report.in_flight_batches)}, up to "
             f"{money(report.in_flight_high)} more"
         )
     if report.unpriced_batches:
         print(
-            f"  {report.unpriced_batches} finished batch(es) with no cost known "
+            f"  {batches(report.unpriced_batches)} finished with no cost known "
             "(fr-tui results BATCH_ID reads their rows' cost)"
         )
     return EXIT_OK

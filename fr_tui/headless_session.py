@@ -42,7 +42,7 @@ class Session:
     store: HistoryStore
     paths: Paths
     config: Config
-    profile: Profile
+    profile: Profile  # the profile that talks to the client's server (its key, its costs)
 
     @property
     def origin(self) -> str:
@@ -63,8 +63,10 @@ class Target:
 
 
 def target_for(args: argparse.Namespace, config: Config, profile: Profile) -> Target:
+    """The server of the command: the embedded sandbox (with the sandbox profile's
+    settings), else --base-url, FASTROUTER_BASE_URL or the profile's base URL."""
     if args.sandbox or (profile.is_sandbox and not args.base_url):
-        return Target(profile, True, "")
+        return Target(config.profile(SANDBOX_ORIGIN), True, "")
     base_url = args.base_url or os.environ.get(BASE_URL_ENV) or profile.base_url
     return Target(profile, False, normalise_base_url(base_url))
 
@@ -113,14 +115,20 @@ def find_record(
 
 @asynccontextmanager
 async def open_session(
-    args: argparse.Namespace, *, batch_id: str | None = None
+    args: argparse.Namespace,
+    *,
+    batch_id: str | None = None,
+    target_of_job: Callable[[Config, Target], Target] | None = None,
 ) -> AsyncIterator[Session]:
     """An API client for the chosen profile (starting an embedded sandbox when asked).
-    With `batch_id`: for the server that batch belongs to in history, if it is there."""
+    With `batch_id`: for the server that batch belongs to in history, if it is there;
+    with `target_of_job`: for the server it picks (a job's own)."""
     config, profile = config_and_profile(args)
     paths = get_paths().ensure()
     store = open_store(paths)
     target = target_for(args, config, profile)
+    if target_of_job is not None:
+        target = target_of_job(config, target)
     if batch_id is not None:
         record = find_record(args, store, batch_id, target)
         if record is not None and record.origin not in ("", target.origin):
@@ -132,7 +140,6 @@ async def open_session(
         server = SandboxServer(state_dir=paths.sandbox_dir)
         base_url = server.start()
         key: str | None = SANDBOX_API_KEY
-        profile_name = "sandbox"
     else:
         base_url = target.base_url
         profile = target.profile
@@ -145,12 +152,11 @@ async def open_session(
                 f"no API key for profile {profile.name!r}: set FASTROUTER_API_KEY, configure a "
                 "key in the TUI (fr-tui), or try the sandbox (--sandbox)"
             )
-        profile_name = profile.name
     from fr_tui.core.api import BatchClient
 
     client = BatchClient(base_url, key or "", origin=target.origin)
     try:
-        yield Session(client, store, paths, config, Profile(profile_name, base_url=base_url))
+        yield Session(client, store, paths, config, target.profile)
     finally:
         await client.aclose()
         if server is not None:

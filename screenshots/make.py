@@ -36,6 +36,9 @@ async def seed(paths) -> dict[str, str]:
 
     store = HistoryStore(paths.history_db)
     ids: dict[str, str] = {}
+    # the chat sample again on another model, to compare with the first run
+    mini = paths.data_dir / "chat-on-gpt-4.1-mini.jsonl"
+    mini.write_text((SAMPLES / "chat.jsonl").read_text().replace("gpt-4.1-nano", "gpt-4.1-mini"))
     with SandboxServer(state_dir=paths.sandbox_dir, tick=0.01) as server:
         async with BatchClient(server.base_url, SANDBOX_API_KEY, origin="sandbox") as client:
             plan = [
@@ -43,12 +46,13 @@ async def seed(paths) -> dict[str, str]:
                 ("embeddings", "embeddings.jsonl", None, None),
                 ("fails", "server_fails.jsonl", None, "nightly eval"),
                 ("invalid", "chat.jsonl", {"sandbox_fault": "fail_validation"}, "bad upload"),
+                ("mini", mini, None, "chat on gpt-4.1-mini"),
             ]
             for key, sample, metadata, name in plan:
                 record = await submit_file(
                     client,
                     store,
-                    SAMPLES / sample,
+                    SAMPLES / sample if isinstance(sample, str) else sample,
                     profile="sandbox",
                     metadata=metadata,
                     name=name,
@@ -63,7 +67,7 @@ async def seed(paths) -> dict[str, str]:
                     await asyncio.sleep(0.02)
                 record = store.get("sandbox", batch_id)
                 if record and record.status == "completed":
-                    await fetch_results(client, store, record, paths.results_for(batch_id))
+                    await fetch_results(client, store, record, record.results_folder(paths))
     return ids
 
 
@@ -136,6 +140,21 @@ def main() -> int:
             await pilot.press("s")
             await pilot.pause(0.5)
 
+        async def compare(app, pilot) -> None:
+            app.open_batches(select=ids["chat"])
+            await pilot.pause(0.8)
+            await pilot.press("m")
+            app.screen.select_batch(ids["mini"])
+            await pilot.pause(0.2)
+            await pilot.press("equals_sign")
+            await until(pilot, lambda: getattr(app.screen, "comparison", None) is not None)
+            await pilot.press("j", "j")
+
+        async def compare_detail(app, pilot) -> None:
+            await compare(app, pilot)
+            await pilot.press("enter")
+            await until(pilot, lambda: getattr(app.screen, "detail_position", None) is not None)
+
         async def help_screen(app, pilot) -> None:
             await pilot.press("question_mark")
             await pilot.pause(0.3)
@@ -147,6 +166,8 @@ def main() -> int:
             "results": results,
             "result-detail": result_detail,
             "submit": submit,
+            "compare": compare,
+            "compare-detail": compare_detail,
             "help": help_screen,
         }
         for name, steps in shots.items():

@@ -235,7 +235,7 @@ async def test_quitting_during_create_keeps_a_record(
     store = HistoryStore(tmp_path / "h.db")
     phases: list[str] = []
     async with fast_client(sandbox.base_url) as client:
-        sandbox.set_faults({"latency": 2, "methods": ["POST"], "path_prefix": "/v1/batches"})
+        sandbox.set_faults({"create_delay": 60})  # the batch is made, its answer held
         task = asyncio.create_task(
             submit_file(
                 client,
@@ -245,12 +245,13 @@ async def test_quitting_during_create_keeps_a_record(
                 on_phase=lambda p: phases.append(p.phase),
             )
         )
-        while "creating" not in phases:
+        while sandbox.app.injector.held_creates != 1:  # the create is at the server
             await asyncio.sleep(0.01)
-        await asyncio.sleep(0.1)
+        assert "creating" in phases
         task.cancel()  # what a dropped SSH session or ctrl+c does to the worker
         with pytest.raises(asyncio.CancelledError):
             await task
+        sandbox.set_faults({})  # the held answer goes, to no one
     unknown = IntentLog(store).unknown()
     assert len(unknown) == 1 and "stopped" in (unknown[0].message or "")
 
@@ -270,3 +271,15 @@ async def test_a_key_that_cannot_be_sent_fails_at_once_without_retries(sandbox) 
         with pytest.raises(Exception, match="could not be sent") as info:
             await client.get_batch("fr_batch-x")
     assert time.monotonic() - started < 1 and "SECRET" not in str(info.value)
+
+
+async def test_uploading_anything_but_a_file_fails_at_once(sandbox, tmp_path: Path) -> None:
+    """The upload reads only a regular file: a FIFO (a named pipe in place of the input)
+    is said at once, never a wait for a writer that never comes."""
+    import os
+
+    fifo = tmp_path / "input.jsonl"
+    os.mkfifo(fifo)
+    async with BatchClient(sandbox.base_url, "sk-x") as client:
+        with pytest.raises(OSError, match="FIFO"):
+            await asyncio.wait_for(client.upload_file(fifo), timeout=10)

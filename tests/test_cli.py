@@ -149,3 +149,22 @@ def test_cancel(samples: Path, api: dict[str, str]) -> None:
         "cancelling",
         "cancelled",
     )
+
+
+def test_the_readme_lists_every_exit_code_fr_tui_uses() -> None:
+    """Every exit code is named in cli_errors.py, and the README's table lists each of
+    them (and no other)."""
+    import re
+
+    from fr_tui import cli_errors
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    table = set(map(int, re.findall(r"^\| `(\d+)`", readme, flags=re.M)))
+    named = {v for k, v in vars(cli_errors).items() if k.startswith("EXIT_")}
+    assert table == named
+    # and no command returns a bare number of its own
+    package = Path(__file__).resolve().parent.parent / "fr_tui"
+    for path in package.rglob("*.py"):
+        text = path.read_text()
+        bare = re.findall(r"return (?:1[0-9]{2}|[1-9])$|return_code=\d|exit\(\d", text, re.M)
+        assert not bare, (path, bare)

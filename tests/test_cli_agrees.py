@@ -151,3 +151,43 @@ def test_sandbox_prints_its_banner_once(fr_home: Path) -> None:
         process.terminate()
         out, err = process.communicate(timeout=10)
     assert (out + err).count("fr-tui sandbox") == 1, out + err
+
+
+def test_sandbox_on_port_0_says_the_port_it_got(fr_home: Path) -> None:
+    import re
+
+    import httpx
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "fr_tui", "sandbox", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        banner = process.stderr.readline()  # the first line: where it listens
+        found = re.search(r"http://127\.0\.0\.1:(\d+) ", banner)
+        assert found and found.group(1) != "0", banner
+        models = httpx.get(f"http://127.0.0.1:{found.group(1)}/v1/models", timeout=10)
+        assert models.status_code == 200
+    finally:
+        process.terminate()
+        process.communicate(timeout=10)
+
+
+def test_results_of_a_batch_that_still_runs_say_so_with_its_own_code(
+    sandbox: object, samples: Path
+) -> None:
+    """Not a failed batch (1), not a usage error (2): the batch still runs, as when
+    `submit --wait` stops waiting (124). A script can wait and ask again."""
+    env = api_env(sandbox)
+    submitted = run(
+        "submit", str(samples / "chat.jsonl"), "--json",
+        "--metadata", "sandbox_fault=hang_validating", env=env,
+    )  # fmt: skip
+    batch_id = json.loads(submitted.stdout)["batch_id"]
+    for command in ("results", "retry"):
+        done = run(command, batch_id, env=env)
+        assert done.returncode == 124, done.stderr
+        assert f"{batch_id} is still validating" in done.stderr

@@ -15,7 +15,25 @@ from fr_tui.core.paths import get_paths
 def test_paths_follow_fr_tui_home(fr_home: Path) -> None:
     paths = get_paths()
     assert paths.config_file == fr_home / "config" / "config.toml"
-    assert paths.results_for("fr_batch-1/../x").parent == paths.results_dir
+    assert paths.results_for("sandbox", "fr_batch-1/../x").parent.parent == paths.results_dir
+
+
+def test_results_folders_are_per_server_and_older_ones_are_still_found(fr_home: Path) -> None:
+    paths = get_paths()
+    assert paths.results_for("https://api.example.com", "b1") == (
+        paths.results_dir / "api.example.com" / "b1"
+    )
+    assert paths.results_for("http://127.0.0.1:8787", "b1").parent.name == "http_127.0.0.1_8787"
+    assert paths.results_for("sandbox", "b1") == paths.results_dir / "sandbox" / "b1"
+    legacy = paths.results_dir / "b1"  # where fr-tui kept them before
+    legacy.mkdir(parents=True)
+    (legacy / "output.jsonl").write_text("{}\n")
+    # a record whose files were downloaded there is still read from there
+    old_files = [str(legacy / "output.jsonl"), None]
+    assert paths.results_for("https://api.example.com", "b1", old_files) == legacy
+    # another server's batch with that id is not
+    assert paths.results_for("sandbox", "b1") == paths.results_dir / "sandbox" / "b1"
+    assert paths.results_for("", "b1") == legacy  # a record of no known server
 
 
 def test_xdg_is_honoured(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -84,3 +102,30 @@ def test_pasted_keys_are_cleaned_or_refused_clearly() -> None:
     with pytest.raises(KeyError_, match="cannot be sent") as info:
         Profile("b", api_key="sk-v1-TOP\xa0SECRET").resolve_key()
     assert "SECRET" not in str(info.value)
+
+
+def test_one_origin_per_server_however_its_url_is_written() -> None:
+    from fr_tui.core.config import origin_for
+
+    same = [
+        "https://api.fastrouter.ai",
+        "https://API.FastRouter.ai/",
+        "https://api.fastrouter.ai:443/v1",
+        "HTTPS://api.fastrouter.ai",
+    ]
+    assert {origin_for(url) for url in same} == {"https://api.fastrouter.ai"}
+    assert origin_for("http://Proxy.Example:80/Team/v1") == "http://proxy.example/Team"
+    assert origin_for("http://127.0.0.1:8787") == "http://127.0.0.1:8787"
+    assert origin_for("https://x.example:8443") == "https://x.example:8443"
+    assert origin_for("sandbox") == origin_for("", sandbox=True) == "sandbox"
+
+
+def test_a_client_and_a_profile_agree_on_the_origin() -> None:
+    from fr_tui.core.api import BatchClient
+    from fr_tui.core.clients import profile_for_origin
+
+    config = Config()
+    config.profiles["work"] = Profile("work", base_url="https://API.Example.com:443")
+    client = BatchClient("https://api.example.com/v1", "sk-x")
+    assert client.origin == "https://api.example.com"
+    assert profile_for_origin(config, client.origin, None) is config.profiles["work"]

@@ -330,6 +330,8 @@ def test_results_show_actual_cost_by_model_and_provider_beside_the_estimate(
     assert {p["provider"] for p in detail["providers"]} == {"openai", "anthropic"}
     assert all(m["cost_source"] == "usage" for m in detail["models"])
     assert results["estimate"]["cost_high"] == submitted["estimate"]["cost_high"]
+    # kept beside the results: reading them again does not walk every row again
+    assert (Path(results["output_path"]).parent / "cost-tally.json").is_file()
     text = run("results", submitted["batch_id"], env=api).stdout
     assert "(estimate $" in text and "by provider:" in text
 
@@ -470,6 +472,8 @@ def test_spend_without_read_results_and_with_a_running_batch(
     spend = run_json("spend", env=api)
     assert spend["in_flight"] == {"batches": 1, "cost_high": hanging["estimate"]["cost_high"]}
     assert spend["total"] == reported
+    text = run("spend", env=api).stdout
+    assert "on 1 batch\n" in text and "running: 1 batch, up to" in text, text
 
 
 def test_retry_submit_is_held_to_the_budget_too(

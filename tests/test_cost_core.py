@@ -175,3 +175,63 @@ def test_the_observer_sees_every_row_fast_or_slow(tmp_path: Path) -> None:
         report.errors_total,
         report.warnings_total,
     )
+
+
+def test_a_batchs_cost_is_read_from_its_rows_once(tmp_path: Path) -> None:
+    """Walking every row for the cost costs seconds at a million rows: the per-model
+    tallies are kept beside the result files and reused while those are unchanged (a
+    rewritten output file is walked again), and pricing them gives what a walk gives."""
+    import msgspec
+
+    from fr_tui.core.actual import result_cost
+    from fr_tui.core.config import UserPrice
+    from fr_tui.core.prices import PriceBook
+    from fr_tui.core.results import join_results
+
+    def answer(custom_id: str, tokens: tuple[int, int], cost: float | None) -> bytes:
+        usage: dict = {"prompt_tokens": tokens[0], "completion_tokens": tokens[1]}
+        if cost is not None:
+            usage["cost"] = cost
+        body = {"choices": [{"message": {"content": "ok"}}], "usage": usage}
+        response = {"status_code": 200, "body": body}
+        return msgspec.json.encode({"custom_id": custom_id, "response": response, "error": None})
+
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_bytes(b"\n".join(_line(f"r{i}", "test/m", "hi") for i in range(4)) + b"\n")
+    output = tmp_path / "results" / "output.jsonl"
+    output.parent.mkdir()
+    output.write_bytes(
+        answer("r0", (100, 10), 0.25) + b"\n" + answer("r1", (1000, 500), None) + b"\n"
+    )
+    sources = (inputs, output, None)
+    book = PriceBook(None, {"test/m": UserPrice(Decimal(1), Decimal(2))}, Decimal("0.5"),
+                     use_genai_prices=False)  # fmt: skip
+
+    class NoWalk(list):
+        def __getitem__(self, i: object) -> object:
+            raise AssertionError("the rows were walked again")
+
+    with join_results(*sources) as joined:
+        first = result_cost(joined, book, cache_for=sources)
+    (model,) = first.models.values()
+    # one row billed by the server, one priced from its tokens at half the list price
+    assert (model.usage_rows, model.computed_rows, model.ok_rows) == (1, 1, 2)
+    assert first.total == Decimal("0.25") + (1000 * 1 + 500 * 2) * Decimal("0.5")
+    with join_results(*sources) as joined:
+        joined.models = NoWalk(joined.models)
+        again = result_cost(joined, book, cache_for=sources)
+    assert again.to_json() == first.to_json() and again.models["test/m"].output_median == 10
+    output.write_bytes(output.read_bytes() + answer("r2", (1, 1), 1.0) + b"\n")
+    with join_results(*sources) as joined:
+        changed = result_cost(joined, book, cache_for=sources)
+    assert changed.total == first.total + 1
+
+
+def test_an_embeddings_file_has_no_output_tokens_not_at_most_zero(samples: Path) -> None:
+    from fr_tui.core.config import Profile
+    from fr_tui.core.prepare import CostBasis, prepare_submit
+    from fr_tui.headless_cost import estimate_lines
+
+    estimate = prepare_submit(samples / "embeddings.jsonl", CostBasis("x", Profile("p"))).estimate
+    for text in (estimate.summary_text(), estimate_lines(estimate, "embeddings.jsonl")[0]):
+        assert "no output tokens" in text and "0 output tokens" not in text, text

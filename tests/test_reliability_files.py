@@ -42,8 +42,12 @@ def server_file(sandbox: Any, file_id: str) -> bytes:
     return answer.content
 
 
-def results_dir(home: Path, batch_id: str) -> Path:
-    return home / "data" / "results" / batch_id
+def results_dir(sandbox: Any, batch_id: str) -> Path:
+    """Where fr-tui keeps the results of a batch of the test sandbox (a server like any)."""
+    from fr_tui.core.config import origin_for
+    from fr_tui.core.paths import get_paths
+
+    return get_paths().results_for(origin_for(sandbox.base_url), batch_id)
 
 
 # ----------------------------------------------------------------- case 5
@@ -52,7 +56,7 @@ def results_dir(home: Path, batch_id: str) -> Path:
 def test_a_206_from_the_wrong_byte_starts_the_download_over(sandbox: Any, fr_home: Path) -> None:
     batch = finished_batch(sandbox, fr_home)
     expected = server_file(sandbox, batch["output_file_id"])
-    folder = results_dir(fr_home, batch["id"])
+    folder = results_dir(sandbox, batch["id"])
     folder.mkdir(parents=True)
     (folder / "output.jsonl.part").write_bytes(expected[:300])  # an earlier run was cut
     sandbox.set_faults({"range_from": 0})  # asked for byte 300, the server sends from 0
@@ -76,7 +80,7 @@ def test_a_body_cut_short_without_length_is_never_kept_as_complete(
 ) -> None:
     batch = finished_batch(sandbox, fr_home)
     expected = server_file(sandbox, batch["output_file_id"])
-    folder = results_dir(fr_home, batch["id"])
+    folder = results_dir(sandbox, batch["id"])
     sandbox.set_faults({"short_download": 200})  # every answer ends, cleanly, too early
     done = run("--base-url", sandbox.base_url, "results", batch["id"], home=fr_home)
     assert done.returncode == 3, done.stdout
@@ -100,7 +104,7 @@ def test_a_short_body_once_is_resumed_to_the_whole_file(sandbox: Any, fr_home: P
     sandbox.set_faults({"short_download": 500, "count": 1, "path_prefix": content})
     done = run("--base-url", sandbox.base_url, "results", batch["id"], "--json", home=fr_home)
     assert done.returncode == ROWS_NOT_OK, done.stderr
-    assert (results_dir(fr_home, batch["id"]) / "output.jsonl").read_bytes() == expected
+    assert (results_dir(sandbox, batch["id"]) / "output.jsonl").read_bytes() == expected
 
 
 def test_results_cut_short_by_an_older_fr_tui_are_checked_and_fetched_again(
@@ -108,7 +112,7 @@ def test_results_cut_short_by_an_older_fr_tui_are_checked_and_fetched_again(
 ) -> None:
     batch = finished_batch(sandbox, fr_home)
     expected = server_file(sandbox, batch["output_file_id"])
-    folder = results_dir(fr_home, batch["id"])
+    folder = results_dir(sandbox, batch["id"])
     folder.mkdir(parents=True)
     cut = expected[: expected.index(b"\n", 600) + 40]  # whole lines, then half of one
     (folder / "output.jsonl").write_bytes(cut)
@@ -146,6 +150,47 @@ def test_a_server_that_gives_no_size_and_ends_mid_line_is_not_believed(
             asyncio.run(fetch())
     assert not (tmp_path / "out.jsonl").exists()
     assert (tmp_path / "out.jsonl.part").read_bytes() == body  # kept, as said
+
+
+def test_a_server_that_compresses_the_content_is_asked_for_the_plain_bytes(
+    tmp_path: Path,
+) -> None:
+    """A server (or a CDN before it) that gzips file content when the client allows it:
+    the sizes it declares and the byte offsets of a resume are those of the plain file,
+    so fr-tui asks for the plain file (Accept-Encoding: identity) and gets it whole."""
+    import asyncio
+    import gzip
+
+    from fr_tui.core.api import BatchClient
+
+    body = b"".join(
+        json.dumps({"custom_id": f"r{i}", "response": {"status_code": 200}}).encode() + b"\n"
+        for i in range(200)
+    )
+    asked: list[str] = []
+
+    def content(request: Any) -> tuple[int, dict[str, str], bytes]:
+        accepted = request.headers.get("Accept-Encoding") or ""
+        asked.append(accepted)
+        if "gzip" in accepted:
+            return 200, {"Content-Encoding": "gzip"}, gzip.compress(body)
+        return 200, {}, body
+
+    def file_object(request: Any) -> tuple[int, dict[str, str], bytes]:
+        doc = {"id": "file-out", "object": "file", "bytes": len(body), "purpose": "batch"}
+        return 200, {"Content-Type": "application/json"}, json.dumps(doc).encode()
+
+    with TinyBatchServer() as server:
+        server.routes[("GET", "/v1/files/file-out/content")] = content
+        server.routes[("GET", "/v1/files/file-out")] = file_object
+
+        async def fetch() -> None:
+            async with BatchClient(server.base_url, KEY, max_attempts=2, backoff_cap=0.01) as c:
+                await c.download_file("file-out", tmp_path / "out.jsonl", jsonl=True)
+
+        asyncio.run(fetch())
+    assert (tmp_path / "out.jsonl").read_bytes() == body
+    assert asked == ["identity"]
 
 
 # ----------------------------------------------------------------- case 8
@@ -204,6 +249,50 @@ def test_results_write_through_a_symlink_and_keep_it(
     assert link.is_symlink() and len(target.read_text().splitlines()) == 10
 
 
+def test_an_export_into_a_folder_that_does_not_exist_is_refused(
+    sandbox: Any, fr_home: Path, tmp_path: Path
+) -> None:
+    """A typo in the folder (~/Documets/out.csv) is said, not made into a folder tree."""
+    batch = finished_batch(sandbox, fr_home)
+    missing = tmp_path / "Documets" / "deeper"
+    for command in ("results", "retry"):
+        done = run(
+            "--base-url", sandbox.base_url, command, batch["id"], "-o", str(missing / "x.csv"),
+            home=fr_home,
+        )  # fmt: skip
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.strip() == f"fr-tui: {missing}: no such folder", done.stderr
+    assert not (tmp_path / "Documets").exists()
+
+
+def test_an_export_keeps_the_mode_of_the_file_it_replaces(
+    sandbox: Any, fr_home: Path, tmp_path: Path
+) -> None:
+    """A replaced export keeps its permission bits (0644, or shared with a group); a new
+    one gets 0666 less the umask, as any tool's file does."""
+    import subprocess
+
+    from fault_helpers import command, environment
+
+    batch = finished_batch(sandbox, fr_home)
+    shared = tmp_path / "shared.csv"
+    shared.write_text("old\n")
+    shared.chmod(0o664)
+    fresh = tmp_path / "fresh.csv"
+    for path in (shared, fresh):
+        done = subprocess.run(
+            command("--base-url", sandbox.base_url, "results", batch["id"], "-o", str(path)),
+            capture_output=True,
+            text=True,
+            env=environment(fr_home),
+            timeout=60,
+            preexec_fn=lambda: os.umask(0o027),
+        )
+        assert done.returncode == ROWS_NOT_OK, done.stderr
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o664 and shared.read_text() != "old\n"
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o640
+
+
 def test_split_never_writes_into_a_fifo(tmp_path: Path, fr_home: Path) -> None:
     out = tmp_path / "parts"
     out.mkdir()
@@ -220,7 +309,7 @@ def test_split_never_writes_into_a_fifo(tmp_path: Path, fr_home: Path) -> None:
 # ----------------------------------------------------------------- case 9
 
 
-@pytest.mark.parametrize("command", ["validate", "submit", "split"])
+@pytest.mark.parametrize("command", ["validate", "submit", "split", "estimate"])
 def test_reading_anything_but_a_file_says_what_it_is(
     command: str, tmp_path: Path, fr_home: Path
 ) -> None:

@@ -135,3 +135,38 @@ def test_list_says_what_it_recovered(sandbox: Any, tmp_path: Path, fr_home: Path
     assert batch_id in listed.stdout
     again = run("--base-url", sandbox.base_url, "list", home=fr_home)
     assert "recovered" not in again.stderr  # said once
+
+
+def test_a_batch_recovered_after_a_kill_keeps_its_estimate(
+    sandbox: Any, tmp_path: Path, fr_home: Path
+) -> None:
+    """The estimate goes with the intent, before the upload: a submit killed while its
+    create was answered still leaves a batch that counts for what it may cost (spend's
+    running figure, and with it every later daily budget)."""
+    path = tmp_path / "input.jsonl"
+    path.write_bytes((SAMPLES / "chat.jsonl").read_bytes())
+    catalog = {"FR_TUI_CATALOG": "auto"}  # the same prices for the submit and the estimate
+    estimated = run("--base-url", sandbox.base_url, "estimate", str(path), "--json",
+                    home=fr_home, **catalog)  # fmt: skip
+    high = json.loads(estimated.stdout)["cost_high"]
+    assert high
+    sandbox.set_faults({"create_delay": 60})
+    proc = spawn(
+        *("--base-url", sandbox.base_url, "submit", str(path)),
+        *("--metadata", "sandbox_fault=hang_validating"),  # it stays running
+        home=fr_home,
+        **catalog,
+    )
+    try:
+        wait_until(lambda: sandbox.app.injector.held_creates == 1, what="the held answer")
+        proc.kill()
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    sandbox.set_faults({})
+    listed = run("--base-url", sandbox.base_url, "list", home=fr_home)
+    assert "recovered" in listed.stderr, listed.stderr
+    spend = run("--base-url", sandbox.base_url, "spend", "--json", home=fr_home)
+    assert json.loads(spend.stdout)["in_flight"] == {"batches": 1, "cost_high": high}

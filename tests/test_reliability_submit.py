@@ -107,12 +107,77 @@ def test_an_outcome_unknown_submit_blocks_a_second_one(
     lost = run("--base-url", sandbox.base_url, "submit", str(path), home=fr_home)
     assert lost.returncode == 3 and "outcome unknown" in lost.stderr
     sandbox.set_faults({})
-    made = server_batch_ids(sandbox)  # the server made it; its answer was unreadable
+    # The fault answered for the server: no batch was made, but fr-tui cannot know that
+    # (its answer was unreadable), and a server's list may lag: the create stays unknown.
+    assert server_batch_ids(sandbox) == []
     again = run("--base-url", sandbox.base_url, "submit", str(path), home=fr_home)
-    # Either the look-up finds the batch (and it blocks the submit) or the unknown does.
     assert again.returncode == 1, again.stderr
-    assert "unknown" in again.stderr or made[0] in again.stderr
-    assert server_batch_ids(sandbox) == made
+    assert "an interrupted submit whose outcome is unknown (chat.jsonl" in again.stderr
+    assert "--force" in again.stderr
+    assert server_batch_ids(sandbox) == []
+
+
+def test_two_submits_of_one_file_started_together_make_one_batch(
+    sandbox: Any, tmp_path: Path, fr_home: Path, monkeypatch: Any
+) -> None:
+    """Two terminals (or a job and a terminal) submit the same file at the same moment:
+    each with its own history connection and client, as two processes are. Both have
+    checked for an earlier submit before either writes its intent; one must still be
+    refused, since the check and the intent are one transaction."""
+    import asyncio
+    import threading
+    from contextlib import contextmanager
+
+    from fr_tui.core import workflow
+    from fr_tui.core.api import BatchClient
+    from fr_tui.core.paths import get_paths
+    from fr_tui.core.store import HistoryStore
+
+    path = copy_sample(tmp_path)
+    entered: set[int] = set()  # threads past their duplicate check
+    knocking: set[int] = set()  # threads that asked for a write transaction
+    real_find, real_transaction = workflow.find_duplicates, HistoryStore.transaction
+
+    def find_duplicates(*args: Any, **kwargs: Any) -> Any:
+        found = real_find(*args, **kwargs)
+        me = threading.get_ident()
+        entered.add(me)
+        # Wait for the other submit to have checked too, or to be waiting for the write
+        # lock this check holds (then it can only check after this one's intent).
+        wait_until(lambda: len(entered) == 2 or knocking - {me}, what="the other submit")
+        return found
+
+    @contextmanager
+    def transaction(self: HistoryStore, **kwargs: Any) -> Any:
+        knocking.add(threading.get_ident())
+        with real_transaction(self, **kwargs) as conn:
+            yield conn
+
+    monkeypatch.setattr(workflow, "find_duplicates", find_duplicates)
+    monkeypatch.setattr(HistoryStore, "transaction", transaction)
+    outcomes: list[Any] = []
+
+    def submit() -> None:
+        async def go() -> Any:
+            store = HistoryStore(get_paths().ensure().history_db)
+            async with BatchClient(sandbox.base_url, KEY) as client:
+                return await workflow.submit_file(
+                    client, store, path, profile="default", reconcile_first=False
+                )
+
+        try:
+            outcomes.append(asyncio.run(go()))
+        except Exception as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=submit) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(server_batch_ids(sandbox)) == 1, outcomes
+    refused = [o for o in outcomes if isinstance(o, workflow.DuplicateSubmitError)]
+    assert len(refused) == 1 and "running now" in str(refused[0]), outcomes
 
 
 def test_a_failed_batch_can_be_submitted_again_without_force(

@@ -179,7 +179,7 @@ def test_chat_batch_completes_with_every_row_answered(api: Api) -> None:
     body = answer["response"]["body"]
     assert body["object"] == "chat.completion" and body["model"] == "openai/gpt-4.1-nano"
     assert body["choices"][0]["message"]["content"].endswith("5 + 2 = 7.")
-    assert body["choices"][0]["message"]["content"].startswith("Sandbox answer #")
+    assert body["choices"][0]["message"]["content"].startswith("Sandbox answer: ")
 
     usage = batch["usage"]
     assert usage["input_tokens"] == sum(

@@ -136,3 +136,63 @@ def test_a_newer_schema_is_reported_not_replaced(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="newer fr-tui"):
         HistoryStore(db)
     assert not list(tmp_path.glob("h.db.corrupt-*"))  # the user's history stays where it is
+
+
+def test_history_written_before_origins_were_normalised_still_matches(tmp_path: Path) -> None:
+    """A server once written `https://API.Example.com:443` is the same server as
+    `https://api.example.com`: its records, intents and costs are found under the one
+    origin a client now has."""
+    from fr_tui.core.costlog import batch_costs
+    from fr_tui.core.intents import IntentLog
+    from fr_tui.core.store import NORMALISE_ORIGINS
+
+    db = tmp_path / "h.db"
+    before = MIGRATIONS.index(NORMALISE_ORIGINS)  # the history as it was before it
+    with sqlite3.connect(db) as conn:
+        for script in MIGRATIONS[:before]:
+            conn.executescript(script)
+        old = "https://API.Example.com:443"
+        conn.execute(
+            "INSERT INTO batches (origin, id, status, submitted_at) VALUES (?, 'b1', 'done', 1)",
+            (old,),
+        )
+        conn.execute(
+            "INSERT INTO batches (origin, id, status, submitted_at) "
+            "VALUES ('sandbox', 'b2', 'done', 1)"
+        )
+        conn.execute(
+            "INSERT INTO intents (token, origin, state, created_at, updated_at) "
+            "VALUES ('t1', ?, 'unknown', 1, 1)",
+            (old,),
+        )
+        conn.execute(
+            "INSERT INTO batch_models (origin, batch_id, model) VALUES (?, 'b1', 'm')", (old,)
+        )
+        conn.execute(f"PRAGMA user_version = {before}")
+    store = HistoryStore(db)
+    assert store.get("https://api.example.com", "b1") is not None
+    assert store.get("sandbox", "b2") is not None
+    assert [i.token for i in IntentLog(store).unknown("https://api.example.com")] == ["t1"]
+    assert batch_costs(store, [("https://api.example.com", "b1")])
+
+
+def test_a_history_that_cannot_be_migrated_says_so(tmp_path: Path) -> None:
+    """A writable history whose migration fails is not 'read-only and from another
+    fr-tui': it says that bringing it up to date failed, and why, and is left as it is."""
+    import pytest
+
+    from fr_tui.core.store import StoreError
+
+    db = tmp_path / "h.db"
+    with sqlite3.connect(db) as conn:
+        for script in MIGRATIONS[:3]:
+            conn.executescript(script)
+        conn.execute("CREATE TABLE batch_models (x)")  # what another branch's schema 3 had
+        conn.execute("PRAGMA user_version = 3")
+    with pytest.raises(StoreError) as caught:
+        HistoryStore(db, read_only=None)
+    message = str(caught.value)
+    assert "could not be updated" in message and "batch_models" in message, message
+    assert "read-only" not in message
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 3  # left as it was

@@ -45,6 +45,7 @@ from fr_tui.core.errors import (
     error_for_status,
 )
 from fr_tui.core.models import Batch, FileObject
+from fr_tui.core.userfiles import check_regular, open_regular
 
 log = logging.getLogger("fr_tui.api")
 
@@ -97,6 +98,15 @@ class BatchPage(list[Batch]):
     @property
     def last_id(self) -> str | None:
         return self[-1].id if self else None
+
+
+def _error_of(response: httpx.Response, path: str) -> ApiError:
+    """The typed error of a 4xx/5xx answer (its body read), with the server's message."""
+    try:
+        body: Any = msgspec.json.decode(response.content)
+    except (msgspec.DecodeError, RecursionError):
+        body = None
+    return error_for_status(response.status_code, body, path, _retry_after(response))
 
 
 def _shaped(parse: Callable[[Any], T], data: Any, what: str) -> T:
@@ -237,13 +247,7 @@ class BatchClient:
                     continue  # 307/308 to the same server: send the same body again
                 if response.status_code < 400:
                     return response
-                try:
-                    err_body: Any = msgspec.json.decode(response.content)
-                except (msgspec.DecodeError, RecursionError):
-                    err_body = None
-                error = error_for_status(
-                    response.status_code, err_body, path, _retry_after(response)
-                )
+                error = _error_of(response, path)
                 if isinstance(error, RateLimitedError):
                     retryable = retry in ("idempotent", "safe")
                 else:
@@ -293,9 +297,10 @@ class BatchClient:
         purpose: str = "batch",
         filename: str | None = None,
     ) -> FileObject:
-        """Upload with a streamed multipart body: memory does not grow with the file."""
+        """Upload with a streamed multipart body: memory does not grow with the file. Only
+        a regular file is read (a FIFO, a device or a folder raises an OSError at once)."""
         path = Path(path)
-        size = path.stat().st_size
+        size = check_regular(path)
         boundary = f"fr-tui-{secrets.token_hex(12)}"
         name = (filename or path.name).replace('"', "_")
         head = (
@@ -309,7 +314,7 @@ class BatchClient:
         async def body() -> AsyncIterator[bytes]:
             yield head
             sent = 0
-            with path.open("rb") as handle:
+            with open_regular(path) as handle:
                 while chunk := handle.read(UPLOAD_CHUNK):
                     sent += len(chunk)
                     yield chunk
@@ -375,7 +380,14 @@ class BatchClient:
                 check_download(file_id, part, have, None, declared, jsonl)
                 os.replace(part, dest)
                 return dest
-            headers = {**self._auth(), "Accept": "application/octet-stream"}
+            # The plain bytes: the sizes checked below and the offsets of a Range resume
+            # are those of the file itself, not of a compressed stream (httpx asks for
+            # gzip by default, and the raw body is written as it comes).
+            headers = {
+                **self._auth(),
+                "Accept": "application/octet-stream",
+                "Accept-Encoding": "identity",
+            }
             if have:
                 headers["Range"] = f"bytes={have}-"
             try:
@@ -388,13 +400,7 @@ class BatchClient:
                         continue
                     if response.status_code >= 400:
                         await response.aread()
-                        try:
-                            err_body: Any = msgspec.json.decode(response.content)
-                        except (msgspec.DecodeError, RecursionError):
-                            err_body = None
-                        error = error_for_status(
-                            response.status_code, err_body, path, _retry_after(response)
-                        )
+                        error = _error_of(response, path)
                         if not isinstance(error, RateLimitedError | ServerError):
                             raise error
                         last_error = error

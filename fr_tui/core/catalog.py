@@ -35,7 +35,7 @@ from typing import Any
 
 import msgspec
 
-from fr_tui.core.config import MILLION, SANDBOX, normalise_base_url
+from fr_tui.core.config import MILLION
 from fr_tui.core.paths import Paths
 from fr_tui.core.units import parse_money
 
@@ -173,12 +173,6 @@ def parse_catalog(data: Any, origin: str, fetched_at: float) -> Catalog:
 def provider_of(model: str) -> str:
     """The provider part of a `provider/model` name ("" for a bare name)."""
     return model.partition("/")[0] if "/" in model else ""
-
-
-def origin_of(base_url: str, *, sandbox: bool = False) -> str:
-    """A server's stable name: `sandbox` for the embedded one (its port changes every
-    run), else the normalised base URL."""
-    return SANDBOX if sandbox or base_url == SANDBOX else normalise_base_url(base_url)
 
 
 def cache_path(paths: Paths, origin: str) -> Path:

@@ -18,7 +18,7 @@ from fr_tui.core.config import (
     Config,
     KeyError_,
     Profile,
-    normalise_base_url,
+    origin_for,
 )
 
 
@@ -35,7 +35,7 @@ def profile_for_origin(config: Config, origin: str, preferred: str | None) -> Pr
         if (
             profile is not None
             and not profile.is_sandbox
-            and normalise_base_url(profile.base_url) == origin
+            and origin_for(profile.base_url) == origin
         ):
             return profile
     return None

@@ -47,10 +47,27 @@ def normalise_base_url(url: str) -> str:
 SANDBOX_ORIGIN = "sandbox"
 
 
+_DEFAULT_PORTS = {"https": ":443", "http": ":80"}
+
+
 def origin_for(base_url: str, *, sandbox: bool = False) -> str:
     """Which server a batch id belongs to, stable across runs: "sandbox" for the embedded
-    sandbox (its loopback port changes every run), else the normalised base URL."""
-    return SANDBOX_ORIGIN if sandbox else normalise_base_url(base_url)
+    sandbox (`sandbox=True` or the sandbox profile's base URL; its loopback port changes
+    every run), else the normalised base URL with its scheme and host in lower case and
+    without a default port, so one server written two ways is one server in history."""
+    if sandbox or base_url.strip() == SANDBOX:
+        return SANDBOX_ORIGIN
+    url = normalise_base_url(base_url)
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    scheme = scheme.lower()
+    host, slash, path = rest.partition("/")
+    host = host.lower()
+    default_port = _DEFAULT_PORTS.get(scheme)
+    if default_port and host.endswith(default_port):
+        host = host[: -len(default_port)]
+    return f"{scheme}://{host}{slash}{path}"
 
 
 def mask_key(key: str | None) -> str:
@@ -97,6 +114,9 @@ class Profile:
     # USD budgets: a submit whose high estimate would go over them is refused.
     max_cost_per_batch: Decimal | None = None
     max_cost_per_day: Decimal | None = None
+    # The provider's limit on enqueued prompt tokens (one number, or per model): a job
+    # plans its parts under it (core/jobs.py).
+    max_enqueued_tokens: int | dict[str, int] | None = None
 
     @property
     def is_sandbox(self) -> bool:
@@ -163,6 +183,8 @@ class Profile:
             value = getattr(self, name)
             if value is not None:
                 out[name] = float(value)
+        if self.max_enqueued_tokens is not None:
+            out["max_enqueued_tokens"] = self.max_enqueued_tokens
         return out
 
 
@@ -273,6 +295,31 @@ def _cost_settings(profile: str, body: dict[str, Any], warnings: list[str]) -> d
     return out
 
 
+def parse_token_limit(value: Any) -> int | dict[str, int] | None:
+    """A max_enqueued_tokens setting: a positive number, or a table of model -> number.
+    None when it is neither."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if value > 0 else None
+    if isinstance(value, dict) and value:
+        limits = {str(k): v for k, v in value.items()}
+        if all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in limits.values()):
+            return limits
+    return None
+
+
+def _token_settings(profile: str, body: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
+    if "max_enqueued_tokens" not in body:
+        return {}
+    limit = parse_token_limit(body["max_enqueued_tokens"])
+    if limit is None:
+        warnings.append(
+            f"config: max_enqueued_tokens of profile {profile!r} should be a positive number "
+            "or a table of model = number; ignored"
+        )
+        return {}
+    return {"max_enqueued_tokens": limit}
+
+
 def parse_config(raw: dict[str, Any]) -> Config:
     warnings: list[str] = []
     profiles: dict[str, Profile] = {}
@@ -294,6 +341,7 @@ def parse_config(raw: dict[str, Any]) -> Config:
             max_rows=_typed(body, "max_rows", int, DEFAULT_MAX_ROWS, warnings),
             max_bytes=_typed(body, "max_bytes", int, DEFAULT_MAX_BYTES, warnings),
             **_cost_settings(name, body, warnings),
+            **_token_settings(name, body, warnings),
         )
     raw_prices = raw.get("prices", {})
     config = Config(

@@ -4,7 +4,7 @@ per model at submit, and what the model really used and cost once its results ar
 From it come the two things that make estimates better with use:
 
 * expected output tokens per row: the median of the user's own answers for the model
-  (the row-weighted median of the per-batch medians of its last batches);
+  (the row-weighted median of the per-batch medians of its last batches on that server);
 * a correction of the input-token estimate per model: actual prompt tokens over
   estimated ones on its last batches, and how close the estimates shown were
   ("estimate within 4% on your last 3 batches").
@@ -19,11 +19,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from fr_tui.core.estimate import Estimate, ModelHistory
 from fr_tui.core.store import HistoryStore
 
 if TYPE_CHECKING:
+    import sqlite3
+
     from fr_tui.core.actual import ResultCost
+    from fr_tui.core.estimate import Estimate, ModelHistory
 
 CORRECTION_BATCHES = 5  # the correction factor learns from this many recent batches
 QUALITY_BATCHES = 3  # "within N% on your last 3 batches"
@@ -38,47 +40,67 @@ def _decimal(text: str | None) -> Decimal | None:
     return None if text is None else Decimal(text)
 
 
-def record_estimate(store: HistoryStore, batch_id: str, estimate: Estimate) -> None:
-    """Keep a submitted batch's estimate, per model."""
-    with store.transaction() as conn:
-        for m in estimate.models:
-            conn.execute(
-                "INSERT INTO batch_models (batch_id, model, provider, rows, est_input_tokens, "
-                "est_input_tokens_raw, est_output_tokens_low, est_output_tokens_max, "
-                "est_cost_low, est_cost_high, price_source) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
-                "ON CONFLICT(batch_id, model) DO UPDATE SET provider = excluded.provider, "
-                "rows = excluded.rows, est_input_tokens = excluded.est_input_tokens, "
-                "est_input_tokens_raw = excluded.est_input_tokens_raw, "
-                "est_output_tokens_low = excluded.est_output_tokens_low, "
-                "est_output_tokens_max = excluded.est_output_tokens_max, "
-                "est_cost_low = excluded.est_cost_low, est_cost_high = excluded.est_cost_high, "
-                "price_source = excluded.price_source",
-                (
-                    batch_id,
-                    m.model,
-                    m.provider,
-                    m.rows,
-                    m.input_tokens,
-                    m.input_tokens_raw,
-                    m.output_tokens_low,
-                    m.output_tokens_max,
-                    _text(m.cost_low),
-                    _text(m.cost_high),
-                    m.price.source if m.price else None,
-                ),
-            )
+# A batch's estimate per model as batch_models keeps it (est_* columns), and as its
+# intent carries it (JSON) until the batch exists.
+_ESTIMATE_COLUMNS = (
+    "model",
+    "provider",
+    "rows",
+    "est_input_tokens",
+    "est_input_tokens_raw",
+    "est_output_tokens_low",
+    "est_output_tokens_max",
+    "est_cost_low",
+    "est_cost_high",
+    "price_source",
+)
 
 
-def record_actuals(store: HistoryStore, batch_id: str, cost: ResultCost) -> None:
+def estimate_rows(estimate: Estimate) -> list[dict[str, Any]]:
+    """The estimate per model, in plain values (money as Decimal text)."""
+    return [
+        {
+            "model": m.model,
+            "provider": m.provider,
+            "rows": m.rows,
+            "est_input_tokens": m.input_tokens,
+            "est_input_tokens_raw": m.input_tokens_raw,
+            "est_output_tokens_low": m.output_tokens_low,
+            "est_output_tokens_max": m.output_tokens_max,
+            "est_cost_low": _text(m.cost_low),
+            "est_cost_high": _text(m.cost_high),
+            "price_source": m.price.source if m.price else None,
+        }
+        for m in estimate.models
+    ]
+
+
+def write_estimate(
+    conn: sqlite3.Connection, origin: str, batch_id: str, rows: list[dict[str, Any]]
+) -> None:
+    """Keep a batch's estimate rows (estimate_rows), inside the caller's transaction: the
+    intent that made the batch records it in the one that records the batch."""
+    columns = ", ".join(_ESTIMATE_COLUMNS)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in _ESTIMATE_COLUMNS[1:])
+    for row in rows:
+        conn.execute(
+            f"INSERT INTO batch_models (origin, batch_id, {columns}) "
+            f"VALUES (?, ?, {', '.join('?' for _ in _ESTIMATE_COLUMNS)}) "
+            f"ON CONFLICT(origin, batch_id, model) DO UPDATE SET {updates}",
+            [origin, batch_id, *(row.get(c) for c in _ESTIMATE_COLUMNS)],
+        )
+
+
+def record_actuals(store: HistoryStore, origin: str, batch_id: str, cost: ResultCost) -> None:
     """Keep what a batch's rows really used and cost, per model (results were read)."""
     now = time.time()
     with store.transaction() as conn:
         for m in cost.models.values():
             conn.execute(
-                "INSERT INTO batch_models (batch_id, model, provider, rows, ok_rows, "
+                "INSERT INTO batch_models (origin, batch_id, model, provider, rows, ok_rows, "
                 "actual_input_tokens, actual_output_tokens, actual_output_median, actual_cost, "
-                "actual_cost_source, actual_at) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
-                "ON CONFLICT(batch_id, model) DO UPDATE SET ok_rows = excluded.ok_rows, "
+                "actual_cost_source, actual_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT(origin, batch_id, model) DO UPDATE SET ok_rows = excluded.ok_rows, "
                 "actual_input_tokens = excluded.actual_input_tokens, "
                 "actual_output_tokens = excluded.actual_output_tokens, "
                 "actual_output_median = excluded.actual_output_median, "
@@ -87,6 +109,7 @@ def record_actuals(store: HistoryStore, batch_id: str, cost: ResultCost) -> None
                 # the first reading dates it: looking at results again is not a new batch
                 "actual_at = COALESCE(batch_models.actual_at, excluded.actual_at)",
                 (
+                    origin,
                     batch_id,
                     m.model,
                     m.provider,
@@ -106,6 +129,7 @@ def record_actuals(store: HistoryStore, batch_id: str, cost: ResultCost) -> None
 class BatchModelCost:
     """One row of `batch_models`."""
 
+    origin: str
     batch_id: str
     model: str
     provider: str | None
@@ -131,6 +155,7 @@ class BatchModelCost:
 
 def _row(r: Any) -> BatchModelCost:
     return BatchModelCost(
+        origin=r["origin"],
         batch_id=r["batch_id"],
         model=r["model"],
         provider=r["provider"],
@@ -147,19 +172,26 @@ def _row(r: Any) -> BatchModelCost:
     )
 
 
-def batch_costs(store: HistoryStore, batch_ids: Iterable[str]) -> dict[str, list[BatchModelCost]]:
-    """batch id -> its per-model rows (only batches that have any)."""
-    ids = list(batch_ids)
-    out: dict[str, list[BatchModelCost]] = {}
+BatchKey = tuple[str, str]  # (origin, batch id), as history keys a batch
+
+
+def batch_costs(
+    store: HistoryStore, batches: Iterable[BatchKey]
+) -> dict[BatchKey, list[BatchModelCost]]:
+    """(origin, batch id) -> its per-model rows (only batches that have any)."""
+    keys = list(dict.fromkeys(batches))
+    out: dict[BatchKey, list[BatchModelCost]] = {}
     with store.connection() as conn:
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ",".join("?" for _ in chunk)
+        for start in range(0, len(keys), 400):
+            chunk = keys[start : start + 400]
+            marks = ",".join("(?,?)" for _ in chunk)
             for r in conn.execute(
-                f"SELECT * FROM batch_models WHERE batch_id IN ({marks}) ORDER BY rowid", chunk
+                f"SELECT * FROM batch_models WHERE (origin, batch_id) IN (VALUES {marks}) "
+                "ORDER BY rowid",
+                [part for key in chunk for part in key],
             ):
                 row = _row(r)
-                out.setdefault(row.batch_id, []).append(row)
+                out.setdefault((row.origin, row.batch_id), []).append(row)
     return out
 
 
@@ -177,17 +209,24 @@ def _weighted_median(pairs: list[tuple[int, int]]) -> int | None:
     return pairs[-1][0]
 
 
-def model_history(store: HistoryStore, models: Iterable[str]) -> dict[str, ModelHistory]:
-    """What history says about each model (models with no history are left out)."""
+def model_history(
+    store: HistoryStore, models: Iterable[str], origin: str
+) -> dict[str, ModelHistory]:
+    """What the batches of one server (`origin`) say about each model (models with no
+    history there are left out). Learnt per server: the embedded sandbox counts and bills
+    its own way (on purpose), and no server's figures speak for another's. Rows whose
+    server is not known (origin '', from before costs were kept per server) teach none."""
+    from fr_tui.core.estimate import ModelHistory
+
     out: dict[str, ModelHistory] = {}
     with store.connection() as conn:
         for model in models:
             rows = conn.execute(
                 "SELECT rows, ok_rows, est_input_tokens, est_input_tokens_raw, "
                 "actual_input_tokens, actual_output_median FROM batch_models "
-                "WHERE model = ? AND ok_rows > 0 AND actual_at IS NOT NULL "
+                "WHERE origin = ? AND model = ? AND ok_rows > 0 AND actual_at IS NOT NULL "
                 "ORDER BY actual_at DESC LIMIT ?",
-                (model, max(CORRECTION_BATCHES, OUTPUT_BATCHES)),
+                (origin, model, max(CORRECTION_BATCHES, OUTPUT_BATCHES)),
             ).fetchall()
             if not rows:
                 continue

@@ -24,7 +24,8 @@ from typing import Any
 from fr_tui.core.catalog import provider_of
 from fr_tui.core.precheck import ModelTally
 from fr_tui.core.prices import Price, PriceBook
-from fr_tui.core.units import human_count, json_money, money
+from fr_tui.core.tokens import PromptTokens, corrected_tokens
+from fr_tui.core.units import human_count, json_money, money, plural
 
 CURRENCY = "USD"
 
@@ -43,8 +44,8 @@ class ModelHistory:
     def quality_text(self) -> str | None:
         if self.within_pct is None:
             return None
-        batches = "batch" if self.quality_batches == 1 else f"{self.quality_batches} batches"
-        last = "your last batch" if self.quality_batches == 1 else f"your last {batches}"
+        count = self.quality_batches
+        last = "your last batch" if count == 1 else f"your last {plural(count, 'batch', 'batches')}"
         return f"estimate within {self.within_pct}% on {last}"
 
 
@@ -62,6 +63,11 @@ class ModelEstimate:
     cost_low: Decimal | None
     cost_high: Decimal | None
     history: ModelHistory | None = None
+
+    @property
+    def corrected(self) -> bool:
+        """Whether past batches corrected the prompt-token estimate."""
+        return self.history is not None and bool(self.history.correction)
 
     def to_json(self) -> dict[str, Any]:
         history = self.history
@@ -101,6 +107,11 @@ class Estimate:
     @property
     def input_tokens(self) -> int:
         return sum(m.input_tokens for m in self.models)
+
+    @property
+    def prompt_tokens(self) -> PromptTokens:
+        """The file's prompt tokens as shown everywhere (corrected, and saying so)."""
+        return PromptTokens(self.input_tokens, sum(1 for m in self.models if m.corrected))
 
     @property
     def output_tokens_max(self) -> int | None:
@@ -161,17 +172,28 @@ class Estimate:
         discount = next((m.price.discount_label for m in self.models if m.price), "")
         return f"{cost} ({discount})" if discount else cost
 
-    def summary_text(self, *, rows: bool = True) -> str:
-        """One line for headers: the cost range and its discount, then tokens (and rows)."""
+    def summary_text(self) -> str:
+        """One line beside a file's summary (which shows its rows and prompt tokens): the
+        cost range and its discount, then the output bound."""
         parts = [self.cost_text()]
         if self.unpriced_models:
-            parts.append(f"{len(self.unpriced_models)} model(s) unpriced")
-        if rows:
-            parts.append(f"{self.rows:,} rows")
-        out_max = self.output_tokens_max
-        out = f"≤{human_count(out_max)} out" if out_max is not None else "output unbounded"
-        parts.append(f"~{human_count(self.input_tokens)} in, {out} tokens")
+            parts.append(plural(len(self.unpriced_models), "model") + " unpriced")
+        parts.append(self.output_text(short=True))
         return " · ".join(parts)
+
+    def output_text(self, *, short: bool = False) -> str:
+        """ "≤1.2k output tokens" (short) or "at most 1,200 output tokens"; "no output
+        tokens" for embeddings; "output unbounded" when a row has no bound."""
+        out_max = self.output_tokens_max
+        if out_max is None:
+            return "output unbounded" if short else "output tokens unbounded"
+        if out_max == 0:
+            return "no output tokens"
+        return (
+            f"≤{human_count(out_max)} output tokens"
+            if short
+            else f"at most {out_max:,} output tokens"
+        )
 
 
 def cost_range(low: Decimal | None, high: Decimal | None) -> str:
@@ -196,8 +218,7 @@ def build_estimate(
     for tally in tallies.values():
         past = history.get(tally.model)
         raw = tally.prompt_tokens
-        factor = past.correction if past is not None else None
-        corrected = int((raw * factor).to_integral_value()) if factor else raw
+        corrected = corrected_tokens(raw, past.correction if past is not None else None)
         high = None if tally.unbounded_rows else tally.output_bound
         answered = tally.rows - tally.embedding_rows
         low: int | None

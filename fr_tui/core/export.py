@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
 import os
-import tempfile
-from collections.abc import Iterable, Iterator
+import secrets
+import stat
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -32,7 +34,7 @@ from fr_tui.core.results_join import (
 from fr_tui.core.results_join import merge_child as merge_child
 from fr_tui.core.results_join import merge_children as merge_children
 from fr_tui.core.units import plain_number
-from fr_tui.core.userfiles import write_target
+from fr_tui.core.userfiles import NO_SUCH_FOLDER, write_target
 
 EXPORT_COLUMNS = (
     "custom_id",
@@ -55,26 +57,41 @@ def atomic_write(path: str | Path, *, durable: bool = True) -> Iterator[IO[bytes
     (and, unless not `durable`, is on disk before it appears: fsync).
 
     Only a new path or a regular file is replaced (through a symlink, its target); a
-    device, FIFO, socket or directory raises an OSError naming `path`. So does any failure
-    of the temp file: the user never sees a temp name they did not choose."""
-    shown = str(path)
+    device, FIFO, socket or directory raises an OSError naming `path`. The folder must
+    exist: a typo in it is said (FileNotFoundError, "no such folder"), never made into a
+    tree of folders (fr-tui makes its own folders itself). A replaced file keeps its
+    permission bits; a new one gets 0666 less the umask, as any tool's file does. Any
+    failure of the temp file names `path`: the user never sees a temp name they did not
+    choose. (A hard link to the old file keeps the old content: the price of never
+    leaving a half-written file.)"""
     target = write_target(path)
-    tmp: str | None = None
+    folder = Path(path).parent
+    if not target.parent.is_dir():
+        raise FileNotFoundError(errno.ENOENT, NO_SUCH_FOLDER, str(folder))
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        kept_mode: int | None = stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        kept_mode = None
+    tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
+    made = False
+    try:
+        # not mkstemp: its 0600 would be the mode of every export
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+        made = True
         with os.fdopen(fd, "wb") as handle:
+            if kept_mode is not None:
+                os.fchmod(handle.fileno(), kept_mode)
             yield handle
             handle.flush()
             if durable:
                 os.fsync(handle.fileno())
         os.replace(tmp, target)
     except BaseException as exc:
-        if tmp is not None:
+        if made:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-        if isinstance(exc, OSError) and exc.filename != shown and exc.errno is not None:
-            raise type(exc)(exc.errno, exc.strerror, shown) from None
+        if isinstance(exc, OSError) and exc.filename == str(tmp) and exc.errno is not None:
+            raise type(exc)(exc.errno, exc.strerror, str(path)) from None
         raise
 
 
@@ -100,9 +117,39 @@ def _csv_cell(value: Any) -> Any:
     # A spreadsheet reads 8.675e-05 as text in some locales: costs are written as digits.
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, float):
         return plain_number(value)
     return value
+
+
+def write_records(
+    path: str | Path,
+    fmt: Literal["csv", "jsonl"],
+    columns: Sequence[str],
+    records: Iterable[dict[str, Any]],
+) -> int:
+    """Write records (dicts with `columns` as keys) atomically as CSV with a header or as
+    JSONL; returns how many were written."""
+    if fmt not in ("csv", "jsonl"):
+        raise ValueError(f"unknown export format {fmt!r} (csv or jsonl)")
+    written = 0
+    with atomic_write(path) as handle:
+        if fmt == "jsonl":
+            for record in records:
+                handle.write(msgspec.json.encode(record) + b"\n")
+                written += 1
+        else:
+            text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
+            writer = csv.DictWriter(text, fieldnames=list(columns))
+            writer.writeheader()
+            for record in records:
+                writer.writerow({k: _csv_cell(v) for k, v in record.items()})
+                written += 1
+            text.flush()
+            text.detach()  # leave the binary handle open for atomic_write to fsync
+    return written
 
 
 def export_rows(
@@ -113,26 +160,8 @@ def export_rows(
 ) -> int:
     """Write rows (all of them, missing ones included, in input order, unless `indices`
     picks some) as CSV with a header or as JSONL; returns the number of rows written."""
-    if fmt not in ("csv", "jsonl"):
-        raise ValueError(f"unknown export format {fmt!r} (csv or jsonl)")
     rows = range(len(joined)) if indices is None else indices
-    written = 0
-    with atomic_write(path) as handle:
-        if fmt == "jsonl":
-            for i in rows:
-                handle.write(msgspec.json.encode(export_record(joined, i)) + b"\n")
-                written += 1
-        else:
-            text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
-            writer = csv.DictWriter(text, fieldnames=EXPORT_COLUMNS)
-            writer.writeheader()
-            for i in rows:
-                record = export_record(joined, i)
-                writer.writerow({k: _csv_cell(v) for k, v in record.items()})
-                written += 1
-            text.flush()
-            text.detach()  # leave the binary handle open for atomic_write to fsync
-    return written
+    return write_records(path, fmt, EXPORT_COLUMNS, (export_record(joined, i) for i in rows))
 
 
 class NothingToRetry(ValueError):

@@ -23,10 +23,12 @@ from __future__ import annotations
 import secrets
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fr_tui.core.costlog import write_estimate
 from fr_tui.core.locks import WorkLock, lock_path
 from fr_tui.core.models import Batch
 from fr_tui.core.records import BatchRecord, dumps_json, loads_json
@@ -79,6 +81,9 @@ class Intent:
     job_id: str | None = None
     job_part: int | None = None
     job_round: int | None = None
+    # The submit's estimate per model (costlog.estimate_rows): the batch's estimate once
+    # it exists, however it comes to be recorded (the answer, or a reconcile).
+    estimate: list[dict[str, Any]] | None = None
 
     @property
     def label(self) -> str:
@@ -130,12 +135,18 @@ _COLUMNS = [
     "job_id",
     "job_part",
     "job_round",
+    "estimate_json",
 ]
+_JSON = {"metadata_json": "metadata", "estimate_json": "estimate"}
 
 
 def _intent(row: sqlite3.Row) -> Intent:
-    values = {c: row[c] for c in _COLUMNS if c != "metadata_json"}
-    return Intent(metadata=loads_json(row["metadata_json"]) or {}, **values)
+    values = {c: row[c] for c in _COLUMNS if c not in _JSON}
+    return Intent(
+        metadata=loads_json(row["metadata_json"]) or {},
+        estimate=loads_json(row["estimate_json"]),
+        **values,
+    )
 
 
 class IntentLog:
@@ -150,13 +161,20 @@ class IntentLog:
 
     # ----------------------------------------------------------------- writes
 
-    def add(self, intent: Intent) -> Intent:
+    def add(
+        self, intent: Intent, *, check: Callable[[sqlite3.Connection], None] | None = None
+    ) -> Intent:
+        """Write the intent, durably. `check(conn)` runs first in the same transaction and
+        may raise to write nothing: what it reads cannot change before the intent is in
+        (the duplicate check of a submit: two submits of one file at once, one refused)."""
         now = time.time()
         intent.created_at = intent.created_at or now
         intent.updated_at = now
-        values = {c: getattr(intent, c) for c in _COLUMNS if c != "metadata_json"}
-        values["metadata_json"] = dumps_json(intent.metadata)
+        values = {c: getattr(intent, c) for c in _COLUMNS if c not in _JSON}
+        values.update({c: dumps_json(getattr(intent, name)) for c, name in _JSON.items()})
         with self.store.transaction(durable=True) as conn:
+            if check is not None:
+                check(conn)
             conn.execute(
                 f"INSERT INTO intents ({', '.join(values)}) "
                 f"VALUES ({', '.join('?' for _ in values)})",
@@ -184,7 +202,10 @@ class IntentLog:
     def _record(
         self, conn: sqlite3.Connection, intent: Intent, batch: Batch, base_url: str | None
     ) -> BatchRecord:
-        """The batch record an intent made, with what the intent knew of its input."""
+        """The batch record an intent made, with what the intent knew of its input and
+        its estimate."""
+        if intent.estimate:
+            write_estimate(conn, intent.origin, batch.id, intent.estimate)
         return self.store.record_created(
             batch,
             origin=intent.origin,
@@ -231,11 +252,16 @@ class IntentLog:
     # ----------------------------------------------------------------- reads
 
     def get(self, token: str) -> Intent | None:
-        with self.store._connect() as conn:
-            row = conn.execute("SELECT * FROM intents WHERE token = ?", (token,)).fetchone()
-        return _intent(row) if row else None
+        rows = self.store.rows("SELECT * FROM intents WHERE token = ?", (token,))
+        return _intent(rows[0]) if rows else None
 
-    def in_states(self, states: frozenset[str], origin: str | None = None) -> list[Intent]:
+    def in_states(
+        self,
+        states: frozenset[str],
+        origin: str | None = None,
+        *,
+        conn: sqlite3.Connection | None = None,
+    ) -> list[Intent]:
         """Intents in these states (of one origin, if given), newest first."""
         marks = ", ".join("?" for _ in states)
         sql = f"SELECT * FROM intents WHERE state IN ({marks})"
@@ -243,8 +269,7 @@ class IntentLog:
         if origin is not None:
             sql += " AND origin = ?"
             params.append(origin)
-        with self.store._connect() as conn:
-            rows = conn.execute(sql + " ORDER BY created_at DESC", params).fetchall()
+        rows = self.store.rows(sql + " ORDER BY created_at DESC", params, conn=conn)
         return [_intent(r) for r in rows]
 
     def unknown(self, origin: str | None = None) -> list[Intent]:

@@ -172,19 +172,18 @@ class LineIndex:
     def size(self) -> int:
         return self._size
 
-    @property
-    def scanned_bytes(self) -> int:
-        return self._scanned
-
-    def span(self, i: int) -> tuple[int, int]:
-        """(start, end) byte offsets of line i, end excluding its newline (and CR)."""
+    def _bounds(self, i: int) -> tuple[int, int]:
+        """(start, end) of line i, end excluding its newline (a CR is still in)."""
         n = len(self._ends)
         if i < 0:
             i += n
         if not 0 <= i < n:
             raise IndexError(f"line {i} is not indexed (have {n})")
-        start = self._ends[i - 1] + 1 if i > 0 else 0
-        end = self._ends[i]
+        return (self._ends[i - 1] + 1 if i > 0 else 0), self._ends[i]
+
+    def span(self, i: int) -> tuple[int, int]:
+        """(start, end) byte offsets of line i, end excluding its newline (and CR)."""
+        start, end = self._bounds(i)
         if end > start and self._byte_at(end - 1) == b"\r":
             end -= 1
         return start, end
@@ -204,6 +203,14 @@ class LineIndex:
             length -= len(chunk)
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
+    def _read_line(self, i: int) -> bytes:
+        """Line i by pread alone, its CR dropped from what was read: the mapping is not
+        touched, so reading every line of a big file (an export, a job's merge) does not
+        pull the whole file into this process's resident memory."""
+        start, end = self._bounds(i)
+        data = self._read(start, end - start)
+        return data[:-1] if data.endswith(b"\r") else data
+
     def line(self, i: int) -> bytes:
         """Line i (0-based, negative counts from the end) without its line ending."""
         if i < 0:
@@ -213,8 +220,7 @@ class LineIndex:
             if cached is not None:
                 self._cache.move_to_end(i)
                 return cached
-        start, end = self.span(i)
-        data = self._read(start, end - start)
+        data = self._read_line(i)
         if len(data) <= _CACHE_LINE_LIMIT:
             with self._cache_lock:
                 self._cache[i] = data
@@ -227,8 +233,7 @@ class LineIndex:
     def read_line(self, i: int) -> bytes:
         """Line i read straight from the file, bypassing the cache (for one-pass readers
         such as an export, which would only push the lines a view needs out of it)."""
-        start, end = self.span(i)
-        return self._read(start, end - start)
+        return self._read_line(i)
 
     def lines(self, start: int, stop: int) -> list[bytes]:
         """Lines start..stop-1, clipped to what is indexed."""

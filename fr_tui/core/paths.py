@@ -8,12 +8,16 @@ platformdirs' defaults.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 APP_NAME = "fr-tui"
 # The sample batch files shipped in the package (`fr-tui --sandbox` opens on them).
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "samples"
+# A batch's downloaded result files, in its `results_for` folder.
+OUTPUT_NAME = "output.jsonl"
+ERROR_NAME = "errors.jsonl"
 
 
 @dataclass(frozen=True)
@@ -41,14 +45,32 @@ class Paths:
     def log_dir(self) -> Path:
         return self.data_dir / "logs"
 
-    def results_for(self, batch_id: str) -> Path:
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in batch_id)
-        return self.results_dir / safe
+    @property
+    def jobs_dir(self) -> Path:
+        return self.data_dir / "jobs"
+
+    def results_for(self, origin: str, batch_id: str, recorded: Sequence[str | None] = ()) -> Path:
+        """A batch's folder (its result files, their index, retry files): per server,
+        `results/<server>/<batch id>`, since two servers may hand out the same id.
+        Results downloaded before folders were per server stay in `results/<batch id>`:
+        that folder is the batch's when its `recorded` result paths are in it (or the
+        record has no server)."""
+        legacy = self.results_dir / _safe(batch_id)
+        if not origin or any(p and Path(p).parent == legacy for p in recorded):
+            return legacy
+        server = origin.removeprefix("https://").replace("://", "_")
+        return self.results_dir / _safe(server) / _safe(batch_id)
 
     def ensure(self) -> Paths:
         self.config_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         return self
+
+
+def _safe(name: str) -> str:
+    """A name that is one folder, whatever a server sends."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+    return "_" if safe in ("", ".", "..") else safe
 
 
 def get_paths() -> Paths:

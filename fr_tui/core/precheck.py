@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fr_tui.core.catalog import Catalog, ModelInfo
+from fr_tui.core.units import plural
 from fr_tui.core.validate import Problem
 
 
@@ -118,7 +119,7 @@ class PreSubmitChecks:
             info = tally.info
             if info is not None and info.active:
                 continue
-            rows = "1 row" if tally.rows == 1 else f"{tally.rows:,} rows, the first here"
+            rows = plural(tally.rows, "row") + ("" if tally.rows == 1 else ", the first here")
             if info is None:
                 code = "unknown_model"
                 message = f'model "{tally.model}" is not in the model catalog ({rows}).'

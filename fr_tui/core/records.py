@@ -6,11 +6,14 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from fr_tui.core.models import TIMESTAMP_FIELDS, Batch, is_terminal
+
+if TYPE_CHECKING:
+    from fr_tui.core.paths import Paths
 
 
 @dataclass
@@ -54,6 +57,11 @@ class BatchRecord:
     @property
     def key(self) -> tuple[str, str]:
         return (self.origin, self.id)
+
+    def results_folder(self, paths: Paths) -> Path:
+        """Where the batch's files are kept (paths.results_for: per server, or the older
+        folder its results were downloaded to)."""
+        return paths.results_for(self.origin, self.id, (self.output_path, self.error_path))
 
     @property
     def terminal(self) -> bool:

@@ -354,9 +354,23 @@ def open_index(
         if not just_built and zlib.crc32(data) != int(header["crc32"], 16):
             return None
         files = [p for p in sources if p is not None]
-        return _build(path, header, header_crc, data, mm, files)
+        joined = _build(path, header, header_crc, data, mm, files)
+        _release_pages(mm)
+        return joined
     except (ValueError, KeyError, TypeError, IndexError, OSError):
         return None
+
+
+def _release_pages(mm: mmap.mmap) -> None:
+    """The CRC pass read every page of the index: hand them back (they stay in the page
+    cache), so an open index holds only the pages that rows on screen touch. Two
+    1,000,000-row sides of a comparison otherwise hold 300 MB of RSS (issue 13)."""
+    advice = getattr(mmap, "MADV_DONTNEED", None)
+    if advice is not None:
+        try:
+            mm.madvise(advice)
+        except (OSError, ValueError):
+            pass
 
 
 def _build(

@@ -39,6 +39,7 @@ class SpendPart:
 
 @dataclass
 class BatchSpend:
+    origin: str
     batch_id: str
     profile: str | None
     day: dt.date
@@ -69,6 +70,7 @@ def _estimate_split(
 def batch_spend(record: BatchRecord, rows: list[BatchModelCost]) -> BatchSpend:
     created = record.created_at or int(record.submitted_at)
     spend = BatchSpend(
+        origin=record.origin,
         batch_id=record.id,
         profile=record.profile,
         day=dt.datetime.fromtimestamp(created).date(),
@@ -137,15 +139,15 @@ def batch_spends(
         if since is not None and dt.datetime.fromtimestamp(created).date() < since:
             continue
         chosen.append(record)
-    costs = batch_costs(store, [r.id for r in chosen])
-    return [batch_spend(r, costs.get(r.id, [])) for r in chosen]
+    costs = batch_costs(store, [(r.origin, r.id) for r in chosen])
+    return [batch_spend(r, costs.get((r.origin, r.id), [])) for r in chosen]
 
 
 @dataclass
 class SpendGroup:
     key: str
     cost: Decimal = Decimal(0)
-    batches: set[str] = field(default_factory=set)
+    batches: set[tuple[str, str]] = field(default_factory=set)  # (origin, id)
     rows: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
@@ -212,7 +214,7 @@ def spend_report(spends: list[BatchSpend], by: str = "model") -> SpendReport:
             )
             group = groups.setdefault(key, SpendGroup(key))
             group.cost += part.cost
-            group.batches.add(spend.batch_id)
+            group.batches.add((spend.origin, spend.batch_id))
             group.rows += part.rows
             group.input_tokens += part.input_tokens
             group.output_tokens += part.output_tokens

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from pathlib import Path
 
 from fr_tui.core.plan import PlanError, PlanLimits, plan_file
+from fr_tui.core.units import plural
 from fr_tui.core.userfiles import check_replaceable
-from fr_tui.core.validate import Limits, Problem, validate_path
+from fr_tui.core.validate import Problem
 
 # Errors that do not make a part invalid: the limits (why one splits) and what the split
 # repairs on the way.
@@ -37,18 +37,9 @@ class InvalidRows(ValueError):
         )
         more = f" (and {total - _SHOWN_PROBLEMS:,} more)" if total > _SHOWN_PROBLEMS else ""
         super().__init__(
-            f"not split: {total:,} error{'s' if total != 1 else ''} in the rows would make "
+            f"not split: {plural(total, 'error')} in the rows would make "
             f"invalid parts: {listed}{more}. Fix them first (fr-tui validate lists them all)."
         )
-
-
-def check_rows(path: Path) -> None:
-    """Raise InvalidRows when a row of `path` is invalid (the limits aside)."""
-    report = validate_path(path, Limits(max_rows=sys.maxsize, max_bytes=sys.maxsize))
-    errors = [p for p in report.errors if p.code not in SPLIT_FIXES]
-    total = report.errors_total - sum(report.counts.get(code, 0) for code in SPLIT_FIXES)
-    if total > 0:
-        raise InvalidRows(errors, total)
 
 
 def part_path(path: Path, number: int, out_dir: Path) -> Path:
@@ -63,14 +54,13 @@ def split_file(
     max_rows: int = 50_000,
     max_bytes: int = 200 * 1024 * 1024,
     out_dir: str | os.PathLike[str] | None = None,
-    check: bool = True,
 ) -> list[Path]:
     """Write FILE.part1.jsonl, FILE.part2.jsonl ... each within ``max_rows`` and ``max_bytes``.
 
     Returns the paths written, in order. Raises InvalidRows when a row is invalid, and
     ValueError (leaving no parts behind) when a single row is bigger than ``max_bytes``,
-    or the limits are not positive. (``check`` is kept for callers that validated first:
-    the planner validates in the same pass as it copies, so it costs nothing to check.)
+    or the limits are not positive. (The planner validates in the same pass as it copies:
+    checking the rows costs nothing.)
     """
     source = Path(path)
     target_dir = Path(out_dir) if out_dir is not None else source.parent

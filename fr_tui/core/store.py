@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from fr_tui.core.config import origin_for
 from fr_tui.core.models import Batch
 from fr_tui.core.records import BatchRecord, api_columns, record_from_row
 
@@ -40,6 +41,27 @@ _ORIGIN_V2 = """CASE
         WHEN base_url LIKE 'http://127.0.0.1:%'
              AND CAST(substr(base_url, 18) AS INTEGER) >= 32768 THEN 'sandbox'
         ELSE COALESCE(base_url, '') END"""
+# The cost table's columns as migration 4 made them: migration 5 rebuilds it from these.
+_COST_COLUMNS_V4 = """
+        batch_id TEXT NOT NULL, model TEXT NOT NULL, provider TEXT,
+        rows INTEGER NOT NULL DEFAULT 0, est_input_tokens INTEGER, est_input_tokens_raw INTEGER,
+        est_output_tokens_low INTEGER, est_output_tokens_max INTEGER, est_cost_low TEXT,
+        est_cost_high TEXT, price_source TEXT, ok_rows INTEGER, actual_input_tokens INTEGER,
+        actual_output_tokens INTEGER, actual_output_median INTEGER, actual_cost TEXT,
+        actual_cost_source TEXT, actual_at REAL"""
+_COST_NAMES_V4 = ", ".join(re.findall(r"(\w+) (?:TEXT|INTEGER|REAL)", _COST_COLUMNS_V4))
+
+# One server written two ways (`https://API.x:443`, `https://api.x`) is one origin
+# (config.origin_for): histories written before that are brought to the one spelling.
+# fr_origin is origin_for, given to every connection (see _connect). Where both spellings
+# hold the same id, the row that is already right wins and the other keeps its spelling.
+NORMALISE_ORIGINS = """
+    UPDATE OR IGNORE batches SET origin = fr_origin(origin) WHERE origin <> fr_origin(origin);
+    UPDATE intents SET origin = fr_origin(origin) WHERE origin <> fr_origin(origin);
+    UPDATE OR IGNORE batch_models SET origin = fr_origin(origin)
+        WHERE origin <> fr_origin(origin);
+    UPDATE jobs SET origin = fr_origin(origin) WHERE origin <> fr_origin(origin);
+"""
 
 # Each entry brings the schema from version i to i+1. Never edit a released entry:
 # add a new one.
@@ -176,6 +198,79 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX batch_models_model ON batch_models(model, actual_at);
     """,
+    # cost rows keyed by (origin, batch_id, model), like the records they belong to (two
+    # servers may hand out the same id). A row takes the origin of the one record with its
+    # id; a row whose id is on several servers (it mixed their figures) or on none (a
+    # forgotten batch) gets origin '': shown for no batch and learnt from by no server.
+    f"""
+    ALTER TABLE batch_models RENAME TO batch_models_v4;
+    DROP INDEX batch_models_model;
+    CREATE TABLE batch_models (
+        origin TEXT NOT NULL, {_COST_COLUMNS_V4}, PRIMARY KEY (origin, batch_id, model)
+    );
+    INSERT INTO batch_models (origin, {_COST_NAMES_V4})
+        SELECT COALESCE((SELECT MIN(b.origin) FROM batches b WHERE b.id = m.batch_id
+                         HAVING COUNT(*) = 1), ''), {_COST_NAMES_V4}
+        FROM batch_models_v4 m ORDER BY m.rowid;
+    DROP TABLE batch_models_v4;
+    CREATE INDEX batch_models_model ON batch_models(model, actual_at);
+    """,
+    # jobs (issue 11): a dataset run to done as one unit (core/jobs.py). A job's parts
+    # per round, each with the batch of its latest attempt; every attempt's create is an
+    # intent (intents.job_id/job_part/job_round), so the intents hold the full history.
+    """
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        origin TEXT NOT NULL,
+        profile TEXT,
+        base_url TEXT,
+        name TEXT,
+        input_path TEXT NOT NULL,
+        input_sha256 TEXT NOT NULL,
+        input_bytes INTEGER,
+        endpoint TEXT,
+        settings_json TEXT NOT NULL,
+        status TEXT NOT NULL,
+        reason TEXT,
+        round INTEGER NOT NULL DEFAULT 1,
+        total INTEGER,
+        ok INTEGER,
+        failed INTEGER,
+        missing INTEGER,
+        left_json TEXT,
+        output_path TEXT,
+        cancel_requested INTEGER NOT NULL DEFAULT 0,
+        estimate_low TEXT,
+        estimate_high TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        finished_at REAL
+    );
+    CREATE INDEX jobs_content ON jobs(origin, input_sha256);
+    CREATE TABLE job_parts (
+        job_id TEXT NOT NULL,
+        round INTEGER NOT NULL,
+        part INTEGER NOT NULL,
+        file TEXT NOT NULL,
+        first_row INTEGER NOT NULL,
+        rows INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        tokens INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL,
+        batch_id TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        alone INTEGER NOT NULL DEFAULT 0,
+        parent_part INTEGER,
+        note TEXT,
+        PRIMARY KEY (job_id, round, part)
+    );
+    CREATE INDEX job_parts_batch ON job_parts(batch_id);
+    """,
+    # origins in one spelling (above)
+    NORMALISE_ORIGINS,
+    # a submit's estimate (per model, JSON) is kept with its intent from before the
+    # upload, and becomes the batch's estimate in the transaction that records the batch
+    "ALTER TABLE intents ADD COLUMN estimate_json TEXT",
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -188,12 +283,22 @@ class HistoryWriteError(StoreError):
     """The history cannot be written (a read-only folder or file, a full disk...)."""
 
 
+class MigrationError(StoreError):
+    """A writable history could not be brought to this fr-tui's schema (it is left as it
+    was): never shown as merely read-only."""
+
+
 def _is_write_failure(exc: sqlite3.Error) -> bool:
     text = str(exc).lower()
     return any(
         word in text
         for word in ("readonly", "read-only", "unable to open", "disk is full", "disk i/o")
     )
+
+
+def _prepare(conn: sqlite3.Connection) -> None:
+    conn.row_factory = sqlite3.Row
+    conn.create_function("fr_origin", 1, origin_for, deterministic=True)
 
 
 class HistoryStore:
@@ -211,6 +316,8 @@ class HistoryStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._open_for_writing()
+        except MigrationError:
+            raise
         except (StoreError, OSError) as exc:
             if read_only is not None:
                 if isinstance(exc, OSError):
@@ -231,6 +338,14 @@ class HistoryStore:
             # reported and left as it is (moving it would hide the user's history).
             text = str(exc).lower()
             if not ("not a database" in text or "malformed" in text or "corrupt" in text):
+                busy = "locked" in text or "busy" in text
+                if isinstance(exc, sqlite3.OperationalError) and not (
+                    busy or _is_write_failure(exc)
+                ):
+                    raise MigrationError(
+                        f"the history {self.path} could not be updated to this fr-tui's "
+                        f"schema {SCHEMA_VERSION} ({exc}); it was left as it was"
+                    ) from None
                 raise StoreError(f"cannot use the history {self.path}: {exc}") from None
             aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
             self.path.rename(aside)
@@ -288,7 +403,7 @@ class HistoryStore:
     def _connect(self) -> Iterator[sqlite3.Connection]:
         if self.read_only and not self.path.exists():
             conn = sqlite3.connect(":memory:", isolation_level=None)
-            conn.row_factory = sqlite3.Row
+            _prepare(conn)
             try:
                 for index in range(SCHEMA_VERSION):
                     conn.executescript(MIGRATIONS[index])
@@ -297,7 +412,7 @@ class HistoryStore:
                 conn.close()
             return
         conn = self._open()
-        conn.row_factory = sqlite3.Row
+        _prepare(conn)
         try:
             conn.execute("PRAGMA busy_timeout = 10000")
             yield conn
@@ -307,6 +422,16 @@ class HistoryStore:
     def connection(self) -> AbstractContextManager[sqlite3.Connection]:
         """A connection for modules that keep tables of their own here (costlog.py)."""
         return self._connect()
+
+    def rows(
+        self, sql: str, params: Any = (), *, conn: sqlite3.Connection | None = None
+    ) -> list[sqlite3.Row]:
+        """One query's rows, on `conn` (inside a caller's transaction) or a connection of
+        its own."""
+        if conn is not None:
+            return conn.execute(sql, params).fetchall()
+        with self._connect() as own:
+            return own.execute(sql, params).fetchall()
 
     @contextmanager
     def transaction(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
@@ -330,8 +455,6 @@ class HistoryStore:
             if _is_write_failure(exc):
                 raise HistoryWriteError(f"cannot write the history {self.path}: {exc}") from None
             raise
-
-    _tx = transaction
 
     def _migrate(self) -> None:
         with self._connect() as conn:
@@ -515,20 +638,19 @@ class HistoryStore:
 
     # ----------------------------------------------------------------- reads
 
+    def _records(
+        self, sql: str, params: Any = (), *, conn: sqlite3.Connection | None = None
+    ) -> list[BatchRecord]:
+        rows = self.rows("SELECT * FROM batches " + sql, params, conn=conn)
+        return [record_from_row(r) for r in rows]
+
     def get(self, origin: str, batch_id: str) -> BatchRecord | None:
-        with self._connect() as conn:
-            row = conn.execute(
-                "SELECT * FROM batches WHERE origin = ? AND id = ?", (origin, batch_id)
-            ).fetchone()
-        return record_from_row(row) if row else None
+        found = self._records("WHERE origin = ? AND id = ?", (origin, batch_id))
+        return found[0] if found else None
 
     def find(self, batch_id: str) -> list[BatchRecord]:
         """Every record with this id, whatever its origin."""
-        with self._connect() as conn:
-            rows = conn.execute(
-                "SELECT * FROM batches WHERE id = ? ORDER BY rowid", (batch_id,)
-            ).fetchall()
-        return [record_from_row(r) for r in rows]
+        return self._records("WHERE id = ? ORDER BY rowid", (batch_id,))
 
     def lookup(
         self, batch_id: str, origin: str | None = None, *, prefer: str | None = None
@@ -542,32 +664,21 @@ class HistoryStore:
         return (preferred or matches)[0] if matches else None
 
     def batches(self, limit: int | None = None) -> list[BatchRecord]:
-        sql = "SELECT * FROM batches ORDER BY COALESCE(created_at, submitted_at) DESC, rowid DESC"
-        with self._connect() as conn:
-            if limit:
-                rows = conn.execute(sql + " LIMIT ?", (limit,)).fetchall()
-            else:
-                rows = conn.execute(sql).fetchall()
-        return [record_from_row(r) for r in rows]
+        newest_first = "ORDER BY COALESCE(created_at, submitted_at) DESC, rowid DESC"
+        if limit:
+            return self._records(newest_first + " LIMIT ?", (limit,))
+        return self._records(newest_first)
 
     def active(self) -> list[BatchRecord]:
         return [r for r in self.batches() if not r.terminal]
 
     def children(self, origin: str, batch_id: str) -> list[BatchRecord]:
-        with self._connect() as conn:
-            rows = conn.execute(
-                "SELECT * FROM batches WHERE origin = ? AND parent_batch_id = ? "
-                "ORDER BY submitted_at",
-                (origin, batch_id),
-            ).fetchall()
-        return [record_from_row(r) for r in rows]
+        sql = "WHERE origin = ? AND parent_batch_id = ? ORDER BY submitted_at"
+        return self._records(sql, (origin, batch_id))
 
-    def with_content(self, origin: str, sha256: str) -> list[BatchRecord]:
+    def with_content(
+        self, origin: str, sha256: str, *, conn: sqlite3.Connection | None = None
+    ) -> list[BatchRecord]:
         """Batches of this origin made from a file with this content, newest first."""
-        with self._connect() as conn:
-            rows = conn.execute(
-                "SELECT * FROM batches WHERE origin = ? AND input_sha256 = ? "
-                "ORDER BY submitted_at DESC",
-                (origin, sha256),
-            ).fetchall()
-        return [record_from_row(r) for r in rows]
+        sql = "WHERE origin = ? AND input_sha256 = ? ORDER BY submitted_at DESC"
+        return self._records(sql, (origin, sha256), conn=conn)

@@ -22,13 +22,23 @@ The rule, for a request body:
 
 ``estimate_prompt_tokens`` is the reference; the validator's fast path computes the same
 number inline for ordinary chat rows (a test holds the two equal).
+
+What fr-tui shows as a file's prompt tokens (the Files screen, the submit modal,
+``validate``, ``estimate``) is one number, ``PromptTokens``: this rule's count per model,
+times the model's correction where finished batches taught one (core/costlog.py), and
+said so when one was applied.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import msgspec
+
+from fr_tui.core.units import human_count
 
 CHARS_PER_TOKEN = 4
 MESSAGE_OVERHEAD = 3
@@ -135,10 +145,55 @@ def estimate_prompt_tokens(body: Any, endpoint: str | None = None) -> int:
     return chat_tokens(body)
 
 
+def corrected_tokens(tokens: int, correction: Decimal | None) -> int:
+    """One model's estimate times its correction (actual over estimated prompt tokens on
+    its past batches), when it has one."""
+    return int((tokens * correction).to_integral_value()) if correction else tokens
+
+
+@dataclass(frozen=True)
+class PromptTokens:
+    """A file's estimated prompt tokens, the one number every screen and command shows."""
+
+    tokens: int  # the rule's count, corrected where a model has a correction
+    corrected_models: int = 0  # how many models a correction was applied to
+
+    @classmethod
+    def of(
+        cls, per_model: Mapping[str, int], corrections: Mapping[str, Decimal | None]
+    ) -> PromptTokens:
+        """From the rule's count per model and the corrections known for some of them."""
+        tokens = corrected = 0
+        for model, count in per_model.items():
+            factor = corrections.get(model)
+            tokens += corrected_tokens(count, factor)
+            corrected += bool(factor)
+        return cls(tokens, corrected)
+
+    @property
+    def note(self) -> str:
+        """ " (corrected by past batches)" when a correction was applied, else ""."""
+        return " (corrected by past batches)" if self.corrected_models else ""
+
+    @property
+    def text(self) -> str:
+        """ "~1.2k input tokens", and the note."""
+        return f"~{human_count(self.tokens)} input tokens{self.note}"
+
+    @property
+    def short_text(self) -> str:
+        """ "~1.2k tokens (corrected)": for a summary line that must leave room."""
+        return f"~{human_count(self.tokens)} tokens" + (
+            " (corrected)" if self.corrected_models else ""
+        )
+
+
 __all__ = [
     "CHARS_PER_TOKEN",
     "MESSAGE_OVERHEAD",
     "REPLY_PRIMING",
+    "PromptTokens",
+    "corrected_tokens",
     "chat_tokens",
     "embedding_tokens",
     "estimate_prompt_tokens",

@@ -13,8 +13,23 @@ import errno
 import fcntl
 import os
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+
+@dataclass(frozen=True)
+class FileSignature:
+    """What a file was when it was checked: a submit refuses it once either moved (an
+    edit in another window after validation must not be uploaded unchecked)."""
+
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, path: str | os.PathLike[str]) -> FileSignature:
+        info = os.stat(path)
+        return cls(info.st_size, info.st_mtime_ns)
 
 
 class UnusablePathError(OSError):
@@ -43,10 +58,14 @@ def _unusable(path: str | os.PathLike[str], mode: int) -> UnusablePathError:
     return UnusablePathError(errno.EINVAL, what, str(path))
 
 
+NO_SUCH_FOLDER = "no such folder"
+
+
 def describe(exc: OSError) -> str:
     """One line for the user: 'PATH: what is wrong'."""
     if isinstance(exc, FileNotFoundError) and exc.filename:
-        return f"{exc.filename}: no such file"
+        missing = NO_SUCH_FOLDER if exc.strerror == NO_SUCH_FOLDER else "no such file"
+        return f"{exc.filename}: {missing}"
     if exc.filename:
         return f"{exc.filename}: {exc.strerror or exc}"
     return str(exc.strerror or exc)
@@ -97,24 +116,6 @@ def check_replaceable(path: str | os.PathLike[str]) -> None:
         ) from None
     if not stat.S_ISREG(info.st_mode):
         raise _unusable(path, info.st_mode)
-
-
-def open_for_writing(path: str | os.PathLike[str]) -> BinaryIO:
-    """Open (truncating) a new or regular file for writing: never a device or a FIFO.
-
-    O_NONBLOCK: a FIFO swapped in after the check fails to open instead of blocking."""
-    check_replaceable(path)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | os.O_NONBLOCK
-    fd = os.open(path, flags, 0o666)
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise _unusable(path, mode)
-        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
-        return os.fdopen(fd, "wb")
-    except BaseException:
-        os.close(fd)
-        raise
 
 
 def write_target(path: str | os.PathLike[str]) -> Path:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from fr_tui.core.tokens import PromptTokens
 from fr_tui.core.units import human_bytes
 
 # A report keeps (and lists) at most this many problems; the totals count them all.
@@ -124,8 +125,9 @@ class Report:
         }
 
 
-def format_report(report: Report, path: str) -> str:
-    """Human-readable report: a summary, then problems grouped by code, each with its line."""
+def format_report(report: Report, path: str, *, prompt: PromptTokens | None = None) -> str:
+    """Human-readable report: a summary, then problems grouped by code, each with its line.
+    `prompt`: the file's prompt tokens corrected by past batches (else the rule's count)."""
     size = report.bytes
     human = human_bytes(size)
     verdict = (
@@ -146,10 +148,13 @@ def format_report(report: Report, path: str) -> str:
     if stats.get("models"):
         models = ", ".join(f"{name} ({count:,})" for name, count in stats["models"].items())
         lines.append(f"  models: {models}")
-    if stats.get("est_input_tokens"):
+    if prompt is None:
+        count = stats.get("est_input_tokens") or 0
+        prompt = PromptTokens(count)
+    if prompt.tokens:
         lines.append(
-            f"  about {stats['est_input_tokens']:,} input tokens (estimated: about 4 characters a token), "
-            f"max_tokens total {stats.get('max_tokens_sum', 0):,}"
+            f"  about {prompt.tokens:,} input tokens{prompt.note} (estimated: about 4 "
+            f"characters a token), max_tokens total {stats.get('max_tokens_sum', 0):,}"
         )
     for title, problems, total in (
         ("Errors", report.errors, report.errors_total),

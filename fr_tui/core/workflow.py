@@ -13,13 +13,14 @@ import asyncio
 import hashlib
 import logging
 import os
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fr_tui.core.api import BatchClient, Progress
-from fr_tui.core.config import Profile
+from fr_tui.core.costlog import estimate_rows
 from fr_tui.core.downloads import jsonl_tail_complete
 from fr_tui.core.errors import ApiError, OutcomeUnknownError
 from fr_tui.core.intents import (
@@ -35,15 +36,17 @@ from fr_tui.core.intents import (
     new_token,
 )
 from fr_tui.core.models import Batch
+from fr_tui.core.paths import ERROR_NAME, OUTPUT_NAME
 from fr_tui.core.reconcile import ReconcileOutcome, reconcile
 from fr_tui.core.store import BatchRecord, HistoryStore, HistoryWriteError, StoreError
-from fr_tui.core.userfiles import check_regular, open_regular
+from fr_tui.core.userfiles import FileSignature, check_regular, open_regular
+
+if TYPE_CHECKING:
+    from fr_tui.core.estimate import Estimate
 
 log = logging.getLogger("fr_tui.workflow")
 
 # Where a batch's downloads go inside its results folder (paths.results_for).
-OUTPUT_NAME = "output.jsonl"
-ERROR_NAME = "errors.jsonl"
 
 CHAT = "/v1/chat/completions"
 EMBEDDINGS = "/v1/embeddings"
@@ -54,11 +57,6 @@ MAX_METADATA_KEY = 64
 MAX_METADATA_VALUE = 512
 # Statuses after which the same content may be submitted again without asking.
 RESUBMITTABLE = frozenset({"failed", "expired", "cancelled"})
-
-
-def client_for(profile: Profile, base_url: str, *, read_timeout: float = 30.0) -> BatchClient:
-    """base_url: the profile's, or the sandbox's actual address when the profile is the sandbox."""
-    return BatchClient(base_url, profile.resolve_key() or "", read_timeout=read_timeout)
 
 
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
@@ -181,18 +179,38 @@ class UnrecordedBatchError(Exception):
         )
 
 
+class FileChangedError(Exception):
+    """The file is not what was checked (its size or modification time moved since the
+    signature given to submit_file was taken): nothing was uploaded."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(
+            f"{path.name} changed since it was checked; nothing was uploaded. "
+            "Validate it again, then submit"
+        )
+        self.path = path
+
+
 def find_duplicates(
-    store: HistoryStore, intents: IntentLog, origin: str, sha256: str, path: Path
+    store: HistoryStore,
+    intents: IntentLog,
+    origin: str,
+    sha256: str,
+    path: Path,
+    *,
+    conn: sqlite3.Connection | None = None,
 ) -> list[Duplicate]:
+    """Earlier submits of this content to this server that may still run (read on
+    `conn`: inside the transaction that writes the new intent)."""
     found: list[Duplicate] = []
     resolved = str(path.resolve())
-    for intent in intents.in_states(IN_FLIGHT | {UNKNOWN}, origin):
+    for intent in intents.in_states(IN_FLIGHT | {UNKNOWN}, origin, conn=conn):
         same = intent.input_sha256 == sha256 or (
             intent.input_sha256 is None and intent.input_path == resolved
         )
         if same:
             found.append(Duplicate(intent=intent))
-    for record in store.with_content(origin, sha256):
+    for record in store.with_content(origin, sha256, conn=conn):
         if record.status not in RESUBMITTABLE:
             found.append(Duplicate(batch=record))
     return found
@@ -217,15 +235,20 @@ async def submit_file(
     reconcile_first: bool = True,
     on_reconciled: Callable[[ReconcileOutcome], None] | None = None,
     intents: IntentLog | None = None,
+    estimate: Estimate | None = None,
+    expect: FileSignature | None = None,
 ) -> BatchRecord:
     """Create one batch from `path`, never losing its id and never making it twice.
 
-    In order: check the metadata fits; hash; reconcile this server's interrupted submits
-    (`on_reconciled` hears each outcome); refuse a duplicate (DuplicateSubmitError, unless
-    `allow_duplicate`); write the intent, which also proves the history is writable
+    In order: check the metadata fits; hash; refuse a file that is no longer what was
+    checked (`expect`, core/prepare.py's signature: FileChangedError); reconcile this
+    server's interrupted submits (`on_reconciled` hears each outcome); in one transaction,
+    refuse a duplicate (DuplicateSubmitError, unless `allow_duplicate`) and write the
+    intent with its `estimate`, which also proves the history is writable
     (HistoryWriteError before anything is uploaded); upload; `uploaded`; `creating`,
-    committed before the request is sent; create; the batch record and `done` in one
-    transaction. If that last write fails, UnrecordedBatchError carries the batch.
+    committed before the request is sent; create; the batch record, its estimate and
+    `done` in one transaction. If that last write fails, UnrecordedBatchError carries the
+    batch.
     """
     path = Path(path)
     size = check_regular(path)
@@ -245,13 +268,18 @@ async def submit_file(
     report("hashing", 0, size)
     # A thread: hashing 200 MB on the event loop would freeze the TUI for a moment.
     sha = sha256 if sha256 else await asyncio.to_thread(file_sha256, path)
+    if expect is not None and FileSignature.of(path) != expect:
+        raise FileChangedError(path)
     report("checking")
     if reconcile_first:
         for outcome in await reconcile(client, store, intents=intents):
             if on_reconciled:
                 on_reconciled(outcome)
-    if not allow_duplicate:
-        duplicates = find_duplicates(store, intents, client.origin, sha, path)
+
+    def no_duplicate(conn: sqlite3.Connection) -> None:
+        if allow_duplicate:
+            return
+        duplicates = find_duplicates(store, intents, client.origin, sha, path, conn=conn)
         if duplicates:
             raise DuplicateSubmitError(path, duplicates, sha)
 
@@ -270,11 +298,15 @@ async def submit_file(
         job_id=job.job_id if job else None,
         job_part=job.part if job else None,
         job_round=job.round if job else None,
+        estimate=estimate_rows(estimate) if estimate is not None else None,
     )
     lock = intents.lock_for(token)
     try:
         lock.acquire()
-        intents.add(intent)
+        intents.add(intent, check=no_duplicate)
+    except DuplicateSubmitError:
+        lock.release(remove=True)
+        raise
     except (StoreError, OSError) as exc:
         lock.release(remove=True)
         raise HistoryWriteError(
@@ -349,7 +381,11 @@ async def poll_batch(
     """Fetch one batch and store it (under `origin`, by default the client's: a record
     from before origins were kept has ""); returns (batch, previous status)."""
     batch = await client.get_batch(batch_id)
-    old, _ = store.update_from_api(batch, origin=client.origin if origin is None else origin)
+    # In a thread: sqlite releases the GIL while it writes, so a round of polls (up to
+    # the poller's concurrency at once) overlaps its history writes with its requests.
+    old, _ = await asyncio.to_thread(
+        store.update_from_api, batch, origin=client.origin if origin is None else origin
+    )
     return batch, old
 
 

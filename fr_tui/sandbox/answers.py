@@ -1,12 +1,29 @@
 """Deterministic answers for sandbox batch rows.
 
-Every answer is a pure function of the batch id, the row's custom_id and its body, so a
-re-run of the same batch gives byte-identical results (screenshots and tests rely on it).
+An answer's content is a pure function of the row's body (its model and its messages or
+input), never of the batch or the custom_id: the same file run twice with the same model
+gets the same answers, and run with two models gets answers that differ in a known way
+(compare, issue 13; screenshots and tests rely on it). Only the ids of a reply depend on
+the batch and the row, as a real server's do.
+
+How the models differ:
+
+* chat: arithmetic ("what is 13 + 25?") is answered the same by every model; any other
+  question is answered `Sandbox answer from <model>: you asked "..." (N words).`, so two
+  models' answers differ in exactly that word. A reply longer than the row's
+  `max_tokens` is cut there with `finish_reason: "length"`.
+* structured output (`response_format` `json_object` or `json_schema`): a JSON object;
+  with a schema, one value per property by its type, else `answer`, `words`, `model` and
+  `confidence`. Strings and counts are the same for every model, `model` and the
+  numbers (a `confidence`) differ, booleans may, and Anthropic models add `notes`.
+* embeddings: each model's vector is 0.8 of one shared by all models plus 0.2 of its
+  own, so two models' vectors are close (cosine well above 0.5) but not equal.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 import struct
@@ -74,19 +91,101 @@ def _last_user_text(messages: Any) -> str:
     return ""
 
 
-def _compose_reply(question: str, tag: str) -> str:
-    """A short reply that visibly depends on the question (handy when browsing results)."""
+def model_name(model: Any) -> str:
+    """How a sandbox answer names its model: the id's last part (gpt-4.1-nano)."""
+    if not isinstance(model, str) or not model.strip():
+        return "sandbox"
+    return model.strip().rsplit("/", 1)[-1]
+
+
+def _compose_reply(question: str, model: Any) -> str:
+    """A short reply that visibly depends on the question, and on the model except for
+    arithmetic (which every model gets right the same way)."""
     question = " ".join(question.split())
     match = _ARITHMETIC.search(question)
     if match:
         a, op, b = int(match.group(1)), match.group(2), int(match.group(3))
         value = a + b if op == "+" else a - b if op == "-" else a * b
-        return f"Sandbox answer #{tag}: {a} {op} {b} = {value}."
+        return f"Sandbox answer: {a} {op} {b} = {value}."
+    name = model_name(model)
     if not question:
-        return f"Sandbox answer #{tag}: (no user message)"
+        return f"Sandbox answer from {name}: (no user message)"
+    return f"Sandbox answer from {name}: {_gist(question)}."
+
+
+def _gist(question: str) -> str:
     words = question.split(" ")
     gist = " ".join(words[:12]) + (" ..." if len(words) > 12 else "")
-    return f'Sandbox answer #{tag}: you asked "{gist}" ({len(words)} words).'
+    return f'you asked "{gist}" ({len(words)} words)'
+
+
+def _share(*parts: str) -> float:
+    """A number in [0, 1) that only these parts decide, to two decimals."""
+    return int(digest(*parts)[:8], 16) % 100 / 100
+
+
+def _schema_properties(response_format: dict[str, Any]) -> dict[str, Any] | None:
+    wrapper = response_format.get("json_schema")
+    schema = wrapper.get("schema") if isinstance(wrapper, dict) else None
+    properties = schema.get("properties") if isinstance(schema, dict) else None
+    return properties if isinstance(properties, dict) and properties else None
+
+
+def _json_value(name: str, spec: Any, question: str, model: Any) -> Any:
+    kind = spec.get("type") if isinstance(spec, dict) else None
+    words = question.split()
+    if name == "model":
+        return model_name(model)
+    if kind == "integer":
+        return len(words)
+    if kind == "number":
+        return _share(str(model), question, name)
+    if kind == "boolean":
+        return _share(str(model), question, name) >= 0.5
+    if kind == "array":
+        return words[:3]
+    if kind == "object":
+        return {}
+    return _gist(question) if question else "(no user message)"
+
+
+def structured_reply(question: str, model: Any, response_format: dict[str, Any]) -> str:
+    """The JSON text a model answers when the request asks for JSON (see the module's
+    docstring for which fields differ between models)."""
+    question = " ".join(question.split())
+    properties = _schema_properties(response_format)
+    if properties is not None:
+        reply = {
+            name: _json_value(name, spec, question, model) for name, spec in properties.items()
+        }
+    else:
+        reply = {
+            "answer": _gist(question) if question else "(no user message)",
+            "words": len(question.split()),
+            "model": model_name(model),
+            "confidence": _share(str(model), question, "confidence"),
+        }
+        if str(model).startswith("anthropic/"):
+            reply["notes"] = "Answered with care."
+    return json.dumps(reply, ensure_ascii=False)
+
+
+def _wants_json(body: dict[str, Any]) -> dict[str, Any] | None:
+    response_format = body.get("response_format")
+    if isinstance(response_format, dict) and response_format.get("type") in (
+        "json_object",
+        "json_schema",
+    ):
+        return response_format
+    return None
+
+
+def _max_tokens(body: dict[str, Any]) -> int | None:
+    for name in ("max_completion_tokens", "max_tokens"):
+        value = body.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
 
 
 def chat_completion(
@@ -95,22 +194,32 @@ def chat_completion(
     """An OpenAI chat.completion object for one row."""
     messages = body.get("messages")
     question = _last_user_text(messages)
-    key = digest(batch_id, custom_id, question)
-    content = _compose_reply(question, key[:6])
-    prompt_tokens = prompt_tokens_for(
-        body.get("model"), estimate_prompt_tokens(body, "/v1/chat/completions")
-    )
+    model = body.get("model")
+    response_format = _wants_json(body)
+    if response_format is not None:
+        content = structured_reply(question, model, response_format)
+    else:
+        content = _compose_reply(question, model)
+    finish_reason = "stop"
     completion_tokens = count_tokens(content)
+    limit = _max_tokens(body)
+    if limit is not None and completion_tokens > limit:
+        # cut where the model would have stopped: about four characters a token
+        content = content[: limit * 4]
+        completion_tokens = limit
+        finish_reason = "length"
+    key = digest(batch_id, custom_id, question)  # ids differ per batch, content does not
+    prompt_tokens = prompt_tokens_for(model, estimate_prompt_tokens(body, "/v1/chat/completions"))
     return {
         "id": f"chatcmpl-{key[6:30]}",
         "object": "chat.completion",
         "created": created,
-        "model": body.get("model"),
+        "model": model,
         "choices": [
             {
                 "index": 0,
                 "message": {"role": "assistant", "content": content},
-                "finish_reason": "stop",
+                "finish_reason": finish_reason,
             }
         ],
         "usage": {
@@ -124,7 +233,14 @@ def chat_completion(
 def _vector(text: str) -> list[float]:
     raw = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
     values = struct.unpack(">8I", raw)
-    return [round(v / 0xFFFFFFFF * 2 - 1, 6) for v in values[:EMBEDDING_DIMENSIONS]]
+    return [v / 0xFFFFFFFF * 2 - 1 for v in values[:EMBEDDING_DIMENSIONS]]
+
+
+def embedding_vector(model: Any, text: str) -> list[float]:
+    """One input's vector: 0.8 of the text's own plus 0.2 of the model's take on it."""
+    shared = _vector(text)
+    own = _vector(f"{model}\0{text}")
+    return [round(0.8 * s + 0.2 * o, 6) for s, o in zip(shared, own, strict=True)]
 
 
 def embedding(body: dict[str, Any]) -> dict[str, Any]:
@@ -136,13 +252,14 @@ def embedding(body: dict[str, Any]) -> dict[str, Any]:
     else:
         inputs = [raw_input if isinstance(raw_input, str) else str(raw_input)]
     tokens = estimate_prompt_tokens(body, "/v1/embeddings")
+    model = body.get("model")
     return {
         "object": "list",
         "data": [
-            {"object": "embedding", "index": i, "embedding": _vector(text)}
+            {"object": "embedding", "index": i, "embedding": embedding_vector(model, text)}
             for i, text in enumerate(inputs)
         ],
-        "model": body.get("model"),
+        "model": model,
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     }
 

@@ -150,8 +150,13 @@ class SandboxApp:
         tick: float | None = None,
         faults: dict[str, Any] | None = None,
         max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
+        max_enqueued_tokens: int | None = None,
     ) -> None:
-        self.store = SandboxStore(Path(state_dir), tick=DEFAULT_TICK if tick is None else tick)
+        self.store = SandboxStore(
+            Path(state_dir),
+            tick=DEFAULT_TICK if tick is None else tick,
+            max_enqueued_tokens=max_enqueued_tokens,
+        )
         self.max_upload_bytes = max_upload_bytes
         routes = [
             Route("/v1/files", self.upload_file, methods=["POST"]),
@@ -454,6 +459,7 @@ class SandboxApp:
                 "tick": self.store.tick,
                 "state_dir": str(self.store.state_dir),
                 "max_upload_bytes": self.max_upload_bytes,
+                "max_enqueued_tokens": self.store.max_enqueued_tokens,
             }
         )
 
@@ -475,12 +481,3 @@ class SandboxApp:
             raise ApiError(400, f"Bad fault settings: {exc}", "invalid_faults") from None
         faults = self.injector.faults
         return JSONResponse({"faults": faults.describe() if faults else None})
-
-
-def create_app(
-    state_dir: Path,
-    tick: float | None = None,
-    faults: dict[str, Any] | None = None,
-    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
-) -> SandboxApp:
-    return SandboxApp(state_dir, tick=tick, faults=faults, max_upload_bytes=max_upload_bytes)

@@ -9,7 +9,8 @@ Some rows exist to exercise the client: `openai/gpt-4o-mini` is listed without a
 (a client falls back to genai-prices, which knows it), `sandbox/tiny-context` has a small
 context and no published price (only a user's `[prices]` entry prices it), and
 `openai/gpt-4-0314` is inactive. The fault models of faults.py are listed too; the
-`sandbox/fail-<status>` ones for the statuses answers.py names.
+`sandbox/fail-<status>` ones for the statuses answers.py names, and a few
+`sandbox/flaky-<percent>` ones (limits.py; the sandbox takes any percent).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
-from fr_tui.core.catalog import CatalogLoader, origin_of
+from fr_tui.core.catalog import CatalogLoader
+from fr_tui.core.config import SANDBOX_ORIGIN
 from fr_tui.core.paths import Paths
 
 BATCH_DISCOUNT = Decimal("0.5")
@@ -63,6 +65,7 @@ def _m(
 
 
 _ANTHROPIC = Decimal("1.2")
+_FLAKY = (5, 10, 20, 25, 30, 50)
 _FAULT_STATUSES = (400, 401, 402, 403, 404, 408, 413, 429, 500, 502, 503)
 
 MODELS: dict[str, SandboxModel] = {
@@ -72,6 +75,7 @@ MODELS: dict[str, SandboxModel] = {
         _m("openai/gpt-4.1-mini", 1_047_576, 32_768, "0.40", "1.60"),
         _m("openai/gpt-4o-mini", 128_000, 16_384, "0.15", "0.60", published_price=False),
         _m("openai/text-embedding-3-small", 8_192, None, "0.02", "0"),
+        _m("openai/text-embedding-3-large", 8_192, None, "0.13", "0"),
         _m("openai/gpt-4-0314", 8_192, 4_096, "30", "60", active=False),
         _m("anthropic/claude-4.5-sonnet", 200_000, 64_000, "3", "15", tokenizer_ratio=_ANTHROPIC),
         _m("anthropic/claude-3.5-haiku", 200_000, 8_192, "0.80", "4", tokenizer_ratio=_ANTHROPIC),
@@ -81,6 +85,8 @@ MODELS: dict[str, SandboxModel] = {
             _m(f"sandbox/fail-{status}", 128_000, 4_096, "0.10", "0.40")
             for status in _FAULT_STATUSES
         ),
+        # limits.py: rows that fail once with a 500, then succeed (any percent works)
+        *(_m(f"sandbox/flaky-{share}", 128_000, 4_096, "0.10", "0.40") for share in _FLAKY),
     )
 }
 # A model the table does not know is billed like the cheapest chat model.
@@ -109,7 +115,7 @@ def _per_token_text(amount: Decimal) -> str:
 def sandbox_catalog_loader(paths: Paths) -> CatalogLoader:
     """The embedded sandbox's catalog, read from this table (what its /v1/models gives)
     without starting the server."""
-    return CatalogLoader(paths, origin_of("sandbox", sandbox=True), models_answer, local=True)
+    return CatalogLoader(paths, SANDBOX_ORIGIN, models_answer, local=True)
 
 
 def models_answer() -> dict[str, Any]:

@@ -8,6 +8,8 @@ Per line (in the input JSONL, by the row's ``body.model``):
   {"message", "type", "code", "status"}}}, "error": null}`` and counts in ``request_counts.failed``.
 - ``"sandbox/drop"``: the row vanishes; it is in neither the output nor the error file (a
   "missing" row) and counts as neither completed nor failed.
+- ``"sandbox/flaky-<percent>"`` and the enqueued-token limit: see limits.py (the faults a
+  job's retry rounds and token-limit waits are tested with).
 
 Per batch (``POST /v1/batches`` with ``"metadata": {"sandbox_fault": "<name>"}``):
 

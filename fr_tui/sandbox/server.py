@@ -4,6 +4,7 @@ foreground (`serve_forever`, for ``fr-tui sandbox``)."""
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 import threading
 import time
@@ -68,12 +69,17 @@ class SandboxServer:
         faults: dict[str, Any] | None = None,
         max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
         access_log: bool = False,
+        max_enqueued_tokens: int | None = None,
     ) -> None:
         self.state_dir = Path(state_dir) if state_dir is not None else _default_state_dir()
         self.host = host
         self.port = port
         self.app = SandboxApp(
-            self.state_dir, tick=tick, faults=faults, max_upload_bytes=max_upload_bytes
+            self.state_dir,
+            tick=tick,
+            faults=faults,
+            max_upload_bytes=max_upload_bytes,
+            max_enqueued_tokens=max_enqueued_tokens,
         )
         self._access_log = access_log
         self._server: uvicorn.Server | None = None
@@ -160,18 +166,41 @@ def serve_forever(
     faults: dict[str, Any] | None = None,
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
     access_log: bool = False,
+    max_enqueued_tokens: int | None = None,
 ) -> None:
-    """Run the sandbox in the foreground until Ctrl+C / SIGTERM (``fr-tui sandbox``)."""
+    """Run the sandbox in the foreground until Ctrl+C / SIGTERM (``fr-tui sandbox``).
+    The socket is bound first, so the banner says the port it got (`--port 0`: any free
+    one) and a port in use is an OSError, not a server that starts and dies."""
     directory = Path(state_dir) if state_dir is not None else _default_state_dir()
-    app = SandboxApp(directory, tick=tick, faults=faults, max_upload_bytes=max_upload_bytes)
+    app = SandboxApp(
+        directory,
+        tick=tick,
+        faults=faults,
+        max_upload_bytes=max_upload_bytes,
+        max_enqueued_tokens=max_enqueued_tokens,
+    )
     _install_log_filter()
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     shown = f"[{host}]" if ":" in host else host
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(exc.errno, f"cannot listen on {shown}:{port}: {exc.strerror}") from None
+    port = sock.getsockname()[1]
     print(
         f"fr-tui sandbox: http://{shown}:{port} (API base http://{shown}:{port}/v1; any key, "
-        f"e.g. {SANDBOX_API_KEY}); state in {directory}. Ctrl+C stops it.",
+        f"e.g. {SANDBOX_API_KEY}); state in {directory}."
+        + (
+            f" Enqueued-token limit: {max_enqueued_tokens:,}."
+            if max_enqueued_tokens is not None
+            else ""
+        )
+        + " Ctrl+C stops it.",
         file=sys.stderr,
         flush=True,
     )
-    uvicorn.run(
-        app, host=host, port=port, log_level="warning", access_log=access_log, lifespan="off"
-    )
+    config = uvicorn.Config(app, log_level="warning", access_log=access_log, lifespan="off")
+    uvicorn.Server(config).run(sockets=[sock])

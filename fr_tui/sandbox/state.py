@@ -31,6 +31,15 @@ import msgspec
 
 from fr_tui.sandbox import answers
 from fr_tui.sandbox.faults import SLOW_CANCEL_TICKS, line_fault
+from fr_tui.sandbox.limits import (
+    FLAKY_STATUS,
+    enqueued_tokens,
+    flaky_chosen,
+    flaky_key,
+    flaky_share,
+    row_tokens,
+    token_limit_problem,
+)
 
 DEFAULT_TICK = 0.5
 SUPPORTED_ENDPOINTS = ("/v1/chat/completions", "/v1/embeddings")
@@ -60,8 +69,12 @@ class SandboxStore:
         state_dir: Path,
         tick: float = DEFAULT_TICK,
         clock: Callable[[], float] = time.time,
+        max_enqueued_tokens: int | None = None,
     ) -> None:
         self.state_dir = Path(state_dir)
+        self.max_enqueued_tokens = max_enqueued_tokens
+        # (model, custom_id) of the flaky rows already failed once (limits.py)
+        self.flaky_seen: set[str] = set()
         self.files_dir = self.state_dir / "files"
         self.files_dir.mkdir(parents=True, exist_ok=True)
         self.tick = tick
@@ -120,9 +133,15 @@ class SandboxStore:
             return
         self.files = dict(data.get("files") or {})
         self.batches = dict(data.get("batches") or {})
+        self.flaky_seen = set(data.get("flaky_seen") or [])
 
     def _save(self) -> None:
-        data = {"version": STATE_VERSION, "files": self.files, "batches": self.batches}
+        data = {
+            "version": STATE_VERSION,
+            "files": self.files,
+            "batches": self.batches,
+            "flaky_seen": list(self.flaky_seen),
+        }
         tmp = self._state_file.with_suffix(".tmp")
         tmp.write_bytes(msgspec.json.encode(data))
         os.replace(tmp, self._state_file)
@@ -271,7 +290,7 @@ class SandboxStore:
                 due = times["created"] + tick
                 if now < due:
                     return changed
-                errors = self._validate(record)
+                errors = self._validate(record, due)
                 if errors:
                     record["errors"] = {"object": "list", "data": errors}
                     record["counts"] = {"total": record["total"], "completed": 0, "failed": 0}
@@ -327,7 +346,7 @@ class SandboxStore:
                 yield index, line_no, raw
                 index += 1
 
-    def _validate(self, record: dict[str, Any]) -> list[dict[str, Any]]:
+    def _validate(self, record: dict[str, Any], when: float) -> list[dict[str, Any]]:
         """Job-level errors for the batch's input (empty if it may run); fills row facts."""
         if record["fault"] == "fail_validation":
             return [
@@ -347,9 +366,11 @@ class SandboxStore:
                 for p in list(report.errors)[:MAX_REPORTED_ERRORS]
             ]
         endpoint = record["endpoint"]
-        total = 0
+        total = tokens = 0
         fail_rows: list[int] = []
         drop_rows: list[int] = []
+        flaky_rows: list[int] = []
+        flaky_now: set[str] = set()
         for index, line_no, raw in self._rows(record["input_file_id"]):
             row = msgspec.json.decode(raw)
             if row.get("url") != endpoint:
@@ -361,17 +382,39 @@ class SandboxStore:
                     )
                 ]
             body = row.get("body") or {}
+            model = body.get("model")
             if record["model"] is None:
-                record["model"] = body.get("model")
-            fault = line_fault(body.get("model"))
+                record["model"] = model
+            tokens += row_tokens(body, endpoint)
+            fault = line_fault(model)
             if fault is not None:
                 (drop_rows if fault[0] == "drop" else fail_rows).append(index)
+            share = flaky_share(model)
+            if share is not None:
+                key = flaky_key(model, str(row.get("custom_id")))
+                if key not in self.flaky_seen and flaky_chosen(str(row.get("custom_id")), share):
+                    fail_rows.append(index)
+                    flaky_rows.append(index)
+                    flaky_now.add(key)
             total = index + 1
         if total == 0:
             return [_problem("empty_file", None, "The input file has no requests.")]
         record["total"] = total
+        limit = self.max_enqueued_tokens
+        if limit is not None:
+            others = [r for r in self.batches.values() if r["id"] != record["id"]]
+            spans = {r["id"]: run_ticks(r["total"]) * r["tick"] for r in others}
+            cancels = {
+                r["id"]: SLOW_CANCEL_TICKS if r["fault"] == "slow_cancel" else 1 for r in others
+            }
+            enqueued = enqueued_tokens(others, when, spans, cancels)
+            if enqueued + tokens > limit:
+                return [token_limit_problem(limit, enqueued, tokens, record["model"])]
+        record["tokens"] = tokens
         record["fail_rows"] = fail_rows
         record["drop_rows"] = drop_rows
+        record["flaky_rows"] = flaky_rows
+        self.flaky_seen |= flaky_now  # they fail now: the next time they succeed
         return []
 
     def _write_results(self, record: dict[str, Any], processed: int, expire_rest: bool) -> None:
@@ -384,6 +427,7 @@ class SandboxStore:
         usage = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
         cost = Decimal(0)
         failed = 0
+        flaky = set(record.get("flaky_rows") or ())
         if record["total"] and (processed > 0 or expire_rest):
             for index, _line_no, raw in self._rows(record["input_file_id"]):
                 if index >= processed and not expire_rest:
@@ -403,6 +447,8 @@ class SandboxStore:
                     failed += 1
                     continue
                 request_id = f"req_{key[24:48]}"
+                if fault is None and index in flaky:
+                    fault = ("fail", FLAKY_STATUS)
                 if fault is not None:
                     status = fault[1]
                     message = f"Sandbox fault: request failed with HTTP {status} on purpose."

@@ -23,6 +23,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
+from fr_tui.cli_errors import EXIT_HANGUP, exit_for_signal
 from fr_tui.core.config import SANDBOX, SANDBOX_API_KEY, Config, KeyError_, Profile, save_config
 from fr_tui.core.paths import Paths
 from fr_tui.tui.commands import FrCommands
@@ -30,9 +31,11 @@ from fr_tui.tui.commands import FrCommands
 if TYPE_CHECKING:
     from fr_tui.core.api import BatchClient
     from fr_tui.core.clients import ClientPool
+    from fr_tui.core.intents import Intent
     from fr_tui.core.records import BatchRecord
     from fr_tui.core.store import HistoryStore
     from fr_tui.sandbox.server import SandboxServer
+    from fr_tui.tui.job_driver import JobsDriver
     from fr_tui.tui.poller import BatchPoller
 
 # How often the app checks that its terminal is still there (dolphie #101: a closed
@@ -126,6 +129,7 @@ class FrTuiApp(App[int]):
         except Exception:  # an unknown theme name in the config: keep the default
             self.config.warnings.append(f"config: unknown theme {config.theme!r}")
         self._poller: BatchPoller | None = None
+        self._jobs_driver: JobsDriver | None = None
 
     # ------------------------------------------------------------------ state
 
@@ -164,6 +168,15 @@ class FrTuiApp(App[int]):
         return self._poller
 
     @property
+    def jobs_driver(self) -> JobsDriver:
+        """Drives the unfinished jobs while the app is open (tui/job_driver.py)."""
+        if self._jobs_driver is None:
+            from fr_tui.tui.job_driver import JobsDriver
+
+            self._jobs_driver = JobsDriver(self)
+        return self._jobs_driver
+
+    @property
     def is_sandbox(self) -> bool:
         return self.profile.is_sandbox
 
@@ -196,9 +209,10 @@ class FrTuiApp(App[int]):
             return None
         return BatchClient(self.base_url, key)
 
-    def client_for(self, record: BatchRecord) -> BatchClient:
-        """The client for the server `record` belongs to, with its own profile's key
-        (the active client for the active server). Raises NoClientError."""
+    def client_for(self, record: BatchRecord | Intent) -> BatchClient:
+        """The client for the server `record` (or a submit's intent) belongs to, with its
+        own profile's key (the active client for the active server). Raises
+        NoClientError."""
         from fr_tui.core.clients import ClientPool, NoClientError
 
         active = self.client
@@ -317,6 +331,7 @@ class FrTuiApp(App[int]):
         # does not, so its import waits until the screen is up.
         if getattr(self, "_poll_after_first_frame", False):
             self.set_timer(0.2, lambda: self.poller.start())
+            self.set_timer(0.2, lambda: self.jobs_driver.start())
             self.set_timer(0.2, self.reconcile_submits)
 
     reconciled_at: float | None = None  # when the start-up reconcile finished
@@ -326,14 +341,28 @@ class FrTuiApp(App[int]):
         self.run_worker(self._reconcile(), group="reconcile", exclusive=True, exit_on_error=False)
 
     async def _reconcile(self) -> None:
-        from fr_tui.core.reconcile import reconcile
+        """Each server with unfinished submits, through the client of its own profile
+        (whichever profile is active); the active server first."""
+        from fr_tui.core.clients import NoClientError
+        from fr_tui.core.intents import IN_FLIGHT, UNKNOWN, IntentLog
+        from fr_tui.core.reconcile import ReconcileOutcome, reconcile
         from fr_tui.tui.messages import BatchesChanged
 
-        client = self.client
-        if client is None:
-            return
+        outcomes: list[ReconcileOutcome] = []
         try:
-            outcomes = await reconcile(client, self.store)
+            pending = IntentLog(self.store).in_states(IN_FLIGHT | {UNKNOWN})
+            active = getattr(self.client, "origin", None)
+            pending.sort(key=lambda intent: intent.origin != active)
+            done: set[str] = set()
+            for intent in pending:
+                if intent.origin in done:
+                    continue
+                done.add(intent.origin)
+                try:
+                    client = self.client_for(intent)
+                except NoClientError:
+                    continue  # no profile (or key) for that server: it waits
+                outcomes += await reconcile(client, self.store)
         finally:
             self.reconciled_at = time.time()
         for outcome in outcomes:
@@ -352,7 +381,8 @@ class FrTuiApp(App[int]):
                 pass
 
     def _exit_on_signal(self, sig: int) -> None:
-        self.exit(128 + sig, return_code=128 + sig)
+        code = exit_for_signal(sig)  # SIGHUP 129, SIGTERM 143
+        self.exit(code, return_code=code)
 
     def _check_terminal(self) -> None:
         stream = sys.__stdin__
@@ -361,11 +391,13 @@ class FrTuiApp(App[int]):
         except (ValueError, OSError):
             alive = False
         if not alive:
-            self.exit(129, return_code=129)
+            self.exit(EXIT_HANGUP, return_code=EXIT_HANGUP)
 
     async def on_unmount(self) -> None:
         if self._poller is not None:
             self._poller.stop()
+        if self._jobs_driver is not None:
+            self._jobs_driver.stop()
         if self._client is not None:
             try:
                 await self._client.aclose()

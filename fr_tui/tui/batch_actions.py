@@ -75,7 +75,7 @@ async def _cancel(app: Any, record: BatchRecord) -> None:
     app.notify(f"{record.label}: {batch.status.replace('_', ' ')}.", title="Cancel requested")
     poller = getattr(app, "poller", None)
     if poller is not None:
-        poller.watch(record.id)
+        poller.watch(record.origin, record.id)
     _post_changed(app, record.id)
 
 
@@ -125,7 +125,7 @@ def retry(screen: Screen[Any], record: BatchRecord, joined: JoinedResults | None
             return
         poller = getattr(app, "poller", None)
         if poller is not None:
-            poller.watch(new_id)
+            poller.watch(record.origin, new_id)  # a retry goes to its parent's server
         _post_changed(app, new_id)
         app.open_batches(select=new_id)
 

@@ -1,5 +1,7 @@
 """The cost side of the TUI (issue 12), for worker threads only: the model catalog of
-the active profile's server, pre-submit checks, estimates, actual cost and spend.
+each server, what a batch's cost figures are based on (core/prepare.py's CostBasis: the
+active profile's server, or a batch's own server and profile), budgets, actual cost and
+spend.
 
 Nothing here runs at start-up: the catalog is read when the first file is validated, and
 the TUI never waits on the network for it (with no cached copy, one is fetched in the
@@ -12,6 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fr_tui.core.units import money
@@ -19,109 +23,100 @@ from fr_tui.core.units import money
 if TYPE_CHECKING:
     from fr_tui.core.catalog import Catalog, CatalogLoader
     from fr_tui.core.estimate import Estimate
-    from fr_tui.core.precheck import PreSubmitChecks
-    from fr_tui.core.prices import PriceBook
+    from fr_tui.core.prepare import CostBasis
     from fr_tui.core.results import JoinedResults
     from fr_tui.core.store import BatchRecord
-    from fr_tui.core.validate import Report
 
 log = logging.getLogger("fr_tui.tui.costs")
 
 
 class CostService:
-    """One per app; keeps a catalog loader per profile."""
+    """One per app; keeps a catalog loader per server."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
         self._loaders: dict[str, CatalogLoader] = {}
 
-    def loader(self) -> CatalogLoader:
-        from fr_tui.core.catalog import CatalogLoader, http_source, origin_of
+    def origin(self) -> str:
+        """The active profile's server, as history names it."""
+        from fr_tui.core.config import SANDBOX_ORIGIN, origin_for
 
         app = self.app
-        key = app.profile.name
-        if key not in self._loaders:
-            if app.is_sandbox:
+        return SANDBOX_ORIGIN if app.is_sandbox else origin_for(app.base_url)
+
+    def loader(self, origin: str) -> CatalogLoader:
+        from fr_tui.core.catalog import CatalogLoader, http_source
+        from fr_tui.core.config import SANDBOX_ORIGIN
+
+        if origin not in self._loaders:
+            if origin == SANDBOX_ORIGIN:
                 from fr_tui.sandbox.catalog import sandbox_catalog_loader
 
-                loader = sandbox_catalog_loader(app.paths)
+                loader = sandbox_catalog_loader(self.app.paths)
             else:
-                base_url = app.base_url
-                loader = CatalogLoader(app.paths, origin_of(base_url), http_source(base_url))
-            self._loaders[key] = loader
-        return self._loaders[key]
+                loader = CatalogLoader(self.app.paths, origin, http_source(origin))
+            self._loaders[origin] = loader
+        return self._loaders[origin]
 
-    def catalog(self) -> Catalog | None:
-        """The cached catalog, never waiting on the network (the sandbox's is local)."""
+    def catalog(self, origin: str) -> Catalog | None:
+        """The server's cached catalog, never waiting on the network (the sandbox's is
+        local)."""
+        from fr_tui.core.config import SANDBOX_ORIGIN
+
         try:
-            return self.loader().load(block=bool(self.app.is_sandbox))
+            return self.loader(origin).load(block=origin == SANDBOX_ORIGIN)
         except Exception as exc:  # a cost figure never breaks a screen
             log.warning("model catalog: %s", exc)
             return None
 
-    def checks(self) -> PreSubmitChecks:
-        from fr_tui.core.precheck import PreSubmitChecks
-
-        return PreSubmitChecks(self.catalog())
-
-    def prices(self, catalog: Catalog | None = None) -> PriceBook:
-        from fr_tui.core.prices import PriceBook
+    def basis(self, record: BatchRecord | None = None) -> CostBasis:
+        """What cost figures rest on: the active profile and its server, or (`record`) the
+        batch's own server and the profile that talks to it, whichever is active."""
+        from fr_tui.core.clients import profile_for_origin
+        from fr_tui.core.prepare import CostBasis
 
         app = self.app
-        return PriceBook(
-            catalog if catalog is not None else self.catalog(),
-            app.config.prices,
-            app.profile.batch_discount,
-        )
-
-    def estimate(self, checks: PreSubmitChecks, report: Report) -> Estimate | None:
-        try:
-            from fr_tui.core.costlog import model_history
-            from fr_tui.core.estimate import build_estimate
-
-            history = model_history(self.app.store, checks.tallies)
-            estimate = build_estimate(
-                checks.tallies, report.rows, self.prices(checks.catalog), history
-            )
-            estimate.valid = report.valid
-            return estimate
-        except Exception as exc:
-            log.warning("estimate failed: %s", exc)
-            return None
+        config = getattr(app, "config", None)  # a bare host app (tests, bench) has none
+        origin, profile = self.origin(), app.profile
+        if record is not None and record.origin:
+            origin = record.origin
+            if config is not None:
+                profile = profile_for_origin(config, origin, record.profile) or profile
+        user_prices = config.prices if config is not None else {}
+        return CostBasis(origin, profile, self.catalog(origin), user_prices, app.store)
 
     def budget_problem(self, estimate: Estimate) -> str | None:
-        """Why the estimate is over a budget of the profile, or None."""
+        """Why the estimate is over a budget of the active profile, or None."""
         try:
-            from fr_tui.core.budget import check_budget
+            from fr_tui.core.prepare import budget_of
 
-            check = check_budget(estimate, self.app.profile, store=self.app.store)
+            check = budget_of(estimate, self.basis())
             return None if check.ok else check.message
         except Exception as exc:
             log.warning("budget check failed: %s", exc)
             return None
 
-    def record_estimate(self, batch_id: str, estimate: Estimate | None) -> None:
-        if estimate is None:
-            return
-        try:
-            from fr_tui.core.costlog import record_estimate
-
-            record_estimate(self.app.store, batch_id, estimate)
-        except Exception as exc:
-            log.warning("could not keep the estimate of %s: %s", batch_id, exc)
-
-    def result_cost_text(self, record: BatchRecord, joined: JoinedResults) -> str | None:
+    def result_cost_text(
+        self,
+        record: BatchRecord,
+        joined: JoinedResults,
+        sources: Sequence[Path | None] | None = None,
+    ) -> str | None:
         """ "cost $0.0011 (openai $0.00003, anthropic $0.00107) · estimate $0.0142", and the
-        actuals kept in history (spend, the estimate's correction)."""
+        actuals kept in history (spend, the estimate's correction). `sources`: the joined
+        (input, output, error) files, whose tallies are kept beside them (reopening does
+        not walk the rows again)."""
         try:
             from fr_tui.core.actual import result_cost
             from fr_tui.core.costlog import batch_costs, record_actuals, stored_estimate
             from fr_tui.core.estimate import cost_range
 
-            cost = result_cost(joined, lambda: self.prices())
+            # rows without a cost: priced for the batch's own server and profile
+            cost = result_cost(joined, lambda: self.basis(record).prices(), cache_for=sources)
             store = self.app.store
-            record_actuals(store, record.id, cost)
-            estimate = stored_estimate(batch_costs(store, [record.id]).get(record.id, []))
+            record_actuals(store, record.origin, record.id, cost)
+            key = (record.origin, record.id)
+            estimate = stored_estimate(batch_costs(store, [key]).get(key, []))
         except Exception as exc:
             log.warning("result cost of %s: %s", record.id, exc)
             return None
@@ -134,7 +129,8 @@ class CostService:
         return text
 
     def spend_text(self) -> str | None:
-        """ "spend today $0.12 · this week $1.40 · 2 running ≤$0.30 (profile default)"."""
+        """ "spend today $0.12 · this week $1.40 · 2 running ≤$0.30 (default)": the active
+        profile's (short enough for 80 columns)."""
         try:
             from fr_tui.core.spend import batch_spends, spend_report
 
@@ -149,8 +145,9 @@ class CostService:
             return None
         text = f"spend today {money(today.total)} · this week {money(week.total)}"
         if week.in_flight_batches:
-            text += f" · {week.in_flight_batches} running ≤{money(week.in_flight_high)}"
-        return text + f" (profile {profile})"
+            high = money(week.in_flight_high)  # "<$0.000001" is a bound already
+            text += f" · {week.in_flight_batches} running {high if high[0] == '<' else '≤' + high}"
+        return text + f" ({profile})"
 
 
 def costs(app: Any) -> CostService:

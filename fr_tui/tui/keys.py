@@ -16,7 +16,13 @@ from textual.binding import Binding
 from textual.dom import DOMNode
 
 # Key names as a person types them ("/" not "slash"); the rest are Textual's own names.
-_READABLE = {"slash": "/", "question_mark": "?", "pageup": "pgup", "pagedown": "pgdn"}
+_READABLE = {
+    "slash": "/",
+    "question_mark": "?",
+    "equals_sign": "=",
+    "pageup": "pgup",
+    "pagedown": "pgdn",
+}
 
 # Textual's own screen bindings: moving focus and copying selected text.
 _PLUMBING = frozenset(

@@ -33,3 +33,10 @@ class PollStatus(Message):
     at: float
     error: str | None = None
     paused: bool = False
+
+
+@dataclass
+class JobsChanged(Message):
+    """Jobs moved on (a step of their driver, a cancel, a new job): their ids."""
+
+    ids: list[str]

@@ -5,6 +5,8 @@ that are due, at most `concurrency` at a time, and never the same batch twice in
 A batch's pace adapts: fast for a while after it is submitted or changes status, the base
 interval normally, slower once it has been running for hours, and backing off after errors.
 A 429 pauses all polling for its Retry-After, since rate limits are per account.
+Batches are told apart by (origin, id), as history keys them: two servers may hand out
+the same id.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ import copy
 import time
 import weakref
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fr_tui.core.clients import NoClientError
 from fr_tui.core.errors import ApiError, RateLimitedError
+from fr_tui.core.jobs_store import JobStore
 from fr_tui.core.store import BatchRecord
 from fr_tui.core.workflow import fetch_results, poll_batch, run_notify_command
 from fr_tui.tui.messages import BatchesChanged, BatchFinished, PollStatus
@@ -34,6 +38,8 @@ FAST_WINDOW_INTERVALS = 6
 SLOW_AFTER = 3600.0
 SLOWER_AFTER = 6 * 3600.0
 MAX_BACKOFF = 300.0
+
+BatchKey = tuple[str, str]  # (origin, batch id)
 
 
 @dataclass
@@ -54,9 +60,10 @@ class PollerStats:
     errors: int = 0
     last_round_seconds: float = 0.0
     max_in_flight: int = 0
-    polls_per_batch: Counter[str] = field(default_factory=Counter)
-    # (batch id, monotonic time) of every poll, kept short: the bench checks spacing.
-    log: list[tuple[str, float]] = field(default_factory=list)
+    loops: int = 0  # turns of the loop, paused or not
+    polls_per_batch: Counter[BatchKey] = field(default_factory=Counter)
+    # ((origin, batch id), clock time) of every poll, kept short: the bench checks spacing.
+    log: list[tuple[BatchKey, float]] = field(default_factory=list)
 
 
 def outcome_text(record: BatchRecord) -> tuple[str, str]:
@@ -96,7 +103,10 @@ class BatchPoller:
         self.last_ok_at: float | None = None
         self.last_error: str | None = None
         self.rate_limited_until = 0.0
-        self._pace: dict[str, _Pace] = {}
+        # The pace clock (monotonic seconds); tests move a clock of their own instead
+        # of waiting out a Retry-After or a back-off.
+        self.clock: Callable[[], float] = time.monotonic
+        self._pace: dict[BatchKey, _Pace] = {}
         self._wake: asyncio.Event | None = None
         self._running = False
         self._worker: Any = None
@@ -122,7 +132,7 @@ class BatchPoller:
 
     def pace_for(self, record: BatchRecord, now: float) -> float:
         """Seconds until this batch's next poll after a successful one."""
-        pace = self._pace.setdefault(record.id, _Pace())
+        pace = self._pace.setdefault(record.key, _Pace())
         if now < pace.fast_until:
             return self.fast
         base = self.base_interval
@@ -165,10 +175,10 @@ class BatchPoller:
             pace.errors = 0
         self._kick()
 
-    def watch(self, batch_id: str) -> None:
+    def watch(self, origin: str, batch_id: str) -> None:
         """A batch just submitted or cancelled: poll it now and fast for a while."""
-        now = time.monotonic()
-        pace = self._pace.setdefault(batch_id, _Pace())
+        now = self.clock()
+        pace = self._pace.setdefault((origin, batch_id), _Pace())
         pace.next_due = 0.0
         pace.fast_until = now + self.base_interval * FAST_WINDOW_INTERVALS
         self._kick()
@@ -214,6 +224,7 @@ class BatchPoller:
     async def _loop(self) -> None:
         self._wake = asyncio.Event()
         while self._running:
+            self.stats.loops += 1
             wait = self.base_interval
             if not self.paused:
                 try:
@@ -232,21 +243,21 @@ class BatchPoller:
     async def run_round(self) -> float:
         """Poll the due batches once; returns seconds until the next one is due."""
         store = self.app.store
-        now = time.monotonic()
+        now = self.clock()
         if now < self.rate_limited_until:
             return self.rate_limited_until - now
         active = await asyncio.to_thread(store.active)
-        known = {r.id for r in active}
+        known = {r.key for r in active}
         for gone in [k for k in self._pace if k not in known]:
             del self._pace[gone]
         due: list[BatchRecord] = []
         for record in active:
-            pace = self._pace.setdefault(record.id, _Pace(status=record.status))
+            pace = self._pace.setdefault(record.key, _Pace(status=record.status))
             if pace.next_due <= now:
                 due.append(record)
         if not due:
             return self._next_wait(now)
-        started = time.monotonic()
+        started = self.clock()
         semaphore = asyncio.Semaphore(self.concurrency)
         in_flight = 0
         changed: list[str] = []
@@ -261,7 +272,7 @@ class BatchPoller:
                 await self._unreachable(record, str(exc), changed, errors)
                 return
             async with semaphore:
-                if time.monotonic() < self.rate_limited_until:
+                if self.clock() < self.rate_limited_until:
                     return
                 in_flight += 1
                 self.stats.max_in_flight = max(self.stats.max_in_flight, in_flight)
@@ -272,7 +283,7 @@ class BatchPoller:
 
         await asyncio.gather(*(one(r) for r in due))
         self.stats.rounds += 1
-        self.stats.last_round_seconds = time.monotonic() - started
+        self.stats.last_round_seconds = self.clock() - started
         ok = not errors
         if ok:
             self.last_ok_at = time.time()
@@ -284,15 +295,15 @@ class BatchPoller:
         for record, old in finished:
             self._finished(record, old)
         self._post(PollStatus(ok=ok, at=time.time(), error=self.last_error, paused=self.paused))
-        return self._next_wait(time.monotonic())
+        return self._next_wait(self.clock())
 
     async def _unreachable(
         self, record: BatchRecord, message: str, changed: list[str], errors: list[str]
     ) -> None:
         """No client for the batch's server (no profile for it, or no key): say so on the
         batch rather than let it look live, and ask again later."""
-        pace = self._pace.setdefault(record.id, _Pace())
-        pace.next_due = time.monotonic() + MAX_BACKOFF
+        pace = self._pace.setdefault(record.key, _Pace())
+        pace.next_due = self.clock() + MAX_BACKOFF
         errors.append(message)
         if record.poll_error != message:
             await asyncio.to_thread(
@@ -316,12 +327,12 @@ class BatchPoller:
         finished: list[tuple[BatchRecord, str | None]],
     ) -> None:
         store = self.app.store
-        pace = self._pace.setdefault(record.id, _Pace())
-        polled_at = time.monotonic()
+        pace = self._pace.setdefault(record.key, _Pace())
+        polled_at = self.clock()
         pace.last_polled = polled_at
         self.stats.polls += 1
-        self.stats.polls_per_batch[record.id] += 1
-        self.stats.log.append((record.id, polled_at))
+        self.stats.polls_per_batch[record.key] += 1
+        self.stats.log.append((record.key, polled_at))
         if len(self.stats.log) > 20000:
             del self.stats.log[:10000]
         try:
@@ -332,7 +343,7 @@ class BatchPoller:
             message = exc.message
             if isinstance(exc, RateLimitedError):
                 delay = exc.retry_after if exc.retry_after is not None else self.base_interval
-                self.rate_limited_until = max(self.rate_limited_until, time.monotonic() + delay)
+                self.rate_limited_until = max(self.rate_limited_until, self.clock() + delay)
                 message = f"{message} (waiting {delay:.0f}s)"
             backoff = min(MAX_BACKOFF, self.base_interval * 2 ** min(pace.errors, 8))
             pace.next_due = polled_at + backoff
@@ -342,7 +353,7 @@ class BatchPoller:
                 changed.append(record.id)
             return
         pace.errors = 0
-        now = time.monotonic()
+        now = self.clock()
         if batch.status != (old or record.status):
             pace.fast_until = now + self.base_interval * FAST_WINDOW_INTERVALS
         new_counts = batch.request_counts
@@ -364,16 +375,20 @@ class BatchPoller:
     # ----------------------------------------------------------------- endings
 
     def _finished(self, record: BatchRecord, old: str | None) -> None:
-        self._pace.pop(record.id, None)
+        self._pace.pop(record.key, None)
         text, severity = outcome_text(record)
         app = self.app
-        try:
-            app.notify(text, title="Batch finished", severity=severity, timeout=10)
-            app.bell()
-        except Exception:  # noqa: BLE001 - a headless app without a screen yet
-            pass
         config = getattr(app, "config", None)
-        run_notify_command(getattr(config, "notify_command", None), record.id, record.status, text)
+        # A job's batches end by the dozen: the job says once when it ends (job_driver.py).
+        if JobStore(app.store).job_of_batch(record.id) is None:
+            try:
+                app.notify(text, title="Batch finished", severity=severity, timeout=10)
+                app.bell()
+            except Exception:  # noqa: BLE001 - a headless app without a screen yet
+                pass
+            run_notify_command(
+                getattr(config, "notify_command", None), record.id, record.status, text
+            )
         app.store.mark_notified(record.origin, record.id)
         self._post(BatchFinished(record, old))
         if getattr(config, "auto_download", False) and (
@@ -388,7 +403,7 @@ class BatchPoller:
             client = self._shared_client(record)
         except NoClientError:
             return
-        dest: Path = self.app.paths.results_for(record.id)
+        dest: Path = record.results_folder(self.app.paths)
         try:
             await fetch_results(client, self.app.store, record, dest)
         except ApiError as exc:

@@ -14,63 +14,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from fr_tui.core.errors import ApiError
-from fr_tui.core.results import JoinedResults, join_results, merge_child
+from fr_tui.core.result_sets import (
+    ids_only_input,
+    input_warning,
+    local_result_files,
+    merge_retries,
+    needs_download,
+)
+from fr_tui.core.results import JoinedResults, join_results
 from fr_tui.core.store import BatchRecord
-from fr_tui.core.workflow import ERROR_NAME, OUTPUT_NAME
 from fr_tui.tui.costs import costs
 
-_MAX_RETRY_DEPTH = 8
-
-
-def local_result_files(record: BatchRecord, dest: Path) -> tuple[Path | None, Path | None]:
-    """The output and error files of `record` already on disk (None where absent)."""
-    found: list[Path | None] = []
-    for recorded, file_id, name in (
-        (record.output_path, record.output_file_id, OUTPUT_NAME),
-        (record.error_path, record.error_file_id, ERROR_NAME),
-    ):
-        candidates = [Path(recorded)] if recorded else []
-        if file_id or not recorded:
-            candidates.append(dest / name)
-        found.append(next((p for p in candidates if p.is_file()), None))
-    return found[0], found[1]
-
-
-def needs_download(record: BatchRecord, output: Path | None, error: Path | None) -> bool:
-    """A result file is missing, or here but not checked complete by this fr-tui (one
-    downloaded by an older fr-tui is checked, and downloaded again if incomplete)."""
-    for file_id, path, verified in (
-        (record.output_file_id, output, record.output_verified_bytes),
-        (record.error_file_id, error, record.error_verified_bytes),
-    ):
-        if not file_id:
-            continue
-        if path is None or verified is None or path.stat().st_size != verified:
-            return True
-    return False
-
-
-def ids_only_input(folder: Path, output: Path | None, error: Path | None) -> Path:
-    """When the input file is gone: a stand-in input of bare custom_ids, one per result
-    line, so the results still show (no row can be missing from it)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    stand_in = folder / "inputs-from-results.jsonl"
-    with stand_in.open("wb") as out:
-        for path in (output, error):
-            if path is None:
-                continue
-            with path.open("rb") as source:
-                for raw in source:
-                    try:
-                        cid = msgspec.json.decode(raw).get("custom_id")
-                    except (msgspec.DecodeError, RecursionError, AttributeError):
-                        continue
-                    if isinstance(cid, str | int):
-                        out.write(msgspec.json.encode({"custom_id": str(cid)}) + b"\n")
-    return stand_in
+__all__ = [
+    "LoadedResults",
+    "ResultsLoader",
+    "file_warnings",
+    "local_result_files",
+    "needs_download",
+]
 
 
 @dataclass
@@ -81,7 +43,10 @@ class LoadedResults:
     inputs_missing: bool
     merged_children: list[str] = field(default_factory=list)
     opened: list[JoinedResults] = field(default_factory=list)
-    cost_text: str | None = None  # the batch's own actual cost beside its estimate
+    # the batch's own join (before its retries are merged) and the files it is of
+    own: JoinedResults | None = None
+    sources: tuple[Path | None, Path | None, Path | None] = (None, None, None)
+    notes: list[str] = field(default_factory=list)  # to tell the user (from the thread)
 
     def close(self) -> None:
         for joined in self.opened:
@@ -91,26 +56,12 @@ class LoadedResults:
 
 def file_warnings(record: BatchRecord) -> tuple[bool, list[tuple[str, str]]]:
     """(input file missing, [(title, message)]) to tell the user before a join."""
-    input_path = Path(record.input_path) if record.input_path else None
-    if input_path is None or not input_path.is_file():
-        return True, [
-            (
-                "Input file not found",
-                f"The input file is gone ({record.input_path or 'unknown'}): showing the "
-                "results alone; rows that never came back cannot be known and retry is off.",
-            )
-        ]
-    # A cheap check, not a hash (that would cost the first paint on a big file): rows are
-    # joined by custom_id either way, but an edited file may not match.
-    if record.input_bytes is not None and input_path.stat().st_size != record.input_bytes:
-        return False, [
-            (
-                "Input file changed",
-                f"{input_path.name} changed since it was submitted: rows are joined by "
-                "custom_id, so edited or new rows may not match their results.",
-            )
-        ]
-    return False, []
+    missing, warning = input_warning(record)
+    if warning is None:
+        return missing, []
+    if missing:
+        return True, [("Input file not found", f"{warning[0].upper()}{warning[1:]}; retry is off.")]
+    return False, [("Input file changed", f"{warning[0].upper()}{warning[1:]}.")]
 
 
 class ResultsLoader:
@@ -126,7 +77,7 @@ class ResultsLoader:
         unchecked ones when there is a client for the batch's own server. Without one,
         only files that look whole are used."""
         app = self.app
-        dest: Path = app.paths.results_for(record.id)
+        dest: Path = record.results_folder(app.paths)
         output, error = local_result_files(record, dest)
         if not needs_download(record, output, error):
             return output, error, None
@@ -200,32 +151,25 @@ class ResultsLoader:
         """Runs in a thread: the join, then every downloaded retry merged over it."""
         input_path: str | Path | None = record.input_path
         if inputs_missing:
-            input_path = ids_only_input(self.app.paths.results_for(record.id), output, error)
+            input_path = ids_only_input(record.results_folder(self.app.paths), output, error)
         assert input_path is not None
         joined = join_results(input_path, output, error, on_progress=on_progress)
-        loaded = LoadedResults(joined, inputs_missing, opened=[joined])
-        loaded.cost_text = costs(self.app).result_cost_text(record, joined)
-        loaded.joined = self._merge_children(loaded, joined, record.origin, record.id, 0)
+        loaded = LoadedResults(joined, inputs_missing, opened=[joined], own=joined)
+        loaded.sources = (Path(input_path), output, error)
+        loaded.joined = merge_retries(
+            self.app.store,
+            self.app.paths,
+            joined,
+            record,
+            loaded.opened,
+            loaded.merged_children,
+            notes=loaded.notes,
+        )
         return loaded
 
-    def _merge_children(
-        self, loaded: LoadedResults, joined: JoinedResults, origin: str, batch_id: str, depth: int
-    ) -> JoinedResults:
-        app = self.app
-        if depth >= _MAX_RETRY_DEPTH:
-            return joined
-        for child in app.store.children(origin, batch_id):
-            output, error = local_result_files(child, app.paths.results_for(child.id))
-            if output is None and error is None:
-                continue
-            if not child.input_path or not Path(child.input_path).is_file():
-                continue
-            try:
-                child_joined = join_results(child.input_path, output, error)
-            except OSError:
-                continue
-            loaded.opened.append(child_joined)
-            child_joined = self._merge_children(loaded, child_joined, origin, child.id, depth + 1)
-            joined = merge_child(joined, child_joined)
-            loaded.merged_children.append(child.id)
-        return joined
+    def cost_text(self, record: BatchRecord, loaded: LoadedResults) -> str | None:
+        """Runs in a thread, after the rows are on screen: the batch's own actual cost
+        beside its estimate (tui/costs.py; the first time a walk over every row)."""
+        if loaded.own is None:
+            return None
+        return costs(self.app).result_cost_text(record, loaded.own, loaded.sources)

@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from fr_tui.cli_errors import EXIT_USAGE
 from fr_tui.core.paths import SAMPLES_DIR
 
 
@@ -25,11 +26,11 @@ def run_tui(
     config = load_config(paths)
     if profile is not None and profile not in config.profiles:
         print(f"fr-tui: no profile named {profile!r}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     start: Path | None = Path(path).expanduser() if path else None
     if start is not None and not start.exists():
         print(f"fr-tui: {start}: no such file or folder", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if start is None and sandbox:
         start = SAMPLES_DIR
     if base_url is None:

@@ -1,6 +1,7 @@
 """The batches a server lists, next to the history: offering and importing the ones
 history lacks (every page of `GET /v1/batches`), and looking up a create whose answer
-was lost. Run in workers of the Batches screen, on the app's one client."""
+was lost. Run in workers of the Batches screen: listing and importing on the active
+profile's client, a look-up on the client of the submit's own server."""
 
 from __future__ import annotations
 
@@ -72,16 +73,15 @@ async def import_missing(screen: Any) -> None:
 
 
 async def look_up(screen: Any, entry: Intent) -> None:
-    """Settle one "outcome unknown" submit with the server's batch list (core/reconcile)."""
+    """Settle one "outcome unknown" submit with its server's batch list (core/reconcile),
+    through the client of the profile that reaches that server, whichever is active."""
+    from fr_tui.core.clients import NoClientError
     from fr_tui.core.reconcile import reconcile
 
-    client = getattr(screen.app, "client", None)
-    if client is None or client.origin != entry.origin:
-        screen.notify(
-            f"This submit went to {entry.origin}: switch to a profile on that server to "
-            "look it up.",
-            severity="warning",
-        )
+    try:
+        client = screen.app.client_for(entry)
+    except NoClientError as exc:
+        screen.notify(f"Cannot look it up: {exc}.", severity="warning")
         return
     outcomes = await reconcile(client, screen.store, only=[entry.token])
     outcome = outcomes[0] if outcomes else None
@@ -103,7 +103,7 @@ async def look_up(screen: Any, entry: Intent) -> None:
     screen.select_batch(outcome.batch.id)
     poller = getattr(screen.app, "poller", None)
     if poller is not None:
-        poller.watch(outcome.batch.id)
+        poller.watch(entry.origin, outcome.batch.id)
     screen.notify(
         f"Found it: {outcome.batch.id} ({outcome.batch.status}). It is in your history now."
     )

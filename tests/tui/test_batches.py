@@ -49,6 +49,20 @@ def batches_screen(app: Any) -> BatchesScreen:
     raise AssertionError("no batches screen")
 
 
+def rows_shown(app: Any) -> int:
+    """Rows in the Batches table on screen (0 while it is not up yet)."""
+    screen = app.screen
+    return screen.query_one(DataTable).row_count if isinstance(screen, BatchesScreen) else 0
+
+
+def lineage_of(screen: Any) -> Any:
+    """The lineage list of a details screen once it has its options, else None."""
+    if not isinstance(screen, BatchDetailsScreen) or not screen.is_mounted:
+        return None
+    found = screen.query("#details-lineage")
+    return found.first() if found and found.first().option_count else None
+
+
 def status_cell(screen: BatchesScreen, batch_id: str) -> str:
     if batch_id not in screen._order:
         return ""
@@ -57,7 +71,7 @@ def status_cell(screen: BatchesScreen, batch_id: str) -> str:
 
 async def open_batches(app: Any, pilot: Any) -> BatchesScreen:
     await pilot.press("2")
-    await pilot.pause(0.1)
+    await wait_for(pilot, lambda: isinstance(app.screen, BatchesScreen) and app.screen.is_mounted)
     return batches_screen(app)
 
 
@@ -65,7 +79,7 @@ async def submit(app: Any, path: Path, **kwargs: Any) -> str:
     record = await submit_file(
         app.client, app.store, path, profile="sandbox", allow_duplicate=True, **kwargs
     )
-    app.poller.watch(record.id)
+    app.poller.watch(record.origin, record.id)
     app.broadcast(__import__("fr_tui.tui.messages", fromlist=["x"]).BatchesChanged([record.id]))
     return record.id
 
@@ -120,8 +134,7 @@ async def test_cancel_from_the_list_confirms_then_cancels(samples: Path) -> None
         await wait_for(pilot, lambda: batch_id in screen._order)
         screen.select_batch(batch_id)
         await pilot.press("c")
-        await pilot.pause(0.1)
-        assert app.screen is not screen  # the confirm dialog
+        await wait_for(pilot, lambda: app.screen is not screen)  # the confirm dialog
         await pilot.press("y")
         await wait_for(pilot, lambda: "cancelled" in status_cell(screen, batch_id))
         assert app.store.get("sandbox", batch_id).status == "cancelled"
@@ -141,15 +154,14 @@ async def test_failed_validation_shows_errors_with_lines_in_details(samples: Pat
         assert any(n.severity == "error" and "failed" in n.message for n in app._notifications)
         screen.select_batch(batch_id)
         await pilot.press("enter")
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: isinstance(app.screen, BatchDetailsScreen))
         details = app.screen
-        assert isinstance(details, BatchDetailsScreen)
         errors = details.query_one("#details-errors")
         assert errors.option_count == 1
         assert "line 1" in str(errors.get_option_at_index(0).prompt)
         errors.focus()
         await pilot.press("enter")
-        await pilot.pause(0.05)
+        await wait_for(pilot, lambda: bool(opened))
         assert opened == [((samples / "chat.jsonl").resolve(), 1)]
 
 
@@ -164,7 +176,7 @@ async def test_expired_batch_offers_partial_results(samples: Path) -> None:
         assert any("Partial results" in n.message for n in app._notifications)
         screen.select_batch(batch_id)
         await pilot.press("enter")
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: isinstance(app.screen, BatchDetailsScreen))
         head = str(app.screen.query_one("#details-head", Static).render())
         assert "Partial results" in head
         await pilot.press("o")  # the results screen downloads them, then shows them
@@ -255,24 +267,21 @@ async def test_cursor_and_scroll_survive_refreshes() -> None:
     app = Harness(lambda: BatchesScreen(clock=lambda: FIXED_NOW))
     fill_store(app.store, 60)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: rows_shown(app) == 60)
         screen = app.screen
-        assert isinstance(screen, BatchesScreen)
         table = screen.query_one(DataTable)
         table.move_cursor(row=40)
-        await pilot.pause(0.05)
+        await wait_for(pilot, lambda: table.cursor_row == 40 and table.scroll_y > 0)
         before = (table.cursor_row, table.scroll_y, screen.highlighted_key())
-        assert before[1] > 0
         for i in range(0, 60, 5):  # every running batch moves on
             app.store.update_from_api(fixed_batch(i, "completed"), origin="sandbox")
         screen.reload()
-        await pilot.pause(0.05)
+        await wait_for(pilot, lambda: "completed" in str(table.get_cell("batch_0040", "status")))
         assert (table.cursor_row, table.scroll_y, screen.highlighted_key()) == before
-        assert "completed" in str(table.get_cell("batch_0040", "status"))
         # A new batch arrives at the top: the same batch stays highlighted.
         app.store.record_created(fixed_batch(-5, "validating"), origin="sandbox", name="newest")
         screen.reload()
-        await pilot.pause(0.05)
+        await wait_for(pilot, lambda: rows_shown(app) == 61)
         assert screen.highlighted_key() == before[2]
         assert table.coordinate_to_cell_key((0, 0))[0].value == "batch_-005"
 
@@ -281,17 +290,15 @@ async def test_filter_and_find_narrow_the_list() -> None:
     app = Harness(lambda: BatchesScreen(clock=lambda: FIXED_NOW))
     fill_store(app.store, 20)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: rows_shown(app) == 20)
         screen = app.screen
         table = screen.query_one(DataTable)
-        assert table.row_count == 20
         await pilot.press("f")  # active
         assert table.row_count == 4
         await pilot.press("f", "f", "f")  # done, failed, all
         assert table.row_count == 20
         await pilot.press("slash", *"job-01")
-        await pilot.pause(0.05)
-        assert table.row_count == 10
+        await wait_for(pilot, lambda: table.row_count == 10)
         await pilot.press("escape")
         assert table.row_count == 20
 
@@ -424,7 +431,7 @@ async def test_details_lineage_opens_parent_and_child_and_copies_the_id() -> Non
     copied: list[str] = []
     app.copy_to_clipboard = copied.append  # type: ignore[method-assign]
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: lineage_of(app.screen) is not None)
         details = app.screen
         lineage = details.query_one("#details-lineage")
         assert "batch_-001" in str(lineage.get_option_at_index(0).prompt)
@@ -432,7 +439,7 @@ async def test_details_lineage_opens_parent_and_child_and_copies_the_id() -> Non
         assert copied == ["batch_0001"]
         lineage.focus()
         await pilot.press("enter")
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: app.screen is not details and lineage_of(app.screen))
         child = app.screen
         assert isinstance(child, BatchDetailsScreen) and child.batch_id == "batch_-001"
         parent_option = child.query_one("#details-lineage").get_option_at_index(0)

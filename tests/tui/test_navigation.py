@@ -268,7 +268,7 @@ async def test_results_title_stays_live_until_the_batch_ends(tmp_path: Path) -> 
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         record = await submit_file(app.client, app.store, path, profile="sandbox")
-        app.poller.watch(record.id)
+        app.poller.watch(record.origin, record.id)
         app.open_results(record.id)
         await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen) and header(app))
         title = app.screen.query_one("#results-title", Static)

@@ -77,7 +77,8 @@ async def test_finished_batch_is_notified_once_with_its_outcome(env: Any, sample
     task = run_loop(env)
     try:
         await until(lambda: not env.app.store.active())
-        await asyncio.sleep(0.2)  # more rounds: nothing is notified twice
+        loops = env.poller.stats.loops
+        await until(lambda: env.poller.stats.loops >= loops + 3)  # nothing notified twice
     finally:
         env.poller._running = False
         task.cancel()
@@ -104,26 +105,39 @@ async def test_bounded_concurrency_and_one_poll_per_batch_per_round(
     env.sandbox.set_faults({"latency": 0.05, "methods": ["GET"]})
     await env.poller.run_round()
     assert env.poller.stats.max_in_flight == 4
-    assert sorted(env.poller.stats.polls_per_batch) == sorted(ids)
+    origin = env.app.client.origin
+    assert sorted(env.poller.stats.polls_per_batch) == sorted((origin, i) for i in ids)
     assert set(env.poller.stats.polls_per_batch.values()) == {1}
     # Nothing is due again before its interval has passed.
     await env.poller.run_round()
     assert env.poller.stats.polls == 10
 
 
+class Clock:
+    """The poller's clock, moved by the test instead of waiting out real seconds."""
+
+    def __init__(self) -> None:
+        self.now = time.monotonic()
+
+    def __call__(self) -> float:
+        return self.now
+
+
 async def test_rate_limit_pauses_polling_for_retry_after(env: Any, samples: Path) -> None:
+    env.poller.clock = clock = Clock()
     batch_id = await submit(env, samples, metadata={"sandbox_fault": "hang_validating"})
-    env.sandbox.set_faults({"status": 429, "retry_after": 0.5, "methods": ["GET"], "count": 1})
+    env.sandbox.set_faults({"status": 429, "retry_after": 30, "methods": ["GET"], "count": 1})
     await env.poller.run_round()
-    assert env.poller.rate_limited_until > time.monotonic() + 0.3
+    assert env.poller.rate_limited_until == clock.now + 30
     assert env.app.store.get(env.app.client.origin, batch_id).poll_error
     status = [m for m in env.posted if isinstance(m, PollStatus)][-1]
     assert not status.ok and "waiting" in (status.error or "")
     env.poller.refresh_now()
     polls = env.poller.stats.polls
+    clock.now += 29.9
     await env.poller.run_round()  # still inside Retry-After: no request at all
     assert env.poller.stats.polls == polls
-    await asyncio.sleep(0.55)
+    clock.now += 0.2
     env.poller.refresh_now()
     await env.poller.run_round()
     assert env.poller.stats.polls == polls + 1
@@ -131,14 +145,15 @@ async def test_rate_limit_pauses_polling_for_retry_after(env: Any, samples: Path
 
 
 async def test_errors_back_off_and_pause_stops_polling(env: Any, samples: Path) -> None:
+    env.poller.clock = clock = Clock()
     batch_id = await submit(env, samples, metadata={"sandbox_fault": "hang_validating"})
     env.sandbox.set_faults({"status": 500, "methods": ["GET"]})
     await env.poller.run_round()
-    pace = env.poller._pace[batch_id]
+    pace = env.poller._pace[(env.app.client.origin, batch_id)]
     assert pace.next_due - pace.last_polled >= 0.05 * 2 - 1e-9
     await env.poller.run_round()  # backing off: not due yet
     assert pace.errors == 1
-    await asyncio.sleep(0.11)
+    clock.now = pace.next_due
     await env.poller.run_round()
     assert pace.errors == 2
     assert pace.next_due - pace.last_polled >= 0.05 * 4 - 1e-9  # doubled per error
@@ -146,8 +161,9 @@ async def test_errors_back_off_and_pause_stops_polling(env: Any, samples: Path) 
     env.poller.pause()
     task = run_loop(env)
     try:
-        before = env.poller.stats.polls
-        await asyncio.sleep(0.3)
+        before, loops = env.poller.stats.polls, env.poller.stats.loops
+        clock.now += 3600  # long past due: only the pause holds it back
+        await until(lambda: env.poller.stats.loops >= loops + 3)
         assert env.poller.stats.polls == before
         env.poller.resume()
         env.poller.refresh_now()
@@ -173,7 +189,7 @@ async def test_auto_download_and_notify_command(env: Any, samples: Path, tmp_pat
         env.poller._running = False
         task.cancel()
     record = env.app.store.get(env.app.client.origin, batch_id)
-    assert Path(record.output_path).parent == env.app.paths.results_for(batch_id)
+    assert Path(record.output_path).parent == env.app.paths.results_for(record.origin, batch_id)
     assert Path(record.output_path).read_bytes().count(b"\n") == 12
     await until(lambda: marker.read_text().strip() != "")
     assert marker.read_text().split() == [batch_id, "completed", "completed"]
@@ -185,9 +201,39 @@ async def test_watch_polls_a_new_batch_at_once_and_fast(env: Any, samples: Path)
     task = run_loop(env)
     try:
         await until(lambda: env.poller.stats.polls >= 1)
-        env.poller.watch(batch_id)
-        await until(lambda: env.poller.stats.polls_per_batch[batch_id] >= 2, timeout=3)
+        key = (env.app.client.origin, batch_id)
+        env.poller.watch(*key)
+        await until(lambda: env.poller.stats.polls_per_batch[key] >= 2, timeout=3)
     finally:
         env.poller._running = False
         task.cancel()
     assert env.poller.fast < env.poller.base_interval
+
+
+async def test_two_servers_same_batch_id_are_paced_and_counted_apart(
+    env: Any, samples: Path, tmp_path: Path
+) -> None:
+    """Two servers may hand out the same id: each batch has its own pace (one backing off
+    on errors does not hold the other back) and its own count."""
+    from test_cost_origins import hand_out
+
+    from fr_tui.sandbox.server import SandboxServer
+
+    batch_id = await submit(env, samples, metadata={"sandbox_fault": "hang_validating"})
+    with SandboxServer(state_dir=tmp_path / "other", tick=0.01) as other_server:
+        hand_out(other_server, batch_id)
+        async with BatchClient(other_server.base_url, SANDBOX_API_KEY) as other:
+            clients = {env.app.client.origin: env.app.client, other.origin: other}
+            env.app.client_for = lambda record: clients[record.origin]
+            twin = await submit_file(
+                other, env.app.store, samples / "embeddings.jsonl", profile="other",
+                metadata={"sandbox_fault": "hang_validating"},
+            )  # fmt: skip
+            assert twin.id == batch_id
+            other_server.set_faults({"status": 500, "methods": ["GET"]})
+            await env.poller.run_round()
+            counted = env.poller.stats.polls_per_batch
+            assert counted == {(env.app.client.origin, batch_id): 1, (other.origin, batch_id): 1}
+            ours = env.poller._pace[(env.app.client.origin, batch_id)]
+            theirs = env.poller._pace[(other.origin, batch_id)]
+            assert (ours.errors, theirs.errors) == (0, 1)

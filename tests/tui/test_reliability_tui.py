@@ -93,7 +93,7 @@ async def test_results_cut_short_by_an_older_fr_tui_are_downloaded_again(
         while not (await poll_batch(client, app.store, record.id))[0].terminal:
             pass
         [done] = app.store.batches()
-        output, _ = await fetch_results(client, app.store, done, paths.results_for(done.id))
+        output, _ = await fetch_results(client, app.store, done, done.results_folder(paths))
     assert output is not None
     whole = output.read_bytes()
     # What an fr-tui that did not check downloads kept: whole lines, then part of one.
@@ -174,3 +174,39 @@ async def test_each_batch_is_polled_with_its_own_profile(sandbox: Any) -> None:
         assert app.store.get("sandbox", local.id).status == "completed"
         stamp = time.time()
         assert app.store.get(remote.origin, remote.id).last_polled_at <= stamp
+
+
+async def test_interrupted_submits_of_every_profiles_server_are_settled(sandbox: Any) -> None:
+    """A killed run left a create in flight on another profile's server: the start-up
+    reconcile settles it too (with that profile's key), and `l` looks up an unknown one
+    there, whichever profile is active."""
+    from fr_tui.core.intents import CREATING, UNKNOWN, Intent, IntentLog, new_token
+
+    config = load_config()
+    config.profiles["remote"] = Profile("remote", base_url=sandbox.base_url, api_key="sk-remote")
+    app = FrTuiApp(config=config, paths=get_paths(), sandbox=True, sandbox_tick=0.05)
+    intents = IntentLog(app.store)
+
+    async def created_then_lost(state: str, name: str) -> tuple[Intent, Any]:
+        """What a run that died during its create left: the batch, and an intent."""
+        async with BatchClient(sandbox.base_url, "sk-remote") as client:
+            uploaded = await client.upload_file(SAMPLES / "chat.jsonl")
+            intent = Intent(new_token(), client.origin, profile="remote", input_path=name)
+            intents.add(intent)
+            intents.set_state(intent.token, state, input_file_id=uploaded.id)
+            batch = await client.create_batch(
+                uploaded.id, "/v1/chat/completions", metadata={"fr_tui_submit": intent.token}
+            )
+        return intent, batch
+
+    killed, killed_batch = await created_then_lost(CREATING, "killed.jsonl")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.reconciled_at is not None)
+        assert app.store.get(killed.origin, killed_batch.id) is not None
+        lost, lost_batch = await created_then_lost(UNKNOWN, "lost.jsonl")
+        screen = await open_batches(app, pilot)
+        screen.reload()
+        await wait_for(pilot, lambda: f"unknown:{lost.token}" in screen._order)
+        screen.table.move_cursor(row=screen._order.index(f"unknown:{lost.token}"))
+        await pilot.press("l")
+        await wait_for(pilot, lambda: app.store.get(lost.origin, lost_batch.id) is not None)

@@ -201,6 +201,13 @@ async def test_export_writes_every_input_row(finished: Any, tmp_path: Path, fmt:
         path_input = modal.query_one("#export-path", Input)
         assert path_input.value.endswith(f"{batch_id}-results.csv")
         path_input.value = str(target.with_suffix(".csv"))
+        path_input.focus()
+        await pilot.press("enter")  # its folder does not exist: said, not made
+        await wait_for(
+            lambda: any("no such folder" in str(n.message) for n in app._notifications), pilot
+        )
+        assert app.screen is modal and not target.parent.exists()
+        target.parent.mkdir()
         if fmt == "jsonl":
             modal.query_one("#export-format").value = "jsonl"  # type: ignore[attr-defined]
             await pilot.pause()
@@ -266,7 +273,8 @@ async def test_retry_only_the_chosen_kinds_of_failure(finished: Any) -> None:
         modal.query_one("#retry-go").focus()
         await pilot.press("enter")
         await wait_for(lambda: app.opened_batches, pilot)
-    retry_path = get_paths().results_for(batch_id) / "retry-1.jsonl"
+    record = HistoryStore(get_paths().history_db).find(batch_id)[0]
+    retry_path = record.results_folder(get_paths()) / "retry-1.jsonl"
     ids = [msgspec.json.decode(line)["custom_id"] for line in retry_path.read_bytes().splitlines()]
     assert ids == ["fails-03", "fails-06", "fails-08"]  # fails-09 (missing) left out
 
@@ -290,7 +298,7 @@ async def test_retry_builds_validates_submits_and_merges(finished: Any, fails_fi
     child = store.find(new_id)[0]
     assert child is not None and child.parent_batch_id == batch_id
     assert child.metadata and child.metadata.get("parent_batch_id") == batch_id
-    retry_path = get_paths().results_for(batch_id) / "retry-1.jsonl"
+    retry_path = store.find(batch_id)[0].results_folder(get_paths()) / "retry-1.jsonl"
     assert child.input_path == str(retry_path.resolve())
     ids = [msgspec.json.decode(line)["custom_id"] for line in retry_path.read_bytes().splitlines()]
     assert ids == ["fails-03", "fails-06", "fails-08", "fails-09"]
@@ -310,6 +318,38 @@ async def test_retry_builds_validates_submits_and_merges(finished: Any, fails_fi
         assert screen.merged_children == [new_id]
         assert "merged 1 retry" in status_of(screen)
         assert screen.joined is not None and len(screen.joined) == 10
+
+
+async def test_a_retry_whose_results_are_incomplete_is_not_merged(
+    finished: Any, tmp_path: Path
+) -> None:
+    """A retry's result files are checked like the batch's own before they are merged
+    over its failures: one cut short (an interrupted download) is left out, and said."""
+    from fr_tui.core.export import build_retry_file
+    from fr_tui.core.results import join_results
+    from fr_tui.core.workflow import fetch_results
+
+    batch_id, client = finished
+    store = HistoryStore(get_paths().history_db)
+    parent = store.find(batch_id)[0]
+    app = Harness(get_paths(), client, batch_id)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(app, pilot)  # the parent's results are downloaded
+    parent = store.find(batch_id)[0]
+    with join_results(parent.input_path, parent.output_path, parent.error_path) as joined:
+        plan = build_retry_file(joined, joined.input_path, tmp_path / "retry.jsonl")
+    child_id = await run_batch(client, store, plan.path, parent_batch_id=batch_id)
+    child = store.find(child_id)[0]
+    # the same rows fail again (the same fault models): the retry has an error file
+    _, errors = await fetch_results(client, store, child, child.results_folder(get_paths()))
+    assert errors is not None
+    whole = errors.read_bytes()
+    errors.write_bytes(whole[: whole.index(b"\n") + 20])  # a line and a half
+    app = Harness(get_paths(), client, batch_id)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await loaded(app, pilot)
+        assert screen.merged_children == []
+        assert any("incomplete" in str(n.message) for n in app._notifications)
 
 
 async def test_past_batch_opens_offline(sandbox: Any, fails_file: Path) -> None:

@@ -12,6 +12,8 @@ from fr_tui.tui.app import FrTuiApp
 from fr_tui.tui.screens.batch_details import BatchDetailsScreen
 from fr_tui.tui.screens.batches import BatchesScreen
 
+from .test_shell import wait_for
+
 SAMPLES = Path(__file__).resolve().parents[2] / "fr_tui" / "samples"
 WEIRD = "upstream [/api/v1] unavailable [bold"
 
@@ -41,12 +43,12 @@ async def test_bracketed_server_text_shows_as_text() -> None:
         store.mark_poll_error("sandbox", "fr_batch-run", WEIRD)
         app.notify(WEIRD, title="[/title]")
         app.open_batches(select="fr_batch-[/x]")
-        await pilot.pause(0.5)
+        # shown, and the navigation done (it selects the batch last)
+        await wait_for(pilot, lambda: app.pending_batch_select is None)
+        await wait_for(pilot, lambda: "[/weird] name" in screen_text(app))
         assert isinstance(app.screen, BatchesScreen)
-        assert "[/weird] name" in screen_text(app)
         await app.push_screen(BatchDetailsScreen("fr_batch-[/x]"))
-        await pilot.pause(0.5)
-        assert WEIRD in screen_text(app)
+        await wait_for(pilot, lambda: WEIRD in screen_text(app))
         assert app.is_running
 
 
@@ -58,5 +60,5 @@ async def test_millisecond_timestamps_do_not_break_details() -> None:
         )
         app.store.record_created(batch, origin="sandbox", profile="elsewhere")
         await app.push_screen(BatchDetailsScreen("fr_batch-ms"))
-        await pilot.pause(0.5)
-        assert "2023-11-14" in screen_text(app)  # read as milliseconds, not year 55840
+        # read as milliseconds, not year 55840
+        await wait_for(pilot, lambda: "2023-11-14" in screen_text(app))

@@ -137,7 +137,7 @@ async def test_sigterm_exits_cleanly() -> None:
         loop = asyncio.get_running_loop()
         try:
             os.kill(os.getpid(), signal.SIGTERM)  # the real signal, to our handler
-            await pilot.pause(0.2)
+            await wait_for(pilot, lambda: app.return_code is not None)
         finally:
             for sig in (signal.SIGHUP, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
@@ -159,7 +159,7 @@ async def test_palette_commands_follow_the_screen() -> None:
         await pilot.press("ctrl+p")
         await pilot.pause()
         await pilot.press(*"settings")
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: "Settings" in screen_text(app))  # the palette found it
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, SettingsScreen))
 
@@ -214,7 +214,8 @@ def test_snapshot_settings(snap_compare: Any, size: tuple[int, int]) -> None:
     async def run_before(pilot: Any) -> None:
         await pilot.pause()
         pilot.app.action_open_settings()
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, SettingsScreen))
+        await pilot.pause()
 
     app = make_app(sandbox=True, sandbox_tick=0.01, start_path=SAMPLES / "chat.jsonl")
     assert snap_compare(app, terminal_size=size, run_before=run_before)

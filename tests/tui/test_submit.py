@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from textual.widgets import Button, Input, Static
 
-from fr_tui.core.intents import IntentLog
+from fr_tui.core.intents import IN_FLIGHT, IntentLog
 from fr_tui.core.paths import get_paths
 from fr_tui.core.store import HistoryStore
 from fr_tui.tui.modals.submit import SubmitModal, parse_metadata
@@ -65,20 +65,52 @@ async def test_invalid_file_is_refused_with_its_reason(size: tuple[int, int]) ->
         assert app.store.batches() == []
 
 
-async def test_over_the_limits_offers_a_split(tmp_path: Path) -> None:
+async def test_a_file_edited_after_it_was_checked_is_not_uploaded(tmp_path: Path) -> None:
+    """The modal shows the report and estimate of the last validation; a file edited since
+    (in another pane, say) would be uploaded unchecked. It is refused, and nothing goes."""
+    path = tmp_path / "edited.jsonl"
+    path.write_bytes((SAMPLES / "chat.jsonl").read_bytes())
+    app = make_app(sandbox=True, sandbox_tick=0.05, start_path=path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.screen.report is not None)
+        with path.open("ab") as out:  # an invalid line, after the check said "valid"
+            out.write(b'{"custom_id": "late", "body": "not a request"}\n')
+        modal = await open_submit(pilot, app)
+        await pilot.press("enter")  # the Submit button has focus
+        await wait_for(pilot, lambda: modal.phase == "failed")
+        error = str(modal.query_one("#submit-error", Static).render())
+        assert "edited.jsonl changed since it was checked" in error, error
+        assert "Validate it again" in error
+        assert app.sandbox_server.app.store.files == {}
+    assert HistoryStore(get_paths().history_db).batches() == []
+
+
+async def test_over_the_limits_offers_to_run_it_as_a_job(tmp_path: Path) -> None:
+    """A file over one batch's limits (and otherwise valid) runs as a job: parts, retry
+    rounds, one merged result; the Batches list shows it selected, and it runs."""
+    from fr_tui.core.jobs_store import JobStore
+    from fr_tui.tui.screens.batches import BatchesScreen
+
     data = tmp_path / "data"
     data.mkdir()
     path = data / "many.jsonl"
     path.write_bytes((SAMPLES / "chat.jsonl").read_bytes())
-    app = make_app(sandbox=True, sandbox_tick=0.05, start_path=path)
+    app = make_app(sandbox=True, sandbox_tick=0.01, start_path=path)
     app.config.profile("sandbox").max_rows = 5
+    app.jobs_driver.interval = 0.03
+    app.poller.interval = 0.03
     async with app.run_test(size=(80, 24)) as pilot:
         modal = await open_submit(pilot, app)
         assert "5" in str(modal.query_one("#submit-refusal", Static).render())
-        await pilot.click("#submit-split")
-        await wait_for(pilot, lambda: (data / "many.part3.jsonl").exists())
-        await wait_for(pilot, lambda: not isinstance(app.screen, SubmitModal))
-        assert len((data / "many.part1.jsonl").read_bytes().splitlines()) == 5
+        await pilot.click("#submit-job")
+        await wait_for(pilot, lambda: JobStore(app.store).jobs())
+        job = JobStore(app.store).jobs()[0]
+        assert (job.settings.max_rows, job.input_path) == (5, str(path))
+        await wait_for(pilot, lambda: isinstance(app.screen, BatchesScreen))
+        await wait_for(pilot, lambda: app.screen.highlighted_key() == f"job:{job.id}")
+        await wait_for(pilot, lambda: JobStore(app.store).get(job.id).status == "completed")
+        assert len(JobStore(app.store).parts(job.id)) == 3  # 12 rows in parts of 5
+        assert app.store.batches() != [] and not list(data.glob("many.part*"))
 
 
 async def test_cancel_upload_records_nothing() -> None:
@@ -87,14 +119,14 @@ async def test_cancel_upload_records_nothing() -> None:
         app.sandbox_server.set_faults({"latency": 3.0, "path_prefix": "/v1/files"})
         modal = await open_submit(pilot, app)
         await pilot.press("enter")
-        await wait_for(pilot, lambda: modal.phase in ("hashing", "uploading"))
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: modal.phase == "uploading")  # held by the server
         await pilot.press("escape")  # a bare escape does not cancel an upload
         assert modal.phase in ("hashing", "uploading")
         await pilot.press("ctrl+x")
         await wait_for(pilot, lambda: modal.phase == "cancelled")
         assert "nothing was submitted" in str(modal.query_one("#submit-error", Static).render())
-        await pilot.pause(0.3)
+        # the intent is settled: nothing runs, and nothing can have made a batch
+        await wait_for(pilot, lambda: not IntentLog(app.store).in_states(IN_FLIGHT))
         assert app.store.batches() == [] and IntentLog(app.store).unknown() == []
         await pilot.press("escape")
         await pilot.pause()
@@ -118,6 +150,28 @@ async def test_server_error_is_shown_with_a_retry() -> None:
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.store.batches())
         await wait_for(pilot, lambda: app.current_mode == "batches")
+
+
+async def test_too_many_metadata_pairs_are_refused_with_the_servers_limit() -> None:
+    """fr-tui keeps one of the server's 16 pairs for itself: 15 fit, and the modal says
+    so however many are given (the CLI says the same)."""
+    app = make_app(sandbox=True, sandbox_tick=0.05, start_path=SAMPLES / "chat.jsonl")
+    async with app.run_test(size=(80, 24)) as pilot:
+        modal = await open_submit(pilot, app)
+        for pairs in (16, 17):
+            modal.query_one("#submit-metadata", Input).value = " ".join(
+                f"k{i}=v" for i in range(pairs)
+            )
+            modal.start_submit()
+            await wait_for(pilot, lambda: "pairs" in error_of(modal))
+            error = error_of(modal)
+            assert f"metadata has {pairs} pairs; at most 15 fit" in error, error
+            modal.query_one("#submit-error", Static).update("")
+        assert app.sandbox_server.app.store.files == {}
+
+
+def error_of(modal: SubmitModal) -> str:
+    return str(modal.query_one("#submit-error", Static).render())
 
 
 def test_parse_metadata() -> None:

@@ -3,7 +3,10 @@ write the rows it shows or all of them. An existing file is replaced only after 
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from textual import on
 from textual.app import ComposeResult
@@ -12,6 +15,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, RadioButton, RadioSet, Select, Static
 
+from fr_tui.core.export import EXPORT_COLUMNS
 from fr_tui.core.units import plural
 from fr_tui.tui.modals.confirm import ConfirmModal
 
@@ -24,6 +28,21 @@ def with_format(path_text: str, fmt: str) -> str:
         if path_text.endswith(suffix):
             return path_text[: -len(suffix)] + "." + fmt
     return path_text
+
+
+async def export_in_thread(screen: Any, path: Path, write: Callable[[], int]) -> None:
+    """Run an export's `write` (it returns the rows written) in a thread, with the
+    screen's status line saying so, then one notification of how it went."""
+    screen.set_status(f"Exporting to {path}…")
+    try:
+        written = await asyncio.to_thread(write)
+    except (OSError, ValueError) as exc:
+        from fr_tui.core.userfiles import describe
+
+        text = describe(exc) if isinstance(exc, OSError) else str(exc)
+        screen.notify(text, title="Export failed", severity="error")
+        return
+    screen.notify(f"{plural(written, 'row')} written to {path}", title="Exported")
 
 
 def resolve_export_path(text: str) -> Path:
@@ -48,17 +67,27 @@ class ExportModal(ModalScreen[tuple[Path, str, bool] | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="export.cancel")]
 
-    def __init__(self, default_path: Path, rows: int, shown: tuple[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        default_path: Path,
+        rows: int,
+        shown: tuple[str, int] | None = None,
+        *,
+        heading: str = "Export the results (in input order)",
+        columns: tuple[str, ...] = EXPORT_COLUMNS,
+    ) -> None:
         """`shown`: (filter name, rows it shows) when a filter is on."""
         super().__init__()
         self.default_path = default_path
         self.rows = rows
         self.shown = shown
+        self.heading = heading
+        self.columns = columns
 
     def compose(self) -> ComposeResult:
         fmt = "jsonl" if self.default_path.suffix == ".jsonl" else "csv"
         with Vertical(id="export-box"):
-            yield Static("Export the results (in input order)", id="export-title")
+            yield Static(self.heading, markup=False, id="export-title")
             if self.shown is not None:
                 name, count = self.shown
                 yield RadioSet(
@@ -70,11 +99,7 @@ class ExportModal(ModalScreen[tuple[Path, str, bool] | None]):
                 yield Static(f"All {plural(self.rows, 'row')}", id="export-scope-all")
             yield Input(str(self.default_path), id="export-path")
             yield Select(FORMATS, value=fmt, allow_blank=False, id="export-format")
-            yield Static(
-                "Columns: custom_id, provider, model, outcome, status_code, finish_reason, "
-                "content, tokens_in, tokens_out, cost, error",
-                id="export-note",
-            )
+            yield Static(f"Columns: {', '.join(self.columns)}", markup=False, id="export-note")
             with Horizontal(id="export-buttons"):
                 yield Button("Export", variant="primary", id="export-go")
                 yield Button("Cancel", id="export-cancel")
@@ -101,6 +126,9 @@ class ExportModal(ModalScreen[tuple[Path, str, bool] | None]):
         )
         if path.is_dir():
             self.notify(f"{path} is a folder: give a file name", severity="warning")
+            return
+        if not path.parent.is_dir():  # a typo in the folder is said, not made into folders
+            self.notify(f"{path.parent}: no such folder", severity="warning")
             return
         if not path.exists():
             self.dismiss((path, fmt, only_shown))

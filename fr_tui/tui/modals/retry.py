@@ -223,16 +223,25 @@ async def build_validate_submit(
     groups: list[str],
     status: Callable[[str], None],
 ) -> str | None:
-    """Write, validate and (with a client) submit the retry file; returns the new batch
-    id. Every outcome is told with a notification; `status` shows the steps."""
+    """Write, check and (with a client) submit the retry file; returns the new batch id.
+    The file goes through the step every submit does (core/prepare.py), for the parent's
+    server and profile: validated with that server's catalog, estimated, and held to the
+    profile's budgets (over one, the user is asked). Every outcome is told with a
+    notification; `status` shows the steps."""
     from fr_tui.core.clients import NoClientError
     from fr_tui.core.export import NothingToRetry, build_retry_file
+    from fr_tui.core.prepare import prepare_submit
     from fr_tui.core.store import StoreError
-    from fr_tui.core.validate import Limits, validate_path
-    from fr_tui.core.workflow import DuplicateSubmitError, UnrecordedBatchError, submit_file
+    from fr_tui.core.workflow import (
+        DuplicateSubmitError,
+        FileChangedError,
+        UnrecordedBatchError,
+        submit_file,
+    )
+    from fr_tui.tui.costs import costs
     from fr_tui.tui.modals.confirm import ConfirmModal
 
-    folder: Path = app.paths.results_for(record.id)
+    folder: Path = record.results_folder(app.paths)
     folder.mkdir(parents=True, exist_ok=True)
     path = next_retry_path(folder)
     status(f"Writing {path.name}…")
@@ -246,13 +255,14 @@ async def build_validate_submit(
     except (OSError, ValueError) as exc:
         app.notify(str(exc), title="Retry file failed", severity="error")
         return None
-    profile = getattr(app, "profile", None)
-    limits = Limits(
-        max_rows=getattr(profile, "max_rows", Limits.max_rows),
-        max_bytes=getattr(profile, "max_bytes", Limits.max_bytes),
-    )
-    status(f"Validating {path.name} ({plural(plan.rows, 'row')})…")
-    report = await asyncio.to_thread(validate_path, path, limits)
+    status(f"Checking {path.name} ({plural(plan.rows, 'row')})…")
+    basis = await asyncio.to_thread(costs(app).basis, record)
+    try:
+        prepared = await asyncio.to_thread(prepare_submit, path, basis)
+    except OSError as exc:
+        app.notify(str(exc), title="Retry file failed", severity="error")
+        return None
+    report, estimate = prepared.report, prepared.estimate
     if not report.valid:
         first = report.errors[0] if report.errors else None
         detail = f"line {first.line}: {first.message}" if first else "it is not valid"
@@ -272,14 +282,28 @@ async def build_validate_submit(
             title="Retry file ready",
         )
         return None
-    status(f"Submitting {plural(plan.rows, 'row')}…")
+    if not prepared.budget.ok:
+        go_on = await app.push_screen_wait(
+            ConfirmModal(
+                "Over budget",
+                f"Retrying {plural(plan.rows, 'row')} of {record.label} is estimated at "
+                f"{estimate.cost_text()}: {prepared.budget.message}.\n\nSubmit anyway?",
+                "Submit anyway",
+            )
+        )
+        if not go_on:
+            status(f"Retry file {path} written; not submitted (over budget)")
+            return None
+    status(f"Submitting {plural(plan.rows, 'row')} (estimate {estimate.cost_range_text()})…")
     options: dict[str, Any] = {
-        "profile": record.profile or getattr(profile, "name", "default"),
+        "profile": record.profile or basis.profile.name,
         "endpoint": record.endpoint,
         "metadata": {"parent_batch_id": record.id},
         "name": f"retry of {record.label}",
         "parent_batch_id": record.id,
         "rows": plan.rows,
+        "estimate": estimate,  # kept with the intent: spend, budgets, corrections
+        "expect": prepared.signature,
     }
     try:
         try:
@@ -294,7 +318,7 @@ async def build_validate_submit(
             new = await submit_file(
                 client, app.store, path, allow_duplicate=True, sha256=exc.sha256, **options
             )
-    except (ApiError, StoreError, UnrecordedBatchError) as exc:
+    except (ApiError, StoreError, UnrecordedBatchError, FileChangedError) as exc:
         app.notify(str(exc), title="Retry submit failed", severity="error", timeout=10)
         status(f"Retry file {path} written; submit failed")
         return None

@@ -1,5 +1,6 @@
 """The submit modal: summary, detected endpoint, completion window, optional name and
-metadata; refuses an invalid file (offering a split when it is over the limits); uploads
+metadata; refuses an invalid file (offering to run it as a job when it is only over the
+limits of one batch: parts, retry rounds, one merged result, see core/jobs.py); uploads
 with a cancellable progress bar, then creates the batch. The history record is written
 by core.workflow.submit_file the moment the id returns; the modal dismisses with it.
 """
@@ -26,14 +27,17 @@ from fr_tui.core.units import human_bytes, plural
 from fr_tui.core.validate import Report
 from fr_tui.core.workflow import (
     DuplicateSubmitError,
+    FileChangedError,
     MetadataError,
     SubmitPhase,
     UnrecordedBatchError,
+    check_metadata,
     submit_file,
 )
 from fr_tui.tui.costs import costs
 from fr_tui.tui.modals.confirm import ConfirmModal
 from fr_tui.tui.widgets.cost_lines import EstimateLine
+from fr_tui.tui.widgets.file_summary import prompt_tokens
 
 OVER_LIMIT_CODES = {"too_many_rows", "file_too_large"}
 COMPLETION_WINDOW = "24h"
@@ -50,8 +54,6 @@ def parse_metadata(text: str) -> dict[str, str]:
         if match is None:
             raise ValueError(f"metadata {item!r} is not key=value")
         out[match.group(1)] = match.group(2)
-    if len(out) > 16:
-        raise ValueError("at most 16 metadata pairs")
     return out
 
 
@@ -79,11 +81,16 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
         ),
     ]
 
-    def __init__(self, path: Path, report: Report, estimate: Any = None) -> None:
+    def __init__(
+        self, path: Path, report: Report, estimate: Any = None, signature: Any = None
+    ) -> None:
         super().__init__()
         self.path = Path(path)
         self.report = report
         self.estimate = estimate  # core.estimate.Estimate, or None
+        # core.userfiles.FileSignature of the file the report is about: a file edited
+        # since is refused rather than uploaded unchecked
+        self.signature = signature
         self._over_budget_ok = False  # the user said yes to going over a budget
         self._submit_when_checked = False
         self.phase = "idle"  # idle | hashing | uploading | creating | done | failed | cancelled
@@ -126,13 +133,14 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
         stats = report.stats
         by_count = sorted(stats.get("models", {}).items(), key=lambda kv: (-kv[1], kv[0]))
         models = ", ".join(f"{name} ({count:,})" for name, count in by_count) or "-"
-        tokens = stats.get("est_input_tokens") or 0
+        tokens = prompt_tokens(report, self.estimate)
         endpoint = f"{report.endpoint} (detected)" if report.endpoint else "none (no request line)"
         with Vertical(id="submit-box"):
             yield Static(f"Submit {self.path.name}", markup=False, id="submit-title")
             yield Static(
                 f"{plural(report.rows, 'row')} · {human_bytes(report.bytes)} · "
-                f"~{tokens:,} input tokens · {plural(report.warnings_total, 'warning')}\n"
+                f"{tokens.text} · "
+                f"{plural(report.warnings_total, 'warning')}\n"
                 f"{'Model' if len(by_count) == 1 else 'Models'}: {models}\n"
                 f"Endpoint: {endpoint} · completion window: {COMPLETION_WINDOW} · "
                 f"profile: {app.profile.name}",
@@ -144,7 +152,7 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
                 with Horizontal(id="submit-buttons"):
                     if self.over_limits():
                         yield Button(
-                            "Split into parts", id="submit-split", variant="primary", compact=True
+                            "Run as a job", id="submit-job", variant="primary", compact=True
                         )
                     yield Button("Close", id="submit-close-button", compact=True)
                 return
@@ -164,7 +172,7 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
 
     def on_mount(self) -> None:
         # The name field first: typing names the batch, and enter there submits too.
-        for selector in ("#submit-name", "#submit-go", "#submit-split", "#submit-close-button"):
+        for selector in ("#submit-name", "#submit-go", "#submit-job", "#submit-close-button"):
             found = self.query(selector)
             if found:
                 found.first().focus()
@@ -185,7 +193,8 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
             return
         try:
             metadata = parse_metadata(self.query_one("#submit-metadata", Input).value)
-        except ValueError as exc:
+            check_metadata(metadata, reserved=1)  # what submit_file checks, said at once
+        except ValueError as exc:  # MetadataError too
             self._show_error(str(exc))
             return
         name = self.query_one("#submit-name", Input).value.strip() or None
@@ -253,13 +262,15 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
                 on_phase=self._set_phase,
                 allow_duplicate=allow_duplicate,
                 sha256=sha256,
+                estimate=self.estimate,  # kept with the batch from before the upload
+                expect=self.signature,
             )
         except asyncio.CancelledError:
             self._cancelled()
             raise
         except DuplicateSubmitError as exc:
             self._ask_duplicate(exc, metadata, name)
-        except (MetadataError, StoreError, UnrecordedBatchError) as exc:
+        except (MetadataError, StoreError, UnrecordedBatchError, FileChangedError) as exc:
             self._failed(str(exc))
         except OutcomeUnknownError as exc:
             self._failed(
@@ -272,8 +283,6 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
         else:
             self.record = record
             self.phase = "done"
-            # kept with the batch: spend, the daily budget, the estimate's correction
-            await asyncio.to_thread(costs(app).record_estimate, record.id, self.estimate)
             self.dismiss(record)
 
     def _ask_duplicate(
@@ -373,31 +382,65 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
         event.stop()
         self.dismiss(None)
 
-    @on(Button.Pressed, "#submit-split")
-    def _split_pressed(self, event: Button.Pressed) -> None:
+    @on(Button.Pressed, "#submit-job")
+    def _job_pressed(self, event: Button.Pressed) -> None:
         event.stop()
-        self._split()
-
-    @work(thread=True, exclusive=True, group="split", exit_on_error=False)
-    def _split(self) -> None:
-        from fr_tui.core.split import split_file
-
-        app: Any = self.app
-        profile = app.profile
-        try:
-            # The report said every row is valid (else no split is offered): no second pass.
-            parts = split_file(
-                self.path, max_rows=profile.max_rows, max_bytes=profile.max_bytes, check=False
-            )
-        except (OSError, ValueError) as exc:
-            app.call_from_thread(self.notify, f"Split failed: {exc}", severity="error")
+        problem = costs(self.app).budget_problem(self.estimate) if self.estimate else None
+        if problem is None:
+            self._run_as_job()
             return
-        app.call_from_thread(self._split_done, parts)
 
-    def _split_done(self, parts: list[Path]) -> None:
-        names = ", ".join(p.name for p in parts[:3]) + (" …" if len(parts) > 3 else "")
-        self.notify(f"Wrote {len(parts)} parts: {names}", title="Split")
-        self.dismiss(None)
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._run_as_job()
+
+        body = f"{problem}.\n\nRun it as a job anyway?"
+        self.app.push_screen(ConfirmModal("Over budget", body, "Run anyway"), answered)
+
+    @work(exclusive=True, group="submit-job", exit_on_error=False)
+    async def _run_as_job(self) -> None:
+        """Make the job in history; the app's job driver plans and runs it from there."""
+        from fr_tui.core.jobs_store import Job, JobSettings, JobStore, new_job_id
+        from fr_tui.core.workflow import file_sha256
+        from fr_tui.tui.job_rows import job_key
+        from fr_tui.tui.messages import JobsChanged
+
         app: Any = self.app
-        if parts:
-            app.open_file(parts[0])
+        client = app.client
+        try:
+            sha = await asyncio.to_thread(file_sha256, self.path)
+        except OSError as exc:
+            self.notify(f"Cannot read {self.path.name}: {exc.strerror or exc}", severity="error")
+            return
+        jobs = JobStore(app.store)
+        running = [j for j in jobs.with_content(client.origin, sha) if not j.terminal]
+        if running:
+            job = running[0]
+            self.notify(f"{self.path.name} already runs as job {job.id}.", title="Job")
+        else:
+            profile = app.profile
+            job = Job(
+                id=new_job_id(),
+                origin=client.origin,
+                input_path=str(self.path.resolve()),
+                input_sha256=sha,
+                settings=JobSettings(
+                    profile.max_rows, profile.max_bytes, profile.max_enqueued_tokens
+                ),
+                profile=profile.name,
+                base_url=None if app.is_sandbox else client.base_url,
+                input_bytes=self.report.bytes,
+                endpoint=self.report.endpoint,
+                estimate_low=self.estimate.cost_low if self.estimate else None,
+                estimate_high=self.estimate.cost_high if self.estimate else None,
+            )
+            await asyncio.to_thread(jobs.add, job)
+            self.notify(
+                f"Job {job.id}: {plural(self.report.rows, 'row')} in parts of at most "
+                f"{profile.max_rows:,}; it runs while fr-tui is open.",
+                title="Job made",
+            )
+        app.jobs_driver.kick()
+        app.broadcast(JobsChanged([job.id]))
+        self.dismiss(None)
+        app.open_batches(select=job_key(job.id))

@@ -390,6 +390,6 @@ class BatchDetailsScreen(Screen[None]):
 
     def action_refresh(self) -> None:
         poller = getattr(self.app, "poller", None)
-        if poller is not None:
-            poller.watch(self.batch_id)
+        if poller is not None and self.origin is not None:
+            poller.watch(self.origin, self.batch_id)
         self.reload()

@@ -22,11 +22,14 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Input, Static
 
 from fr_tui.core.intents import Intent, IntentLog
+from fr_tui.core.jobs_store import Job
 from fr_tui.core.models import Batch
+from fr_tui.core.result_sets import ResultSetRef
 from fr_tui.core.store import BatchRecord
 from fr_tui.core.units import plural
-from fr_tui.tui import batch_actions, server_batches
-from fr_tui.tui.messages import BatchesChanged, BatchFinished, PollStatus
+from fr_tui.tui import batch_actions, job_rows, server_batches
+from fr_tui.tui.job_driver import job_note
+from fr_tui.tui.messages import BatchesChanged, BatchFinished, JobsChanged, PollStatus
 from fr_tui.tui.widgets.app_footer import AppFooter
 from fr_tui.tui.widgets.app_header import AppHeader
 from fr_tui.tui.widgets.batch_format import (
@@ -45,6 +48,7 @@ from fr_tui.tui.widgets.batch_format import (
     timing_text,
 )
 from fr_tui.tui.widgets.cost_lines import SpendLine
+from fr_tui.tui.widgets.job_format import job_cells
 from fr_tui.tui.widgets.verdict import role_styles
 
 UNKNOWN_PREFIX = "unknown:"
@@ -73,13 +77,16 @@ class BatchesScreen(Screen[None]):
     BINDINGS: ClassVar[list[Any]] = [
         Binding("l", "lookup_unknown", "Look up", tooltip="Ask the server about a lost create"),
         Binding("x", "forget_unknown", "Forget", tooltip="Drop the lost-create entry"),
-        Binding("enter", "details", "Details", tooltip="Everything about the batch"),
+        Binding("enter", "details", "Details", tooltip="Everything about the batch or job"),
+        Binding("space", "toggle_job", "Expand", tooltip="Show or hide a job's batches"),
         Binding("o", "open_results", "Results", tooltip="Downloading them first if needed"),
         Binding("R", "retry", "Retry", tooltip="Resubmit the failed and missing rows"),
         Binding("c", "cancel", "Cancel", tooltip="Cancel the batch (asks first)"),
         Binding("f", "cycle_filter", "Filter", tooltip="all / active / done / failed / profile"),
         Binding("slash", "find", "Find", tooltip="By name or id"),
         Binding("r", "refresh", "Refresh", tooltip="Poll the running batches now"),
+        Binding("m", "mark", "Mark", tooltip="Mark this batch to compare another with it (=)"),
+        Binding("equals_sign", "compare", "Compare with…", tooltip="The marked batch and this"),
         Binding("p", "pause", "Pause", tooltip="Pause or resume auto-refresh"),
         Binding("i", "import_batches", "Import", show=False, tooltip="Batches the server lists"),
         Binding("y", "copy_id", "Copy id", show=False, tooltip="OSC 52, works over SSH"),
@@ -101,6 +108,7 @@ class BatchesScreen(Screen[None]):
         self.records: dict[str, BatchRecord] = {}
         self.unknown: list[Intent] = []
         self.importable: list[Batch] = []
+        self.job_rows = job_rows.JobRows()  # jobs: one row each, their batches under them
         self._columns: tuple[Column, ...] = ()
         self._cells: dict[str, tuple[Any, ...]] = {}
         self._order: list[str] = []
@@ -108,6 +116,7 @@ class BatchesScreen(Screen[None]):
         self._poll_ok = True
         self._poll_error: str | None = None
         self._paused = False
+        self.marked: ResultSetRef | None = None  # A of the next comparison (m, then =)
 
     def compose(self) -> ComposeResult:
         yield AppHeader()
@@ -158,6 +167,7 @@ class BatchesScreen(Screen[None]):
         """Read history again and apply it to the table (in place)."""
         records = self.store.batches()
         self.unknown = IntentLog(self.store).unknown()
+        self.job_rows.load(self.store, self.clock())
         self.apply(records)
 
     def _visible(self, records: list[BatchRecord]) -> list[BatchRecord]:
@@ -171,11 +181,12 @@ class BatchesScreen(Screen[None]):
             out.append(record)
         return out
 
-    def cells_for(self, record: BatchRecord, now: float) -> tuple[Any, ...]:
+    def cells_for(self, record: BatchRecord, now: float, child: bool = False) -> tuple[Any, ...]:
         values: dict[str, Any] = {
             "status": status_text(record, self._colours),
             # Text, not str: the table would read "[...]" in a name or id as markup.
-            "name": Text(record.label),
+            "name": (Text("◆ ", style="bold") if self.marked == self._ref(record) else Text())
+            + Text(("  └ " if child else "") + record.label),
             "progress": progress_text(record, 14),
             "created": ago(record.created_at, now),
             "time": timing_text(record, now),
@@ -212,15 +223,26 @@ class BatchesScreen(Screen[None]):
         if self.filter_mode in ("all", "failed") and not self.find_text:
             for entry in self.unknown:
                 rows[f"{UNKNOWN_PREFIX}{entry.token}"] = self._unknown_cells(entry, now)
-        for record in self._visible(records):
-            rows[keys[id(record)]] = self.cells_for(record, now)
+        visible = [(keys[id(r)], r) for r in self._visible(records)]
+        driver = getattr(self.app, "jobs_driver", None)
+        for key, item, child in self.job_rows.arrange(visible, self.filter_mode, self.find_text):
+            if isinstance(item, BatchRecord):
+                rows[key] = self.cells_for(item, now, child=child)
+                continue
+            progress = self.job_rows.progress[item.id]
+            expanded = item.id in self.job_rows.expanded
+            values = job_cells(progress, expanded, self._colours, now, job_note(driver, item))
+            if self.marked == self._job_ref(item):
+                values["name"] = Text("◆ ", style="bold") + values["name"]
+            rows[key] = tuple(values[c.key] for c in self._columns)
         order = list(rows)
         with self.app.batch_update():
             if order != self._order:
                 self._rebuild(rows, order)
             else:
                 self._update_in_place(rows)
-        self.query_one("#batches-empty").set_class(not records and not self.unknown, "-shown")
+        empty = not records and not self.unknown and not self.job_rows.jobs
+        self.query_one("#batches-empty").set_class(empty, "-shown")
         self._update_hint()
 
     def _update_in_place(self, rows: dict[str, tuple[Any, ...]]) -> None:
@@ -298,7 +320,8 @@ class BatchesScreen(Screen[None]):
     # ----------------------------------------------------------------- poller messages
 
     @on(BatchesChanged)
-    def _on_changed(self, message: BatchesChanged) -> None:
+    @on(JobsChanged)
+    def _on_changed(self, message: BatchesChanged | JobsChanged) -> None:
         self.reload()
         self._update_indicator()
         self.query_one(SpendLine).refresh_spend()
@@ -319,9 +342,12 @@ class BatchesScreen(Screen[None]):
         indicator = self.query_one("#batches-indicator", Static)
         poller = getattr(self.app, "poller", None)
         last_ok = getattr(poller, "last_ok_at", None)
-        active = sum(1 for r in self.records.values() if not r.terminal)
-        total = len(self.records)
-        parts = [f"{plural(total, 'batch', 'batches')}, {active} active"]
+        own = [r for r in self.records.values() if r.id not in self.job_rows.members]
+        active = sum(1 for r in own if not r.terminal)
+        jobs = self.job_rows.jobs.values()
+        active += sum(1 for j in jobs if not j.terminal)
+        jobs_text = f"{plural(len(jobs), 'job')}, " if jobs else ""
+        parts = [f"{plural(len(own), 'batch', 'batches')}, {jobs_text}{active} active"]
         if self.filter_mode != "all":
             parts.append(f"filter: {self.filter_mode}")
         if self.find_text:
@@ -347,6 +373,8 @@ class BatchesScreen(Screen[None]):
         elif key.startswith(UNKNOWN_PREFIX):
             text = "Outcome unknown: the create answer was lost. l look up on the server · x forget"
             warn = True
+        elif (job := self.job_rows.job_of(key)) is not None:
+            text, warn = self.job_rows.hint(job, getattr(self.app, "jobs_driver", None))
         else:
             record = self.records.get(key)
             if record is None:
@@ -365,6 +393,12 @@ class BatchesScreen(Screen[None]):
                     bits.append(f"{', '.join(problems)}: R retries them")
                     warn = True
                 text = " · ".join(bits)
+        marked = self._marked_record()
+        if marked is not None and text:
+            same = self._highlighted_ref()[0] == self.marked
+            text = (
+                f"◆ marked{'' if same else f': {marked.label}, = compares it with this'} · {text}"
+            )
         hint.update(text)
         hint.set_class(warn, "-warning")
 
@@ -401,6 +435,34 @@ class BatchesScreen(Screen[None]):
         if batch_id in self._order:
             self.table.move_cursor(row=self._order.index(batch_id))
 
+    @staticmethod
+    def _ref(record: BatchRecord) -> ResultSetRef:
+        return ResultSetRef("batch", record.id, record.origin)
+
+    @staticmethod
+    def _job_ref(job: Job) -> ResultSetRef:
+        return ResultSetRef("job", job.id, job.origin)
+
+    def _highlighted_ref(self) -> tuple[ResultSetRef | None, str]:
+        """The highlighted batch or job as one side of a comparison, and its label."""
+        job = self.job_rows.job_of(self.highlighted_key())
+        if job is not None:
+            return self._job_ref(job), job.label
+        record = self.highlighted()
+        return (self._ref(record), record.label) if record else (None, "")
+
+    def _marked_record(self) -> BatchRecord | Job | None:
+        items: list[BatchRecord | Job] = [*self.records.values(), *self.job_rows.jobs.values()]
+        return next(
+            (
+                item
+                for item in items
+                if (self._ref(item) if isinstance(item, BatchRecord) else self._job_ref(item))
+                == self.marked
+            ),
+            None,
+        )
+
     def _unknown_entry(self) -> Intent | None:
         key = self.highlighted_key()
         if not key or not key.startswith(UNKNOWN_PREFIX):
@@ -413,7 +475,16 @@ class BatchesScreen(Screen[None]):
         not apply to the highlighted batch (a finished batch cannot be cancelled)."""
         if action in ("lookup_unknown", "forget_unknown"):
             return self._unknown_entry() is not None
-        if action in ("details", "open_results", "retry", "cancel", "copy_id"):
+        job = self.job_rows.job_of(self.highlighted_key())
+        if action == "toggle_job":
+            return job is not None
+        if job is not None and action in ("mark", "compare"):
+            return True
+        if job is not None and action in ("details", "open_results", "retry", "cancel", "copy_id"):
+            if action == "retry":
+                return None  # a job retries by itself, round after round
+            return None if action == "cancel" and job.terminal else True
+        if action in ("details", "open_results", "retry", "cancel", "copy_id", "mark", "compare"):
             record = self.highlighted()
             if record is None:
                 return None if self._unknown_entry() is None else False
@@ -445,7 +516,21 @@ class BatchesScreen(Screen[None]):
                 self.notify("No batch selected.")
         return record
 
+    def _highlighted_job(self) -> Any:
+        return self.job_rows.job_of(self.highlighted_key())
+
+    def action_toggle_job(self) -> None:
+        job = self._highlighted_job()
+        if job is not None:
+            self.job_rows.toggle(job.id)
+            self.apply(list(self.records.values()))
+
     def action_details(self) -> None:
+        if (job := self._highlighted_job()) is not None:
+            from fr_tui.tui.screens.job_details import JobDetailsScreen
+
+            self.app.push_screen(JobDetailsScreen(job.id))
+            return
         if self._unknown_entry() is not None:
             self.action_lookup_unknown()
             return
@@ -473,11 +558,17 @@ class BatchesScreen(Screen[None]):
         self.notify("Auto-refresh paused." if paused else "Auto-refresh resumed.", timeout=3)
 
     def action_cancel(self) -> None:
+        if (job := self._highlighted_job()) is not None:
+            job_rows.request_cancel(self, job)
+            return
         record = self._need_record()
         if record is not None:
             batch_actions.request_cancel(self, record)
 
     def action_open_results(self) -> None:
+        if (job := self._highlighted_job()) is not None:
+            job_rows.open_results(self, job)
+            return
         record = self._need_record()
         if record is not None:
             batch_actions.open_results(self, record)
@@ -488,9 +579,26 @@ class BatchesScreen(Screen[None]):
             batch_actions.retry(self, record)
 
     def action_copy_id(self) -> None:
+        if (job := self._highlighted_job()) is not None:
+            job_rows.copy_id(self, job)
+            return
         record = self._need_record()
         if record is not None:
             batch_actions.copy_id(self, record)
+
+    def action_mark(self) -> None:
+        from fr_tui.tui.screens.compare import mark
+
+        ref, label = self._highlighted_ref()
+        mark(self, ref, label)
+        self.apply(list(self.records.values()))
+        self._update_hint()
+        self.refresh_bindings()
+
+    def action_compare(self) -> None:
+        from fr_tui.tui.screens.compare import compare_with
+
+        compare_with(self, self._highlighted_ref()[0])
 
     def action_cycle_filter(self) -> None:
         filters = filters_for(list(self.records.values()))

@@ -54,6 +54,7 @@ class _Run:
     progress: tuple[int, int, int] = (0, 0, 0)  # bytes done, bytes total, rows
     report: Report | None = None
     estimate: Any = None  # core.estimate.Estimate, made with the validation
+    signature: Any = None  # core.userfiles.FileSignature: the file as it was checked
     error: str | None = None
     finished: bool = False
     handled: bool = False
@@ -279,25 +280,26 @@ class FilesScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="files-validate", exit_on_error=False)
     def _validate(self, run: _Run, limits: Limits) -> None:
-        from fr_tui.core.validate import validate_path
+        from fr_tui.core.prepare import prepare_submit
         from fr_tui.tui.costs import costs
 
         def progress(done: int, total: int, rows: int) -> None:
             run.progress = (done, total, rows)
 
         try:
-            # the model checks and the estimate's tallies ride along with validation
-            checks = costs(self.app).checks()
-            run.report = validate_path(
+            # the step every submit goes through: the model checks and the estimate's
+            # tallies ride along with validation
+            prepared = prepare_submit(
                 run.path,
-                limits,
+                costs(self.app).basis(),
+                limits=limits,
                 on_problem=run.problems.append,
                 on_progress=progress,
                 cancel=run.cancel,
-                observer=checks,
             )
+            run.report, run.signature = prepared.report, prepared.signature
             if run.report.complete:
-                run.estimate = costs(self.app).estimate(checks, run.report)
+                run.estimate = prepared.estimate
         except OSError as exc:
             run.error = f"Cannot read {run.path.name}: {exc.strerror or exc}"
         except Exception as exc:  # a validator bug must not take the app down
@@ -554,9 +556,12 @@ class FilesScreen(Screen[None]):
         from fr_tui.tui.modals.submit import SubmitModal
 
         assert self.current_path is not None and self.report is not None
-        estimate = self.run.estimate if self.run is not None else None
+        run = self.run
+        estimate = run.estimate if run is not None else None
+        signature = run.signature if run is not None else None
         self.app.push_screen(
-            SubmitModal(self.current_path, self.report, estimate=estimate), self._submitted
+            SubmitModal(self.current_path, self.report, estimate=estimate, signature=signature),
+            self._submitted,
         )
 
     def _submitted(self, record: Any) -> None:
@@ -565,7 +570,7 @@ class FilesScreen(Screen[None]):
         app: Any = self.app
         self.notify(f"Batch {record.id} created ({record.status}).", title="Submitted")
         try:
-            app.poller.watch(record.id)
+            app.poller.watch(record.origin, record.id)
         except Exception:
             pass
         from fr_tui.tui.messages import BatchesChanged

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from bisect import bisect_left, bisect_right
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from fr_tui.core.units import plural
 from fr_tui.tui import batch_actions
 from fr_tui.tui.messages import BatchesChanged, BatchFinished
 from fr_tui.tui.results_loading import LoadedResults, ResultsLoader, file_warnings, needs_download
+from fr_tui.tui.view_find import FindInView
 from fr_tui.tui.widgets.app_footer import AppFooter
 from fr_tui.tui.widgets.app_header import AppHeader
 from fr_tui.tui.widgets.result_view import ResultView, clip
@@ -69,7 +69,9 @@ def groups_text(joined: JoinedResults, width: int) -> str:
     return "\n".join(lines)
 
 
-class ResultsScreen(Screen[None]):
+class ResultsScreen(FindInView, Screen[None]):
+    FIND_ID = "results-find"
+
     DEFAULT_CSS = """
     ResultsScreen #results-title { height: 1; background: $panel; color: $text; padding: 0 1; text-style: bold; }
     ResultsScreen #results-head { height: auto; }
@@ -99,7 +101,7 @@ class ResultsScreen(Screen[None]):
         self.record: BatchRecord | None = None
         self.joined: JoinedResults | None = None
         self.merged_children: list[str] = []
-        self.cost_text: str | None = None  # actual cost beside the estimate, from the join
+        self.cost_text: str | None = None  # actual cost beside the estimate, once known
         self.filters: list[str] = list(BASE_FILTERS)
         self.filter_index = 0
         self.find_text = ""
@@ -262,9 +264,22 @@ class ResultsScreen(Screen[None]):
             self.set_status("Read error")
             return
         self._loaded.append(loaded)
-        self.cost_text = loaded.cost_text
+        for note in loaded.notes:
+            self.notify(note, title="Retry not merged", severity="warning", timeout=10)
         self.merged_children = loaded.merged_children
         self.show_joined(loaded.joined)
+        self._show_cost(loader, record, loaded)  # after the rows: it may walk every row
+
+    @work(thread=True, exclusive=True, group="results-cost", exit_on_error=False)
+    def _show_cost(self, loader: ResultsLoader, record: BatchRecord, loaded: Any) -> None:
+        text = loader.cost_text(record, loaded)
+        if text is not None:
+            self.app.call_from_thread(self._cost_known, text)
+
+    def _cost_known(self, text: str) -> None:
+        self.cost_text = text
+        if self.joined is not None:
+            self.query_one("#results-summary", Static).update(summary_text(self.joined, text))
 
     def _show_title(self, record: BatchRecord) -> None:
         store = self.app.store
@@ -317,62 +332,14 @@ class ResultsScreen(Screen[None]):
     def action_cycle_filter(self) -> None:
         self.apply_filter(self.filter_index + 1)
 
-    def _recompute_matches(self) -> None:
-        view = self.view
-        positions = []
-        for row in self._match_rows:
-            at = view.position_of(row)
-            if at >= 0:
-                positions.append(at)
-        self._match_positions = positions
-
-    def action_find(self) -> None:
-        find = self.query_one("#results-find", Input)
-        find.add_class("-active")
-        find.value = self.find_text
-        find.focus()
-
-    def _close_find(self) -> None:
-        find = self.query_one("#results-find", Input)
-        find.remove_class("-active")
-        self.view.focus()
-
     @on(Input.Submitted, "#results-find")
     def _find_submitted(self, event: Input.Submitted) -> None:
         self._close_find()
         self.search(event.value.strip())
 
     def search(self, text: str) -> None:
-        self.find_text = text
         joined = self.joined
-        self._match_rows = joined.search(text) if joined is not None and text else []
-        self._recompute_matches()
-        self._refresh_status()
-        if text and not self._match_positions:
-            self.notify(f"No row here matches '{text}'", severity="warning")
-        elif text:
-            self._jump(forward=True, inclusive=True)
-
-    def _jump(self, *, forward: bool, inclusive: bool = False) -> None:
-        positions = self._match_positions
-        if not positions:
-            if self.find_text:
-                self.notify(f"No row here matches '{self.find_text}'", severity="warning")
-            return
-        cursor = self.view.cursor
-        if forward:
-            at = bisect_left(positions, cursor) if inclusive else bisect_right(positions, cursor)
-            target = positions[at % len(positions)]
-        else:
-            at = bisect_left(positions, cursor) - 1
-            target = positions[at % len(positions)]
-        self.view.cursor = target
-
-    def action_find_next(self) -> None:
-        self._jump(forward=True)
-
-    def action_find_previous(self) -> None:
-        self._jump(forward=False)
+        self.show_matches(text, joined.search(text) if joined is not None and text else [])
 
     @on(ResultView.CursorMoved)
     def _cursor_moved(self) -> None:
@@ -411,8 +378,7 @@ class ResultsScreen(Screen[None]):
         self.notify(f"Copied the {what} of {cid} ({len(text):,} chars)", title="Copied")
 
     def action_back(self) -> None:
-        find = self.query_one("#results-find", Input)
-        if find.has_class("-active"):
+        if self.find_is_open():
             self._close_find()
             return
         if len(self.app.screen_stack) > 1:
@@ -439,18 +405,12 @@ class ResultsScreen(Screen[None]):
     @work(exclusive=True, group="results-export", exit_on_error=False)
     async def export(self, path: Path, fmt: str, rows: list[int] | None = None) -> None:
         from fr_tui.core.export import export_rows
+        from fr_tui.tui.modals.export import export_in_thread
 
         joined = self.joined
         assert joined is not None
-        self.set_status(f"Exporting to {path}…")
-        try:
-            written = await asyncio.to_thread(export_rows, joined, path, fmt, rows)  # type: ignore[arg-type]
-        except (OSError, ValueError) as exc:
-            self.notify(str(exc), title="Export failed", severity="error")
-            self._refresh_status()
-            return
+        await export_in_thread(self, path, lambda: export_rows(joined, path, fmt, rows))  # type: ignore[arg-type]
         self._refresh_status()
-        self.notify(f"{plural(written, 'row')} written to {path}", title="Exported")
 
     def action_retry(self) -> None:
         joined, record = self.joined, self.record

@@ -35,7 +35,7 @@ class EstimateLine(Static):
         if self.estimate is None:
             self.update("Estimate: not available")
             return
-        self.update(f"Estimate: {self.estimate.summary_text(rows=False)}")
+        self.update(f"Estimate: {self.estimate.summary_text()}")
         self._check_budget()
 
     @work(thread=True, exclusive=True, group="budget", exit_on_error=False)
@@ -48,9 +48,7 @@ class EstimateLine(Static):
         self.over_budget = problem
         if problem:
             self.add_class("-over")
-            self.update(
-                f"Estimate: {self.estimate.summary_text(rows=False)}\nOver budget: {problem}"
-            )
+            self.update(f"Estimate: {self.estimate.summary_text()}\nOver budget: {problem}")
         self.post_message(self.Checked())
 
 
@@ -58,7 +56,7 @@ class SpendLine(Static):
     """Today's and this week's spend of the active profile, refreshed when asked."""
 
     DEFAULT_CSS = """
-    SpendLine { height: 1; padding: 0 1; color: $text-muted; }
+    SpendLine { height: auto; max-height: 2; padding: 0 1; color: $text-muted; }
     """
 
     def __init__(self, **kwargs: Any) -> None:

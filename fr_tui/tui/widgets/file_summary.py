@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 from rich.text import Text
 
 from fr_tui.core.jsonl import LineIndex
-from fr_tui.core.units import human_bytes, human_count, plural
+from fr_tui.core.tokens import PromptTokens
+from fr_tui.core.units import human_bytes, plural
 from fr_tui.tui.widgets.jsonl_view import ERROR_MARK
 from fr_tui.tui.widgets.verdict import badge_style
 
@@ -23,6 +24,15 @@ def _top(counts: dict[str, int], n: int = 2) -> str:
     items = sorted(counts.items(), key=lambda kv: -kv[1])
     text = ", ".join(name for name, _ in items[:n])
     return text + (f" +{len(items) - n}" if len(items) > n else "")
+
+
+def prompt_tokens(report: Report, estimate: Estimate | None) -> PromptTokens:
+    """The file's prompt tokens as every screen shows them: the estimate's (corrected by
+    past batches) when there is one, else the validator's count (core/tokens.py)."""
+    if estimate is not None:
+        return estimate.prompt_tokens
+    tokens = report.stats.get("est_input_tokens") or 0
+    return PromptTokens(tokens)
 
 
 def file_summary(
@@ -46,9 +56,9 @@ def file_summary(
             text.append(f" · {_top(stats['providers'])}")
         if stats.get("models"):
             text.append(f" · {_top(stats['models'])}")
-        tokens = stats.get("est_input_tokens")
-        if tokens:
-            text.append(f" · ~{human_count(tokens)} tokens")
+        tokens = prompt_tokens(report, estimate)
+        if tokens.tokens:
+            text.append(f" · {tokens.short_text}")
         text.append("\n")
         if not report.complete:
             text.append("validation stopped", style="bold")

@@ -262,6 +262,21 @@ class ResultView(ScrollView, can_focus=True):
         elif self.cursor > top + page - 1:
             self.scroll_to(y=self.cursor - page + 1, animate=False, immediate=True)
 
+    def jump(self, positions: Sequence[int], *, forward: bool, inclusive: bool = False) -> bool:
+        """Move the cursor to the next (or previous) of `positions` (ascending), wrapping
+        around; False when there is none. `inclusive`: the cursor's own counts."""
+        if not positions:
+            return False
+        from bisect import bisect_left, bisect_right
+
+        cursor = self.cursor
+        if forward:
+            at = bisect_left(positions, cursor) if inclusive else bisect_right(positions, cursor)
+        else:
+            at = bisect_left(positions, cursor) - 1
+        self.cursor = positions[at % len(positions)]
+        return True
+
     def action_cursor_down(self) -> None:
         self.cursor += 1
 

@@ -1,0 +1,112 @@
+"""Who drives a job, and stopping one: the job's lock (`locks/job-<id>.lock`,
+core/locks.py) is held by the one process that drives it, for as long as it drives (the
+kernel lets go when that process ends, however it ends); `JobDriver` is that loop, and
+`cancel_job` stops a job from any process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from fr_tui.core.api import BatchClient
+from fr_tui.core.jobs import JobEngine, Step, cancel_batches
+from fr_tui.core.jobs_store import BLOCKED, PART_RUNNING, TERMINAL, Job, JobStore
+from fr_tui.core.locks import WorkLock, lock_path, owner_alive
+from fr_tui.core.paths import Paths
+from fr_tui.core.store import HistoryStore
+
+
+def job_lock(store: HistoryStore, job_id: str) -> WorkLock:
+    return WorkLock(lock_path(store.path.parent / "locks", "job", job_id))
+
+
+def driven_elsewhere(store: HistoryStore, job_id: str) -> bool:
+    """Whether some process holds the job's lock (drives it) right now."""
+    return owner_alive(lock_path(store.path.parent / "locks", "job", job_id))
+
+
+class JobDriver:
+    """Drives one job while holding its lock: `run()` steps until the job ends, is
+    blocked, or `stop()` is called. `acquire()` says whether this process may drive it."""
+
+    def __init__(self, engine: JobEngine, *, interval: float = 10.0) -> None:
+        self.engine = engine
+        self.interval = interval
+        self.lock = job_lock(engine.store, engine.job_id)
+        self._stop = asyncio.Event()
+
+    def acquire(self) -> bool:
+        return self.lock.acquire(wait=False)
+
+    def release(self) -> None:
+        job = self.engine.jobs.get(self.engine.job_id)
+        self.lock.release(remove=job is not None and job.status in TERMINAL)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self, on_step: Callable[[Step], None] | None = None) -> Job:
+        assert self.lock.held, "acquire() the job's lock first"
+        while True:
+            step = await self.engine.advance()
+            if on_step is not None:
+                on_step(step)
+            if step.job.terminal or step.job.status == BLOCKED or self._stop.is_set():
+                return step.job
+            if step.progressed:
+                await asyncio.sleep(0)
+                continue
+            try:
+                await asyncio.wait_for(self._stop.wait(), timeout=self.interval)
+            except TimeoutError:
+                pass
+
+
+async def cancel_job(
+    client: BatchClient, store: HistoryStore, paths: Paths, job_id: str
+) -> tuple[Job, bool]:
+    """Cancel a job, from any process: the wish is written first (a driver elsewhere
+    notices it at its next step, and creates nothing more), then what runs is cancelled.
+    Returns the job and whether another process drives it (it marks it cancelled)."""
+    jobs = JobStore(store)
+    job = jobs.get(job_id)
+    if job is None:
+        raise KeyError(job_id)
+    if job.terminal:
+        return job, False
+    jobs.request_cancel(job_id)
+    lock = job_lock(store, job_id)
+    if lock.acquire(wait=False):
+        try:
+            step = await JobEngine(client, store, paths, job_id).advance()
+        finally:
+            lock.release(remove=True)
+        return step.job, False
+    running = [p.batch_id for p in jobs.parts(job_id) if p.state == PART_RUNNING]
+    await cancel_batches(client, store, job, running)
+    return jobs.get(job_id) or job, True
+
+
+async def merge_what_ended(client: BatchClient, store: HistoryStore, paths: Paths, job: Job) -> Job:
+    """A cancelled job's merged result from what its parts answered: batches that ended
+    since are downloaded first; rows no batch answered are missing."""
+    lock = job_lock(store, job.id)
+    if not lock.acquire(wait=False):
+        return job  # the driver is still settling it: ask again in a moment
+    try:
+        engine = JobEngine(client, store, paths, job.id)
+        await engine.read_ended()
+        await engine.merge(job)
+    finally:
+        lock.release()
+    return engine.job()
+
+
+__all__ = [
+    "JobDriver",
+    "cancel_job",
+    "driven_elsewhere",
+    "job_lock",
+    "merge_what_ended",
+]

@@ -1,0 +1,184 @@
+"""Jobs in the TUI (issue 11): a job is one row in the Batches list (expandable to its
+batches), its details and its merged results, driven by the app while it is open, and
+never by two processes at once."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from job_helpers import write_input
+
+from fr_tui.core.config import load_config
+from fr_tui.core.jobs_control import job_lock
+from fr_tui.core.jobs_store import Job, JobSettings, JobStore
+from fr_tui.core.paths import get_paths
+from fr_tui.core.store import HistoryStore
+from fr_tui.tui.screens.batches import BatchesScreen
+from fr_tui.tui.screens.job_details import JobDetailsScreen
+from fr_tui.tui.screens.job_results import JobResultsScreen
+
+
+def make_app(tick: float = 0.01) -> Any:
+    from fr_tui.tui.app import FrTuiApp
+
+    app = FrTuiApp(config=load_config(), paths=get_paths(), sandbox=True, sandbox_tick=tick)
+    app.config.auto_download = False
+    app.poller.interval = 0.03
+    app.jobs_driver.interval = 0.03
+    return app
+
+
+async def wait_for(pilot: Any, condition: Callable[[], Any], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await pilot.pause(0.03)
+
+
+def new_job(
+    store: HistoryStore, path: Path, max_rows: int, job_id: str = "job-20260101-aaaaaa"
+) -> Job:
+    job = Job(
+        id=job_id,
+        origin="sandbox",
+        input_path=str(path),
+        input_sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+        settings=JobSettings(max_rows=max_rows, max_bytes=1 << 30),
+        profile="sandbox",
+        input_bytes=path.stat().st_size,
+        endpoint="/v1/chat/completions",
+    )
+    return JobStore(store).add(job)
+
+
+def batches_screen(app: Any) -> BatchesScreen:
+    for stack in app._screen_stacks.values():
+        for screen in stack:
+            if isinstance(screen, BatchesScreen):
+                return screen
+    raise AssertionError("no batches screen")
+
+
+def cell(screen: BatchesScreen, key: str, column: str) -> str:
+    return str(screen.table.get_cell(key, column)) if key in screen._order else ""
+
+
+async def test_a_job_runs_in_the_app_as_one_row_that_expands_to_its_batches(
+    tmp_path: Path,
+) -> None:
+    path = write_input(tmp_path / "in.jsonl", 60, "sandbox/flaky-20")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        job = new_job(app.store, path, max_rows=20)
+        await pilot.press("2")
+        screen = batches_screen(app)
+        key = f"job:{job.id}"
+        await wait_for(pilot, lambda: "completed" in cell(screen, key, "status"))
+        # one row for the job: its batches are under it, hidden until it is expanded
+        assert screen._order == [key]
+        assert "✓ 60" in cell(screen, key, "progress")
+        assert cell(screen, key, "name").startswith("▸ in.jsonl")
+        screen.select_batch(key)
+        await pilot.press("space")
+        made = JobStore(app.store).batch_ids(job.id)
+        assert len(made) == 4  # 3 parts, and one more round for the flaky rows
+        assert screen._order == [key, *made]
+        assert cell(screen, made[0], "name").startswith("  └ in.jsonl · part 1")
+        assert cell(screen, key, "name").startswith("▾")
+        await pilot.press("space")
+        assert screen._order == [key]
+        # enter: the job's details; o there: its merged rows, offline from the file
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailsScreen))
+        details = app.screen
+        assert details.table.row_count == 4
+        assert "✓ 60 ok · ✗ 0 failed · ? 0 missing · of 60 rows" in str(
+            details.query_one("#job-summary").render()
+        )
+        await pilot.press("o")
+        await wait_for(pilot, lambda: isinstance(app.screen, JobResultsScreen))
+        results = app.screen
+        await wait_for(pilot, lambda: results.joined is not None)
+        assert results.joined.counts == {"total": 60, "ok": 60, "failed": 0, "missing": 0}
+        assert results.joined.custom_ids[59] == "row-00059"
+        assert results.check_action("retry", ()) is False  # a job retries by itself
+        await wait_for(pilot, lambda: any("Job finished" in n.title for n in app._notifications))
+        # a job's batches do not each ring the bell: the job says once when it ends
+        assert not any(n.title == "Batch finished" for n in app._notifications)
+
+
+async def test_a_job_another_process_drives_is_watched_not_driven(tmp_path: Path) -> None:
+    path = write_input(tmp_path / "in.jsonl", 20, "openai/gpt-4.1-nano")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        job = new_job(app.store, path, max_rows=10)
+        elsewhere = job_lock(app.store, job.id)
+        assert elsewhere.acquire(wait=False)  # "another process" holds the job's lock
+        try:
+            await pilot.press("2")
+            screen = batches_screen(app)
+            await wait_for(pilot, lambda: job.id in app.jobs_driver.elsewhere)
+            screen.reload()
+            screen.select_batch(f"job:{job.id}")
+            await pilot.pause(0.1)
+            hint = str(screen.query_one("#batches-hint").render())
+            assert "driven by another fr-tui process: watching" in hint
+            assert JobStore(app.store).get(job.id).status == "planning"  # untouched
+            assert app.sandbox_server.app.store.batches == {}
+        finally:
+            elsewhere.release()
+        await wait_for(pilot, lambda: JobStore(app.store).get(job.id).status == "completed")
+
+
+async def test_cancel_a_job_from_its_details(tmp_path: Path) -> None:
+    path = write_input(tmp_path / "in.jsonl", 30, "openai/gpt-4.1-nano")
+    app = make_app(tick=5.0)  # its batches stay in progress
+    async with app.run_test(size=(80, 24)) as pilot:
+        job = new_job(app.store, path, max_rows=10)
+        await wait_for(pilot, lambda: len(JobStore(app.store).batch_ids(job.id)) == 3)
+        app.push_screen(JobDetailsScreen(job.id))
+        await wait_for(pilot, lambda: isinstance(app.screen, JobDetailsScreen))
+        await pilot.press("c")
+        await wait_for(pilot, lambda: app.screen.query("#confirm-yes"))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: JobStore(app.store).get(job.id).status == "cancelled")
+        statuses = {b["status"] for b in app.sandbox_server.app.store.batches.values()}
+        assert statuses <= {"cancelling", "cancelled"}
+
+
+async def test_a_job_row_is_marked_and_compared_with_a_batch(tmp_path: Path) -> None:
+    from fr_tui.core.workflow import poll_batch, submit_file
+    from fr_tui.tui.screens.compare import CompareScreen
+
+    path = write_input(tmp_path / "in.jsonl", 30, "openai/gpt-4.1-nano")
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        job = new_job(app.store, path, max_rows=10)
+        await pilot.press("2")
+        screen = batches_screen(app)
+        key = f"job:{job.id}"
+        await wait_for(pilot, lambda: "completed" in cell(screen, key, "status"))
+        record = await submit_file(
+            app.client, app.store, path, profile="sandbox", allow_duplicate=True
+        )
+        while not (await poll_batch(app.client, app.store, record.id))[0].terminal:
+            await pilot.pause(0.03)
+        await wait_for(pilot, lambda: record.id in screen._order)
+        screen.select_batch(key)
+        await pilot.press("m")
+        await wait_for(pilot, lambda: cell(screen, key, "name").startswith("◆"))
+        screen.select_batch(record.id)
+        await pilot.press("equals_sign")
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, CompareScreen) and app.screen.comparison is not None,
+        )
+        compared = app.screen
+        assert (compared.a.kind, compared.a.id) == ("job", job.id)
+        assert (compared.b.kind, compared.b.id) == ("batch", record.id)
+        assert compared.comparison.summary().both == 30
