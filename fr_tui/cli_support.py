@@ -36,7 +36,9 @@ def _plain_money(value: Any) -> Any:
 def print_json(value: Any) -> None:
     import msgspec
 
-    text = msgspec.json.format(msgspec.json.encode(_plain_money(value)), indent=2).decode()
+    # dataclasses and the like made plain first, so a Decimal inside one is money too
+    plain = _plain_money(msgspec.to_builtins(value, builtin_types=(Decimal,)))
+    text = msgspec.json.format(msgspec.json.encode(plain), indent=2).decode()
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
