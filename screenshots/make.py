@@ -68,7 +68,29 @@ async def seed(paths) -> dict[str, str]:
                 record = store.get("sandbox", batch_id)
                 if record and record.status == "completed":
                     await fetch_results(client, store, record, record.results_folder(paths))
+    ids["job"] = run_job(paths)
     return ids
+
+
+def run_job(paths) -> str:
+    """A job of three parts over the chat sample on a flaky model (so a retry round
+    runs), driven to its end by `fr-tui run` on the same sandbox state."""
+    import json
+    import subprocess
+
+    flaky = paths.data_dir / "chat-flaky.jsonl"
+    rows = [json.loads(line) for line in (SAMPLES / "chat.jsonl").read_text().splitlines()]
+    for row in rows:
+        row["body"]["model"] = "sandbox/flaky-40"
+    flaky.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    done = subprocess.run(
+        [sys.executable, "-m", "fr_tui", "--sandbox", "run", str(flaky), "--name",
+         "flaky eval", "--max-rows", "5", "--poll-interval", "0.02", "--json"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode not in (0, 4):
+        raise SystemExit(f"fr-tui run failed: {done.stderr}")
+    return str(json.loads(done.stdout)["job_id"])
 
 
 async def until(pilot, check: Callable[[], bool], limit: float = 10.0) -> None:
@@ -155,6 +177,18 @@ def main() -> int:
             await pilot.press("enter")
             await until(pilot, lambda: getattr(app.screen, "detail_position", None) is not None)
 
+        async def jobs(app, pilot) -> None:
+            app.open_batches(select=f"job:{ids['job']}")
+            await until(pilot, lambda: getattr(app.screen, "highlighted_key", lambda: None)()
+                        == f"job:{ids['job']}")  # fmt: skip
+            await pilot.press("space")  # the job's parts and rounds, under its row
+            await pilot.pause(0.3)
+
+        async def job_details(app, pilot) -> None:
+            await jobs(app, pilot)
+            await pilot.press("enter")
+            await pilot.pause(0.8)
+
         async def help_screen(app, pilot) -> None:
             await pilot.press("question_mark")
             await pilot.pause(0.3)
@@ -168,6 +202,8 @@ def main() -> int:
             "submit": submit,
             "compare": compare,
             "compare-detail": compare_detail,
+            "jobs": jobs,
+            "job-details": job_details,
             "help": help_screen,
         }
         for name, steps in shots.items():

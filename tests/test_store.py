@@ -144,7 +144,7 @@ def test_history_written_before_origins_were_normalised_still_matches(tmp_path: 
     origin a client now has."""
     from fr_tui.core.costlog import batch_costs
     from fr_tui.core.intents import IntentLog
-    from fr_tui.core.store import NORMALISE_ORIGINS
+    from fr_tui.core.schema import NORMALISE_ORIGINS
 
     db = tmp_path / "h.db"
     before = MIGRATIONS.index(NORMALISE_ORIGINS)  # the history as it was before it

@@ -63,6 +63,7 @@ from fr_tui.core.jobs_store import (
     MERGING,
     PART_DONE,
     PART_ENDED,
+    PART_NAME_MARK,
     PART_PENDING,
     PART_RUNNING,
     PART_SPLIT,
@@ -417,7 +418,7 @@ class JobEngine:
         return made
 
     async def _create(self, job: Job, part: JobPart, alone: bool) -> None:
-        name = f"{job.label} · part {part.part}"
+        name = f"{job.label}{PART_NAME_MARK}{part.part}"
         if part.round > 1:
             name += f" · round {part.round}"
         record = await submit_file(

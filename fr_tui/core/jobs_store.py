@@ -54,6 +54,17 @@ def new_job_id(clock: float | None = None) -> str:
     return f"job-{day}-{secrets.token_hex(3)}"
 
 
+# A part's batch is named `<job label> · part N[ · round R]`: under its job's row the
+# list shows only `part N · round R` (part_label).
+PART_NAME_MARK = " · part "
+
+
+def part_label(name: str) -> str:
+    """`part 2 · round 2` from a part batch's name; any other name as it is."""
+    head, mark, tail = name.rpartition(PART_NAME_MARK)
+    return f"part {tail}" if head and mark else name
+
+
 @dataclass(frozen=True)
 class JobSettings:
     max_rows: int

@@ -88,7 +88,7 @@ async def test_a_job_runs_in_the_app_as_one_row_that_expands_to_its_batches(
         made = JobStore(app.store).batch_ids(job.id)
         assert len(made) == 4  # 3 parts, and one more round for the flaky rows
         assert screen._order == [key, *made]
-        assert cell(screen, made[0], "name").startswith("  └ in.jsonl · part 1")
+        assert cell(screen, made[0], "name").startswith("  └ part 1")
         assert cell(screen, key, "name").startswith("▾")
         await pilot.press("space")
         assert screen._order == [key]

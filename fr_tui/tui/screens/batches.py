@@ -22,7 +22,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Input, Static
 
 from fr_tui.core.intents import Intent, IntentLog
-from fr_tui.core.jobs_store import Job
+from fr_tui.core.jobs_store import Job, part_label
 from fr_tui.core.models import Batch
 from fr_tui.core.result_sets import ResultSetRef
 from fr_tui.core.store import BatchRecord
@@ -186,7 +186,7 @@ class BatchesScreen(Screen[None]):
             "status": status_text(record, self._colours),
             # Text, not str: the table would read "[...]" in a name or id as markup.
             "name": (Text("◆ ", style="bold") if self.marked == self._ref(record) else Text())
-            + Text(("  └ " if child else "") + record.label),
+            + Text(f"  └ {part_label(record.label)}" if child else record.label),
             "progress": progress_text(record, 14),
             "created": ago(record.created_at, now),
             "time": timing_text(record, now),
