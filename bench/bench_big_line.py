@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import orjson
+import msgspec
 
 FRAME_MS = 1000 / 60
 
@@ -34,7 +34,7 @@ def make_file(folder: Path, size_mb: float) -> tuple[Path, int]:
 
     def row(i: int, text: str) -> bytes:
         return (
-            orjson.dumps(
+            msgspec.json.encode(
                 {
                     "custom_id": f"r{i}",
                     "provider": "openai",

@@ -32,7 +32,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import orjson
+import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_results import make_error, make_input, make_ok  # noqa: E402
@@ -92,9 +92,9 @@ def b_outcome(i: int) -> tuple[str, bool, bool]:
 
 def make_b_ok(i: int, same: bool, cut: bool, custom_id: str | None = None) -> bytes:
     if same and not cut:
-        line = orjson.loads(make_ok(i))
+        line = msgspec.json.decode(make_ok(i))
     else:
-        line = orjson.loads(make_ok(i))
+        line = msgspec.json.decode(make_ok(i))
         body = line["response"]["body"]
         body["model"] = "gpt-4.1-mini-2025-04-14"
         message = body["choices"][0]["message"]
@@ -103,7 +103,7 @@ def make_b_ok(i: int, same: bool, cut: bool, custom_id: str | None = None) -> by
             body["choices"][0]["finish_reason"] = "length"
     if custom_id is not None:
         line["custom_id"] = custom_id
-    return orjson.dumps(line)
+    return msgspec.json.encode(line)
 
 
 def generate_b(rows: int, a_input: Path, shape: str) -> tuple[Path, Path, Path]:
@@ -123,9 +123,9 @@ def generate_b(rows: int, a_input: Path, shape: str) -> tuple[Path, Path, Path]:
             for i, extra in ids:
                 line = make_input(i)
                 if extra is not None:
-                    row = orjson.loads(line)
+                    row = msgspec.json.decode(line)
                     row["custom_id"] = extra
-                    line = orjson.dumps(row)
+                    line = msgspec.json.encode(row)
                 handle.write(line + b"\n")
 
     def lines(kind: str) -> Iterator[bytes]:
@@ -138,9 +138,9 @@ def generate_b(rows: int, a_input: Path, shape: str) -> tuple[Path, Path, Path]:
             else:
                 line = make_error(i)
                 if extra is not None:
-                    row = orjson.loads(line)
+                    row = msgspec.json.decode(line)
                     row["custom_id"] = extra
-                    line = orjson.dumps(row)
+                    line = msgspec.json.encode(row)
                 yield line + b"\n"
 
     for path, kind in ((paths[1], "ok"), (paths[2], "failed")):

@@ -9,7 +9,7 @@ failed rows (scattered over the input), all ok. In fresh processes:
      bench_results_index.py's), reported for context;
   2. the merge: JobEngine.write_merged, with the indexes there (what a job does once its
      last round ended); time and peak RSS;
-  3. the baseline: a bare loop that reads every result file line by line, orjson-parses
+  3. the baseline: a bare loop that reads every result file line by line, msgspec-decodes
      each line and writes it out again (the same bytes in, about the same out).
 
 Budget: the merge's peak RSS under 300 MB (memory must not grow with the answers:
@@ -65,13 +65,14 @@ assert state.counts()["ok"] == state.rows, state.counts()
 print(time.perf_counter() - start)
 """
 BASELINE = """
-import sys, time, orjson
+import sys, time, msgspec
+encode, decode = msgspec.json.encode, msgspec.json.decode
 start = time.perf_counter()
 with open(sys.argv[1], "wb") as out:
     for path in sys.argv[2:]:
         with open(path, "rb") as f:
             for line in f:
-                out.write(orjson.dumps(orjson.loads(line)) + b"\\n")
+                out.write(encode(decode(line)) + b"\\n")
 print(time.perf_counter() - start)
 """
 

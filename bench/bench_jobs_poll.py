@@ -37,12 +37,12 @@ CONCURRENCY = 8
 
 
 def _write_input(path: Path, parts: int, rows_per_part: int) -> None:
-    import orjson
+    import msgspec
 
     with path.open("wb") as out:
         for i in range(parts * rows_per_part):
             out.write(
-                orjson.dumps(
+                msgspec.json.encode(
                     {
                         "custom_id": f"row-{i:06d}",
                         "provider": "openai",

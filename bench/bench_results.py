@@ -18,7 +18,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
-import orjson
+import msgspec
 
 from fr_tui.core.jsonl import LineIndex
 from fr_tui.core.results import join_results
@@ -27,7 +27,7 @@ DATA = Path(__file__).resolve().parent / "data"
 
 
 def make_input(i: int, pad: int = 0) -> bytes:
-    return orjson.dumps(
+    return msgspec.json.encode(
         {
             "custom_id": f"request-{i:06d}",
             "provider": "openai" if i % 3 else "anthropic",
@@ -70,7 +70,7 @@ def make_ok(i: int) -> bytes:
             "cost": 0.00012,
         },
     }
-    return orjson.dumps(
+    return msgspec.json.encode(
         {
             "id": f"batch_req_{i}",
             "custom_id": f"request-{i:06d}",
@@ -82,7 +82,7 @@ def make_ok(i: int) -> bytes:
 
 def make_error(i: int) -> bytes:
     if i % 2:
-        return orjson.dumps(
+        return msgspec.json.encode(
             {
                 "id": f"batch_req_{i}",
                 "custom_id": f"request-{i:06d}",
@@ -100,7 +100,7 @@ def make_error(i: int) -> bytes:
             "code": "rate_limit_exceeded",
         }
     }
-    return orjson.dumps(
+    return msgspec.json.encode(
         {
             "id": f"batch_req_{i}",
             "custom_id": f"request-{i:06d}",

@@ -2,10 +2,12 @@
 
 Budgets (issue 11): reopening past results shows rows in under 0.2 s; for 1,000,000 rows
 the first build takes at most 2x reading the files (the baseline: a bare loop reading the
-input, output and error files line by line and orjson.loads-ing each line, in the same
+input, output and error files line by line and orjson-parsing each line, in the same
 run) and peaks under 300 MB of RSS; a filter change (outcome or error group) stays under
-100 ms.
+100 ms. The build's ratio to the same loop with msgspec (fr-tui's own JSON library) is
+printed beside, for information; the orjson ratio decides (bench/baselines.py).
 
+    pip install -e '.[bench]'   # orjson, the budget's yardstick
     python bench/bench_results_index.py [--rows 50000,1000000] [--runs 3]
 
 Each figure is a median of --runs, measured in a fresh process (so RSS is the build's
@@ -23,19 +25,13 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from baselines import require_orjson, timed_parse_loop  # noqa: E402
 from bench_results import make_error, make_input, make_ok  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data"
 
-BASELINE = """
-import sys, time, orjson
-start = time.perf_counter()
-for path in sys.argv[1:]:
-    with open(path, "rb") as f:
-        for line in f:
-            orjson.loads(line)
-print(time.perf_counter() - start)
-"""
+BASELINE = timed_parse_loop("orjson")
+BASELINE_MSGSPEC = timed_parse_loop("msgspec")
 BUILD = """
 import sys, time
 from fr_tui.core.results import join_results
@@ -98,14 +94,16 @@ def main() -> int:
     parser.add_argument("--rows", default="50000,1000000")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
+    require_orjson()
     ok = True
     for rows in (int(r) for r in args.rows.split(",")):
         paths = [str(p) for p in generate(rows)]
         index = Path(paths[1]).parent / "index.frx"
         run(BASELINE, paths)  # warm the page cache
-        base, build, build_rss, shown, filters = [], [], [], [], []
+        base, base_msgspec, build, build_rss, shown, filters = [], [], [], [], [], []
         for _ in range(args.runs):
             base.append(run(BASELINE, paths)[0][0])
+            base_msgspec.append(run(BASELINE_MSGSPEC, paths)[0][0])
             index.unlink(missing_ok=True)
             (seconds,), peak = run(BUILD, paths)
             build.append(seconds)
@@ -114,6 +112,7 @@ def main() -> int:
             shown.append(first)
             filters.append(worst_filter)
         b, c = statistics.median(base), statistics.median(build)
+        m = statistics.median(base_msgspec)
         s, f = statistics.median(shown), statistics.median(filters)
         rss = max(build_rss)
         budgeted = rows >= 1_000_000
@@ -122,8 +121,9 @@ def main() -> int:
         size = sum(Path(p).stat().st_size for p in paths) / 1e6
         print(
             f"{rows:,} rows ({size:.0f} MB of files, index {index.stat().st_size / 1e6:.0f} MB): "
-            f"bare read+parse {b:.2f} s, first build {c:.2f} s (ratio {c / b:.2f}"
-            f"{', budget 2.0' if budgeted else ''}), build peak RSS {rss:.0f} MB"
+            f"bare read+parse {b:.2f} s with orjson, {m:.2f} s with msgspec; first build "
+            f"{c:.2f} s (ratio {c / b:.2f} to orjson{', budget 2.0' if budgeted else ''}; "
+            f"{c / m:.2f} to msgspec), build peak RSS {rss:.0f} MB"
             f"{' (budget 300)' if budgeted else ''}; reopen to rows {s * 1000:.0f} ms "
             f"(budget 200); slowest filter change {f * 1000:.1f} ms (budget 100)"
             f"  {'PASS' if passed else 'FAIL'}"

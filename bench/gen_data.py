@@ -13,7 +13,7 @@ import random
 import sys
 from pathlib import Path
 
-import orjson
+import msgspec
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -109,7 +109,7 @@ def gen_chat_file(path: str | Path, rows: int, target_bytes: int, seed: int = 7)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
-    empty_row_bytes = len(orjson.dumps(chat_row(rows, ""))) + 1
+    empty_row_bytes = len(msgspec.json.encode(chat_row(rows, ""))) + 1
     content_chars = max(1, target_bytes // max(rows, 1) - empty_row_bytes)
     # A handful of distinct contents reused round-robin: generation stays fast while
     # every line still differs (custom_id, model) and has a realistic length.
@@ -117,7 +117,7 @@ def gen_chat_file(path: str | Path, rows: int, target_bytes: int, seed: int = 7)
     with path.open("wb") as out:
         buf: list[bytes] = []
         for i in range(rows):
-            buf.append(orjson.dumps(chat_row(i, contents[i % len(contents)])) + b"\n")
+            buf.append(msgspec.json.encode(chat_row(i, contents[i % len(contents)])) + b"\n")
             if len(buf) >= 1000:
                 out.write(b"".join(buf))
                 buf.clear()
@@ -134,7 +134,7 @@ def gen_small_file(path: str | Path, rows: int, seed: int = 11) -> Path:
     with path.open("wb") as out:
         buf: list[bytes] = []
         for i in range(rows):
-            buf.append(orjson.dumps(chat_row(i, contents[i % len(contents)])) + b"\n")
+            buf.append(msgspec.json.encode(chat_row(i, contents[i % len(contents)])) + b"\n")
             if len(buf) >= 5000:
                 out.write(b"".join(buf))
                 buf.clear()
@@ -162,7 +162,7 @@ def gen_results_file(
         for index, raw in enumerate(src):
             if not raw.strip():
                 continue
-            row = orjson.loads(raw)
+            row = msgspec.json.decode(raw)
             if missing_every and index % missing_every == missing_every - 1:
                 continue
             custom_id = row["custom_id"]
@@ -201,7 +201,7 @@ def gen_results_file(
                     },
                 }
             line = {"custom_id": custom_id, "error": None, "response": response}
-            lines.append(orjson.dumps(line) + b"\n")
+            lines.append(msgspec.json.encode(line) + b"\n")
     rng.shuffle(lines)
     output_path = Path(output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)

@@ -17,20 +17,28 @@ if TYPE_CHECKING:
     from fr_tui.core.validate import Limits, Report
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):  # money: a plain JSON number, never 8.7e-05
-        import orjson
+def _plain_money(value: Any) -> Any:
+    """``value`` with each Decimal made a plain JSON number (money: never 8.7e-05;
+    msgspec would write a Decimal as a string)."""
+    if isinstance(value, Decimal):
+        import msgspec
 
         from fr_tui.core.units import plain_number
 
-        return orjson.Fragment(plain_number(value).encode())
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+        return msgspec.Raw(plain_number(value).encode())
+    if isinstance(value, dict):
+        return {key: _plain_money(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain_money(item) for item in value]
+    return value
 
 
 def print_json(value: Any) -> None:
-    import orjson
+    import msgspec
 
-    text = orjson.dumps(value, default=_json_default, option=orjson.OPT_INDENT_2).decode()
+    # dataclasses and the like made plain first, so a Decimal inside one is money too
+    plain = _plain_money(msgspec.to_builtins(value, builtin_types=(Decimal,)))
+    text = msgspec.json.format(msgspec.json.encode(plain), indent=2).decode()
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
 

@@ -171,3 +171,24 @@ def test_the_readme_lists_every_exit_code_fr_tui_uses() -> None:
         text = path.read_text()
         bare = re.findall(r"return (?:1[0-9]{2}|[1-9])$|return_code=\d|exit\(\d", text, re.M)
         assert not bare, (path, bare)
+
+
+def test_json_output_writes_money_as_a_plain_number_wherever_it_sits(capsys) -> None:
+    """--json output: a Decimal is a JSON number in plain digits (never 8.7e-05, never a
+    string), in a dict, a list or a dataclass alike."""
+    from dataclasses import dataclass
+    from decimal import Decimal
+
+    from fr_tui.cli_support import print_json
+
+    @dataclass
+    class Spent:
+        model: str
+        cost: Decimal
+
+    print_json({"cost": Decimal("8.7E-5"), "models": [Spent("m", Decimal("1E-7"))]})
+    printed = json.loads(capsys.readouterr().out, parse_float=lambda text: ("number", text))
+    assert printed == {
+        "cost": ("number", "0.000087"),
+        "models": [{"model": "m", "cost": ("number", "0.0000001")}],
+    }

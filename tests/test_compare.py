@@ -15,7 +15,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -73,7 +73,7 @@ def write_run(
     input_path = folder / "input.jsonl"
     input_path.write_bytes(
         b"".join(
-            orjson.dumps({"custom_id": cid, "body": {"model": "m", "messages": []}}) + b"\n"
+            msgspec.json.encode({"custom_id": cid, "body": {"model": "m", "messages": []}}) + b"\n"
             for cid in ids
         )
     )
@@ -95,8 +95,8 @@ def write_run(
                 }
             )
     output, errors = folder / "output.jsonl", folder / "errors.jsonl"
-    output.write_bytes(b"".join(orjson.dumps(x) + b"\n" for x in reversed(out)))
-    errors.write_bytes(b"".join(orjson.dumps(x) + b"\n" for x in err))
+    output.write_bytes(b"".join(msgspec.json.encode(x) + b"\n" for x in reversed(out)))
+    errors.write_bytes(b"".join(msgspec.json.encode(x) + b"\n" for x in err))
     return input_path, output, errors
 
 
@@ -381,7 +381,7 @@ def test_a_job_merged_file_is_one_side(tmp_path: Path) -> None:
         {"custom_id": "r3", "outcome": "missing", "batch_id": None, "round": None,
          "response": None, "error": None},
     ]  # fmt: skip
-    merged.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
+    merged.write_bytes(b"".join(msgspec.json.encode(line) + b"\n" for line in lines))
     source = JobResultSet("job-1", merged, batch_paths[0], label="nightly job")
     asyncio.run(source.ensure())
     try:

@@ -137,9 +137,9 @@ input = "cheap"
 
 
 def _line(custom_id: str, model: str, text: str, **body: object) -> bytes:
-    import orjson
+    import msgspec
 
-    return orjson.dumps(
+    return msgspec.json.encode(
         {
             "custom_id": custom_id,
             "provider": model.partition("/")[0],
@@ -181,7 +181,7 @@ def test_a_batchs_cost_is_read_from_its_rows_once(tmp_path: Path) -> None:
     """Walking every row for the cost costs seconds at a million rows: the per-model
     tallies are kept beside the result files and reused while those are unchanged (a
     rewritten output file is walked again), and pricing them gives what a walk gives."""
-    import orjson
+    import msgspec
 
     from fr_tui.core.actual import result_cost
     from fr_tui.core.config import UserPrice
@@ -194,7 +194,7 @@ def test_a_batchs_cost_is_read_from_its_rows_once(tmp_path: Path) -> None:
             usage["cost"] = cost
         body = {"choices": [{"message": {"content": "ok"}}], "usage": usage}
         response = {"status_code": 200, "body": body}
-        return orjson.dumps({"custom_id": custom_id, "response": response, "error": None})
+        return msgspec.json.encode({"custom_id": custom_id, "response": response, "error": None})
 
     inputs = tmp_path / "in.jsonl"
     inputs.write_bytes(b"\n".join(_line(f"r{i}", "test/m", "hi") for i in range(4)) + b"\n")

@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import orjson
+import msgspec
 import pytest
 
 openai = pytest.importorskip("openai")
@@ -54,8 +54,8 @@ def test_sdk_runs_a_batch_end_to_end(client: openai.OpenAI, samples: Path) -> No
 
     output = client.files.content(batch.output_file_id).content
     errors = client.files.content(batch.error_file_id).content
-    ok = [orjson.loads(line) for line in output.splitlines()]
-    failed = [orjson.loads(line) for line in errors.splitlines()]
+    ok = [msgspec.json.decode(line) for line in output.splitlines()]
+    failed = [msgspec.json.decode(line) for line in errors.splitlines()]
     assert len(ok) == batch.request_counts.completed == 6
     assert len(failed) == batch.request_counts.failed == 3
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -10,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -53,7 +54,7 @@ def input_files(draw: st.DrawFn) -> tuple[bytes, bytes]:
             row["body"]["max_tokens"] = draw(st.integers(1, 500))
         if draw(st.integers(0, 14)) == 0:  # an invalid row now and then
             row["method"] = "GET"
-        raw = orjson.dumps(row)
+        raw = msgspec.json.encode(row)
         lines.append(raw)
         requests.append(raw + ending)
     data = b"".join(line + ending for line in lines)
@@ -112,6 +113,9 @@ def test_parts_hold_every_request_once_within_every_limit(
     assert expected.valid or {p.code for p in expected.errors} == {"bom"}
     assert problems(plan.report) == problems(expected)
     assert b"".join(plan.part_path(p).read_bytes() for p in plan.parts) == requests
+    assert plan.input["sha256"] == hashlib.sha256(data).hexdigest()
+    for part in plan.parts:
+        assert part.sha256 == hashlib.sha256(plan.part_path(part).read_bytes()).hexdigest()
     assert load_plan(folder / "plan") is not None
     previous_end = 1
     for part in plan.parts:
@@ -123,7 +127,7 @@ def test_parts_hold_every_request_once_within_every_limit(
         previous_end = part.end_line
         per: dict[str, int] = {}
         for raw in rows:
-            row_body = orjson.loads(raw)["body"]
+            row_body = msgspec.json.decode(raw)["body"]
             model = row_body["model"]
             per[model] = per.get(model, 0) + estimate_prompt_tokens(row_body)
         assert per == part.tokens
@@ -133,7 +137,7 @@ def test_parts_hold_every_request_once_within_every_limit(
 
 
 def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
-    path.write_bytes(b"".join(orjson.dumps(row) + b"\n" for row in rows))
+    path.write_bytes(b"".join(msgspec.json.encode(row) + b"\n" for row in rows))
 
 
 def test_a_row_over_the_token_limit_is_an_error_at_its_line(tmp_path: Path) -> None:
@@ -150,7 +154,7 @@ def test_the_manifest_describes_the_parts_and_the_input(tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
     write_rows(source, [request(i, "hello " * 20, i % 2) for i in range(10)])
     plan = plan_file(source, tmp_path / "plan", PlanLimits(max_rows=4))
-    manifest = orjson.loads((tmp_path / "plan" / "plan.json").read_bytes())
+    manifest = msgspec.json.decode((tmp_path / "plan" / "plan.json").read_bytes())
     assert manifest["version"] == 1 and manifest["totals"]["rows"] == 10
     assert [p["file"] for p in manifest["parts"]] == [
         "parts/part-00001.jsonl",
@@ -162,8 +166,6 @@ def test_the_manifest_describes_the_parts_and_the_input(tmp_path: Path) -> None:
         (5, 9, 4),
         (9, 11, 2),
     ]
-    import hashlib
-
     assert manifest["input"]["sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
     assert manifest["input"]["size"] == source.stat().st_size
     first = plan.part_path(plan.parts[0]).read_bytes()
@@ -186,6 +188,45 @@ def test_split_part_plans_one_part_again_with_tighter_limits(tmp_path: Path) -> 
     assert b"".join(smaller.part_path(p).read_bytes() for p in smaller.parts) == source.read_bytes()
 
 
+def test_parts_cut_across_many_blocks_hold_the_requests_byte_for_byte(tmp_path: Path) -> None:
+    # Several of the validator's 256 KiB blocks: whole blocks go to a part at once, and
+    # the blocks where a part ends (or that hold a blank line) go row by row.
+    source = tmp_path / "in.jsonl"
+    lines, requests = [], []
+    for i in range(6000):
+        raw = msgspec.json.encode(request(i, f"question {i} " + "word " * (i % 40), i % 2))
+        ending = b"\r\n" if i % 7 == 0 else b"\n"
+        lines.append(raw + ending)
+        requests.append(raw + ending)
+        if i % 997 == 0:
+            lines.append(b"   \n")  # blank: left out of the parts
+    data = b"".join(lines)
+    source.write_bytes(data[:-1])  # and no final newline
+    assert len(data) > 4 * 256 * 1024
+    plan = plan_file(source, tmp_path / "plan", PlanLimits(max_rows=1700))
+    assert [p.rows for p in plan.parts] == [1700, 1700, 1700, 900]
+    assert b"".join(plan.part_path(p).read_bytes() for p in plan.parts) == b"".join(requests)
+    assert plan.input["sha256"] == hashlib.sha256(data[:-1]).hexdigest()
+    for part in plan.parts:
+        assert part.sha256 == hashlib.sha256(plan.part_path(part).read_bytes()).hexdigest()
+
+
+def test_an_input_cut_short_while_it_is_planned_is_an_error_and_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "in.jsonl"
+    write_rows(source, [request(i, "some words " * 30) for i in range(40_000)])
+    size = source.stat().st_size
+
+    def cut_short(done: int, total: int) -> None:
+        if done < size // 2:
+            os.truncate(source, size // 2)
+
+    with pytest.raises(PlanError, match="shorter|changed"):
+        plan_file(source, tmp_path / "plan", PlanLimits(max_rows=5000), on_progress=cut_short)
+    assert sorted(os.listdir(tmp_path)) == ["in.jsonl"]
+
+
 PLANNER = """
 import sys
 from fr_tui.core.plan import PlanLimits, plan_file
@@ -195,7 +236,7 @@ plan_file(sys.argv[1], sys.argv[2], PlanLimits(max_rows=500))
 
 def test_a_planner_killed_midway_leaves_no_plan_and_a_rerun_succeeds(tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
-    row = orjson.dumps(request(0, "some words " * 10))
+    row = msgspec.json.encode(request(0, "some words " * 10))
     source.write_bytes(
         b"".join(row.replace(b'"r0"', f'"r{i}"'.encode()) + b"\n" for i in range(300_000))
     )

@@ -8,7 +8,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 import pytest
 
 from fr_tui.core.api import BatchClient
@@ -26,7 +26,7 @@ from fr_tui.core.workflow import fetch_results, poll_batch, submit_file
 
 
 def input_line(cid: str, model: str = "openai/gpt-4.1-nano", provider: str = "openai") -> bytes:
-    return orjson.dumps(
+    return msgspec.json.encode(
         {
             "custom_id": cid,
             "provider": provider,
@@ -52,10 +52,10 @@ def ok_line(cid: str, text: str = "", fastrouter: bool = False) -> bytes:
         "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15, "cost": 0.001},
     }
     if fastrouter:
-        return orjson.dumps(
+        return msgspec.json.encode(
             {"custom_id": cid, "error": None, "response": {"body": body, "status_code": 200}}
         )
-    return orjson.dumps(
+    return msgspec.json.encode(
         {
             "id": f"batch_req_{cid}",
             "custom_id": cid,
@@ -66,7 +66,7 @@ def ok_line(cid: str, text: str = "", fastrouter: bool = False) -> bytes:
 
 
 def error_line(cid: str, code: str = "batch_expired", message: str = "not run in time") -> bytes:
-    return orjson.dumps(
+    return msgspec.json.encode(
         {"id": "x", "custom_id": cid, "response": None, "error": {"code": code, "message": message}}
     )
 
@@ -81,7 +81,7 @@ def http_error_line(cid: str, status: int = 400) -> bytes:
             "code": "invalid_value",
         }
     }
-    return orjson.dumps(
+    return msgspec.json.encode(
         {
             "id": "x",
             "custom_id": cid,
@@ -218,7 +218,7 @@ def test_expired_batch_with_partial_results(tmp_path: Path, inputs: Path) -> Non
         "cost",
     ):
         assert key in summary
-    orjson.dumps(summary)  # it is a JSON document
+    msgspec.json.encode(summary)  # it is a JSON document
 
 
 def test_blank_and_unreadable_input_lines(tmp_path: Path) -> None:
@@ -256,7 +256,7 @@ def test_embeddings_summarised(tmp_path: Path, inputs: Path) -> None:
     out = write_lines(
         tmp_path / "output.jsonl",
         [
-            orjson.dumps(
+            msgspec.json.encode(
                 {"custom_id": "r0", "response": {"status_code": 200, "body": body}, "error": None}
             )
         ],
@@ -280,7 +280,7 @@ def test_export_holds_every_input_row(tmp_path: Path, inputs: Path, fmt: str) ->
         with target.open(newline="", encoding="utf-8") as handle:
             records: list[dict[str, Any]] = list(csv.DictReader(handle))
     else:
-        records = [orjson.loads(line) for line in target.read_bytes().splitlines()]
+        records = [msgspec.json.decode(line) for line in target.read_bytes().splitlines()]
     assert [r["custom_id"] for r in records] == [f"r{i}" for i in range(10)]
     assert records[4]["content"] == 'line one\nline two, "quoted"'  # the full answer
     assert records[4]["outcome"] == "ok" and str(records[4]["status_code"]) == "200"
@@ -296,7 +296,8 @@ def test_export_chosen_rows(tmp_path: Path, inputs: Path) -> None:
     with join_results(inputs, None, None) as joined:
         assert export_rows(joined, tmp_path / "some.jsonl", "jsonl", indices=[3, 5]) == 2
     assert [
-        orjson.loads(x)["custom_id"] for x in (tmp_path / "some.jsonl").read_bytes().splitlines()
+        msgspec.json.decode(x)["custom_id"]
+        for x in (tmp_path / "some.jsonl").read_bytes().splitlines()
     ] == ["r3", "r5"]
 
 
@@ -472,20 +473,24 @@ async def test_interrupted_fetch_leaves_no_file_that_looks_complete(
         (error_line("a", "batch_cancelled", "cancelled"), False, "batch_cancelled"),
         (http_error_line("a", 503), False, "invalid_value"),
         (
-            orjson.dumps(
+            msgspec.json.encode(
                 {"custom_id": "a", "response": {"status_code": 500, "body": "oops"}, "error": None}
             ),
             False,
             "http_500",
         ),
         (
-            orjson.dumps({"custom_id": "a", "response": {"body": {}}, "error": None}),
+            msgspec.json.encode({"custom_id": "a", "response": {"body": {}}, "error": None}),
             False,
             "no_status",
         ),
-        (orjson.dumps({"custom_id": "a", "response": None, "error": None}), False, "no_response"),
         (
-            orjson.dumps(
+            msgspec.json.encode({"custom_id": "a", "response": None, "error": None}),
+            False,
+            "no_response",
+        ),
+        (
+            msgspec.json.encode(
                 {"custom_id": "a", "response": {"status_code": 200, "body": {}}, "error": "weird"}
             ),
             False,

@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,6 +17,7 @@ from fr_tui.core.results_index import IndexedResults, open_index, source_signatu
 
 KINDS = [
     "ok",
+    "ok_plain",
     "ok_json",
     "embed",
     "err",
@@ -28,8 +29,29 @@ KINDS = [
 ]
 
 
+def plain_ok(cid: str, number: int) -> bytes:
+    """The ordinary line: the shape the index builder reads fastest (resultline.OkLine)."""
+    body: dict[str, Any] = {
+        "id": f"chatcmpl-{number}",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": f"  Answer {number}  \n more"},
+                "finish_reason": "stop" if number % 3 else None,
+            }
+        ],
+        "usage": {"prompt_tokens": 5, "completion_tokens": number, "cost": 0.1 * number},
+    }
+    if number % 2:
+        body["model"] = "openai/gpt-4.1-nano" if number % 4 == 1 else ""
+    line = {"id": f"r{number}", "custom_id": cid, "response": {"status_code": 200, "body": body}}
+    return msgspec.json.encode({**line, "error": None})
+
+
 def answer(kind: str, cid: str, number: int) -> bytes:
     """One result line of the given kind for custom_id ``cid``."""
+    if kind == "ok_plain":
+        return plain_ok(cid, number)
     if kind in ("ok", "ok_json", "embed"):
         if kind == "embed":
             body: dict[str, Any] = {"data": [{"embedding": [0.5, -0.25 * number]}], "usage": {}}
@@ -40,12 +62,18 @@ def answer(kind: str, cid: str, number: int) -> bytes:
                 "choices": [{"message": {"content": text}, "finish_reason": "stop"}],
                 "usage": {"prompt_tokens": 7, "completion_tokens": number, "cost": 0.0000123},
             }
-        return orjson.dumps({"custom_id": cid, "response": {"status_code": 200, "body": body}})
+        return msgspec.json.encode(
+            {"custom_id": cid, "response": {"status_code": 200, "body": body}}
+        )
     if kind == "err":
-        return orjson.dumps({"custom_id": cid, "error": {"code": "x", "message": f"m{number % 3}"}})
+        return msgspec.json.encode(
+            {"custom_id": cid, "error": {"code": "x", "message": f"m{number % 3}"}}
+        )
     if kind == "http":
         body = {"error": {"message": "slow down", "code": "rate_limit"}}
-        return orjson.dumps({"custom_id": cid, "response": {"status_code": 429, "body": body}})
+        return msgspec.json.encode(
+            {"custom_id": cid, "response": {"status_code": 429, "body": body}}
+        )
     if kind == "junk":
         return b"{" + cid.encode()
     outcome = kind.removeprefix("merged_")
@@ -60,7 +88,7 @@ def answer(kind: str, cid: str, number: int) -> bytes:
         "batch_id": f"batch_{number % 2}",
         "round": number % 3,
     }
-    return orjson.dumps({**line, "response": response, "error": error})
+    return msgspec.json.encode({**line, "response": response, "error": error})
 
 
 def make_files(
@@ -75,7 +103,9 @@ def make_files(
             lines.append(b"")
         else:
             lines.append(
-                orjson.dumps({"custom_id": cid, "provider": "openai", "body": {"model": "m"}})
+                msgspec.json.encode(
+                    {"custom_id": cid, "provider": "openai", "body": {"model": "m"}}
+                )
             )
     inp.write_bytes(b"\n".join(lines) + b"\n")
     out_lines: list[bytes] = []
@@ -119,6 +149,9 @@ def assert_same(indexed: Any, memory: Any) -> None:
         assert indexed.batch_ids[i] == memory.batch_ids[i]
         assert indexed.rounds[i] == memory.rounds[i]
     assert list(indexed.custom_ids) == memory.custom_ids
+    # whole columns (results are kept in arrival order: these put them in row order)
+    for name in ("finish_reasons", "costs", "status_codes", "tokens_in_col", "contents"):
+        assert list(getattr(indexed, name)) == list(getattr(memory, name)), name
 
 
 ids = st.sampled_from(["c1", "c2", "c3", "c10", "c1", "", " ", "ü"])
@@ -149,6 +182,51 @@ def test_the_index_gives_the_rows_of_the_join_in_memory(
         with join_results(inp, out, err) as indexed:  # reopens it
             assert_same(indexed, memory)
         assert (out.parent / INDEX_NAME).stat().st_mtime_ns == stamp  # not rebuilt
+
+
+def test_blocks_of_ordinary_lines_give_the_rows_of_the_join_in_memory(tmp_path: Path) -> None:
+    # Several 1 MiB blocks of ordinary lines (taken apart in C), one of them with a line
+    # that is not (read line by line), a repeated result and an unknown id.
+    count = 12_000
+    inputs = [f"c{i}" for i in range(count)]
+    results = [(f"c{i}", "ok_plain") for i in range(count) if i % 50]
+    results[7000:7000] = [("c3", "ok_plain"), ("nobody", "ok_plain"), ("c8000", "junk")]
+    inp, out, err = make_files(tmp_path, inputs, results, 3)
+    assert out.stat().st_size > 2 * (1 << 20)
+    with join_in_memory(inp, out, err) as memory, join_results(inp, out, err) as built:
+        assert_same(built, memory)
+        assert memory.counts["ok"] == len(results) - 3 and len(memory.duplicates) == 1
+
+
+def test_answer_hashes_are_made_on_first_use_and_kept_beside_the_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fr_tui.core.results_index as stored
+
+    results = [("c1", "ok_plain"), ("c2", "ok_json"), ("c3", "err"), ("c4", "embed")]
+    inp, out, err = make_files(tmp_path, ["c1", "c2", "c3", "c4", "c5"], results, 0)
+    kept = tmp_path / (INDEX_NAME + ".answers")
+    with join_in_memory(inp, out, err) as memory:
+        expected = list(memory.answer_hashes)
+    assert expected[0] and expected[1] and expected[3] and expected[2] == expected[4] == 0
+    with join_results(inp, out, err) as joined:
+        assert not kept.exists()  # the first build does not hash the answers
+        assert list(joined.answer_hashes) == expected
+    assert kept.exists()
+    hashed: list[bytes] = []
+    counting = stored.answer_hash_of_line
+    monkeypatch.setattr(stored, "answer_hash_of_line", lambda raw: hashed.append(raw) or 0)
+    with join_results(inp, out, err) as joined:
+        assert list(joined.answer_hashes) == expected  # read back, not hashed again
+    assert hashed == []
+    monkeypatch.setattr(stored, "answer_hash_of_line", counting)
+    kept.write_bytes(kept.read_bytes()[:-3])  # damaged: made again
+    with join_results(inp, out, err) as joined:
+        assert list(joined.answer_hashes) == expected
+    # kept for this index only: a rebuilt index (other sources) makes them again
+    out.write_bytes(out.read_bytes().replace(b"Answer", b"ANSWER"))
+    with join_results(inp, out, err) as joined, join_in_memory(inp, out, err) as memory:
+        assert list(joined.answer_hashes) == list(memory.answer_hashes) != expected
 
 
 def test_merged_file_outcomes_win_and_keep_batch_and_round(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -126,7 +126,7 @@ def test_every_input_row_gets_exactly_one_outcome(
     inp = tmp_path / "in.jsonl"
     inp.write_bytes(
         b"".join(
-            orjson.dumps({"custom_id": f"c{i}", "body": {"model": "m"}}) + b"\n"
+            msgspec.json.encode({"custom_id": f"c{i}", "body": {"model": "m"}}) + b"\n"
             for i in range(n_inputs)
         )
     )
@@ -136,19 +136,19 @@ def test_every_input_row_gets_exactly_one_outcome(
         cid = f"c{target}"
         if kind == "ok":
             out_lines.append(
-                orjson.dumps(
+                msgspec.json.encode(
                     {"custom_id": cid, "response": {"status_code": 200, "body": {}}, "error": None}
                 )
             )
         elif kind == "err":
             err_lines.append(
-                orjson.dumps(
+                msgspec.json.encode(
                     {"custom_id": cid, "response": None, "error": {"code": "x", "message": "y"}}
                 )
             )
         elif kind == "http":
             err_lines.append(
-                orjson.dumps(
+                msgspec.json.encode(
                     {"custom_id": cid, "response": {"status_code": 400, "body": {}}, "error": None}
                 )
             )

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
+import msgspec
 import pytest
 
 from fr_tui.sandbox import SANDBOX_API_KEY
@@ -30,13 +30,13 @@ def chat_rows(n: int, model: Callable[[int], str] | None = None) -> bytes:
             "url": CHAT,
             "body": {"model": name, "messages": [{"role": "user", "content": f"What is {i} + 2?"}]},
         }
-        lines.append(orjson.dumps(row))
+        lines.append(msgspec.json.encode(row))
     return b"\n".join(lines) + b"\n"
 
 
 def embedding_rows(n: int) -> bytes:
     lines = [
-        orjson.dumps(
+        msgspec.json.encode(
             {
                 "custom_id": f"emb-{i}",
                 "provider": "openai",
@@ -101,7 +101,7 @@ class Api:
             return []
         response = self.http.get(f"/v1/files/{file_id}/content")
         assert response.status_code == 200, response.text
-        return [orjson.loads(line) for line in response.content.splitlines() if line.strip()]
+        return [msgspec.json.decode(line) for line in response.content.splitlines() if line.strip()]
 
 
 @pytest.fixture
@@ -303,7 +303,7 @@ def test_unknown_batch_fault_is_rejected(api: Api) -> None:
 
 def test_sample_server_fails_gives_ok_failed_and_missing_rows(api: Api, samples: Path) -> None:
     content = (samples / "server_fails.jsonl").read_bytes()
-    rows = [orjson.loads(line) for line in content.splitlines()]
+    rows = [msgspec.json.decode(line) for line in content.splitlines()]
     batch = api.wait(api.submit(content)["id"])
     assert batch["status"] == "completed"
     ok = {line["custom_id"] for line in api.lines(batch["output_file_id"])}

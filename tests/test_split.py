@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import orjson
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -26,7 +26,7 @@ def rows_file(path: Path, sizes: list[int], ending: bytes = b"\n") -> list[bytes
                 "messages": [{"role": "user", "content": "x" * size}],
             },
         }
-        lines.append(orjson.dumps(row))
+        lines.append(msgspec.json.encode(row))
     path.write_bytes(b"".join(line + ending for line in lines))
     return lines
 

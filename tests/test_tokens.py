@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
+import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,7 +16,7 @@ from fr_tui.sandbox.answers import answer
 def row(custom_id: str, body: dict[str, Any], url: str = CHAT_URL) -> bytes:
     provider = body.get("model", "openai/x").partition("/")[0]
     line = {"custom_id": custom_id, "provider": provider, "method": "POST", "url": url}
-    return orjson.dumps({**line, "body": body}) + b"\n"
+    return msgspec.json.encode({**line, "body": body}) + b"\n"
 
 
 def chat_body(*texts: str, **extra: Any) -> dict[str, Any]:
@@ -29,11 +29,13 @@ class Recorder:
 
     def __init__(self, limit: int = 10**9) -> None:
         self.rows: list[tuple[int, str, int]] = []
+        self.bodies: list[dict[str, Any]] = []
         self.limit = limit
         self.finished = 0
 
     def row(self, line: int, body: dict[str, Any], prompt_tokens: int) -> list[Problem] | None:
         self.rows.append((line, body.get("model", ""), prompt_tokens))
+        self.bodies.append(body)
         if prompt_tokens > self.limit:
             return [Problem(line, "too_big", f"{prompt_tokens} tokens", "warning")]
         return None
@@ -52,7 +54,7 @@ def test_the_estimate_counts_what_the_request_sends() -> None:
     tool = {"type": "function", "function": {"name": "get_weather", "parameters": {}}}
     with_tools = {**plain, "tools": [tool]}
     assert estimate_prompt_tokens(with_tools) == estimate_prompt_tokens(plain) + -(
-        -len(orjson.dumps([tool])) // 4
+        -len(msgspec.json.encode([tool])) // 4
     )
     schema = {"name": "answer", "schema": {"type": "object", "properties": {"a": {}}}}
     structured = {**plain, "response_format": {"type": "json_schema", "json_schema": schema}}
@@ -83,6 +85,9 @@ def test_every_row_is_observed_with_the_reference_estimate(rows: list[dict[str, 
     report = validate_bytes(data, observer=recorder)
     expected = [(i + 1, body["model"], estimate_prompt_tokens(body)) for i, body in enumerate(rows)]
     assert recorder.rows == expected
+    # the body as the line holds it, whichever path took the row (the fast path makes it
+    # from its typed decoding)
+    assert recorder.bodies == rows
     assert report.stats["est_input_tokens"] == sum(t for *_, t in expected)
     per_model = report.stats["per_model"]["openai/gpt-4.1-nano"]
     assert per_model["rows"] == len(rows)

@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 import pytest
 
 from fr_tui.core.validate import (
@@ -76,7 +76,7 @@ def encode(rows: list[Any], ending: bytes = b"\n") -> bytes:
         elif isinstance(row, str):
             lines.append(row.encode())
         else:
-            lines.append(orjson.dumps(row))
+            lines.append(msgspec.json.encode(row))
     return b"".join(line + ending for line in lines)
 
 
@@ -163,7 +163,7 @@ def test_report_json_shape() -> None:
         "models",
         "est_input_tokens",
     }
-    orjson.dumps(doc)  # serialisable as is
+    msgspec.json.encode(doc)  # serialisable as is
 
 
 # -- file-level rules -----------------------------------------------------------------
@@ -208,7 +208,7 @@ def test_bom_is_an_error_on_line_1_and_the_row_is_still_checked() -> None:
 
 @ENDINGS
 def test_invalid_utf8_is_reported_at_its_line_with_a_byte_column(ending: bytes) -> None:
-    bad = orjson.dumps(chat("b")).replace(b"Hello", b"Hel\xfflo")
+    bad = msgspec.json.encode(chat("b")).replace(b"Hello", b"Hel\xfflo")
     report = validate_bytes(encode([chat("a"), bad, chat("c")], ending))
     assert only(report, ending) == [(2, "invalid_utf8")]
     assert report.errors[0].column == bad.index(b"\xff") + 1
@@ -236,7 +236,11 @@ LINE_CASES: list[tuple[str, Any, str]] = [
     ("single quotes", b"{'custom_id': 'x'}", "invalid_json"),
     ("NaN", b'{"custom_id": "x", "n": NaN}', "invalid_json"),
     ("Infinity", b'{"custom_id": "x", "n": Infinity}', "invalid_json"),
-    ("two objects", orjson.dumps(chat("x")) + orjson.dumps(chat("y")), "invalid_json"),
+    (
+        "two objects",
+        msgspec.json.encode(chat("x")) + msgspec.json.encode(chat("y")),
+        "invalid_json",
+    ),
     ("array", b"[1, 2]", "not_an_object"),
     ("null", b"null", "not_an_object"),
     ("string", b'"hello"', "not_an_object"),
@@ -303,6 +307,35 @@ def test_invalid_json_has_a_column_pointing_at_the_mistake() -> None:
     report = validate_bytes(b'{"custom_id": "x",, "y": 1}\n')
     (problem,) = report.errors
     assert problem.code == "invalid_json" and problem.column == 19
+
+
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [(b'"\xff"', "invalid_utf8"), (b"1e400", "invalid_json"), (b'"\\ud800"', "invalid_json")],
+    ids=["bad UTF-8", "number too large", "half a surrogate pair"],
+)
+def test_a_fault_in_a_key_the_fast_path_does_not_read_is_still_found(
+    value: bytes, code: str
+) -> None:
+    # Line 1 opens the fast path for its model; line 2 is the same row but for one more
+    # key in a message. msgspec skips the value of a key its types do not name without
+    # checking it, so the fast path's types forbid every other key.
+    fine = msgspec.json.encode(chat("a"))
+    faulty = msgspec.json.encode(chat("b")).replace(
+        b'"content"', b'"name":' + value + b',"content"'
+    )
+    report = validate_bytes(fine + b"\n" + faulty + b"\n")
+    assert codes(report) == [(2, code)]
+    named = msgspec.json.encode(chat("c")).replace(b'"content"', b'"name":"x","content"')
+    assert validate_bytes(fine + b"\n" + named + b"\n").valid  # a message may have a name
+
+
+def test_parse_errors_are_explained_in_plain_words() -> None:
+    report = validate_bytes(b'{"custom_id": "\\ud800"}\n{"n": 1e400}\n{"a": 1,}\n')
+    reasons = [p.message for p in report.errors]
+    assert "half of a surrogate pair" in reasons[0]
+    assert "too large" in reasons[1]
+    assert "a comma before } or ]" in reasons[2] and report.errors[2].column == 9
 
 
 def test_duplicate_custom_id_names_the_earlier_line() -> None:
@@ -474,7 +507,7 @@ def test_cli_validate_json(tmp_path: Path) -> None:
     path.write_bytes(encode([chat("a"), b"{oops", chat("a")], b"\r\n"))
     out = fr_tui("validate", str(path), "--json")
     assert out.returncode == 1
-    doc = orjson.loads(out.stdout)
+    doc = msgspec.json.decode(out.stdout)
     assert doc["valid"] is False and doc["rows"] == 3
     assert [(e["line"], e["code"]) for e in doc["errors"]] == [
         (2, "invalid_json"),
@@ -507,7 +540,7 @@ def test_overlong_line_is_reported_and_skipped_unread(
     assert codes(report) == [(2, "line_too_long")]
     assert report.rows == 3 and report.bytes == len(data)
     assert codes(validate_bytes(data)) == [(2, "line_too_long")]
-    path.write_bytes(data + orjson.dumps(huge))  # overlong and unterminated
+    path.write_bytes(data + msgspec.json.encode(huge))  # overlong and unterminated
     expected = [(2, "line_too_long"), (4, "line_too_long"), (4, "missing_final_newline")]
     assert codes(validate_path(path)) == expected
 

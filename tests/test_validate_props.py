@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
+import msgspec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -26,7 +26,7 @@ def assert_lines_exist(report: Report, data: bytes) -> None:
             assert 1 <= problem.other_line < problem.line
     assert report.errors_total >= len(report.errors)
     assert report.warnings_total >= len(report.warnings)
-    orjson.dumps(report.to_json())
+    msgspec.json.encode(report.to_json())
 
 
 texts = st.text(max_size=30)
@@ -61,7 +61,7 @@ def valid_files(draw: st.DrawFn) -> bytes:
                 "body": body,
             }
         )
-    return b"".join(orjson.dumps(row) + b"\n" for row in rows)
+    return b"".join(msgspec.json.encode(row) + b"\n" for row in rows)
 
 
 @PROPS
@@ -181,7 +181,7 @@ def test_duplicate_ids_are_found_whatever_their_order(
                 "body": body,
             }  # fmt: skip
         )
-    data = b"".join(orjson.dumps(row) + b"\n" for row in rows)
+    data = b"".join(msgspec.json.encode(row) + b"\n" for row in rows)
     first: dict[str, int] = {}
     expected = []
     for line, custom_id in enumerate(ids, 1):

@@ -21,7 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 
 from fr_tui.core.catalog import provider_of
 from fr_tui.core.export import atomic_write
@@ -220,7 +220,7 @@ def _cache_path(sources: Sequence[Path | None]) -> Path | None:
 
 def _read_tally(path: Path, signatures: Any) -> dict[str, ModelActual] | None:
     try:
-        doc = orjson.loads(path.read_bytes())
+        doc = msgspec.json.decode(path.read_bytes())
         if doc.get("version") != CACHE_VERSION or doc.get("sources") != signatures:
             return None
         models = {}
@@ -230,7 +230,16 @@ def _read_tally(path: Path, signatures: Any) -> dict[str, ModelActual] | None:
         return models
     except FileNotFoundError:
         return None
-    except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError, ArithmeticError):
+    except (
+        OSError,
+        msgspec.DecodeError,
+        RecursionError,
+        AttributeError,
+        KeyError,
+        TypeError,
+        ValueError,
+        ArithmeticError,
+    ):
         return None  # unreadable or of another shape: walked again and replaced
 
 
@@ -243,6 +252,6 @@ def _write_tally(path: Path, signatures: Any, models: dict[str, ModelActual]) ->
     doc = {"version": CACHE_VERSION, "sources": signatures, "models": entries}
     try:
         with atomic_write(path) as out:
-            out.write(orjson.dumps(doc))
+            out.write(msgspec.json.encode(doc))
     except OSError as exc:  # a read-only folder: the next open walks the rows again
         log.info("could not keep the cost tally %s: %s", path, exc)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-import orjson
+import msgspec
 
 from fr_tui import __version__
 from fr_tui.core.config import DEFAULT_BASE_URL, normalise_base_url, origin_for
@@ -76,8 +76,8 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 def _parse_json(response: httpx.Response, path: str) -> Any:
     try:
-        return orjson.loads(response.content)
-    except orjson.JSONDecodeError:
+        return msgspec.json.decode(response.content)
+    except (msgspec.DecodeError, RecursionError):
         snippet = response.text[:60].replace("\n", " ")
         raise BadResponseError(
             f"The server's answer at {path} is not JSON ({response.status_code}: {snippet!r}). "
@@ -103,8 +103,8 @@ class BatchPage(list[Batch]):
 def _error_of(response: httpx.Response, path: str) -> ApiError:
     """The typed error of a 4xx/5xx answer (its body read), with the server's message."""
     try:
-        body: Any = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
+        body: Any = msgspec.json.decode(response.content)
+    except (msgspec.DecodeError, RecursionError):
         body = None
     return error_for_status(response.status_code, body, path, _retry_after(response))
 
@@ -198,7 +198,7 @@ class BatchClient:
             error: ApiError
             # A streamed body is passed as a factory so a retry sends it afresh.
             body = (
-                orjson.dumps(json)
+                msgspec.json.encode(json)
                 if json is not None
                 else (content() if callable(content) else content)
             )

@@ -33,7 +33,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 
 from fr_tui.core.config import MILLION
 from fr_tui.core.paths import Paths
@@ -184,12 +184,12 @@ def load_cached(paths: Paths, origin: str) -> Catalog | None:
     """The cached catalog, or None (none yet, or unreadable: the next fetch replaces it)."""
     path = cache_path(paths, origin)
     try:
-        doc = orjson.loads(path.read_bytes())
+        doc = msgspec.json.decode(path.read_bytes())
         fetched_at = float(doc["fetched_at"])
         return parse_catalog(doc["data"], origin, fetched_at)
     except FileNotFoundError:
         return None
-    except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+    except (OSError, msgspec.DecodeError, RecursionError, KeyError, TypeError, ValueError) as exc:
         log.warning("ignoring the unreadable catalog cache %s: %s", path, exc)
         return None
 
@@ -199,7 +199,7 @@ def save_cache(paths: Paths, origin: str, data: Any, fetched_at: float) -> Path:
     path = cache_path(paths, origin)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_bytes(orjson.dumps({"origin": origin, "fetched_at": fetched_at, "data": data}))
+    tmp.write_bytes(msgspec.json.encode({"origin": origin, "fetched_at": fetched_at, "data": data}))
     os.replace(tmp, path)
     path.with_suffix(".failed").unlink(missing_ok=True)
     return path

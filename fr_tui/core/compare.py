@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
+import msgspec
 
 from fr_tui.core.compare_join import join_ids, same_id_column
 from fr_tui.core.compare_stats import CompareSummary, SideStats, side_stats
@@ -174,7 +174,7 @@ class RowDetail:
 
 
 def _pretty(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+    return msgspec.json.format(msgspec.json.encode(value), indent=2).decode()
 
 
 def response_body(joined: JoinedResults, row: int, *, cache: bool = True) -> Any:
@@ -184,15 +184,15 @@ def response_body(joined: JoinedResults, row: int, *, cache: bool = True) -> Any
     if raw is None:
         return None
     try:
-        line = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        line = msgspec.json.decode(raw)
+    except (msgspec.DecodeError, RecursionError):
         return None
     response = line.get("response") if isinstance(line, dict) else None
     body = response.get("body") if isinstance(response, dict) else None
     if isinstance(body, str):
         try:
-            body = orjson.loads(body)
-        except orjson.JSONDecodeError:
+            body = msgspec.json.decode(body)
+        except (msgspec.DecodeError, RecursionError):
             return None
     return body
 

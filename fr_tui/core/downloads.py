@@ -12,7 +12,7 @@ import os
 import re
 from pathlib import Path
 
-import orjson
+import msgspec
 
 from fr_tui.core.errors import DownloadError
 
@@ -55,8 +55,8 @@ def jsonl_tail_complete(path: Path, block: int = 1 << 16) -> bool:
     if not last.strip():
         return True  # nothing but blank lines
     try:
-        orjson.loads(last)
-    except orjson.JSONDecodeError:
+        msgspec.json.decode(last)
+    except (msgspec.DecodeError, RecursionError):
         return False
     return True
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
 
-import orjson
+import msgspec
 
 from fr_tui.core.jsonl import LineIndex, custom_id_of
 from fr_tui.core.results_join import (
@@ -52,8 +52,9 @@ EXPORT_COLUMNS = (
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | Path) -> Iterator[IO[bytes]]:
-    """Write `path` all at once: the new content appears only when the block succeeds.
+def atomic_write(path: str | Path, *, durable: bool = True) -> Iterator[IO[bytes]]:
+    """Write `path` all at once: the new content appears only when the block succeeds
+    (and, unless not `durable`, is on disk before it appears: fsync).
 
     Only a new path or a regular file is replaced (through a symlink, its target); a
     device, FIFO, socket or directory raises an OSError naming `path`. The folder must
@@ -82,7 +83,8 @@ def atomic_write(path: str | Path) -> Iterator[IO[bytes]]:
                 os.fchmod(handle.fileno(), kept_mode)
             yield handle
             handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                os.fsync(handle.fileno())
         os.replace(tmp, target)
     except BaseException as exc:
         if made:
@@ -136,7 +138,7 @@ def write_records(
     with atomic_write(path) as handle:
         if fmt == "jsonl":
             for record in records:
-                handle.write(orjson.dumps(record) + b"\n")
+                handle.write(msgspec.json.encode(record) + b"\n")
                 written += 1
         else:
             text = io.TextIOWrapper(handle, encoding="utf-8", newline="")

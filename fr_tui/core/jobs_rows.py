@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 
 from fr_tui.core.export import atomic_write
 from fr_tui.core.jobs_store import PART_DONE, PART_UNRUNNABLE, JobPart
@@ -285,7 +285,7 @@ def write_round_input(
 
 def _unanswered_line(row: int, inputs: InputRows) -> bytes:
     """A row no batch answered (its job was cancelled before it ran)."""
-    return orjson.dumps(
+    return msgspec.json.encode(
         {
             "custom_id": custom_id_of(inputs.line(row)),
             "outcome": "missing",
@@ -311,12 +311,12 @@ def _merged_line(state: RowState, row: int, answers: PartAnswers) -> bytes:
     elif joined is not None:
         raw = joined.response_bytes(pos, cache=False)
         if raw is not None:
-            line = orjson.loads(raw)
+            line = msgspec.json.decode(raw)
             response = line.get("response")
             error = line.get("error")
             if custom_id is None:
                 custom_id = line.get("custom_id")
-    return orjson.dumps(
+    return msgspec.json.encode(
         {
             "custom_id": custom_id,
             "outcome": outcome,

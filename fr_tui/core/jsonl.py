@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 
-import orjson
+import msgspec
 
 from fr_tui.core.userfiles import open_regular
 
@@ -349,8 +349,8 @@ def custom_id_of(raw: bytes) -> str | None:
     """The `custom_id` of one JSONL line, or None when the line is not a JSON object with
     a string (or integer) custom_id."""
     try:
-        obj = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        obj = msgspec.json.decode(raw)
+    except (msgspec.DecodeError, RecursionError):
         return None
     if not isinstance(obj, dict):
         return None

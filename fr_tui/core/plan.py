@@ -25,14 +25,16 @@ Crash safety: everything is written into a temporary sibling folder, fsynced, an
 to ``out_dir`` only when complete. A killed planner leaves at most a temporary folder,
 which the next run removes; ``load_plan`` finds either a whole plan or none.
 
-Speed: parts are written and hashed (sha256) in a background thread (hashlib and file
-writes release the GIL), and a block of lines that fits the current part whole is copied
-with one join; only a block where a part ends is looked at row by row.
+Speed: the validating thread only decides which byte ranges of the input go to which
+part (a block of lines that fits the current part whole is one range; only a block where
+a part ends is looked at row by row). A background thread (_PartWriter) reads the input
+again from the page cache, 1 MiB at a time, as far as the planner got, and hashes and
+writes each chunk while it is in the CPU's cache (hashlib and file I/O release the GIL);
+another fsyncs each part while the next is written.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import queue
@@ -42,9 +44,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-import orjson
+import msgspec
 
 from fr_tui.core.tokens import estimate_prompt_tokens
 from fr_tui.core.validate import Limits, Problem, Report, Validator, reread_lines
@@ -129,82 +131,174 @@ class PlanCancelled(Exception):
     """``cancel`` was set: nothing was left behind."""
 
 
-# -- writing parts in a background thread ------------------------------------------
+# -- hashing the input and writing parts, in a background thread ----------------------
+
+# The writer reads the input in chunks this big: small enough to stay in the CPU's cache
+# while it is hashed twice (the input's sha256 and its part's) and written, big enough
+# that the thread takes the GIL back (hashlib and file I/O release it) rarely.
+_CHUNK = 1 << 20
 
 
-class _PartWriter(threading.Thread):
-    """Writes and hashes parts, and hashes the input, off the parsing thread."""
+def _pread(fd: int, into: memoryview, offset: int) -> memoryview:
+    """Fill ``into`` with the file's bytes from ``offset``. Raises PlanError when the file
+    ends first: it got shorter while it was planned."""
+    done = 0
+    while done < len(into):
+        read = os.preadv(fd, [into[done:]], offset + done)
+        if read <= 0:
+            raise PlanError("the input file got shorter while it was planned")
+        done += read
+    return into
 
-    def __init__(self, folder: Path) -> None:
-        super().__init__(name="plan-writer", daemon=True)
-        self.folder = folder
-        self.tasks: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=16)
-        self.input_hash = hashlib.sha256()
-        self.part_hashes: list[str] = []
+
+class _Syncer(threading.Thread):
+    """fsyncs and closes the part files it is given: the disk writes one part while the
+    writer goes on with the next."""
+
+    def __init__(self) -> None:
+        super().__init__(name="plan-fsync", daemon=True)
+        self.files: queue.Queue[int | None] = queue.Queue()
         self.error: BaseException | None = None
 
     def run(self) -> None:
-        out: BinaryIO | None = None
-        part_hash = hashlib.sha256()
-        while True:
-            kind, data = self.tasks.get()
-            if kind == "end":
-                # Closing flushes, which can fail too (a full disk): the thread must end
-                # anyway, or the planner waits for it for ever.
-                if out is not None:
-                    try:
-                        out.close()
-                    except BaseException as exc:
-                        self.error = self.error or exc
-                return
-            if self.error is not None:
-                continue
+        while (fd := self.files.get()) is not None:
             try:
-                if kind == "input":
-                    self.input_hash.update(data)
-                elif kind == "write":
-                    assert out is not None
-                    out.write(data)
-                    part_hash.update(data)
-                elif kind == "open":
-                    out = open(self.folder / data, "wb")  # noqa: SIM115 - closed on "close"
-                    part_hash = hashlib.sha256()
-                elif kind == "close":
-                    assert out is not None
-                    out.flush()
-                    os.fsync(out.fileno())
-                    out.close()
-                    out = None
-                    self.part_hashes.append(part_hash.hexdigest())
+                if self.error is None:
+                    os.fsync(fd)
             except BaseException as exc:  # reported by the planner thread
                 self.error = exc
+            finally:
+                os.close(fd)
 
-    def put(self, kind: str, data: Any = None) -> None:
-        self.tasks.put((kind, data))
 
+class _PartWriter(threading.Thread):
+    """Reads the input a second time (from the page cache), a chunk at a time, as far as
+    the planner has placed its lines: hashes each chunk into the input's sha256 and the
+    bytes of each part into the part's file and sha256. The planner appends
+    [file, start, end] ranges (and extends the last one) and says how far it got."""
 
-class _HashingReader:
-    """The input file, every block read also sent to the writer to be hashed."""
+    def __init__(self, source: Path, folder: Path, size: int) -> None:
+        super().__init__(name="plan-writer", daemon=True)
+        self.source = source
+        self.folder = folder
+        self.size = size
+        self.ranges: list[list[Any]] = []  # [part file, start, end] in input order
+        self.planned = 0  # bytes of the input placed so far
+        self.finished = False  # every line placed
+        self.stopped = False  # give up (an error or a cancel)
+        self.wanted = 0  # the planner wakes the thread up once planned reaches this
+        self.changed = threading.Condition()
+        self.input_hash = hashlib.sha256()
+        self.part_hashes: list[str] = []
+        self.error: BaseException | None = None
+        self.syncer = _Syncer()
+        self._file: str | None = None
+        self._fd = -1
+        self._hash = hashlib.sha256()
 
-    def __init__(self, handle: BinaryIO, writer: _PartWriter) -> None:
-        self.handle = handle
-        self.writer = writer
+    # -- the planner's side
 
-    def read(self, size: int = -1) -> bytes:
-        data = self.handle.read(size)
-        if data:
-            self.writer.put("input", data)
-        return data
+    def advance(self, planned: int) -> None:
+        self.planned = planned
+        if planned >= self.wanted:
+            with self.changed:
+                self.changed.notify()
 
-    def seek(self, offset: int, whence: int = 0) -> int:
-        return self.handle.seek(offset, whence)
+    def finish(self, *, stop: bool = False) -> None:
+        with self.changed:
+            self.finished = True
+            self.stopped = self.stopped or stop
+            self.changed.notify()
+
+    # -- the thread
+
+    def run(self) -> None:
+        self.syncer.start()
+        try:
+            self._copy()
+        except BaseException as exc:  # reported by the planner thread
+            self.error = exc
+        finally:
+            if self._fd >= 0:  # given up midway (the plan is not made)
+                os.close(self._fd)
+            self.syncer.files.put(None)
+            self.syncer.join()
+            self.error = self.error or self.syncer.error
+
+    def _wait_for(self, offset: int) -> bool:
+        """Wait until the planner placed the input up to ``offset`` (or finished);
+        False when it gave up."""
+        with self.changed:
+            self.wanted = offset
+            while not (self.planned >= offset or self.finished or self.stopped):
+                self.changed.wait()
+        return not self.stopped
+
+    def _copy(self) -> None:
+        buffer = bytearray(_CHUNK)
+        view = memoryview(buffer)
+        position = 0
+        cursor = 0  # the first range not wholly written
+        with open(self.source, "rb", buffering=0) as handle:
+            while position < self.size:
+                end = min(position + _CHUNK, self.size)
+                if not self._wait_for(end):
+                    return
+                chunk = _pread(handle.fileno(), view[: end - position], position)
+                self.input_hash.update(chunk)
+                cursor = self._write_ranges(chunk, position, cursor)
+                position = end
+        if not self._wait_for(self.size + 1):  # the end: every range is known now
+            return
+        for name, _start, stop in self.ranges[cursor:]:
+            if stop > self.size:  # a last line without its newline gets one
+                self._to_part(name, b"\n")
+        if self._file is not None:
+            self._close_part()
+
+    def _write_ranges(self, chunk: memoryview, position: int, cursor: int) -> int:
+        """Write the parts' bytes in ``chunk`` (the input from ``position``); return the
+        new cursor."""
+        end = position + len(chunk)
+        ranges = self.ranges
+        while cursor < len(ranges):
+            name, start, stop = ranges[cursor]
+            if start >= end:
+                break
+            low, high = max(start, position), min(stop, end)
+            if high > low:
+                self._to_part(name, chunk[low - position : high - position])
+            # a range is done when the chunk passed its end, unless it may still grow
+            if stop > end or (cursor + 1 == len(ranges) and not self.finished):
+                break
+            cursor += 1
+        return cursor
+
+    def _to_part(self, name: str, data: memoryview | bytes) -> None:
+        if name != self._file:
+            if self._file is not None:
+                self._close_part()
+            self._file = name
+            self._fd = os.open(self.folder / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            self._hash = hashlib.sha256()
+        self._hash.update(data)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view) :]
+
+    def _close_part(self) -> None:
+        self.part_hashes.append(self._hash.hexdigest())
+        self.syncer.files.put(self._fd)
+        self._fd = -1
+        self._file = None
 
 
 # -- planning ----------------------------------------------------------------------
 
 
 class _Planner:
-    """Assigns the lines of each validated block to parts."""
+    """Assigns the lines of each validated block to parts: each part is a list of byte
+    ranges of the input (contiguous lines; a blank line or a BOM left out breaks one)."""
 
     def __init__(self, validator: Validator, writer: _PartWriter, limits: PlanLimits) -> None:
         self.validator = validator
@@ -223,44 +317,45 @@ class _Planner:
         self.tokens_seen = now
         return delta
 
-    def block(self, lines: list[bytes], first: int, pieces: list[bytes | memoryview]) -> None:
-        """Place one validated block: whole into the current part when it fits there
-        (and is exactly its request lines: no blank line, no BOM), else row by row."""
+    def block(self, lines: list[bytes], first: int, start: int) -> None:
+        """Place one validated block (its first byte at ``start`` in the input): whole
+        into the current part when it fits there (and is exactly its request lines: no
+        blank line, no BOM), else row by row."""
         blanks = self.validator.blank_line_numbers
         blank_here = len(blanks) - self.blanks_seen
         self.blanks_seen = len(blanks)
         tokens = self._block_tokens()
-        rows = lines
         part, limits = self.current, self.limits
         if (
             not blank_here
             and first > 1
             and part is not None
-            and part.rows + len(rows) <= limits.max_rows
-            and part.bytes + (size := sum(map(len, pieces))) <= limits.max_bytes
+            and part.rows + len(lines) <= limits.max_rows
+            and part.bytes + (size := sum(map(len, lines)) + len(lines)) <= limits.max_bytes
             and all(self._fits(part, model, n) for model, n in tokens.items())
         ):
-            part.rows += len(rows)
+            part.rows += len(lines)
             part.bytes += size
             for model, n in tokens.items():
                 part.tokens[model] = part.tokens.get(model, 0) + n
             part.end_line = first + len(lines)
-            for piece in pieces:
-                self.writer.put("write", piece)
-            return
-        self._rows_one_by_one(lines, first)
+            self._add_range(start, start + size)
+        else:
+            self._rows_one_by_one(lines, first, start)
+        self.writer.advance(self.validator.bytes)
 
     def _fits(self, part: PlanPart, model: str, tokens: int) -> bool:
         limit = self.limits.tokens_for(model)
         return limit is None or part.tokens.get(model, 0) + tokens <= limit
 
-    def _rows_one_by_one(self, lines: list[bytes], first: int) -> None:
+    def _rows_one_by_one(self, lines: list[bytes], first: int, start: int) -> None:
         limits = self.limits
         endpoint = self.validator.endpoint
-        pending: list[bytes] = []
         for line_no, raw in enumerate(lines, first):
+            offset, start = start, start + len(raw) + 1
             if line_no == 1 and raw.startswith(_BOM):
                 raw = raw[len(_BOM) :]
+                offset += len(_BOM)
             if not raw.strip():
                 continue
             size = len(raw) + 1
@@ -289,37 +384,36 @@ class _Planner:
                 or part.bytes + size > limits.max_bytes
                 or (model is not None and not self._fits(part, model, tokens))
             ):
-                if pending:
-                    self.writer.put("write", b"".join(pending))
-                    pending = []
                 part = self._new_part(line_no)
             part.rows += 1
             part.bytes += size
             if model is not None:
                 part.tokens[model] = part.tokens.get(model, 0) + tokens
             part.end_line = line_no + 1
-            pending.append(raw + b"\n")
-        if pending:
-            self.writer.put("write", b"".join(pending))
+            self._add_range(offset, offset + size)
+
+    def _add_range(self, start: int, end: int) -> None:
+        """Bytes start..end of the input go to the current part (end may be one byte
+        past the file: a last line without its newline)."""
+        assert self.current is not None
+        ranges = self.writer.ranges
+        last = ranges[-1] if ranges else None
+        if last is not None and last[0] == self.current.file and last[2] == start:
+            last[2] = end
+        else:
+            ranges.append([self.current.file, start, end])
 
     def _new_part(self, line_no: int) -> PlanPart:
-        if self.current is not None:
-            self.writer.put("close")
         name = f"{PARTS_DIR}/part-{len(self.parts) + 1:05d}.jsonl"
         self.current = PlanPart(name, line_no, line_no, 0, 0, "", {})
         self.parts.append(self.current)
-        self.writer.put("open", name)
         return self.current
-
-    def end(self) -> None:
-        if self.current is not None:
-            self.writer.put("close")
 
 
 def _model_and_tokens(raw: bytes, endpoint: str | None) -> tuple[str | None, int]:
     try:
-        obj = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        obj = msgspec.json.decode(raw)
+    except (msgspec.DecodeError, RecursionError):
         return None, 0
     body = obj.get("body") if type(obj) is dict else None
     if type(body) is not dict:
@@ -373,27 +467,24 @@ def plan_file(
     temp = target.parent / f"{_TMP_PREFIX}{target.name}-{os.getpid()}"
     shutil.rmtree(temp, ignore_errors=True)
     (temp / PARTS_DIR).mkdir(parents=True)
-    writer = _PartWriter(temp)
-    writer.start()
+    writer: _PartWriter | None = None
     try:
         validator = Validator(_UNLIMITED, on_problem, reread=reread_lines(source))
-        planner = _Planner(validator, writer, limits)
         with source.open("rb", buffering=0) as handle:
             before = os.fstat(handle.fileno())
+            writer = _PartWriter(source, temp, before.st_size)
+            writer.start()
+            planner = _Planner(validator, writer, limits)
 
             def progress(done: int, rows: int) -> None:
                 if on_progress is not None:
                     on_progress(done, before.st_size)
 
             complete = validator.scan(
-                _HashingReader(handle, writer),  # type: ignore[arg-type]
-                on_block=planner.block,
-                on_progress=progress,
-                cancel=cancel,
+                handle, on_block=planner.block, on_progress=progress, cancel=cancel
             )
             after = os.fstat(handle.fileno())
-        planner.end()
-        writer.put("end")
+        writer.finish(stop=not complete)
         writer.join()
         if writer.error is not None:
             raise writer.error
@@ -425,7 +516,7 @@ def plan_file(
             totals=_totals(planner.parts),
         )
         with open(temp / PLAN_FILE, "wb") as manifest:
-            manifest.write(orjson.dumps(plan.to_json(), option=orjson.OPT_INDENT_2))
+            manifest.write(msgspec.json.format(msgspec.json.encode(plan.to_json()), indent=2))
             manifest.flush()
             os.fsync(manifest.fileno())
         _fsync_dir(temp / PARTS_DIR)
@@ -436,10 +527,9 @@ def plan_file(
         _fsync_dir(target.parent)
         return plan
     except BaseException:
-        if writer.is_alive():
-            writer.error = writer.error or RuntimeError("stopped")
-            with contextlib.suppress(queue.Full):
-                writer.tasks.put_nowait(("end", None))
+        if writer is not None and writer.ident is not None:
+            writer.finish(stop=True)
+            writer.join()
         shutil.rmtree(temp, ignore_errors=True)
         raise
 
@@ -463,7 +553,7 @@ def load_plan(out_dir: str | os.PathLike[str]) -> Plan | None:
     another size)."""
     folder = Path(out_dir)
     try:
-        data = orjson.loads((folder / PLAN_FILE).read_bytes())
+        data = msgspec.json.decode((folder / PLAN_FILE).read_bytes())
         if data.get("version") != PLAN_VERSION:
             return None
         parts = [PlanPart(**part) for part in data["parts"]]

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import orjson
+import msgspec
 
 from fr_tui.core.models import TIMESTAMP_FIELDS, Batch, is_terminal
 
@@ -121,13 +121,13 @@ def loads_json(text: str | None) -> Any:
     if not text:
         return None
     try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
+        return msgspec.json.decode(text)
+    except (msgspec.DecodeError, RecursionError):
         return None
 
 
 def dumps_json(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value).decode()
+    return None if value is None else msgspec.json.encode(value).decode()
 
 
 def record_from_row(row: sqlite3.Row) -> BatchRecord:

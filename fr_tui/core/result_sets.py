@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-import orjson
+import msgspec
 
 from fr_tui.core.errors import ApiError
 from fr_tui.core.paths import ERROR_NAME, OUTPUT_NAME, Paths
@@ -94,11 +94,11 @@ def ids_only_input(folder: Path, output: Path | None, error: Path | None) -> Pat
             with path.open("rb") as source:
                 for raw in source:
                     try:
-                        cid = orjson.loads(raw).get("custom_id")
-                    except (orjson.JSONDecodeError, AttributeError):
+                        cid = msgspec.json.decode(raw).get("custom_id")
+                    except (msgspec.DecodeError, RecursionError, AttributeError):
                         continue
                     if isinstance(cid, str | int):
-                        out.write(orjson.dumps({"custom_id": str(cid)}) + b"\n")
+                        out.write(msgspec.json.encode({"custom_id": str(cid)}) + b"\n")
     return stand_in
 
 

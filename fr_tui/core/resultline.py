@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 import struct
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-import orjson
+import msgspec
 
 from fr_tui.core.models import usage_cost
 
@@ -171,8 +171,8 @@ def text_hash(text: str) -> int:
         first = text.lstrip()[:1]
     if first == "{" or first == "[":
         try:
-            payload = orjson.dumps(orjson.loads(text), option=orjson.OPT_SORT_KEYS)
-        except orjson.JSONDecodeError:
+            payload = msgspec.json.encode(msgspec.json.decode(text), order="sorted")
+        except (msgspec.DecodeError, RecursionError):
             payload = None
     if payload is None:
         if text.isascii():
@@ -185,6 +185,43 @@ def text_hash(text: str) -> int:
         else:
             payload = " ".join(text.split()).encode("utf-8", "surrogatepass")
     return _digest(payload)
+
+
+class _AnswerMessage(msgspec.Struct, gc=False):
+    content: Any = None
+
+
+class _AnswerChoice(msgspec.Struct, gc=False):
+    message: _AnswerMessage | None = None
+
+
+class _AnswerBody(msgspec.Struct, gc=False):
+    choices: list[_AnswerChoice] | None = None
+
+
+class _AnswerResponse(msgspec.Struct, gc=False):
+    body: _AnswerBody | None = None
+
+
+class _AnswerLine(msgspec.Struct, gc=False):
+    response: _AnswerResponse | None = None
+
+
+_decode_answer_line = msgspec.json.Decoder(_AnswerLine).decode
+
+
+def answer_hash_of_line(raw: bytes) -> int:
+    """The ``answer_hash`` that ``parse_result_line(raw)`` gives a line already known to
+    be a sound ok result (the stored results index computes these on first use). A plain
+    chat answer is read by decoding just its text; anything else is parsed in full."""
+    try:
+        choices = _decode_answer_line(raw).response.body.choices  # type: ignore[union-attr]
+        content = choices[0].message.content  # type: ignore[index, union-attr]
+    except (msgspec.DecodeError, RecursionError, AttributeError, IndexError, TypeError):
+        content = None
+    if type(content) is str and content:
+        return text_hash(content)
+    return parse_result_line(raw).answer_hash
 
 
 def _digest(payload: bytes) -> int:
@@ -211,11 +248,131 @@ def _error_fields(error: Any) -> tuple[str | None, str | None]:
     return None, None
 
 
+# -- the lines read without a full parse ------------------------------------------
+#
+# msgspec decodes a line into these types in C, reading only the fields fr-tui uses and
+# skipping the rest unparsed (ids, logprobs...). Both joins (the in-memory one and the
+# stored index) read lines through these, so they agree on every line; a field fr-tui
+# does not read cannot make a line unreadable (msgspec does not look into it).
+
+
+class _OkMessage(msgspec.Struct, gc=False):
+    content: Annotated[str, msgspec.Meta(min_length=1)]
+
+
+class _OkChoice(msgspec.Struct, gc=False):
+    message: _OkMessage
+    finish_reason: str | None = None
+
+
+_Count = Annotated[int, msgspec.Meta(ge=0, lt=1 << 62)]
+
+
+class _OkUsage(msgspec.Struct, gc=False):
+    prompt_tokens: _Count
+    completion_tokens: _Count
+    cost: float  # an int too
+
+
+class _OkBody(msgspec.Struct, gc=False):
+    choices: Annotated[list[_OkChoice], msgspec.Meta(min_length=1)]
+    usage: _OkUsage
+    model: str | None = None
+
+
+class _OkResponse(msgspec.Struct, gc=False):
+    status_code: Annotated[int, msgspec.Meta(ge=200, le=299)]
+    body: _OkBody
+
+
+class OkLine(msgspec.Struct, gc=False):
+    """The ordinary successful chat result line: a 2xx response with a text answer,
+    token counts and a cost, and no error. A job's merged line (it has an ``outcome``)
+    is not one."""
+
+    custom_id: str
+    response: _OkResponse
+    error: None
+    outcome: msgspec.UnsetType = msgspec.UNSET
+
+
+_decode_ok_line = msgspec.json.Decoder(OkLine).decode
+
+
+def read_ok_line(raw: bytes) -> OkLine | None:
+    """The line as an ``OkLine``, or None when it is anything else (parse it in full)."""
+    try:
+        return _decode_ok_line(raw)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+
+
+class _InputBody(msgspec.Struct, gc=False):
+    model: Any = None
+
+
+class _InputLine(msgspec.Struct, gc=False):
+    custom_id: Any = None
+    provider: Any = None
+    body: _InputBody | None = None
+
+
+_decode_input_line = msgspec.json.Decoder(_InputLine).decode
+
+
+def read_input_line(raw: bytes) -> tuple[str | None, str | None, str | None]:
+    """The custom_id (a number made text), provider and model of a request line, each
+    None when it is absent or not usable (the whole line is not JSON, not an object)."""
+    try:
+        line = _decode_input_line(raw)
+        custom_id, provider, body = line.custom_id, line.provider, line.body
+        model = body.model if body is not None else None
+    except (msgspec.DecodeError, RecursionError):  # e.g. a body that is not an object
+        try:
+            obj = msgspec.json.decode(raw)
+        except (msgspec.DecodeError, RecursionError):
+            return None, None, None
+        if not isinstance(obj, dict):
+            return None, None, None
+        custom_id, provider, body = obj.get("custom_id"), obj.get("provider"), obj.get("body")
+        model = body.get("model") if isinstance(body, dict) else None
+    if type(custom_id) is not str:
+        custom_id = str(custom_id) if type(custom_id) is int else None
+    return custom_id, _str(provider), _str(model)
+
+
+def parse_ok_line(line: OkLine) -> ParsedResult:
+    """What ``parse_result_line`` says of an ``OkLine``."""
+    body = line.response.body
+    choice = body.choices[0]
+    content = choice.message.content
+    return ParsedResult(
+        custom_id=line.custom_id,
+        ok=True,
+        status_code=line.response.status_code,
+        model=body.model,
+        tokens_in=body.usage.prompt_tokens,
+        tokens_out=body.usage.completion_tokens,
+        finish_reason=choice.finish_reason,
+        content_first_line=first_line(content),
+        cost=body.usage.cost,
+        answer_hash=text_hash(content),
+    )
+
+
 def parse_result_line(raw: bytes) -> ParsedResult:
     """Classify one line of an output or error file. Never raises."""
+    ok_line = read_ok_line(raw)
+    if ok_line is not None:
+        return parse_ok_line(ok_line)
+    return parse_other_line(raw)
+
+
+def parse_other_line(raw: bytes) -> ParsedResult:
+    """``parse_result_line`` of a line that ``read_ok_line`` does not take."""
     try:
-        obj = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        obj = msgspec.json.decode(raw)
+    except (msgspec.DecodeError, RecursionError):
         return ParsedResult(problem="not valid JSON")
     if not isinstance(obj, dict):
         return ParsedResult(problem="not a JSON object")
@@ -238,8 +395,8 @@ def parse_result_line(raw: bytes) -> ParsedResult:
         body = response.get("body")
         if isinstance(body, str | bytes):  # some servers send the body JSON-encoded
             try:
-                body = orjson.loads(body)
-            except orjson.JSONDecodeError:
+                body = msgspec.json.decode(body)
+            except (msgspec.DecodeError, RecursionError):
                 pass
     body_dict = _dict(body)
     if body_dict is not None:
@@ -294,8 +451,12 @@ def parse_result_line(raw: bytes) -> ParsedResult:
 __all__ = [
     "ParsedResult",
     "answer_hash",
+    "answer_hash_of_line",
+    "read_input_line",
+    "read_ok_line",
     "answer_text",
     "first_line",
+    "parse_other_line",
     "parse_result_line",
     "text_hash",
 ]

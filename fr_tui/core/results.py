@@ -67,7 +67,7 @@ def join_results(
             return stored
         try:
             build_index(sources, where, signatures, on_progress)
-            stored = open_index(where, sources, signatures)
+            stored = open_index(where, sources, signatures, just_built=True)
             if stored is not None:
                 return stored
         except (OSError, Unindexable):

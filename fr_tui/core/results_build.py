@@ -2,28 +2,43 @@
 
 The same join as results_join.py (the reference: a property test holds the two equal),
 but made for a million rows: the files are read sequentially, never mapped; each row
-keeps a few fixed-size numbers in arrays, and its strings go straight to temporary blob
-files beside the index (in the order they arrive, each row remembering where its own
-are). Only the custom_id -> row map is a Python dict. The ordinary successful chat line
-is read by a fast path here; every other line goes through resultline.parse_result_line.
+keeps a few fixed-size numbers in arrays, and its strings go straight to a temporary blob
+file beside the index. Only the custom_id -> row map is a Python dict. The ordinary
+successful chat line (resultline.OkLine) is read by a fast path here; every other line
+goes through resultline.parse_other_line.
+
+Results arrive in any order. Writing a result's dozen fields into arrays indexed by its
+row would touch a dozen far-apart places in memory per line (at a million rows that is
+most of the build's time), so a result's fields are appended to columns in the order the
+results arrive, and each row only notes where its result is (``slot``); the index keeps
+it that way and its readers look a row's result up through ``slot``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import operator
 import os
 import tempfile
 import zlib
 from array import array
 from collections.abc import Callable, Iterator
+from itertools import accumulate, compress, count, filterfalse, repeat
 from pathlib import Path
 from typing import IO, Any, Literal
 
-import orjson
+import msgspec
 
 from fr_tui.core.export import atomic_write
-from fr_tui.core.resultline import _str, first_line, parse_result_line, text_hash
+from fr_tui.core.resultline import (
+    _FIRST_LINE_MAX,
+    OkLine,
+    _decode_ok_line,
+    parse_other_line,
+    read_input_line,
+)
+from fr_tui.core.results_blocks import consume, take_inputs, take_results
 from fr_tui.core.results_index import _MAGIC, _NONE, _PREFIX, INDEX_VERSION
 from fr_tui.core.results_join import (
     _NO_SOURCE,
@@ -77,6 +92,8 @@ class _Blob:
 
 
 class _Categories:
+    """A column of codes into a list of distinct values (one per row or result)."""
+
     def __init__(self, rows: int = 0) -> None:
         self.codes = array("i", [_NONE]) * rows
         self.values: dict[str, int] = {}
@@ -90,8 +107,22 @@ class _Categories:
         return code
 
 
-class _Strings:
-    """A string column whose values arrive in any row order."""
+class _Texts:
+    """A string column: (start, length) in the blob of each value, -1 for none."""
+
+    def __init__(self, blob: _Blob) -> None:
+        self.blob = blob
+        self.starts = array("q")
+        self.lengths = array("i")
+
+    def append(self, text: str | None) -> None:
+        start, length = self.blob.add(text) if text is not None else (_NONE, 0)
+        self.starts.append(start)
+        self.lengths.append(length)
+
+
+class _RowTexts:
+    """A string column by row, whose values arrive in any row order."""
 
     def __init__(self, blob: _Blob, rows: int) -> None:
         self.blob = blob
@@ -103,16 +134,32 @@ class _Strings:
             self.starts[row], self.lengths[row] = self.blob.add(text)
 
 
-def _lines(path: Path, ends: array[int]) -> Iterator[tuple[int, bytes, int]]:
-    """(line number, line, bytes read so far) for each line, recording each line's end
-    offset in ``ends`` as LineIndex does. A line keeps its ending (JSON whitespace)."""
+def _blocks(
+    path: Path, ends: array[int], progress: Callable[[int], None]
+) -> Iterator[tuple[int, list[bytes]]]:
+    """(number of the first line, lines) for each 1 MiB block of the file, recording each
+    line's end offset in ``ends`` as LineIndex does, and telling ``progress`` the bytes
+    read. A line is given without its b"\\n" (a b"\\r" stays: it is JSON whitespace)."""
     position = 0
-    add_end = ends.append
-    with open(path, "rb", buffering=_BUFFER) as handle:
-        for number, raw in enumerate(handle):
-            position += len(raw)
-            add_end(position - 1 if raw[-1] == 10 else position)  # 10: b"\n"
-            yield number, raw, position
+    number = 0
+    with open(path, "rb", buffering=0) as handle:
+        carry = b""
+        while block := handle.read(_BUFFER):
+            lines = block.split(b"\n")
+            lines[0] = carry + lines[0]
+            carry = lines.pop()
+            # where each line starts after this one (it ends 1 before, at its b"\\n")
+            starts = accumulate(map(operator.add, map(len, lines), repeat(1)), initial=position)
+            next(starts)
+            ends.extend(map(operator.sub, starts, repeat(1)))
+            if lines:
+                position = ends[-1] + 1
+            yield number, lines
+            number += len(lines)
+            progress(position)
+        if carry:
+            ends.append(position + len(carry))
+            yield number, [carry]
 
 
 class IndexBuilder:
@@ -121,13 +168,25 @@ class IndexBuilder:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.text_blob = _Blob(folder)
-        self.ids: list[str | None] = []  # the same strings as by_id's keys
+        # per input row, in input order
+        self.ids: list[str] = []  # "" where the row has none (see id_nones)
         self.id_nones = bytearray()
         self.input_line = array("i")
         self.models = _Categories()
         self.providers = _Categories()
         self.by_id: dict[str, int] = {}
         self.more_by_id: dict[str, list[int]] = {}
+        # per result, in the order results arrive (a row finds its own through slot)
+        self.src_line = array("i")
+        self.status = array("i")
+        self.tokens_in = array("q")
+        self.tokens_out = array("q")
+        self.costs = array("d")
+        self.result_models = _Categories()
+        self.finish_reasons = _Categories()
+        self.contents = _Texts(self.text_blob)
+        # per row again, set by the few results that are not ordinary lines (see
+        # add_input): error_codes, error_messages, batch_ids, rounds
         self.ends: list[array[int]] = []
         self.kinds: list[Literal["output", "error"]] = []
         self.issues: dict[str, list[ResultIssue]] = {
@@ -146,66 +205,48 @@ class IndexBuilder:
     def add_input(self, path: Path, progress: Callable[[int], None]) -> None:
         ends = array("q")
         self.ends.append(ends)
-        loads = orjson.loads
-        by_id = self.by_id
-        ids = self.ids
+        read = read_input_line
+        add_id = self.ids.append
         add_line = self.input_line.append
         add_none = self.id_nones.append
-        provider_code, add_provider = self.providers.code, self.providers.codes.append
-        model_code, add_model = self.models.code, self.models.codes.append
-        for number, raw, position in _lines(path, ends):
-            if not number & 1023:
-                progress(position)
-            if raw.isspace():  # blank lines are no requests
+        provider_of, provider_code = self.providers.values.get, self.providers.code
+        model_of, model_code = self.models.values.get, self.models.code
+        add_provider, add_model = self.providers.codes.append, self.models.codes.append
+        for first, lines in _blocks(path, ends, progress):
+            if take_inputs(self, first, lines):
                 continue
-            custom_id = provider = model = None
-            try:
-                obj = loads(raw)
-            except orjson.JSONDecodeError:
-                obj = None
-            if type(obj) is dict:
-                custom_id = obj.get("custom_id")
-                if type(custom_id) is not str:
-                    if isinstance(custom_id, int) and not isinstance(custom_id, bool):
-                        custom_id = str(custom_id)
-                    elif not isinstance(custom_id, str):
-                        custom_id = None
-                provider = obj.get("provider")
-                if type(provider) is not str:
-                    provider = _str(provider)
-                body = obj.get("body")
-                if type(body) is dict:
-                    model = body.get("model")
-                    if type(model) is not str:
-                        model = _str(model)
-            row = len(ids)
-            add_line(_checked(number, _INT32))
-            add_provider(provider_code(provider))
-            add_model(model_code(model))
-            ids.append(custom_id)
-            if custom_id is None:
-                add_none(1)
-            else:
-                add_none(0)
-                if custom_id not in by_id:
-                    by_id[custom_id] = row
-                else:
-                    self.more_by_id.setdefault(custom_id, []).append(row)
-        rows = len(self.input_line)
+            for number, raw in enumerate(lines, first):
+                if not raw or raw.isspace():  # blank lines are no requests
+                    continue
+                custom_id, provider, model = read(raw)
+                add_line(number if number < _INT32 else _checked(number, _INT32))
+                code = provider_of(provider) if provider is not None else _NONE
+                add_provider(code if code is not None else provider_code(provider))
+                code = model_of(model) if model is not None else _NONE
+                add_model(code if code is not None else model_code(model))
+                add_id(custom_id if custom_id is not None else "")
+                add_none(custom_id is None)
+        rows = len(self.ids)
+        self._map_ids()
         self.outcomes = bytearray([MISSING]) * rows
         self.src = bytearray([_NO_SOURCE]) * rows
-        self.src_line = array("i", [0]) * rows
-        self.status = array("i", [_NONE]) * rows
-        self.tokens_in = array("q", [_NONE]) * rows
-        self.tokens_out = array("q", [_NONE]) * rows
-        self.costs = array("d", [math.nan]) * rows
-        self.answer_hashes = array("q", [0]) * rows
-        self.rounds = array("i", [_NONE]) * rows
-        self.finish_reasons = _Categories(rows)
+        self.slot = array("i", [_NONE]) * rows
         self.error_codes = _Categories(rows)
         self.batch_ids = _Categories(rows)
-        self.contents = _Strings(self.text_blob, rows)
-        self.error_messages = _Strings(self.text_blob, rows)
+        self.rounds = array("i", [_NONE]) * rows
+        self.error_messages = _RowTexts(self.text_blob, rows)
+
+    def _map_ids(self) -> None:
+        """by_id: each custom_id's first row (setdefault keeps the first; the dict is
+        built in C); more_by_id: the other rows of an id used again."""
+        by_id: dict[str, int] = {}
+        named = bytes(map(operator.not_, self.id_nones))
+        consume(map(by_id.setdefault, compress(self.ids, named), compress(count(), named)))
+        self.by_id = by_id
+        if len(by_id) < sum(named):  # some custom_id is used again
+            for row, custom_id in enumerate(self.ids):
+                if not self.id_nones[row] and by_id[custom_id] != row:
+                    self.more_by_id.setdefault(custom_id, []).append(row)
 
     # -- result files ---------------------------------------------------------------
 
@@ -216,108 +257,113 @@ class IndexBuilder:
         self.kinds.append(kind)
         ends = array("q")
         self.ends.append(ends)
-        loads = orjson.loads
+        decode_ok = _decode_ok_line
         row_of = self.by_id.get
-        src, src_line = self.src, self.src_line
-        outcomes, status_col = self.outcomes, self.status
-        tokens_in_col, tokens_out_col = self.tokens_in, self.tokens_out
-        costs, hashes = self.costs, self.answer_hashes
-        model_codes, model_code = self.models.codes, self.models.code
-        finish_codes, finish_code = self.finish_reasons.codes, self.finish_reasons.code
-        set_content = self.contents.set
-        for number, raw, position in _lines(path, ends):
-            if not number & 1023:
-                progress(position)
-            if raw.isspace():
+        src, slot, outcomes = self.src, self.slot, self.outcomes
+        add_src_line, add_status = self.src_line.append, self.status.append
+        add_tokens_in, add_tokens_out = self.tokens_in.append, self.tokens_out.append
+        add_cost = self.costs.append
+        model_of, model_code = self.result_models.values.get, self.result_models.code
+        add_model = self.result_models.codes.append
+        finish_of, finish_code = self.finish_reasons.values.get, self.finish_reasons.code
+        add_finish = self.finish_reasons.codes.append
+        add_start, add_length = self.contents.starts.append, self.contents.lengths.append
+        blob = self.text_blob
+        write_text = blob.file.write
+        for first, lines in _blocks(path, ends, progress):
+            if take_results(self, source, first, lines):
                 continue
-            # The ordinary successful chat line, read here; any other goes through
-            # parse_result_line, which handles every shape (results_join.py does the same).
-            try:
-                obj = loads(raw)
-                custom_id = obj["custom_id"]
-                response = obj["response"]
-                status = response["status_code"]
-                body = response["body"]
-                usage = body["usage"]
-                tokens_in = usage["prompt_tokens"]
-                tokens_out = usage["completion_tokens"]
-                cost = usage["cost"]
-                choice = body["choices"][0]
-                content = choice["message"]["content"]
-                model = body.get("model")
-                finish = choice.get("finish_reason")
-                ordinary = (
-                    type(custom_id) is str
-                    and obj["error"] is None
-                    and "outcome" not in obj
-                    and type(status) is int
-                    and 200 <= status < 300
-                    and type(tokens_in) is int
-                    and type(tokens_out) is int
-                    and 0 <= tokens_in < _INT64
-                    and 0 <= tokens_out < _INT64
-                    and (type(cost) is float or type(cost) is int)
-                    and type(content) is str
-                    and content != ""
-                    and (model is None or type(model) is str)
-                    and (finish is None or type(finish) is str)
-                )
-            except (orjson.JSONDecodeError, KeyError, TypeError, IndexError, AttributeError):
-                ordinary = False
-            if not ordinary:
-                parsed = parse_result_line(raw)
-                if parsed.problem is not None:
-                    issue = ResultIssue(kind, path, number + 1, None, parsed.problem)
-                    self.issues["bad_lines"].append(issue)
+            arrived = len(self.src_line)
+            # Decode the block, then look all its custom_ids up at once: in one C loop
+            # the look-ups in a dict of a million ids wait for memory side by side.
+            decoded: list[OkLine | None] = []
+            found: list[str] = []
+            for raw in lines:
+                try:
+                    line = decode_ok(raw)
+                    found.append(line.custom_id)
+                except (msgspec.DecodeError, RecursionError):
+                    line = None
+                decoded.append(line)
+            ordinary_rows = iter(list(map(row_of, found)))
+            for number, (raw, ok_line) in enumerate(zip(lines, decoded, strict=True), first):
+                if ok_line is not None:
+                    custom_id = ok_line.custom_id
+                    row = next(ordinary_rows)
+                else:
+                    if not raw or raw.isspace():
+                        continue
+                    parsed = parse_other_line(raw)
+                    if parsed.problem is not None:
+                        issue = ResultIssue(kind, path, number + 1, None, parsed.problem)
+                        self.issues["bad_lines"].append(issue)
+                        continue
+                    assert parsed.custom_id is not None
+                    custom_id = parsed.custom_id
+                    row = row_of(custom_id)
+                if row is None or src[row] != _NO_SOURCE:
+                    row = waiting_row(custom_id, self.by_id, self.more_by_id, src)
+                    if row is None or row < 0:
+                        reason = "unknown custom_id" if row is None else "duplicate result"
+                        name = "unknown_ids" if row is None else "duplicates"
+                        issue = ResultIssue(kind, path, number + 1, custom_id, reason)
+                        self.issues[name].append(issue)
+                        continue
+                src[row] = source
+                slot[row] = arrived
+                arrived += 1
+                add_src_line(number if number < _INT32 else _checked(number, _INT32))
+                if ok_line is None:
+                    self._add_result(row, parsed)
                     continue
-                assert parsed.custom_id is not None
-                custom_id = parsed.custom_id
-            row = row_of(custom_id)
-            if row is None or src[row] != _NO_SOURCE:
-                row = waiting_row(custom_id, self.by_id, self.more_by_id, src)
-                if row is None or row < 0:
-                    reason = "unknown custom_id" if row is None else "duplicate result"
-                    name = "unknown_ids" if row is None else "duplicates"
-                    issue = ResultIssue(kind, path, number + 1, custom_id, reason)
-                    self.issues[name].append(issue)
-                    continue
-            src[row] = source
-            src_line[row] = _checked(number, _INT32)
-            if not ordinary:
-                self._set(row, parsed)
-                continue
-            outcomes[row] = OK
-            status_col[row] = status
-            if model and model_codes[row] == _NONE:
-                model_codes[row] = model_code(model)
-            tokens_in_col[row] = tokens_in
-            tokens_out_col[row] = tokens_out
-            costs[row] = float(cost)
-            finish_codes[row] = finish_code(finish)
-            set_content(row, first_line(content))
-            hashes[row] = text_hash(content)
+                # The ordinary line: its fields, appended column by column.
+                response = ok_line.response
+                body = response.body
+                usage = body.usage
+                choice = body.choices[0]
+                outcomes[row] = OK
+                add_status(response.status_code)
+                model = body.model
+                code = model_of(model) if model else _NONE
+                add_model(code if code is not None else model_code(model))
+                add_tokens_in(usage.prompt_tokens)
+                add_tokens_out(usage.completion_tokens)
+                add_cost(usage.cost)
+                finish = choice.finish_reason
+                code = finish_of(finish) if finish is not None else _NONE
+                add_finish(code if code is not None else finish_code(finish))
+                # the answer's first line (resultline.first_line), into the text blob
+                text = choice.message.content.strip()
+                cut = text.find("\n")
+                if cut >= 0:
+                    text = text[:cut].rstrip()
+                data = text[:_FIRST_LINE_MAX].encode("utf-8", "surrogatepass")
+                add_start(blob.size)
+                add_length(len(data))
+                blob.size += len(data)
+                write_text(data)
 
-    def _set(self, row: int, parsed: Any) -> None:
+    def _add_result(self, row: int, parsed: Any) -> None:
+        """Append the fields of a result that is not an ordinary line."""
         outcome = MISSING if parsed.outcome == "missing" else OK if parsed.ok else FAILED
         self.outcomes[row] = outcome
-        if parsed.status_code is not None:
-            self.status[row] = _checked(parsed.status_code, _INT32)
-        if parsed.model and self.models.codes[row] == _NONE:
-            self.models.codes[row] = self.models.code(parsed.model)
-        if parsed.tokens_in is not None:
-            self.tokens_in[row] = _checked(parsed.tokens_in, _INT64)
-        if parsed.tokens_out is not None:
-            self.tokens_out[row] = _checked(parsed.tokens_out, _INT64)
-        if parsed.cost is not None:
-            self.costs[row] = parsed.cost
-        self.finish_reasons.codes[row] = self.finish_reasons.code(parsed.finish_reason)
-        self.contents.set(row, parsed.content_first_line)
-        self.error_codes.codes[row] = self.error_codes.code(parsed.error_code)
-        self.error_messages.set(row, parsed.error_message)
-        self.answer_hashes[row] = parsed.answer_hash
-        self.batch_ids.codes[row] = self.batch_ids.code(parsed.batch_id)
+        status, tokens_in, tokens_out = parsed.status_code, parsed.tokens_in, parsed.tokens_out
+        self.status.append(_checked(status, _INT32) if status is not None else _NONE)
+        models = self.result_models
+        models.codes.append(models.code(parsed.model) if parsed.model else _NONE)
+        self.tokens_in.append(_checked(tokens_in, _INT64) if tokens_in is not None else _NONE)
+        self.tokens_out.append(_checked(tokens_out, _INT64) if tokens_out is not None else _NONE)
+        self.costs.append(parsed.cost if parsed.cost is not None else math.nan)
+        self.finish_reasons.codes.append(self.finish_reasons.code(parsed.finish_reason))
+        self.contents.append(parsed.content_first_line)
+        for column, value in (
+            (self.error_codes, parsed.error_code),
+            (self.batch_ids, parsed.batch_id),
+        ):
+            column.codes[row] = column.code(value)
         if parsed.round is not None:
             self.rounds[row] = _checked(parsed.round, _INT32)
+        self.error_messages.set(row, parsed.error_message)
         if outcome == FAILED:
             key = group_key(parsed.error_code, parsed.error_message)
             self.groups.setdefault(key, []).append(row)
@@ -326,11 +372,14 @@ class IndexBuilder:
 
     # -- the end --------------------------------------------------------------------
 
-    def _finish_groups(self) -> dict[str, list[int]]:
+    def _rows_of(self, outcome: int) -> array[int]:
+        """The rows with this outcome, in order (counted in C, not row by row)."""
+        wanted = map(operator.eq, self.outcomes, repeat(outcome))
+        return array("q", compress(range(len(self.outcomes)), wanted))
+
+    def _finish_groups(self, missing: array[int]) -> dict[str, list[int]]:
         groups = {key: sorted(rows) for key, rows in self.groups.items()}
-        find = self.outcomes.find
-        row = find(MISSING)
-        while row >= 0:
+        for row in missing:
             named = not self.id_nones[row]
             key = MISSING_KEY if named else UNREADABLE_KEY
             groups.setdefault(key, []).append(row)
@@ -340,47 +389,49 @@ class IndexBuilder:
                     if named
                     else (key, "the input line has no readable custom_id")
                 )
-            row = find(MISSING, row + 1)
         return groups
 
     def write(self, path: Path, signatures: list[dict[str, Any] | None]) -> None:
-        """Write the index file (atomically: temp file, fsync, rename)."""
+        """Write the index file (atomically: temp file, rename)."""
         self.text_blob.file.flush()
-        groups = self._finish_groups()
-        id_blob = "".join(i for i in self.ids if i is not None).encode("utf-8", "surrogatepass")
-        id_offsets = array("q", [0])
-        total = 0
-        for custom_id in self.ids:
-            if custom_id is not None:
-                total += (
-                    len(custom_id.encode("utf-8", "surrogatepass"))
-                    if not custom_id.isascii()
-                    else len(custom_id)
-                )
-            id_offsets.append(total)
+        found = {name: self._rows_of(code) for code, name in ((OK, "ok"), (FAILED, "failed"))}
+        found["missing"] = self._rows_of(MISSING)
+        groups = self._finish_groups(found["missing"])
+        all_ids = "".join(self.ids)
+        id_blob = all_ids.encode("utf-8", "surrogatepass")
+        # each id's end in the blob: its length in UTF-8, added up (in C)
+        if all_ids.isascii():
+            sizes: Iterator[int] = map(len, self.ids)
+        else:
+            encode = operator.methodcaller("encode", "utf-8", "surrogatepass")
+            sizes = map(len, map(encode, self.ids))
+        id_offsets = array("q", accumulate(sizes, initial=0))
         pieces: list[tuple[str, str, Any]] = []  # (name, typecode, array / bytes / blob)
         add = pieces.append
         add(("outcome", "B", self.outcomes))
         add(("src", "B", self.src))
         for name, values in (
+            # per row
             ("input_line", self.input_line),
+            ("slot", self.slot),
+            ("model", self.models.codes),
+            ("provider", self.providers.codes),
+            ("custom_id.offsets", id_offsets),
+            ("error_code", self.error_codes.codes),
+            ("batch_id", self.batch_ids.codes),
+            ("round", self.rounds),
+            ("error_message.starts", self.error_messages.starts),
+            ("error_message.lengths", self.error_messages.lengths),
+            # per result, through slot
             ("src_line", self.src_line),
             ("tokens_in", self.tokens_in),
             ("tokens_out", self.tokens_out),
-            ("answer_hash", self.answer_hashes),
             ("cost", self.costs),
             ("status", self.status),
-            ("round", self.rounds),
-            ("model", self.models.codes),
-            ("provider", self.providers.codes),
+            ("result_model", self.result_models.codes),
             ("finish_reason", self.finish_reasons.codes),
-            ("error_code", self.error_codes.codes),
-            ("batch_id", self.batch_ids.codes),
-            ("custom_id.offsets", id_offsets),
             ("content.starts", self.contents.starts),
             ("content.lengths", self.contents.lengths),
-            ("error_message.starts", self.error_messages.starts),
-            ("error_message.lengths", self.error_messages.lengths),
         ):
             add((name, values.typecode, values))
         add(("custom_id.none", "B", self.id_nones))
@@ -388,17 +439,11 @@ class IndexBuilder:
         add(("text.blob", "B", self.text_blob))
         for number, ends in enumerate(self.ends):
             add((f"ends.{number}", "q", ends))
-        for outcome, name in ((OK, "ok"), (FAILED, "failed"), (MISSING, "missing")):
-            found = array("q")
-            find = self.outcomes.find
-            row = find(outcome)
-            while row >= 0:
-                found.append(row)
-                row = find(outcome, row + 1)
-            add((f"rows.{name}", "q", found))
+        for name, rows in found.items():
+            add((f"rows.{name}", "q", rows))
         group_list = []
-        for number, (key, rows) in enumerate(groups.items()):
-            add((f"group.{number}", "q", array("q", rows)))
+        for number, (key, group_rows) in enumerate(groups.items()):
+            add((f"group.{number}", "q", array("q", group_rows)))
             group_list.append([key, *self.group_info[key]])
 
         def size(item: Any) -> int:
@@ -418,12 +463,14 @@ class IndexBuilder:
             "sources": signatures,
             "source_kinds": self.kinds,
             "rows": len(self.outcomes),
+            "results": len(self.src_line),
             "columns": layout,
             "categories": {
                 name: list(cats.values)
                 for name, cats in (
                     ("model", self.models),
                     ("provider", self.providers),
+                    ("result_model", self.result_models),
                     ("finish_reason", self.finish_reasons),
                     ("error_code", self.error_codes),
                     ("batch_id", self.batch_ids),
@@ -445,10 +492,12 @@ class IndexBuilder:
                 for name, issues in self.issues.items()
             },
         }
-        with atomic_write(path) as handle:
+        # No fsync: the index is a cache that is checked (its CRC) on every open, so
+        # one cut short by a crash is found and built again.
+        with atomic_write(path, durable=False) as handle:
             # the header's CRC of the data is known only at the end: reserve its place
             header["crc32"] = "00000000"
-            placeholder = orjson.dumps(header)
+            placeholder = msgspec.json.encode(header)
             head = _PREFIX.pack(_MAGIC, INDEX_VERSION, len(placeholder)) + placeholder
             handle.write(head + bytes(-len(head) % 8))
             crc = 0
@@ -460,12 +509,16 @@ class IndexBuilder:
 
     def _totals(self) -> dict[str, Any]:
         # the same sums, in the same order, as JoinedResults' properties (float addition
-        # depends on its order); NaN marks a row without a cost
-        has_cost = any(c == c for c in self.costs)
+        # depends on its order: costs are added in row order); -1 marks a result without
+        # tokens, NaN one without a cost
+        cost = None
+        if not all(map(math.isnan, self.costs)):
+            in_row_order = compress(self.slot, map(operator.ge, self.slot, repeat(0)))
+            cost = repr(sum(filterfalse(math.isnan, map(self.costs.__getitem__, in_row_order))))
         return {
-            "tokens_in": sum(t for t in self.tokens_in if t > 0),
-            "tokens_out": sum(t for t in self.tokens_out if t > 0),
-            "cost": repr(sum(c for c in self.costs if c == c)) if has_cost else None,
+            "tokens_in": sum(self.tokens_in) + self.tokens_in.count(_NONE),
+            "tokens_out": sum(self.tokens_out) + self.tokens_out.count(_NONE),
+            "cost": cost,
         }
 
 

@@ -13,7 +13,7 @@ CRC-32 of the whole data section. Columns:
 
 * numbers, one per row: ``outcome`` and ``src`` (u8: which result file, 255 none);
   ``input_line``, ``src_line``, ``status``, ``round`` (i32); ``tokens_in``,
-  ``tokens_out``, ``answer_hash`` (i64); ``cost`` (f64, NaN for none: the number as the
+  ``tokens_out`` (i64); ``cost`` (f64, NaN for none: the number as the
   server's JSON gave it, so ``Decimal(repr(cost))`` is the decimal it sent); -1 stands
   for "none" in the others;
 * categories (i32 codes into a list in the header): ``model``, ``provider``,
@@ -26,6 +26,11 @@ CRC-32 of the whole data section. Columns:
 
 results_build.py writes it.
 
+The answer hashes (``answer_hashes``, for compare) are not part of the index: hashing
+every answer would double the cost of the first build, and only a comparison needs them.
+They are computed on first use, from the ok rows' result lines, and kept beside the index
+(``index.frx.answers``: a header naming the index it belongs to, then an i64 per row).
+
 An index whose sources' signatures differ from the files now, whose version is not
 ``INDEX_VERSION``, or which is damaged in any way (short, bad header, CRC mismatch) is
 never trusted: the join is built again and the index rewritten.
@@ -33,19 +38,25 @@ never trusted: the join is built again and the index rewritten.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import math
 import mmap
+import operator
 import os
 import struct
 import zlib
 from array import array
 from collections.abc import Iterator, Sequence
+from itertools import compress, repeat
 from pathlib import Path
 from typing import Any, Literal
 
-import orjson
+import msgspec
 
+from fr_tui.core.export import atomic_write
 from fr_tui.core.jsonl import LineIndex
+from fr_tui.core.resultline import answer_hash_of_line
 from fr_tui.core.results_join import (
     JoinedResults,
     ResultIssue,
@@ -53,9 +64,12 @@ from fr_tui.core.results_join import (
 )
 
 INDEX_NAME = "index.frx"
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 _MAGIC = b"FRX\0"
 _PREFIX = struct.Struct("<4sIQ")
+_ANSWERS_MAGIC = b"FRA\0"
+# magic, INDEX_VERSION, rows, CRC-32 of the index's header (which holds its data's CRC)
+_ANSWERS_PREFIX = struct.Struct("<4sIQI")
 _NONE = -1
 
 
@@ -87,6 +101,14 @@ class _Column(Sequence[Any]):
         return (self._at(j) for j in range(self._size))
 
 
+def _gather(values: memoryview, slot: memoryview, none: Any) -> memoryview:
+    """values[slot[i]] for each row i (``none`` where slot[i] is -1), in C loops."""
+    source = array(values.format)
+    source.frombytes(values.cast("B"))
+    source.append(none)  # what slot -1 reads
+    return memoryview(array(values.format, map(source.__getitem__, slot)))
+
+
 class _Numbers(_Column):
     def __init__(self, values: memoryview) -> None:
         super().__init__(len(values))
@@ -95,6 +117,9 @@ class _Numbers(_Column):
     def _at(self, i: int) -> int | None:
         value: int = self._values[i]
         return None if value == _NONE else value
+
+    def by_row(self, slot: memoryview) -> _Numbers:
+        return _Numbers(_gather(self._values, slot, _NONE))
 
 
 class _Floats(_Column):
@@ -106,6 +131,9 @@ class _Floats(_Column):
         value: float = self._values[i]
         return None if value != value else value  # NaN: none
 
+    def by_row(self, slot: memoryview) -> _Floats:
+        return _Floats(_gather(self._values, slot, math.nan))
+
 
 class _Categories(_Column):
     def __init__(self, codes: memoryview, values: list[str]) -> None:
@@ -116,6 +144,9 @@ class _Categories(_Column):
     def _at(self, i: int) -> str | None:
         code: int = self._codes[i]
         return None if code == _NONE else self._values[code]
+
+    def by_row(self, slot: memoryview) -> _Categories:
+        return _Categories(_gather(self._codes, slot, _NONE), self._values)
 
 
 class _Strings(_Column):
@@ -147,6 +178,58 @@ class _Texts(_Column):
         if start == _NONE:
             return None
         return str(self._blob[start : start + self._lengths[i]], "utf-8", "surrogatepass")
+
+    def by_row(self, slot: memoryview) -> _Texts:
+        starts, lengths = _gather(self._starts, slot, _NONE), _gather(self._lengths, slot, 0)
+        return _Texts(starts, lengths, self._blob)
+
+
+class _ByResult(_Column):
+    """A column of the results, kept in the order they arrived, seen by row: row i's
+    result is the slot[i]-th (-1: the row has none). A row is looked up through slot;
+    the whole column, the first time it is iterated (or its codes or values are asked
+    for: compare reads them), is put in row order once, in C loops."""
+
+    _rows: Any = None  # the column in row order, once made
+
+    def __init__(self, results: Any, slot: memoryview) -> None:
+        super().__init__(len(slot))
+        self._results = results
+        self._slot = slot
+
+    def _at(self, i: int) -> Any:
+        at: int = self._slot[i]
+        return None if at < 0 else self._results._at(at)
+
+    def _in_row_order(self) -> Any:
+        if self._rows is None:
+            self._rows = self._results.by_row(self._slot)
+        return self._rows
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._in_row_order())
+
+    def __getattr__(self, name: str) -> Any:  # _codes, _values...: those of the row order
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self._in_row_order(), name)
+
+
+class _Models(_Column):
+    """The input row's model, else the one its result names (as results_join does)."""
+
+    def __init__(self, given: _Column, answered: _Column) -> None:
+        super().__init__(len(given))
+        self._given = given
+        self._answered = answered
+
+    def _at(self, i: int) -> str | None:
+        model: str | None = self._given._at(i)
+        if not model:
+            answered: str | None = self._answered._at(i)
+            if answered is not None:
+                return answered
+        return model
 
 
 # -- writing ------------------------------------------------------------------------
@@ -191,6 +274,23 @@ class IndexedResults(JoinedResults):
     _totals: dict[str, Any]
     _outcome_rows: dict[str, memoryview]
     _map: mmap.mmap | None = None
+    _index_path: Path
+    _header_crc: int
+    _slot: memoryview  # per row: where its result is in the per-result columns
+    _result_lines: memoryview  # per result: its line in its result file
+    _answers: Sequence[int] | None = None
+
+    @property
+    def answer_hashes(self) -> Sequence[int]:
+        """The 8-byte hash of each ok answer (resultline.answer_hash), 0 for none: read
+        from beside the index, or computed now and kept there."""
+        if self._answers is None:
+            self._answers = _load_answers(self) or _compute_answers(self)
+        return self._answers
+
+    @answer_hashes.setter
+    def answer_hashes(self, value: Sequence[int]) -> None:
+        self._answers = value
 
     @property
     def tokens_in(self) -> int:
@@ -218,35 +318,43 @@ class IndexedResults(JoinedResults):
         self._map = None
 
 
-def _read_header(mm: mmap.mmap) -> tuple[dict[str, Any], int]:
+def _read_header(mm: mmap.mmap) -> tuple[dict[str, Any], int, int]:
+    """The header, where the data starts, and the CRC-32 of the header's bytes."""
     if len(mm) < _PREFIX.size:
         raise ValueError("short")
     magic, version, length = _PREFIX.unpack_from(mm, 0)
     if magic != _MAGIC or version != INDEX_VERSION or _PREFIX.size + length > len(mm):
         raise ValueError("not an index of this version")
-    header = orjson.loads(mm[_PREFIX.size : _PREFIX.size + length])
+    raw = mm[_PREFIX.size : _PREFIX.size + length]
+    header = msgspec.json.decode(raw)
     start = _PREFIX.size + length
-    return header, start + (-start % 8)
+    return header, start + (-start % 8), zlib.crc32(raw)
 
 
 def open_index(
-    path: Path, sources: list[Path | None], signatures: list[dict[str, Any] | None]
+    path: Path,
+    sources: list[Path | None],
+    signatures: list[dict[str, Any] | None],
+    *,
+    just_built: bool = False,
 ) -> IndexedResults | None:
     """The stored join at ``path`` if it is sound and was built from ``sources`` as they
-    are now (``signatures``); None otherwise (missing, stale, another version, damaged)."""
+    are now (``signatures``); None otherwise (missing, stale, another version, damaged).
+    An index ``just_built`` by this process is not read through for its CRC."""
     try:
         with open(path, "rb") as handle:
             mm = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
     except (OSError, ValueError):
         return None
     try:
-        header, data_start = _read_header(mm)
+        header, data_start, header_crc = _read_header(mm)
         if header["sources"] != signatures:
             return None
         data = memoryview(mm)[data_start:]
-        if zlib.crc32(data) != int(header["crc32"], 16):
+        if not just_built and zlib.crc32(data) != int(header["crc32"], 16):
             return None
-        joined = _build(path, header, data, mm, [p for p in sources if p is not None])
+        files = [p for p in sources if p is not None]
+        joined = _build(path, header, header_crc, data, mm, files)
         _release_pages(mm)
         return joined
     except (ValueError, KeyError, TypeError, IndexError, OSError):
@@ -266,7 +374,12 @@ def _release_pages(mm: mmap.mmap) -> None:
 
 
 def _build(
-    path: Path, header: dict[str, Any], data: memoryview, mm: mmap.mmap, files: list[Path]
+    path: Path,
+    header: dict[str, Any],
+    header_crc: int,
+    data: memoryview,
+    mm: mmap.mmap,
+    files: list[Path],
 ) -> IndexedResults:
     layout: dict[str, list[Any]] = header["columns"]
     rows: int = header["rows"]
@@ -297,28 +410,50 @@ def _build(
     if len(joined.outcomes) != rows:
         raise ValueError("row count")
     joined._input_line = column("input_line")  # type: ignore[assignment]
-    joined._src_line = column("src_line")  # type: ignore[assignment]
-    joined.tokens_in_col = _Numbers(column("tokens_in"))  # type: ignore[assignment]
-    joined.tokens_out_col = _Numbers(column("tokens_out"))  # type: ignore[assignment]
-    joined.answer_hashes = column("answer_hash")
-    joined.costs = _Floats(column("cost"))  # type: ignore[assignment]
-    joined.status_codes = _Numbers(column("status"))  # type: ignore[assignment]
-    joined.rounds = _Numbers(column("round"))  # type: ignore[assignment]
+    slot = column("slot")
+    results = header["results"]
+    if len(slot) != rows:
+        raise ValueError("slot count")
+
+    def by_result(values: _Column) -> Any:
+        if len(values) != results:
+            raise ValueError("result count")
+        return _ByResult(values, slot)
+
     categories = header["categories"]
-    joined.models = _Categories(column("model"), categories["model"])  # type: ignore[assignment]
-    joined.providers = _Categories(column("provider"), categories["provider"])  # type: ignore[assignment]
-    joined.finish_reasons = _Categories(column("finish_reason"), categories["finish_reason"])  # type: ignore[assignment]
-    joined.error_codes = _Categories(column("error_code"), categories["error_code"])  # type: ignore[assignment]
-    joined.batch_ids = _Categories(column("batch_id"), categories["batch_id"])  # type: ignore[assignment]
-    ids = _Strings(column("custom_id.offsets"), column("custom_id.none"), column("custom_id.blob"))
+
+    def coded(name: str) -> _Categories:
+        return _Categories(column(name), categories[name])
+
     texts = column("text.blob")
-    contents = _Texts(column("content.starts"), column("content.lengths"), texts)
+    joined._src_line = by_result(_Numbers(column("src_line")))
+    joined.tokens_in_col = by_result(_Numbers(column("tokens_in")))
+    joined.tokens_out_col = by_result(_Numbers(column("tokens_out")))
+    joined.costs = by_result(_Floats(column("cost")))
+    joined.status_codes = by_result(_Numbers(column("status")))
+    joined.finish_reasons = by_result(coded("finish_reason"))
+    joined.contents = by_result(_Texts(column("content.starts"), column("content.lengths"), texts))
+    # the fields only results other than ordinary lines have are kept by row
+    joined.rounds = _Numbers(column("round"))  # type: ignore[assignment]
+    joined.error_codes = coded("error_code")  # type: ignore[assignment]
+    joined.batch_ids = coded("batch_id")  # type: ignore[assignment]
     messages = _Texts(column("error_message.starts"), column("error_message.lengths"), texts)
-    if not len(ids) == len(contents) == len(messages) == rows:
+    joined.error_messages = messages  # type: ignore[assignment]
+    given = coded("model")
+    if len(given) != rows:
+        raise ValueError("model count")
+    joined.models = _Models(given, by_result(coded("result_model")))  # type: ignore[assignment]
+    joined.providers = coded("provider")  # type: ignore[assignment]
+    ids = _Strings(column("custom_id.offsets"), column("custom_id.none"), column("custom_id.blob"))
+    by_row = (ids, joined.providers, joined.rounds, joined.error_codes, joined.batch_ids, messages)
+    if any(len(values) != rows for values in by_row):
         raise ValueError("string columns")
     joined.custom_ids = ids  # type: ignore[assignment]
-    joined.contents = contents  # type: ignore[assignment]
-    joined.error_messages = messages  # type: ignore[assignment]
+    joined._slot = slot
+    joined._result_lines = column("src_line")
+    joined._index_path = path
+    joined._header_crc = header_crc
+    joined._answers = None  # computed on first use (see answer_hashes)
     joined._id_map = None  # built on first use
     joined._outcome_rows = {
         "ok": column("rows.ok"),
@@ -343,6 +478,58 @@ def _build(
             ],
         )
     return joined
+
+
+# -- answer hashes, on first use ------------------------------------------------------
+
+
+def _answers_path(joined: IndexedResults) -> Path:
+    return joined._index_path.with_name(joined._index_path.name + ".answers")
+
+
+def _load_answers(joined: IndexedResults) -> Sequence[int] | None:
+    """The hashes kept beside the index, if they are whole and belong to it."""
+    rows = len(joined.outcomes)
+    try:
+        data = _answers_path(joined).read_bytes()
+    except OSError:
+        return None
+    expected = (_ANSWERS_MAGIC, INDEX_VERSION, rows, joined._header_crc)
+    if len(data) != _ANSWERS_PREFIX.size + 8 * rows:
+        return None
+    if _ANSWERS_PREFIX.unpack_from(data, 0) != expected:
+        return None
+    hashes = array("q")
+    hashes.frombytes(data[_ANSWERS_PREFIX.size :])
+    return hashes
+
+
+def _compute_answers(joined: IndexedResults) -> Sequence[int]:
+    """Hash the answer of every ok row, and keep the hashes beside the index (when that
+    cannot be written, they are only kept in memory). Each result file is read once, in
+    its own order (the rows' results are scattered over it)."""
+    rows = len(joined.outcomes)
+    hashes = array("q", bytes(8 * rows))
+    ok = joined._outcome_rows["ok"].tolist()
+    lines = list(map(joined._result_lines.__getitem__, map(joined._slot.__getitem__, ok)))
+    sources = bytes(map(joined._src.__getitem__, ok))
+    for number, source in enumerate(joined._sources):
+        here = list(map(operator.eq, sources, repeat(number)))
+        row_of_line = dict(zip(compress(lines, here), compress(ok, here), strict=True))
+        if not row_of_line:
+            continue
+        last = max(row_of_line)
+        for line, raw in source.index.iter_lines(min(row_of_line)):
+            row = row_of_line.get(line)
+            if row is not None:
+                hashes[row] = answer_hash_of_line(raw)
+            if line >= last:
+                break
+    head = _ANSWERS_PREFIX.pack(_ANSWERS_MAGIC, INDEX_VERSION, rows, joined._header_crc)
+    with contextlib.suppress(OSError), atomic_write(_answers_path(joined)) as handle:
+        handle.write(head)
+        handle.write(memoryview(hashes).cast("B"))
+    return hashes
 
 
 __all__ = ["INDEX_NAME", "INDEX_VERSION", "IndexedResults", "open_index", "source_signatures"]

@@ -23,7 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-import orjson
+import msgspec
 
 from fr_tui.core.jsonl import LineIndex
 
@@ -33,11 +33,11 @@ from fr_tui.core.resultline import (
     _GROUP_MESSAGE_MAX,
     ParsedResult,
     _dict,
-    _str,
     answer_hash,
     answer_text,
     first_line,
     parse_result_line,
+    read_input_line,
 )
 
 Outcome = Literal["ok", "failed", "missing"]
@@ -190,20 +190,7 @@ class JoinedResults:
     # -- building -------------------------------------------------------------
 
     def _add_input(self, line_no: int, raw: bytes) -> None:
-        custom_id = provider = model = None
-        try:
-            obj = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            obj = None
-        if isinstance(obj, dict):
-            cid = obj.get("custom_id")
-            if isinstance(cid, int) and not isinstance(cid, bool):
-                cid = str(cid)
-            custom_id = cid if isinstance(cid, str) else None
-            provider = _str(obj.get("provider"))
-            body = obj.get("body")
-            if isinstance(body, dict):
-                model = _str(body.get("model"))
+        custom_id, provider, model = read_input_line(raw)
         row = len(self.custom_ids)
         self._input_line.append(line_no)
         self.custom_ids.append(custom_id)
@@ -477,8 +464,8 @@ class JoinedResults:
 
 def _load_object(raw: bytes) -> dict[str, Any] | None:
     try:
-        obj = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        obj = msgspec.json.decode(raw)
+    except (msgspec.DecodeError, RecursionError):
         return None
     return obj if isinstance(obj, dict) else None
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import orjson
+import msgspec
 
 # Words are what whitespace separates (as `git diff --word-diff` has them): two answers
 # that differ only in spacing are the same answer (resultline.text_hash agrees).
@@ -124,8 +124,8 @@ def parse_json_answer(text: str | None) -> Any:
     if not stripped or stripped[0] not in "{[":
         return NOT_JSON
     try:
-        return orjson.loads(stripped)
-    except orjson.JSONDecodeError:
+        return msgspec.json.decode(stripped)
+    except (msgspec.DecodeError, RecursionError):
         return NOT_JSON
 
 
@@ -147,7 +147,7 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
 def _key_path(parent: str, key: str) -> str:
     if _IDENTIFIER.match(key):
         return f"{parent}.{key}" if parent else key
-    return f"{parent}[{orjson.dumps(key).decode()}]"
+    return f"{parent}[{msgspec.json.encode(key).decode()}]"
 
 
 def _same_value(a: Any, b: Any) -> bool:
@@ -189,7 +189,7 @@ def json_diff(a: Any, b: Any, path: str = "") -> list[FieldChange]:
 
 def short_json(value: Any, limit: int = 40) -> str:
     """A JSON value on one line, cut to `limit` characters."""
-    text = orjson.dumps(value).decode()
+    text = msgspec.json.encode(value).decode()
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

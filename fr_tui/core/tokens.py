@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import orjson
+import msgspec
 
 from fr_tui.core.units import human_count
 
@@ -54,8 +54,8 @@ def text_tokens(chars: int) -> int:
 
 def _json_tokens(value: Any) -> int:
     try:
-        return text_tokens(len(orjson.dumps(value)))
-    except (TypeError, orjson.JSONEncodeError):
+        return text_tokens(len(msgspec.json.encode(value)))
+    except (TypeError, msgspec.EncodeError):
         return 0
 
 

@@ -1,12 +1,13 @@
 """Streaming validator for FastRouter batch input files (JSONL).
 
-One pass over the file in 1 MiB blocks, one ``orjson.loads`` per line, and nothing kept
+One pass over the file in 256 KiB blocks, one msgspec decode per line, and nothing kept
 per row but an 8-byte hash of its custom_id, so it runs close to the speed of parsing
 and in memory that does not grow with line size. Problems are streamed through a
 callback as they are found, and a ``threading.Event`` cancels the scan.
 
 Speed: an entirely ordinary row (the shape almost every row of a real file has) is
-recognised by the fast path in ``Validator._feed_lines`` with a few dictionary look-ups;
+recognised by the fast path in ``Validator._feed_ordinary``, which decodes it into the
+types of validate_shapes.py (the shape is checked in C) and does a few look-ups more;
 any deviation at all sends the row to the full checks (validate_rows.py), which explain
 it. Duplicate custom_ids are found when the file ends, from the array of hashes (a hash
 match is confirmed on the ids themselves before it is reported), which is much cheaper
@@ -15,7 +16,7 @@ per row than a dictionary of every id.
 Which file-level oddities are errors and which are warnings (the server's view decides):
 
 * UTF-8 byte order mark -> **error** on line 1. The server's JSON parser sees ``\\ufeff``
-  before ``{`` and rejects line 1 (Python's ``json.loads`` and orjson both do).
+  before ``{`` and rejects line 1 (Python's ``json.loads`` and msgspec both do).
 * Invalid UTF-8 -> **error** at the line: JSON text must be UTF-8, the line cannot be parsed.
 * CRLF endings -> **warning**, reported once with a count: ``\\r`` is JSON whitespace, so
   every JSON parser accepts the lines, but mixed endings often mean a file was edited on
@@ -39,7 +40,7 @@ from array import array
 from collections.abc import Callable, Iterable
 from typing import Any, BinaryIO, Protocol
 
-import orjson
+import msgspec
 
 # Re-exported: other modules import these names from here.
 from fr_tui.core.tokens import estimate_prompt_tokens
@@ -62,7 +63,9 @@ from fr_tui.core.validate_rows import (
     TOP_LEVEL_KEYS,
     RowChecks,
     _describe,
+    explain_parse_error,
 )
+from fr_tui.core.validate_shapes import NO_MAX_TOKENS, ROW_DECODERS
 
 # Lines longer than this are reported and skipped rather than read into memory whole,
 # so a corrupt file (one 5 GB "line") cannot exhaust memory. No sane request is this big.
@@ -70,23 +73,14 @@ MAX_LINE_BYTES = 64 * 1024 * 1024
 BLOCK_BYTES = 256 * 1024  # under malloc's mmap threshold, and in cache
 _PROGRESS_EVERY_BYTES = 2 * 1024 * 1024
 _BOM = b"\xef\xbb\xbf"
-# orjson's parse errors, in words a person who is not a parser writer understands.
-_JSON_REASONS = {
-    "unexpected end of data": 'the line ends before the JSON is complete (a missing } ] or ")',
-    "unexpected content after document": "there is more text after the JSON object "
-    "(two requests on one line?)",
-    "unexpected character, expected a string key": "keys must be in double quotes",
-    "unexpected control character in string": "a string is not closed, or holds a raw tab "
-    "or control character",
-    "trailing comma is not allowed": "a comma before } or ] is not allowed in JSON",
-}
+_decode_json = msgspec.json.decode
 # model_stats[model] = [provider the fast path accepts (None until one is seen),
 #                       rows and tokens, max_tokens], each of the two counters packed in
 # one integer so that a row adds to each with one operation: rows * _ONE_ROW + estimated
 # prompt tokens, and rows without max_tokens * _NO_MAX_TOKENS + the sum of max_tokens.
 _PROVIDER, _ROWS_AND_TOKENS, _MAX_TOKENS = range(3)
 _ONE_ROW = 1 << 64
-_NO_MAX_TOKENS = 1 << 64
+_NO_MAX_TOKENS = NO_MAX_TOKENS
 
 
 class RowObserver(Protocol):
@@ -99,6 +93,12 @@ class RowObserver(Protocol):
     def finish(self) -> list[Problem]:
         """Called once after the last line of a complete scan."""
         ...
+
+
+def _decode_of(endpoint: str | None) -> Callable[[bytes], Any] | None:
+    """The decoder of an ordinary row of the file's endpoint (None: no endpoint yet)."""
+    decoder = ROW_DECODERS.get(endpoint) if endpoint is not None else None
+    return decoder.decode if decoder is not None else None
 
 
 class _SlowPath(Exception):
@@ -209,87 +209,69 @@ class Validator(RowChecks):
     def feed_lines(self, lines: Iterable[bytes]) -> None:
         """Check whole lines in order, each without its b"\\n" (a b"\\r" may remain).
         Byte counts, CRLF and the final newline are the caller's (see ``scan``)."""
-        # The hot loop: everything it touches is a local name, and an ordinary row costs
-        # a handful of look-ups. Any deviation raises _SlowPath (or fails a look-up), and
-        # _slow_line checks the row again from scratch and explains what is wrong.
-        loads = orjson.loads
+        # The hot loop. Decoding into validate_shapes' types checks the shape of an
+        # ordinary row in C; what is left here is what no type says: the provider the
+        # model's first row established, a non-empty prompt, the custom_id's hash. Any
+        # deviation raises _SlowPath (or fails the decoding), and _slow_line checks the
+        # row again from scratch and explains what is wrong.
         add_hash = self.id_hashes.append
         # an unknown model gives None, and indexing None raises TypeError: the slow path
         stats_of: Callable[[Any], list[Any]] = self.model_stats.get  # type: ignore[assignment]
-        roles = KNOWN_ROLES
+        slow = self._slow_line
         endpoint = self.endpoint
         chat = endpoint is CHAT_URL
-        observer = self.observer
-        slow = self._slow_line
+        # None until the first row set the endpoint: calling None is the slow path too
+        decode = _decode_of(endpoint)
+        observe = self.observer.row if self.observer is not None else None
+        to_dict = msgspec.to_builtins
         last_id, last_id_len = self.last_id, len(self.last_id)
         for raw in lines:
             try:
-                obj = loads(raw)
-                body = obj["body"]
-                stats = stats_of(body["model"])
-                if (
-                    len(obj) != 5
-                    or obj["provider"] != stats[_PROVIDER]
-                    or obj["url"] != endpoint
-                    or obj["method"] != "POST"
-                ):
+                row = decode(raw)  # type: ignore[misc]
+                body = row.body
+                stats = stats_of(body.model)
+                if row.provider != stats[_PROVIDER]:
                     raise _SlowPath
-                size = len(body)
                 if chat:
-                    if size == 3:
-                        max_tokens = body["max_tokens"]
-                        if type(max_tokens) is not int or max_tokens <= 0:
-                            raise _SlowPath
-                    elif size == 2:
-                        max_tokens = _NO_MAX_TOKENS
-                    else:
-                        raise _SlowPath
                     chars = 0
-                    messages = body["messages"]
+                    messages = body.messages
                     for message in messages:
-                        content = message["content"]
-                        if type(content) is not str or message["role"] not in roles:
-                            raise _SlowPath
-                        chars += len(content)
+                        chars += len(message.content)
+                    if not chars:
+                        raise _SlowPath  # also an empty list of messages
                     # tokens.chat_tokens for plain-text messages, inlined
                     tokens = (chars + 3) // 4 + 3 * len(messages) + 3 + _ONE_ROW
-                    if not chars:
-                        raise _SlowPath  # also an empty or non-list messages
+                    max_tokens = body.max_tokens
                 else:
-                    text = body["input"]
-                    if size != 2 or type(text) is not str or not text:
-                        raise _SlowPath
-                    chars = len(text)
+                    tokens = (len(body.input) + 3) // 4 + _ONE_ROW
                     max_tokens = _NO_MAX_TOKENS
-                    tokens = (chars + 3) // 4 + _ONE_ROW
-                custom_id = obj["custom_id"]
-                if type(custom_id) is not str:
-                    raise _SlowPath
+                custom_id = row.custom_id
                 id_len = len(custom_id)
                 # Ids that keep rising (in length, then text order) cannot repeat: while
                 # they do, _duplicates has nothing to look for.
-                if id_len == last_id_len:
-                    if custom_id <= last_id:
-                        self.ids_rising = False
-                elif id_len < last_id_len:
+                if id_len <= last_id_len and (id_len < last_id_len or custom_id <= last_id):
                     self.ids_rising = False
                 last_id, last_id_len = custom_id, id_len
                 id_hash = hash(custom_id)
                 if not id_hash:
-                    raise _SlowPath
-            except (_SlowPath, KeyError, TypeError, ValueError):
+                    raise _SlowPath  # "" hashes to 0: an empty custom_id
+            except (_SlowPath, TypeError, msgspec.DecodeError, RecursionError):
                 self.last_id = last_id
                 slow(raw)
                 last_id = self.last_id
                 last_id_len = len(last_id)
                 endpoint = self.endpoint
                 chat = endpoint is CHAT_URL
+                decode = _decode_of(endpoint)
                 continue
             add_hash(id_hash)
             stats[_ROWS_AND_TOKENS] += tokens
             stats[_MAX_TOKENS] += max_tokens
-            if observer is not None:
-                self._observe(len(self.id_hashes), body, tokens - _ONE_ROW)
+            if observe is not None:  # it is handed the body as the dict the line holds
+                found = observe(len(self.id_hashes), to_dict(body), tokens - _ONE_ROW)
+                if found:
+                    for problem in found:
+                        self.add_problem(problem)
         self.last_id = last_id
 
     def _observe(self, line_no: int, body: dict[str, Any], tokens: int) -> None:
@@ -301,8 +283,8 @@ class Validator(RowChecks):
         """The full checks of one line (appends exactly one entry to ``id_hashes``)."""
         line_no = len(self.id_hashes) + 1
         try:
-            obj = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
+            obj = _decode_json(raw)
+        except (msgspec.DecodeError, RecursionError) as exc:
             obj = self._unparsable(line_no, raw, exc)
             if obj is None:  # blank, or a request that could not be parsed
                 return
@@ -347,7 +329,9 @@ class Validator(RowChecks):
             f"{MAX_LINE_BYTES // (1024 * 1024)} MiB, and no single request should be this big.",
         )
 
-    def _unparsable(self, line_no: int, raw: bytes, exc: orjson.JSONDecodeError) -> Any:
+    def _unparsable(
+        self, line_no: int, raw: bytes, exc: msgspec.DecodeError | RecursionError
+    ) -> Any:
         """Report why a line did not parse; return the object if it parses after a BOM.
         Returns None (and records the line) for a blank line or an unparsable request."""
         if not raw.strip():
@@ -369,8 +353,8 @@ class Validator(RowChecks):
                 self.blank_line_numbers.append(line_no)
                 return None
             try:
-                return orjson.loads(raw)
-            except orjson.JSONDecodeError as inner:
+                return _decode_json(raw)
+            except (msgspec.DecodeError, RecursionError) as inner:
                 exc = inner
         self.id_hashes.append(0)
         try:
@@ -384,14 +368,7 @@ class Validator(RowChecks):
                 column=bad.start + 1,
             )
             return None
-        reason = exc.msg
-        if "depth" in reason or "recursion" in reason:
-            reason = "it is nested too deeply (over 1024 levels)"
-        else:
-            reason = _JSON_REASONS.get(reason, reason)
-        # orjson's position is a character offset into the line; past the end means "at
-        # the end of the line", which is where a person should look.
-        column = min(exc.pos, len(text.rstrip("\r\n"))) + 1
+        reason, column = explain_parse_error(raw, text, exc)
         self._flag(
             line_no, "invalid_json", f"This line is not valid JSON: {reason}.", column=column
         )
@@ -403,14 +380,14 @@ class Validator(RowChecks):
         self,
         handle: BinaryIO,
         *,
-        on_block: Callable[[list[bytes], int, list[bytes | memoryview]], None] | None = None,
+        on_block: Callable[[list[bytes], int, int], None] | None = None,
         on_progress: Callable[[int, int], None] | None = None,
         cancel: threading.Event | None = None,
     ) -> bool:
-        """Validate everything ``handle`` yields, in blocks. ``on_block(lines, first, raw)``
+        """Validate everything ``handle`` yields, in blocks. ``on_block(lines, first, start)``
         sees each block of whole lines (without b"\\n") after it was checked: ``first`` is
-        the 1-based number of its first line, ``raw`` the block's bytes in pieces (joined,
-        they are the lines with their endings). ``on_progress(bytes_done, rows)`` is called
+        the 1-based number of its first line, ``start`` the offset of its first byte in
+        what ``handle`` yields. ``on_progress(bytes_done, rows)`` is called
         about every 2 MiB. Returns False when ``cancel`` stopped the scan."""
         read = handle.read
         carry = b""  # the start of a line that goes on in the next block
@@ -423,13 +400,12 @@ class Validator(RowChecks):
             rest = lines.pop()
             if lines:
                 size = len(block) - len(rest)
-                pieces: list[bytes | memoryview] = [memoryview(block)[:size]]
                 has_cr = b"\r" in block
                 if carry:  # join just the line that straddles the two blocks
                     lines[0] = carry + lines[0]
                     size += len(carry)
-                    pieces.insert(0, carry)
                     has_cr = has_cr or carry.endswith(b"\r")
+                start = self.bytes
                 carry = rest
                 first = len(self.id_hashes) + 1
                 if has_cr:
@@ -444,7 +420,7 @@ class Validator(RowChecks):
                 else:
                     self.feed_lines(lines)
                 if on_block is not None:
-                    on_block(lines, first, pieces)
+                    on_block(lines, first, start)
             else:
                 carry += rest
             if len(carry) > MAX_LINE_BYTES:
@@ -465,10 +441,11 @@ class Validator(RowChecks):
             first = len(self.id_hashes) + 1
             if self.bytes + len(carry) > self.max_bytes and not self.line_over_bytes:
                 self.line_over_bytes = first
+            start = self.bytes
             self.bytes += len(carry)
             self.feed_lines([carry])
             if on_block is not None:
-                on_block([carry], first, [carry, b"\n"])
+                on_block([carry], first, start)
         return True
 
     def _feed_with_long_lines(self, lines: list[bytes]) -> None:
@@ -632,8 +609,8 @@ def _custom_id(raw: bytes) -> str | None:
     if raw.startswith(_BOM):
         raw = raw[len(_BOM) :]
     try:
-        obj = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        obj = _decode_json(raw)
+    except (msgspec.DecodeError, RecursionError):
         return None
     value = obj.get("custom_id") if type(obj) is dict else None
     return value if type(value) is str else None

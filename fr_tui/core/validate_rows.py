@@ -8,10 +8,11 @@ methods live in a mixin so that the call from the hot loop stays one plain metho
 
 from __future__ import annotations
 
+import re
 from array import array
 from typing import TYPE_CHECKING, Any
 
-import orjson
+import msgspec
 
 CHAT_URL = "/v1/chat/completions"
 EMBEDDINGS_URL = "/v1/embeddings"
@@ -39,6 +40,22 @@ KNOWN_PROVIDERS: frozenset[str] = frozenset(
 KNOWN_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 TOP_LEVEL_KEYS = frozenset({"custom_id", "provider", "method", "url", "body"})
 
+# msgspec's parse errors, in words a person who is not a parser writer understands.
+_JSON_REASONS = {
+    "Input data was truncated": 'the line ends before the JSON is complete (a missing } ] or ")',
+    "trailing characters": "there is more text after the JSON object (two requests on one line?)",
+    "object keys must be strings": "keys must be in double quotes",
+    "trailing comma in object": "a comma before } or ] is not allowed in JSON",
+    "trailing comma in array": "a comma before } or ] is not allowed in JSON",
+    "Number out of range": "a number is too large",
+}
+_CONTROL_CHARACTER = "a string is not closed, or holds a raw tab or control character"
+# msgspec says "truncated" for a \ud800 escape without its pair
+_LONE_SURROGATE = re.compile(rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])")
+_SURROGATE = "a \\u escape is half of a surrogate pair, which is no character"
+# "JSON is malformed: invalid character (byte 7)" -> the reason and the byte offset
+_JSON_ERROR = re.compile(r"(?:JSON is malformed: )?(.*?)(?: \(byte (\d+)\))?")
+
 
 def _describe(value: object) -> str:
     """Plain words for a JSON value's type, for messages."""
@@ -55,6 +72,28 @@ def _describe(value: object) -> str:
     if isinstance(value, dict):
         return "an object"
     return type(value).__name__
+
+
+def explain_parse_error(
+    raw: bytes, text: str, exc: msgspec.DecodeError | RecursionError
+) -> tuple[str, int]:
+    """Why the line ``raw`` (``text`` decoded) is not JSON, in plain words, and the
+    1-based column (in characters) where a person should look."""
+    end = len(text.rstrip("\r\n"))
+    column = end  # past the end means "at the end of the line"
+    if isinstance(exc, RecursionError):
+        return "it is nested too deeply", column + 1
+    message = str(exc).split(" - at `")[0]  # a ValidationError names a path
+    found = _JSON_ERROR.fullmatch(message)
+    reason = found.group(1) if found else message
+    if reason == "Input data was truncated" and _LONE_SURROGATE.search(raw):
+        reason = _SURROGATE
+    if found and found.group(2) is not None:
+        at = int(found.group(2))  # a byte offset: the column counts characters
+        column = min(len(raw[:at].decode("utf-8", "replace")), end)
+        if reason == "invalid character" and raw[at : at + 1] < b" ":
+            reason = _CONTROL_CHARACTER
+    return _JSON_REASONS.get(reason, reason), column + 1
 
 
 class RowChecks:
@@ -91,7 +130,9 @@ class RowChecks:
             self._flag(line_no, f"missing_{key}", f"{label} is missing; it must be {expected}.")
         else:
             value = container[key]
-            shown = orjson.dumps(value).decode()[:60] if type(value) is str else _describe(value)
+            shown = (
+                msgspec.json.encode(value).decode()[:60] if type(value) is str else _describe(value)
+            )
             message = f"{label} must be {expected}, not {shown}."
             self._flag(line_no, f"invalid_{key}", message)
 
@@ -225,7 +266,7 @@ class RowChecks:
             self._flag(
                 line_no,
                 "invalid_max_tokens",
-                f"max_tokens must be a positive whole number, not {orjson.dumps(max_tokens).decode()}.",
+                f"max_tokens must be a positive whole number, not {msgspec.json.encode(max_tokens).decode()}.",
             )
             max_tokens = None
 

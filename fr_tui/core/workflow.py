@@ -69,15 +69,15 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
 
 def sniff_endpoint(path: Path) -> str | None:
     """The `url` of the first request line: what `create` needs as its endpoint."""
-    import orjson
+    import msgspec
 
     with open_regular(path) as handle:
         for raw in handle:
             if not raw.strip():
                 continue
             try:
-                data = orjson.loads(raw.lstrip(b"\xef\xbb\xbf"))
-            except orjson.JSONDecodeError:
+                data = msgspec.json.decode(raw.lstrip(b"\xef\xbb\xbf"))
+            except (msgspec.DecodeError, RecursionError):
                 return None
             url = data.get("url") if isinstance(data, dict) else None
             return url if isinstance(url, str) else None

@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -55,7 +55,7 @@ class JSONResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
+        return msgspec.json.encode(content)
 
 
 def fail(status: int, message: str, code: str | None = None) -> JSONResponse:
@@ -358,8 +358,8 @@ class SandboxApp:
     async def create_batch(self, request: Request) -> Response:
         _check_auth(request, creating=True)
         try:
-            payload = orjson.loads(await request.body())
-        except orjson.JSONDecodeError:
+            payload = msgspec.json.decode(await request.body())
+        except (msgspec.DecodeError, RecursionError):
             raise ApiError(400, "The request body is not valid JSON.", "invalid_json") from None
         if not isinstance(payload, dict):
             raise ApiError(400, "The request body must be a JSON object.", "invalid_request")
@@ -475,9 +475,9 @@ class SandboxApp:
     async def set_faults_route(self, request: Request) -> Response:
         body = await request.body()
         try:
-            data = orjson.loads(body) if body.strip() else {}
+            data = msgspec.json.decode(body) if body.strip() else {}
             self.set_faults(data)
-        except (orjson.JSONDecodeError, FaultConfigError) as exc:
+        except (msgspec.DecodeError, RecursionError, FaultConfigError) as exc:
             raise ApiError(400, f"Bad fault settings: {exc}", "invalid_faults") from None
         faults = self.injector.faults
         return JSONResponse({"faults": faults.describe() if faults else None})

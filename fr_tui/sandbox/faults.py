@@ -69,7 +69,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
+import msgspec
 
 from fr_tui.sandbox.answers import error_body
 
@@ -277,7 +277,7 @@ class FaultInjector:
         if faults.latency:
             await self._hold(faults.latency)
         if faults.status is not None:
-            body = orjson.dumps(
+            body = msgspec.json.encode(
                 error_body(faults.status, f"Sandbox fault: simulated HTTP {faults.status}")
             )
             headers = [(b"content-type", b"application/json")]

@@ -27,7 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 
 from fr_tui.sandbox import answers
 from fr_tui.sandbox.faults import SLOW_CANCEL_TICKS, line_fault
@@ -124,10 +124,10 @@ class SandboxStore:
     def _load(self) -> None:
         self._loaded = self._signature()
         try:
-            data = orjson.loads(self._state_file.read_bytes())
+            data = msgspec.json.decode(self._state_file.read_bytes())
         except FileNotFoundError:
             return
-        except orjson.JSONDecodeError:
+        except (msgspec.DecodeError, RecursionError):
             # A damaged state file must not stop the sandbox from starting; keep it aside.
             self._state_file.replace(self._state_file.with_suffix(".damaged"))
             return
@@ -143,7 +143,7 @@ class SandboxStore:
             "flaky_seen": list(self.flaky_seen),
         }
         tmp = self._state_file.with_suffix(".tmp")
-        tmp.write_bytes(orjson.dumps(data))
+        tmp.write_bytes(msgspec.json.encode(data))
         os.replace(tmp, self._state_file)
         self._loaded = self._signature()
 
@@ -372,7 +372,7 @@ class SandboxStore:
         flaky_rows: list[int] = []
         flaky_now: set[str] = set()
         for index, line_no, raw in self._rows(record["input_file_id"]):
-            row = orjson.loads(raw)
+            row = msgspec.json.decode(raw)
             if row.get("url") != endpoint:
                 return [
                     _problem(
@@ -432,7 +432,7 @@ class SandboxStore:
             for index, _line_no, raw in self._rows(record["input_file_id"]):
                 if index >= processed and not expire_rest:
                     break
-                row = orjson.loads(raw)
+                row = msgspec.json.decode(raw)
                 custom_id = str(row.get("custom_id"))
                 body = row.get("body") or {}
                 key = answers.digest(batch_id, custom_id)
@@ -443,7 +443,7 @@ class SandboxStore:
                 if index >= processed:
                     line["response"] = None
                     line["error"] = {"code": "batch_expired", "message": EXPIRED_MESSAGE}
-                    error_lines.append(orjson.dumps(line))
+                    error_lines.append(msgspec.json.encode(line))
                     failed += 1
                     continue
                 request_id = f"req_{key[24:48]}"
@@ -458,7 +458,7 @@ class SandboxStore:
                         "body": answers.error_body(status, message),
                     }
                     line["error"] = None
-                    error_lines.append(orjson.dumps(line))
+                    error_lines.append(msgspec.json.encode(line))
                     failed += 1
                     continue
                 reply = answers.answer(endpoint, batch_id, custom_id, body, created)
@@ -471,7 +471,7 @@ class SandboxStore:
                 cost += answers.row_cost(body.get("model"), row_usage)
                 line["response"] = {"status_code": 200, "request_id": request_id, "body": reply}
                 line["error"] = None
-                ok_lines.append(orjson.dumps(line))
+                ok_lines.append(msgspec.json.encode(line))
         # The real API does not keep input order; clients must join on custom_id.
         shuffler = random.Random(batch_id)
         shuffler.shuffle(ok_lines)

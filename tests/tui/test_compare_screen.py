@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 import pytest
 from textual.app import App, ComposeResult
 from textual.widgets import Input, Static
@@ -172,9 +172,9 @@ def offline_pair(tmp_path: Path) -> tuple[Paths, ResultSetRef, ResultSetRef]:
             )
         write_rows(folder / "input.jsonl", rows)
         (folder / "output.jsonl").write_bytes(
-            b"".join(orjson.dumps(x) + b"\n" for x in reversed(out))
+            b"".join(msgspec.json.encode(x) + b"\n" for x in reversed(out))
         )
-        (folder / "errors.jsonl").write_bytes(b"".join(orjson.dumps(x) + b"\n" for x in err))
+        (folder / "errors.jsonl").write_bytes(b"".join(msgspec.json.encode(x) + b"\n" for x in err))
         batch = Batch.parse(
             {
                 "id": batch_id,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 import pytest
 from textual.widgets import Input
 
@@ -33,7 +33,7 @@ def rows_without_provider(path: Path, count: int) -> Path:
     with path.open("wb") as handle:
         for i in range(count):
             row["custom_id"] = f"r{i}"
-            handle.write(orjson.dumps(row) + b"\n")
+            handle.write(msgspec.json.encode(row) + b"\n")
     return path
 
 

@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 import pytest
 from textual.widgets import DataTable, Static
 from textual.widgets._footer import FooterKey
@@ -144,9 +144,9 @@ async def test_a_batch_with_only_missing_rows_retries_from_the_list(tmp_path: Pa
     rows = (SAMPLES / "chat.jsonl").read_bytes().splitlines()
     dropped = []
     for index in (2, 7):
-        row = orjson.loads(rows[index])
+        row = msgspec.json.decode(rows[index])
         row["body"]["model"] = "sandbox/drop"
-        rows[index] = orjson.dumps(row)
+        rows[index] = msgspec.json.encode(row)
         dropped.append(row["custom_id"])
     path = tmp_path / "drops.jsonl"
     path.write_bytes(b"\n".join(rows) + b"\n")
@@ -168,7 +168,7 @@ async def test_a_batch_with_only_missing_rows_retries_from_the_list(tmp_path: Pa
         await wait_for(pilot, lambda: len(app.store.children("sandbox", batch_id)) == 1)
         retry_file = Path(app.store.children("sandbox", batch_id)[0].input_path)
         assert [
-            orjson.loads(line)["custom_id"] for line in retry_file.read_bytes().splitlines()
+            msgspec.json.decode(line)["custom_id"] for line in retry_file.read_bytes().splitlines()
         ] == (dropped)
 
 

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 import pytest
 from textual.app import App, ComposeResult
 from textual.widgets import Input, Static
@@ -179,7 +179,7 @@ async def test_find_detail_and_copy(finished: Any) -> None:
         await pilot.press("f", "f", "f")
         assert screen.filters[screen.filter_index] == "missing"
         await pilot.press("y")
-        copied = orjson.loads(app.clipboard)
+        copied = msgspec.json.decode(app.clipboard)
         assert copied["custom_id"] == "fails-09" and copied["outcome"] == "missing"
         await pilot.press("enter")
         await pilot.pause()
@@ -223,7 +223,7 @@ async def test_export_writes_every_input_row(finished: Any, tmp_path: Path, fmt:
         with target.open(newline="") as handle:
             rows = list(csv.DictReader(handle))
     else:
-        rows = [orjson.loads(line) for line in target.read_bytes().splitlines()]
+        rows = [msgspec.json.decode(line) for line in target.read_bytes().splitlines()]
     assert [r["custom_id"] for r in rows] == [f"fails-{i:02d}" for i in range(1, 11)]
     outcomes = [r["outcome"] for r in rows]
     assert outcomes.count("ok") == 6 and outcomes.count("failed") == 3
@@ -277,7 +277,7 @@ async def test_retry_only_the_chosen_kinds_of_failure(finished: Any) -> None:
         await wait_for(lambda: app.opened_batches, pilot)
     record = HistoryStore(get_paths().history_db).find(batch_id)[0]
     retry_path = record.results_folder(get_paths()) / "retry-1.jsonl"
-    ids = [orjson.loads(line)["custom_id"] for line in retry_path.read_bytes().splitlines()]
+    ids = [msgspec.json.decode(line)["custom_id"] for line in retry_path.read_bytes().splitlines()]
     assert ids == ["fails-03", "fails-06", "fails-08"]  # fails-09 (missing) left out
 
 
@@ -303,7 +303,7 @@ async def test_retry_builds_validates_submits_and_merges(finished: Any, fails_fi
     assert child.metadata and child.metadata.get("parent_batch_id") == batch_id
     retry_path = store.find(batch_id)[0].results_folder(get_paths()) / "retry-1.jsonl"
     assert child.input_path == str(retry_path.resolve())
-    ids = [orjson.loads(line)["custom_id"] for line in retry_path.read_bytes().splitlines()]
+    ids = [msgspec.json.decode(line)["custom_id"] for line in retry_path.read_bytes().splitlines()]
     assert ids == ["fails-03", "fails-08", "fails-09"]  # fails-06's 400 is not chosen
     assert validate_path(retry_path).valid
     # let the retry run (it fails again: same fault models), then the parent shows the merge
@@ -473,7 +473,7 @@ def write_snapshot_batch(folder: Path) -> None:
     outputs.reverse()  # results do not come back in input order
 
     def dump(rows: list[dict[str, Any]]) -> bytes:
-        return b"".join(orjson.dumps(r) + b"\n" for r in rows)
+        return b"".join(msgspec.json.encode(r) + b"\n" for r in rows)
 
     (folder / "snap_input.jsonl").write_bytes(dump(inputs))
     (folder / "output.jsonl").write_bytes(dump(outputs))

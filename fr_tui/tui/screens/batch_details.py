@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-import orjson
+import msgspec
 from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
@@ -181,7 +181,7 @@ class BatchDetailsScreen(Screen[None]):
         self._render_lineage(record, children)
         self.query_one(AppHeader).refresh()
         self.refresh_bindings()
-        raw = orjson.dumps(record.raw, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+        raw = msgspec.json.format(msgspec.json.encode(record.raw, order="sorted"), indent=2)
         self.query_one("#details-raw", Static).update(escape(raw.decode()) if record.raw else "-")
 
     def _render_head(self, record: BatchRecord) -> None:

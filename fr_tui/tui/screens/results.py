@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -365,7 +365,7 @@ class ResultsScreen(FindInView, Screen[None]):
                 return answer, "answer"
         from fr_tui.core.export import export_record
 
-        return orjson.dumps(export_record(joined, row)).decode(), "row JSON"
+        return msgspec.json.encode(export_record(joined, row)).decode(), "row JSON"
 
     def action_copy(self) -> None:
         row = self.view.current_row

@@ -1,7 +1,7 @@
 """JsonPane: pretty JSON of one line, wrapped to the pane's width, rendering only the rows
 on screen (the Line API), with optional lines above it (a line's problems).
 
-A 5 MB line is one 5 MB string: pretty-printing it takes a few milliseconds with orjson,
+A 5 MB line is one 5 MB string: pretty-printing it takes a few milliseconds with msgspec,
 but laying it out as a Rich renderable (what a Static does) takes over a second, on the
 UI thread, every time the cursor lands on it. Here pretty-printing a big line runs in a
 thread worker, the layout is arithmetic (rows per line from its length), and each frame
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from itertools import accumulate
 from typing import ClassVar
 
-import orjson
+import msgspec
 from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
@@ -53,11 +53,11 @@ def pretty_lines(raw: bytes) -> list[PaneLine]:
     """The line as indented JSON, one PaneLine per output line (as text when it is not
     JSON). Safe to call from a thread."""
     try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        data = msgspec.json.decode(raw)
+    except (msgspec.DecodeError, RecursionError):
         text = raw.decode("utf-8", "replace").rstrip("\r\n").translate(_CONTROL)
         return [PaneLine(text, "plain")]
-    pretty = orjson.dumps(data, option=orjson.OPT_INDENT_2).decode()
+    pretty = msgspec.json.format(msgspec.json.encode(data), indent=2).decode()
     return [PaneLine(line) for line in pretty.split("\n")]
 
 

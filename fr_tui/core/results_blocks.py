@@ -1,0 +1,152 @@
+"""Whole blocks of ordinary lines, taken into a results index (results_build.py) in C.
+
+At a million rows the index build is bound by the interpreter: every Python operation
+per line counts. A block (1 MiB of lines) whose lines are all ordinary (every request
+line an object with a string custom_id; every result line a ``resultline.OkLine`` for a
+row still waiting for its result) is taken apart with C loops instead (``map`` over
+``msgspec`` decoders, ``attrgetter``, ``dict.get``, ``operator.setitem``...), column by
+column. Anything else in a block (a blank line, a failed request, an unknown or repeated
+custom_id) makes the functions here return False having changed nothing, and the builder
+reads that block line by line. Both ways give the same index (tests/test_results_index.py).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections import deque
+from collections.abc import Iterable
+from itertools import accumulate, repeat
+from operator import attrgetter, itemgetter, methodcaller
+from typing import Any
+
+import msgspec
+
+from fr_tui.core.resultline import _FIRST_LINE_MAX, _decode_ok_line
+from fr_tui.core.results_index import _NONE
+from fr_tui.core.results_join import _NO_SOURCE, OK
+
+# The builder is results_build.IndexBuilder (and a category column its _Categories),
+# typed Any here: results_build imports this module, not the other way round.
+IndexBuilder = Any
+_Categories = Any
+_INT32 = 1 << 31
+_ids = attrgetter("custom_id")
+_providers = attrgetter("provider")
+_bodies = attrgetter("body")
+_models = attrgetter("model")
+_status_codes = attrgetter("response.status_code")
+_response_bodies = attrgetter("response.body")
+_prompt_tokens = attrgetter("usage.prompt_tokens")
+_completion_tokens = attrgetter("usage.completion_tokens")
+_costs = attrgetter("usage.cost")
+_first_choices = itemgetter(0)
+_choices = attrgetter("choices")
+_finish_reasons = attrgetter("finish_reason")
+_contents = attrgetter("message.content")
+_strip = methodcaller("strip")
+_rstrip = methodcaller("rstrip")
+_before_newline = methodcaller("partition", "\n")
+_first = itemgetter(0)
+_cut = itemgetter(slice(0, _FIRST_LINE_MAX))
+_utf8 = methodcaller("encode", "utf-8", "surrogatepass")
+
+
+def consume(iterator: Iterable[Any]) -> None:
+    """Run an iterator (of C calls) to its end."""
+    deque(iterator, maxlen=0)
+
+
+def _codes(categories: _Categories, values: list[Any], falsy_is_none: bool = False) -> None:
+    """Append the code of each value (None: none) to ``categories``."""
+    codes = list(map(categories.values.get, values))
+    if None in codes:  # a value not seen before, or none at all
+        code = categories.code
+        for index, value in enumerate(values):
+            if codes[index] is None:
+                codes[index] = code(value) if value or not falsy_is_none else _NONE
+    categories.codes.extend(codes)
+
+
+def take_inputs(builder: IndexBuilder, first: int, lines: list[bytes]) -> bool:
+    """Add a block of request lines; False (and nothing added) unless each is an object
+    with a string custom_id whose provider and model, if any, are strings."""
+    if not lines or first + len(lines) >= _INT32:
+        return not lines
+    try:
+        rows = list(map(_decode_plain_input, lines))
+    except (msgspec.DecodeError, RecursionError):
+        return False
+    bodies = list(map(_bodies, rows))
+    if None in bodies:
+        return False
+    ids = list(map(_ids, rows))
+    providers = list(map(_providers, rows))
+    models = list(map(_models, bodies))
+    builder.input_line.extend(range(first, first + len(lines)))
+    _codes(builder.providers, providers)
+    _codes(builder.models, models)
+    builder.ids.extend(ids)
+    builder.id_nones.extend(bytes(len(ids)))
+    return True
+
+
+class _PlainBody(msgspec.Struct, gc=False):
+    model: str | None = None
+
+
+class _PlainInput(msgspec.Struct, gc=False):
+    """A request line as read_input_line reads it, when its custom_id is a string and its
+    provider and model are strings or absent (msgspec checks the types)."""
+
+    custom_id: str
+    provider: str | None = None
+    body: _PlainBody | None = None
+
+
+_decode_plain_input = msgspec.json.Decoder(_PlainInput).decode
+
+
+def take_results(builder: IndexBuilder, source: int, first: int, lines: list[bytes]) -> bool:
+    """Add a block of result lines; False (and nothing added) unless each is an OkLine
+    for a row that waits for its result, no two for one row."""
+    if not lines or first + len(lines) >= _INT32:
+        return not lines
+    try:
+        results = list(map(_decode_ok_line, lines))
+    except (msgspec.DecodeError, RecursionError):
+        return False
+    rows = list(map(builder.by_id.get, map(_ids, results)))
+    src = builder.src
+    if None in rows or len(set(rows)) != len(rows):
+        return False
+    if bytes(map(src.__getitem__, rows)).count(_NO_SOURCE) != len(rows):
+        return False  # a row that has its result already
+    arrived = len(builder.src_line)
+    consume(map(operator.setitem, repeat(src), rows, repeat(source)))
+    consume(map(operator.setitem, repeat(builder.slot), rows, range(arrived, arrived + len(rows))))
+    consume(map(operator.setitem, repeat(builder.outcomes), rows, repeat(OK)))
+    builder.src_line.extend(range(first, first + len(lines)))
+    builder.status.extend(map(_status_codes, results))
+    bodies = list(map(_response_bodies, results))
+    _codes(builder.result_models, list(map(_models, bodies)), falsy_is_none=True)
+    builder.tokens_in.extend(map(_prompt_tokens, bodies))
+    builder.tokens_out.extend(map(_completion_tokens, bodies))
+    builder.costs.extend(map(_costs, bodies))
+    choices = list(map(_first_choices, map(_choices, bodies)))
+    _codes(builder.finish_reasons, list(map(_finish_reasons, choices)))
+    # each answer's first line (resultline.first_line), into the text blob
+    texts = map(
+        _cut, map(_rstrip, map(_first, map(_before_newline, map(_strip, map(_contents, choices)))))
+    )
+    data = list(map(_utf8, texts))
+    blob = builder.text_blob
+    contents = builder.contents
+    sizes = list(map(len, data))
+    contents.starts.extend(accumulate(sizes[:-1], initial=blob.size))
+    contents.lengths.extend(sizes)
+    blob.file.write(b"".join(data))
+    blob.size += sum(sizes)
+    return True
+
+
+__all__ = ["consume", "take_inputs", "take_results"]
