@@ -243,6 +243,23 @@ def test_filters_and_find_cover_both_sides(two_runs: Any) -> None:
     assert [comparison.custom_id(p) for p in comparison.search("43")] == ["differs"]
 
 
+def test_find_over_big_sides_scans_slices_and_finds_the_same(
+    two_runs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above HAYSTACK_ROWS a find reads the columns a slice at a time (handing the pages
+    back after each, to stay in the 300 MB budget): it finds what the kept haystack does,
+    across slice boundaries."""
+    from fr_tui.core import compare as compare_module
+
+    comparison = two_runs
+    expected = {text: comparison.search(text) for text in ("THEIRS", "43", "boom", "a-")}
+    monkeypatch.setattr(compare_module, "HAYSTACK_ROWS", 0)
+    monkeypatch.setattr(compare_module, "SCAN_CHUNK", 3)
+    for text, positions in expected.items():
+        assert comparison.search(text) == positions, text
+    assert expected["a-"]  # the ids a-fails and a-missing, in two slices
+
+
 def test_a_rows_detail_has_the_word_diff_and_the_json_field_diff(two_runs: Any) -> None:
     comparison = two_runs
     position = next(p for p in range(len(comparison)) if comparison.custom_id(p) == "differs")

@@ -114,6 +114,8 @@ def _positions(states: bytearray, wanted: Sequence[int]) -> array[int]:
 # row, so 200 MB for two 1,000,000-row sides): above this many rows, each find scans the
 # columns instead and keeps nothing.
 HAYSTACK_ROWS = 200_000
+# Above it, the columns are read a slice at a time, the pages read handed back after each.
+SCAN_CHUNK = 100_000
 
 
 def search_rows(joined: JoinedResults, text: str) -> list[int]:
@@ -122,12 +124,21 @@ def search_rows(joined: JoinedResults, text: str) -> list[int]:
         return joined.search(text)
     needle = text.casefold()
     found = []
-    columns = zip(
-        joined.custom_ids, joined.contents, joined.error_codes, joined.error_messages, strict=True
-    )
-    for row, (cid, content, code, message) in enumerate(columns):
-        if needle in f"{cid or ''}\0{content or ''}\0{code or ''}: {message or ''}".casefold():
-            found.append(row)
+    release = getattr(joined, "release_pages", None)  # a stored index's mapped pages
+    for start in range(0, len(joined), SCAN_CHUNK):
+        end = min(start + SCAN_CHUNK, len(joined))
+        columns = zip(
+            joined.custom_ids[start:end],
+            joined.contents[start:end],
+            joined.error_codes[start:end],
+            joined.error_messages[start:end],
+            strict=True,
+        )
+        for row, (cid, content, code, message) in enumerate(columns, start):
+            if needle in f"{cid or ''}\0{content or ''}\0{code or ''}: {message or ''}".casefold():
+                found.append(row)
+        if release is not None:
+            release()
     return found
 
 
