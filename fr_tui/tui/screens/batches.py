@@ -35,6 +35,7 @@ from fr_tui.tui.widgets.app_header import AppHeader
 from fr_tui.tui.widgets.batch_format import (
     Column,
     ago,
+    column_width,
     columns_for,
     cost_text,
     duration,
@@ -187,7 +188,7 @@ class BatchesScreen(Screen[None]):
             # Text, not str: the table would read "[...]" in a name or id as markup.
             "name": (Text("◆ ", style="bold") if self.marked == self._ref(record) else Text())
             + Text(f"  └ {part_label(record.label)}" if child else record.label),
-            "progress": progress_text(record, 14),
+            "progress": progress_text(record, column_width(self._columns, "progress")),
             "created": ago(record.created_at, now),
             "time": timing_text(record, now),
             "id": Text(record.id),
@@ -231,7 +232,14 @@ class BatchesScreen(Screen[None]):
                 continue
             progress = self.job_rows.progress[item.id]
             expanded = item.id in self.job_rows.expanded
-            values = job_cells(progress, expanded, self._colours, now, job_note(driver, item))
+            values = job_cells(
+                progress,
+                expanded,
+                self._colours,
+                now,
+                job_note(driver, item),
+                column_width(self._columns, "progress"),
+            )
             if self.marked == self._job_ref(item):
                 values["name"] = Text("◆ ", style="bold") + values["name"]
             rows[key] = tuple(values[c.key] for c in self._columns)
