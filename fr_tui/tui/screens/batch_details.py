@@ -138,13 +138,14 @@ class BatchDetailsScreen(Screen[None]):
         return [self.record.label if self.record else self.batch_id]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """None dims a key that does not apply to this batch (it is shown, but off)."""
-        record = self.record
-        if action == "cancel":
-            return True if record is not None and batch_actions.can_cancel(record) else None
-        if action == "retry":
-            return True if record is not None and batch_actions.may_need_retry(record) else None
-        return True
+        """None dims a key that does not apply to this batch (it is shown, but off, and
+        why_not says why when it is pressed)."""
+        if action in ("cancel", "retry") and self.record is None:
+            return None
+        return None if self.why_not(action) else True
+
+    def why_not(self, action: str) -> str | None:
+        return batch_actions.why_not(action, self.record) if self.record is not None else None
 
     # ----------------------------------------------------------------- rendering
 

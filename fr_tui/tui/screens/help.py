@@ -39,7 +39,7 @@ def help_rows(entries: list[KeyEntry]) -> list[tuple[str, str]]:
         if entry.tooltip:
             text += f": {entry.tooltip}"
         if not entry.enabled:
-            text += " (not now)"
+            text += f" — not now. {entry.why_not}" if entry.why_not else " — not now"
         rows.append((entry.keys_text, text))
     for name, group in moves.items():
         # one key each, a letter where there is one: "k j pgup pgdn g G"
