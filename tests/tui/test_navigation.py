@@ -276,6 +276,8 @@ async def test_list_and_details_tell_ok_failed_and_missing_apart() -> None:
         head = str(details.query_one("#details-head", Static).render())
         assert "model openai/gpt-4.1-nano" in head and "chat/completions" in head
         assert "team: evals" in str(details.query_one("#details-metadata", Static).render())
+        errors_title = str(details.query_one("#details-errors-title", Static).render())
+        assert errors_title == "Batch errors: none (4 rows failed or missing: see Results)"
 
 
 async def test_results_title_stays_live_until_the_batch_ends(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from textual.widgets.option_list import Option
 
 from fr_tui.core.models import TIMESTAMP_FIELDS
 from fr_tui.core.store import BatchRecord
-from fr_tui.core.units import plain_number
+from fr_tui.core.units import plain_number, plural
 from fr_tui.tui import batch_actions
 from fr_tui.tui.messages import BatchesChanged, BatchFinished
 from fr_tui.tui.widgets.app_footer import AppFooter
@@ -32,6 +32,7 @@ from fr_tui.tui.widgets.batch_format import (
     duration,
     endpoint_text,
     rows_missing,
+    rows_not_ok,
     status_glyph,
     status_role,
     timing_text,
@@ -260,7 +261,10 @@ class BatchDetailsScreen(Screen[None]):
         errors.clear_options()
         title = self.query_one("#details-errors-title", Static)
         if not record.errors:
-            title.update("Errors: none")
+            # the batch's own errors; its rows' failures are in the results
+            failed = rows_not_ok(record)
+            rows = f" ({plural(failed, 'row')} failed or missing: see Results)" if failed else ""
+            title.update(f"Batch errors: none{rows}")
             errors.display = False
             return
         title.update(f"Errors ({len(record.errors)}) · enter opens the input file at that line")

@@ -321,7 +321,9 @@ class CompareScreen(FindInView, Screen[None]):
 
     def _refresh_status(self) -> None:
         view = self.view
-        parts = [f"filter {filter_label(self.filters[self.filter_index])}: {len(view.rows):,} rows"]
+        parts = [
+            f"filter {filter_label(self.filters[self.filter_index])}: {plural(len(view.rows), 'row')}"
+        ]
         if view.rows:
             parts.append(f"row {view.cursor + 1:,}/{len(view.rows):,}")
         if self.find_text:
