@@ -79,10 +79,6 @@ async def _cancel(app: Any, record: BatchRecord) -> None:
     _post_changed(app, record.id)
 
 
-def can_cancel(record: BatchRecord) -> bool:
-    return not record.terminal and record.status != "cancelling"
-
-
 def why_not(action: str, record: BatchRecord) -> str | None:
     """Why `action` (cancel / retry) does not apply to `record` now, in the words a
     notification and help use; None when it does."""

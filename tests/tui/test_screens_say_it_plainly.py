@@ -273,6 +273,9 @@ async def test_costs_never_show_an_exponent() -> None:
         batch_id = await finished(app, SAMPLES / "chat.jsonl")
         app.open_results(batch_id)
         await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen) and app.screen.joined)
+        # the cost is worked out after the rows are shown (tui/screens/results.py)
+        await wait_for(pilot, lambda: app.screen.cost_text is not None)
+        await pilot.pause()
         text = screen_text(app)
         cost = app.screen.joined.cost
         assert cost is not None and money(cost) in text and "e-0" not in text
