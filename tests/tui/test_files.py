@@ -261,7 +261,7 @@ async def test_at_80_columns_problems_read_whole(monkeypatch: pytest.MonkeyPatch
         await wait_for(pilot, lambda: screen.report is not None)
         # the first message ends on screen, not in an ellipsis
         await wait_for(pilot, lambda: 'missing } ] or ").' in screen_text(app))
-        assert "s submits" in screen_text(app)
+        await wait_for(pilot, lambda: "s submits" in screen_text(app))  # the summary's end
 
 
 async def test_the_footer_does_not_offer_validate_while_typing_a_find() -> None:
