@@ -12,12 +12,14 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from textual.actions import ActionParseResult
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.dom import DOMNode
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
@@ -502,6 +504,24 @@ class FrTuiApp(App[int]):
         # Messages here carry server errors, file names and file content: text such as
         # "[/v1/batches]" must show as it is, not be read as (broken) Textual markup.
         super().notify(message, title=title, markup=False, **kwargs)
+
+    async def run_action(
+        self,
+        action: str | ActionParseResult,
+        default_namespace: DOMNode | None = None,
+        namespaces: Mapping[str, DOMNode] | None = None,
+    ) -> bool:
+        """A key that is dimmed because it does not apply now says why when pressed
+        (Textual would drop it silently); the screen's why_not has the words."""
+        target, name, params = self._parse_action(
+            action, self if default_namespace is None else default_namespace, namespaces
+        )
+        why_not = getattr(target, "why_not", None)
+        dimmed = callable(why_not) and target.check_action(name, params) is None
+        if dimmed and (reason := why_not(name)):
+            self.notify(reason, timeout=4)
+            return True
+        return await super().run_action(action, default_namespace, namespaces)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """One place for every worker that fails (they all run with exit_on_error=False):

@@ -79,8 +79,20 @@ async def _cancel(app: Any, record: BatchRecord) -> None:
     _post_changed(app, record.id)
 
 
-def can_cancel(record: BatchRecord) -> bool:
-    return not record.terminal and record.status != "cancelling"
+def why_not(action: str, record: BatchRecord) -> str | None:
+    """Why `action` (cancel / retry) does not apply to `record` now, in the words a
+    notification and help use; None when it does."""
+    if action == "cancel":
+        if record.terminal:
+            return "It has ended: nothing to cancel."
+        if record.status == "cancelling":
+            return "It is already being cancelled."
+    if action == "retry":
+        if not record.terminal:
+            return "It is still running: retry once it has ended."
+        if not may_need_retry(record):
+            return "Nothing to retry: every row is ok."
+    return None
 
 
 def may_need_retry(record: BatchRecord) -> bool:

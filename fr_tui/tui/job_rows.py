@@ -133,6 +133,15 @@ def open_results(screen: Screen[Any], job: Job) -> None:
     screen.app.push_screen(JobResultsScreen(job.id))
 
 
+def why_not(action: str, job: Job) -> str | None:
+    """Why `action` does not apply to `job` now (the words a notification and help use)."""
+    if action == "cancel" and job.terminal:
+        return "It has ended: nothing to cancel."
+    if action == "retry":
+        return "A job retries its failed rows by itself, round after round."
+    return None
+
+
 def copy_id(screen: Screen[Any], job: Job) -> None:
     screen.app.copy_to_clipboard(job.id)
     screen.app.notify(f"Copied {job.id}", title="Copied")

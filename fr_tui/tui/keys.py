@@ -43,6 +43,7 @@ class KeyEntry:
     node: DOMNode
     enabled: bool
     shown: bool  # whether the binding asks to be in the footer
+    why_not: str | None = None  # why a dimmed key does not apply now
 
     @property
     def keys_text(self) -> str:
@@ -80,6 +81,7 @@ def _entries(node: DOMNode, app: Any) -> list[KeyEntry]:
         entry = entries.get(binding.action)
         name = binding.key_display if binding.key_display else key_name(binding.key)
         if entry is None:
+            reason = getattr(node, "why_not", None)
             entries[binding.action] = KeyEntry(
                 [name],
                 binding.description,
@@ -88,6 +90,7 @@ def _entries(node: DOMNode, app: Any) -> list[KeyEntry]:
                 node,
                 bool(state),
                 binding.show,
+                reason(binding.action) if state is None and callable(reason) else None,
             )
         elif name not in entry.keys:
             entry.keys.append(name)

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 from fr_tui.cli_errors import EXIT_USAGE
-from fr_tui.core.paths import SAMPLES_DIR
 
 
 def run_tui(
@@ -32,7 +31,9 @@ def run_tui(
         print(f"fr-tui: {start}: no such file or folder", file=sys.stderr)
         return EXIT_USAGE
     if start is None and sandbox:
-        start = SAMPLES_DIR
+        from fr_tui.tui.widgets.jsonl_tree import sandbox_start
+
+        start = sandbox_start(Path.cwd())
     if base_url is None:
         base_url = os.environ.get("FASTROUTER_BASE_URL") or None
     app = FrTuiApp(

@@ -115,7 +115,7 @@ async def test_submitted_batches_move_to_completed_by_themselves(
         await wait_for(pilot, all_show("in progress"))
         clock.now += 100.0  # past finalizing: completed
         await wait_for(pilot, all_show("completed"))
-        assert "12/12" in str(screen.table.get_cell(ids[0], "progress"))
+        assert str(screen.table.get_cell(ids[0], "progress")) == "✓ 12"
         await wait_for(
             pilot, lambda: sum("completed" in n.message for n in app._notifications) == 3
         )
@@ -444,3 +444,38 @@ async def test_details_lineage_opens_parent_and_child_and_copies_the_id() -> Non
         assert isinstance(child, BatchDetailsScreen) and child.batch_id == "batch_-001"
         parent_option = child.query_one("#details-lineage").get_option_at_index(0)
         assert "parent" in str(parent_option.prompt) and "batch_0001" in str(parent_option.prompt)
+
+
+def counted(index: int, status: str, total: int, ok: int, failed: int = 0) -> Batch:
+    return fixed_batch(
+        index, status, request_counts={"total": total, "completed": ok, "failed": failed}
+    )
+
+
+async def test_progress_reads_one_way_and_names_get_the_spare_width() -> None:
+    app = Harness(lambda: BatchesScreen(clock=lambda: FIXED_NOW))
+    long_name = "nightly evaluation of the support answers"
+    for batch, name in (
+        (counted(1, "in_progress", 12_000, 5_000, 398), long_name),
+        (counted(2, "completed", 60_000, 60_000), "all ok"),
+        (counted(3, "completed", 50_000, 45_061, 4_939), "some failed"),
+        (counted(4, "expired", 100, 60, 30), "expired"),
+    ):
+        app.store.record_created(batch, origin="sandbox", name=name)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: rows_shown(app) == 4)
+        table = app.screen.query_one(DataTable)
+
+        def progress(index: int) -> str:
+            return str(table.get_cell(f"batch_{index:04d}", "progress"))
+
+        assert progress(1).endswith(" 5,398/12,000") and progress(1).startswith("█")
+        assert progress(2) == "✓ 60,000"
+        assert progress(3) == "✓ 45,061 ✗ 4,939"
+        assert progress(4) == "✓ 60 ✗ 30 ? 10"
+        assert str(table.get_cell("batch_0001", "name")) == long_name
+        assert table.columns["name"].width >= len(long_name)  # type: ignore[index]
+        await pilot.resize_terminal(80, 24)
+        await wait_for(pilot, lambda: progress(3) != "✓ 45,061 ✗ 4,939")
+        assert progress(3) == "✓ 45k ✗ 4.9k"  # shortened, still with spaces
+        assert progress(1).endswith(" 5,398/12,000")

@@ -18,6 +18,7 @@ from textual.widgets import Input, Static
 from fr_tui.core.clients import NoClientError
 from fr_tui.core.compare import DIFFERENT, STATE_NAMES
 from fr_tui.core.compare_export import COMPARE_COLUMNS
+from fr_tui.core.compare_stats import CompareSummary, SideStats
 from fr_tui.core.config import Profile
 from fr_tui.core.models import Batch
 from fr_tui.core.paths import Paths, get_paths
@@ -27,7 +28,7 @@ from fr_tui.sandbox.answers import answer
 from fr_tui.tui.commands import FrCommands
 from fr_tui.tui.modals.export import ExportModal
 from fr_tui.tui.screens.batches import BatchesScreen
-from fr_tui.tui.screens.compare import CompareScreen
+from fr_tui.tui.screens.compare import CompareScreen, summary_text
 from fr_tui.tui.screens.help import HelpScreen
 from fr_tui.tui.widgets.compare_detail import CompareDetail
 
@@ -104,7 +105,10 @@ async def test_mark_then_equals_opens_the_comparison(tmp_path: Path) -> None:
         summary = summary_of(screen)
         assert "12 in both" in summary and "= 6 same" in summary and "≠ 5 different" in summary
         assert "agreement 54.5%" in summary  # 6 of the 11 rows ok on both sides
-        assert "✗ 1 failed" in summary
+        # at 80 columns every line of the summary fits, down to B − A
+        assert all(len(line) <= 78 for line in summary.splitlines())
+        assert "B  ✓ 11 ok  ✗ 1 failed" in summary and "◐ 1 ok on one side" in summary
+        assert "B − A" in screen_text(app)
         text = screen_text(app)
         assert "chat-08" in text and "internal_error" in text
         await pilot.press("f1")  # help lists the screen's keys, read from its bindings
@@ -117,6 +121,25 @@ async def test_mark_then_equals_opens_the_comparison(tmp_path: Path) -> None:
         await pilot.press("escape")
         await wait_for(pilot, lambda: on_list(app))
         assert "◆ chat.jsonl" in screen_text(app)  # the mark stays for the next compare
+        # two runs of the same file: the title tells them apart by their ids' ends
+        again = await finished(app, SAMPLES / "chat.jsonl", allow_duplicate=True)
+        await wait_for(pilot, lambda: again in batches._order)
+        batches.select_batch(again)
+        await pilot.press("equals_sign")
+        screen = await compare_loaded(app, pilot)
+        title = str(screen.query_one("#compare-title", Static).content)
+        assert f"A chat.jsonl (…{first[-6:]})" in title and f"B chat.jsonl (…{again[-6:]})" in title
+
+
+def test_no_rows_in_common_is_said_first() -> None:
+    side = SideStats(3, 3, 0, 0, 10, 20, None, {}, [])
+    summary = CompareSummary(0, 3, 3, 0, 0, 0, 0, 0, side, side)
+    text = summary_text(summary, 78)
+    assert text.startswith("⚠ No custom_id in common")
+    # a job of 50,000 rows against a batch: each side still fits 80 columns
+    big = SideStats(50_000, 45_061, 4_939, 0, 1_234_567, 2_345_678, None, {}, [])
+    summary = CompareSummary(50_000, 0, 0, 40_000, 5_061, 4_939, 0, 0, big, big)
+    assert all(len(line) <= 78 for line in summary_text(summary, 78).splitlines())
 
 
 @pytest.fixture

@@ -9,8 +9,10 @@ import msgspec
 import pytest
 from textual.widgets import Input
 
+from fr_tui.core.paths import SAMPLES_DIR
+from fr_tui.tui.screens import files as files_module
 from fr_tui.tui.screens.files import FilesScreen
-from fr_tui.tui.widgets.jsonl_tree import JsonlTree
+from fr_tui.tui.widgets.jsonl_tree import JsonlTree, root_label, sandbox_start
 from fr_tui.tui.widgets.jsonl_view import JsonlView
 
 from .test_shell import SAMPLES, SIZES, make_app, screen_text, wait_for
@@ -109,8 +111,9 @@ async def test_problems_follow_the_cursor_and_n_N() -> None:
             line = screen.view.cursor + 1
             code, index = panel._rows[panel.highlighted]
             assert panel.groups[code].kept[index].line == line
-            top = int(panel.scroll_y)
-            assert top <= panel.highlighted < top + panel.scrollable_content_region.height
+            top = int(panel.scroll_y)  # a long message wraps: lines, not options
+            first = panel._index_to_line[panel.highlighted]
+            assert top <= first < top + panel.scrollable_content_region.height
         # a cursor move onto a problem line does the same
         screen.view.goto(screen.problem_lines[0] - 1)
         await pilot.pause()
@@ -231,3 +234,64 @@ def test_snapshot_files_broken(snap_compare: Any, size: tuple[int, int]) -> None
 
     app = make_app(sandbox=True, sandbox_tick=0.01, start_path=SAMPLES / "broken.jsonl")
     assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+def test_the_sandbox_opens_the_current_folder_when_it_has_jsonl(tmp_path: Path) -> None:
+    assert sandbox_start(tmp_path) == SAMPLES_DIR  # nothing to try here: the samples
+    (tmp_path / "mine.jsonl").write_bytes((SAMPLES / "chat.jsonl").read_bytes())
+    assert sandbox_start(tmp_path) == tmp_path
+
+
+async def test_tree_names_its_folder_reloads_and_moves_with_j_k(tmp_path: Path) -> None:
+    home = tmp_path / "data"
+    home.mkdir()
+    (home / "a.jsonl").write_bytes((SAMPLES / "chat.jsonl").read_bytes())
+    app = make_app(sandbox=True, sandbox_tick=0.01, start_path=home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: "a.jsonl" in screen_text(app))
+        tree = app.screen.query_one(JsonlTree)
+        assert str(tree.root.label) == root_label(home)  # not a bare folder icon
+        assert str(tree.root.label).endswith("/data") and root_label(SAMPLES) == "fr-tui samples"
+        assert "Sample files:" in screen_text(app)  # and where the samples are
+        (home / "b.jsonl").write_bytes((SAMPLES / "chat.jsonl").read_bytes())
+        tree.focus()
+        await pilot.press("r")  # new files show without toggling anything
+        await wait_for(pilot, lambda: "b.jsonl" in screen_text(app))
+        await pilot.press("j", "j")
+        await wait_for(pilot, lambda: files_screen(app).current_path == home / "b.jsonl")
+        await pilot.press("k")
+        await wait_for(pilot, lambda: files_screen(app).current_path == home / "a.jsonl")
+        # back from another screen: read again
+        (home / "c.jsonl").write_bytes((SAMPLES / "chat.jsonl").read_bytes())
+        await pilot.press("2")
+        await wait_for(pilot, lambda: not isinstance(app.screen, FilesScreen))
+        await pilot.press("1")
+        await wait_for(pilot, lambda: "c.jsonl" in screen_text(app))
+
+
+async def test_at_80_columns_problems_read_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(files_module, "AUTO_VALIDATE_BYTES", 0)  # wait for enter
+    app = make_app(sandbox=True, sandbox_tick=0.01, start_path=SAMPLES)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: "broken.jsonl" in screen_text(app))
+        screen = files_screen(app)
+        screen.open_path(SAMPLES / "broken.jsonl", validate=False)
+        await wait_for(pilot, lambda: "Problems: enter checks the file" in screen_text(app))
+        screen.start_validation()
+        await wait_for(pilot, lambda: screen.report is not None)
+        # the first message ends on screen, not in an ellipsis
+        await wait_for(pilot, lambda: 'missing } ] or ").' in screen_text(app))
+        await wait_for(pilot, lambda: "(batch -50%)" in screen_text(app))  # the summary's end
+
+
+async def test_the_footer_does_not_offer_validate_while_typing_a_find() -> None:
+    app = make_app(sandbox=True, sandbox_tick=0.01, start_path=SAMPLES / "chat.jsonl")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_validated(pilot, app)
+        assert "Validate" in screen_text(app).splitlines()[-1]
+        await pilot.press("slash")
+        await wait_for(pilot, lambda: isinstance(app.focused, Input))
+        await wait_for(pilot, lambda: "Validate" not in screen_text(app).splitlines()[-1])
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: "Validate" in screen_text(app).splitlines()[-1])
+        assert screen.view.has_focus

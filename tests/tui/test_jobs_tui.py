@@ -56,6 +56,10 @@ def new_job(
     return JobStore(store).add(job)
 
 
+def said(app: Any, start: str) -> bool:
+    return any(n.message.startswith(start) for n in app._notifications)
+
+
 def batches_screen(app: Any) -> BatchesScreen:
     for stack in app._screen_stacks.values():
         for screen in stack:
@@ -92,6 +96,9 @@ async def test_a_job_runs_in_the_app_as_one_row_that_expands_to_its_batches(
         assert cell(screen, key, "name").startswith("▾")
         await pilot.press("space")
         assert screen._order == [key]
+        await pilot.press("c", "R")  # they cannot apply to an ended job: they say why
+        await wait_for(pilot, lambda: said(app, "It has ended: nothing to cancel."))
+        await wait_for(pilot, lambda: said(app, "A job retries its failed rows by itself"))
         # enter: the job's details; o there: its merged rows, offline from the file
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, JobDetailsScreen))

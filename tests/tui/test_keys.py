@@ -166,4 +166,33 @@ async def test_batches_screen_keys_are_in_help_even_when_the_footer_drops_them()
         assert "p Pause" not in footer  # no room at 80 columns...
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
-        assert "Pause" in screen_text(app)  # ...so it is in help
+        help_screen = app.screen
+        for _ in range(6):  # ...so it is in help (scrolled to, at 80x24)
+            if "Pause" in screen_text(app):
+                break
+            before = help_screen.scroller.scroll_y
+            await pilot.press("space")
+            await wait_for(pilot, lambda y=before: help_screen.scroller.scroll_y != y)
+        assert "Pause" in screen_text(app)
+
+
+async def test_help_that_does_not_fit_says_so_and_scrolls_with_j_k_space() -> None:
+    app = sandbox_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        help_screen = app.screen
+        await wait_for(pilot, lambda: "↓ more below" in screen_text(app))
+        await pilot.press("j")
+        await wait_for(pilot, lambda: help_screen.scroller.scroll_y == 1)
+        await pilot.press("k")
+        await wait_for(pilot, lambda: help_screen.scroller.scroll_y == 0)
+        for _ in range(5):
+            await pilot.press("space")
+        await wait_for(pilot, lambda: "↑ more above" in screen_text(app))
+        assert "Command palette" in screen_text(app)  # the last row is reachable
+    roomy = sandbox_app()
+    async with roomy.run_test(size=(160, 60)) as pilot:
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: "escape closes this help" in screen_text(roomy))
+        assert "more below" not in screen_text(roomy)

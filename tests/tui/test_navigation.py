@@ -21,6 +21,7 @@ from fr_tui.tui.modals.submit import SubmitModal
 from fr_tui.tui.screens.batch_details import BatchDetailsScreen
 from fr_tui.tui.screens.batches import BatchesScreen
 from fr_tui.tui.screens.files import FilesScreen
+from fr_tui.tui.screens.help import HelpScreen
 from fr_tui.tui.screens.results import ResultsScreen
 from fr_tui.tui.widgets.app_header import AppHeader
 
@@ -54,6 +55,10 @@ def header(app: Any) -> str:
 
 def footer_key(app: Any, key: str) -> FooterKey | None:
     return next((k for k in app.screen.query(FooterKey) if k.key == key), None)
+
+
+def said(app: Any, message: str) -> bool:
+    return any(n.message == message for n in app._notifications)
 
 
 def on_list(app: Any) -> bool:
@@ -193,11 +198,24 @@ async def test_c_and_R_are_dimmed_where_they_cannot_apply() -> None:
         assert footer_key(app, "c").has_class("-disabled")
         assert footer_key(app, "R").has_class("-disabled")
         await pilot.press("c")
-        await pilot.pause()
-        assert on_list(app)  # no "cancel?" question for a finished batch
+        # no "cancel?" question for a finished batch, but a word on why not
+        await wait_for(pilot, lambda: said(app, "It has ended: nothing to cancel."))
+        assert on_list(app)
+        await pilot.press("R")
+        await wait_for(pilot, lambda: said(app, "Nothing to retry: every row is ok."))
+        assert on_list(app)
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        rows = dict(app.screen.sections()[0][1])
+        assert rows["c"].endswith("— not now. It has ended: nothing to cancel.")
+        assert rows["="] == "Compare with…: Compare the marked batch or job (m) with this one"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: on_list(app))
         app.screen.select_batch(running)
         await wait_for(pilot, lambda: not footer_key(app, "c").has_class("-disabled"))
         assert footer_key(app, "R").has_class("-disabled")
+        await pilot.press("R")
+        await wait_for(pilot, lambda: said(app, "It is still running: retry once it has ended."))
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, BatchDetailsScreen))
         await pilot.pause()
@@ -258,6 +276,8 @@ async def test_list_and_details_tell_ok_failed_and_missing_apart() -> None:
         head = str(details.query_one("#details-head", Static).render())
         assert "model openai/gpt-4.1-nano" in head and "chat/completions" in head
         assert "team: evals" in str(details.query_one("#details-metadata", Static).render())
+        errors_title = str(details.query_one("#details-errors-title", Static).render())
+        assert errors_title == "Batch errors: none (4 rows failed or missing: see Results)"
 
 
 async def test_results_title_stays_live_until_the_batch_ends(tmp_path: Path) -> None:

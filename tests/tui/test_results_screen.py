@@ -145,6 +145,16 @@ async def test_filter_cycle_shows_each_outcome(finished: Any, size: tuple[int, i
         assert all(len(line) <= size[0] for line in lines)
 
 
+async def test_a_filter_of_one_row_says_one_row(finished: Any) -> None:
+    batch_id, client = finished
+    app = Harness(get_paths(), client, batch_id)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await loaded(app, pilot)
+        await pilot.press("f", "f", "f")  # missing: one row
+        await wait_for(lambda: "filter missing" in status_of(screen), pilot)
+        assert ": 1 row ·" in status_of(screen) and "1 rows" not in status_of(screen)
+
+
 async def test_find_detail_and_copy(finished: Any) -> None:
     batch_id, client = finished
     app = Harness(get_paths(), client, batch_id)

@@ -32,6 +32,7 @@ from fr_tui.tui.widgets.batch_format import (
     duration,
     endpoint_text,
     rows_missing,
+    rows_not_ok,
     status_glyph,
     status_role,
     timing_text,
@@ -138,13 +139,14 @@ class BatchDetailsScreen(Screen[None]):
         return [self.record.label if self.record else self.batch_id]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """None dims a key that does not apply to this batch (it is shown, but off)."""
-        record = self.record
-        if action == "cancel":
-            return True if record is not None and batch_actions.can_cancel(record) else None
-        if action == "retry":
-            return True if record is not None and batch_actions.may_need_retry(record) else None
-        return True
+        """None dims a key that does not apply to this batch (it is shown, but off, and
+        why_not says why when it is pressed)."""
+        if action in ("cancel", "retry") and self.record is None:
+            return None
+        return None if self.why_not(action) else True
+
+    def why_not(self, action: str) -> str | None:
+        return batch_actions.why_not(action, self.record) if self.record is not None else None
 
     # ----------------------------------------------------------------- rendering
 
@@ -276,7 +278,10 @@ class BatchDetailsScreen(Screen[None]):
         errors.clear_options()
         title = self.query_one("#details-errors-title", Static)
         if not record.errors:
-            title.update("Errors: none")
+            # the batch's own errors; its rows' failures are in the results
+            failed = rows_not_ok(record)
+            rows = f" ({plural(failed, 'row')} failed or missing: see Results)" if failed else ""
+            title.update(f"Batch errors: none{rows}")
             errors.display = False
             return
         title.update(f"Errors ({len(record.errors)}) · enter opens the input file at that line")

@@ -35,6 +35,7 @@ from fr_tui.tui.widgets.app_header import AppHeader
 from fr_tui.tui.widgets.batch_format import (
     Column,
     ago,
+    column_width,
     columns_for,
     cost_text,
     duration,
@@ -52,6 +53,8 @@ from fr_tui.tui.widgets.job_format import job_cells
 from fr_tui.tui.widgets.verdict import role_styles
 
 UNKNOWN_PREFIX = "unknown:"
+# the keys that act on the highlighted batch or job
+ROW_ACTIONS = ("details", "open_results", "retry", "cancel", "copy_id", "mark", "compare")
 
 
 def batch_row_keys(records: list[BatchRecord]) -> list[str]:
@@ -86,7 +89,12 @@ class BatchesScreen(Screen[None]):
         Binding("slash", "find", "Find", tooltip="By name or id"),
         Binding("r", "refresh", "Refresh", tooltip="Poll the running batches now"),
         Binding("m", "mark", "Mark", tooltip="Mark this batch to compare another with it (=)"),
-        Binding("equals_sign", "compare", "Compare with…", tooltip="The marked batch and this"),
+        Binding(
+            "equals_sign",
+            "compare",
+            "Compare with…",
+            tooltip="Compare the marked batch or job (m) with this one",
+        ),
         Binding("p", "pause", "Pause", tooltip="Pause or resume auto-refresh"),
         Binding("i", "import_batches", "Import", show=False, tooltip="Batches the server lists"),
         Binding("y", "copy_id", "Copy id", show=False, tooltip="OSC 52, works over SSH"),
@@ -187,7 +195,7 @@ class BatchesScreen(Screen[None]):
             # Text, not str: the table would read "[...]" in a name or id as markup.
             "name": (Text("◆ ", style="bold") if self.marked == self._ref(record) else Text())
             + Text(f"  └ {part_label(record.label)}" if child else record.label),
-            "progress": progress_text(record, 14),
+            "progress": progress_text(record, column_width(self._columns, "progress")),
             "created": ago(record.created_at, now),
             "time": timing_text(record, now),
             "id": Text(record.id),
@@ -231,7 +239,14 @@ class BatchesScreen(Screen[None]):
                 continue
             progress = self.job_rows.progress[item.id]
             expanded = item.id in self.job_rows.expanded
-            values = job_cells(progress, expanded, self._colours, now, job_note(driver, item))
+            values = job_cells(
+                progress,
+                expanded,
+                self._colours,
+                now,
+                job_note(driver, item),
+                column_width(self._columns, "progress"),
+            )
             if self.marked == self._job_ref(item):
                 values["name"] = Text("◆ ", style="bold") + values["name"]
             rows[key] = tuple(values[c.key] for c in self._columns)
@@ -472,27 +487,21 @@ class BatchesScreen(Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """False hides a key that has nothing to act on here; None dims one that does
-        not apply to the highlighted batch (a finished batch cannot be cancelled)."""
+        not apply to the highlighted row (why_not says why, when the key is pressed)."""
         if action in ("lookup_unknown", "forget_unknown"):
             return self._unknown_entry() is not None
         job = self.job_rows.job_of(self.highlighted_key())
         if action == "toggle_job":
             return job is not None
-        if job is not None and action in ("mark", "compare"):
-            return True
-        if job is not None and action in ("details", "open_results", "retry", "cancel", "copy_id"):
-            if action == "retry":
-                return None  # a job retries by itself, round after round
-            return None if action == "cancel" and job.terminal else True
-        if action in ("details", "open_results", "retry", "cancel", "copy_id", "mark", "compare"):
-            record = self.highlighted()
-            if record is None:
-                return None if self._unknown_entry() is None else False
-            if action == "cancel":
-                return True if batch_actions.can_cancel(record) else None
-            if action == "retry":
-                return True if batch_actions.may_need_retry(record) else None
-        return True
+        if job is None and action in ROW_ACTIONS and self.highlighted() is None:
+            return None if self._unknown_entry() is None else False
+        return None if self.why_not(action) else True
+
+    def why_not(self, action: str) -> str | None:
+        if (job := self.job_rows.job_of(self.highlighted_key())) is not None:
+            return job_rows.why_not(action, job)
+        record = self.highlighted()
+        return batch_actions.why_not(action, record) if record is not None else None
 
     # ----------------------------------------------------------------- actions
 

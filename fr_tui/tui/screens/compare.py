@@ -66,13 +66,29 @@ def filter_label(kind: str) -> str:
     return FILTER_LABELS.get(kind, kind)
 
 
-def _side_line(name: str, side: SideStats) -> str:
-    cut = f" · {plural(side.length_cutoffs, 'length cut-off')}" if side.length_cutoffs else ""
-    return (
-        f"{name}  ✓ {side.ok:,} ok  ✗ {side.failed:,} failed  ? {side.missing:,} missing · "
-        f"tokens {side.input_tokens:,} in / {side.output_tokens:,} out · "
-        f"{money(side.cost)}{cut}"
-    )
+def _side_lines(a: SideStats, b: SideStats, width: int) -> list[str]:
+    """Each side's rows, tokens and cost, A above B in the same form: shorter words when
+    either full line does not fit `width`."""
+
+    def full(name: str, side: SideStats) -> str:
+        cut = f" · {plural(side.length_cutoffs, 'length cut-off')}" if side.length_cutoffs else ""
+        return (
+            f"{name}  ✓ {side.ok:,} ok  ✗ {side.failed:,} failed  ? {side.missing:,} missing · "
+            f"tokens {side.input_tokens:,} in / {side.output_tokens:,} out · "
+            f"{money(side.cost)}{cut}"
+        )
+
+    def short(name: str, side: SideStats, tokens: bool) -> str:
+        counts = f"{name} ✓ {side.ok:,} ✗ {side.failed:,} ? {side.missing:,}"
+        used = f" · tok {side.input_tokens:,}/{side.output_tokens:,}" if tokens else ""
+        cut = f" · {side.length_cutoffs:,} cut" if side.length_cutoffs else ""
+        return f"{counts}{used} · {money(side.cost)}{cut}"
+
+    for form in (full, lambda n, s: short(n, s, True), lambda n, s: short(n, s, False)):
+        lines = [form("A", a), form("B", b)]
+        if max(map(len, lines)) <= width:
+            break
+    return lines
 
 
 def _signed_money(value: Any) -> str:
@@ -86,8 +102,13 @@ def summary_text(summary: CompareSummary, width: int, similarity: str | None = N
     join = f"{summary.both:,} in both · {summary.only_a:,} only in A · {summary.only_b:,} only in B"
     answers = (
         f"= {summary.same:,} same  ≠ {summary.different:,} different  "
-        f"✗ {summary.one_ok:,} ok on one side  {summary.neither_ok:,} on neither · {agree}"
+        f"◐ {summary.one_ok:,} ok on one side  ✗ {summary.neither_ok:,} on neither · {agree}"
     )
+    if len(answers) > width:
+        answers = (
+            f"= {summary.same:,} same  ≠ {summary.different:,} differ  "
+            f"◐ {summary.one_ok:,} one ok  ✗ {summary.neither_ok:,} none ok · {agree}"
+        )
     if similarity:
         answers += f" · {similarity}"
     delta = summary.deltas()
@@ -97,8 +118,11 @@ def summary_text(summary: CompareSummary, width: int, similarity: str | None = N
         for label, name in (("ok", "ok"), ("out tokens", "output_tokens"))
         if delta[name]
     ]
+    if not summary.both:
+        # nothing to compare: say it first, not as a row of zeros
+        join = f"⚠ No custom_id in common: are these runs of the same input? · {join}"
     lines = [f"{join} · {answers}"] if width >= len(join) + len(answers) + 3 else [join, answers]
-    lines += [_side_line("A", summary.a), _side_line("B", summary.b)]
+    lines += _side_lines(summary.a, summary.b, width)
     if changes:
         difference = "B − A: " + ", ".join(changes)
         if width >= len(lines[-1]) + len(difference) + 4:
@@ -169,8 +193,15 @@ class CompareScreen(FindInView, Screen[None]):
         return self.query_one(CompareView)
 
     def _title(self) -> str:
+        same = self._labels[0] == self._labels[1]
+
         def name(ref: ResultSetRef, label: str, with_id: bool) -> str:
-            return f"{label} ({ref.id})" if label != ref.id and with_id else label
+            if label == ref.id:
+                return label
+            if with_id:
+                return f"{label} ({ref.id})"
+            # two runs of one file read the same: the ends of their ids tell them apart
+            return f"{label} (…{ref.id[-6:]})" if same else label
 
         full = (
             f"A {name(self.a, self._labels[0], True)}  ⇄  B {name(self.b, self._labels[1], True)}"
@@ -290,7 +321,9 @@ class CompareScreen(FindInView, Screen[None]):
 
     def _refresh_status(self) -> None:
         view = self.view
-        parts = [f"filter {filter_label(self.filters[self.filter_index])}: {len(view.rows):,} rows"]
+        parts = [
+            f"filter {filter_label(self.filters[self.filter_index])}: {plural(len(view.rows), 'row')}"
+        ]
         if view.rows:
             parts.append(f"row {view.cursor + 1:,}/{len(view.rows):,}")
         if self.find_text:

@@ -31,7 +31,7 @@ from fr_tui.tui.widgets.app_footer import AppFooter
 from fr_tui.tui.widgets.app_header import AppHeader
 from fr_tui.tui.widgets.file_summary import file_summary
 from fr_tui.tui.widgets.json_pane import JsonPane, PaneLine
-from fr_tui.tui.widgets.jsonl_tree import JsonlTree
+from fr_tui.tui.widgets.jsonl_tree import JsonlTree, short_path
 from fr_tui.tui.widgets.jsonl_view import ERROR_MARK, WARNING_MARK, JsonlView
 from fr_tui.tui.widgets.problems_panel import ProblemsPanel
 
@@ -71,7 +71,7 @@ class FilesScreen(Screen[None]):
     FilesScreen #tree-pane { width: 32; height: 1fr; border-right: vkey $panel-lighten-2; }
     FilesScreen JsonlTree { height: 1fr; background: $surface; }
     FilesScreen #preview-pane { width: 1fr; height: 1fr; }
-    FilesScreen #summary { height: auto; max-height: 3; padding: 0 1; background: $panel; }
+    FilesScreen #summary { height: auto; max-height: 4; padding: 0 1; background: $panel; }
     FilesScreen #lower { height: 45%; min-height: 12; layout: horizontal; }
     FilesScreen #problems-pane { width: 1fr; }
     FilesScreen #detail-pane { width: 1fr; border-left: vkey $panel-lighten-2; }
@@ -97,6 +97,7 @@ class FilesScreen(Screen[None]):
         Binding("N", "previous_problem", "Prev problem"),
         Binding("slash", "find", "Find", tooltip="Text in the file (enter: next match)"),
         Binding("a", "toggle_all_files", "All files", tooltip="Show every file, or JSONL only"),
+        Binding("r,f5", "reload_tree", "Reload", tooltip="Read the folders again (new files)"),
         Binding("t", "toggle_tree", "Tree", tooltip="Hide or show the file tree"),
         Binding("escape", "close_find", "Close find", show=False),
     ]
@@ -113,6 +114,7 @@ class FilesScreen(Screen[None]):
         self._index_cancel: threading.Event | None = None
         self._submit_when_valid = False
         self._find_text = ""
+        self._resumed_before = False
 
     # ------------------------------------------------------------------ layout
 
@@ -179,6 +181,16 @@ class FilesScreen(Screen[None]):
             self.view.focus()
         else:
             self.focus_tree_when_mounted = True
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # typing in find: enter goes to the next match, not to Validate
+        return not (action == "validate" and isinstance(self.focused, Input))
+
+    def on_screen_resume(self) -> None:
+        # back from another screen: files may have come or gone meanwhile
+        if self._resumed_before:
+            self.action_reload_tree(quiet=True)
+        self._resumed_before = True
 
     def on_descendant_focus(self) -> None:
         self._show_focused_pane()
@@ -401,16 +413,26 @@ class FilesScreen(Screen[None]):
         if self.report is not None and self.report.complete and not (errors or warnings):
             title = "Problems: none"
         if self.run is None and self.current_path is not None:
-            title = "Problems: not checked yet (enter validates)"
+            title = "Problems: enter checks the file"
         self.query_one("#problems-title", Static).update(title)
 
     def _show_summary(self) -> None:
         self.query_one("#summary", Static).update(self._summary())
 
+    def _hint(self) -> str:
+        from fr_tui.core.paths import SAMPLES_DIR
+
+        hint = "Highlight a .jsonl file: it opens and is checked (enter checks big ones)."
+        tree = self.query_one_optional(JsonlTree)
+        here = Path(tree.path).resolve() if tree is not None else self._root().resolve()
+        if here == SAMPLES_DIR:
+            return f"{hint}\nThese are fr-tui's sample files; `fr-tui FOLDER` opens yours."
+        return f"{hint}\nSample files: {short_path(SAMPLES_DIR)}"
+
     def _summary(self) -> Text:
         index = self.index
         if self.current_path is None or index is None:
-            return Text("Highlight a .jsonl file; enter opens and validates it.", style="dim")
+            return Text(self._hint(), style="dim")
         run = self.run
         progress = None
         if self.report is None and run is not None and run.error is None:
@@ -534,6 +556,14 @@ class FilesScreen(Screen[None]):
         tree.show_all = not tree.show_all
         tree.reload()
         self.notify("Showing all files." if tree.show_all else "Showing JSONL files only.")
+
+    def action_reload_tree(self, quiet: bool = False) -> None:
+        tree = self.query_one_optional(JsonlTree)
+        if tree is None:
+            return
+        tree.reload_node(tree.root)  # keeps what was open and highlighted
+        if not quiet:
+            self.notify(f"Reloaded {short_path(Path(tree.path))}.", timeout=2)
 
     def action_toggle_tree(self) -> None:
         self.toggle_class("-no-tree")

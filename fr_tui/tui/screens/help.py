@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widget import Widget
 from textual.widgets import Static
@@ -39,7 +39,7 @@ def help_rows(entries: list[KeyEntry]) -> list[tuple[str, str]]:
         if entry.tooltip:
             text += f": {entry.tooltip}"
         if not entry.enabled:
-            text += " (not now)"
+            text += f" — not now. {entry.why_not}" if entry.why_not else " — not now"
         rows.append((entry.keys_text, text))
     for name, group in moves.items():
         # one key each, a letter where there is one: "k j pgup pgdn g G"
@@ -64,7 +64,7 @@ class HelpScreen(ModalScreen[None]):
     HelpScreen {
         align: center middle;
     }
-    HelpScreen > VerticalScroll {
+    HelpScreen > Vertical {
         width: 90%;
         max-width: 100;
         height: 90%;
@@ -72,6 +72,8 @@ class HelpScreen(ModalScreen[None]):
         background: $surface;
         padding: 0 1;
     }
+    HelpScreen VerticalScroll { height: 1fr; }
+    HelpScreen #help-foot { height: 1; color: $text-muted; }
     HelpScreen Static.section {
         margin-top: 1;
         text-style: bold;
@@ -80,6 +82,10 @@ class HelpScreen(ModalScreen[None]):
     """
     BINDINGS = [
         Binding("escape,q,question_mark,f1", "close", "Close", id="help-close"),
+        Binding("j,down", "scroll(1)", "Scroll down", show=False),
+        Binding("k,up", "scroll(-1)", "Scroll up", show=False),
+        Binding("space,pagedown", "page(1)", "Page down", show=False),
+        Binding("b,pageup", "page(-1)", "Page up", show=False),
     ]
 
     def __init__(self, below: Any = None) -> None:
@@ -99,15 +105,39 @@ class HelpScreen(ModalScreen[None]):
         return out
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll():
-            yield Static(Text("fr-tui keys", style="bold"))
-            for title, rows in self.sections():
-                yield Static(title, markup=False, classes="section")
-                yield Static(_key_table(rows))
-            yield Static(
-                Text("tab moves between panes · escape closes this help", style="dim"),
-                classes="section",
-            )
+        with Vertical():
+            with VerticalScroll():
+                yield Static(Text("fr-tui keys", style="bold"))
+                for title, rows in self.sections():
+                    yield Static(title, markup=False, classes="section")
+                    yield Static(_key_table(rows))
+            yield Static("", id="help-foot", markup=False)
+
+    @property
+    def scroller(self) -> VerticalScroll:
+        return self.query_one(VerticalScroll)
+
+    def on_mount(self) -> None:
+        self.watch(self.scroller, "scroll_y", self._show_foot, init=False)
+        self.call_after_refresh(self._show_foot)
+
+    def _show_foot(self, _: object = None) -> None:
+        """Says there is more, and how to get to it, when the keys do not all fit."""
+        scroller = self.scroller
+        if scroller.max_scroll_y <= 0:
+            text = "tab moves between panes · escape closes this help"
+        elif scroller.scroll_y >= scroller.max_scroll_y:
+            text = "↑ more above: k / pgup · escape closes this help"
+        else:
+            text = "↓ more below: j / space / pgdn · escape closes this help"
+        self.query_one("#help-foot", Static).update(text)
+
+    def action_scroll(self, lines: int) -> None:
+        self.scroller.scroll_relative(y=lines, animate=False)
+
+    def action_page(self, pages: int) -> None:
+        scroller = self.scroller
+        scroller.scroll_relative(y=pages * max(1, scroller.size.height - 1), animate=False)
 
     def action_close(self) -> None:
         self.dismiss(None)

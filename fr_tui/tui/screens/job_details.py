@@ -102,15 +102,19 @@ class JobDetailsScreen(Screen[None]):
         return [self.job.label if self.job else self.job_id]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        job = self.job
-        if action == "cancel":
-            return True if job is not None and not job.terminal else None
-        if action == "open_results":
-            return True if job is not None and job.output_path else None
+        if action in ("cancel", "open_results") and self.job is None:
+            return None
+        return None if self.why_not(action) else True
+
+    def why_not(self, action: str) -> str | None:
         if action == "open_batch":
             part = self.highlighted_part()
-            return True if part is not None and part.batch_id else None
-        return True
+            return None if part is not None and part.batch_id else "This part has no batch yet."
+        if self.job is None:
+            return None
+        if action == "open_results" and not self.job.output_path:
+            return "No merged results yet: a job writes them as it ends."
+        return job_rows.why_not(action, self.job)
 
     @on(JobsChanged)
     @on(BatchesChanged)

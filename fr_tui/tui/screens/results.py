@@ -185,7 +185,7 @@ class ResultsScreen(FindInView, Screen[None]):
             return
         view = self.view
         name = self.filter_label(self.filters[self.filter_index])
-        parts = [f"filter {name}: {len(view.rows):,} rows"]
+        parts = [f"filter {name}: {plural(len(view.rows), 'row')}"]
         if view.rows:
             parts.append(f"row {view.cursor + 1:,}/{len(view.rows):,}")
         if self.find_text:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
 from textual import on, work
@@ -14,9 +15,9 @@ from textual.widgets import Button, Input, Static
 from fr_tui.core.api import DEFAULT_BASE_URL, normalise_base_url
 from fr_tui.core.config import SANDBOX
 from fr_tui.core.key_check import check_key
-from fr_tui.core.paths import SAMPLES_DIR
 from fr_tui.tui.widgets.app_footer import AppFooter
 from fr_tui.tui.widgets.app_header import AppHeader
+from fr_tui.tui.widgets.jsonl_tree import sandbox_start
 
 
 class WelcomeScreen(Screen[None]):
@@ -114,14 +115,15 @@ class WelcomeScreen(Screen[None]):
         app.set_profile(SANDBOX)
         self.dismiss(None)
         if app.start_path is None:
-            # Like `fr-tui --sandbox`: a new user lands on the sample files.
-            app.start_path = SAMPLES_DIR
+            # Like `fr-tui --sandbox`: the current folder if it has files to try, else
+            # the sample files.
+            app.start_path = start = sandbox_start(Path.cwd())
 
-            def browse_samples() -> None:
+            def browse() -> None:
                 if hasattr(app.screen, "browse"):
-                    app.screen.browse(SAMPLES_DIR)
+                    app.screen.browse(start)
 
-            app.call_after_refresh(browse_samples)
+            app.call_after_refresh(browse)
 
     def action_later(self) -> None:
         self.dismiss(None)

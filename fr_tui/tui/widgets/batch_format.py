@@ -7,12 +7,12 @@ word and a glyph too, so it reads the same without colour (NO_COLOR).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rich.text import Text
 
 from fr_tui.core.store import BatchRecord
-from fr_tui.core.units import money, parse_money
+from fr_tui.core.units import human_count, money, parse_money
 
 # status -> (glyph, style role). Glyphs are all one cell wide.
 STATUS_LOOK: dict[str, tuple[str, str]] = {
@@ -59,36 +59,53 @@ def status_text(record: BatchRecord, colours: dict[str, str]) -> Text:
     return Text(f"{status_glyph(record)} {word}", style=colours.get(role, ""))
 
 
-def outcome_counts(record: BatchRecord, *, compact: bool = False) -> str:
-    """`✓ 8 ✗ 1 ? 1`: ok, failed and missing rows of an ended batch (zeros left out)."""
-    gap = "" if compact else " "
-    parts = [f"✓{gap}{record.request_completed or 0:,}"]
-    if record.request_failed:
-        parts.append(f"✗{gap}{record.request_failed:,}")
-    if missing := rows_missing(record):
-        parts.append(f"?{gap}{missing:,}")
-    return " ".join(parts)
+def counts_text(ok: int, failed: int, missing: int, width: int = 14) -> str:
+    """`✓ 8 ✗ 1 ? 1`: the ok, failed and missing rows of something that ended (zero
+    failed or missing left out); numbers shortened (`✓ 45k ✗ 4.9k`) when that does not
+    fit `width`."""
+    for number in (lambda n: f"{n:,}", human_count):
+        parts = [f"✓ {number(ok)}"]
+        if failed:
+            parts.append(f"✗ {number(failed)}")
+        if missing:
+            parts.append(f"? {number(missing)}")
+        text = " ".join(parts)
+        if len(text) <= width:
+            break
+    return text
+
+
+def bar_text(done: int, total: int, width: int = 14) -> str:
+    """`██████░░ 5,398/12,000` while it runs: a bar when there is room for one, and
+    done/total (shortened to `5.4k/12k` when the exact numbers do not fit)."""
+    if total <= 0:
+        return "0/0"
+    done = min(done, total)
+    counts = f"{done:,}/{total:,}"
+    if len(counts) > width - 3:
+        counts = f"{human_count(done)}/{human_count(total)}"
+    bar_width = width - len(counts) - 1
+    if bar_width < 2:
+        return counts
+    filled = min(bar_width, round(bar_width * done / total))
+    return "█" * filled + "░" * (bar_width - filled) + " " + counts
+
+
+def outcome_counts(record: BatchRecord, width: int = 14) -> str:
+    return counts_text(
+        record.request_completed or 0, record.request_failed or 0, rows_missing(record), width
+    )
 
 
 def progress_text(record: BatchRecord, width: int = 14) -> str:
-    """A small bar and done/total from request_counts while it runs (or when every row
-    came back ok); ok / failed / missing once it ended otherwise; 'unknown' when the API
-    gave no counts."""
+    """One format in every list: a bar and done/total while it runs, `✓ ok ✗ failed
+    ? missing` once it has ended, 'unknown' when the API gave no counts."""
     if record.request_total is None:
         return "unknown"
-    if record.terminal and record.request_total > 0 and rows_not_ok(record):
-        counts = outcome_counts(record)
-        return counts if len(counts) <= width else outcome_counts(record, compact=True)
-    total = record.request_total
+    if record.terminal:
+        return outcome_counts(record, width)
     done = (record.request_completed or 0) + (record.request_failed or 0)
-    if total <= 0:
-        return "0/0"
-    counts = f"{done}/{total}"
-    bar_width = width - len(counts) - 1
-    if bar_width < 3:
-        return f"{min(100, done * 100 // total)}%"
-    filled = min(bar_width, round(bar_width * done / total))
-    return "█" * filled + "░" * (bar_width - filled) + " " + counts
+    return bar_text(done, record.request_total, width)
 
 
 def duration(seconds: float | None) -> str:
@@ -177,8 +194,27 @@ COLUMNS = (
 )
 
 
+CELL_PADDING = 2  # the table's padding, one cell either side of each column
+EDGE = 2  # the scroll bar and a cell to spare
+PROGRESS_ROOM = 18  # `✓ 45,061 ✗ 4,939 ? 12` mostly fits
+NAME_ROOM = 64
+
+
 def columns_for(width: int) -> tuple[Column, ...]:
-    return tuple(c for c in COLUMNS if width >= c.min_screen)
+    """The columns that fit `width`; spare width goes first to Progress (so counts need
+    not be shortened), then to Name (names are what tells batches apart)."""
+    shown = [c for c in COLUMNS if width >= c.min_screen]
+    spare = width - EDGE - sum(c.width + CELL_PADDING for c in shown)
+    grow: dict[str, int] = {}
+    for key, room in (("progress", PROGRESS_ROOM), ("name", NAME_ROOM)):
+        column = next(c for c in shown if c.key == key)
+        grow[key] = max(0, min(spare, room - column.width))
+        spare -= grow[key]
+    return tuple(replace(c, width=c.width + grow.get(c.key, 0)) for c in shown)
+
+
+def column_width(columns: tuple[Column, ...], key: str, default: int = 14) -> int:
+    return next((c.width for c in columns if c.key == key), default)
 
 
 def matches_filter(record: BatchRecord, mode: str) -> bool:

@@ -8,8 +8,8 @@ from rich.text import Text
 
 from fr_tui.core.jobs_store import Job
 from fr_tui.core.jobs_view import JobProgress
-from fr_tui.core.units import human_count, money
-from fr_tui.tui.widgets.batch_format import ago, duration
+from fr_tui.core.units import money
+from fr_tui.tui.widgets.batch_format import ago, bar_text, counts_text, duration
 
 JOB_LOOK: dict[str, tuple[str, str]] = {
     "planning": ("○", "accent"),
@@ -42,37 +42,16 @@ def job_status_text(job: Job, colours: dict[str, str], note: str | None = None) 
     return text
 
 
-def counts_text(ok: int, failed: int, missing: int, width: int) -> str:
-    """`✓ 12,000` / `✓ 11,990 ✗ 8 ? 2`, compacted to fit `width`."""
-    parts = [f"✓ {ok:,}"]
-    if failed:
-        parts.append(f"✗ {failed:,}")
-    if missing:
-        parts.append(f"? {missing:,}")
-    text = " ".join(parts)
-    if len(text) <= width:
-        return text
-    short = [f"✓{human_count(ok)}"]
-    if failed:
-        short.append(f"✗{human_count(failed)}")
-    if missing:
-        short.append(f"?{human_count(missing)}")
-    return " ".join(short)
-
-
 def job_progress_text(progress: JobProgress, width: int = 14) -> str:
-    """While it runs: round, parts done/total and rows ok so far (`r2 3/5 ✓9.6k`); once
-    ended: its rows ok / failed / missing."""
+    """Like a batch's: a bar and rows done/total while it runs, its rows ok / failed /
+    missing once it has ended."""
     job = progress.job
     if job.terminal:
         return counts_text(progress.ok, progress.failed, progress.missing, width)
-    if job.status == "planning":
+    if job.status == "planning" or not job.total:
         return "planning…"
-    head = f"r{job.round} {progress.parts_done}/{progress.parts_total}"
-    text = f"{head} ✓{human_count(progress.ok)}"
-    if progress.failed and len(text) + 2 + len(human_count(progress.failed)) <= width:
-        text += f" ✗{human_count(progress.failed)}"
-    return text if len(text) <= width else head
+    done = progress.ok + progress.failed + progress.missing
+    return bar_text(done, job.total, width)
 
 
 def job_time_text(progress: JobProgress, now: float) -> str:
@@ -95,13 +74,14 @@ def job_cells(
     colours: dict[str, str],
     now: float,
     note: str | None = None,
+    progress_width: int = 14,
 ) -> dict[str, object]:
     """The Batches list's cells for a job row, by column key."""
     job = progress.job
     return {
         "status": job_status_text(job, colours, note),
         "name": Text(("▾ " if expanded else "▸ ") + job.label),
-        "progress": job_progress_text(progress),
+        "progress": job_progress_text(progress, progress_width),
         "created": ago(job.created_at, now),
         "time": job_time_text(progress, now),
         "id": Text(job.id),

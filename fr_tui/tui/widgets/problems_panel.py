@@ -1,6 +1,6 @@
 """A file's problems grouped by code, like the CLI report: one line per kind with its
 count (`✖ 50,000 × provider is missing…`), expanded (enter) to the lines it was found on;
-enter on a line jumps to it. Problems stream in while validation runs.
+enter on a line jumps to it. Long messages wrap: a narrow pane shows them whole. Problems stream in while validation runs.
 
 The validator keeps the first MAX_KEPT_PROBLEMS problems and counts the rest, so a group
 can have more lines than it can list: `set_counts` gives it the true count at the end.
@@ -11,8 +11,9 @@ problems are one line until asked for.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
+from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.message import Message
 from textual.widgets import OptionList
@@ -67,10 +68,13 @@ class ProblemsPanel(OptionList):
         border: none;
         padding: 0;
         background: $surface;
-        text-wrap: nowrap;
-        text-overflow: ellipsis;
     }
     """
+    HELP_NAME = "problems"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("k", "cursor_up", "Up", show=False),
+        Binding("j", "cursor_down", "Down", show=False),
+    ]
 
     @dataclass
     class Jump(Message):
