@@ -156,6 +156,19 @@ class Profile:
             )
         return key
 
+    def key_missing(self) -> str | None:
+        """Why this profile has no key, said without running a key command (None: it has
+        one, or a command will say)."""
+        if self.is_sandbox or self.api_key or self.api_key_command:
+            return None
+        if self.api_key_env:
+            if os.environ.get(self.api_key_env):
+                return None
+            return f"no API key: ${self.api_key_env} is not set"
+        if os.environ.get(KEY_ENV):
+            return None
+        return f"no API key: none stored and ${KEY_ENV} is not set"
+
     def _raw_key(self) -> str | None:
         if self.is_sandbox:
             return SANDBOX_API_KEY

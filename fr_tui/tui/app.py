@@ -283,7 +283,15 @@ class FrTuiApp(App[int]):
         self.poller.stop()
         self.poller.start()
         self.reconcile_submits()  # interrupted submits to this profile's server
-        self.notify(f"Profile: {name}" + (" (sandbox)" if self.is_sandbox else ""))
+        missing = self.profile.key_missing()
+        if missing:  # it switches anyway: the key may be set next, in Settings
+            self.notify(
+                f"Profile {name} has {missing}. Set one in Settings (ctrl+p, Settings).",
+                title="Profile",
+                severity="warning",
+            )
+        else:
+            self.notify(f"Profile: {name}" + (" (sandbox)" if self.is_sandbox else ""))
 
     def save_config(self) -> None:
         try:

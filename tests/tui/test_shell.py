@@ -192,6 +192,31 @@ async def test_settings_add_profile_and_test_connection(
     assert saved.base_url == sandbox.base_url and saved.api_key == "sk-staging-secret"
 
 
+async def test_a_profile_without_a_key_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Switching to a profile with no key warns (the switch still happens: the key may be
+    set next), and Settings says the profile has none instead of a `sk-…` placeholder
+    that reads like a stored key."""
+    monkeypatch.delenv("FASTROUTER_API_KEY", raising=False)
+    app = make_app(sandbox=True, sandbox_tick=0.01)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        app.set_profile("default", save=False)
+        await wait_for(
+            pilot, lambda: any("has no API key" in n.message for n in app._notifications)
+        )
+        assert app.profile.name == "default"
+        app.action_open_settings()
+        await wait_for(pilot, lambda: isinstance(app.screen, SettingsScreen))
+
+        def status() -> str:
+            found = app.screen.query("#settings-status")
+            return str(found.first(Static).render()) if found else ""
+
+        await wait_for(pilot, lambda: "no API key" in status())
+        key = app.screen.query_one("#key-value", Input)
+        assert key.placeholder == "none stored yet: paste a key here"
+
+
 # ---------------------------------------------------------------- snapshots
 
 

@@ -129,7 +129,8 @@ class SettingsScreen(Screen[None]):
         source = _source_of(profile)
         self.query_one("#key-source", Select).value = source
         self._show_key_field(profile, source)
-        self._status("")
+        missing = profile.key_missing()
+        self._status(f"✖ This profile has {missing}." if missing else "", error=bool(missing))
 
     def _show_key_field(self, profile: Profile | None, source: str) -> None:
         key_input = self.query_one("#key-value", Input)
@@ -139,7 +140,13 @@ class SettingsScreen(Screen[None]):
             label.update("API key (leave empty to keep the stored one)")
             key_input.password = True
             stored = profile.api_key if profile else None
-            key_input.placeholder = f"stored: {mask_key(stored)}" if stored else "sk-…"
+            key_input.placeholder = (
+                "not needed: the sandbox has its own key"
+                if profile is not None and profile.is_sandbox
+                else f"stored: {mask_key(stored)}"
+                if stored
+                else "none stored yet: paste a key here"
+            )
         elif source == "env":
             label.update("Environment variable holding the key")
             key_input.password = False
