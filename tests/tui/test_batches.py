@@ -64,7 +64,7 @@ def lineage_of(screen: Any) -> Any:
 
 
 def status_cell(screen: BatchesScreen, batch_id: str) -> str:
-    if batch_id not in screen._order:
+    if batch_id not in screen.table.order:
         return ""
     return str(screen.table.get_cell(batch_id, "status"))
 
@@ -131,7 +131,7 @@ async def test_cancel_from_the_list_confirms_then_cancels(samples: Path) -> None
         batch_id = await submit(
             app, samples / "chat.jsonl", metadata={"sandbox_fault": "hang_validating"}
         )
-        await wait_for(pilot, lambda: batch_id in screen._order)
+        await wait_for(pilot, lambda: batch_id in screen.table.order)
         screen.select_batch(batch_id)
         await pilot.press("c")
         await wait_for(pilot, lambda: app.screen is not screen)  # the confirm dialog
@@ -394,19 +394,19 @@ async def test_outcome_unknown_entries_can_be_looked_up_or_forgotten(samples: Pa
                     "UPDATE intents SET updated_at = ? WHERE token = ?", (when, intent.token)
                 )
         screen = await open_batches(app, pilot)
-        rows = [k for k in screen._order if k.startswith("unknown:")]
+        rows = [k for k in screen.table.order if k.startswith("unknown:")]
         assert len(rows) == 3
         assert "unknown" in str(screen.table.get_cell(rows[0], "status"))
 
         def select(label: str) -> None:
             key = next(f"unknown:{u.token}" for u in screen.unknown if u.label == label)
-            screen.table.move_cursor(row=screen._order.index(key))
+            screen.table.move_cursor(row=screen.table.order.index(key))
 
         select("chat.jsonl")
         await pilot.pause()
         assert "Outcome unknown" in str(screen.query_one("#batches-hint", Static).render())
         await pilot.press("l")  # found on the server by its input file
-        await wait_for(pilot, lambda: batch.id in screen._order)
+        await wait_for(pilot, lambda: batch.id in screen.table.order)
         assert screen.highlighted_key() == batch.id
         assert len(intents.unknown()) == 2
         select("embeddings.jsonl")
@@ -419,7 +419,7 @@ async def test_outcome_unknown_entries_can_be_looked_up_or_forgotten(samples: Pa
         await pilot.press("x")
         await pilot.pause()
         assert intents.unknown() == []
-        assert not [k for k in screen._order if k.startswith("unknown:")]
+        assert not [k for k in screen.table.order if k.startswith("unknown:")]
 
 
 async def test_details_lineage_opens_parent_and_child_and_copies_the_id() -> None:

@@ -123,7 +123,7 @@ async def test_mark_then_equals_opens_the_comparison(tmp_path: Path) -> None:
         assert "◆ chat.jsonl" in screen_text(app)  # the mark stays for the next compare
         # two runs of the same file: the title tells them apart by their ids' ends
         again = await finished(app, SAMPLES / "chat.jsonl", allow_duplicate=True)
-        await wait_for(pilot, lambda: again in batches._order)
+        await wait_for(pilot, lambda: again in batches.table.order)
         batches.select_batch(again)
         await pilot.press("equals_sign")
         screen = await compare_loaded(app, pilot)

@@ -69,7 +69,7 @@ def batches_screen(app: Any) -> BatchesScreen:
 
 
 def cell(screen: BatchesScreen, key: str, column: str) -> str:
-    return str(screen.table.get_cell(key, column)) if key in screen._order else ""
+    return str(screen.table.get_cell(key, column)) if key in screen.table.order else ""
 
 
 async def test_a_job_runs_in_the_app_as_one_row_that_expands_to_its_batches(
@@ -84,18 +84,18 @@ async def test_a_job_runs_in_the_app_as_one_row_that_expands_to_its_batches(
         key = f"job:{job.id}"
         await wait_for(pilot, lambda: "completed" in cell(screen, key, "status"))
         # one row for the job: its batches are under it, hidden until it is expanded
-        assert screen._order == [key]
+        assert screen.table.order == [key]
         assert "✓ 60" in cell(screen, key, "progress")
         assert cell(screen, key, "name").startswith("▸ in.jsonl")
         screen.select_batch(key)
         await pilot.press("space")
         made = JobStore(app.store).batch_ids(job.id)
         assert len(made) == 4  # 3 parts, and one more round for the flaky rows
-        assert screen._order == [key, *made]
+        assert screen.table.order == [key, *made]
         assert cell(screen, made[0], "name").startswith("  └ part 1")
         assert cell(screen, key, "name").startswith("▾")
         await pilot.press("space")
-        assert screen._order == [key]
+        assert screen.table.order == [key]
         await pilot.press("c", "R")  # they cannot apply to an ended job: they say why
         await wait_for(pilot, lambda: said(app, "It has ended: nothing to cancel."))
         await wait_for(pilot, lambda: said(app, "A job retries its failed rows by itself"))
@@ -175,7 +175,7 @@ async def test_a_job_row_is_marked_and_compared_with_a_batch(tmp_path: Path) -> 
         )
         while not (await poll_batch(app.client, app.store, record.id))[0].terminal:
             await pilot.pause(0.03)
-        await wait_for(pilot, lambda: record.id in screen._order)
+        await wait_for(pilot, lambda: record.id in screen.table.order)
         screen.select_batch(key)
         await pilot.press("m")
         await wait_for(pilot, lambda: cell(screen, key, "name").startswith("◆"))

@@ -239,7 +239,7 @@ async def test_profile_column_at_120_and_filter_at_any_width() -> None:
             )
         ).id
         app.open_batches(select=mine)
-        await wait_for(pilot, lambda: on_list(app) and theirs in app.screen._order)
+        await wait_for(pilot, lambda: on_list(app) and theirs in app.screen.table.order)
         screen = app.screen
         table = screen.query_one(DataTable)
         assert "Profile" in [str(c.label) for c in table.columns.values()]
@@ -251,7 +251,7 @@ async def test_profile_column_at_120_and_filter_at_any_width() -> None:
                 break
             await pilot.press("f")
         assert screen.filter_mode == "profile:staging"
-        assert screen._order == [theirs]
+        assert screen.table.order == [theirs]
         assert "filter: profile:staging" in screen_text(app)
 
 
@@ -261,7 +261,7 @@ async def test_list_and_details_tell_ok_failed_and_missing_apart() -> None:
         await pilot.pause()
         batch_id = await finished(app, SAMPLES / "server_fails.jsonl", metadata={"team": "evals"})
         app.open_batches(select=batch_id)
-        await wait_for(pilot, lambda: on_list(app) and batch_id in app.screen._order)
+        await wait_for(pilot, lambda: on_list(app) and batch_id in app.screen.table.order)
         table = app.screen.table
         status = str(table.get_cell(batch_id, "status"))
         assert status.startswith("!") and "✓" not in status

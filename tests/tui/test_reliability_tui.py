@@ -138,7 +138,7 @@ async def test_a_submit_a_killed_run_left_is_recovered_when_the_app_starts() -> 
             for n in app._notifications
         )
         screen = await open_batches(app, pilot)
-        await wait_for(pilot, lambda: batch.id in screen._order)
+        await wait_for(pilot, lambda: batch.id in screen.table.order)
 
 
 async def test_each_batch_is_polled_with_its_own_profile(sandbox: Any) -> None:
@@ -206,7 +206,7 @@ async def test_interrupted_submits_of_every_profiles_server_are_settled(sandbox:
         lost, lost_batch = await created_then_lost(UNKNOWN, "lost.jsonl")
         screen = await open_batches(app, pilot)
         screen.reload()
-        await wait_for(pilot, lambda: f"unknown:{lost.token}" in screen._order)
-        screen.table.move_cursor(row=screen._order.index(f"unknown:{lost.token}"))
+        await wait_for(pilot, lambda: f"unknown:{lost.token}" in screen.table.order)
+        screen.table.move_cursor(row=screen.table.order.index(f"unknown:{lost.token}"))
         await pilot.press("l")
         await wait_for(pilot, lambda: app.store.get(lost.origin, lost_batch.id) is not None)

@@ -16,7 +16,6 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.coordinate import Coordinate
 from textual.events import Resize
 from textual.screen import Screen
 from textual.widgets import DataTable, Input, Static
@@ -50,6 +49,7 @@ from fr_tui.tui.widgets.batch_format import (
 )
 from fr_tui.tui.widgets.cost_lines import SpendLine
 from fr_tui.tui.widgets.job_format import job_cells
+from fr_tui.tui.widgets.live_table import LiveTable
 from fr_tui.tui.widgets.verdict import role_styles
 
 UNKNOWN_PREFIX = "unknown:"
@@ -117,9 +117,6 @@ class BatchesScreen(Screen[None]):
         self.unknown: list[Intent] = []
         self.importable: list[Batch] = []
         self.job_rows = job_rows.JobRows()  # jobs: one row each, their batches under them
-        self._columns: tuple[Column, ...] = ()
-        self._cells: dict[str, tuple[Any, ...]] = {}
-        self._order: list[str] = []
         self._colours: dict[str, str] = {}
         self._poll_ok = True
         self._poll_error: str | None = None
@@ -134,8 +131,7 @@ class BatchesScreen(Screen[None]):
             "No batches yet. Submit a file from Files (key 1, then s) or with `fr-tui submit`.",
             id="batches-empty",
         )
-        table: DataTable[Any] = DataTable(id="batches-table", cursor_type="row", zebra_stripes=True)
-        yield table
+        yield LiveTable(id="batches-table")
         yield Static("", markup=False, id="batches-hint")
         yield Input(
             placeholder="find: name or id (enter to keep, escape to clear)", id="batches-find"
@@ -143,8 +139,12 @@ class BatchesScreen(Screen[None]):
         yield AppFooter()
 
     @property
-    def table(self) -> DataTable[Any]:
-        return self.query_one("#batches-table", DataTable)
+    def table(self) -> LiveTable:
+        return self.query_one("#batches-table", LiveTable)
+
+    @property
+    def _columns(self) -> tuple[Column, ...]:
+        return self.table.columns_shown
 
     @property
     def store(self) -> Any:
@@ -252,53 +252,14 @@ class BatchesScreen(Screen[None]):
             rows[key] = tuple(values[c.key] for c in self._columns)
         order = list(rows)
         with self.app.batch_update():
-            if order != self._order:
-                self._rebuild(rows, order)
-            else:
-                self._update_in_place(rows)
+            self.table.show(rows, order)
         empty = not records and not self.unknown and not self.job_rows.jobs
         self.query_one("#batches-empty").set_class(empty, "-shown")
         self._update_hint()
 
-    def _update_in_place(self, rows: dict[str, tuple[Any, ...]]) -> None:
-        table = self.table
-        keys = [c.key for c in self._columns]
-        for row_key, cells in rows.items():
-            old = self._cells.get(row_key)
-            if old == cells:
-                continue
-            for index, value in enumerate(cells):
-                if old is None or old[index] != value:
-                    table.update_cell(row_key, keys[index], value)
-            self._cells[row_key] = cells
-
-    def _rebuild(self, rows: dict[str, tuple[Any, ...]], order: list[str]) -> None:
-        """Keys or order changed (new batch, filter, find): re-add every row, keeping
-        the highlighted batch and the scroll position."""
-        table = self.table
-        keep = self.highlighted_key()
-        scroll_y = table.scroll_y
-        table.clear()
-        for row_key in order:
-            table.add_row(*rows[row_key], key=row_key)
-        self._cells = dict(rows)
-        self._order = order
-        if keep in rows:
-            table.move_cursor(row=order.index(keep), animate=False, scroll=False)
-        table.scroll_to(y=scroll_y, animate=False, immediate=True)
-
     def _set_columns(self, columns: tuple[Column, ...]) -> None:
-        if columns == self._columns:
-            return
-        self._columns = columns
-        table = self.table
         keep = self.highlighted_key()
-        table.clear(columns=True)
-        for column in columns:
-            table.add_column(column.label, width=column.width, key=column.key)
-        self._order = []
-        self._cells = {}
-        if self.records or self.unknown:
+        if self.table.set_columns(columns) and (self.records or self.unknown):
             self.apply(list(self.records.values()))
             if keep:
                 self.select_batch(keep)
@@ -311,25 +272,19 @@ class BatchesScreen(Screen[None]):
         now = self.clock()
         table = self.table
         keys = [c.key for c in self._columns]
+        changed = []
+        for row_key in table.order:
+            record = self.records.get(row_key)
+            if record is None:
+                continue
+            cells = list(table.cells[row_key])
+            if "created" in keys:
+                cells[keys.index("created")] = ago(record.created_at, now)
+            if "time" in keys:
+                cells[keys.index("time")] = timing_text(record, now)
+            changed.append((row_key, tuple(cells)))
         with self.app.batch_update():
-            for row_key in self._order:
-                record = self.records.get(row_key)
-                if record is None:
-                    continue
-                cells = self._cells[row_key]
-                for key in ("created", "time"):
-                    if key not in keys:
-                        continue
-                    index = keys.index(key)
-                    value = (
-                        ago(record.created_at, now)
-                        if key == "created"
-                        else timing_text(record, now)
-                    )
-                    if cells[index] != value:
-                        table.update_cell(row_key, key, value)
-                        cells = cells[:index] + (value,) + cells[index + 1 :]
-                self._cells[row_key] = cells
+            table.update_rows(changed)
         self._update_indicator()
 
     # ----------------------------------------------------------------- poller messages
@@ -429,26 +384,19 @@ class BatchesScreen(Screen[None]):
     # ----------------------------------------------------------------- selection
 
     def highlighted_key(self) -> str | None:
-        table = self.table
-        if not table.row_count:
-            return None
-        try:
-            row_key, _ = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0))
-        except Exception:  # noqa: BLE001 - cursor outside the rows
-            return None
-        return row_key.value
+        return self.table.cursor_key()
 
     def highlighted(self) -> BatchRecord | None:
         key = self.highlighted_key()
         return self.records.get(key) if key else None
 
     def select_batch(self, batch_id: str) -> None:
-        if batch_id not in self._order:
+        if batch_id not in self.table.order:
             self.filter_mode = "all"
             self.find_text = ""
             self.reload()
-        if batch_id in self._order:
-            self.table.move_cursor(row=self._order.index(batch_id))
+        if batch_id in self.table.order:
+            self.table.move_cursor(row=self.table.order.index(batch_id))
 
     @staticmethod
     def _ref(record: BatchRecord) -> ResultSetRef:
