@@ -1,18 +1,15 @@
 """Files: a tree of JSONL files, a virtual preview of the highlighted one, validation that
 streams its problems into a gutter, a problems panel and a summary, and submit.
 
-The index scan and the validation run in thread workers that only write to a `_Run`
+The index scan and the validation run in thread workers that only write to a `FileCheck`
 object; a 0.1 s timer on the UI thread picks up what they found. So the UI never waits
 on a file, and nothing crosses threads but plain appends and attribute writes.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
-import time
 from bisect import bisect_left, bisect_right, insort
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -27,6 +24,7 @@ from textual.widgets import DirectoryTree, Input, Static
 
 from fr_tui.core.jsonl import LineIndex
 from fr_tui.core.units import plural
+from fr_tui.tui.file_check import FileCheck
 from fr_tui.tui.widgets.app_footer import AppFooter
 from fr_tui.tui.widgets.app_header import AppHeader
 from fr_tui.tui.widgets.file_summary import file_summary
@@ -34,8 +32,6 @@ from fr_tui.tui.widgets.json_pane import JsonPane, PaneLine
 from fr_tui.tui.widgets.jsonl_tree import JsonlTree, short_path
 from fr_tui.tui.widgets.jsonl_view import ERROR_MARK, WARNING_MARK, JsonlView
 from fr_tui.tui.widgets.problems_panel import ProblemsPanel
-
-log = logging.getLogger("fr_tui.tui.files")
 
 if TYPE_CHECKING:  # the validator itself is imported when the first file is checked
     from fr_tui.core.validate import Limits, Problem, Report
@@ -45,24 +41,6 @@ AUTO_VALIDATE_BYTES = 8 << 20
 # Bigger lines show their start as text (the validator does not read lines over 100 MiB).
 DETAIL_MAX_BYTES = 64 << 20
 TICK_SECONDS = 0.1
-
-
-@dataclass
-class _Run:
-    """One validation of one file; written by the worker, read by the UI timer."""
-
-    path: Path
-    cancel: threading.Event = field(default_factory=threading.Event)
-    problems: list[Problem] = field(default_factory=list)
-    progress: tuple[int, int, int] = (0, 0, 0)  # bytes done, bytes total, rows
-    report: Report | None = None
-    estimate: Any = None  # core.estimate.Estimate, made with the validation
-    checks: Any = None  # core.precheck.PreSubmitChecks: its tallies make the estimate again
-    signature: Any = None  # core.userfiles.FileSignature: the file as it was checked
-    error: str | None = None
-    finished: bool = False
-    handled: bool = False
-    started: float = field(default_factory=time.monotonic)
 
 
 class FilesScreen(Screen[None]):
@@ -107,7 +85,7 @@ class FilesScreen(Screen[None]):
         self.focus_tree_when_mounted = False
         self.current_path: Path | None = None
         self.index: LineIndex | None = None
-        self.run: _Run | None = None
+        self.run: FileCheck | None = None
         self.report: Report | None = None
         self.problem_lines: list[int] = []  # 1-based, sorted, unique
         self.problems_by_line: dict[int, list[Problem]] = {}
@@ -283,7 +261,7 @@ class FilesScreen(Screen[None]):
             self.run.cancel.set()
         self._clear_problems()
         self.report = None
-        self.run = _Run(self.current_path)
+        self.run = FileCheck(self.current_path)
         self._validate(self.run, self._limits())
         self._ticker.resume()
         self._show_summary()
@@ -297,32 +275,10 @@ class FilesScreen(Screen[None]):
         return Limits(max_rows=profile.max_rows, max_bytes=profile.max_bytes)
 
     @work(thread=True, exclusive=True, group="files-validate", exit_on_error=False)
-    def _validate(self, run: _Run, limits: Limits) -> None:
-        from fr_tui.core.prepare import prepare_submit
+    def _validate(self, run: FileCheck, limits: Limits) -> None:
         from fr_tui.tui.costs import costs
 
-        def progress(done: int, total: int, rows: int) -> None:
-            run.progress = (done, total, rows)
-
-        try:
-            # the step every submit goes through: the model checks and the estimate's
-            # tallies ride along with validation
-            prepared = prepare_submit(
-                run.path,
-                costs(self.app).basis(),
-                limits=limits,
-                on_problem=run.problems.append,
-                on_progress=progress,
-                cancel=run.cancel,
-            )
-            run.report, run.signature = prepared.report, prepared.signature
-            if run.report.complete:
-                run.estimate, run.checks = prepared.estimate, prepared.checks
-        except OSError as exc:
-            run.error = f"Cannot read {run.path.name}: {exc.strerror or exc}"
-        except Exception as exc:  # a validator bug must not take the app down
-            run.error = f"Validation failed: {exc}"
-        run.finished = True
+        run.run(costs(self.app).basis(), limits)
         try:
             self.app.call_from_thread(self._tick)
         except RuntimeError:
@@ -383,7 +339,7 @@ class FilesScreen(Screen[None]):
         if any(problem.line == view.cursor + 1 for problem in problems):
             self._show_detail(view.cursor)  # the line on show has a new problem
 
-    def _finish_run(self, run: _Run) -> None:
+    def _finish_run(self, run: FileCheck) -> None:
         if run is not self.run:
             return
         if run.error:
@@ -592,17 +548,11 @@ class FilesScreen(Screen[None]):
         self.notify("Validating the file before submitting…", timeout=2)
 
     @work(thread=True, exclusive=True, group="files-estimate", exit_on_error=False)
-    def _reestimate(self, run: _Run, then_submit: bool = False) -> None:
-        """The estimate again from the validation's tallies (no second read of the file),
-        against the history as it is now: a batch that finished since the file was
-        checked changes the expected output and the token correction."""
-        from fr_tui.core.prepare import estimate_of
+    def _reestimate(self, run: FileCheck, then_submit: bool = False) -> None:
+        """A batch that finished since the file was checked changes its estimate."""
         from fr_tui.tui.costs import costs
 
-        try:
-            run.estimate = estimate_of(run.checks, run.report, costs(self.app).basis())
-        except Exception as exc:  # noqa: BLE001 - the last estimate stands
-            log.warning("estimate of %s: %s", run.path, exc)
+        run.reestimate(costs(self.app).basis())
 
         def show() -> None:
             if run is not self.run:
