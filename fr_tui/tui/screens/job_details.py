@@ -13,7 +13,6 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.coordinate import Coordinate
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
@@ -28,6 +27,7 @@ from fr_tui.tui.widgets.app_footer import AppFooter
 from fr_tui.tui.widgets.app_header import AppHeader
 from fr_tui.tui.widgets.batch_format import ago, progress_text, status_text
 from fr_tui.tui.widgets.job_format import job_role, job_status_text
+from fr_tui.tui.widgets.live_table import LiveTable
 from fr_tui.tui.widgets.verdict import role_styles
 
 # (key, label, width, shown from this many columns)
@@ -81,13 +81,13 @@ class JobDetailsScreen(Screen[None]):
         yield Static("", markup=False, id="job-head")
         yield Static("", markup=False, id="job-summary")
         yield Static("Parts", id="job-parts-title")
-        yield DataTable(id="job-parts", cursor_type="row", zebra_stripes=True)
+        yield LiveTable(id="job-parts")
         yield Static("", markup=False, id="job-hint")
         yield AppFooter()
 
     @property
-    def table(self) -> DataTable[Any]:
-        return self.query_one("#job-parts", DataTable)
+    def table(self) -> LiveTable:
+        return self.query_one("#job-parts", LiveTable)
 
     def on_mount(self) -> None:
         self._colours = role_styles(self.app)
@@ -209,14 +209,8 @@ class JobDetailsScreen(Screen[None]):
         self._hint()
 
     def highlighted_part(self) -> JobPart | None:
-        table = self.table
-        if not table.row_count:
-            return None
-        try:
-            row_key, _ = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0))
-        except Exception:  # noqa: BLE001 - cursor outside the rows
-            return None
-        return self.parts.get(str(row_key.value))
+        key = self.table.cursor_key()
+        return self.parts.get(key) if key is not None else None
 
     def _hint(self) -> None:
         part = self.highlighted_part()
