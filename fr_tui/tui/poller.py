@@ -73,8 +73,17 @@ def outcome_text(record: BatchRecord) -> tuple[str, str]:
     total = record.request_total
     partial = " Partial results: press o on it." if record.output_file_id else ""
     if record.status == "completed":
-        if failed:
-            return (f"{label} completed with {failed} of {total} rows failed.", "warning")
+        missing = max(0, (total or 0) - (record.request_completed or 0) - failed)
+        if failed or missing:
+            bad = " and ".join(
+                part
+                for part in (
+                    f"{failed:,} failed" if failed else "",
+                    f"{missing:,} never answered" if missing else "",
+                )
+                if part
+            )
+            return (f"{label} completed: of {total:,} rows, {bad}.", "warning")
         counted = f" ({total} rows)" if total else ""
         return (f"{label} completed{counted}.", "information")
     if record.status == "cancelled":

@@ -62,6 +62,9 @@ class RetryModal(ModalScreen[str | None]):
     }
     RetryModal #retry-title { text-style: bold; }
     RetryModal SelectionList { height: auto; max-height: 10; margin: 1 0 0 0; display: none; }
+    /* an unchosen kind's box is empty, not a dim X that reads as chosen */
+    RetryModal SelectionList > .selection-list--button,
+    RetryModal SelectionList > .selection-list--button-highlighted { color: $panel; }
     RetryModal.-ready SelectionList { display: block; }
     RetryModal #retry-preview { margin: 1 0 0 0; }
     RetryModal #retry-buttons { height: auto; margin: 1 0 0 0; }
@@ -81,7 +84,7 @@ class RetryModal(ModalScreen[str | None]):
         self.phase = "loading"  # loading | ready | empty | working
         self._loaded: LoadedResults | None = None
         # the parent's estimate per row (low, high), to say what the chosen rows may cost
-        self._per_row: tuple[Decimal | None, Decimal | None] | None = None
+        self._per_row: tuple[Decimal | None, Decimal | None, str] | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="retry-box"):
@@ -150,28 +153,37 @@ class RetryModal(ModalScreen[str | None]):
 
     @work(thread=True, exclusive=True, group="retry-estimate", exit_on_error=False)
     def _load_parent_estimate(self) -> None:
+        """What a row of the parent cost (its actual cost per answered row, once known),
+        else its estimate per row: what the chosen rows may cost again."""
         from fr_tui.core.costlog import batch_costs, stored_estimate
 
         record = self.record
         key = (record.origin, record.id)
-        estimate = stored_estimate(batch_costs(self.app.store, [key]).get(key, []))
-        rows = record.input_rows or record.request_total
-        if estimate is None or not rows:
-            return
-        self._per_row = (
-            estimate.low / rows if estimate.low is not None else None,
-            estimate.high / rows if estimate.high is not None else None,
-        )
+        rows = batch_costs(self.app.store, [key]).get(key, [])
+        actual = [r for r in rows if r.actual_cost is not None and r.ok_rows]
+        if actual:
+            answered = sum(r.ok_rows or 0 for r in actual)
+            each = sum((r.actual_cost for r in actual), Decimal(0)) / answered
+            self._per_row = (each, each, "what an answered row of the batch cost")
+        else:
+            estimate = stored_estimate(rows)
+            count = record.input_rows or record.request_total
+            if estimate is None or not count:
+                return
+            low = estimate.low / count if estimate.low is not None else None
+            high = estimate.high / count if estimate.high is not None else None
+            self._per_row = (low, high, "the batch's own estimate per row")
         self.app.call_from_thread(self._update_preview)
 
     def _cost_hint(self, rows: int) -> str:
-        """ " About $0.0012–$0.014 (the batch's own estimate per row).", or ""."""
+        """ " About $0.0012 (what an answered row of the batch cost).", or ""."""
         from fr_tui.core.estimate import cost_range
 
         if self._per_row is None or not rows:
             return ""
-        low, high = (v * rows if v is not None else None for v in self._per_row)
-        return f" About {cost_range(low, high)} (the batch's own estimate per row)."
+        low, high, basis = self._per_row
+        low, high = (v * rows if v is not None else None for v in (low, high))
+        return f" About {cost_range(low, high)} ({basis})."
 
     def _nothing(self, message: str) -> None:
         self.phase = "empty"
@@ -228,8 +240,20 @@ class RetryModal(ModalScreen[str | None]):
             self.status(
                 f"{plural(rows, 'row')} from {plural(kinds, 'kind')} of failure go into a "
                 f"new input file.{self._cost_hint(rows)} {after} (space toggles a kind)"
+                f"{self._left_out_text()}"
             )
         self.query_one("#retry-go", Button).disabled = rows == 0
+
+    def _left_out_text(self) -> str:
+        """The kinds not chosen, and why a retry of them is not chosen at first."""
+        chosen = set(self.chosen)
+        left = [code for key, code, _m, _n in self.groups if key not in chosen]
+        if not left:
+            return ""
+        return (
+            f"\nNot chosen: {', '.join(dict.fromkeys(left))} (a 400 or a refusal would most "
+            "likely fail the same way again; space includes it)."
+        )
 
     @on(Button.Pressed, "#retry-go")
     def action_confirm(self) -> None:

@@ -66,6 +66,7 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
     SubmitModal #submit-title { text-style: bold; }
     SubmitModal .field-label { color: $text-muted; height: 1; }
     SubmitModal #submit-refusal { color: $error; margin: 1 0; }
+    SubmitModal #submit-refusal.-job { color: $warning; }
     SubmitModal #submit-error { color: $error; height: auto; }
     SubmitModal #submit-progress-row { height: auto; display: none; }
     SubmitModal.-busy #submit-progress-row { display: block; }
@@ -105,6 +106,9 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
         app: Any = self.app
         if not report.complete:
             return "Validation did not finish; validate the file again."
+        if report.errors_total and self.over_limits() and app.client is not None:
+            why = f" ({report.errors[0].message.rstrip('.')})" if report.errors else ""
+            return f"This file is over one batch's limits{why}: it can run as a job of batches."
         if report.errors_total:
             first = report.errors[0] if report.errors else None
             reason = plural(report.errors_total, "error")
@@ -144,7 +148,12 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
                 id="submit-summary",
             )
             if refusal is not None:
-                yield Static(refusal, markup=False, id="submit-refusal")
+                yield Static(
+                    refusal,
+                    markup=False,
+                    id="submit-refusal",
+                    classes="-job" if self.over_limits() else "",
+                )
                 job = self.over_limits() and app.client is not None
                 if job:
                     yield Static(self._job_offer(), markup=False, id="submit-job-offer")

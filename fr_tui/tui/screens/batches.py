@@ -350,9 +350,10 @@ class BatchesScreen(Screen[None]):
             if record is None:
                 text = ""
             else:
+                # what needs the user first: the end of a long line is cut at 80 columns
                 bits = [record.id, endpoint_text(record), cost_text(record)]
                 if record.poll_error and not record.terminal:
-                    bits.append(f"⚠ {record.poll_error}")
+                    bits.insert(0, f"⚠ {record.poll_error}")
                     warn = True
                 elif status_role(record) == "warning" and record.status == "completed":
                     problems = []
@@ -360,7 +361,7 @@ class BatchesScreen(Screen[None]):
                         problems.append(f"{plural(record.request_failed, 'row')} failed")
                     if missing := rows_missing(record):
                         problems.append(f"{missing:,} missing")
-                    bits.append(f"{', '.join(problems)}: R retries them")
+                    bits.insert(0, f"{', '.join(problems)}: R retries them")
                     warn = True
                 text = " · ".join(bits)
         marked = self._marked_record()
