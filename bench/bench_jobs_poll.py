@@ -75,7 +75,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     from bench_batches import _create_running
 
     from fr_tui.core.api import BatchClient
-    from fr_tui.core.config import SANDBOX_API_KEY
+    from fr_tui.core.config import SANDBOX_API_KEY, load_config
     from fr_tui.core.jobs import JobEngine
     from fr_tui.core.jobs_store import Job, JobSettings, JobStore
     from fr_tui.core.paths import get_paths
@@ -113,13 +113,15 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         everything = [r.id for r in store.active()]
         assert len(everything) == args.running + args.parts, len(everything)
 
+        config = load_config()
+        config.poll_interval, config.auto_download = args.interval, False
         app = SimpleNamespace(
             store=store,
             paths=paths,
             client=client,
-            config=SimpleNamespace(
-                poll_interval=args.interval, auto_download=False, notify_command=None
-            ),
+            config=config,
+            is_sandbox=True,  # the job driver prices its parts for the app's server
+            profile=config.profile("sandbox"),
             client_for=lambda record: client,
             broadcast=lambda message: None,
             notify=lambda *a, **k: None,
