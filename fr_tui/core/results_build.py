@@ -32,13 +32,12 @@ import msgspec
 
 from fr_tui.core.export import atomic_write
 from fr_tui.core.resultline import (
-    _FIRST_LINE_MAX,
     OkLine,
     _decode_ok_line,
     parse_other_line,
     read_input_line,
 )
-from fr_tui.core.results_blocks import consume, take_inputs, take_results
+from fr_tui.core.results_blocks import consume, first_line_utf8, take_inputs, take_results
 from fr_tui.core.results_index import _MAGIC, _NONE, _PREFIX, INDEX_VERSION
 from fr_tui.core.results_join import (
     _NO_SOURCE,
@@ -332,12 +331,7 @@ class IndexBuilder:
                 finish = choice.finish_reason
                 code = finish_of(finish) if finish is not None else _NONE
                 add_finish(code if code is not None else finish_code(finish))
-                # the answer's first line (resultline.first_line), into the text blob
-                text = choice.message.content.strip()
-                cut = text.find("\n")
-                if cut >= 0:
-                    text = text[:cut].rstrip()
-                data = text[:_FIRST_LINE_MAX].encode("utf-8", "surrogatepass")
+                data = first_line_utf8(choice.message.content)  # into the text blob
                 add_start(blob.size)
                 add_length(len(data))
                 blob.size += len(data)
