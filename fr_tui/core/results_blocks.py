@@ -127,7 +127,7 @@ def take_results(builder: IndexBuilder, source: int, first: int, lines: list[byt
     arrived = len(builder.src_line)
     consume(map(operator.setitem, repeat(src), rows, repeat(source)))
     consume(map(operator.setitem, repeat(builder.slot), rows, range(arrived, arrived + len(rows))))
-    consume(map(operator.setitem, repeat(builder.outcomes), rows, repeat(OK)))
+    builder.result_outcomes += bytes((OK,)) * len(rows)
     builder.src_line.extend(range(first, first + len(lines)))
     builder.status.extend(map(_status_codes, results))
     bodies = list(map(_response_bodies, results))
