@@ -379,6 +379,7 @@ class Validator(RowChecks):
             without, max_tokens = divmod(stats[_MAX_TOKENS] - shown_max, _NO_MAX_TOKENS)
             if rows:
                 summed(model, rows, tokens, rows - without, max_tokens, embeddings)
+                self.shown[model] = [stats[_ROWS_AND_TOKENS], stats[_MAX_TOKENS]]  # told
 
     def _note_id(self, custom_id: str) -> None:
         """Keep ``ids_rising`` for a row of the slow path (every id that is hashed)."""
@@ -542,11 +543,12 @@ class Validator(RowChecks):
 
     def finish(self, *, complete: bool = True) -> Report:
         """File-level checks, then the report. ``complete=False`` marks a cancelled scan."""
+        if self.observer is not None:  # its tallies count every row scanned, as before
+            self._hand_over_summed()
         if complete:
             self._duplicates()
             self._file_problems()
             if self.observer is not None:
-                self._hand_over_summed()
                 for problem in self.observer.finish():
                     self.add_problem(problem)
         kept = sorted(self.kept, key=lambda p: p.line)
