@@ -30,7 +30,6 @@ from fr_tui.headless_cost import (  # noqa: F401 - cmd_* are looked up by name b
     corrected_prompt_tokens,
     validate_with_catalog,
 )
-from fr_tui.headless_jobs import cmd_job, cmd_jobs, cmd_run  # noqa: F401 - looked up by name
 from fr_tui.headless_results import cmd_results, cmd_retry  # noqa: F401 - as cmd_estimate
 from fr_tui.headless_session import (
     open_session,
@@ -43,6 +42,29 @@ from fr_tui.headless_submit import cmd_submit  # noqa: F401 - looked up by name 
 
 if TYPE_CHECKING:  # the client pulls in httpx: only the commands that talk to the API load it
     from fr_tui.core.reconcile import ReconcileOutcome
+
+# --------------------------------------------------------------------- jobs
+
+
+# The jobs commands import the jobs engine (and asyncio): only when one runs, since
+# validate's start-up time counts against its budget (bench/bench_validate.py).
+def cmd_run(args: argparse.Namespace) -> int:
+    from fr_tui.headless_jobs import cmd_run as run_job
+
+    return run_job(args)
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    from fr_tui.headless_jobs import cmd_jobs as jobs
+
+    return jobs(args)
+
+
+def cmd_job(args: argparse.Namespace) -> int:
+    from fr_tui.headless_jobs import cmd_job as job
+
+    return job(args)
+
 
 # --------------------------------------------------------------------- validate / split
 

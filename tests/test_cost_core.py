@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from fr_tui.core.catalog import CatalogError, CatalogLoader, parse_catalog
@@ -15,7 +16,7 @@ from fr_tui.core.config import load_config, save_config
 from fr_tui.core.paths import get_paths
 from fr_tui.core.precheck import PreSubmitChecks
 from fr_tui.core.units import money
-from fr_tui.core.validate import validate_bytes, validate_path
+from fr_tui.core.validate import Problem, validate_bytes, validate_path
 
 
 def test_catalog_answers_are_read_defensively() -> None:
@@ -235,3 +236,75 @@ def test_an_embeddings_file_has_no_output_tokens_not_at_most_zero(samples: Path)
     estimate = prepare_submit(samples / "embeddings.jsonl", CostBasis("x", Profile("p"))).estimate
     for text in (estimate.summary_text(), estimate_lines(estimate, "embeddings.jsonl")[0]):
         assert "no output tokens" in text and "0 output tokens" not in text, text
+
+
+class _EveryRow:
+    """The same checks, as an observer that is shown every row (no summing)."""
+
+    def __init__(self, checks: PreSubmitChecks) -> None:
+        self.checks = checks
+
+    def row(self, line: int, body: dict[str, Any], prompt_tokens: int) -> list[Problem] | None:
+        return self.checks.row(line, body, prompt_tokens)
+
+    def finish(self) -> list[Problem]:
+        return self.checks.finish()
+
+
+_MODELS = {  # (context_length, max_completion_tokens, active)
+    "openai/both": (40, 20, True),
+    "openai/context-only": (30, None, True),
+    "openai/completion-only": (None, 30, True),
+    "openai/neither": (None, None, True),
+    "openai/inactive": (45, 25, False),
+}
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([*_MODELS, "openai/unknown", "openai/both"]),
+            st.integers(0, 120),  # characters of the prompt
+            st.one_of(st.none(), st.integers(1, 50)),  # max_tokens
+            st.booleans(),  # an extra body key: the row takes the slow path
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    st.booleans(),
+)
+# rows within each bound alone but over the context with max_tokens; over max_tokens
+@example([("openai/both", 100, 15, False)] * 3, False)
+@example([("openai/inactive", 20, 30, False)] * 3, False)
+@example([("openai/context-only", 110, None, False)] * 3, True)
+def test_summed_rows_count_as_rows_shown_one_by_one(
+    rows: list[tuple[str, int, int | None, bool]], embeddings: bool
+) -> None:
+    """The validator sums up the ordinary rows that cannot warrant a warning instead of
+    showing them to PreSubmitChecks: its tallies and warnings stay those of every row."""
+    import msgspec
+
+    from fr_tui.core.catalog import Catalog, ModelInfo
+
+    models = {m: ModelInfo(m, c, mc, active) for m, (c, mc, active) in _MODELS.items()}
+    lines = []
+    for number, (model, chars, max_tokens, extra) in enumerate(rows):
+        body: dict[str, Any] = {"model": model}
+        if embeddings:
+            body["input"] = "x" * max(chars, 1)
+        else:
+            body["messages"] = [{"role": "user", "content": "x" * max(chars, 1)}]
+            if max_tokens is not None:
+                body["max_tokens"] = max_tokens
+        if extra:
+            body["temperature"] = 0
+        url = "/v1/embeddings" if embeddings else "/v1/chat/completions"
+        line = {"custom_id": f"r{number}", "provider": "openai", "method": "POST", "url": url}
+        lines.append(msgspec.json.encode({**line, "body": body}))
+    data = b"\n".join(lines) + b"\n"
+    summing = PreSubmitChecks(Catalog("x", dict(models), 0.0))
+    every = PreSubmitChecks(Catalog("x", dict(models), 0.0))
+    summed_report = validate_bytes(data, observer=summing)
+    every_report = validate_bytes(data, observer=_EveryRow(every))
+    assert summing.tallies == every.tallies
+    assert summed_report.to_json() == every_report.to_json()

@@ -277,3 +277,17 @@ def test_a_damaged_or_old_index_is_rebuilt_never_trusted(tmp_path: Path, damage:
     with join_results(inp, out, err) as joined, join_in_memory(inp, out, err) as memory:
         assert_same(joined, memory)  # rebuilt
     assert open_index(index, sources, source_signatures(sources)) is not None
+
+
+@given(
+    st.text(
+        st.sampled_from(["a", "é", " ", "\n", "\t", "\r", "\u2028", "\U0001f600"]), max_size=700
+    )
+)
+def test_the_index_keeps_the_first_line_of_an_answer_as_results_show_it(text: str) -> None:
+    from fr_tui.core.resultline import first_line
+    from fr_tui.core.results_blocks import first_line_utf8
+
+    shown = first_line(text)
+    assert shown is not None
+    assert first_line_utf8(text) == shown.encode("utf-8", "surrogatepass")

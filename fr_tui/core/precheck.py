@@ -111,6 +111,48 @@ class PreSubmitChecks:
             problems = [*(problems or []), overflow]
         return problems
 
+    # -- a summing observer (core/validate.py's SummingObserver): the validator shows
+    # this observer only the rows that may warrant a warning and sums up the others,
+    # which keeps the checks' cost per row close to nothing.
+
+    def bounds(self, model: str) -> tuple[int | None, int | None] | None:
+        """A row of ``model`` with max_tokens up to the first and prompt tokens plus
+        max_tokens up to the second warrants no warning (None: no bound)."""
+        tally = self.tallies.get(model)
+        if tally is None:
+            return None
+        info = tally.info
+        if info is None:
+            return None, None
+        if info.max_completion_tokens is None and info.context_length is not None:
+            return None  # a row without max_tokens is bounded by what its prompt leaves
+        return info.max_completion_tokens, info.context_length
+
+    def summed(
+        self,
+        model: str,
+        rows: int,
+        prompt_tokens: int,
+        max_tokens_rows: int,
+        max_tokens: int,
+        embeddings: bool,
+    ) -> None:
+        """Count the rows the validator did not show (what ``row`` would have counted)."""
+        tally = self.tallies[model]
+        tally.rows += rows
+        tally.prompt_tokens += prompt_tokens
+        if embeddings:
+            tally.embedding_rows += rows
+            return
+        tally.max_tokens_rows += max_tokens_rows
+        tally.output_bound += max_tokens
+        without = rows - max_tokens_rows
+        info = tally.info
+        if info is not None and info.max_completion_tokens is not None:
+            tally.output_bound += without * info.max_completion_tokens
+        else:  # bounds() summed these only when there is neither limit
+            tally.unbounded_rows += without
+
     def finish(self) -> list[Problem]:
         if self.catalog is None:
             return []

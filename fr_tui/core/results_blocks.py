@@ -16,7 +16,7 @@ import operator
 from collections import deque
 from collections.abc import Iterable
 from itertools import accumulate, repeat
-from operator import attrgetter, itemgetter, methodcaller
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import msgspec
@@ -43,12 +43,15 @@ _first_choices = itemgetter(0)
 _choices = attrgetter("choices")
 _finish_reasons = attrgetter("finish_reason")
 _contents = attrgetter("message.content")
-_strip = methodcaller("strip")
-_rstrip = methodcaller("rstrip")
-_before_newline = methodcaller("partition", "\n")
-_first = itemgetter(0)
-_cut = itemgetter(slice(0, _FIRST_LINE_MAX))
-_utf8 = methodcaller("encode", "utf-8", "surrogatepass")
+
+
+def first_line_utf8(content: str) -> bytes:
+    """resultline.first_line of an answer, in UTF-8, copying only that line (answers are
+    long: stripping or partitioning the whole text first would copy all of it)."""
+    text = content.lstrip()
+    cut = text.find("\n")
+    line = text[:cut] if cut >= 0 else text
+    return line.rstrip()[:_FIRST_LINE_MAX].encode("utf-8", "surrogatepass")
 
 
 def consume(iterator: Iterable[Any]) -> None:
@@ -124,7 +127,7 @@ def take_results(builder: IndexBuilder, source: int, first: int, lines: list[byt
     arrived = len(builder.src_line)
     consume(map(operator.setitem, repeat(src), rows, repeat(source)))
     consume(map(operator.setitem, repeat(builder.slot), rows, range(arrived, arrived + len(rows))))
-    consume(map(operator.setitem, repeat(builder.outcomes), rows, repeat(OK)))
+    builder.result_outcomes += bytes((OK,)) * len(rows)
     builder.src_line.extend(range(first, first + len(lines)))
     builder.status.extend(map(_status_codes, results))
     bodies = list(map(_response_bodies, results))
@@ -135,10 +138,7 @@ def take_results(builder: IndexBuilder, source: int, first: int, lines: list[byt
     choices = list(map(_first_choices, map(_choices, bodies)))
     _codes(builder.finish_reasons, list(map(_finish_reasons, choices)))
     # each answer's first line (resultline.first_line), into the text blob
-    texts = map(
-        _cut, map(_rstrip, map(_first, map(_before_newline, map(_strip, map(_contents, choices)))))
-    )
-    data = list(map(_utf8, texts))
+    data = list(map(first_line_utf8, map(_contents, choices)))
     blob = builder.text_blob
     contents = builder.contents
     sizes = list(map(len, data))

@@ -32,13 +32,12 @@ import msgspec
 
 from fr_tui.core.export import atomic_write
 from fr_tui.core.resultline import (
-    _FIRST_LINE_MAX,
     OkLine,
     _decode_ok_line,
     parse_other_line,
     read_input_line,
 )
-from fr_tui.core.results_blocks import consume, take_inputs, take_results
+from fr_tui.core.results_blocks import consume, first_line_utf8, take_inputs, take_results
 from fr_tui.core.results_index import _MAGIC, _NONE, _PREFIX, INDEX_VERSION
 from fr_tui.core.results_join import (
     _NO_SOURCE,
@@ -228,7 +227,10 @@ class IndexBuilder:
                 add_none(custom_id is None)
         rows = len(self.ids)
         self._map_ids()
-        self.outcomes = bytearray([MISSING]) * rows
+        # each result's outcome, in the order results arrive: a row's is found through
+        # slot when the index is written (one write per result, not one into a column
+        # of a million rows at a random place)
+        self.result_outcomes = bytearray()
         self.src = bytearray([_NO_SOURCE]) * rows
         self.slot = array("i", [_NONE]) * rows
         self.error_codes = _Categories(rows)
@@ -259,7 +261,8 @@ class IndexBuilder:
         self.ends.append(ends)
         decode_ok = _decode_ok_line
         row_of = self.by_id.get
-        src, slot, outcomes = self.src, self.slot, self.outcomes
+        src, slot = self.src, self.slot
+        add_outcome = self.result_outcomes.append
         add_src_line, add_status = self.src_line.append, self.status.append
         add_tokens_in, add_tokens_out = self.tokens_in.append, self.tokens_out.append
         add_cost = self.costs.append
@@ -321,7 +324,7 @@ class IndexBuilder:
                 body = response.body
                 usage = body.usage
                 choice = body.choices[0]
-                outcomes[row] = OK
+                add_outcome(OK)
                 add_status(response.status_code)
                 model = body.model
                 code = model_of(model) if model else _NONE
@@ -332,12 +335,7 @@ class IndexBuilder:
                 finish = choice.finish_reason
                 code = finish_of(finish) if finish is not None else _NONE
                 add_finish(code if code is not None else finish_code(finish))
-                # the answer's first line (resultline.first_line), into the text blob
-                text = choice.message.content.strip()
-                cut = text.find("\n")
-                if cut >= 0:
-                    text = text[:cut].rstrip()
-                data = text[:_FIRST_LINE_MAX].encode("utf-8", "surrogatepass")
+                data = first_line_utf8(choice.message.content)  # into the text blob
                 add_start(blob.size)
                 add_length(len(data))
                 blob.size += len(data)
@@ -346,7 +344,7 @@ class IndexBuilder:
     def _add_result(self, row: int, parsed: Any) -> None:
         """Append the fields of a result that is not an ordinary line."""
         outcome = MISSING if parsed.outcome == "missing" else OK if parsed.ok else FAILED
-        self.outcomes[row] = outcome
+        self.result_outcomes.append(outcome)
         status, tokens_in, tokens_out = parsed.status_code, parsed.tokens_in, parsed.tokens_out
         self.status.append(_checked(status, _INT32) if status is not None else _NONE)
         models = self.result_models
@@ -394,6 +392,10 @@ class IndexBuilder:
     def write(self, path: Path, signatures: list[dict[str, Any] | None]) -> None:
         """Write the index file (atomically: temp file, rename)."""
         self.text_blob.file.flush()
+        # each row's outcome: its result's, MISSING (at slot -1, the last) without one
+        self.outcomes = bytearray(
+            map((self.result_outcomes + bytes([MISSING])).__getitem__, self.slot)
+        )
         found = {name: self._rows_of(code) for code, name in ((OK, "ok"), (FAILED, "failed"))}
         found["missing"] = self._rows_of(MISSING)
         groups = self._finish_groups(found["missing"])

@@ -75,12 +75,17 @@ _PROGRESS_EVERY_BYTES = 2 * 1024 * 1024
 _BOM = b"\xef\xbb\xbf"
 _decode_json = msgspec.json.decode
 # model_stats[model] = [provider the fast path accepts (None until one is seen),
-#                       rows and tokens, max_tokens], each of the two counters packed in
-# one integer so that a row adds to each with one operation: rows * _ONE_ROW + estimated
-# prompt tokens, and rows without max_tokens * _NO_MAX_TOKENS + the sum of max_tokens.
-_PROVIDER, _ROWS_AND_TOKENS, _MAX_TOKENS = range(3)
+#                       rows and tokens, max_tokens, max_tokens shown, tokens shown],
+# each of the two counters packed in one integer so that a row adds to each with one
+# operation: rows * _ONE_ROW + estimated prompt tokens, and rows without max_tokens *
+# _NO_MAX_TOKENS + the sum of max_tokens. The last two are a summing observer's bounds
+# (see SummingObserver): an ordinary row is shown to it when its max_tokens is over the
+# first or its rows-and-tokens plus max_tokens over the second; -1 shows every row.
+_PROVIDER, _ROWS_AND_TOKENS, _MAX_TOKENS, _SHOW_MAX_TOKENS, _SHOW_TOKENS = range(5)
 _ONE_ROW = 1 << 64
 _NO_MAX_TOKENS = NO_MAX_TOKENS
+_MAX_TOKENS_OF = _NO_MAX_TOKENS - 1  # max_tokens & this: the number, 0 for none
+_UNBOUNDED = 1 << 200  # a bound no row reaches
 
 
 class RowObserver(Protocol):
@@ -92,6 +97,29 @@ class RowObserver(Protocol):
 
     def finish(self) -> list[Problem]:
         """Called once after the last line of a complete scan."""
+        ...
+
+
+class SummingObserver(RowObserver, Protocol):
+    """A row observer that need not see every ordinary row (one the fast path accepts:
+    plain text messages or a string input, max_tokens or none, nothing else). After it
+    saw a model's first row, ``bounds(model)`` may return (max_tokens, prompt tokens +
+    max_tokens): the model's ordinary rows within both are then not shown to ``row`` but
+    counted, and handed over by ``summed`` before ``finish``. None: show every row."""
+
+    def bounds(self, model: str) -> tuple[int | None, int | None] | None: ...
+
+    def summed(
+        self,
+        model: str,
+        rows: int,
+        prompt_tokens: int,
+        max_tokens_rows: int,
+        max_tokens: int,
+        embeddings: bool,
+    ) -> None:
+        """The model's rows that were not shown: how many, their estimated prompt tokens,
+        how many set max_tokens and its sum, and whether they are embeddings requests."""
         ...
 
 
@@ -143,6 +171,8 @@ class Validator(RowChecks):
         self.slow_models: dict[str, int] = {}  # rows of the slow path only
         self.model_prefix: dict[str, str] = {}
         self.model_stats: dict[str, list[Any]] = {}
+        # per model, what of model_stats' counters the observer was shown, row by row
+        self.shown: dict[str, list[int]] = {}
         self.crlf_lines = 0
         self.first_crlf_line = 0
         self.line_over_bytes = 0
@@ -267,7 +297,11 @@ class Validator(RowChecks):
             add_hash(id_hash)
             stats[_ROWS_AND_TOKENS] += tokens
             stats[_MAX_TOKENS] += max_tokens
-            if observe is not None:  # it is handed the body as the dict the line holds
+            if observe is not None and (
+                (shown := max_tokens & _MAX_TOKENS_OF) > stats[_SHOW_MAX_TOKENS]
+                or tokens + shown > stats[_SHOW_TOKENS]
+            ):  # it is handed the body as the dict the line holds
+                self._count_shown(body.model, tokens, max_tokens)
                 found = observe(len(self.id_hashes), to_dict(body), tokens - _ONE_ROW)
                 if found:
                     for problem in found:
@@ -305,8 +339,47 @@ class Validator(RowChecks):
             stats = self.model_stats[model]
             stats[_ROWS_AND_TOKENS] += tokens + _ONE_ROW
             stats[_MAX_TOKENS] += max_tokens or _NO_MAX_TOKENS
+            if self.observer is not None:
+                self._count_shown(model, tokens + _ONE_ROW, max_tokens or _NO_MAX_TOKENS)
         if self.observer is not None:
             self._observe(line_no, body, tokens)
+            if model is not None and self.model_stats[model][_SHOW_TOKENS] < 0:
+                self._ask_bounds(model)
+
+    def _count_shown(self, model: str, tokens: int, max_tokens: int) -> None:
+        """Count a row shown to the observer (in the packed form of model_stats)."""
+        shown = self.shown.get(model)
+        if shown is None:
+            shown = self.shown[model] = [0, 0]
+        shown[0] += tokens
+        shown[1] += max_tokens
+
+    def _ask_bounds(self, model: str) -> None:
+        """A summing observer's bounds for the model's ordinary rows (once it saw one)."""
+        ask = getattr(self.observer, "bounds", None)
+        found = ask(model) if ask is not None else None
+        if found is None:
+            return
+        max_tokens, tokens = found
+        stats = self.model_stats[model]
+        stats[_SHOW_MAX_TOKENS] = _UNBOUNDED if max_tokens is None else max_tokens
+        stats[_SHOW_TOKENS] = _UNBOUNDED if tokens is None else tokens + _ONE_ROW
+
+    def _hand_over_summed(self) -> None:
+        """Tell a summing observer about the rows it was not shown."""
+        summed = getattr(self.observer, "summed", None)
+        if summed is None:
+            return
+        embeddings = self.endpoint == EMBEDDINGS_URL
+        for model, stats in self.model_stats.items():
+            if stats[_SHOW_TOKENS] < 0:
+                continue  # every row was shown
+            shown_tokens, shown_max = self.shown.get(model, (0, 0))
+            rows, tokens = divmod(stats[_ROWS_AND_TOKENS] - shown_tokens, _ONE_ROW)
+            without, max_tokens = divmod(stats[_MAX_TOKENS] - shown_max, _NO_MAX_TOKENS)
+            if rows:
+                summed(model, rows, tokens, rows - without, max_tokens, embeddings)
+                self.shown[model] = [stats[_ROWS_AND_TOKENS], stats[_MAX_TOKENS]]  # told
 
     def _note_id(self, custom_id: str) -> None:
         """Keep ``ids_rising`` for a row of the slow path (every id that is hashed)."""
@@ -470,6 +543,8 @@ class Validator(RowChecks):
 
     def finish(self, *, complete: bool = True) -> Report:
         """File-level checks, then the report. ``complete=False`` marks a cancelled scan."""
+        if self.observer is not None:  # its tallies count every row scanned, as before
+            self._hand_over_summed()
         if complete:
             self._duplicates()
             self._file_problems()
@@ -709,6 +784,7 @@ __all__ = [
     "Problem",
     "Report",
     "RowObserver",
+    "SummingObserver",
     "Validator",
     "format_report",
     "validate_bytes",

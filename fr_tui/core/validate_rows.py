@@ -241,7 +241,7 @@ class RowChecks:
             result = model
             self.slow_models[model] = self.slow_models.get(model, 0) + 1
             if model not in self.model_stats:
-                self.model_stats[model] = [None, 0, 0]
+                self.model_stats[model] = [None, 0, 0, -1, -1]
             if "/" not in model:
                 self._flag(
                     line_no,
