@@ -28,6 +28,24 @@ def test_core_never_imports_textual() -> None:
     assert "textual" not in modules
 
 
+def test_the_tui_starts_without_the_http_client(fr_home: object) -> None:
+    """httpx (and ssl contexts, h11...) cost start-up time; the client is made on first
+    use, after the first frame."""
+    code = (
+        "from fr_tui.core.config import load_config\n"
+        "from fr_tui.core.paths import get_paths\n"
+        "from fr_tui.tui.app import FrTuiApp\n"
+        "class FirstFrame(FrTuiApp):\n"
+        "    def on_ready(self):\n"
+        "        import sys; print('\\n'.join(sys.modules), flush=True); self.exit()\n"
+        "FirstFrame(config=load_config(), paths=get_paths()).run(headless=True, size=(80, 24))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    modules = set(done.stdout.split())
+    assert "fr_tui.tui.screens.files" in modules or "fr_tui.tui.screens.welcome" in modules
+    assert "httpx" not in modules and "fr_tui.core.api" not in modules
+
+
 def test_headless_commands_do_not_load_textual(tmp_path) -> None:
     code = (
         "import sys; from fr_tui import cli\n"

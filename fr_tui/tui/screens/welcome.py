@@ -12,9 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Input, Static
 
-from fr_tui.core.api import DEFAULT_BASE_URL, normalise_base_url
-from fr_tui.core.config import SANDBOX
-from fr_tui.core.key_check import check_key
+from fr_tui.core.config import DEFAULT_BASE_URL, SANDBOX
 from fr_tui.tui.widgets.app_footer import AppFooter
 from fr_tui.tui.widgets.app_header import AppHeader
 from fr_tui.tui.widgets.jsonl_tree import sandbox_start
@@ -71,6 +69,8 @@ class WelcomeScreen(Screen[None]):
     def _save(self, event: Input.Submitted | Button.Pressed) -> None:
         event.stop()
         key = self.query_one("#welcome-key", Input).value.strip()
+        from fr_tui.core.api import normalise_base_url  # httpx: not at start-up
+
         base = normalise_base_url(self.query_one("#welcome-base-url", Input).value or "")
         if not key:
             self._status("Paste a key first, or press f2 for the sandbox.", error=True)
@@ -85,6 +85,8 @@ class WelcomeScreen(Screen[None]):
     @work(exclusive=True, group="welcome-test", exit_on_error=False)
     async def _test_and_save(self, key: str, base: str) -> None:
         try:
+            from fr_tui.core.key_check import check_key
+
             works, message = await check_key(base, key)
         finally:
             self.query_one("#welcome-save", Button).disabled = False
