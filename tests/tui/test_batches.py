@@ -338,6 +338,24 @@ def test_snapshot_batch_details(snap_compare: Any, utc: None) -> None:
     assert snap_compare(app, terminal_size=(80, 24))
 
 
+async def test_details_scroll_with_j_k_g_G(utc: None) -> None:
+    """Batch details of a long batch do not fit 80x24: j/k/g/G scroll them as in the
+    lists (only the arrows and pgdn did)."""
+    from textual.containers import VerticalScroll
+
+    _snapshot_store()
+    app = Harness(lambda: BatchDetailsScreen("batch_0009", clock=lambda: FIXED_NOW))
+    async with app.run_test(size=(80, 24)) as pilot:
+        body = app.screen.query_one("#details-body", VerticalScroll)
+        await wait_for(pilot, lambda: body.max_scroll_y > 0)
+        await pilot.press("j")
+        await wait_for(pilot, lambda: body.scroll_y > 0)
+        await pilot.press("G")
+        await wait_for(pilot, lambda: body.scroll_y == body.max_scroll_y)
+        await pilot.press("g")
+        await wait_for(pilot, lambda: body.scroll_y == 0)
+
+
 def test_snapshot_batches_list_wide(snap_compare: Any, utc: None) -> None:
     _snapshot_store()
     assert snap_compare(

@@ -91,6 +91,10 @@ class BatchDetailsScreen(Screen[None]):
         Binding("escape", "app.back", "Back", tooltip="To the Batches list"),
         Binding("y", "copy_id", "Copy id", show=False, tooltip="OSC 52, works over SSH"),
         Binding("r", "refresh", "Refresh", show=False, tooltip="Poll this batch now"),
+        Binding("j", "scroll_body('down')", "Down", show=False),
+        Binding("k", "scroll_body('up')", "Up", show=False),
+        Binding("g", "scroll_body('home')", "Top", show=False),
+        Binding("G", "scroll_body('end')", "Bottom", show=False),
     ]
 
     default_clock: ClassVar[Callable[[], float]] = time.time
@@ -134,6 +138,11 @@ class BatchDetailsScreen(Screen[None]):
     def on_mount(self) -> None:
         self.reload()
         self.set_interval(1.0, self._tick, name="details-tick")
+
+    def action_scroll_body(self, where: str) -> None:
+        """j / k / g / G as in the lists (a long batch does not fit 80x24)."""
+        body = self.query_one("#details-body", VerticalScroll)
+        getattr(body, f"scroll_{where}")(animate=False)
 
     def crumbs(self, previous: Any) -> list[str]:
         return [self.record.label if self.record else self.batch_id]
