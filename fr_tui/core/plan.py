@@ -49,7 +49,8 @@ from typing import Any
 import msgspec
 
 from fr_tui.core.tokens import estimate_prompt_tokens
-from fr_tui.core.validate import Limits, Problem, Report, Validator, reread_lines
+from fr_tui.core.validate import Limits, Problem, Report, Validator
+from fr_tui.core.validate_file import reread_lines
 
 PLAN_VERSION = 1
 PLAN_FILE = "plan.json"

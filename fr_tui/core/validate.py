@@ -45,6 +45,7 @@ import msgspec
 # Re-exported: other modules import these names from here.
 from fr_tui.core.tokens import estimate_prompt_tokens
 from fr_tui.core.userfiles import open_regular
+from fr_tui.core.validate_file import FileChecks, reread_lines
 from fr_tui.core.validate_report import (
     HINTS,
     MAX_KEPT_PROBLEMS,
@@ -63,7 +64,6 @@ from fr_tui.core.validate_rows import (
     TOP_LEVEL_KEYS,
     RowChecks,
     _describe,
-    explain_parse_error,
 )
 from fr_tui.core.validate_shapes import NO_MAX_TOKENS, ROW_DECODERS
 
@@ -72,7 +72,6 @@ from fr_tui.core.validate_shapes import NO_MAX_TOKENS, ROW_DECODERS
 MAX_LINE_BYTES = 64 * 1024 * 1024
 BLOCK_BYTES = 256 * 1024  # under malloc's mmap threshold, and in cache
 _PROGRESS_EVERY_BYTES = 2 * 1024 * 1024
-_BOM = b"\xef\xbb\xbf"
 _decode_json = msgspec.json.decode
 # model_stats[model] = [provider the fast path accepts (None until one is seen),
 #                       rows and tokens, max_tokens, max_tokens shown, tokens shown],
@@ -133,7 +132,7 @@ class _SlowPath(Exception):
     """Raised inside the fast path to hand a row to the full checks."""
 
 
-class Validator(RowChecks):
+class Validator(RowChecks, FileChecks):
     """Incremental validator: ``feed`` every line in order (or ``feed_lines`` blocks of
     them), then ``finish``. ``reread(lines)`` may return the raw bytes of the given
     1-based lines; it confirms duplicate custom_ids on the ids themselves."""
@@ -402,51 +401,6 @@ class Validator(RowChecks):
             f"{MAX_LINE_BYTES // (1024 * 1024)} MiB, and no single request should be this big.",
         )
 
-    def _unparsable(
-        self, line_no: int, raw: bytes, exc: msgspec.DecodeError | RecursionError
-    ) -> Any:
-        """Report why a line did not parse; return the object if it parses after a BOM.
-        Returns None (and records the line) for a blank line or an unparsable request."""
-        if not raw.strip():
-            self.id_hashes.append(0)
-            self.blank_line_numbers.append(line_no)
-            self._flag(line_no, "blank_line", "This line is blank; it is not a request.")
-            return None
-        if line_no == 1 and raw.startswith(_BOM):
-            self._flag(
-                1,
-                "bom",
-                "The file starts with a UTF-8 byte order mark (BOM), which the server "
-                "cannot parse as JSON.",
-                column=1,
-            )
-            raw = raw[len(_BOM) :]
-            if not raw.strip():
-                self.id_hashes.append(0)
-                self.blank_line_numbers.append(line_no)
-                return None
-            try:
-                return _decode_json(raw)
-            except (msgspec.DecodeError, RecursionError) as inner:
-                exc = inner
-        self.id_hashes.append(0)
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as bad:
-            self._flag(
-                line_no,
-                "invalid_utf8",
-                f"This line is not valid UTF-8 (bad byte 0x{raw[bad.start]:02x} at byte "
-                f"{bad.start + 1}).",
-                column=bad.start + 1,
-            )
-            return None
-        reason, column = explain_parse_error(raw, text, exc)
-        self._flag(
-            line_no, "invalid_json", f"This line is not valid JSON: {reason}.", column=column
-        )
-        return None
-
     # -- a whole file -------------------------------------------------------------------
 
     def scan(
@@ -602,110 +556,6 @@ class Validator(RowChecks):
             "as JSON/4 (core/tokens.py)",
             "max_tokens_sum": sum(s["max_tokens_sum"] for s in per_model.values()),
         }
-
-    def _duplicates(self) -> None:
-        """Report each custom_id used again, at its later lines, naming the first one."""
-        hashes = self.id_hashes
-        if self.ids_rising:
-            return
-        distinct = set(hashes)
-        distinct.discard(0)
-        if len(distinct) == len(hashes) - hashes.count(0):
-            return
-        first_line: dict[int, int] = {}
-        repeats: list[tuple[int, int]] = []  # (line, first line with that hash)
-        for line_no, id_hash in enumerate(hashes, 1):
-            if id_hash:
-                first = first_line.setdefault(id_hash, line_no)
-                if first != line_no:
-                    repeats.append((line_no, first))
-        wanted = {line for pair in repeats for line in pair}
-        raw = self.reread(wanted) if self.reread is not None else {}
-        ids = {line: _custom_id(raw[line]) for line in wanted if line in raw}
-        for line_no, first in repeats:
-            custom_id = ids.get(line_no)
-            if line_no in raw and (custom_id is None or custom_id != ids.get(first)):
-                continue  # two ids with one hash: not a duplicate
-            shown = f'"{custom_id}"' if custom_id is not None else "of this line"
-            self._flag(
-                line_no,
-                "duplicate_custom_id",
-                f"custom_id {shown} is already used on line {first}.",
-                other_line=first,
-            )
-
-    def _file_problems(self) -> None:
-        # File-level findings are few and each sums up many lines: always kept.
-        rows, lines = self.rows, self.lines
-        if rows == 0:
-            message = "The file has no requests." if lines else "The file is empty."
-            self._flag(1, "empty_file", message, keep=True)
-        if rows > self.max_rows:
-            self._flag(
-                self._line_of_row(self.max_rows + 1),
-                "too_many_rows",
-                f"The file has {rows:,} requests; a batch takes at most "
-                f"{self.max_rows:,}. This is the first line over the limit.",
-                keep=True,
-            )
-        if self.line_over_bytes:
-            self._flag(
-                self.line_over_bytes,
-                "file_too_large",
-                f"The file is {self.bytes:,} bytes; a batch file may be at most "
-                f"{self.max_bytes:,} bytes. The limit is crossed on this line.",
-                keep=True,
-            )
-        if self.crlf_lines:
-            plural = "s end" if self.crlf_lines > 1 else " ends"
-            self._flag(
-                self.first_crlf_line,
-                "crlf_line_endings",
-                f"{self.crlf_lines:,} line{plural} with CRLF (Windows line endings), "
-                "the first one here.",
-                keep=True,
-            )
-        if self.last_byte != b"\n" and lines:
-            message = "The last line does not end with a newline."
-            self._flag(lines, "missing_final_newline", message, keep=True)
-
-    def _line_of_row(self, row: int) -> int:
-        """The line of the row-th request (1-based), skipping blank lines."""
-        line = row
-        for blank in self.blank_line_numbers:
-            if blank <= line:
-                line += 1
-            else:
-                break
-        return line
-
-
-def _custom_id(raw: bytes) -> str | None:
-    if raw.startswith(_BOM):
-        raw = raw[len(_BOM) :]
-    try:
-        obj = _decode_json(raw)
-    except (msgspec.DecodeError, RecursionError):
-        return None
-    value = obj.get("custom_id") if type(obj) is dict else None
-    return value if type(value) is str else None
-
-
-def reread_lines(path: str | os.PathLike[str]) -> Callable[[set[int]], dict[int, bytes]]:
-    """A ``reread`` for ``Validator``: the wanted lines of the file at ``path``."""
-
-    def reread(wanted: set[int]) -> dict[int, bytes]:
-        found: dict[int, bytes] = {}
-        last = max(wanted, default=0)
-        with open(path, "rb") as handle:
-            for line_no, raw in enumerate(handle, 1):
-                if line_no in wanted:
-                    found[line_no] = raw.rstrip(b"\r\n")
-                if line_no >= last:
-                    break
-        return found
-
-    return reread
 
 
 def validate_path(

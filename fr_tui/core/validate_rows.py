@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from fr_tui.core.validate_file import BOM
+
 CHAT_URL = "/v1/chat/completions"
 EMBEDDINGS_URL = "/v1/embeddings"
 SUPPORTED_URLS = (CHAT_URL, EMBEDDINGS_URL)
@@ -101,6 +103,7 @@ class RowChecks:
     declared here and records problems through ``_flag``."""
 
     id_hashes: array[int]
+    blank_line_numbers: list[int]
     endpoint: str | None
     endpoint_line: int
     providers: dict[str, int]
@@ -121,6 +124,51 @@ class RowChecks:
         ) -> None: ...
 
         def _note_id(self, custom_id: str) -> None: ...
+
+    def _unparsable(
+        self, line_no: int, raw: bytes, exc: msgspec.DecodeError | RecursionError
+    ) -> Any:
+        """Report why a line did not parse; return the object if it parses after a BOM.
+        Returns None (and records the line) for a blank line or an unparsable request."""
+        if not raw.strip():
+            self.id_hashes.append(0)
+            self.blank_line_numbers.append(line_no)
+            self._flag(line_no, "blank_line", "This line is blank; it is not a request.")
+            return None
+        if line_no == 1 and raw.startswith(BOM):
+            self._flag(
+                1,
+                "bom",
+                "The file starts with a UTF-8 byte order mark (BOM), which the server "
+                "cannot parse as JSON.",
+                column=1,
+            )
+            raw = raw[len(BOM) :]
+            if not raw.strip():
+                self.id_hashes.append(0)
+                self.blank_line_numbers.append(line_no)
+                return None
+            try:
+                return msgspec.json.decode(raw)
+            except (msgspec.DecodeError, RecursionError) as inner:
+                exc = inner
+        self.id_hashes.append(0)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            self._flag(
+                line_no,
+                "invalid_utf8",
+                f"This line is not valid UTF-8 (bad byte 0x{raw[bad.start]:02x} at byte "
+                f"{bad.start + 1}).",
+                column=bad.start + 1,
+            )
+            return None
+        reason, column = explain_parse_error(raw, text, exc)
+        self._flag(
+            line_no, "invalid_json", f"This line is not valid JSON: {reason}.", column=column
+        )
+        return None
 
     def _missing_or_invalid(
         self, line_no: int, container: dict[str, Any], key: str, label: str, expected: str
