@@ -107,7 +107,8 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
         if not report.complete:
             return "Validation did not finish; validate the file again."
         if report.errors_total and self.over_limits() and app.client is not None:
-            why = f" ({report.errors[0].message.rstrip('.')})" if report.errors else ""
+            # the message's first sentence: "The file has 60,000 requests; a batch takes…"
+            why = f" ({report.errors[0].message.split('. ')[0]})" if report.errors else ""
             return f"This file is over one batch's limits{why}: it can run as a job of batches."
         if report.errors_total:
             first = report.errors[0] if report.errors else None
