@@ -35,7 +35,7 @@ from fr_tui.core.jobs_store import (
 from fr_tui.core.paths import get_paths
 from fr_tui.core.retry_kinds import parse_retry_kinds
 from fr_tui.core.units import money, plural
-from fr_tui.core.userfiles import check_regular, describe
+from fr_tui.core.userfiles import FileSignature, check_regular, describe
 from fr_tui.headless_cost import budget_refusal, parse_max_cost, prepare
 from fr_tui.headless_session import Session, Target, open_session, open_store, run, target_for
 
@@ -184,11 +184,11 @@ def _copy_merged(job: Job, output: Path) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from fr_tui.core.workflow import file_sha256
+    from fr_tui.core.workflow import signed_sha256
 
     config, profile = load_profile(args)
     try:
-        size = check_regular(args.file)
+        check_regular(args.file)
     except OSError as exc:
         raise CliError(describe(exc)) from None
     settings = _settings(args, profile)
@@ -197,7 +197,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     paths = get_paths().ensure()
     store = open_store(paths)
     jobs = JobStore(store)
-    sha = file_sha256(args.file)
+    sha, signature = signed_sha256(args.file)
     earlier = [] if args.new else jobs.with_content(target.origin, sha)
     unfinished = [j for j in earlier if not j.terminal]
     if unfinished:
@@ -213,7 +213,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             err(f"{args.file} ran as {job.id} ({job.status}); --new runs it again")
             return _finish(args, store, job)
     else:
-        job = _new_job(args, config, profile, target, store, settings, max_cost, sha, size)
+        job = _new_job(args, config, profile, target, store, settings, max_cost, sha, signature)
 
     async def go() -> Job:
         async with open_session(args, target_of_job=_job_target(job)) as session:
@@ -236,7 +236,7 @@ def _new_job(
     settings: JobSettings,
     max_cost: Any,
     sha: str,
-    size: int,
+    signature: FileSignature,
 ) -> Job:
     """Validate, estimate and check the budget (nothing is uploaded before), then make
     the job in history."""
@@ -267,7 +267,9 @@ def _new_job(
         profile=profile_name,
         base_url=target.base_url or None,
         name=args.name,
-        input_bytes=size,
+        input_bytes=signature.size,
+        input_mtime_ns=signature.mtime_ns,
+        input_inode=signature.inode,
         endpoint=report.endpoint,
         estimate_low=estimate.cost_low,
         estimate_high=estimate.cost_high,

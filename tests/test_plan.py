@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
+import errno
 import os
 import signal
 import subprocess
@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from fr_tui.core.plan import PlanError, PlanLimits, load_plan, plan_file, split_part
 from fr_tui.core.tokens import estimate_prompt_tokens
+from fr_tui.core.userfiles import FileSignature
 from fr_tui.core.validate import Limits, validate_path
 
 MODELS = [("openai", "openai/gpt-4.1-nano"), ("anthropic", "anthropic/claude-4.5-sonnet")]
@@ -113,9 +114,7 @@ def test_parts_hold_every_request_once_within_every_limit(
     assert expected.valid or {p.code for p in expected.errors} == {"bom"}
     assert problems(plan.report) == problems(expected)
     assert b"".join(plan.part_path(p).read_bytes() for p in plan.parts) == requests
-    assert plan.input["sha256"] == hashlib.sha256(data).hexdigest()
-    for part in plan.parts:
-        assert part.sha256 == hashlib.sha256(plan.part_path(part).read_bytes()).hexdigest()
+    assert plan.input_signature == FileSignature.of(source)
     assert load_plan(folder / "plan") is not None
     previous_end = 1
     for part in plan.parts:
@@ -155,7 +154,7 @@ def test_the_manifest_describes_the_parts_and_the_input(tmp_path: Path) -> None:
     write_rows(source, [request(i, "hello " * 20, i % 2) for i in range(10)])
     plan = plan_file(source, tmp_path / "plan", PlanLimits(max_rows=4))
     manifest = msgspec.json.decode((tmp_path / "plan" / "plan.json").read_bytes())
-    assert manifest["version"] == 1 and manifest["totals"]["rows"] == 10
+    assert manifest["version"] == 2 and manifest["totals"]["rows"] == 10
     assert [p["file"] for p in manifest["parts"]] == [
         "parts/part-00001.jsonl",
         "parts/part-00002.jsonl",
@@ -166,10 +165,13 @@ def test_the_manifest_describes_the_parts_and_the_input(tmp_path: Path) -> None:
         (5, 9, 4),
         (9, 11, 2),
     ]
-    assert manifest["input"]["sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
-    assert manifest["input"]["size"] == source.stat().st_size
-    first = plan.part_path(plan.parts[0]).read_bytes()
-    assert manifest["parts"][0]["sha256"] == hashlib.sha256(first).hexdigest()
+    info = source.stat()
+    assert (manifest["input"]["size"], manifest["input"]["mtime_ns"]) == (
+        info.st_size,
+        info.st_mtime_ns,
+    )
+    assert manifest["input"]["inode"] == info.st_ino
+    assert load_plan(tmp_path / "plan").input_signature == FileSignature.of(source)
     # a damaged manifest or a missing part: no plan
     plan.part_path(plan.parts[1]).unlink()
     assert load_plan(tmp_path / "plan") is None
@@ -206,9 +208,44 @@ def test_parts_cut_across_many_blocks_hold_the_requests_byte_for_byte(tmp_path: 
     plan = plan_file(source, tmp_path / "plan", PlanLimits(max_rows=1700))
     assert [p.rows for p in plan.parts] == [1700, 1700, 1700, 900]
     assert b"".join(plan.part_path(p).read_bytes() for p in plan.parts) == b"".join(requests)
-    assert plan.input["sha256"] == hashlib.sha256(data[:-1]).hexdigest()
-    for part in plan.parts:
-        assert part.sha256 == hashlib.sha256(plan.part_path(part).read_bytes()).hexdigest()
+
+
+def test_parts_are_the_same_when_the_kernel_cannot_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # copy_file_range is Linux's, and some file systems refuse it: the bytes then go
+    # through a buffer, and the parts are the same.
+    source = tmp_path / "in.jsonl"
+    write_rows(source, [request(i, "word " * (i % 50), i % 2) for i in range(5000)])
+    calls = []
+
+    def refuse(*args: object) -> int:
+        calls.append(args)
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "copy_file_range", refuse, raising=False)
+    plan = plan_file(source, tmp_path / "plan", PlanLimits(max_rows=1300))
+    assert calls, "the kernel copy was not tried"
+    assert [p.rows for p in plan.parts] == [1300, 1300, 1300, 1100]
+    assert b"".join(plan.part_path(p).read_bytes() for p in plan.parts) == source.read_bytes()
+
+
+def test_a_plan_is_refused_when_the_file_is_not_the_one_that_was_checked(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "in.jsonl"
+    write_rows(source, [request(i, "hello") for i in range(10)])
+    checked = FileSignature.of(source)
+    assert plan_file(source, tmp_path / "plan", expect=checked).totals["rows"] == 10
+    # replaced by another file of the same size and time (an editor's rename)
+    other = tmp_path / "other.jsonl"
+    write_rows(other, [request(i, "howdy") for i in range(10)])
+    os.utime(other, ns=(checked.mtime_ns, checked.mtime_ns))
+    os.replace(other, source)
+    assert (source.stat().st_size, source.stat().st_mtime_ns) == (checked.size, checked.mtime_ns)
+    with pytest.raises(PlanError, match="changed since it was checked"):
+        plan_file(source, tmp_path / "again", expect=checked)
+    assert not (tmp_path / "again").exists()
 
 
 def test_an_input_cut_short_while_it_is_planned_is_an_error_and_leaves_nothing(

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -84,8 +83,8 @@ from fr_tui.core.results_join import FAILED as FAILED_ROW
 from fr_tui.core.results_join import MISSING as MISSING_ROW
 from fr_tui.core.retry_kinds import TOKEN_LIMIT
 from fr_tui.core.store import HistoryStore
-from fr_tui.core.userfiles import describe
-from fr_tui.core.workflow import JobSlot, fetch_results, poll_batch, submit_file
+from fr_tui.core.userfiles import FileSignature, describe
+from fr_tui.core.workflow import JobSlot, fetch_results, poll_batch, signed_sha256, submit_file
 
 if TYPE_CHECKING:
     from fr_tui.core.estimate import Estimate
@@ -219,23 +218,39 @@ class JobEngine:
     async def _plan(self, job: Job) -> None:
         folder = round_dir(self.dir, 1)
         plan = load_plan(folder)
-        if plan is None or plan.input.get("sha256") != job.input_sha256:
+        if plan is None or plan.input_signature != job.input_signature:
             try:
-                plan = await asyncio.to_thread(plan_file, job.input_path, folder, plan_limits(job))
+                expect = await self._input_signature(job)
+                if expect is None:
+                    self._fail(job, f"{job.input_path} changed since the job was made")
+                    return
+                plan = await asyncio.to_thread(
+                    plan_file, job.input_path, folder, plan_limits(job), expect=expect
+                )
             except PlanError as exc:
                 self._fail(job, str(exc))
                 return
             except OSError as exc:
                 self._fail(job, f"the input cannot be read: {describe(exc)}")
                 return
-            if plan.input["sha256"] != job.input_sha256:
-                shutil.rmtree(folder, ignore_errors=True)
-                self._fail(job, f"{job.input_path} changed since the job was made")
-                return
         parts = parts_of_plan(job, 1, plan, self.dir)
         total = int(plan.totals["rows"])
         # one transaction: the parts appear with the job's move to running
         self.jobs.add_parts(parts, status=RUNNING, round=1, total=total, ok=0, failed=0, missing=0)
+
+    async def _input_signature(self, job: Job) -> FileSignature | None:
+        """The input's signature while its content is still the job's (None when it is
+        not). The job keeps the signature the file had when it was hashed; a file that no
+        longer has it (touched, copied back, or a job made before signatures were kept)
+        is hashed again and, when its content is the same, vouched for anew."""
+        known = job.input_signature
+        if known is not None and FileSignature.of(job.input_path) == known:
+            return known
+        sha, signature = await asyncio.to_thread(signed_sha256, Path(job.input_path))
+        if sha != job.input_sha256:
+            return None
+        self.jobs.update(job.id, input_signature=signature)
+        return signature
 
     # ----------------------------------------------------------------- one round
 

@@ -29,6 +29,7 @@ from fr_tui.core.records import BatchRecord, dumps_json, loads_json, record_from
 from fr_tui.core.retry_kinds import DEFAULT_RETRY_KINDS
 from fr_tui.core.store import HistoryStore
 from fr_tui.core.units import parse_money
+from fr_tui.core.userfiles import FileSignature
 
 PLANNING = "planning"
 RUNNING = "running"
@@ -117,6 +118,10 @@ class Job:
     base_url: str | None = None
     name: str | None = None
     input_bytes: int | None = None
+    # with input_bytes, the input's signature when it was hashed (core/userfiles.py):
+    # while the file keeps it, the planner need not hash it again
+    input_mtime_ns: int | None = None
+    input_inode: int | None = None
     endpoint: str | None = None
     reason: str | None = None
     round: int = 1
@@ -136,6 +141,12 @@ class Job:
     @property
     def terminal(self) -> bool:
         return self.status in TERMINAL
+
+    @property
+    def input_signature(self) -> FileSignature | None:
+        if self.input_bytes is None or self.input_mtime_ns is None or self.input_inode is None:
+            return None  # made before signatures were kept
+        return FileSignature(self.input_bytes, self.input_mtime_ns, self.input_inode)
 
     @property
     def label(self) -> str:
@@ -175,6 +186,8 @@ _JOB_COLUMNS = [
     "input_path",
     "input_sha256",
     "input_bytes",
+    "input_mtime_ns",
+    "input_inode",
     "endpoint",
     "settings_json",
     "status",
@@ -234,6 +247,8 @@ def _job(row: sqlite3.Row) -> Job:
         base_url=row["base_url"],
         name=row["name"],
         input_bytes=row["input_bytes"],
+        input_mtime_ns=row["input_mtime_ns"],
+        input_inode=row["input_inode"],
         endpoint=row["endpoint"],
         reason=row["reason"],
         round=row["round"],
@@ -306,6 +321,13 @@ class JobStore:
     @staticmethod
     def _update(conn: sqlite3.Connection, job_id: str, columns: dict[str, Any]) -> None:
         columns["updated_at"] = time.time()
+        if "input_signature" in columns:
+            signature = columns.pop("input_signature")
+            columns.update(
+                input_bytes=signature.size,
+                input_mtime_ns=signature.mtime_ns,
+                input_inode=signature.inode,
+            )
         if "left" in columns:
             columns["left_json"] = dumps_json(columns.pop("left"))
         for name in ("estimate_low", "estimate_high"):

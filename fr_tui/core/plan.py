@@ -27,15 +27,18 @@ which the next run removes; ``load_plan`` finds either a whole plan or none.
 
 Speed: the validating thread only decides which byte ranges of the input go to which
 part (a block of lines that fits the current part whole is one range; only a block where
-a part ends is looked at row by row). A background thread (_PartWriter) reads the input
-again from the page cache, 1 MiB at a time, as far as the planner got, and hashes and
-writes each chunk while it is in the CPU's cache (hashlib and file I/O release the GIL);
-another fsyncs each part while the next is written.
+a part ends is looked at row by row). A background thread (_PartWriter) copies those
+ranges into the part files as far as the planner got, inside the kernel where it can
+(copy_file_range: the bytes never come up into Python), and another fsyncs each part
+while the next is written. Nothing is hashed here: the caller that needs to know the
+input's content (a job, by its sha256) hashed it once before and passes the signature the
+file had then (``expect``); a plan is refused when the file is no longer that file, and a
+part's sha256 is taken when it is submitted, as for any file.
 """
 
 from __future__ import annotations
 
-import hashlib
+import errno
 import os
 import queue
 import shutil
@@ -49,10 +52,12 @@ from typing import Any
 import msgspec
 
 from fr_tui.core.tokens import estimate_prompt_tokens
+from fr_tui.core.userfiles import FileSignature
 from fr_tui.core.validate import Limits, Problem, Report, Validator
 from fr_tui.core.validate_file import reread_lines
 
-PLAN_VERSION = 1
+# 2: no sha256 (of the input or the parts); the input's signature (size, mtime_ns, inode)
+PLAN_VERSION = 2
 PLAN_FILE = "plan.json"
 PARTS_DIR = "parts"
 # Errors the parts themselves fix: such a file can still be planned.
@@ -91,7 +96,6 @@ class PlanPart:
     end_line: int  # 1-based input line just after its last row
     rows: int
     bytes: int
-    sha256: str
     tokens: dict[str, int]  # estimated prompt tokens per model
 
     def to_json(self) -> dict[str, Any]:
@@ -102,13 +106,19 @@ class PlanPart:
 class Plan:
     folder: Path
     parts: list[PlanPart]
-    input: dict[str, Any]  # path, size, mtime_ns, sha256
+    input: dict[str, Any]  # path, size, mtime_ns, inode
     limits: PlanLimits
     report: Report | None = None  # the validation report (None when loaded from disk)
     totals: dict[str, Any] = field(default_factory=dict)
 
     def part_path(self, part: PlanPart) -> Path:
         return self.folder / part.file
+
+    @property
+    def input_signature(self) -> FileSignature:
+        """The input file as it was when it was planned."""
+        data = self.input
+        return FileSignature(data["size"], data["mtime_ns"], data["inode"])
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -132,24 +142,15 @@ class PlanCancelled(Exception):
     """``cancel`` was set: nothing was left behind."""
 
 
-# -- hashing the input and writing parts, in a background thread ----------------------
+# -- writing parts, in a background thread ---------------------------------------------
 
-# The writer reads the input in chunks this big: small enough to stay in the CPU's cache
-# while it is hashed twice (the input's sha256 and its part's) and written, big enough
-# that the thread takes the GIL back (hashlib and file I/O release it) rarely.
-_CHUNK = 1 << 20
-
-
-def _pread(fd: int, into: memoryview, offset: int) -> memoryview:
-    """Fill ``into`` with the file's bytes from ``offset``. Raises PlanError when the file
-    ends first: it got shorter while it was planned."""
-    done = 0
-    while done < len(into):
-        read = os.preadv(fd, [into[done:]], offset + done)
-        if read <= 0:
-            raise PlanError("the input file got shorter while it was planned")
-        done += read
-    return into
+# The writer copies the input as the planner places it, this much at a time: big enough
+# that the thread takes the GIL back rarely, small enough that the last part's copy does
+# not lag far behind the planner at the end.
+_CHUNK = 4 << 20
+# copy_file_range refuses these (another file system on old kernels, a file system that
+# cannot, not Linux): the bytes are then copied through a buffer.
+_NO_KERNEL_COPY = frozenset({errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP})
 
 
 class _Syncer(threading.Thread):
@@ -173,10 +174,9 @@ class _Syncer(threading.Thread):
 
 
 class _PartWriter(threading.Thread):
-    """Reads the input a second time (from the page cache), a chunk at a time, as far as
-    the planner has placed its lines: hashes each chunk into the input's sha256 and the
-    bytes of each part into the part's file and sha256. The planner appends
-    [file, start, end] ranges (and extends the last one) and says how far it got."""
+    """Copies the parts' bytes from the input into the part files, a chunk at a time, as
+    far as the planner has placed its lines. The planner appends [file, start, end]
+    ranges (and extends the last one) and says how far it got."""
 
     def __init__(self, source: Path, folder: Path, size: int) -> None:
         super().__init__(name="plan-writer", daemon=True)
@@ -189,13 +189,11 @@ class _PartWriter(threading.Thread):
         self.stopped = False  # give up (an error or a cancel)
         self.wanted = 0  # the planner wakes the thread up once planned reaches this
         self.changed = threading.Condition()
-        self.input_hash = hashlib.sha256()
-        self.part_hashes: list[str] = []
         self.error: BaseException | None = None
         self.syncer = _Syncer()
+        self.kernel_copy = hasattr(os, "copy_file_range")
         self._file: str | None = None
         self._fd = -1
-        self._hash = hashlib.sha256()
 
     # -- the planner's side
 
@@ -236,8 +234,6 @@ class _PartWriter(threading.Thread):
         return not self.stopped
 
     def _copy(self) -> None:
-        buffer = bytearray(_CHUNK)
-        view = memoryview(buffer)
         position = 0
         cursor = 0  # the first range not wholly written
         with open(self.source, "rb", buffering=0) as handle:
@@ -245,22 +241,20 @@ class _PartWriter(threading.Thread):
                 end = min(position + _CHUNK, self.size)
                 if not self._wait_for(end):
                     return
-                chunk = _pread(handle.fileno(), view[: end - position], position)
-                self.input_hash.update(chunk)
-                cursor = self._write_ranges(chunk, position, cursor)
+                cursor = self._write_ranges(handle.fileno(), position, end, cursor)
                 position = end
         if not self._wait_for(self.size + 1):  # the end: every range is known now
             return
         for name, _start, stop in self.ranges[cursor:]:
             if stop > self.size:  # a last line without its newline gets one
-                self._to_part(name, b"\n")
+                self._open_part(name)
+                _write_all(self._fd, b"\n")
         if self._file is not None:
             self._close_part()
 
-    def _write_ranges(self, chunk: memoryview, position: int, cursor: int) -> int:
-        """Write the parts' bytes in ``chunk`` (the input from ``position``); return the
-        new cursor."""
-        end = position + len(chunk)
+    def _write_ranges(self, source: int, position: int, end: int, cursor: int) -> int:
+        """Write the parts' bytes among the input's bytes position..end; return the new
+        cursor."""
         ranges = self.ranges
         while cursor < len(ranges):
             name, start, stop = ranges[cursor]
@@ -268,30 +262,53 @@ class _PartWriter(threading.Thread):
                 break
             low, high = max(start, position), min(stop, end)
             if high > low:
-                self._to_part(name, chunk[low - position : high - position])
+                self._open_part(name)
+                self._copy_bytes(source, low, high - low)
             # a range is done when the chunk passed its end, unless it may still grow
             if stop > end or (cursor + 1 == len(ranges) and not self.finished):
                 break
             cursor += 1
         return cursor
 
-    def _to_part(self, name: str, data: memoryview | bytes) -> None:
+    def _copy_bytes(self, source: int, offset: int, count: int) -> None:
+        """Append ``count`` bytes of the input from ``offset`` to the open part."""
+        while count and self.kernel_copy:
+            try:
+                copied = os.copy_file_range(source, self._fd, count, offset)
+            except OSError as exc:
+                if exc.errno not in _NO_KERNEL_COPY:
+                    raise
+                self.kernel_copy = False
+                break
+            if copied == 0:
+                raise PlanError("the input file got shorter while it was planned")
+            offset += copied
+            count -= copied
+        while count:
+            data = os.pread(source, min(count, _CHUNK), offset)
+            if not data:
+                raise PlanError("the input file got shorter while it was planned")
+            _write_all(self._fd, data)
+            offset += len(data)
+            count -= len(data)
+
+    def _open_part(self, name: str) -> None:
         if name != self._file:
             if self._file is not None:
                 self._close_part()
             self._file = name
             self._fd = os.open(self.folder / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            self._hash = hashlib.sha256()
-        self._hash.update(data)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view) :]
 
     def _close_part(self) -> None:
-        self.part_hashes.append(self._hash.hexdigest())
         self.syncer.files.put(self._fd)
         self._fd = -1
         self._file = None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 # -- planning ----------------------------------------------------------------------
@@ -406,7 +423,7 @@ class _Planner:
 
     def _new_part(self, line_no: int) -> PlanPart:
         name = f"{PARTS_DIR}/part-{len(self.parts) + 1:05d}.jsonl"
-        self.current = PlanPart(name, line_no, line_no, 0, 0, "", {})
+        self.current = PlanPart(name, line_no, line_no, 0, 0, {})
         self.parts.append(self.current)
         return self.current
 
@@ -454,10 +471,12 @@ def plan_file(
     on_problem: Callable[[Problem], None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     cancel: threading.Event | None = None,
+    expect: FileSignature | None = None,
 ) -> Plan:
     """Validate ``input_path`` and write its parts and manifest to ``out_dir`` (replacing
-    a plan there). Raises PlanError (invalid input, nothing written), PlanCancelled, or
-    OSError. ``on_progress(bytes_done, bytes_total)`` runs about every 2 MiB."""
+    a plan there). Raises PlanError (invalid input, or not the ``expect``ed file any more:
+    nothing written), PlanCancelled, or OSError. ``on_progress(bytes_done, bytes_total)``
+    runs about every 2 MiB."""
     limits = limits or PlanLimits()
     if limits.max_rows < 1 or limits.max_bytes < 1:
         raise ValueError("max_rows and max_bytes must be at least 1")
@@ -473,6 +492,9 @@ def plan_file(
         validator = Validator(_UNLIMITED, on_problem, reread=reread_lines(source))
         with source.open("rb", buffering=0) as handle:
             before = os.fstat(handle.fileno())
+            signature = FileSignature.of_stat(before)
+            if expect is not None and signature != expect:
+                raise PlanError(f"{source} changed since it was checked, so no part was written")
             writer = _PartWriter(source, temp, before.st_size)
             writer.start()
             planner = _Planner(validator, writer, limits)
@@ -484,7 +506,7 @@ def plan_file(
             complete = validator.scan(
                 handle, on_block=planner.block, on_progress=progress, cancel=cancel
             )
-            after = os.fstat(handle.fileno())
+            after = FileSignature.of_stat(os.fstat(handle.fileno()))
         writer.finish(stop=not complete)
         writer.join()
         if writer.error is not None:
@@ -492,7 +514,7 @@ def plan_file(
         if not complete:
             raise PlanCancelled("planning was cancelled")
         report = validator.finish()
-        if (before.st_size, before.st_mtime_ns) != (after.st_size, after.st_mtime_ns):
+        if after != signature:
             raise PlanError(f"{source} changed while it was being planned", report)
         blocking = [p for p in report.errors if p.code not in FIXED_BY_PLAN]
         fixed = len(report.errors) - len(blocking)
@@ -501,16 +523,14 @@ def plan_file(
             where = f"line {first.line}: {first.message}" if first else "it has no requests"
             count = f"{report.errors_total:,} error{'s' if report.errors_total != 1 else ''}"
             raise PlanError(f"{source} has {count}, so no part was written; {where}", report)
-        for part, digest in zip(planner.parts, writer.part_hashes, strict=True):
-            part.sha256 = digest
         plan = Plan(
             folder=target,
             parts=planner.parts,
             input={
                 "path": str(source.resolve()),
-                "size": before.st_size,
-                "mtime_ns": before.st_mtime_ns,
-                "sha256": writer.input_hash.hexdigest(),
+                "size": signature.size,
+                "mtime_ns": signature.mtime_ns,
+                "inode": signature.inode,
             },
             limits=limits,
             report=report,

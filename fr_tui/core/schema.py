@@ -255,5 +255,11 @@ MIGRATIONS: list[str] = [
     # a submit's estimate (per model, JSON) is kept with its intent from before the
     # upload, and becomes the batch's estimate in the transaction that records the batch
     "ALTER TABLE intents ADD COLUMN estimate_json TEXT",
+    # a job keeps its input's signature from when it was hashed: while the file keeps
+    # it, planning does not hash the file again (input_bytes is its size)
+    """
+    ALTER TABLE jobs ADD COLUMN input_mtime_ns INTEGER;
+    ALTER TABLE jobs ADD COLUMN input_inode INTEGER;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

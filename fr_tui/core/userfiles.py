@@ -20,16 +20,21 @@ from typing import BinaryIO
 
 @dataclass(frozen=True)
 class FileSignature:
-    """What a file was when it was checked: a submit refuses it once either moved (an
-    edit in another window after validation must not be uploaded unchecked)."""
+    """What a file was when it was checked: a submit refuses it once any of these moved
+    (an edit in another window after validation must not be uploaded unchecked; a file
+    replaced by a rename is another inode even when its size and time match)."""
 
     size: int
     mtime_ns: int
+    inode: int
 
     @classmethod
     def of(cls, path: str | os.PathLike[str]) -> FileSignature:
-        info = os.stat(path)
-        return cls(info.st_size, info.st_mtime_ns)
+        return cls.of_stat(os.stat(path))
+
+    @classmethod
+    def of_stat(cls, info: os.stat_result) -> FileSignature:
+        return cls(info.st_size, info.st_mtime_ns, info.st_ino)
 
 
 class UnusablePathError(OSError):

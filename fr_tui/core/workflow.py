@@ -60,11 +60,19 @@ RESUBMITTABLE = frozenset({"failed", "expired", "cancelled"})
 
 
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    return signed_sha256(path, chunk)[0]
+
+
+def signed_sha256(path: Path, chunk: int = 1 << 20) -> tuple[str, FileSignature]:
+    """The content's sha256, and the file's signature taken before it was read: while the
+    file keeps that signature, its content is known without reading it again (a change
+    during the read leaves another signature, so nothing can vouch for a stale hash)."""
     digest = hashlib.sha256()
     with open_regular(path) as handle:
+        signature = FileSignature.of_stat(os.fstat(handle.fileno()))
         while block := handle.read(chunk):
             digest.update(block)
-    return digest.hexdigest()
+    return digest.hexdigest(), signature
 
 
 def sniff_endpoint(path: Path) -> str | None:

@@ -436,14 +436,14 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
     async def _run_as_job(self) -> None:
         """Make the job in history; the app's job driver plans and runs it from there."""
         from fr_tui.core.jobs_store import Job, JobStore, new_job_id
-        from fr_tui.core.workflow import file_sha256
+        from fr_tui.core.workflow import signed_sha256
         from fr_tui.tui.job_rows import job_key
         from fr_tui.tui.messages import JobsChanged
 
         app: Any = self.app
         client = app.client
         try:
-            sha = await asyncio.to_thread(file_sha256, self.path)
+            sha, signature = await asyncio.to_thread(signed_sha256, self.path)
         except OSError as exc:
             self.notify(f"Cannot read {self.path.name}: {exc.strerror or exc}", severity="error")
             return
@@ -462,7 +462,9 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
                 settings=self._job_settings(),
                 profile=profile.name,
                 base_url=None if app.is_sandbox else client.base_url,
-                input_bytes=self.report.bytes,
+                input_bytes=signature.size,
+                input_mtime_ns=signature.mtime_ns,
+                input_inode=signature.inode,
                 endpoint=self.report.endpoint,
                 estimate_low=self.estimate.cost_low if self.estimate else None,
                 estimate_high=self.estimate.cost_high if self.estimate else None,

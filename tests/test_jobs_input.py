@@ -1,0 +1,97 @@
+"""Issue 11: a job is planned from the content it was made from. The job keeps the
+signature its input had when it was hashed, so planning need not hash it again; a file
+that lost that signature is hashed again, and planned only when its content is the same."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+from fault_helpers import KEY
+from job_helpers import write_input
+
+from fr_tui.core.api import BatchClient
+from fr_tui.core.jobs import JobEngine
+from fr_tui.core.jobs_store import FAILED, RUNNING, Job, JobSettings, JobStore
+from fr_tui.core.paths import get_paths
+from fr_tui.core.store import HistoryStore
+from fr_tui.core.userfiles import FileSignature
+from fr_tui.core.workflow import signed_sha256
+
+
+def make_job(path: Path, *, signed: bool = True) -> tuple[HistoryStore, Job]:
+    paths = get_paths().ensure()
+    store = HistoryStore(paths.history_db)
+    sha, signature = signed_sha256(path)
+    job = Job(
+        id="job-20260101-input",
+        origin="sandbox",
+        input_path=str(path),
+        input_sha256=sha,
+        settings=JobSettings(max_rows=40, max_bytes=1 << 30),
+        profile="sandbox",
+        input_bytes=signature.size,
+        input_mtime_ns=signature.mtime_ns if signed else None,
+        input_inode=signature.inode if signed else None,
+    )
+    return store, JobStore(store).add(job)
+
+
+def plan_step(sandbox: Any, store: HistoryStore, job: Job) -> Job:
+    async def step() -> Job:
+        async with BatchClient(sandbox.base_url, KEY, origin="sandbox") as client:
+            engine = JobEngine(client, store, get_paths(), job.id, poll=False)
+            return (await engine.advance()).job
+
+    return asyncio.run(step())
+
+
+def test_a_job_plans_without_hashing_its_input_again(
+    sandbox: Any, tmp_path: Path, fr_home: Path, monkeypatch: Any
+) -> None:
+    path = write_input(tmp_path / "in.jsonl", 100, "openai/gpt-4.1-nano")
+    store, job = make_job(path)
+    hashed = []
+    monkeypatch.setattr(
+        "fr_tui.core.jobs.signed_sha256", lambda p: hashed.append(p) or signed_sha256(p)
+    )
+    job = plan_step(sandbox, store, job)
+    assert job.status == RUNNING and job.total == 100
+    assert hashed == []
+    assert len(JobStore(store).parts(job.id)) == 3
+
+
+def test_a_touched_input_with_the_same_content_is_hashed_again_and_planned(
+    sandbox: Any, tmp_path: Path, fr_home: Path
+) -> None:
+    path = write_input(tmp_path / "in.jsonl", 100, "openai/gpt-4.1-nano")
+    store, job = make_job(path)
+    os.utime(path, ns=(1_000_000_000, 1_000_000_000))  # touched: another mtime
+    job = plan_step(sandbox, store, job)
+    assert job.status == RUNNING and job.total == 100
+    assert job.input_signature == FileSignature.of(path)  # vouched for anew
+
+
+def test_an_input_whose_content_changed_fails_the_job_and_writes_no_part(
+    sandbox: Any, tmp_path: Path, fr_home: Path
+) -> None:
+    path = write_input(tmp_path / "in.jsonl", 100, "openai/gpt-4.1-nano")
+    store, job = make_job(path)
+    write_input(path, 100, "openai/gpt-4.1-mini")  # the same rows, another model
+    job = plan_step(sandbox, store, job)
+    assert job.status == FAILED
+    assert job.reason == f"{path} changed since the job was made"
+    assert JobStore(store).parts(job.id) == []
+
+
+def test_a_job_made_before_signatures_were_kept_is_hashed_then_planned(
+    sandbox: Any, tmp_path: Path, fr_home: Path
+) -> None:
+    path = write_input(tmp_path / "in.jsonl", 100, "openai/gpt-4.1-nano")
+    store, job = make_job(path, signed=False)
+    assert job.input_signature is None
+    job = plan_step(sandbox, store, job)
+    assert job.status == RUNNING and job.total == 100
+    assert job.input_signature == FileSignature.of(path)
