@@ -55,7 +55,7 @@ def test_a_job_plans_without_hashing_its_input_again(
     store, job = make_job(path)
     hashed = []
     monkeypatch.setattr(
-        "fr_tui.core.jobs.signed_sha256", lambda p: hashed.append(p) or signed_sha256(p)
+        "fr_tui.core.jobs_plan.signed_sha256", lambda p: hashed.append(p) or signed_sha256(p)
     )
     job = plan_step(sandbox, store, job)
     assert job.status == RUNNING and job.total == 100

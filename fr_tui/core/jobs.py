@@ -43,6 +43,7 @@ from fr_tui.core.errors import (
     RateLimitedError,
 )
 from fr_tui.core.intents import DONE, IN_FLIGHT, RESOLVED, UNKNOWN, Intent, IntentLog
+from fr_tui.core.jobs_plan import plan_first_round, plan_retry_round, split_in_halves
 from fr_tui.core.jobs_rows import (
     MERGED_FILE,
     InputRows,
@@ -51,7 +52,6 @@ from fr_tui.core.jobs_rows import (
     RowState,
     collect,
     open_part,
-    round_dir,
     write_merged,
     write_round_input,
 )
@@ -66,7 +66,6 @@ from fr_tui.core.jobs_store import (
     PART_NAME_MARK,
     PART_PENDING,
     PART_RUNNING,
-    PART_SPLIT,
     PART_UNRUNNABLE,
     PART_WAITING,
     PLANNING,
@@ -76,15 +75,13 @@ from fr_tui.core.jobs_store import (
     JobStore,
 )
 from fr_tui.core.paths import Paths
-from fr_tui.core.plan import Plan, PlanError, PlanLimits, load_plan, plan_file, split_part
 from fr_tui.core.reconcile import reconcile
 from fr_tui.core.records import BatchRecord
 from fr_tui.core.results_join import FAILED as FAILED_ROW
 from fr_tui.core.results_join import MISSING as MISSING_ROW
 from fr_tui.core.retry_kinds import TOKEN_LIMIT
 from fr_tui.core.store import HistoryStore
-from fr_tui.core.userfiles import FileSignature, describe
-from fr_tui.core.workflow import JobSlot, fetch_results, poll_batch, signed_sha256, submit_file
+from fr_tui.core.workflow import JobSlot, fetch_results, poll_batch, submit_file
 
 if TYPE_CHECKING:
     from fr_tui.core.estimate import Estimate
@@ -113,32 +110,6 @@ class Step:
     job: Job
     progressed: bool = False  # something changed: the next step may come at once
     notes: list[str] = field(default_factory=list)  # what the job waits on, for the user
-
-
-def plan_limits(job: Job) -> PlanLimits:
-    settings = job.settings
-    return PlanLimits(settings.max_rows, settings.max_bytes, settings.max_tokens)
-
-
-def parts_of_plan(job: Job, round_: int, plan: Plan, folder: Path, first: int = 1) -> list[JobPart]:
-    """The parts of a plan as a round's parts (files relative to the job's folder)."""
-    parts = []
-    start = 0
-    for number, part in enumerate(plan.parts, first):
-        parts.append(
-            JobPart(
-                job.id,
-                round_,
-                number,
-                str(plan.part_path(part).relative_to(folder)),
-                start,
-                part.rows,
-                part.bytes,
-                sum(part.tokens.values()),
-            )
-        )
-        start += part.rows
-    return parts
 
 
 class JobEngine:
@@ -216,41 +187,9 @@ class JobEngine:
     # ----------------------------------------------------------------- planning
 
     async def _plan(self, job: Job) -> None:
-        folder = round_dir(self.dir, 1)
-        plan = load_plan(folder)
-        if plan is None or plan.input_signature != job.input_signature:
-            try:
-                expect = await self._input_signature(job)
-                if expect is None:
-                    self._fail(job, f"{job.input_path} changed since the job was made")
-                    return
-                plan = await asyncio.to_thread(
-                    plan_file, job.input_path, folder, plan_limits(job), expect=expect
-                )
-            except PlanError as exc:
-                self._fail(job, str(exc))
-                return
-            except OSError as exc:
-                self._fail(job, f"the input cannot be read: {describe(exc)}")
-                return
-        parts = parts_of_plan(job, 1, plan, self.dir)
-        total = int(plan.totals["rows"])
-        # one transaction: the parts appear with the job's move to running
-        self.jobs.add_parts(parts, status=RUNNING, round=1, total=total, ok=0, failed=0, missing=0)
-
-    async def _input_signature(self, job: Job) -> FileSignature | None:
-        """The input's signature while its content is still the job's (None when it is
-        not). The job keeps the signature the file had when it was hashed; a file that no
-        longer has it (touched, copied back, or a job made before signatures were kept)
-        is hashed again and, when its content is the same, vouched for anew."""
-        known = job.input_signature
-        if known is not None and FileSignature.of(job.input_path) == known:
-            return known
-        sha, signature = await asyncio.to_thread(signed_sha256, Path(job.input_path))
-        if sha != job.input_sha256:
-            return None
-        self.jobs.update(job.id, input_signature=signature)
-        return signature
+        reason = await plan_first_round(self.jobs, job, self.dir)
+        if reason is not None:
+            self._fail(job, reason)
 
     # ----------------------------------------------------------------- one round
 
@@ -368,7 +307,7 @@ class JobEngine:
         results are downloaded and joined (stored beside them), and the part is done."""
         if record.status == "failed" and any(e.get("code") == TOKEN_LIMIT for e in record.errors):
             if part.alone:
-                await self._split(job, part)
+                await split_in_halves(self.jobs, job, part, self.dir)
             else:
                 self.jobs.set_part(
                     part,
@@ -423,29 +362,6 @@ class JobEngine:
         except (OSError, ValueError, ArithmeticError) as exc:  # a cost never stops a job
             log.warning("no estimate for %s: %s", path, exc)
             return None
-
-    async def _split(self, job: Job, part: JobPart) -> None:
-        """A part the token limit refused while it ran alone: two halves, each a part of
-        its own (one row cannot be split: it can never run)."""
-        if part.rows < 2:
-            self.jobs.set_part(
-                part,
-                state=PART_UNRUNNABLE,
-                note="this row alone is over the provider's enqueued-token limit",
-            )
-            return
-        folder = round_dir(self.dir, job.round) / "splits" / f"part-{part.part:05d}"
-        limits = PlanLimits((part.rows + 1) // 2, job.settings.max_bytes, None)
-        plan = await asyncio.to_thread(split_part, self.dir / part.file, folder, limits)
-        first = max(p.part for p in self.jobs.parts(job.id, job.round)) + 1
-        halves = parts_of_plan(job, job.round, plan, self.dir, first)
-        for half in halves:
-            half.first_row += part.first_row
-            half.parent_part = part.part
-        names = " and ".join(str(h.part) for h in halves)
-        with self.store.transaction(durable=True) as conn:
-            self.jobs.add_parts(halves, conn=conn)
-            self.jobs.set_part(part, conn=conn, state=PART_SPLIT, note=f"split into parts {names}")
 
     async def _submit_due(self, job: Job, parts: list[JobPart], notes: list[str]) -> bool:
         """Create batches for parts that may go now: waiting parts (alone, once nothing
@@ -549,12 +465,10 @@ class JobEngine:
         nxt = job.round + 1
         first_parts = [p for p in parts if p.round == 1]
         path = await asyncio.to_thread(write_round_input, self.dir, nxt, first_parts, retry)
-        plan = await asyncio.to_thread(
-            plan_file, path, round_dir(self.dir, nxt) / "plan", plan_limits(job)
-        )
+        parts_next = await plan_retry_round(job, self.dir, nxt, path)
         # ok, failed, missing: the rows settled for good (the round's rows are not)
         self.jobs.add_parts(
-            parts_of_plan(job, nxt, plan, self.dir),
+            parts_next,
             round=nxt,
             ok=counts["ok"],
             failed=counts["failed"] - again.count(FAILED_ROW),
@@ -654,6 +568,4 @@ __all__ = [
     "Step",
     "cancel_batches",
     "job_dir",
-    "parts_of_plan",
-    "plan_limits",
 ]
