@@ -26,11 +26,13 @@ if TYPE_CHECKING:
     from fr_tui.core.catalog import Catalog, CatalogLoader
     from fr_tui.core.costlog import StoredEstimate
     from fr_tui.core.estimate import Estimate
+    from fr_tui.core.plan import PlanLimits
     from fr_tui.core.prepare import PreparedSubmit
     from fr_tui.core.prices import PriceBook
     from fr_tui.core.results import JoinedResults
     from fr_tui.core.store import HistoryStore
     from fr_tui.core.tokens import PromptTokens
+    from fr_tui.core.userfiles import FileSignature
     from fr_tui.core.validate import Limits, Report
 
 # How long a command about to exit waits for a background catalog refresh to land.
@@ -105,6 +107,7 @@ def prepare(
     *,
     max_cost: Decimal | None = None,
     limits: Limits | None = None,
+    plan_into: tuple[Path, PlanLimits, FileSignature] | None = None,
 ) -> tuple[PreparedSubmit, CatalogLoader]:
     """core.prepare.prepare_submit for a command: the catalog of the server the file goes
     to (`origin`), the profile that sends it, and what its catalog loader found (for the
@@ -113,7 +116,7 @@ def prepare(
 
     loader = catalog_loader(origin, get_paths())
     basis = CostBasis(origin, profile, loader.load(), config.prices, store)
-    prepared = prepare_submit(path, basis, max_cost=max_cost, limits=limits)
+    prepared = prepare_submit(path, basis, max_cost=max_cost, limits=limits, plan_into=plan_into)
     loader.wait(REFRESH_GRACE)
     return prepared, loader
 

@@ -32,7 +32,7 @@ from fr_tui.core.jobs_store import (
     JobStore,
     new_job_id,
 )
-from fr_tui.core.paths import get_paths
+from fr_tui.core.paths import Paths, get_paths
 from fr_tui.core.retry_kinds import parse_retry_kinds
 from fr_tui.core.units import money, plural
 from fr_tui.core.userfiles import FileSignature, check_regular, describe
@@ -213,7 +213,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             err(f"{args.file} ran as {job.id} ({job.status}); --new runs it again")
             return _finish(args, store, job)
     else:
-        job = _new_job(args, config, profile, target, store, settings, max_cost, sha, signature)
+        job = _new_job(
+            args, config, profile, target, paths, store, settings, max_cost, sha, signature
+        )
 
     async def go() -> Job:
         async with open_session(args, target_of_job=_job_target(job)) as session:
@@ -232,49 +234,67 @@ def _new_job(
     config: Config,
     profile: Any,
     target: Target,
+    paths: Paths,
     store: HistoryStore,
     settings: JobSettings,
     max_cost: Any,
     sha: str,
     signature: FileSignature,
 ) -> Job:
-    """Validate, estimate and check the budget (nothing is uploaded before), then make
-    the job in history."""
+    """Validate, estimate and check the budget (nothing is uploaded before), planning the
+    parts in the same read (into a staging folder), then make the job in history."""
+    from fr_tui.core.jobs_plan import adopt_staging, plan_limits, staging_dir
+    from fr_tui.core.jobs_rows import round_dir
+    from fr_tui.core.plan import PlanError
     from fr_tui.core.prepare import UNLIMITED
 
-    prepared, _ = prepare(  # the whole file: its parts fit the limits
-        args.file, target.origin, target.profile, config, store, max_cost=max_cost, limits=UNLIMITED
-    )
-    report, estimate = prepared.report, prepared.estimate
-    if not report.valid:
-        raise invalid_file(args.file, report, " Nothing was uploaded.")
-    if report.warnings_total:
-        first_warning = report.warnings[0]
-        err(
-            f"{args.file} has {plural(report.warnings_total, 'warning')} (line "
-            f"{first_warning.line}: {first_warning.message.rstrip('.')}); going ahead"
+    job_id = new_job_id()
+    staging = staging_dir(paths, job_id)
+    try:
+        prepared, _ = prepare(  # the whole file: its parts fit the limits
+            args.file,
+            target.origin,
+            target.profile,
+            config,
+            store,
+            max_cost=max_cost,
+            limits=UNLIMITED,
+            plan_into=(round_dir(staging, 1), plan_limits(settings), signature),
         )
-    refusal = budget_refusal(prepared)
-    if refusal:
-        raise CliError(f"{args.file}: {refusal}", EXIT_INVALID)
-    profile_name = "sandbox" if target.sandbox else profile.name
-    job = Job(
-        id=new_job_id(),
-        origin=target.origin,
-        input_path=str(args.file.resolve()),
-        input_sha256=sha,
-        settings=settings,
-        profile=profile_name,
-        base_url=target.base_url or None,
-        name=args.name,
-        input_bytes=signature.size,
-        input_mtime_ns=signature.mtime_ns,
-        input_inode=signature.inode,
-        endpoint=report.endpoint,
-        estimate_low=estimate.cost_low,
-        estimate_high=estimate.cost_high,
-    )
-    JobStore(store).add(job)
+        report, estimate = prepared.report, prepared.estimate
+        if not report.valid:
+            raise invalid_file(args.file, report, " Nothing was uploaded.")
+        if report.warnings_total:
+            first_warning = report.warnings[0]
+            err(
+                f"{args.file} has {plural(report.warnings_total, 'warning')} (line "
+                f"{first_warning.line}: {first_warning.message.rstrip('.')}); going ahead"
+            )
+        refusal = budget_refusal(prepared)
+        if refusal:
+            raise CliError(f"{args.file}: {refusal}", EXIT_INVALID)
+        job = Job(
+            id=job_id,
+            origin=target.origin,
+            input_path=str(args.file.resolve()),
+            input_sha256=sha,
+            settings=settings,
+            profile="sandbox" if target.sandbox else profile.name,
+            base_url=target.base_url or None,
+            name=args.name,
+            input_bytes=signature.size,
+            input_mtime_ns=signature.mtime_ns,
+            input_inode=signature.inode,
+            endpoint=report.endpoint,
+            estimate_low=estimate.cost_low,
+            estimate_high=estimate.cost_high,
+        )
+        JobStore(store).add(job)
+        adopt_staging(staging, paths, job.id)
+    except PlanError as exc:  # not the file that was hashed any more
+        raise CliError(f"{exc}; run it again", EXIT_INVALID) from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # refused (an adopted one is gone)
     err(
         f"made {job.id} for {args.file}: {plural(report.rows, 'row')}, estimated "
         f"{estimate.cost_range_text()}"

@@ -109,6 +109,7 @@ def test_a_budget_refusal_uploads_nothing(sandbox: Any, tmp_path: Path, fr_home:
     assert "over the budget" in done.stderr and "nothing was uploaded" in done.stderr
     assert sandbox.app.store.files == {} and sandbox.app.store.batches == {}
     assert jobs_in_history(fr_home) == []
+    assert job_folders(fr_home) == []  # the parts planned while it was checked are gone
 
 
 def test_an_invalid_file_is_refused_before_anything_is_made(
@@ -119,6 +120,30 @@ def test_an_invalid_file_is_refused_before_anything_is_made(
     done = run_job(sandbox, fr_home, str(path))
     assert done.returncode == 1 and "line 6" in done.stderr
     assert sandbox.app.store.files == {} and jobs_in_history(fr_home) == []
+    assert job_folders(fr_home) == []
+
+
+def job_folders(home: Path) -> list[str]:
+    folder = home / "data" / "jobs"
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def test_a_new_job_is_planned_while_it_is_checked_and_a_dead_runs_staging_goes(
+    sandbox: Any, tmp_path: Path, fr_home: Path
+) -> None:
+    # what a run killed while it planned a new job leaves (its pid is long gone)
+    dead = fr_home / "data" / "jobs" / ".new-job-20260101-dead00-999999999"
+    (dead / "round-1" / "parts").mkdir(parents=True)
+    path = write_input(tmp_path / "in.jsonl", 90, "openai/gpt-4.1-nano")
+    done = run_job(sandbox, fr_home, str(path), "--max-rows", "40", "--json")
+    assert done.returncode == 0, done.stderr
+    job_id = json.loads(done.stdout)["job_id"]
+    assert job_folders(fr_home) == [job_id]
+    manifest = json.loads(
+        (fr_home / "data" / "jobs" / job_id / "round-1" / "plan.json").read_text()
+    )
+    assert [part["rows"] for part in manifest["parts"]] == [40, 40, 10]
+    assert [p["rows"] for p in parts_in_history(fr_home, job_id)] == [40, 40, 10]
 
 
 def test_job_commands_show_status_results_and_export_csv(

@@ -95,3 +95,36 @@ def test_a_job_made_before_signatures_were_kept_is_hashed_then_planned(
     job = plan_step(sandbox, store, job)
     assert job.status == RUNNING and job.total == 100
     assert job.input_signature == FileSignature.of(path)
+
+
+def test_a_plan_made_while_the_file_was_checked_is_the_one_the_job_runs(
+    sandbox: Any, tmp_path: Path, fr_home: Path, monkeypatch: Any
+) -> None:
+    # `run` checks, estimates and plans a new file in one read; the job then runs the
+    # parts it found in its folder and never plans again
+    from fr_tui.core.config import Profile
+    from fr_tui.core.jobs_plan import job_dir, plan_limits
+    from fr_tui.core.jobs_rows import round_dir
+    from fr_tui.core.prepare import UNLIMITED, CostBasis, prepare_submit
+
+    path = write_input(tmp_path / "in.jsonl", 100, "openai/gpt-4.1-nano")
+    store, job = make_job(path)
+    basis = CostBasis("sandbox", Profile(name="sandbox"))
+    alone = prepare_submit(path, basis, limits=UNLIMITED)
+    folder = round_dir(job_dir(get_paths(), job.id), 1)
+    planned = prepare_submit(
+        path,
+        basis,
+        limits=UNLIMITED,
+        plan_into=(folder, plan_limits(job.settings), job.input_signature),
+    )
+    assert planned.plan is not None and [p.rows for p in planned.plan.parts] == [40, 40, 20]
+    assert planned.report.to_json() == alone.report.to_json()
+    assert planned.estimate.cost_range_text() == alone.estimate.cost_range_text()
+
+    def no_second_plan(*args: object, **kwargs: object) -> None:
+        raise AssertionError("planned twice")
+
+    monkeypatch.setattr("fr_tui.core.jobs_plan.plan_file", no_second_plan)
+    job = plan_step(sandbox, store, job)
+    assert job.status == RUNNING and job.total == 100

@@ -43,7 +43,7 @@ from fr_tui.core.errors import (
     RateLimitedError,
 )
 from fr_tui.core.intents import DONE, IN_FLIGHT, RESOLVED, UNKNOWN, Intent, IntentLog
-from fr_tui.core.jobs_plan import plan_first_round, plan_retry_round, split_in_halves
+from fr_tui.core.jobs_plan import job_dir, plan_first_round, plan_retry_round, split_in_halves
 from fr_tui.core.jobs_rows import (
     MERGED_FILE,
     InputRows,
@@ -94,10 +94,6 @@ JOB_METADATA_KEY = "fr_tui_job"
 POLL_CONCURRENCY = 8
 # After a 429 on a create, creates wait this long unless the server said how long.
 RATE_LIMIT_PAUSE = 30.0
-
-
-def job_dir(paths: Paths, job_id: str) -> Path:
-    return paths.jobs_dir / job_id
 
 
 class JobBlocked(Exception):
@@ -567,5 +563,4 @@ __all__ = [
     "JobEngine",
     "Step",
     "cancel_batches",
-    "job_dir",
 ]

@@ -1,23 +1,69 @@
 """A job's plans: its input cut into the first round's parts, a retry round's rows cut
 into parts, and a part the enqueued-token limit refused on its own cut in halves. Each
 plan appears whole or not at all (core/plan.py), and its parts are added to history in
-one transaction, so a process killed while planning plans again on the next step."""
+one transaction, so a process killed while planning plans again on the next step.
+
+`run` plans a new job's input while it checks and estimates it (one read, not two):
+into a staging folder `jobs/.new-<job_id>-<pid>/` that becomes the job's folder once the
+job is in history. A process killed before leaves a staging folder nobody adopts (the
+next one removes it); killed after, the job plans again from its input."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 from pathlib import Path
 
 from fr_tui.core.jobs_rows import round_dir
-from fr_tui.core.jobs_store import PART_SPLIT, PART_UNRUNNABLE, RUNNING, Job, JobPart, JobStore
-from fr_tui.core.plan import Plan, PlanError, PlanLimits, load_plan, plan_file, split_part
+from fr_tui.core.jobs_store import (
+    PART_SPLIT,
+    PART_UNRUNNABLE,
+    RUNNING,
+    Job,
+    JobPart,
+    JobSettings,
+    JobStore,
+)
+from fr_tui.core.paths import Paths
+from fr_tui.core.plan import (
+    Plan,
+    PlanError,
+    PlanLimits,
+    load_plan,
+    plan_file,
+    remove_stale_temps,
+    split_part,
+)
 from fr_tui.core.userfiles import FileSignature, describe
 from fr_tui.core.workflow import signed_sha256
 
+_STAGING_PREFIX = ".new-"
 
-def plan_limits(job: Job) -> PlanLimits:
-    settings = job.settings
+
+def plan_limits(settings: JobSettings) -> PlanLimits:
     return PlanLimits(settings.max_rows, settings.max_bytes, settings.max_tokens)
+
+
+def job_dir(paths: Paths, job_id: str) -> Path:
+    return paths.jobs_dir / job_id
+
+
+def staging_dir(paths: Paths, job_id: str) -> Path:
+    """Where a job about to be made is planned (staging folders of processes that died
+    are removed first)."""
+    paths.jobs_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(paths.jobs_dir, _STAGING_PREFIX)
+    return paths.jobs_dir / f"{_STAGING_PREFIX}{job_id}-{os.getpid()}"
+
+
+def adopt_staging(staging: Path, paths: Paths, job_id: str) -> None:
+    """The job is in history: its staged plan becomes its folder. If that fails, the
+    staging folder goes and the job plans again from its input."""
+    try:
+        os.rename(staging, job_dir(paths, job_id))
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def parts_of_plan(job: Job, round_: int, plan: Plan, folder: Path, first: int = 1) -> list[JobPart]:
@@ -52,7 +98,7 @@ async def plan_first_round(jobs: JobStore, job: Job, folder: Path) -> str | None
             if expect is None:
                 return f"{job.input_path} changed since the job was made"
             plan = await asyncio.to_thread(
-                plan_file, job.input_path, plan_folder, plan_limits(job), expect=expect
+                plan_file, job.input_path, plan_folder, plan_limits(job.settings), expect=expect
             )
         except PlanError as exc:
             return str(exc)
@@ -83,7 +129,7 @@ async def _vouched_signature(jobs: JobStore, job: Job) -> FileSignature | None:
 async def plan_retry_round(job: Job, folder: Path, round_: int, rows_file: Path) -> list[JobPart]:
     """The parts of a retry round made from the rows written to `rows_file`."""
     plan = await asyncio.to_thread(
-        plan_file, rows_file, round_dir(folder, round_) / "plan", plan_limits(job)
+        plan_file, rows_file, round_dir(folder, round_) / "plan", plan_limits(job.settings)
     )
     return parts_of_plan(job, round_, plan, folder)
 

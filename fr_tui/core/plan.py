@@ -52,8 +52,8 @@ from typing import Any
 import msgspec
 
 from fr_tui.core.tokens import estimate_prompt_tokens
-from fr_tui.core.userfiles import FileSignature
-from fr_tui.core.validate import Limits, Problem, Report, Validator
+from fr_tui.core.userfiles import FileSignature, open_regular
+from fr_tui.core.validate import Limits, Problem, Report, RowObserver, Validator
 from fr_tui.core.validate_file import reread_lines
 
 # 2: no sha256 (of the input or the parts); the input's signature (size, mtime_ns, inode)
@@ -448,9 +448,10 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _remove_stale_temps(parent: Path, name: str) -> None:
-    """Temporary folders of planners that died (their pid is gone) are removed."""
-    for stale in parent.glob(f"{_TMP_PREFIX}{name}-*"):
+def remove_stale_temps(parent: Path, prefix: str) -> None:
+    """Folders ``<prefix><anything>-<pid>`` in ``parent`` whose process died (its pid is
+    gone) are removed: what a killed planner (or job maker) was writing."""
+    for stale in parent.glob(f"{prefix}*"):
         pid = stale.name.rsplit("-", 1)[-1]
         if pid.isdigit() and int(pid) != os.getpid():
             try:
@@ -472,25 +473,28 @@ def plan_file(
     on_progress: Callable[[int, int], None] | None = None,
     cancel: threading.Event | None = None,
     expect: FileSignature | None = None,
+    observer: RowObserver | None = None,
 ) -> Plan:
     """Validate ``input_path`` and write its parts and manifest to ``out_dir`` (replacing
     a plan there). Raises PlanError (invalid input, or not the ``expect``ed file any more:
     nothing written), PlanCancelled, or OSError. ``on_progress(bytes_done, bytes_total)``
-    runs about every 2 MiB."""
+    runs about every 2 MiB; ``observer`` rides along the validation (validate_path's)."""
     limits = limits or PlanLimits()
     if limits.max_rows < 1 or limits.max_bytes < 1:
         raise ValueError("max_rows and max_bytes must be at least 1")
     source = Path(input_path)
     target = Path(out_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temps(target.parent, target.name)
+    remove_stale_temps(target.parent, f"{_TMP_PREFIX}{target.name}-")
     temp = target.parent / f"{_TMP_PREFIX}{target.name}-{os.getpid()}"
     shutil.rmtree(temp, ignore_errors=True)
     (temp / PARTS_DIR).mkdir(parents=True)
     writer: _PartWriter | None = None
     try:
-        validator = Validator(_UNLIMITED, on_problem, reread=reread_lines(source))
-        with source.open("rb", buffering=0) as handle:
+        validator = Validator(
+            _UNLIMITED, on_problem, observer=observer, reread=reread_lines(source)
+        )
+        with open_regular(source, buffering=0) as handle:
             before = os.fstat(handle.fileno())
             signature = FileSignature.of_stat(before)
             if expect is not None and signature != expect:

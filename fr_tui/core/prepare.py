@@ -11,6 +11,9 @@ server's past batches and held to the same budgets.
     await submit_file(client, store, path, ..., estimate=prepared.estimate,
                       expect=prepared.signature)
 
+A job's input can be planned in the same read (`plan_into`): its parts are written while
+it is checked, and `prepared.plan` holds them when the file is valid.
+
 What to do with an invalid file or one over a budget (refuse, or ask) is the caller's.
 `submit_file` keeps the estimate with the intent, and refuses a file that changed after
 it was checked (`expect`: workflow.FileChangedError).
@@ -30,6 +33,7 @@ from fr_tui.core.catalog import Catalog
 from fr_tui.core.config import Profile, UserPrice
 from fr_tui.core.costlog import model_history
 from fr_tui.core.estimate import Estimate, build_estimate
+from fr_tui.core.plan import Plan, PlanError, PlanLimits, plan_file
 from fr_tui.core.precheck import PreSubmitChecks
 from fr_tui.core.prices import PriceBook
 from fr_tui.core.store import HistoryStore
@@ -96,6 +100,7 @@ class PreparedSubmit:
     checks: PreSubmitChecks
     estimate: Estimate
     budget: BudgetCheck
+    plan: Plan | None = None  # the parts, when asked for (`plan_into`) and the file is valid
 
 
 def prepare_submit(
@@ -107,23 +112,40 @@ def prepare_submit(
     on_problem: Callable[[Problem], None] | None = None,
     on_progress: Callable[[int, int, int], None] | None = None,
     cancel: threading.Event | None = None,
+    plan_into: tuple[Path, PlanLimits, FileSignature] | None = None,
 ) -> PreparedSubmit:
     """Validate `path` with the catalog's checks riding along (one pass), estimate it and
     check the budgets. Limits default to the profile's; the callbacks and `cancel` are
     validate_path's (a cancelled report is not `complete`). Raises OSError when the file
-    cannot be read."""
+    cannot be read.
+
+    `plan_into` (folder, limits, the signature the file was hashed with): plan the file
+    into that folder in the same pass, checked whole (core/plan.py). Raises PlanError when
+    the file is not that file any more, or changed while it was read."""
     path = Path(path)
     signature = FileSignature.of(path)  # taken first: a change while reading shows later
     checks = PreSubmitChecks(basis.catalog)
-    report = validate_path(
-        path,
-        limits or basis.limits(),
-        on_problem=on_problem,
-        on_progress=on_progress,
-        cancel=cancel,
-        observer=checks,
-    )
+    plan = None
+    if plan_into is not None:
+        folder, plan_limits, expect = plan_into
+        try:
+            plan = plan_file(path, folder, plan_limits, expect=expect, observer=checks)
+            report = plan.report
+        except PlanError as exc:
+            if exc.report is None or exc.report.valid:
+                raise  # not the file that was hashed, or it changed while read
+            report = exc.report  # invalid: said like any invalid file
+        assert report is not None
+    else:
+        report = validate_path(
+            path,
+            limits or basis.limits(),
+            on_problem=on_problem,
+            on_progress=on_progress,
+            cancel=cancel,
+            observer=checks,
+        )
     estimate = estimate_of(checks, report, basis)
     return PreparedSubmit(
-        path, signature, report, checks, estimate, budget_of(estimate, basis, max_cost)
+        path, signature, report, checks, estimate, budget_of(estimate, basis, max_cost), plan
     )
