@@ -19,7 +19,7 @@ from fr_tui.cli_support import load_profile as config_and_profile
 from fr_tui.cli_support import print_json as _print_json
 from fr_tui.core.config import Config, KeyError_, Profile
 from fr_tui.core.paths import get_paths
-from fr_tui.core.records import BatchRecord
+from fr_tui.core.records import NO_ROWS_RAN, BatchRecord
 from fr_tui.core.store import HistoryStore
 from fr_tui.core.units import plural
 from fr_tui.headless_compare import cmd_compare  # noqa: F401 - looked up by name by cli.main
@@ -228,6 +228,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 def _counts_text(record: BatchRecord) -> str:
     """What came back once a batch has ended (`✓ 6 ✗ 3 ? 1`: ok, failed, never answered),
     how far it got while it runs (`1,200/50,000`), as the TUI shows them."""
+    if record.no_rows_ran:
+        return NO_ROWS_RAN
     if not record.has_counts or record.request_total is None:
         return "-"
     ok, failed = record.request_completed or 0, record.request_failed or 0

@@ -194,6 +194,18 @@ def test_json_output_writes_money_as_a_plain_number_wherever_it_sits(capsys) -> 
     }
 
 
+def test_a_batch_whose_input_was_rejected_lists_no_rows_ran(
+    samples: Path, api: dict[str, str]
+) -> None:
+    """`✓ 0` beside a failed status read as if rows had come back; none ran."""
+    failed = submit(
+        samples / "chat.jsonl", api, "--metadata", "sandbox_fault=fail_validation", code=1
+    )
+    assert failed["status"] == "failed"
+    line = next(x for x in run("list").stdout.splitlines() if x.startswith(failed["batch_id"]))
+    assert "no rows ran" in line and "✓" not in line, line
+
+
 def test_status_names_every_model_history_knows(samples: Path, api: dict[str, str]) -> None:
     """The server's `model` names one; the input's per-model tallies name both (as the
     TUI's batch details do)."""

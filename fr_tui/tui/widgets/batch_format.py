@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 from rich.text import Text
 
+from fr_tui.core.records import NO_ROWS_RAN
 from fr_tui.core.store import BatchRecord
 from fr_tui.core.units import human_count, money, parse_money
 
@@ -100,6 +101,8 @@ def outcome_counts(record: BatchRecord, width: int = 14) -> str:
 def progress_text(record: BatchRecord, width: int = 14) -> str:
     """One format in every list: a bar and done/total while it runs, `✓ ok ✗ failed
     ? missing` once it has ended, 'unknown' when the API gave no counts."""
+    if record.no_rows_ran:
+        return NO_ROWS_RAN
     if record.request_total is None:
         return "unknown"
     if record.terminal:
