@@ -1,6 +1,7 @@
 """Comparing from the Batches list: `m` marks the highlighted batch or job as A of the
 next comparison (◆ before its name), `=` on another opens the compare screen
-(screens/compare.py) with that one as B.
+(screens/compare.py) with that one as B. Opening a comparison clears the mark: a ◆ left
+behind would read as a choice still pending, and the next comparison starts from `m`.
 
 The mark is a `ResultSetRef` (kind, id, origin), kept in the screen's `marked`, so it
 survives every reload of the list."""
@@ -75,3 +76,5 @@ def compare(screen: Any) -> None:
         screen.notify("This is the marked batch: highlight another one to compare with it.")
     else:
         screen.app.push_screen(CompareScreen(marked, ref))
+        screen.marked = None
+        screen.redraw()
