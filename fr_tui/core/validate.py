@@ -181,36 +181,6 @@ class Validator(RowChecks, FileChecks, BlockScan):
     def rows(self) -> int:
         return len(self.id_hashes) - len(self.blank_line_numbers)
 
-    # -- problems ---------------------------------------------------------------------
-
-    def _flag(
-        self,
-        line: int,
-        code: str,
-        message: str,
-        column: int | None = None,
-        other_line: int | None = None,
-        keep: bool = False,
-    ) -> None:
-        """Record a problem; ``keep`` bypasses the cap (file-level summaries)."""
-        severity = "warning" if code in WARNING_CODES else "error"
-        hint = HINTS.get(code)
-        if hint is not None:
-            hint = hint.format(max_rows=self.max_rows, max_bytes=self.max_bytes)
-        self.add_problem(Problem(line, code, message, severity, column, other_line, hint), keep)
-
-    def add_problem(self, problem: Problem, keep: bool = False) -> None:
-        """Count a problem; keep it (and stream it) while under MAX_KEPT_PROBLEMS."""
-        self.counts[problem.code] = self.counts.get(problem.code, 0) + 1
-        if problem.severity == "error":
-            self.errors_total += 1
-        else:
-            self.warnings_total += 1
-        if keep or len(self.kept) < MAX_KEPT_PROBLEMS:
-            self.kept.append(problem)
-            if self.on_problem is not None:
-                self.on_problem(problem)
-
     # -- lines --------------------------------------------------------------------------
 
     def feed(self, line_no: int, raw: bytes) -> None:

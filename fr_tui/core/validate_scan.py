@@ -14,6 +14,8 @@ from array import array
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, BinaryIO
 
+from fr_tui.core.validate_report import ProblemLog
+
 # Lines longer than this are reported and skipped rather than read into memory whole.
 # No sane request is this big.
 MAX_LINE_BYTES = 64 * 1024 * 1024
@@ -23,10 +25,9 @@ _PROGRESS_EVERY_BYTES = 2 * 1024 * 1024
 Line = bytes
 
 
-class BlockScan:
+class BlockScan(ProblemLog):
     last_byte: bytes  # (before `bytes` below, which is a count here)
     id_hashes: array[int]
-    max_bytes: int
     bytes: int
     line_over_bytes: int
     crlf_lines: int
@@ -39,16 +40,6 @@ class BlockScan:
         def rows(self) -> int: ...
 
         def feed_lines(self, lines: Iterable[Line]) -> None: ...
-
-        def _flag(
-            self,
-            line: int,
-            code: str,
-            message: str,
-            column: int | None = None,
-            other_line: int | None = None,
-            keep: bool = False,
-        ) -> None: ...
 
     def scan(
         self,
