@@ -1,12 +1,12 @@
 """Compare: two runs side by side, joined by custom_id (issue 13).
 
-Opened from the Batches list: `m` marks a batch, `=` on another opens this screen (the
-palette has it as "Compare with…"; tui/batch_marks.py). The summary is on top, then every joined row (a
-virtual list: only the rows on screen are drawn), `f` filters, `/` finds in either
-answer, `enter` shows a row in full (the input once, the two answers side by side with
-the changed words highlighted), `x` exports, `escape` goes back. Each side's results
-come from disk when they are downloaded, else are downloaded first; a side that cannot
-be had (still running, no connection) is said in one line.
+Opened from the Batches list (tui/batch_marks.py): `m` marks a batch, `=` on another
+opens this screen (the palette has it as "Compare with…"). The summary is on top, then
+every joined row (a virtual list: only the rows on screen are drawn), `f` filters, `/`
+finds in either answer, `enter` shows a row in full (the input once, the two answers
+side by side with the changed words highlighted), `x` exports, `escape` goes back. Each
+side's results come from disk when they are downloaded, else are downloaded first; a
+side that cannot be had (still running, no connection) is said in one line.
 
 The marked item is a `ResultSetRef` (kind, id, origin), so job rows can be marked the
 same way: `source_for` turns one into what opens it.
