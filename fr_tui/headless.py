@@ -19,8 +19,9 @@ from fr_tui.cli_support import load_profile as config_and_profile
 from fr_tui.cli_support import print_json as _print_json
 from fr_tui.core.config import Config, KeyError_, Profile
 from fr_tui.core.paths import get_paths
-from fr_tui.core.records import BatchRecord
+from fr_tui.core.records import NO_ROWS_RAN, BatchRecord
 from fr_tui.core.store import HistoryStore
+from fr_tui.core.units import plural
 from fr_tui.headless_compare import cmd_compare  # noqa: F401 - looked up by name by cli.main
 from fr_tui.headless_cost import (  # noqa: F401 - cmd_* are looked up by name by cli.main
     catalog_json,
@@ -129,12 +130,14 @@ def _status_json(batch: Any) -> dict[str, Any]:
     return data
 
 
-def _status_text(batch: Any) -> str:
+def _status_text(batch: Any, models: list[tuple[str, int]]) -> str:
     lines = [f"{batch.id}  {batch.status}"]
-    model = batch.raw.get("model") if isinstance(batch.raw, dict) else None
-    for label, value in (("endpoint", batch.endpoint), ("model", model)):
-        if value:
-            lines.append(f"  {label}: {value}")
+    if batch.endpoint:
+        lines.append(f"  endpoint: {batch.endpoint}")
+    if len(models) == 1:
+        lines.append(f"  model: {models[0][0]}")
+    elif models:  # as the TUI's batch details name them
+        lines.append("  models: " + ", ".join(f"{m} ({plural(rows, 'row')})" for m, rows in models))
     if batch.request_counts:
         c = batch.request_counts
         counts = f"  requests: {c.completed:,} ok, {c.failed:,} failed"
@@ -160,15 +163,21 @@ def _status_text(batch: Any) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from fr_tui.core.costlog import batch_models
     from fr_tui.core.workflow import poll_batch
 
     async def go() -> int:
         async with open_session(args, batch_id=args.batch_id) as session:
             batch, _ = await poll_batch(session.client, session.store, args.batch_id)
+            record = session.store.get(session.client.origin, batch.id)
+            models = batch_models(session.store, record) if record is not None else []
         if args.json:
-            _print_json(_status_json(batch))
+            data = _status_json(batch)
+            if models:  # beside the server's `model`, which names one
+                data["models"] = [{"model": m, "rows": rows} for m, rows in models]
+            _print_json(data)
         else:
-            print(_status_text(batch))
+            print(_status_text(batch, models))
         return EXIT_INVALID if batch.status in ("failed", "expired") else EXIT_OK
 
     return run(go)
@@ -219,6 +228,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 def _counts_text(record: BatchRecord) -> str:
     """What came back once a batch has ended (`✓ 6 ✗ 3 ? 1`: ok, failed, never answered),
     how far it got while it runs (`1,200/50,000`), as the TUI shows them."""
+    if record.no_rows_ran:
+        return NO_ROWS_RAN
     if not record.has_counts or record.request_total is None:
         return "-"
     ok, failed = record.request_completed or 0, record.request_failed or 0

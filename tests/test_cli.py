@@ -192,3 +192,33 @@ def test_json_output_writes_money_as_a_plain_number_wherever_it_sits(capsys) -> 
         "cost": ("number", "0.000087"),
         "models": [{"model": "m", "cost": ("number", "0.0000001")}],
     }
+
+
+def test_a_batch_whose_input_was_rejected_lists_no_rows_ran(
+    samples: Path, api: dict[str, str]
+) -> None:
+    """`✓ 0` beside a failed status read as if rows had come back; none ran."""
+    failed = submit(
+        samples / "chat.jsonl", api, "--metadata", "sandbox_fault=fail_validation", code=1
+    )
+    assert failed["status"] == "failed"
+    line = next(x for x in run("list").stdout.splitlines() if x.startswith(failed["batch_id"]))
+    assert "no rows ran" in line and "✓" not in line, line
+
+
+def test_status_names_every_model_history_knows(samples: Path, api: dict[str, str]) -> None:
+    """The server's `model` names one; the input's per-model tallies name both (as the
+    TUI's batch details do)."""
+    result = submit(samples / "chat.jsonl", api)
+    done = run("status", result["batch_id"], env=api)
+    assert done.returncode == 0, done.stderr
+    models = [line.strip() for line in done.stdout.splitlines() if "models:" in line]
+    assert models == [
+        "models: anthropic/claude-4.5-sonnet (6 rows), openai/gpt-4.1-nano (6 rows)"
+    ], done.stdout
+    data = json.loads(run("status", result["batch_id"], "--json", env=api).stdout)
+    assert "model" in data  # the server's field stays
+    assert data["models"] == [
+        {"model": "anthropic/claude-4.5-sonnet", "rows": 6},
+        {"model": "openai/gpt-4.1-nano", "rows": 6},
+    ]

@@ -113,7 +113,10 @@ def test_status_shows_endpoint_model_and_metadata(samples: Path, sandbox: object
     status = run("status", batch_id, env=env)
     assert status.returncode == 0, status.stderr
     assert "endpoint: /v1/chat/completions" in status.stdout
-    assert "model: openai/gpt-4.1-nano" in status.stdout
+    # every model of the file, as the TUI's details name them (the server's `model` is one)
+    assert "models: anthropic/claude-4.5-sonnet (6 rows), openai/gpt-4.1-nano (6 rows)" in (
+        status.stdout
+    )
     assert "team=evals" in status.stdout
 
 

@@ -529,9 +529,9 @@ def test_cli_split_then_every_part_validates(tmp_path: Path) -> None:
 def test_overlong_line_is_reported_and_skipped_unread(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import fr_tui.core.validate as validate_module
+    import fr_tui.core.validate_scan as validate_scan
 
-    monkeypatch.setattr(validate_module, "MAX_LINE_BYTES", 4096)
+    monkeypatch.setattr(validate_scan, "MAX_LINE_BYTES", 4096)
     huge = with_body("big", messages=[{"role": "user", "content": "q" * 50_000}])
     data = encode([chat("a"), huge, chat("b")])
     path = tmp_path / "b.jsonl"

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from fr_tui.core.records import BatchRecord
 from fr_tui.core.store import HistoryStore
 
 if TYPE_CHECKING:
@@ -193,6 +194,16 @@ def batch_costs(
                 row = _row(r)
                 out.setdefault((row.origin, row.batch_id), []).append(row)
     return out
+
+
+def batch_models(store: HistoryStore, record: BatchRecord) -> list[tuple[str, int]]:
+    """Every model of the batch with its rows, most rows first: from its per-model rows in
+    history (its estimate, or its read results), else the one the server's `model` names."""
+    rows = batch_costs(store, [record.key]).get(record.key, [])
+    if rows:
+        return sorted(((r.model, r.rows) for r in rows), key=lambda m: (-m[1], m[0]))
+    model = record.raw.get("model") if isinstance(record.raw, dict) else None
+    return [(str(model), record.request_total or 0)] if model else []
 
 
 def _weighted_median(pairs: list[tuple[int, int]]) -> int | None:

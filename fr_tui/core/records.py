@@ -15,6 +15,10 @@ from fr_tui.core.models import TIMESTAMP_FIELDS, Batch, is_terminal
 if TYPE_CHECKING:
     from fr_tui.core.paths import Paths
 
+# What a list shows in place of the counts of a batch no row of which ran (`✓ 0` beside
+# "failed" reads as if rows had come back).
+NO_ROWS_RAN = "no rows ran"
+
 
 @dataclass
 class BatchRecord:
@@ -74,6 +78,15 @@ class BatchRecord:
     @property
     def has_counts(self) -> bool:
         return self.request_total is not None
+
+    @property
+    def no_rows_ran(self) -> bool:
+        """It ended with no row answered because the batch as a whole failed (its input
+        was rejected) or had no rows: its counts of 0 say nothing about its rows."""
+        answered = self.request_completed or self.request_failed
+        return (
+            self.terminal and not answered and (self.status == "failed" or not self.request_total)
+        )
 
     @property
     def label(self) -> str:

@@ -38,7 +38,7 @@ import os
 import threading
 from array import array
 from collections.abc import Callable, Iterable
-from typing import Any, BinaryIO, Protocol
+from typing import Any, Protocol
 
 import msgspec
 
@@ -65,13 +65,9 @@ from fr_tui.core.validate_rows import (
     RowChecks,
     _describe,
 )
+from fr_tui.core.validate_scan import BlockScan
 from fr_tui.core.validate_shapes import NO_MAX_TOKENS, ROW_DECODERS
 
-# Lines longer than this are reported and skipped rather than read into memory whole,
-# so a corrupt file (one 5 GB "line") cannot exhaust memory. No sane request is this big.
-MAX_LINE_BYTES = 64 * 1024 * 1024
-BLOCK_BYTES = 256 * 1024  # under malloc's mmap threshold, and in cache
-_PROGRESS_EVERY_BYTES = 2 * 1024 * 1024
 _decode_json = msgspec.json.decode
 # model_stats[model] = [provider the fast path accepts (None until one is seen),
 #                       rows and tokens, max_tokens, max_tokens shown, tokens shown],
@@ -132,7 +128,7 @@ class _SlowPath(Exception):
     """Raised inside the fast path to hand a row to the full checks."""
 
 
-class Validator(RowChecks, FileChecks):
+class Validator(RowChecks, FileChecks, BlockScan):
     """Incremental validator: ``feed`` every line in order (or ``feed_lines`` blocks of
     them), then ``finish``. ``reread(lines)`` may return the raw bytes of the given
     1-based lines; it confirms duplicate custom_ids on the ids themselves."""
@@ -185,36 +181,6 @@ class Validator(RowChecks, FileChecks):
     def rows(self) -> int:
         return len(self.id_hashes) - len(self.blank_line_numbers)
 
-    # -- problems ---------------------------------------------------------------------
-
-    def _flag(
-        self,
-        line: int,
-        code: str,
-        message: str,
-        column: int | None = None,
-        other_line: int | None = None,
-        keep: bool = False,
-    ) -> None:
-        """Record a problem; ``keep`` bypasses the cap (file-level summaries)."""
-        severity = "warning" if code in WARNING_CODES else "error"
-        hint = HINTS.get(code)
-        if hint is not None:
-            hint = hint.format(max_rows=self.max_rows, max_bytes=self.max_bytes)
-        self.add_problem(Problem(line, code, message, severity, column, other_line, hint), keep)
-
-    def add_problem(self, problem: Problem, keep: bool = False) -> None:
-        """Count a problem; keep it (and stream it) while under MAX_KEPT_PROBLEMS."""
-        self.counts[problem.code] = self.counts.get(problem.code, 0) + 1
-        if problem.severity == "error":
-            self.errors_total += 1
-        else:
-            self.warnings_total += 1
-        if keep or len(self.kept) < MAX_KEPT_PROBLEMS:
-            self.kept.append(problem)
-            if self.on_problem is not None:
-                self.on_problem(problem)
-
     # -- lines --------------------------------------------------------------------------
 
     def feed(self, line_no: int, raw: bytes) -> None:
@@ -229,11 +195,6 @@ class Validator(RowChecks, FileChecks):
         if raw.endswith(b"\r\n"):
             self._crlf(line_no)
         self.feed_lines([raw[:-1] if raw.endswith(b"\n") else raw])
-
-    def _crlf(self, line_no: int) -> None:
-        self.crlf_lines += 1
-        if not self.first_crlf_line:
-            self.first_crlf_line = line_no
 
     def feed_lines(self, lines: Iterable[bytes]) -> None:
         """Check whole lines in order, each without its b"\\n" (a b"\\r" may remain).
@@ -387,112 +348,6 @@ class Validator(RowChecks, FileChecks):
             self.ids_rising = False
         self.last_id = custom_id
 
-    def feed_too_long(self, size: int, ended: bool) -> None:
-        """Account for a line longer than MAX_LINE_BYTES that was skipped unread (its
-        bytes are counted by the caller)."""
-        line_no = len(self.id_hashes) + 1
-        self.id_hashes.append(0)
-        self.too_long_lines += 1
-        self.last_byte = b"\n" if ended else b"x"
-        self._flag(
-            line_no,
-            "line_too_long",
-            f"This line is {size:,} bytes long; fr-tui does not read lines over "
-            f"{MAX_LINE_BYTES // (1024 * 1024)} MiB, and no single request should be this big.",
-        )
-
-    # -- a whole file -------------------------------------------------------------------
-
-    def scan(
-        self,
-        handle: BinaryIO,
-        *,
-        on_block: Callable[[list[bytes], int, int], None] | None = None,
-        on_progress: Callable[[int, int], None] | None = None,
-        cancel: threading.Event | None = None,
-    ) -> bool:
-        """Validate everything ``handle`` yields, in blocks. ``on_block(lines, first, start)``
-        sees each block of whole lines (without b"\\n") after it was checked: ``first`` is
-        the 1-based number of its first line, ``start`` the offset of its first byte in
-        what ``handle`` yields. ``on_progress(bytes_done, rows)`` is called
-        about every 2 MiB. Returns False when ``cancel`` stopped the scan."""
-        read = handle.read
-        carry = b""  # the start of a line that goes on in the next block
-        next_report = _PROGRESS_EVERY_BYTES
-        while True:
-            block = read(BLOCK_BYTES)
-            if not block:
-                break
-            lines = block.split(b"\n")
-            rest = lines.pop()
-            if lines:
-                size = len(block) - len(rest)
-                has_cr = b"\r" in block
-                if carry:  # join just the line that straddles the two blocks
-                    lines[0] = carry + lines[0]
-                    size += len(carry)
-                    has_cr = has_cr or carry.endswith(b"\r")
-                start = self.bytes
-                carry = rest
-                first = len(self.id_hashes) + 1
-                if has_cr:
-                    for number, raw in enumerate(lines, first):
-                        if raw.endswith(b"\r"):
-                            self._crlf(number)
-                if self.bytes + size > self.max_bytes and not self.line_over_bytes:
-                    self._find_line_over_bytes(lines, first)
-                self.bytes += size
-                if size > MAX_LINE_BYTES:
-                    self._feed_with_long_lines(lines)
-                else:
-                    self.feed_lines(lines)
-                if on_block is not None:
-                    on_block(lines, first, start)
-            else:
-                carry += rest
-            if len(carry) > MAX_LINE_BYTES:
-                size, ended = _skip_rest_of_line(handle, len(carry))
-                if self.bytes + size > self.max_bytes and not self.line_over_bytes:
-                    self.line_over_bytes = len(self.id_hashes) + 1
-                self.bytes += size
-                self.feed_too_long(size, ended)
-                carry = b""
-            if self.bytes >= next_report:
-                next_report = self.bytes + _PROGRESS_EVERY_BYTES
-                if cancel is not None and cancel.is_set():
-                    return False
-                if on_progress is not None:
-                    on_progress(self.bytes, self.rows)
-        if carry:  # a last line without a final newline
-            self.last_byte = carry[-1:]
-            first = len(self.id_hashes) + 1
-            if self.bytes + len(carry) > self.max_bytes and not self.line_over_bytes:
-                self.line_over_bytes = first
-            start = self.bytes
-            self.bytes += len(carry)
-            self.feed_lines([carry])
-            if on_block is not None:
-                on_block([carry], first, start)
-        return True
-
-    def _feed_with_long_lines(self, lines: list[bytes]) -> None:
-        """``feed_lines``, but lines over MAX_LINE_BYTES are reported, not parsed."""
-        start = 0
-        for index, raw in enumerate(lines):
-            if len(raw) >= MAX_LINE_BYTES:
-                self.feed_lines(lines[start:index])
-                self.feed_too_long(len(raw) + 1, True)
-                start = index + 1
-        self.feed_lines(lines[start:])
-
-    def _find_line_over_bytes(self, lines: list[bytes], first: int) -> None:
-        done = self.bytes
-        for number, raw in enumerate(lines, first):
-            done += len(raw) + 1
-            if done > self.max_bytes:
-                self.line_over_bytes = number
-                return
-
     # -- end of file ------------------------------------------------------------------
 
     def finish(self, *, complete: bool = True) -> Report:
@@ -588,22 +443,6 @@ def validate_path(
     return validator.finish()
 
 
-def _skip_rest_of_line(handle: BinaryIO, already: int) -> tuple[int, bool]:
-    """Read past the rest of an overlong line; return its full size and whether it ended
-    (the bytes after its newline are lost to the caller's block: the handle is left just
-    after the newline)."""
-    size = already
-    while True:
-        chunk = handle.read(BLOCK_BYTES)
-        if not chunk:
-            return size, False
-        cut = chunk.find(b"\n")
-        if cut >= 0:
-            handle.seek(cut + 1 - len(chunk), os.SEEK_CUR)
-            return size + cut + 1, True
-        size += len(chunk)
-
-
 def validate_bytes(
     data: bytes, limits: Limits | None = None, *, observer: RowObserver | None = None
 ) -> Report:
@@ -626,7 +465,6 @@ __all__ = [
     "KNOWN_PROVIDERS",
     "KNOWN_ROLES",
     "MAX_KEPT_PROBLEMS",
-    "MAX_LINE_BYTES",
     "SUPPORTED_URLS",
     "TOP_LEVEL_KEYS",
     "WARNING_CODES",

@@ -12,16 +12,16 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from fr_tui.core.validate_report import ProblemLog
+
 BOM = b"\xef\xbb\xbf"
 
 
-class FileChecks:
+class FileChecks(ProblemLog):
     last_byte: bytes  # (before `bytes` below, which is a count here)
     id_hashes: array[int]
     ids_rising: bool
     reread: Callable[[set[int]], dict[int, bytes]] | None
-    max_rows: int
-    max_bytes: int
     bytes: int
     line_over_bytes: int
     crlf_lines: int
@@ -35,16 +35,6 @@ class FileChecks:
 
         @property
         def lines(self) -> int: ...
-
-        def _flag(
-            self,
-            line: int,
-            code: str,
-            message: str,
-            column: int | None = None,
-            other_line: int | None = None,
-            keep: bool = False,
-        ) -> None: ...
 
     def _duplicates(self) -> None:
         """Report each custom_id used again, at its later lines, naming the first one."""

@@ -4,6 +4,7 @@ validate_rows.py) builds on this module; nothing here imports them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,6 +92,48 @@ class Problem:
         if self.hint is not None:
             out["hint"] = self.hint
         return out
+
+
+class ProblemLog:
+    """Problems as a validator finds them: counted by code and severity, the first
+    MAX_KEPT_PROBLEMS kept and streamed to ``on_problem``. The base of the checks mixed
+    into ``Validator`` (core/validate.py), which sets the state declared here."""
+
+    max_rows: int
+    max_bytes: int
+    on_problem: Callable[[Problem], None] | None
+    kept: list[Problem]
+    counts: dict[str, int]
+    errors_total: int
+    warnings_total: int
+
+    def _flag(
+        self,
+        line: int,
+        code: str,
+        message: str,
+        column: int | None = None,
+        other_line: int | None = None,
+        keep: bool = False,
+    ) -> None:
+        """Record a problem; ``keep`` bypasses the cap (file-level summaries)."""
+        severity = "warning" if code in WARNING_CODES else "error"
+        hint = HINTS.get(code)
+        if hint is not None:
+            hint = hint.format(max_rows=self.max_rows, max_bytes=self.max_bytes)
+        self.add_problem(Problem(line, code, message, severity, column, other_line, hint), keep)
+
+    def add_problem(self, problem: Problem, keep: bool = False) -> None:
+        """Count a problem; keep it (and stream it) while under MAX_KEPT_PROBLEMS."""
+        self.counts[problem.code] = self.counts.get(problem.code, 0) + 1
+        if problem.severity == "error":
+            self.errors_total += 1
+        else:
+            self.warnings_total += 1
+        if keep or len(self.kept) < MAX_KEPT_PROBLEMS:
+            self.kept.append(problem)
+            if self.on_problem is not None:
+                self.on_problem(problem)
 
 
 @dataclass

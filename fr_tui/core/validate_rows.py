@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from fr_tui.core.validate_file import BOM
+from fr_tui.core.validate_report import ProblemLog
 
 CHAT_URL = "/v1/chat/completions"
 EMBEDDINGS_URL = "/v1/embeddings"
@@ -98,7 +99,7 @@ def explain_parse_error(
     return _JSON_REASONS.get(reason, reason), column + 1
 
 
-class RowChecks:
+class RowChecks(ProblemLog):
     """The full checks of one request row, mixed into ``Validator``, which owns the state
     declared here and records problems through ``_flag``."""
 
@@ -112,16 +113,6 @@ class RowChecks:
     model_stats: dict[str, list[Any]]
 
     if TYPE_CHECKING:
-
-        def _flag(
-            self,
-            line: int,
-            code: str,
-            message: str,
-            column: int | None = None,
-            other_line: int | None = None,
-            keep: bool = False,
-        ) -> None: ...
 
         def _note_id(self, custom_id: str) -> None: ...
 

@@ -1,34 +1,28 @@
 """FrTuiApp: the shell. Config and profile, the one shared API client, the sandbox server
 when asked for, the two modes (Files, Batches), global keys, and clean exits.
 
-Screens do the work; the App only holds what every screen shares.
+Screens do the work; the App only holds what every screen shares. What keeps it safe to
+run under them (failed workers, notifications, signals, a lost terminal) is AppPlumbing
+(tui/app_plumbing.py).
 """
 
 from __future__ import annotations
 
-import asyncio
-import copy
 import os
-import signal
-import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual.actions import ActionParseResult
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
-from textual.dom import DOMNode
-from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.worker import Worker, WorkerState
 
-from fr_tui.cli_errors import EXIT_HANGUP, exit_for_signal
 from fr_tui.core.config import SANDBOX, SANDBOX_API_KEY, Config, KeyError_, Profile, save_config
 from fr_tui.core.paths import Paths
 from fr_tui.core.units import plural
+from fr_tui.tui.app_plumbing import AppPlumbing
 from fr_tui.tui.commands import FrCommands
 
 if TYPE_CHECKING:
@@ -40,10 +34,6 @@ if TYPE_CHECKING:
     from fr_tui.sandbox.server import SandboxServer
     from fr_tui.tui.job_driver import JobsDriver
     from fr_tui.tui.poller import BatchPoller
-
-# How often the app checks that its terminal is still there (dolphie #101: a closed
-# PuTTY left the process spinning). SIGHUP normally arrives first; this is the backstop.
-TTY_CHECK_SECONDS = 3.0
 
 
 def _files_screen() -> Screen[Any]:
@@ -58,7 +48,7 @@ def _batches_screen() -> Screen[Any]:
     return BatchesScreen()
 
 
-class FrTuiApp(App[int]):
+class FrTuiApp(AppPlumbing):
     """fr-tui. `run_tui()` in run.py builds and runs it; tests build it directly."""
 
     TITLE = "fr-tui"
@@ -318,8 +308,7 @@ class FrTuiApp(App[int]):
 
     def on_mount(self) -> None:
         if self._install_signals:
-            self._install_signal_handlers()
-            self.set_interval(TTY_CHECK_SECONDS, self._check_terminal, name="tty-check")
+            self.exit_with_the_terminal()
         for warning in self.config.warnings:
             self.notify(warning, severity="warning", timeout=8)
         if self.needs_welcome:
@@ -383,27 +372,6 @@ class FrTuiApp(App[int]):
                 self.notify(line[0].upper() + line[1:], title="Interrupted submit", timeout=15)
         if outcomes:
             self.broadcast(BatchesChanged([o.batch.id for o in outcomes if o.batch]))
-
-    def _install_signal_handlers(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGHUP, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, self._exit_on_signal, sig)
-            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
-                pass
-
-    def _exit_on_signal(self, sig: int) -> None:
-        code = exit_for_signal(sig)  # SIGHUP 129, SIGTERM 143
-        self.exit(code, return_code=code)
-
-    def _check_terminal(self) -> None:
-        stream = sys.__stdin__
-        try:
-            alive = stream is not None and stream.isatty()
-        except (ValueError, OSError):
-            alive = False
-        if not alive:
-            self.exit(EXIT_HANGUP, return_code=EXIT_HANGUP)
 
     async def on_unmount(self) -> None:
         if self._poller is not None:
@@ -493,62 +461,6 @@ class FrTuiApp(App[int]):
             if callable(opener):
                 opener(path, line=line, validate=True)
                 return
-
-    def _fatal_error(self) -> None:
-        # Textual's crash report shows every frame's local variables, and a request's
-        # headers (with the API key) may be among them: the key is never printed, so
-        # the report here leaves locals out.
-        from rich.segment import Segments
-        from rich.traceback import Traceback
-
-        self.bell()
-        traceback = Traceback(show_locals=False, width=None)
-        self._exit_renderables.append(
-            Segments(self.console.render(traceback, self.console.options))
-        )
-        self._close_messages_no_wait()
-
-    def notify(self, message: str, *, title: str = "", markup: bool = True, **kwargs: Any) -> None:
-        # Messages here carry server errors, file names and file content: text such as
-        # "[/v1/batches]" must show as it is, not be read as (broken) Textual markup.
-        super().notify(message, title=title, markup=False, **kwargs)
-
-    async def run_action(
-        self,
-        action: str | ActionParseResult,
-        default_namespace: DOMNode | None = None,
-        namespaces: Mapping[str, DOMNode] | None = None,
-    ) -> bool:
-        """A key that is dimmed because it does not apply now says why when pressed
-        (Textual would drop it silently); the screen's why_not has the words."""
-        target, name, params = self._parse_action(
-            action, self if default_namespace is None else default_namespace, namespaces
-        )
-        why_not = getattr(target, "why_not", None)
-        dimmed = callable(why_not) and target.check_action(name, params) is None
-        if dimmed and (reason := why_not(name)):
-            self.notify(reason, timeout=4)
-            return True
-        return await super().run_action(action, default_namespace, namespaces)
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """One place for every worker that fails (they all run with exit_on_error=False):
-        the user gets one clear line and the app keeps running; the log has the detail."""
-        error = event.worker.error
-        if event.state != WorkerState.ERROR or error is None:
-            return
-        import logging
-
-        logging.getLogger("fr_tui.tui").error("worker %s failed", event.worker.name, exc_info=error)
-        message = getattr(error, "message", None) or f"{type(error).__name__}: {error}"
-        self.notify(str(message), title="Something went wrong", severity="error", timeout=10)
-
-    def broadcast(self, message: Message) -> None:
-        """Give an app-wide message to every installed screen of every mode."""
-        for stack in self._screen_stacks.values():
-            for screen in stack:
-                if screen.is_attached:
-                    screen.post_message(copy.copy(message))
 
     # ------------------------------------------------------------------ actions
 

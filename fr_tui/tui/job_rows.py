@@ -77,9 +77,10 @@ class JobRows:
         records: Iterable[tuple[str, BatchRecord]],
         mode: str,
         needle: str,
-    ) -> list[tuple[str, Job | BatchRecord, bool]]:
-        """(row key, job or batch, is a job's batch) in list order: newest first, a job's
-        batches (all its attempts, oldest first) right under it when it is expanded."""
+    ) -> list[tuple[str, Job | BatchRecord, str]]:
+        """(row key, job or batch, branch) in list order: newest first, a job's batches
+        (all its attempts, oldest first) right under it when it is expanded, each with the
+        tree glyph it hangs from (├, └ for the last; "" for a row of its own)."""
         top: list[tuple[float, str, Job | BatchRecord]] = []
         children: dict[str, list[tuple[str, BatchRecord]]] = {}
         for key, record in records:
@@ -92,12 +93,13 @@ class JobRows:
             if self.matches(job, mode, needle):
                 top.append((job.created_at, job_key(job.id), job))
         top.sort(key=lambda item: -item[0])  # stable: history's order among equals
-        rows: list[tuple[str, Job | BatchRecord, bool]] = []
+        rows: list[tuple[str, Job | BatchRecord, str]] = []
         for _, key, item in top:
-            rows.append((key, item, False))
+            rows.append((key, item, ""))
             if isinstance(item, Job) and item.id in self.expanded:
                 mine = sorted(children.get(item.id, []), key=lambda kr: kr[1].submitted_at)
-                rows.extend((k, r, True) for k, r in mine)
+                rows.extend((k, r, "├") for k, r in mine[:-1])
+                rows.extend((k, r, "└") for k, r in mine[-1:])
         return rows
 
     def toggle(self, job_id: str) -> bool:

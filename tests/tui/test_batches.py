@@ -152,6 +152,8 @@ async def test_failed_validation_shows_errors_with_lines_in_details(samples: Pat
         )
         await wait_for(pilot, lambda: "failed" in status_cell(screen, batch_id))
         assert any(n.severity == "error" and "failed" in n.message for n in app._notifications)
+        # its input was rejected: not `✓ 0`, which reads as if rows had come back
+        assert str(screen.table.get_cell(batch_id, "progress")) == "no rows ran"
         screen.select_batch(batch_id)
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, BatchDetailsScreen))

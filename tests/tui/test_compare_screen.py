@@ -120,10 +120,14 @@ async def test_mark_then_equals_opens_the_comparison(tmp_path: Path) -> None:
         await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen))
         await pilot.press("escape")
         await wait_for(pilot, lambda: on_list(app))
-        assert "◆ chat.jsonl" in screen_text(app)  # the mark stays for the next compare
+        # the comparison was opened: the mark is gone, the next one starts from m again
+        assert batches.marked is None and "◆" not in screen_text(app)
         # two runs of the same file: the title tells them apart by their ids' ends
         again = await finished(app, SAMPLES / "chat.jsonl", allow_duplicate=True)
         await wait_for(pilot, lambda: again in batches.table.order)
+        batches.select_batch(first)
+        await pilot.press("m")
+        await wait_for(pilot, lambda: "◆ chat.jsonl" in screen_text(app))
         batches.select_batch(again)
         await pilot.press("equals_sign")
         screen = await compare_loaded(app, pilot)

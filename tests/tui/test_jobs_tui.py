@@ -92,7 +92,9 @@ async def test_a_job_runs_in_the_app_as_one_row_that_expands_to_its_batches(
         made = JobStore(app.store).batch_ids(job.id)
         assert len(made) == 4  # 3 parts, and one more round for the flaky rows
         assert screen.table.order == [key, *made]
-        assert cell(screen, made[0], "name").startswith("  └ part 1")
+        # drawn as a tree: every batch but the last on a branch that goes on
+        assert cell(screen, made[0], "name").startswith("  ├ part 1")
+        assert [cell(screen, b, "name")[:3] for b in made] == ["  ├", "  ├", "  ├", "  └"]
         assert cell(screen, key, "name").startswith("▾")
         await pilot.press("space")
         assert screen.table.order == [key]

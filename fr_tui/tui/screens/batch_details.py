@@ -20,6 +20,7 @@ from textual.screen import Screen
 from textual.widgets import OptionList, ProgressBar, Static
 from textual.widgets.option_list import Option
 
+from fr_tui.core.costlog import batch_models
 from fr_tui.core.models import TIMESTAMP_FIELDS
 from fr_tui.core.store import BatchRecord
 from fr_tui.core.units import plain_number, plural
@@ -199,7 +200,7 @@ class BatchDetailsScreen(Screen[None]):
         head = self.query_one("#details-head", Static)
         role = status_role(record)
         word = record.status.replace("_", " ")
-        models = self._models(record)
+        models = batch_models(self.app.store, record)
         lines = [
             f"{status_glyph(record)} {escape(word)}  {escape(record.label)}",
             f"id {escape(record.id)} · {escape(endpoint_text(record))}"
@@ -220,18 +221,6 @@ class BatchDetailsScreen(Screen[None]):
         head.update("\n".join(lines))
         for name in ("success", "warning", "error"):
             head.set_class(role == name, f"-{name}")
-
-    def _models(self, record: BatchRecord) -> list[tuple[str, int]]:
-        """Every model of the batch with its rows (its estimate or its read results say;
-        the server's `model` names one only), most rows first."""
-        from fr_tui.core.costlog import batch_costs
-
-        key = (record.origin, record.id)
-        rows = batch_costs(self.app.store, [key]).get(key, [])
-        if rows:
-            return sorted(((r.model, r.rows) for r in rows), key=lambda m: (-m[1], m[0]))
-        model = record.raw.get("model") if isinstance(record.raw, dict) else None
-        return [(str(model), record.request_total or 0)] if model else []
 
     def _render_progress(self, record: BatchRecord) -> None:
         bar = self.query_one("#details-progress", ProgressBar)

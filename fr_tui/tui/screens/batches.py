@@ -12,7 +12,6 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -21,12 +20,11 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Input, Static
 
 from fr_tui.core.intents import Intent, IntentLog
-from fr_tui.core.jobs_store import Job, part_label
 from fr_tui.core.models import Batch
 from fr_tui.core.result_sets import ResultSetRef
 from fr_tui.core.store import BatchRecord
 from fr_tui.core.units import plural
-from fr_tui.tui import batch_actions, job_rows, server_batches
+from fr_tui.tui import batch_actions, batch_marks, job_rows, server_batches
 from fr_tui.tui.job_driver import job_note
 from fr_tui.tui.messages import BatchesChanged, BatchFinished, JobsChanged, PollStatus
 from fr_tui.tui.widgets.app_footer import AppFooter
@@ -34,6 +32,7 @@ from fr_tui.tui.widgets.app_header import AppHeader
 from fr_tui.tui.widgets.batch_format import (
     Column,
     ago,
+    batch_cells,
     column_width,
     columns_for,
     cost_text,
@@ -41,11 +40,10 @@ from fr_tui.tui.widgets.batch_format import (
     endpoint_text,
     filters_for,
     matches_filter,
-    progress_text,
     rows_missing,
     status_role,
-    status_text,
     timing_text,
+    unknown_cells,
 )
 from fr_tui.tui.widgets.cost_lines import SpendLine
 from fr_tui.tui.widgets.job_format import job_cells
@@ -189,67 +187,31 @@ class BatchesScreen(Screen[None]):
             out.append(record)
         return out
 
-    def cells_for(self, record: BatchRecord, now: float, child: bool = False) -> tuple[Any, ...]:
-        values: dict[str, Any] = {
-            "status": status_text(record, self._colours),
-            # Text, not str: the table would read "[...]" in a name or id as markup.
-            "name": (Text("◆ ", style="bold") if self.marked == self._ref(record) else Text())
-            + Text(f"  └ {part_label(record.label)}" if child else record.label),
-            "progress": progress_text(record, column_width(self._columns, "progress")),
-            "created": ago(record.created_at, now),
-            "time": timing_text(record, now),
-            "id": Text(record.id),
-            "cost": cost_text(record),
-            "endpoint": endpoint_text(record),
-            "profile": Text(record.profile or "-"),
-        }
-        if record.poll_error and not record.terminal:
-            values["status"] = Text("⚠ ", style=self._colours.get("warning", "")) + values["status"]
-        return tuple(values[c.key] for c in self._columns)
-
-    def _unknown_cells(self, entry: Intent, now: float) -> tuple[Any, ...]:
-        label = entry.label
-        values: dict[str, Any] = {
-            "status": Text("? unknown", style=self._colours.get("warning", "")),
-            "name": Text(label),
-            "progress": "unknown",
-            "created": ago(entry.created_at, now),
-            "time": "-",
-            "id": f"(file {entry.input_file_id or '-'})",
-            "cost": "-",
-            "endpoint": (entry.endpoint or "-").removeprefix("/v1/"),
-            "profile": Text(entry.profile or "-"),
-        }
-        return tuple(values[c.key] for c in self._columns)
-
     def apply(self, records: list[BatchRecord]) -> None:
         """Bring the table in line with `records` (history order, newest first)."""
         now = self.clock()
+        columns = self._columns
         self.records = dict(zip(batch_row_keys(records), records, strict=True))
         keys = {id(r): k for k, r in self.records.items()}
         rows: dict[str, tuple[Any, ...]] = {}
         if self.filter_mode in ("all", "failed") and not self.find_text:
             for entry in self.unknown:
-                rows[f"{UNKNOWN_PREFIX}{entry.token}"] = self._unknown_cells(entry, now)
+                values = unknown_cells(entry, now, self._colours)
+                rows[f"{UNKNOWN_PREFIX}{entry.token}"] = tuple(values[c.key] for c in columns)
         visible = [(keys[id(r)], r) for r in self._visible(records)]
         driver = getattr(self.app, "jobs_driver", None)
-        for key, item, child in self.job_rows.arrange(visible, self.filter_mode, self.find_text):
+        width = column_width(columns, "progress")
+        for key, item, branch in self.job_rows.arrange(visible, self.filter_mode, self.find_text):
             if isinstance(item, BatchRecord):
-                rows[key] = self.cells_for(item, now, child=child)
-                continue
-            progress = self.job_rows.progress[item.id]
-            expanded = item.id in self.job_rows.expanded
-            values = job_cells(
-                progress,
-                expanded,
-                self._colours,
-                now,
-                job_note(driver, item),
-                column_width(self._columns, "progress"),
-            )
-            if self.marked == self._job_ref(item):
-                values["name"] = Text("◆ ", style="bold") + values["name"]
-            rows[key] = tuple(values[c.key] for c in self._columns)
+                values = batch_cells(item, now, self._colours, width, branch)
+            else:
+                progress = self.job_rows.progress[item.id]
+                expanded = item.id in self.job_rows.expanded
+                note = job_note(driver, item)
+                values = job_cells(progress, expanded, self._colours, now, note, width)
+            if self.marked == batch_marks.ref_of(item):
+                values["name"] = batch_marks.marked_name(values["name"])
+            rows[key] = tuple(values[c.key] for c in columns)
         order = list(rows)
         with self.app.batch_update():
             self.table.show(rows, order)
@@ -257,10 +219,15 @@ class BatchesScreen(Screen[None]):
         self.query_one("#batches-empty").set_class(empty, "-shown")
         self._update_hint()
 
+    def redraw(self) -> None:
+        """Apply the records already read again (a filter, find, mark or expansion changed)."""
+        self.apply(list(self.records.values()))
+        self.refresh_bindings()
+
     def _set_columns(self, columns: tuple[Column, ...]) -> None:
         keep = self.highlighted_key()
         if self.table.set_columns(columns) and (self.records or self.unknown):
-            self.apply(list(self.records.values()))
+            self.redraw()
             if keep:
                 self.select_batch(keep)
 
@@ -364,13 +331,7 @@ class BatchesScreen(Screen[None]):
                     bits.insert(0, f"{', '.join(problems)}: R retries them")
                     warn = True
                 text = " · ".join(bits)
-        marked = self._marked_record()
-        if marked is not None and text:
-            same = self._highlighted_ref()[0] == self.marked
-            text = (
-                f"◆ marked{'' if same else f': {marked.label}, = compares it with this'} · {text}"
-            )
-        hint.update(text)
+        hint.update(batch_marks.hint(self, text))
         hint.set_class(warn, "-warning")
 
     @on(DataTable.RowHighlighted, "#batches-table")
@@ -398,34 +359,6 @@ class BatchesScreen(Screen[None]):
             self.reload()
         if batch_id in self.table.order:
             self.table.move_cursor(row=self.table.order.index(batch_id))
-
-    @staticmethod
-    def _ref(record: BatchRecord) -> ResultSetRef:
-        return ResultSetRef("batch", record.id, record.origin)
-
-    @staticmethod
-    def _job_ref(job: Job) -> ResultSetRef:
-        return ResultSetRef("job", job.id, job.origin)
-
-    def _highlighted_ref(self) -> tuple[ResultSetRef | None, str]:
-        """The highlighted batch or job as one side of a comparison, and its label."""
-        job = self.job_rows.job_of(self.highlighted_key())
-        if job is not None:
-            return self._job_ref(job), job.label
-        record = self.highlighted()
-        return (self._ref(record), record.label) if record else (None, "")
-
-    def _marked_record(self) -> BatchRecord | Job | None:
-        items: list[BatchRecord | Job] = [*self.records.values(), *self.job_rows.jobs.values()]
-        return next(
-            (
-                item
-                for item in items
-                if (self._ref(item) if isinstance(item, BatchRecord) else self._job_ref(item))
-                == self.marked
-            ),
-            None,
-        )
 
     def _unknown_entry(self) -> Intent | None:
         key = self.highlighted_key()
@@ -481,7 +414,7 @@ class BatchesScreen(Screen[None]):
         job = self._highlighted_job()
         if job is not None:
             self.job_rows.toggle(job.id)
-            self.apply(list(self.records.values()))
+            self.redraw()
 
     def action_details(self) -> None:
         if (job := self._highlighted_job()) is not None:
@@ -545,24 +478,16 @@ class BatchesScreen(Screen[None]):
             batch_actions.copy_id(self, record)
 
     def action_mark(self) -> None:
-        from fr_tui.tui.screens.compare import mark
-
-        ref, label = self._highlighted_ref()
-        mark(self, ref, label)
-        self.apply(list(self.records.values()))
-        self._update_hint()
-        self.refresh_bindings()
+        batch_marks.mark(self)
 
     def action_compare(self) -> None:
-        from fr_tui.tui.screens.compare import compare_with
-
-        compare_with(self, self._highlighted_ref()[0])
+        batch_marks.compare(self)
 
     def action_cycle_filter(self) -> None:
         filters = filters_for(list(self.records.values()))
         at = filters.index(self.filter_mode) if self.filter_mode in filters else -1
         self.filter_mode = filters[(at + 1) % len(filters)]
-        self.apply(list(self.records.values()))
+        self.redraw()
         self._update_indicator()
         self.notify(f"Showing: {self.filter_mode}", timeout=2)
 
@@ -574,7 +499,7 @@ class BatchesScreen(Screen[None]):
     @on(Input.Changed, "#batches-find")
     def _on_find_changed(self, event: Input.Changed) -> None:
         self.find_text = event.value.strip()
-        self.apply(list(self.records.values()))
+        self.redraw()
         self._update_indicator()
 
     @on(Input.Submitted, "#batches-find")

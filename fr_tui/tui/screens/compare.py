@@ -1,12 +1,12 @@
 """Compare: two runs side by side, joined by custom_id (issue 13).
 
-Opened from the Batches list: `m` marks a batch, `=` on another opens this screen (the
-palette has it as "Compare with…"). The summary is on top, then every joined row (a
-virtual list: only the rows on screen are drawn), `f` filters, `/` finds in either
-answer, `enter` shows a row in full (the input once, the two answers side by side with
-the changed words highlighted), `x` exports, `escape` goes back. Each side's results
-come from disk when they are downloaded, else are downloaded first; a side that cannot
-be had (still running, no connection) is said in one line.
+Opened from the Batches list (tui/batch_marks.py): `m` marks a batch, `=` on another
+opens this screen (the palette has it as "Compare with…"). The summary is on top, then
+every joined row (a virtual list: only the rows on screen are drawn), `f` filters, `/`
+finds in either answer, `enter` shows a row in full (the input once, the two answers
+side by side with the changed words highlighted), `x` exports, `escape` goes back. Each
+side's results come from disk when they are downloaded, else are downloaded first; a
+side that cannot be had (still running, no connection) is said in one line.
 
 The marked item is a `ResultSetRef` (kind, id, origin), so job rows can be marked the
 same way: `source_for` turns one into what opens it.
@@ -435,33 +435,4 @@ class CompareScreen(FindInView, Screen[None]):
         self._refresh_status()
 
 
-# -- marking in the Batches list -------------------------------------------------------
-
-
-def mark(screen: Any, ref: ResultSetRef | None, label: str) -> None:
-    """`m`: mark (or unmark) the highlighted item as A of the next comparison."""
-    if ref is None:
-        screen.notify("Nothing to mark here.")
-        return
-    if screen.marked == ref:
-        screen.marked = None
-        screen.notify(f"Unmarked {label}.")
-    else:
-        screen.marked = ref
-        screen.notify(f"Marked {label}: press = on another to compare them.", title="Compare")
-
-
-def compare_with(screen: Any, ref: ResultSetRef | None) -> None:
-    """`=`: compare the marked item (A) with the highlighted one (B)."""
-    marked = screen.marked
-    if ref is None:
-        screen.notify("Highlight the batch to compare with.")
-    elif marked is None:
-        screen.notify("Mark a batch with m first, then press = on the one to compare it with.")
-    elif marked == ref:
-        screen.notify("This is the marked batch: highlight another one to compare with it.")
-    else:
-        screen.app.push_screen(CompareScreen(marked, ref))
-
-
-__all__ = ["CompareScreen", "compare_with", "filter_label", "mark", "source_for", "summary_text"]
+__all__ = ["CompareScreen", "filter_label", "source_for", "summary_text"]

@@ -8,11 +8,17 @@ word and a glyph too, so it reads the same without colour (NO_COLOR).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 
+from fr_tui.core.jobs_store import part_label
+from fr_tui.core.records import NO_ROWS_RAN
 from fr_tui.core.store import BatchRecord
 from fr_tui.core.units import human_count, money, parse_money
+
+if TYPE_CHECKING:
+    from fr_tui.core.intents import Intent
 
 # status -> (glyph, style role). Glyphs are all one cell wide.
 STATUS_LOOK: dict[str, tuple[str, str]] = {
@@ -100,6 +106,8 @@ def outcome_counts(record: BatchRecord, width: int = 14) -> str:
 def progress_text(record: BatchRecord, width: int = 14) -> str:
     """One format in every list: a bar and done/total while it runs, `✓ ok ✗ failed
     ? missing` once it has ended, 'unknown' when the API gave no counts."""
+    if record.no_rows_ran:
+        return NO_ROWS_RAN
     if record.request_total is None:
         return "unknown"
     if record.terminal:
@@ -227,3 +235,40 @@ def matches_filter(record: BatchRecord, mode: str) -> bool:
     if mode == "failed":
         return record.status in ("failed", "expired", "cancelled") or bool(rows_not_ok(record))
     return True
+
+
+def batch_cells(
+    record: BatchRecord, now: float, colours: dict[str, str], progress_width: int, branch: str = ""
+) -> dict[str, object]:
+    """The Batches list's cells for a batch row, by column key (job_cells' twin). `branch`
+    is the tree glyph (├, └ for the last) of a job's batch, "" for a batch of its own."""
+    values: dict[str, object] = {
+        "status": status_text(record, colours),
+        # Text, not str: the table would read "[...]" in a name or id as markup.
+        "name": Text(f"  {branch} {part_label(record.label)}" if branch else record.label),
+        "progress": progress_text(record, progress_width),
+        "created": ago(record.created_at, now),
+        "time": timing_text(record, now),
+        "id": Text(record.id),
+        "cost": cost_text(record),
+        "endpoint": endpoint_text(record),
+        "profile": Text(record.profile or "-"),
+    }
+    if record.poll_error and not record.terminal:
+        values["status"] = Text("⚠ ", style=colours.get("warning", "")) + values["status"]
+    return values
+
+
+def unknown_cells(entry: Intent, now: float, colours: dict[str, str]) -> dict[str, object]:
+    """The cells of a submit whose create answer was lost (no batch id to show)."""
+    return {
+        "status": Text("? unknown", style=colours.get("warning", "")),
+        "name": Text(entry.label),
+        "progress": "unknown",
+        "created": ago(entry.created_at, now),
+        "time": "-",
+        "id": f"(file {entry.input_file_id or '-'})",
+        "cost": "-",
+        "endpoint": (entry.endpoint or "-").removeprefix("/v1/"),
+        "profile": Text(entry.profile or "-"),
+    }
