@@ -63,7 +63,6 @@ from fr_tui.core.jobs_store import (
     MERGING,
     PART_DONE,
     PART_ENDED,
-    PART_NAME_MARK,
     PART_PENDING,
     PART_RUNNING,
     PART_UNRUNNABLE,
@@ -73,6 +72,7 @@ from fr_tui.core.jobs_store import (
     Job,
     JobPart,
     JobStore,
+    part_batch_name,
 )
 from fr_tui.core.paths import Paths
 from fr_tui.core.reconcile import reconcile
@@ -396,9 +396,6 @@ class JobEngine:
         return made
 
     async def _create(self, job: Job, part: JobPart, alone: bool) -> None:
-        name = f"{job.label}{PART_NAME_MARK}{part.part}"
-        if part.round > 1:
-            name += f" · round {part.round}"
         estimate = await asyncio.to_thread(self._estimate, self.dir / part.file)
         record = await submit_file(
             self.client,
@@ -407,7 +404,7 @@ class JobEngine:
             profile=job.profile or "",
             endpoint=job.endpoint,
             metadata={JOB_METADATA_KEY: job.id},
-            name=name,
+            name=part_batch_name(job, part),
             rows=part.rows,
             allow_duplicate=True,  # the slot is checked above: a job never repeats itself
             reconcile_first=False,

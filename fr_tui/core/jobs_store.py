@@ -60,6 +60,12 @@ def new_job_id(clock: float | None = None) -> str:
 PART_NAME_MARK = " · part "
 
 
+def part_batch_name(job: Job, part: JobPart) -> str:
+    """What a part's batch is called on the server: `nightly · part 2 · round 2`."""
+    name = f"{job.label}{PART_NAME_MARK}{part.part}"
+    return name if part.round == 1 else f"{name} · round {part.round}"
+
+
 def part_label(name: str) -> str:
     """`part 2 · round 2` from a part batch's name; any other name as it is."""
     head, mark, tail = name.rpartition(PART_NAME_MARK)

@@ -13,7 +13,7 @@ import pytest
 from textual.app import App
 
 from fr_tui.core.config import load_config
-from fr_tui.core.jobs_store import Job, JobPart, JobSettings, JobStore
+from fr_tui.core.jobs_store import Job, JobPart, JobSettings, JobStore, part_batch_name
 from fr_tui.core.models import Batch
 from fr_tui.core.paths import get_paths
 from fr_tui.core.store import HistoryStore
@@ -64,9 +64,7 @@ def batch(batch_id: str, status: str, created: float, total: int, done: int, **e
 
 def part_batch(store: HistoryStore, job: Job, part: JobPart, made: Batch) -> None:
     """A part's batch, as a job's create leaves it: the record and its intent."""
-    store.record_created(
-        made, origin="sandbox", profile="sandbox", name=f"{job.label} · part {part.part}"
-    )
+    store.record_created(made, origin="sandbox", profile="sandbox", name=part_batch_name(job, part))
     with store.transaction() as conn:
         conn.execute(
             "INSERT INTO intents (token, origin, state, batch_id, created_at, updated_at, "
