@@ -173,6 +173,10 @@ def test_the_manifest_describes_the_parts_and_the_input(tmp_path: Path) -> None:
     assert manifest["input"]["inode"] == info.st_ino
     assert load_plan(tmp_path / "plan").input_signature == FileSignature.of(source)
     # a damaged manifest or a missing part: no plan
+    manifest_path = tmp_path / "plan" / "plan.json"
+    del manifest["input"]["inode"]
+    manifest_path.write_bytes(msgspec.json.encode(manifest))
+    assert load_plan(tmp_path / "plan") is None
     plan.part_path(plan.parts[1]).unlink()
     assert load_plan(tmp_path / "plan") is None
 

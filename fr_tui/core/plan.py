@@ -586,7 +586,9 @@ def load_plan(out_dir: str | os.PathLike[str]) -> Plan | None:
         for part in parts:
             if (folder / part.file).stat().st_size != part.bytes:
                 return None
-        return Plan(folder, parts, data["input"], limits, totals=data["totals"])
+        plan = Plan(folder, parts, data["input"], limits, totals=data["totals"])
+        plan.input_signature  # noqa: B018 (a manifest without it is damaged)
+        return plan
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return None
 
