@@ -198,6 +198,85 @@ def test_blocks_of_ordinary_lines_give_the_rows_of_the_join_in_memory(tmp_path: 
         assert memory.counts["ok"] == len(results) - 3 and len(memory.duplicates) == 1
 
 
+# Error-file lines: the two ordinary ones (resultline.FailedLine, taken a block at a time)
+# and their neighbours that must be read line by line, each as parse_other_line reads it.
+HTTP_FAILURE = {"error": {"message": "Rate limit", "type": "rate_limit", "code": "slow_down"}}
+ERROR_LINES: dict[str, dict[str, Any]] = {
+    "ordinary": {"response": None, "error": {"code": "batch_expired", "message": "too late"}},
+    "http": {"response": {"status_code": 429, "request_id": "r", "body": HTTP_FAILURE}},
+    "http, error null": {"response": {"status_code": 500, "body": HTTP_FAILURE}, "error": None},
+    "no response key": {"error": {"code": "x", "message": "m"}},
+    "extra error keys": {"error": {"code": "x", "type": "t", "message": "m", "param": None}},
+    "no message": {"error": {"code": "x"}},
+    "empty message": {"error": {"code": "x", "message": ""}},
+    "a long message": {"error": {"code": "x", "message": "  two\nlines " + "w" * 300}},
+    "empty code": {"error": {"code": "", "type": "from_type", "message": "m"}},
+    "no code": {"error": {"message": "only a message"}},
+    "numbers": {"error": {"code": 42, "message": 7}},
+    "null message": {"error": {"code": "x", "message": None}},
+    "a string error": {"error": "plain words"},
+    "a response too": {"response": {"status_code": 500, "body": {}}, "error": {"code": "x"}},
+    "merged": {"outcome": "failed", "response": None, "error": {"code": "x", "message": "m"}},
+    "neither": {"response": None, "error": None},
+    "http 200": {"response": {"status_code": 200, "body": HTTP_FAILURE}},
+    "http, a status past 32 bits": {"response": {"status_code": 1 << 40, "body": HTTP_FAILURE}},
+    "http, a negative status": {"response": {"status_code": -1, "body": HTTP_FAILURE}},
+    "http, status true": {"response": {"status_code": True, "body": HTTP_FAILURE}},
+    "http, no message": {"response": {"status_code": 429, "body": {"error": {"code": "x"}}}},
+    "http, no code": {"response": {"status_code": 429, "body": {"error": {"message": "m"}}}},
+    "http, a model": {"response": {"status_code": 429, "body": {**HTTP_FAILURE, "model": "m"}}},
+    "http, usage": {
+        "response": {"status_code": 429, "body": {**HTTP_FAILURE, "usage": {"prompt_tokens": 3}}}
+    },
+    "http, no body": {"response": {"status_code": 503}},
+    "http, body as text": {"response": {"status_code": 503, "body": '{"error": "x"}'}},
+}
+
+
+@pytest.mark.parametrize("shape", [*ERROR_LINES, "mixed"])
+def test_blocks_of_error_lines_give_the_rows_of_the_join_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shape: str
+) -> None:
+    import fr_tui.core.results_blocks as blocks
+    import fr_tui.core.results_build as build
+
+    monkeypatch.setattr(build, "_BUFFER", 4096)  # many blocks from a small file
+    taken: list[bool] = []
+    take = blocks._take_errors
+    monkeypatch.setattr(blocks, "_take_errors", lambda *a: taken.append(take(*a)) or taken[-1])
+    count = 600
+    inp, _, err = make_files(tmp_path, [f"c{i}" for i in range(count)], [], 0)
+    shapes = (
+        [ERROR_LINES[s] for s in ("ordinary", "http")] if shape == "mixed" else [ERROR_LINES[shape]]
+    )
+    lines = [
+        msgspec.json.encode({"custom_id": f"c{i}", **shapes[i % len(shapes)]})
+        for i in range(count - 100)
+    ]
+    lines[200:200] = [lines[150], lines[400].replace(b'"c400"', b'"nobody"')]  # in one block
+    err.write_bytes(b"\n".join(lines) + b"\n")
+    with join_in_memory(inp, None, err) as memory, join_results(inp, None, err) as built:
+        if "status" in shape and "true" not in shape:  # the index cannot hold it
+            assert not isinstance(built, IndexedResults)
+        else:
+            assert_same(built, memory)
+        assert memory.counts["failed" if shape != "http 200" else "ok"] == count - 100
+        assert len(memory.duplicates) == len(memory.unknown_ids) == 1
+    if shape in (
+        "ordinary",
+        "http",
+        "http, error null",
+        "no response key",
+        "extra error keys",
+        "mixed",
+    ):
+        assert taken.count(True) > 4 and taken.count(False) == 1  # the one block is not
+    elif shape in ("no message", "empty message", "a long message"):
+        assert taken.count(True) > 4
+    else:
+        assert True not in taken
+
+
 def test_answer_hashes_are_made_on_first_use_and_kept_beside_the_index(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -2,16 +2,19 @@
 
 At a million rows the index build is bound by the interpreter: every Python operation
 per line counts. A block (1 MiB of lines) whose lines are all ordinary (every request
-line an object with a string custom_id; every result line a ``resultline.OkLine`` for a
-row still waiting for its result) is taken apart with C loops instead (``map`` over
-``msgspec`` decoders, ``attrgetter``, ``dict.get``, ``operator.setitem``...), column by
-column. Anything else in a block (a blank line, a failed request, an unknown or repeated
-custom_id) makes the functions here return False having changed nothing, and the builder
-reads that block line by line. Both ways give the same index (tests/test_results_index.py).
+line an object with a string custom_id; every result line a ``resultline.OkLine``, or
+every one an ordinary error line (``FailedLine``), each for a row still waiting for its
+result) is taken apart with C loops instead (``map`` over ``msgspec`` decoders,
+``attrgetter``, ``dict.get``, ``operator.setitem``...), column by column. Anything else
+in a block (a blank line, an HTTP failure, ok and error lines mixed, an unknown or
+repeated custom_id) makes the functions here return False having changed nothing, and
+the builder reads that block line by line. Both ways give the same index
+(tests/test_results_index.py).
 """
 
 from __future__ import annotations
 
+import math
 import operator
 from collections import deque
 from collections.abc import Iterable
@@ -21,9 +24,14 @@ from typing import Any
 
 import msgspec
 
-from fr_tui.core.resultline import _FIRST_LINE_MAX, _decode_ok_line
+from fr_tui.core.resultline import (
+    _FIRST_LINE_MAX,
+    _decode_failed_line,
+    _decode_ok_line,
+    failure_of,
+)
 from fr_tui.core.results_index import _NONE
-from fr_tui.core.results_join import _NO_SOURCE, OK
+from fr_tui.core.results_join import _NO_SOURCE, FAILED, OK, group_key
 
 # The builder is results_build.IndexBuilder (and a category column its _Categories),
 # typed Any here: results_build imports this module, not the other way round.
@@ -43,6 +51,10 @@ _first_choices = itemgetter(0)
 _choices = attrgetter("choices")
 _finish_reasons = attrgetter("finish_reason")
 _contents = attrgetter("message.content")
+_errors = attrgetter("error")
+_error_codes = attrgetter("code")
+_messages = attrgetter("message")
+_utf8 = operator.methodcaller("encode", "utf-8", "surrogatepass")
 
 
 def first_line_utf8(content: str) -> bytes:
@@ -59,15 +71,22 @@ def consume(iterator: Iterable[Any]) -> None:
     deque(iterator, maxlen=0)
 
 
-def _codes(categories: _Categories, values: list[Any], falsy_is_none: bool = False) -> None:
-    """Append the code of each value (None: none) to ``categories``."""
+def _code_list(
+    categories: _Categories, values: list[Any], falsy_is_none: bool = False
+) -> list[int]:
+    """The code of each value in ``categories`` (new values are given one; None: none)."""
     codes = list(map(categories.values.get, values))
     if None in codes:  # a value not seen before, or none at all
         code = categories.code
         for index, value in enumerate(values):
             if codes[index] is None:
                 codes[index] = code(value) if value or not falsy_is_none else _NONE
-    categories.codes.extend(codes)
+    return codes
+
+
+def _codes(categories: _Categories, values: list[Any], falsy_is_none: bool = False) -> None:
+    """Append the code of each value (None: none) to ``categories``."""
+    categories.codes.extend(_code_list(categories, values, falsy_is_none))
 
 
 def take_inputs(builder: IndexBuilder, first: int, lines: list[bytes]) -> bool:
@@ -109,25 +128,34 @@ class _PlainInput(msgspec.Struct, gc=False):
 _decode_plain_input = msgspec.json.Decoder(_PlainInput).decode
 
 
+def _claim(builder: IndexBuilder, source: int, results: list[Any]) -> list[int] | None:
+    """The rows of these results (in order), each now marked as having its result in
+    ``source`` at the next slot; None, and nothing changed, unless each custom_id is known
+    and its row waits for a result, no two for one row."""
+    rows = list(map(builder.by_id.get, map(_ids, results)))
+    src = builder.src
+    if None in rows or len(set(rows)) != len(rows):
+        return None
+    if bytes(map(src.__getitem__, rows)).count(_NO_SOURCE) != len(rows):
+        return None  # a row that has its result already
+    arrived = len(builder.src_line)
+    consume(map(operator.setitem, repeat(src), rows, repeat(source)))
+    consume(map(operator.setitem, repeat(builder.slot), rows, range(arrived, arrived + len(rows))))
+    return rows
+
+
 def take_results(builder: IndexBuilder, source: int, first: int, lines: list[bytes]) -> bool:
-    """Add a block of result lines; False (and nothing added) unless each is an OkLine
-    for a row that waits for its result, no two for one row."""
+    """Add a block of result lines; False (and nothing added) unless each is an OkLine,
+    or each a FailedLine, for a row that waits for its result, no two for one row."""
     if not lines or first + len(lines) >= _INT32:
         return not lines
     try:
         results = list(map(_decode_ok_line, lines))
     except (msgspec.DecodeError, RecursionError):
+        return _take_errors(builder, source, first, lines)
+    if _claim(builder, source, results) is None:
         return False
-    rows = list(map(builder.by_id.get, map(_ids, results)))
-    src = builder.src
-    if None in rows or len(set(rows)) != len(rows):
-        return False
-    if bytes(map(src.__getitem__, rows)).count(_NO_SOURCE) != len(rows):
-        return False  # a row that has its result already
-    arrived = len(builder.src_line)
-    consume(map(operator.setitem, repeat(src), rows, repeat(source)))
-    consume(map(operator.setitem, repeat(builder.slot), rows, range(arrived, arrived + len(rows))))
-    builder.result_outcomes += bytes((OK,)) * len(rows)
+    builder.result_outcomes += bytes((OK,)) * len(lines)
     builder.src_line.extend(range(first, first + len(lines)))
     builder.status.extend(map(_status_codes, results))
     bodies = list(map(_response_bodies, results))
@@ -139,13 +167,66 @@ def take_results(builder: IndexBuilder, source: int, first: int, lines: list[byt
     _codes(builder.finish_reasons, list(map(_finish_reasons, choices)))
     # each answer's first line (resultline.first_line), into the text blob
     data = list(map(first_line_utf8, map(_contents, choices)))
-    blob = builder.text_blob
     contents = builder.contents
-    sizes = list(map(len, data))
-    contents.starts.extend(accumulate(sizes[:-1], initial=blob.size))
-    contents.lengths.extend(sizes)
-    blob.file.write(b"".join(data))
-    blob.size += sum(sizes)
+    contents.starts.extend(_add_texts(builder.text_blob, data))
+    contents.lengths.extend(map(len, data))
+    return True
+
+
+def _add_texts(blob: Any, data: list[bytes]) -> Iterable[int]:
+    """Append ``data`` to the text blob; where each piece starts."""
+    starts = accumulate(map(len, data[:-1]), initial=blob.size)
+    text = b"".join(data)
+    blob.file.write(text)
+    blob.size += len(text)
+    return starts
+
+
+def _take_errors(builder: IndexBuilder, source: int, first: int, lines: list[bytes]) -> bool:
+    """take_results of a block of FailedLines: failed results, with only a status, an
+    error code and a message (the last two kept by row, as _add_result keeps them)."""
+    try:
+        results = list(map(_decode_failed_line, lines))
+    except (msgspec.DecodeError, RecursionError):
+        return False
+    failures = list(map(failure_of, results))
+    if None in failures:
+        return False
+    statuses, codes, messages = (list(column) for column in zip(*failures, strict=True))
+    known = [status for status in statuses if status is not None]
+    if known and not (0 <= min(known) and max(known) < _INT32):
+        return False  # read line by line, _add_result says why (Unindexable)
+    rows = _claim(builder, source, results)
+    if rows is None:
+        return False
+    count = len(rows)
+    builder.result_outcomes += bytes((FAILED,)) * count
+    builder.src_line.extend(range(first, first + count))
+    builder.status.extend([_NONE if status is None else status for status in statuses])
+    for column in (
+        builder.result_models.codes,
+        builder.tokens_in,
+        builder.tokens_out,
+        builder.finish_reasons.codes,
+        builder.contents.starts,
+    ):
+        column.extend(repeat(_NONE, count))
+    builder.costs.extend(repeat(math.nan, count))
+    builder.contents.lengths.extend(repeat(0, count))
+    by_row = builder.error_codes.codes
+    consume(map(operator.setitem, repeat(by_row), rows, _code_list(builder.error_codes, codes)))
+    data = list(map(_utf8, messages))
+    texts = builder.error_messages
+    consume(map(operator.setitem, repeat(texts.starts), rows, _add_texts(texts.blob, data)))
+    consume(map(operator.setitem, repeat(texts.lengths), rows, map(len, data)))
+    groups, info = builder.groups, builder.group_info
+    for row, code, message in zip(rows, codes, messages, strict=True):
+        key = group_key(code, message)
+        found = groups.get(key)
+        if found is None:
+            found = groups[key] = []
+            info.setdefault(key, (code, message))
+        found.append(row)
     return True
 
 
