@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -238,9 +239,8 @@ def test_blocks_of_error_lines_give_the_rows_of_the_join_in_memory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shape: str
 ) -> None:
     import fr_tui.core.results_blocks as blocks
-    import fr_tui.core.results_build as build
 
-    monkeypatch.setattr(build, "_BUFFER", 4096)  # many blocks from a small file
+    monkeypatch.setattr(blocks, "_BUFFER", 4096)  # many blocks from a small file
     taken: list[bool] = []
     take = blocks._take_errors
     monkeypatch.setattr(blocks, "_take_errors", lambda *a: taken.append(take(*a)) or taken[-1])
@@ -275,6 +275,70 @@ def test_blocks_of_error_lines_give_the_rows_of_the_join_in_memory(
         assert taken.count(True) > 4
     else:
         assert True not in taken
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        "two on a line, then a blank line",
+        "one across two lines, then two on a line",
+        "one across two lines, the next line starting with {",
+    ],
+)
+def test_lines_a_block_decoder_would_misread_are_read_line_by_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layout: str
+) -> None:
+    # A block is read in one decode_lines call, which reads a stream of JSON values, not
+    # lines: here it would find as many values as there are lines, each on the wrong one.
+    import fr_tui.core.results_blocks as blocks
+
+    monkeypatch.setattr(blocks, "_BUFFER", 1 << 16)
+    count = 300
+    inp, out, err = make_files(tmp_path, [f"c{i}" for i in range(count)], [], 0)
+    lines = [plain_ok(f"c{i}", i) for i in range(count)]
+    if layout == "two on a line, then a blank line":
+        lines[100:102] = [lines[100] + b" " + lines[101], b""]
+    elif layout == "one across two lines, then two on a line":  # it ends with a "}"
+        lines[100:102] = [lines[100][:-1] + b', "x": {"y": 1}', b"} " + lines[101]]
+    else:
+        lines[100:102] = [lines[100][:-1] + b', "x":', b'{"y": 1}} ' + lines[101]]
+    out.write_bytes(b"\n".join(lines) + b"\n")
+    with join_in_memory(inp, out, err) as memory, join_results(inp, out, err) as built:
+        assert_same(built, memory)
+        assert memory.counts["ok"] == count - 2 and len(memory.bad_lines) == 2 - (
+            layout == "two on a line, then a blank line"
+        )
+
+
+def test_blocks_are_whole_lines_with_their_ends_as_a_line_index_finds_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from array import array
+
+    import fr_tui.core.results_blocks as blocks
+    from fr_tui.core.jsonl import LineIndex
+
+    rnd = random.Random(5)
+    for size in (0, 1, 7, 64, 5000):
+        for buffer in (1, 3, 16, 4096):
+            monkeypatch.setattr(blocks, "_BUFFER", buffer)
+            data = bytes(rnd.choice(b"{}\n\r a") for _ in range(size))
+            path = tmp_path / f"{size}-{buffer}.jsonl"
+            path.write_bytes(data)
+            ends: array[int] = array("q")
+            read = list(blocks.read_blocks(path, ends, lambda _: None))
+            lines = [line for block in read for line in block.lines()]
+            expected = data.split(b"\n")
+            if data.endswith(b"\n") or not data:
+                expected.pop()
+            assert lines == expected
+            assert [block.first for block in read] == list(
+                accumulate((len(block) for block in read[:-1]), initial=0)
+            )[: len(read)]
+            scanned = LineIndex(path)
+            scanned.build()
+            assert list(ends) == list(scanned.ends)
+            scanned.close()
 
 
 def test_answer_hashes_are_made_on_first_use_and_kept_beside_the_index(

@@ -274,8 +274,16 @@ class _OkUsage(msgspec.Struct, gc=False):
     cost: float  # an int too
 
 
+class _OkChoices(msgspec.Struct, array_like=True, gc=False):
+    """The choices, of which (as parse_other_line does) only the first is read: no list
+    per line (a list is a GC-tracked object: a million of them set the cyclic collector
+    going over and over while a results index is built)."""
+
+    first: _OkChoice
+
+
 class _OkBody(msgspec.Struct, gc=False):
-    choices: Annotated[list[_OkChoice], msgspec.Meta(min_length=1)]
+    choices: _OkChoices
     usage: _OkUsage
     model: str | None = None
 
@@ -398,7 +406,7 @@ def read_input_line(raw: bytes) -> tuple[str | None, str | None, str | None]:
 def parse_ok_line(line: OkLine) -> ParsedResult:
     """What ``parse_result_line`` says of an ``OkLine``."""
     body = line.response.body
-    choice = body.choices[0]
+    choice = body.choices.first
     content = choice.message.content
     return ParsedResult(
         custom_id=line.custom_id,

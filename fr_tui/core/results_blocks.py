@@ -16,20 +16,17 @@ from __future__ import annotations
 
 import math
 import operator
+from array import array
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from itertools import accumulate, repeat
 from operator import attrgetter, itemgetter
+from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from fr_tui.core.resultline import (
-    _FIRST_LINE_MAX,
-    _decode_failed_line,
-    _decode_ok_line,
-    failure_of,
-)
+from fr_tui.core.resultline import _FIRST_LINE_MAX, FailedLine, OkLine, failure_of
 from fr_tui.core.results_index import _NONE
 from fr_tui.core.results_join import _NO_SOURCE, FAILED, OK, group_key
 
@@ -38,6 +35,7 @@ from fr_tui.core.results_join import _NO_SOURCE, FAILED, OK, group_key
 IndexBuilder = Any
 _Categories = Any
 _INT32 = 1 << 31
+_BUFFER = 1 << 20
 _ids = attrgetter("custom_id")
 _providers = attrgetter("provider")
 _bodies = attrgetter("body")
@@ -47,8 +45,7 @@ _response_bodies = attrgetter("response.body")
 _prompt_tokens = attrgetter("usage.prompt_tokens")
 _completion_tokens = attrgetter("usage.completion_tokens")
 _costs = attrgetter("usage.cost")
-_first_choices = itemgetter(0)
-_choices = attrgetter("choices")
+_first_choices = attrgetter("choices.first")
 _finish_reasons = attrgetter("finish_reason")
 _contents = attrgetter("message.content")
 _errors = attrgetter("error")
@@ -71,6 +68,101 @@ def consume(iterator: Iterable[Any]) -> None:
     deque(iterator, maxlen=0)
 
 
+_OPEN, _CLOSE = ord("{"), ord("}")
+
+
+class Block:
+    """Whole lines of a file, numbered from ``first``: ``data[start:end]``, each line
+    ending with b"\\n" (at ``newlines``, offsets in ``data``), except the file's last line
+    when it has none (then ``newlines`` is empty and the block is that line alone)."""
+
+    __slots__ = ("data", "start", "end", "first", "newlines")
+
+    def __init__(self, data: bytes, start: int, end: int, first: int, newlines: list[int]):
+        self.data, self.start, self.end = data, start, end
+        self.first, self.newlines = first, newlines
+
+    def __len__(self) -> int:
+        """How many lines."""
+        return len(self.newlines) or 1
+
+    def lines(self) -> list[bytes]:
+        """The lines, without their b"\\n" (a b"\\r" stays: it is JSON whitespace)."""
+        if not self.newlines:
+            return [self.data[self.start : self.end]]
+        return self.data[self.start : self.end - 1].split(b"\n")
+
+    def one_object_a_line(self) -> bool:
+        """Whether each line starts with "{" and ends with "}" followed by its b"\\n": then
+        a decoder's ``decode_lines`` that reads the block gives one value per line (a line
+        cannot end inside a value that the next line goes on with: "}" then "{" never
+        follow each other within a JSON value). It reads a whole block in one call, far
+        quicker than one call per line."""
+        newlines, data = self.newlines, self.data
+        if not newlines:
+            return False
+        # (itemgetter of a single index gives no tuple: each is given one index twice)
+        closes: tuple[int, ...] = itemgetter(
+            newlines[0] - 1, *map(operator.sub, newlines, repeat(1))
+        )(data)
+        opens: tuple[int, ...] = itemgetter(
+            self.start, self.start, *map(operator.add, newlines[:-1], repeat(1))
+        )(data)
+        return closes.count(_CLOSE) == len(closes) and opens.count(_OPEN) == len(opens)
+
+    def view(self) -> memoryview:
+        return memoryview(self.data)[self.start : self.end]
+
+
+def read_blocks(path: Path, ends: array[int], progress: Callable[[int], None]) -> Iterator[Block]:
+    """The lines of a file in blocks of about 1 MiB, recording each line's end offset in
+    ``ends`` as LineIndex does, and telling ``progress`` the bytes read. The blocks are
+    the file's reads themselves, not copies: a line cut by the end of a read is a block
+    of its own."""
+    position = 0  # of the first byte not yet in a block
+    number = 0
+    carry: list[bytes] = []  # the start of a line cut by the end of a read
+    with open(path, "rb", buffering=0) as handle:
+        while data := handle.read(_BUFFER):
+            find = data.find
+            at = find(b"\n")
+            if at < 0:
+                carry.append(data)
+                continue
+            if carry:  # the line that this read ends
+                head = b"".join([*carry, data[: at + 1]])
+                carry = []
+                position += len(head)
+                ends.append(position - 1)
+                yield Block(head, 0, len(head), number, [len(head) - 1])
+                number += 1
+                start = at + 1
+                at = find(b"\n", start)
+            else:
+                start = 0
+            newlines: list[int] = []
+            add = newlines.append
+            while at >= 0:
+                add(at)
+                at = find(b"\n", at + 1)
+            if newlines:
+                end = newlines[-1] + 1
+                ends.extend(map(operator.add, newlines, repeat(position - start)))
+                yield Block(data, start, end, number, newlines)
+                number += len(newlines)
+                position += end - start
+            else:
+                end = start
+            if end < len(data):
+                carry.append(data[end:])
+            progress(position)
+    if carry:  # a last line without its b"\n"
+        last = b"".join(carry)
+        ends.append(position + len(last))
+        yield Block(last, 0, len(last), number, [])
+        progress(position + len(last))
+
+
 def _code_list(
     categories: _Categories, values: list[Any], falsy_is_none: bool = False
 ) -> list[int]:
@@ -89,26 +181,24 @@ def _codes(categories: _Categories, values: list[Any], falsy_is_none: bool = Fal
     categories.codes.extend(_code_list(categories, values, falsy_is_none))
 
 
-def take_inputs(builder: IndexBuilder, first: int, lines: list[bytes]) -> bool:
+def take_inputs(builder: IndexBuilder, block: Block) -> bool:
     """Add a block of request lines; False (and nothing added) unless each is an object
     with a string custom_id whose provider and model, if any, are strings."""
-    if not lines or first + len(lines) >= _INT32:
-        return not lines
+    count = len(block)
+    if block.first + count >= _INT32 or not block.one_object_a_line():
+        return False
     try:
-        rows = list(map(_decode_plain_input, lines))
+        rows = _decode_plain_inputs(block.view())
     except (msgspec.DecodeError, RecursionError):
         return False
     bodies = list(map(_bodies, rows))
-    if None in bodies:
+    if len(rows) != count or None in bodies:
         return False
-    ids = list(map(_ids, rows))
-    providers = list(map(_providers, rows))
-    models = list(map(_models, bodies))
-    builder.input_line.extend(range(first, first + len(lines)))
-    _codes(builder.providers, providers)
-    _codes(builder.models, models)
-    builder.ids.extend(ids)
-    builder.id_nones.extend(bytes(len(ids)))
+    builder.input_line.fromlist(list(range(block.first, block.first + count)))
+    _codes(builder.providers, list(map(_providers, rows)))
+    _codes(builder.models, list(map(_models, bodies)))
+    builder.ids.extend(map(_ids, rows))
+    builder.id_nones.extend(bytes(count))
     return True
 
 
@@ -125,7 +215,9 @@ class _PlainInput(msgspec.Struct, gc=False):
     body: _PlainBody | None = None
 
 
-_decode_plain_input = msgspec.json.Decoder(_PlainInput).decode
+_decode_plain_inputs = msgspec.json.Decoder(_PlainInput).decode_lines
+_decode_ok_lines = msgspec.json.Decoder(OkLine).decode_lines
+_decode_failed_lines = msgspec.json.Decoder(FailedLine).decode_lines
 
 
 def _claim(builder: IndexBuilder, source: int, results: list[Any]) -> list[int] | None:
@@ -144,32 +236,33 @@ def _claim(builder: IndexBuilder, source: int, results: list[Any]) -> list[int] 
     return rows
 
 
-def take_results(builder: IndexBuilder, source: int, first: int, lines: list[bytes]) -> bool:
+def take_results(builder: IndexBuilder, source: int, block: Block) -> bool:
     """Add a block of result lines; False (and nothing added) unless each is an OkLine,
     or each a FailedLine, for a row that waits for its result, no two for one row."""
-    if not lines or first + len(lines) >= _INT32:
-        return not lines
-    try:
-        results = list(map(_decode_ok_line, lines))
-    except (msgspec.DecodeError, RecursionError):
-        return _take_errors(builder, source, first, lines)
-    if _claim(builder, source, results) is None:
+    count = len(block)
+    if block.first + count >= _INT32 or not block.one_object_a_line():
         return False
-    builder.result_outcomes += bytes((OK,)) * len(lines)
-    builder.src_line.extend(range(first, first + len(lines)))
-    builder.status.extend(map(_status_codes, results))
+    try:
+        results = _decode_ok_lines(block.view())
+    except (msgspec.DecodeError, RecursionError):
+        return _take_errors(builder, source, block)
+    if len(results) != count or _claim(builder, source, results) is None:
+        return False
+    builder.result_outcomes += bytes((OK,)) * count
+    builder.src_line.fromlist(list(range(block.first, block.first + count)))
+    builder.status.fromlist(list(map(_status_codes, results)))
     bodies = list(map(_response_bodies, results))
     _codes(builder.result_models, list(map(_models, bodies)), falsy_is_none=True)
-    builder.tokens_in.extend(map(_prompt_tokens, bodies))
-    builder.tokens_out.extend(map(_completion_tokens, bodies))
-    builder.costs.extend(map(_costs, bodies))
-    choices = list(map(_first_choices, map(_choices, bodies)))
+    builder.tokens_in.fromlist(list(map(_prompt_tokens, bodies)))
+    builder.tokens_out.fromlist(list(map(_completion_tokens, bodies)))
+    builder.costs.fromlist(list(map(_costs, bodies)))
+    choices = list(map(_first_choices, bodies))
     _codes(builder.finish_reasons, list(map(_finish_reasons, choices)))
     # each answer's first line (resultline.first_line), into the text blob
     data = list(map(first_line_utf8, map(_contents, choices)))
     contents = builder.contents
     contents.starts.extend(_add_texts(builder.text_blob, data))
-    contents.lengths.extend(map(len, data))
+    contents.lengths.fromlist(list(map(len, data)))
     return True
 
 
@@ -182,26 +275,28 @@ def _add_texts(blob: Any, data: list[bytes]) -> Iterable[int]:
     return starts
 
 
-def _take_errors(builder: IndexBuilder, source: int, first: int, lines: list[bytes]) -> bool:
+def _take_errors(builder: IndexBuilder, source: int, block: Block) -> bool:
     """take_results of a block of FailedLines: failed results, with only a status, an
     error code and a message (the last two kept by row, as _add_result keeps them)."""
     try:
-        results = list(map(_decode_failed_line, lines))
+        results = _decode_failed_lines(block.view())
     except (msgspec.DecodeError, RecursionError):
+        return False
+    if len(results) != len(block):
         return False
     failures = list(map(failure_of, results))
     if None in failures:
         return False
     statuses, codes, messages = (list(column) for column in zip(*failures, strict=True))
     known = [status for status in statuses if status is not None]
-    if known and not (0 <= min(known) and max(known) < _INT32):
+    if known and (min(known) < 0 or max(known) >= _INT32):
         return False  # read line by line, _add_result says why (Unindexable)
     rows = _claim(builder, source, results)
     if rows is None:
         return False
     count = len(rows)
     builder.result_outcomes += bytes((FAILED,)) * count
-    builder.src_line.extend(range(first, first + count))
+    builder.src_line.fromlist(list(range(block.first, block.first + count)))
     builder.status.extend([_NONE if status is None else status for status in statuses])
     for column in (
         builder.result_models.codes,
@@ -230,4 +325,4 @@ def _take_errors(builder: IndexBuilder, source: int, first: int, lines: list[byt
     return True
 
 
-__all__ = ["consume", "take_inputs", "take_results"]
+__all__ = ["Block", "consume", "read_blocks", "take_inputs", "take_results"]

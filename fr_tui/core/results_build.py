@@ -37,7 +37,14 @@ from fr_tui.core.resultline import (
     parse_other_line,
     read_input_line,
 )
-from fr_tui.core.results_blocks import consume, first_line_utf8, take_inputs, take_results
+from fr_tui.core.results_blocks import (
+    _BUFFER,
+    consume,
+    first_line_utf8,
+    read_blocks,
+    take_inputs,
+    take_results,
+)
 from fr_tui.core.results_index import _MAGIC, _NONE, _PREFIX, INDEX_VERSION
 from fr_tui.core.results_join import (
     _NO_SOURCE,
@@ -52,7 +59,6 @@ from fr_tui.core.results_join import (
 )
 
 ProgressFn = Callable[[int, int], None]
-_BUFFER = 1 << 20
 _INT32 = 1 << 31
 _INT64 = 1 << 62
 
@@ -133,34 +139,6 @@ class _RowTexts:
             self.starts[row], self.lengths[row] = self.blob.add(text)
 
 
-def _blocks(
-    path: Path, ends: array[int], progress: Callable[[int], None]
-) -> Iterator[tuple[int, list[bytes]]]:
-    """(number of the first line, lines) for each 1 MiB block of the file, recording each
-    line's end offset in ``ends`` as LineIndex does, and telling ``progress`` the bytes
-    read. A line is given without its b"\\n" (a b"\\r" stays: it is JSON whitespace)."""
-    position = 0
-    number = 0
-    with open(path, "rb", buffering=0) as handle:
-        carry = b""
-        while block := handle.read(_BUFFER):
-            lines = block.split(b"\n")
-            lines[0] = carry + lines[0]
-            carry = lines.pop()
-            # where each line starts after this one (it ends 1 before, at its b"\\n")
-            starts = accumulate(map(operator.add, map(len, lines), repeat(1)), initial=position)
-            next(starts)
-            ends.extend(map(operator.sub, starts, repeat(1)))
-            if lines:
-                position = ends[-1] + 1
-            yield number, lines
-            number += len(lines)
-            progress(position)
-        if carry:
-            ends.append(position + len(carry))
-            yield number, [carry]
-
-
 class IndexBuilder:
     """Streams an input file and its result files into the columns of an index."""
 
@@ -211,10 +189,10 @@ class IndexBuilder:
         provider_of, provider_code = self.providers.values.get, self.providers.code
         model_of, model_code = self.models.values.get, self.models.code
         add_provider, add_model = self.providers.codes.append, self.models.codes.append
-        for first, lines in _blocks(path, ends, progress):
-            if take_inputs(self, first, lines):
+        for block in read_blocks(path, ends, progress):
+            if take_inputs(self, block):
                 continue
-            for number, raw in enumerate(lines, first):
+            for number, raw in enumerate(block.lines(), block.first):
                 if not raw or raw.isspace():  # blank lines are no requests
                     continue
                 custom_id, provider, model = read(raw)
@@ -273,9 +251,11 @@ class IndexBuilder:
         add_start, add_length = self.contents.starts.append, self.contents.lengths.append
         blob = self.text_blob
         write_text = blob.file.write
-        for first, lines in _blocks(path, ends, progress):
-            if take_results(self, source, first, lines):
+        for block in read_blocks(path, ends, progress):
+            if take_results(self, source, block):
                 continue
+            lines = block.lines()
+            first = block.first
             arrived = len(self.src_line)
             # Decode the block, then look all its custom_ids up at once: in one C loop
             # the look-ups in a dict of a million ids wait for memory side by side.
@@ -323,7 +303,7 @@ class IndexBuilder:
                 response = ok_line.response
                 body = response.body
                 usage = body.usage
-                choice = body.choices[0]
+                choice = body.choices.first
                 add_outcome(OK)
                 add_status(response.status_code)
                 model = body.model
