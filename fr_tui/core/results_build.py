@@ -24,7 +24,7 @@ import tempfile
 import zlib
 from array import array
 from collections.abc import Callable, Iterator
-from itertools import accumulate, compress, count, filterfalse, repeat
+from itertools import accumulate, compress, count, filterfalse
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -217,9 +217,14 @@ class IndexBuilder:
         self.error_messages = _RowTexts(self.text_blob, rows)
 
     def _map_ids(self) -> None:
-        """by_id: each custom_id's first row (setdefault keeps the first; the dict is
-        built in C); more_by_id: the other rows of an id used again."""
-        by_id: dict[str, int] = {}
+        """by_id: each custom_id's first row; more_by_id: the other rows of an id used
+        again."""
+        rows = len(self.ids)
+        if 1 not in self.id_nones:  # the usual case: made in C, at once
+            self.by_id = dict(zip(self.ids, range(rows), strict=True))
+            if len(self.by_id) == rows:  # and no id used again
+                return
+        by_id: dict[str, int] = {}  # setdefault keeps the first row of each id
         named = bytes(map(operator.not_, self.id_nones))
         consume(map(by_id.setdefault, compress(self.ids, named), compress(count(), named)))
         self.by_id = by_id
@@ -352,7 +357,7 @@ class IndexBuilder:
 
     def _rows_of(self, outcome: int) -> array[int]:
         """The rows with this outcome, in order (counted in C, not row by row)."""
-        wanted = map(operator.eq, self.outcomes, repeat(outcome))
+        wanted = self.outcomes.translate(bytes(code == outcome for code in range(256)))
         return array("q", compress(range(len(self.outcomes)), wanted))
 
     def _finish_groups(self, missing: array[int]) -> dict[str, list[int]]:
@@ -490,17 +495,13 @@ class IndexBuilder:
             handle.seek(0, os.SEEK_END)
 
     def _totals(self) -> dict[str, Any]:
-        # the same sums, in the same order, as JoinedResults' properties (float addition
-        # depends on its order: costs are added in row order); -1 marks a result without
-        # tokens, NaN one without a cost
-        cost = None
-        if not all(map(math.isnan, self.costs)):
-            in_row_order = compress(self.slot, map(operator.ge, self.slot, repeat(0)))
-            cost = repr(sum(filterfalse(math.isnan, map(self.costs.__getitem__, in_row_order))))
+        # the same sums as JoinedResults' properties: -1 marks a result without tokens,
+        # NaN one without a cost (fsum's sum does not depend on the order of the costs)
+        costs = list(filterfalse(math.isnan, self.costs))
         return {
             "tokens_in": sum(self.tokens_in) + self.tokens_in.count(_NONE),
             "tokens_out": sum(self.tokens_out) + self.tokens_out.count(_NONE),
-            "cost": cost,
+            "cost": repr(math.fsum(costs)) if costs else None,
         }
 
 
