@@ -90,6 +90,10 @@ class _Blob:
         self.size += len(data)
         return start, len(data)
 
+    def add_bytes(self, data: Any) -> None:
+        self.file.write(data)
+        self.size += len(memoryview(data).cast("B"))
+
     def close(self) -> None:
         self.file.close()
         with contextlib.suppress(OSError):
@@ -145,8 +149,11 @@ class IndexBuilder:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.text_blob = _Blob(folder)
+        # What the index will hold that the build does not read again waits in files
+        # (the custom_ids, each file's line ends), not in memory.
+        self.spilled: list[_Blob] = []
         # per input row, in input order
-        self.ids: list[str] = []  # "" where the row has none (see id_nones)
+        self.ids: list[str] = []  # "" where the row has none (see id_nones); then []
         self.id_nones = bytearray()
         self.input_line = array("i")
         self.models = _Categories()
@@ -164,7 +171,7 @@ class IndexBuilder:
         self.contents = _Texts(self.text_blob)
         # per row again, set by the few results that are not ordinary lines (see
         # add_input): error_codes, error_messages, batch_ids, rounds
-        self.ends: list[array[int]] = []
+        self.ends: list[_Blob] = []
         self.kinds: list[Literal["output", "error"]] = []
         self.issues: dict[str, list[ResultIssue]] = {
             "duplicates": [],
@@ -176,12 +183,21 @@ class IndexBuilder:
 
     def close(self) -> None:
         self.text_blob.close()
+        for blob in self.spilled:
+            blob.close()
+
+    def _spill(self, data: Any) -> _Blob:
+        """A blob file of these bytes (or array), to be copied into the index."""
+        blob = _Blob(self.folder)
+        self.spilled.append(blob)
+        blob.add_bytes(data)
+        blob.file.flush()
+        return blob
 
     # -- the input ------------------------------------------------------------------
 
     def add_input(self, path: Path, progress: Callable[[int], None]) -> None:
         ends = array("q")
-        self.ends.append(ends)
         read = read_input_line
         add_id = self.ids.append
         add_line = self.input_line.append
@@ -203,8 +219,10 @@ class IndexBuilder:
                 add_model(code if code is not None else model_code(model))
                 add_id(custom_id if custom_id is not None else "")
                 add_none(custom_id is None)
+        self.ends.append(self._spill(ends))
         rows = len(self.ids)
         self._map_ids()
+        self._spill_ids()
         # each result's outcome, in the order results arrive: a row's is found through
         # slot when the index is written (one write per result, not one into a column
         # of a million rows at a random place)
@@ -233,6 +251,20 @@ class IndexBuilder:
                 if not self.id_nones[row] and by_id[custom_id] != row:
                     self.more_by_id.setdefault(custom_id, []).append(row)
 
+    def _spill_ids(self) -> None:
+        """The custom_ids as the index keeps them, in a blob file; the list is let go (the
+        id map holds the strings while results are joined)."""
+        all_ids = "".join(self.ids)
+        # each id's end in the blob: its length in UTF-8, added up (in C)
+        if all_ids.isascii():
+            sizes: Iterator[int] = map(len, self.ids)
+        else:
+            encode = operator.methodcaller("encode", "utf-8", "surrogatepass")
+            sizes = map(len, map(encode, self.ids))
+        self.id_offsets = array("q", accumulate(sizes, initial=0))
+        self.id_blob = self._spill(all_ids.encode("utf-8", "surrogatepass"))
+        self.ids = []
+
     # -- result files ---------------------------------------------------------------
 
     def add_results(
@@ -241,7 +273,6 @@ class IndexBuilder:
         source = len(self.kinds)
         self.kinds.append(kind)
         ends = array("q")
-        self.ends.append(ends)
         decode_ok = _decode_ok_line
         row_of = self.by_id.get
         src, slot = self.src, self.slot
@@ -325,6 +356,7 @@ class IndexBuilder:
                 add_length(len(data))
                 blob.size += len(data)
                 write_text(data)
+        self.ends.append(self._spill(ends))
 
     def _add_result(self, row: int, parsed: Any) -> None:
         """Append the fields of a result that is not an ordinary line."""
@@ -384,15 +416,6 @@ class IndexBuilder:
         found = {name: self._rows_of(code) for code, name in ((OK, "ok"), (FAILED, "failed"))}
         found["missing"] = self._rows_of(MISSING)
         groups = self._finish_groups(found["missing"])
-        all_ids = "".join(self.ids)
-        id_blob = all_ids.encode("utf-8", "surrogatepass")
-        # each id's end in the blob: its length in UTF-8, added up (in C)
-        if all_ids.isascii():
-            sizes: Iterator[int] = map(len, self.ids)
-        else:
-            encode = operator.methodcaller("encode", "utf-8", "surrogatepass")
-            sizes = map(len, map(encode, self.ids))
-        id_offsets = array("q", accumulate(sizes, initial=0))
         pieces: list[tuple[str, str, Any]] = []  # (name, typecode, array / bytes / blob)
         add = pieces.append
         add(("outcome", "B", self.outcomes))
@@ -403,7 +426,7 @@ class IndexBuilder:
             ("slot", self.slot),
             ("model", self.models.codes),
             ("provider", self.providers.codes),
-            ("custom_id.offsets", id_offsets),
+            ("custom_id.offsets", self.id_offsets),
             ("error_code", self.error_codes.codes),
             ("batch_id", self.batch_ids.codes),
             ("round", self.rounds),
@@ -422,10 +445,10 @@ class IndexBuilder:
         ):
             add((name, values.typecode, values))
         add(("custom_id.none", "B", self.id_nones))
-        add(("custom_id.blob", "B", id_blob))
+        add(("custom_id.blob", "B", self.id_blob))
         add(("text.blob", "B", self.text_blob))
         for number, ends in enumerate(self.ends):
-            add((f"ends.{number}", "q", ends))
+            add((f"ends.{number}", "q", ends))  # a blob of i64
         for name, rows in found.items():
             add((f"rows.{name}", "q", rows))
         group_list = []
