@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import operator
+import struct
 from array import array
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -61,6 +62,12 @@ def first_line_utf8(content: str) -> bytes:
     cut = text.find("\n")
     line = text[:cut] if cut >= 0 else text
     return line.rstrip()[:_FIRST_LINE_MAX].encode("utf-8", "surrogatepass")
+
+
+def append(column: array[Any], values: list[Any]) -> None:
+    """``column.fromlist(values)`` in a third of the time: an array converts each item by
+    parsing a format string, struct does not (a million-row build appends ten million)."""
+    column.frombytes(struct.pack(f"{len(values)}{column.typecode}", *values))
 
 
 def consume(iterator: Iterable[Any]) -> None:
@@ -147,7 +154,7 @@ def read_blocks(path: Path, ends: array[int], progress: Callable[[int], None]) -
                 at = find(b"\n", at + 1)
             if newlines:
                 end = newlines[-1] + 1
-                ends.extend(map(operator.add, newlines, repeat(position - start)))
+                append(ends, list(map(operator.add, newlines, repeat(position - start))))
                 yield Block(data, start, end, number, newlines)
                 number += len(newlines)
                 position += end - start
@@ -178,7 +185,7 @@ def _code_list(
 
 def _codes(categories: _Categories, values: list[Any], falsy_is_none: bool = False) -> None:
     """Append the code of each value (None: none) to ``categories``."""
-    categories.codes.extend(_code_list(categories, values, falsy_is_none))
+    append(categories.codes, _code_list(categories, values, falsy_is_none))
 
 
 def take_inputs(builder: IndexBuilder, block: Block) -> bool:
@@ -194,7 +201,7 @@ def take_inputs(builder: IndexBuilder, block: Block) -> bool:
     bodies = list(map(_bodies, rows))
     if len(rows) != count or None in bodies:
         return False
-    builder.input_line.fromlist(list(range(block.first, block.first + count)))
+    append(builder.input_line, list(range(block.first, block.first + count)))
     _codes(builder.providers, list(map(_providers, rows)))
     _codes(builder.models, list(map(_models, bodies)))
     builder.ids.extend(map(_ids, rows))
@@ -232,7 +239,9 @@ def _claim(builder: IndexBuilder, source: int, results: list[Any]) -> list[int] 
         return None  # a row that has its result already
     arrived = len(builder.src_line)
     consume(map(operator.setitem, repeat(src), rows, repeat(source)))
-    consume(map(operator.setitem, repeat(builder.slot), rows, range(arrived, arrived + len(rows))))
+    slots: Any = memoryview(builder.slot)  # set without parsing a format for each item
+    consume(map(operator.setitem, repeat(slots), rows, range(arrived, arrived + len(rows))))
+    slots.release()
     return rows
 
 
@@ -249,20 +258,20 @@ def take_results(builder: IndexBuilder, source: int, block: Block) -> bool:
     if len(results) != count or _claim(builder, source, results) is None:
         return False
     builder.result_outcomes += bytes((OK,)) * count
-    builder.src_line.fromlist(list(range(block.first, block.first + count)))
-    builder.status.fromlist(list(map(_status_codes, results)))
+    append(builder.src_line, list(range(block.first, block.first + count)))
+    append(builder.status, list(map(_status_codes, results)))
     bodies = list(map(_response_bodies, results))
     _codes(builder.result_models, list(map(_models, bodies)), falsy_is_none=True)
-    builder.tokens_in.fromlist(list(map(_prompt_tokens, bodies)))
-    builder.tokens_out.fromlist(list(map(_completion_tokens, bodies)))
-    builder.costs.fromlist(list(map(_costs, bodies)))
+    append(builder.tokens_in, list(map(_prompt_tokens, bodies)))
+    append(builder.tokens_out, list(map(_completion_tokens, bodies)))
+    append(builder.costs, list(map(_costs, bodies)))
     choices = list(map(_first_choices, bodies))
     _codes(builder.finish_reasons, list(map(_finish_reasons, choices)))
     # each answer's first line (resultline.first_line), into the text blob
     data = list(map(first_line_utf8, map(_contents, choices)))
     contents = builder.contents
-    contents.starts.extend(_add_texts(builder.text_blob, data))
-    contents.lengths.fromlist(list(map(len, data)))
+    append(contents.starts, list(_add_texts(builder.text_blob, data)))
+    append(contents.lengths, list(map(len, data)))
     return True
 
 
@@ -296,8 +305,8 @@ def _take_errors(builder: IndexBuilder, source: int, block: Block) -> bool:
         return False
     count = len(rows)
     builder.result_outcomes += bytes((FAILED,)) * count
-    builder.src_line.fromlist(list(range(block.first, block.first + count)))
-    builder.status.extend([_NONE if status is None else status for status in statuses])
+    append(builder.src_line, list(range(block.first, block.first + count)))
+    append(builder.status, [_NONE if status is None else status for status in statuses])
     for column in (
         builder.result_models.codes,
         builder.tokens_in,
@@ -325,4 +334,4 @@ def _take_errors(builder: IndexBuilder, source: int, block: Block) -> bool:
     return True
 
 
-__all__ = ["Block", "consume", "read_blocks", "take_inputs", "take_results"]
+__all__ = ["Block", "append", "consume", "read_blocks", "take_inputs", "take_results"]
