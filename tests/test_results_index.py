@@ -270,7 +270,7 @@ def test_blocks_of_error_lines_give_the_rows_of_the_join_in_memory(
         "extra error keys",
         "mixed",
     ):
-        assert taken.count(True) > 4 and taken.count(False) == 1  # the one block is not
+        assert taken.count(True) > 4 and False not in taken  # repeated, unknown ids too
     elif shape in ("no message", "empty message", "a long message"):
         assert taken.count(True) > 4
     else:

@@ -29,7 +29,7 @@ import msgspec
 
 from fr_tui.core.resultline import _FIRST_LINE_MAX, FailedLine, OkLine, failure_of
 from fr_tui.core.results_index import _NONE
-from fr_tui.core.results_join import _NO_SOURCE, FAILED, OK, group_key
+from fr_tui.core.results_join import FAILED, OK, group_key
 
 # The builder is results_build.IndexBuilder (and a category column its _Categories),
 # typed Any here: results_build imports this module, not the other way round.
@@ -204,8 +204,16 @@ def take_inputs(builder: IndexBuilder, block: Block) -> bool:
     append(builder.input_line, list(range(block.first, block.first + count)))
     _codes(builder.providers, list(map(_providers, rows)))
     _codes(builder.models, list(map(_models, bodies)))
-    builder.ids.extend(map(_ids, rows))
+    ids = list(map(_ids, rows))
     builder.id_nones.extend(bytes(count))
+    builder.add_ids(ids)
+    # each row takes its id's first result; a row whose id came before takes the next
+    taken = list(map(builder.by_id.pop, ids, repeat(_NONE)))
+    if builder.more_by_id and _NONE in taken:
+        for index, number in enumerate(taken):
+            if number == _NONE:
+                taken[index] = builder.take(ids[index])
+    append(builder.slot, taken)
     return True
 
 
@@ -227,24 +235,6 @@ _decode_ok_lines = msgspec.json.Decoder(OkLine).decode_lines
 _decode_failed_lines = msgspec.json.Decoder(FailedLine).decode_lines
 
 
-def _claim(builder: IndexBuilder, source: int, results: list[Any]) -> list[int] | None:
-    """The rows of these results (in order), each now marked as having its result in
-    ``source`` at the next slot; None, and nothing changed, unless each custom_id is known
-    and its row waits for a result, no two for one row."""
-    rows = list(map(builder.by_id.get, map(_ids, results)))
-    src = builder.src
-    if None in rows or len(set(rows)) != len(rows):
-        return None
-    if bytes(map(src.__getitem__, rows)).count(_NO_SOURCE) != len(rows):
-        return None  # a row that has its result already
-    arrived = len(builder.src_line)
-    consume(map(operator.setitem, repeat(src), rows, repeat(source)))
-    slots: Any = memoryview(builder.slot)  # set without parsing a format for each item
-    consume(map(operator.setitem, repeat(slots), rows, range(arrived, arrived + len(rows))))
-    slots.release()
-    return rows
-
-
 def take_results(builder: IndexBuilder, source: int, block: Block) -> bool:
     """Add a block of result lines; False (and nothing added) unless each is an OkLine,
     or each a FailedLine, for a row that waits for its result, no two for one row."""
@@ -255,10 +245,10 @@ def take_results(builder: IndexBuilder, source: int, block: Block) -> bool:
         results = _decode_ok_lines(block.view())
     except (msgspec.DecodeError, RecursionError):
         return _take_errors(builder, source, block)
-    if len(results) != count or _claim(builder, source, results) is None:
+    if len(results) != count:
         return False
+    _arrived(builder, source, block, results)
     builder.result_outcomes += bytes((OK,)) * count
-    append(builder.src_line, list(range(block.first, block.first + count)))
     append(builder.status, list(map(_status_codes, results)))
     bodies = list(map(_response_bodies, results))
     _codes(builder.result_models, list(map(_models, bodies)), falsy_is_none=True)
@@ -273,6 +263,13 @@ def take_results(builder: IndexBuilder, source: int, block: Block) -> bool:
     append(contents.starts, list(_add_texts(builder.text_blob, data)))
     append(contents.lengths, list(map(len, data)))
     return True
+
+
+def _arrived(builder: IndexBuilder, source: int, block: Block, results: list[Any]) -> None:
+    """Note the custom_ids, file and lines of a block of results."""
+    builder.note_ids(list(map(_ids, results)), len(builder.src_line))
+    builder.result_src.extend(bytes((source,)) * len(results))
+    append(builder.src_line, list(range(block.first, block.first + len(results))))
 
 
 def _add_texts(blob: Any, data: list[bytes]) -> Iterable[int]:
@@ -300,12 +297,10 @@ def _take_errors(builder: IndexBuilder, source: int, block: Block) -> bool:
     known = [status for status in statuses if status is not None]
     if known and (min(known) < 0 or max(known) >= _INT32):
         return False  # read line by line, _add_result says why (Unindexable)
-    rows = _claim(builder, source, results)
-    if rows is None:
-        return False
-    count = len(rows)
+    count = len(results)
+    first = len(builder.src_line)
+    _arrived(builder, source, block, results)
     builder.result_outcomes += bytes((FAILED,)) * count
-    append(builder.src_line, list(range(block.first, block.first + count)))
     append(builder.status, [_NONE if status is None else status for status in statuses])
     for column in (
         builder.result_models.codes,
@@ -314,23 +309,21 @@ def _take_errors(builder: IndexBuilder, source: int, block: Block) -> bool:
         builder.finish_reasons.codes,
         builder.contents.starts,
     ):
-        column.extend(repeat(_NONE, count))
-    builder.costs.extend(repeat(math.nan, count))
-    builder.contents.lengths.extend(repeat(0, count))
-    by_row = builder.error_codes.codes
-    consume(map(operator.setitem, repeat(by_row), rows, _code_list(builder.error_codes, codes)))
+        append(column, [_NONE] * count)
+    append(builder.costs, [math.nan] * count)
+    append(builder.contents.lengths, [0] * count)
+    numbers = range(first, first + count)
+    builder.error_code_of.update(zip(numbers, _code_list(builder.error_codes, codes), strict=True))
     data = list(map(_utf8, messages))
-    texts = builder.error_messages
-    consume(map(operator.setitem, repeat(texts.starts), rows, _add_texts(texts.blob, data)))
-    consume(map(operator.setitem, repeat(texts.lengths), rows, map(len, data)))
-    groups, info = builder.groups, builder.group_info
-    for row, code, message in zip(rows, codes, messages, strict=True):
-        key = group_key(code, message)
-        found = groups.get(key)
-        if found is None:
-            found = groups[key] = []
-            info.setdefault(key, (code, message))
-        found.append(row)
+    builder.message_of.update(
+        zip(
+            numbers,
+            zip(_add_texts(builder.text_blob, data), map(len, data), strict=True),
+            strict=True,
+        )
+    )
+    keys = list(map(group_key, codes, messages))
+    builder.failures.update(zip(numbers, zip(keys, codes, messages, strict=True), strict=True))
     return True
 
 

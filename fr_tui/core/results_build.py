@@ -24,7 +24,7 @@ import tempfile
 import zlib
 from array import array
 from collections.abc import Callable, Iterator
-from itertools import accumulate, compress, count, filterfalse
+from itertools import accumulate, compress, filterfalse, repeat
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -39,6 +39,7 @@ from fr_tui.core.resultline import (
 )
 from fr_tui.core.results_blocks import (
     _BUFFER,
+    append,
     consume,
     first_line_utf8,
     read_blocks,
@@ -55,7 +56,6 @@ from fr_tui.core.results_join import (
     UNREADABLE_KEY,
     ResultIssue,
     group_key,
-    waiting_row,
 )
 
 ProgressFn = Callable[[int, int], None]
@@ -130,21 +130,13 @@ class _Texts:
         self.lengths.append(length)
 
 
-class _RowTexts:
-    """A string column by row, whose values arrive in any row order."""
-
-    def __init__(self, blob: _Blob, rows: int) -> None:
-        self.blob = blob
-        self.starts = array("q", [_NONE]) * rows
-        self.lengths = array("i", [0]) * rows
-
-    def set(self, row: int, text: str | None) -> None:
-        if text is not None:
-            self.starts[row], self.lengths[row] = self.blob.add(text)
-
-
 class IndexBuilder:
-    """Streams an input file and its result files into the columns of an index."""
+    """Streams result files, then their input file, into the columns of an index.
+
+    The results are read first, each appended to the per-result columns as it arrives and
+    its custom_id noted (by_id: an id's first result; more_by_id: its later ones). Each
+    input row then takes its result by popping its id, in input order: ``slot`` grows by
+    one number per row, instead of being written at a random place per result."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -152,15 +144,9 @@ class IndexBuilder:
         # What the index will hold that the build does not read again waits in files
         # (the custom_ids, each file's line ends), not in memory.
         self.spilled: list[_Blob] = []
-        # per input row, in input order
-        self.ids: list[str] = []  # "" where the row has none (see id_nones); then []
-        self.id_nones = bytearray()
-        self.input_line = array("i")
-        self.models = _Categories()
-        self.providers = _Categories()
-        self.by_id: dict[str, int] = {}
-        self.more_by_id: dict[str, list[int]] = {}
-        # per result, in the order results arrive (a row finds its own through slot)
+        # per result, in the order results arrive
+        self.result_outcomes = bytearray()
+        self.result_src = bytearray()  # which result file
         self.src_line = array("i")
         self.status = array("i")
         self.tokens_in = array("q")
@@ -169,16 +155,33 @@ class IndexBuilder:
         self.result_models = _Categories()
         self.finish_reasons = _Categories()
         self.contents = _Texts(self.text_blob)
-        # per row again, set by the few results that are not ordinary lines (see
-        # add_input): error_codes, error_messages, batch_ids, rounds
-        self.ends: list[_Blob] = []
+        # only results other than ordinary answers have these: kept by result number
+        self.error_codes = _Categories()
+        self.error_code_of: dict[int, int] = {}
+        self.batch_ids = _Categories()
+        self.batch_id_of: dict[int, int] = {}
+        self.round_of: dict[int, int] = {}
+        self.message_of: dict[int, tuple[int, int]] = {}  # (start, length) in text_blob
+        self.failures: dict[int, tuple[str, str, str]] = {}  # group key, code, message
+        self.by_id: dict[str, int] = {}
+        self.more_by_id: dict[str, list[int]] = {}
         self.kinds: list[Literal["output", "error"]] = []
+        self.paths: list[Path] = []
+        self.result_ends: list[_Blob] = []
         self.issues: dict[str, list[ResultIssue]] = {
             "duplicates": [],
             "unknown_ids": [],
             "bad_lines": [],
         }
-        self.groups: dict[str, list[int]] = {}
+        # per input row, in input order
+        self.slot = array("i")  # the number of its result, -1 for none
+        self.id_nones = bytearray()
+        self.id_offsets = array("q", [0])
+        self.id_blob = _Blob(folder)
+        self.spilled.append(self.id_blob)
+        self.input_line = array("i")
+        self.models = _Categories()
+        self.providers = _Categories()
         self.group_info: dict[str, tuple[str, str]] = {}
 
     def close(self) -> None:
@@ -194,90 +197,28 @@ class IndexBuilder:
         blob.file.flush()
         return blob
 
-    # -- the input ------------------------------------------------------------------
-
-    def add_input(self, path: Path, progress: Callable[[int], None]) -> None:
-        ends = array("q")
-        read = read_input_line
-        add_id = self.ids.append
-        add_line = self.input_line.append
-        add_none = self.id_nones.append
-        provider_of, provider_code = self.providers.values.get, self.providers.code
-        model_of, model_code = self.models.values.get, self.models.code
-        add_provider, add_model = self.providers.codes.append, self.models.codes.append
-        for block in read_blocks(path, ends, progress):
-            if take_inputs(self, block):
-                continue
-            for number, raw in enumerate(block.lines(), block.first):
-                if not raw or raw.isspace():  # blank lines are no requests
-                    continue
-                custom_id, provider, model = read(raw)
-                add_line(number if number < _INT32 else _checked(number, _INT32))
-                code = provider_of(provider) if provider is not None else _NONE
-                add_provider(code if code is not None else provider_code(provider))
-                code = model_of(model) if model is not None else _NONE
-                add_model(code if code is not None else model_code(model))
-                add_id(custom_id if custom_id is not None else "")
-                add_none(custom_id is None)
-        self.ends.append(self._spill(ends))
-        rows = len(self.ids)
-        self._map_ids()
-        self._spill_ids()
-        # each result's outcome, in the order results arrive: a row's is found through
-        # slot when the index is written (one write per result, not one into a column
-        # of a million rows at a random place)
-        self.result_outcomes = bytearray()
-        self.src = bytearray([_NO_SOURCE]) * rows
-        self.slot = array("i", [_NONE]) * rows
-        self.error_codes = _Categories(rows)
-        self.batch_ids = _Categories(rows)
-        self.rounds = array("i", [_NONE]) * rows
-        self.error_messages = _RowTexts(self.text_blob, rows)
-
-    def _map_ids(self) -> None:
-        """by_id: each custom_id's first row; more_by_id: the other rows of an id used
-        again."""
-        rows = len(self.ids)
-        if 1 not in self.id_nones:  # the usual case: made in C, at once
-            self.by_id = dict(zip(self.ids, range(rows), strict=True))
-            if len(self.by_id) == rows:  # and no id used again
-                return
-        by_id: dict[str, int] = {}  # setdefault keeps the first row of each id
-        named = bytes(map(operator.not_, self.id_nones))
-        consume(map(by_id.setdefault, compress(self.ids, named), compress(count(), named)))
-        self.by_id = by_id
-        if len(by_id) < sum(named):  # some custom_id is used again
-            for row, custom_id in enumerate(self.ids):
-                if not self.id_nones[row] and by_id[custom_id] != row:
-                    self.more_by_id.setdefault(custom_id, []).append(row)
-
-    def _spill_ids(self) -> None:
-        """The custom_ids as the index keeps them, in a blob file; the list is let go (the
-        id map holds the strings while results are joined)."""
-        all_ids = "".join(self.ids)
-        # each id's end in the blob: its length in UTF-8, added up (in C)
-        if all_ids.isascii():
-            sizes: Iterator[int] = map(len, self.ids)
-        else:
-            encode = operator.methodcaller("encode", "utf-8", "surrogatepass")
-            sizes = map(len, map(encode, self.ids))
-        self.id_offsets = array("q", accumulate(sizes, initial=0))
-        self.id_blob = self._spill(all_ids.encode("utf-8", "surrogatepass"))
-        self.ids = []
-
     # -- result files ---------------------------------------------------------------
+
+    def note_ids(self, ids: list[str], first: int) -> None:
+        """Note the custom_ids of results ``first``, ``first + 1``... (as they arrived)."""
+        by_id = self.by_id
+        before = len(by_id)
+        consume(map(by_id.setdefault, ids, range(first, first + len(ids))))
+        if len(by_id) - before != len(ids):  # an id seen before: note its later results
+            for number, custom_id in enumerate(ids, first):
+                if by_id[custom_id] != number:
+                    self.more_by_id.setdefault(custom_id, []).append(number)
 
     def add_results(
         self, kind: Literal["output", "error"], path: Path, progress: Callable[[int], None]
     ) -> None:
         source = len(self.kinds)
         self.kinds.append(kind)
+        self.paths.append(path)
         ends = array("q")
         decode_ok = _decode_ok_line
-        row_of = self.by_id.get
-        src, slot = self.src, self.slot
         add_outcome = self.result_outcomes.append
-        add_src_line, add_status = self.src_line.append, self.status.append
+        add_status = self.status.append
         add_tokens_in, add_tokens_out = self.tokens_in.append, self.tokens_out.append
         add_cost = self.costs.append
         model_of, model_code = self.result_models.values.get, self.result_models.code
@@ -290,26 +231,12 @@ class IndexBuilder:
         for block in read_blocks(path, ends, progress):
             if take_results(self, source, block):
                 continue
-            lines = block.lines()
-            first = block.first
-            arrived = len(self.src_line)
-            # Decode the block, then look all its custom_ids up at once: in one C loop
-            # the look-ups in a dict of a million ids wait for memory side by side.
-            decoded: list[OkLine | None] = []
-            found: list[str] = []
-            for raw in lines:
+            for number, raw in enumerate(block.lines(), block.first):
                 try:
-                    line = decode_ok(raw)
-                    found.append(line.custom_id)
+                    ok_line: OkLine | None = decode_ok(raw)
                 except (msgspec.DecodeError, RecursionError):
-                    line = None
-                decoded.append(line)
-            ordinary_rows = iter(list(map(row_of, found)))
-            for number, (raw, ok_line) in enumerate(zip(lines, decoded, strict=True), first):
-                if ok_line is not None:
-                    custom_id = ok_line.custom_id
-                    row = next(ordinary_rows)
-                else:
+                    ok_line = None
+                if ok_line is None:
                     if not raw or raw.isspace():
                         continue
                     parsed = parse_other_line(raw)
@@ -318,23 +245,10 @@ class IndexBuilder:
                         self.issues["bad_lines"].append(issue)
                         continue
                     assert parsed.custom_id is not None
-                    custom_id = parsed.custom_id
-                    row = row_of(custom_id)
-                if row is None or src[row] != _NO_SOURCE:
-                    row = waiting_row(custom_id, self.by_id, self.more_by_id, src)
-                    if row is None or row < 0:
-                        reason = "unknown custom_id" if row is None else "duplicate result"
-                        name = "unknown_ids" if row is None else "duplicates"
-                        issue = ResultIssue(kind, path, number + 1, custom_id, reason)
-                        self.issues[name].append(issue)
-                        continue
-                src[row] = source
-                slot[row] = arrived
-                arrived += 1
-                add_src_line(number if number < _INT32 else _checked(number, _INT32))
-                if ok_line is None:
-                    self._add_result(row, parsed)
+                    self._arrived(parsed.custom_id, source, number)
+                    self._add_result(parsed)
                     continue
+                self._arrived(ok_line.custom_id, source, number)
                 # The ordinary line: its fields, appended column by column.
                 response = ok_line.response
                 body = response.body
@@ -356,10 +270,17 @@ class IndexBuilder:
                 add_length(len(data))
                 blob.size += len(data)
                 write_text(data)
-        self.ends.append(self._spill(ends))
+        self.result_ends.append(self._spill(ends))
 
-    def _add_result(self, row: int, parsed: Any) -> None:
+    def _arrived(self, custom_id: str, source: int, number: int) -> None:
+        """Note one result's id, file and line (its fields are appended next)."""
+        self.note_ids([custom_id], len(self.src_line))
+        self.result_src.append(source)
+        self.src_line.append(number if number < _INT32 else _checked(number, _INT32))
+
+    def _add_result(self, parsed: Any) -> None:
         """Append the fields of a result that is not an ordinary line."""
+        arrival = len(self.result_outcomes)
         outcome = MISSING if parsed.outcome == "missing" else OK if parsed.ok else FAILED
         self.result_outcomes.append(outcome)
         status, tokens_in, tokens_out = parsed.status_code, parsed.tokens_in, parsed.tokens_out
@@ -371,55 +292,144 @@ class IndexBuilder:
         self.costs.append(parsed.cost if parsed.cost is not None else math.nan)
         self.finish_reasons.codes.append(self.finish_reasons.code(parsed.finish_reason))
         self.contents.append(parsed.content_first_line)
-        for column, value in (
-            (self.error_codes, parsed.error_code),
-            (self.batch_ids, parsed.batch_id),
-        ):
-            column.codes[row] = column.code(value)
+        if parsed.error_code is not None:
+            self.error_code_of[arrival] = self.error_codes.code(parsed.error_code)
+        if parsed.batch_id is not None:
+            self.batch_id_of[arrival] = self.batch_ids.code(parsed.batch_id)
         if parsed.round is not None:
-            self.rounds[row] = _checked(parsed.round, _INT32)
-        self.error_messages.set(row, parsed.error_message)
+            self.round_of[arrival] = _checked(parsed.round, _INT32)
+        if parsed.error_message is not None:
+            self.message_of[arrival] = self.text_blob.add(parsed.error_message)
         if outcome == FAILED:
-            key = group_key(parsed.error_code, parsed.error_message)
-            self.groups.setdefault(key, []).append(row)
-            if key not in self.group_info:
-                self.group_info[key] = (parsed.error_code or "error", parsed.error_message or "")
+            code, message = parsed.error_code, parsed.error_message
+            self.failures[arrival] = (group_key(code, message), code or "error", message or "")
+
+    # -- the input ------------------------------------------------------------------
+
+    def add_input(self, path: Path, progress: Callable[[int], None]) -> None:
+        ends = array("q")
+        read = read_input_line
+        for block in read_blocks(path, ends, progress):
+            if take_inputs(self, block):
+                continue
+            ids: list[str] = []
+            for number, raw in enumerate(block.lines(), block.first):
+                if not raw or raw.isspace():  # blank lines are no requests
+                    continue
+                custom_id, provider, model = read(raw)
+                self.input_line.append(number if number < _INT32 else _checked(number, _INT32))
+                self.providers.codes.append(self.providers.code(provider))
+                self.models.codes.append(self.models.code(model))
+                self.id_nones.append(custom_id is None)
+                ids.append(custom_id if custom_id is not None else "")
+                self.slot.append(self.take(custom_id) if custom_id is not None else _NONE)
+            self.add_ids(ids)
+        self.input_ends = self._spill(ends)
+
+    def take(self, custom_id: str) -> int:
+        """The number of the next result for this custom_id that no row has taken yet
+        (the first row with an id takes its first result), -1 when none is left."""
+        number = self.by_id.pop(custom_id, _NONE)
+        if number == _NONE:
+            later = self.more_by_id.get(custom_id)
+            if later:
+                number = later.pop(0)
+        return number
+
+    def add_ids(self, ids: list[str]) -> None:
+        """Append a block's custom_ids ("" for none) to the blob the index keeps them in."""
+        text = "".join(ids)
+        # each id's end in the blob: its length in UTF-8, added up (in C)
+        if text.isascii():
+            sizes: Iterator[int] = map(len, ids)
+        else:
+            encode = operator.methodcaller("encode", "utf-8", "surrogatepass")
+            sizes = map(len, map(encode, ids))
+        append(self.id_offsets, list(accumulate(sizes, initial=self.id_offsets[-1]))[1:])
+        self.id_blob.add(text)
 
     # -- the end --------------------------------------------------------------------
+
+    def _left_over(self) -> set[int]:
+        """The results no row took, reported as unknown or duplicate ids (in the order
+        they arrived); their numbers."""
+        found: list[tuple[int, str, str]] = []
+        for custom_id, number in self.by_id.items():  # no row has this id
+            found.append((number, custom_id, "unknown_ids"))
+            for later in self.more_by_id.get(custom_id, ()):
+                found.append((later, custom_id, "unknown_ids"))
+        for custom_id, numbers in self.more_by_id.items():
+            if custom_id not in self.by_id:  # its rows have their results already
+                found += [(number, custom_id, "duplicates") for number in numbers]
+        reasons = {"unknown_ids": "unknown custom_id", "duplicates": "duplicate result"}
+        for number, custom_id, name in sorted(found):
+            source = self.result_src[number]
+            issue = ResultIssue(
+                self.kinds[source],
+                self.paths[source],
+                self.src_line[number] + 1,
+                custom_id,
+                reasons[name],
+            )
+            self.issues[name].append(issue)
+        return {number for number, _, _ in found}
 
     def _rows_of(self, outcome: int) -> array[int]:
         """The rows with this outcome, in order (counted in C, not row by row)."""
         wanted = self.outcomes.translate(bytes(code == outcome for code in range(256)))
         return array("q", compress(range(len(self.outcomes)), wanted))
 
-    def _finish_groups(self, missing: array[int]) -> dict[str, list[int]]:
-        groups = {key: sorted(rows) for key, rows in self.groups.items()}
+    def _groups(self, failed: array[int], missing: array[int]) -> dict[str, list[int]]:
+        """The rows of each error group, in order; each group's code and message those of
+        its first row (as JoinedResults._regroup makes them)."""
+        groups: dict[str, list[int]] = {}
+        slot, failures, info = self.slot, self.failures, self.group_info
+        for row in failed:
+            key, code, message = failures[slot[row]]
+            rows = groups.get(key)
+            if rows is None:
+                rows = groups[key] = []
+                info.setdefault(key, (code, message))
+            rows.append(row)
         for row in missing:
             named = not self.id_nones[row]
             key = MISSING_KEY if named else UNREADABLE_KEY
             groups.setdefault(key, []).append(row)
-            if key not in self.group_info:
-                self.group_info[key] = (
+            if key not in info:
+                info[key] = (
                     (key, "no result line in the output or error file")
                     if named
                     else (key, "the input line has no readable custom_id")
                 )
         return groups
 
+    def _by_result(self, of: dict[int, int], typecode: str, none: int) -> array[int]:
+        """A per-result column from the few results that have a value (``of``)."""
+        column = array(typecode, [none]) * len(self.src_line)
+        view: Any = memoryview(column)
+        consume(map(operator.setitem, repeat(view), of.keys(), of.values()))
+        view.release()
+        return column
+
     def write(self, path: Path, signatures: list[dict[str, Any] | None]) -> None:
         """Write the index file (atomically: temp file, rename)."""
         self.text_blob.file.flush()
-        # each row's outcome: its result's, MISSING (at slot -1, the last) without one
+        self.id_blob.file.flush()
+        self.orphans = self._left_over()
+        self.by_id, self.more_by_id = {}, {}  # the join is done: let it go before writing
+        # each row's outcome and source: its result's, none (at slot -1, the last) without
         self.outcomes = bytearray(
             map((self.result_outcomes + bytes([MISSING])).__getitem__, self.slot)
         )
+        src = bytearray(map((self.result_src + bytes([_NO_SOURCE])).__getitem__, self.slot))
         found = {name: self._rows_of(code) for code, name in ((OK, "ok"), (FAILED, "failed"))}
         found["missing"] = self._rows_of(MISSING)
-        groups = self._finish_groups(found["missing"])
+        groups = self._groups(found["failed"], found["missing"])
         pieces: list[tuple[str, str, Any]] = []  # (name, typecode, array / bytes / blob)
         add = pieces.append
         add(("outcome", "B", self.outcomes))
-        add(("src", "B", self.src))
+        add(("src", "B", src))
+        messages = self.message_of
         for name, values in (
             # per row
             ("input_line", self.input_line),
@@ -427,11 +437,6 @@ class IndexBuilder:
             ("model", self.models.codes),
             ("provider", self.providers.codes),
             ("custom_id.offsets", self.id_offsets),
-            ("error_code", self.error_codes.codes),
-            ("batch_id", self.batch_ids.codes),
-            ("round", self.rounds),
-            ("error_message.starts", self.error_messages.starts),
-            ("error_message.lengths", self.error_messages.lengths),
             # per result, through slot
             ("src_line", self.src_line),
             ("tokens_in", self.tokens_in),
@@ -442,12 +447,23 @@ class IndexBuilder:
             ("finish_reason", self.finish_reasons.codes),
             ("content.starts", self.contents.starts),
             ("content.lengths", self.contents.lengths),
+            ("error_code", self._by_result(self.error_code_of, "i", _NONE)),
+            ("batch_id", self._by_result(self.batch_id_of, "i", _NONE)),
+            ("round", self._by_result(self.round_of, "i", _NONE)),
+            (
+                "error_message.starts",
+                self._by_result({n: s for n, (s, _) in messages.items()}, "q", _NONE),
+            ),
+            (
+                "error_message.lengths",
+                self._by_result({n: size for n, (_, size) in messages.items()}, "i", 0),
+            ),
         ):
             add((name, values.typecode, values))
         add(("custom_id.none", "B", self.id_nones))
         add(("custom_id.blob", "B", self.id_blob))
         add(("text.blob", "B", self.text_blob))
-        for number, ends in enumerate(self.ends):
+        for number, ends in enumerate([self.input_ends, *self.result_ends]):
             add((f"ends.{number}", "q", ends))  # a blob of i64
         for name, rows in found.items():
             add((f"rows.{name}", "q", rows))
@@ -518,13 +534,22 @@ class IndexBuilder:
             handle.seek(0, os.SEEK_END)
 
     def _totals(self) -> dict[str, Any]:
-        # the same sums as JoinedResults' properties: -1 marks a result without tokens,
-        # NaN one without a cost (fsum's sum does not depend on the order of the costs)
-        costs = list(filterfalse(math.isnan, self.costs))
+        # the same sums as JoinedResults' properties, over the results that rows took: -1
+        # marks a result without tokens, NaN one without a cost (fsum: the sum does not
+        # depend on the order of the costs)
+        costs = self.costs
+        tokens = [sum(column) + column.count(_NONE) for column in (self.tokens_in, self.tokens_out)]
+        if self.orphans:
+            costs = array("d", costs)
+            for number in self.orphans:
+                tokens[0] -= max(self.tokens_in[number], 0)
+                tokens[1] -= max(self.tokens_out[number], 0)
+                costs[number] = math.nan
+        kept = list(filterfalse(math.isnan, costs))
         return {
-            "tokens_in": sum(self.tokens_in) + self.tokens_in.count(_NONE),
-            "tokens_out": sum(self.tokens_out) + self.tokens_out.count(_NONE),
-            "cost": repr(math.fsum(costs)) if costs else None,
+            "tokens_in": tokens[0],
+            "tokens_out": tokens[1],
+            "cost": repr(math.fsum(kept)) if kept else None,
         }
 
 
@@ -563,13 +588,13 @@ def build_index(
 
     builder = IndexBuilder(path.parent)
     try:
-        for kind, file in files:
+        # the results first: each input row then takes its result as it is read
+        for kind, file in sorted(files, key=lambda named: named[0] == "input"):
             if kind == "input":
                 builder.add_input(file, progress)
             else:
                 builder.add_results(kind, file, progress)  # type: ignore[arg-type]
             done += file.stat().st_size
-        builder.by_id, builder.more_by_id = {}, {}  # the join is done: free it before writing
         builder.write(path, signatures)
     finally:
         builder.close()
