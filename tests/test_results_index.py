@@ -341,6 +341,20 @@ def test_blocks_are_whole_lines_with_their_ends_as_a_line_index_finds_them(
             scanned.close()
 
 
+def test_an_error_group_shows_the_message_of_its_first_row(tmp_path: Path) -> None:
+    # Two messages that make one group (its key strips them); the later row's result
+    # arrives first. The group says what its first row says, as the join in memory does.
+    inp, out, err = make_files(tmp_path, ["c1", "c2", "c3"], [], 0)
+    lines = [
+        {"custom_id": "c2", "error": {"code": "x", "message": "boom"}},
+        {"custom_id": "c1", "error": {"code": "x", "message": "boom  "}},
+    ]
+    err.write_bytes(b"".join(msgspec.json.encode(line) + b"\n" for line in lines))
+    with join_in_memory(inp, out, err) as memory, join_results(inp, out, err) as built:
+        assert_same(built, memory)
+        assert ("x: boom", "x", "boom  ", 2) in built.error_groups()
+
+
 def test_answer_hashes_are_made_on_first_use_and_kept_beside_the_index(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -322,8 +322,8 @@ def _take_errors(builder: IndexBuilder, source: int, block: Block) -> bool:
             strict=True,
         )
     )
-    keys = list(map(group_key, codes, messages))
-    builder.failures.update(zip(numbers, zip(keys, codes, messages, strict=True), strict=True))
+    keys = _code_list(builder.group_keys, list(map(group_key, codes, messages)))
+    builder.failure_of.update(zip(numbers, keys, strict=True))
     return True
 
 

@@ -90,6 +90,18 @@ class _Blob:
         self.size += len(data)
         return start, len(data)
 
+    @contextlib.contextmanager
+    def reader(self) -> Iterator[Callable[[int, int], str]]:
+        """A function that reads the text at (start, length) back from the blob."""
+        self.file.flush()
+        with open(self.path, "rb") as blob:
+
+            def read(start: int, length: int) -> str:
+                blob.seek(start)
+                return blob.read(length).decode("utf-8", "surrogatepass")
+
+            yield read
+
     def add_bytes(self, data: Any) -> None:
         self.file.write(data)
         self.size += len(memoryview(data).cast("B"))
@@ -162,7 +174,8 @@ class IndexBuilder:
         self.batch_id_of: dict[int, int] = {}
         self.round_of: dict[int, int] = {}
         self.message_of: dict[int, tuple[int, int]] = {}  # (start, length) in text_blob
-        self.failures: dict[int, tuple[str, str, str]] = {}  # group key, code, message
+        self.group_keys = _Categories()  # the error groups' keys
+        self.failure_of: dict[int, int] = {}  # a failed result's group key
         self.by_id: dict[str, int] = {}
         self.more_by_id: dict[str, list[int]] = {}
         self.kinds: list[Literal["output", "error"]] = []
@@ -176,9 +189,10 @@ class IndexBuilder:
         # per input row, in input order
         self.slot = array("i")  # the number of its result, -1 for none
         self.id_nones = bytearray()
-        self.id_offsets = array("q", [0])
         self.id_blob = _Blob(folder)
         self.spilled.append(self.id_blob)
+        self.id_offsets = array("q")  # each id's end in id_blob, until passed on to:
+        self.id_offsets_file = self._spill(array("q", [0]))
         self.input_line = array("i")
         self.models = _Categories()
         self.providers = _Categories()
@@ -216,6 +230,7 @@ class IndexBuilder:
         self.kinds.append(kind)
         self.paths.append(path)
         ends = array("q")
+        ends_file = self._spill(b"")
         decode_ok = _decode_ok_line
         add_outcome = self.result_outcomes.append
         add_status = self.status.append
@@ -229,6 +244,7 @@ class IndexBuilder:
         blob = self.text_blob
         write_text = blob.file.write
         for block in read_blocks(path, ends, progress):
+            _pass_on(ends, ends_file)
             if take_results(self, source, block):
                 continue
             for number, raw in enumerate(block.lines(), block.first):
@@ -270,7 +286,8 @@ class IndexBuilder:
                 add_length(len(data))
                 blob.size += len(data)
                 write_text(data)
-        self.result_ends.append(self._spill(ends))
+        _pass_on(ends, ends_file, at_least=0)
+        self.result_ends.append(ends_file)
 
     def _arrived(self, custom_id: str, source: int, number: int) -> None:
         """Note one result's id, file and line (its fields are appended next)."""
@@ -302,14 +319,16 @@ class IndexBuilder:
             self.message_of[arrival] = self.text_blob.add(parsed.error_message)
         if outcome == FAILED:
             code, message = parsed.error_code, parsed.error_message
-            self.failures[arrival] = (group_key(code, message), code or "error", message or "")
+            self.failure_of[arrival] = self.group_keys.code(group_key(code, message))
 
     # -- the input ------------------------------------------------------------------
 
     def add_input(self, path: Path, progress: Callable[[int], None]) -> None:
         ends = array("q")
+        self.input_ends = self._spill(b"")
         read = read_input_line
         for block in read_blocks(path, ends, progress):
+            _pass_on(ends, self.input_ends)
             if take_inputs(self, block):
                 continue
             ids: list[str] = []
@@ -324,7 +343,8 @@ class IndexBuilder:
                 ids.append(custom_id if custom_id is not None else "")
                 self.slot.append(self.take(custom_id) if custom_id is not None else _NONE)
             self.add_ids(ids)
-        self.input_ends = self._spill(ends)
+        _pass_on(ends, self.input_ends, at_least=0)
+        _pass_on(self.id_offsets, self.id_offsets_file, at_least=0)
 
     def take(self, custom_id: str) -> int:
         """The number of the next result for this custom_id that no row has taken yet
@@ -345,8 +365,9 @@ class IndexBuilder:
         else:
             encode = operator.methodcaller("encode", "utf-8", "surrogatepass")
             sizes = map(len, map(encode, ids))
-        append(self.id_offsets, list(accumulate(sizes, initial=self.id_offsets[-1]))[1:])
+        append(self.id_offsets, list(accumulate(sizes, initial=self.id_blob.size))[1:])
         self.id_blob.add(text)
+        _pass_on(self.id_offsets, self.id_offsets_file)
 
     # -- the end --------------------------------------------------------------------
 
@@ -383,14 +404,27 @@ class IndexBuilder:
         """The rows of each error group, in order; each group's code and message those of
         its first row (as JoinedResults._regroup makes them)."""
         groups: dict[str, list[int]] = {}
-        slot, failures, info = self.slot, self.failures, self.group_info
+        slot, failure_of = self.slot, self.failure_of
+        keys = list(self.group_keys.values)
+        firsts: list[tuple[str, int]] = []  # each group's key and first result
         for row in failed:
-            key, code, message = failures[slot[row]]
+            number = slot[row]
+            key = keys[failure_of[number]]
             rows = groups.get(key)
             if rows is None:
                 rows = groups[key] = []
-                info.setdefault(key, (code, message))
+                firsts.append((key, number))
             rows.append(row)
+        codes = list(self.error_codes.values)
+        with self.text_blob.reader() as read:
+            for key, number in firsts:
+                code = self.error_code_of.get(number)
+                message = self.message_of.get(number)
+                self.group_info[key] = (
+                    codes[code] if code is not None else "error",
+                    read(*message) if message is not None else "",
+                )
+        info = self.group_info
         for row in missing:
             named = not self.id_nones[row]
             key = MISSING_KEY if named else UNREADABLE_KEY
@@ -413,8 +447,8 @@ class IndexBuilder:
 
     def write(self, path: Path, signatures: list[dict[str, Any] | None]) -> None:
         """Write the index file (atomically: temp file, rename)."""
-        self.text_blob.file.flush()
-        self.id_blob.file.flush()
+        for blob in (self.text_blob, *self.spilled):
+            blob.file.flush()
         self.orphans = self._left_over()
         self.by_id, self.more_by_id = {}, {}  # the join is done: let it go before writing
         # each row's outcome and source: its result's, none (at slot -1, the last) without
@@ -436,7 +470,6 @@ class IndexBuilder:
             ("slot", self.slot),
             ("model", self.models.codes),
             ("provider", self.providers.codes),
-            ("custom_id.offsets", self.id_offsets),
             # per result, through slot
             ("src_line", self.src_line),
             ("tokens_in", self.tokens_in),
@@ -460,6 +493,7 @@ class IndexBuilder:
             ),
         ):
             add((name, values.typecode, values))
+        add(("custom_id.offsets", "q", self.id_offsets_file))
         add(("custom_id.none", "B", self.id_nones))
         add(("custom_id.blob", "B", self.id_blob))
         add(("text.blob", "B", self.text_blob))
@@ -551,6 +585,16 @@ class IndexBuilder:
             "tokens_out": tokens[1],
             "cost": repr(math.fsum(kept)) if kept else None,
         }
+
+
+_HELD = 1 << 16  # line ends or id offsets held in memory before they go to their file
+
+
+def _pass_on(values: array[int], blob: _Blob, at_least: int = _HELD) -> None:
+    """Move ``values`` to the end of ``blob`` once there are ``at_least`` of them."""
+    if len(values) >= at_least:
+        blob.add_bytes(values)
+        del values[:]
 
 
 def _write_piece(handle: IO[bytes], item: Any, crc: int) -> int:
