@@ -41,11 +41,12 @@ _ids = attrgetter("custom_id")
 _providers = attrgetter("provider")
 _bodies = attrgetter("body")
 _models = attrgetter("model")
-_status_codes = attrgetter("response.status_code")
-_response_bodies = attrgetter("response.body")
-_prompt_tokens = attrgetter("usage.prompt_tokens")
-_completion_tokens = attrgetter("usage.completion_tokens")
-_costs = attrgetter("usage.cost")
+_responses = attrgetter("response")
+_status_codes = attrgetter("status_code")
+_usages = attrgetter("usage")
+_prompt_tokens = attrgetter("prompt_tokens")
+_completion_tokens = attrgetter("completion_tokens")
+_costs = attrgetter("cost")
 _first_choices = attrgetter("choices.first")
 _finish_reasons = attrgetter("finish_reason")
 _contents = attrgetter("message.content")
@@ -237,7 +238,7 @@ _decode_failed_lines = msgspec.json.Decoder(FailedLine).decode_lines
 
 def take_results(builder: IndexBuilder, source: int, block: Block) -> bool:
     """Add a block of result lines; False (and nothing added) unless each is an OkLine,
-    or each a FailedLine, for a row that waits for its result, no two for one row."""
+    or each a FailedLine."""
     count = len(block)
     if block.first + count >= _INT32 or not block.one_object_a_line():
         return False
@@ -249,12 +250,14 @@ def take_results(builder: IndexBuilder, source: int, block: Block) -> bool:
         return False
     _arrived(builder, source, block, results)
     builder.result_outcomes += bytes((OK,)) * count
-    append(builder.status, list(map(_status_codes, results)))
-    bodies = list(map(_response_bodies, results))
+    responses = list(map(_responses, results))
+    append(builder.status, list(map(_status_codes, responses)))
+    bodies = list(map(_bodies, responses))
     _codes(builder.result_models, list(map(_models, bodies)), falsy_is_none=True)
-    append(builder.tokens_in, list(map(_prompt_tokens, bodies)))
-    append(builder.tokens_out, list(map(_completion_tokens, bodies)))
-    append(builder.costs, list(map(_costs, bodies)))
+    usages = list(map(_usages, bodies))
+    append(builder.tokens_in, list(map(_prompt_tokens, usages)))
+    append(builder.tokens_out, list(map(_completion_tokens, usages)))
+    append(builder.costs, list(map(_costs, usages)))
     choices = list(map(_first_choices, bodies))
     _codes(builder.finish_reasons, list(map(_finish_reasons, choices)))
     # each answer's first line (resultline.first_line), into the text blob
