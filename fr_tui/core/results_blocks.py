@@ -270,7 +270,7 @@ def take_results(builder: IndexBuilder, source: int, block: Block) -> bool:
 
 def _arrived(builder: IndexBuilder, source: int, block: Block, results: list[Any]) -> None:
     """Note the custom_ids, file and lines of a block of results."""
-    builder.note_ids(list(map(_ids, results)), len(builder.src_line))
+    builder.result_ids += map(_ids, results)
     builder.result_src.extend(bytes((source,)) * len(results))
     append(builder.src_line, list(range(block.first, block.first + len(results))))
 

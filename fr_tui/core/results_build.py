@@ -1,16 +1,16 @@
 """Build a stored results index (results_index.py) in one streaming pass over the files.
 
 The same join as results_join.py (the reference: a property test holds the two equal),
-but made for a million rows: the files are read sequentially, never mapped; each row
-keeps a few fixed-size numbers in arrays, and its strings go straight to a temporary blob
-file beside the index. Only the custom_id -> row map is a Python dict. The ordinary
-successful chat line (resultline.OkLine) is read by a fast path here; every other line
-goes through resultline.parse_other_line.
+but made for a million rows: the files are read sequentially, never mapped, a block of
+lines at a time (results_blocks.py takes ordinary blocks apart in C); each row keeps a
+few fixed-size numbers in arrays, and its strings go straight to temporary blob files
+beside the index. Only the custom_id -> result map is a Python dict.
 
 Results arrive in any order. Writing a result's dozen fields into arrays indexed by its
 row would touch a dozen far-apart places in memory per line (at a million rows that is
-most of the build's time), so a result's fields are appended to columns in the order the
-results arrive, and each row only notes where its result is (``slot``); the index keeps
+most of the build's time), so the result files are read first and a result's fields are
+appended to columns in the order the results arrive; then each input row, read in order,
+takes its result by its custom_id and only notes where it is (``slot``). The index keeps
 it that way and its readers look a row's result up through ``slot``.
 """
 
@@ -176,6 +176,7 @@ class IndexBuilder:
         self.message_of: dict[int, tuple[int, int]] = {}  # (start, length) in text_blob
         self.group_keys = _Categories()  # the error groups' keys
         self.failure_of: dict[int, int] = {}  # a failed result's group key
+        self.result_ids: list[str] = []  # as they arrived, until _map_ids
         self.by_id: dict[str, int] = {}
         self.more_by_id: dict[str, list[int]] = {}
         self.kinds: list[Literal["output", "error"]] = []
@@ -213,13 +214,13 @@ class IndexBuilder:
 
     # -- result files ---------------------------------------------------------------
 
-    def note_ids(self, ids: list[str], first: int) -> None:
-        """Note the custom_ids of results ``first``, ``first + 1``... (as they arrived)."""
-        by_id = self.by_id
-        before = len(by_id)
-        consume(map(by_id.setdefault, ids, range(first, first + len(ids))))
-        if len(by_id) - before != len(ids):  # an id seen before: note its later results
-            for number, custom_id in enumerate(ids, first):
+    def _map_ids(self) -> None:
+        """by_id: each custom_id's first result; more_by_id: its later ones, in order."""
+        ids, self.result_ids = self.result_ids, []
+        # made in C at once; inserted last to first, so an id keeps its first result
+        self.by_id = by_id = dict(zip(reversed(ids), range(len(ids) - 1, -1, -1), strict=True))
+        if len(by_id) != len(ids):  # an id that came again
+            for number, custom_id in enumerate(ids):
                 if by_id[custom_id] != number:
                     self.more_by_id.setdefault(custom_id, []).append(number)
 
@@ -291,7 +292,7 @@ class IndexBuilder:
 
     def _arrived(self, custom_id: str, source: int, number: int) -> None:
         """Note one result's id, file and line (its fields are appended next)."""
-        self.note_ids([custom_id], len(self.src_line))
+        self.result_ids.append(custom_id)
         self.result_src.append(source)
         self.src_line.append(number if number < _INT32 else _checked(number, _INT32))
 
@@ -324,6 +325,7 @@ class IndexBuilder:
     # -- the input ------------------------------------------------------------------
 
     def add_input(self, path: Path, progress: Callable[[int], None]) -> None:
+        self._map_ids()
         ends = array("q")
         self.input_ends = self._spill(b"")
         read = read_input_line
