@@ -1,14 +1,14 @@
 """Whole blocks of ordinary lines, taken into a results index (results_build.py) in C.
 
 At a million rows the index build is bound by the interpreter: every Python operation
-per line counts. A block (1 MiB of lines) whose lines are all ordinary (every request
-line an object with a string custom_id; every result line a ``resultline.OkLine``, or
-every one an ordinary error line (``FailedLine``), each for a row still waiting for its
-result) is taken apart with C loops instead (``map`` over ``msgspec`` decoders,
-``attrgetter``, ``dict.get``, ``operator.setitem``...), column by column. Anything else
-in a block (a blank line, an HTTP failure, ok and error lines mixed, an unknown or
-repeated custom_id) makes the functions here return False having changed nothing, and
-the builder reads that block line by line. Both ways give the same index
+per line counts. A block (about 1 MiB of whole lines) whose lines are all ordinary (every
+request line an object with a string custom_id; every result line a
+``resultline.OkLine``, or every one an ordinary error line, ``resultline.FailedLine``)
+is decoded in one ``decode_lines`` call and taken apart with C loops (``map`` over
+``attrgetter``, ``dict.pop``, ``struct.pack``...), column by column. Anything else in a
+block (a blank line, a line that is not one object, ok and error lines mixed, a merged
+job line) makes the functions here return False having changed nothing, and the builder
+reads that block line by line. Both ways give the same index
 (tests/test_results_index.py).
 """
 
