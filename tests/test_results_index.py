@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -196,6 +197,162 @@ def test_blocks_of_ordinary_lines_give_the_rows_of_the_join_in_memory(tmp_path: 
     with join_in_memory(inp, out, err) as memory, join_results(inp, out, err) as built:
         assert_same(built, memory)
         assert memory.counts["ok"] == len(results) - 3 and len(memory.duplicates) == 1
+
+
+# Error-file lines: the two ordinary ones (resultline.FailedLine, taken a block at a time)
+# and their neighbours that must be read line by line, each as parse_other_line reads it.
+HTTP_FAILURE = {"error": {"message": "Rate limit", "type": "rate_limit", "code": "slow_down"}}
+ERROR_LINES: dict[str, dict[str, Any]] = {
+    "ordinary": {"response": None, "error": {"code": "batch_expired", "message": "too late"}},
+    "http": {"response": {"status_code": 429, "request_id": "r", "body": HTTP_FAILURE}},
+    "http, error null": {"response": {"status_code": 500, "body": HTTP_FAILURE}, "error": None},
+    "no response key": {"error": {"code": "x", "message": "m"}},
+    "extra error keys": {"error": {"code": "x", "type": "t", "message": "m", "param": None}},
+    "no message": {"error": {"code": "x"}},
+    "empty message": {"error": {"code": "x", "message": ""}},
+    "a long message": {"error": {"code": "x", "message": "  two\nlines " + "w" * 300}},
+    "empty code": {"error": {"code": "", "type": "from_type", "message": "m"}},
+    "no code": {"error": {"message": "only a message"}},
+    "numbers": {"error": {"code": 42, "message": 7}},
+    "null message": {"error": {"code": "x", "message": None}},
+    "a string error": {"error": "plain words"},
+    "a response too": {"response": {"status_code": 500, "body": {}}, "error": {"code": "x"}},
+    "merged": {"outcome": "failed", "response": None, "error": {"code": "x", "message": "m"}},
+    "neither": {"response": None, "error": None},
+    "http 200": {"response": {"status_code": 200, "body": HTTP_FAILURE}},
+    "http, a status past 32 bits": {"response": {"status_code": 1 << 40, "body": HTTP_FAILURE}},
+    "http, a negative status": {"response": {"status_code": -1, "body": HTTP_FAILURE}},
+    "http, status true": {"response": {"status_code": True, "body": HTTP_FAILURE}},
+    "http, no message": {"response": {"status_code": 429, "body": {"error": {"code": "x"}}}},
+    "http, no code": {"response": {"status_code": 429, "body": {"error": {"message": "m"}}}},
+    "http, a model": {"response": {"status_code": 429, "body": {**HTTP_FAILURE, "model": "m"}}},
+    "http, usage": {
+        "response": {"status_code": 429, "body": {**HTTP_FAILURE, "usage": {"prompt_tokens": 3}}}
+    },
+    "http, no body": {"response": {"status_code": 503}},
+    "http, body as text": {"response": {"status_code": 503, "body": '{"error": "x"}'}},
+}
+
+
+@pytest.mark.parametrize("shape", [*ERROR_LINES, "mixed"])
+def test_blocks_of_error_lines_give_the_rows_of_the_join_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shape: str
+) -> None:
+    import fr_tui.core.results_blocks as blocks
+
+    monkeypatch.setattr(blocks, "_BUFFER", 4096)  # many blocks from a small file
+    taken: list[bool] = []
+    take = blocks._take_errors
+    monkeypatch.setattr(blocks, "_take_errors", lambda *a: taken.append(take(*a)) or taken[-1])
+    count = 600
+    inp, _, err = make_files(tmp_path, [f"c{i}" for i in range(count)], [], 0)
+    shapes = (
+        [ERROR_LINES[s] for s in ("ordinary", "http")] if shape == "mixed" else [ERROR_LINES[shape]]
+    )
+    lines = [
+        msgspec.json.encode({"custom_id": f"c{i}", **shapes[i % len(shapes)]})
+        for i in range(count - 100)
+    ]
+    lines[200:200] = [lines[150], lines[400].replace(b'"c400"', b'"nobody"')]  # in one block
+    err.write_bytes(b"\n".join(lines) + b"\n")
+    with join_in_memory(inp, None, err) as memory, join_results(inp, None, err) as built:
+        if "status" in shape and "true" not in shape:  # the index cannot hold it
+            assert not isinstance(built, IndexedResults)
+        else:
+            assert_same(built, memory)
+        assert memory.counts["failed" if shape != "http 200" else "ok"] == count - 100
+        assert len(memory.duplicates) == len(memory.unknown_ids) == 1
+    if shape in (
+        "ordinary",
+        "http",
+        "http, error null",
+        "no response key",
+        "extra error keys",
+        "mixed",
+    ):
+        assert taken.count(True) > 4 and False not in taken  # repeated, unknown ids too
+    elif shape in ("no message", "empty message", "a long message"):
+        assert taken.count(True) > 4
+    else:
+        assert True not in taken
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        "two on a line, then a blank line",
+        "one across two lines, then two on a line",
+        "one across two lines, the next line starting with {",
+    ],
+)
+def test_lines_a_block_decoder_would_misread_are_read_line_by_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layout: str
+) -> None:
+    # A block is read in one decode_lines call, which reads a stream of JSON values, not
+    # lines: here it would find as many values as there are lines, each on the wrong one.
+    import fr_tui.core.results_blocks as blocks
+
+    monkeypatch.setattr(blocks, "_BUFFER", 1 << 16)
+    count = 300
+    inp, out, err = make_files(tmp_path, [f"c{i}" for i in range(count)], [], 0)
+    lines = [plain_ok(f"c{i}", i) for i in range(count)]
+    if layout == "two on a line, then a blank line":
+        lines[100:102] = [lines[100] + b" " + lines[101], b""]
+    elif layout == "one across two lines, then two on a line":  # it ends with a "}"
+        lines[100:102] = [lines[100][:-1] + b', "x": {"y": 1}', b"} " + lines[101]]
+    else:
+        lines[100:102] = [lines[100][:-1] + b', "x":', b'{"y": 1}} ' + lines[101]]
+    out.write_bytes(b"\n".join(lines) + b"\n")
+    with join_in_memory(inp, out, err) as memory, join_results(inp, out, err) as built:
+        assert_same(built, memory)
+        assert memory.counts["ok"] == count - 2 and len(memory.bad_lines) == 2 - (
+            layout == "two on a line, then a blank line"
+        )
+
+
+def test_blocks_are_whole_lines_with_their_ends_as_a_line_index_finds_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from array import array
+
+    import fr_tui.core.results_blocks as blocks
+    from fr_tui.core.jsonl import LineIndex
+
+    rnd = random.Random(5)
+    for size in (0, 1, 7, 64, 5000):
+        for buffer in (1, 3, 16, 4096):
+            monkeypatch.setattr(blocks, "_BUFFER", buffer)
+            data = bytes(rnd.choice(b"{}\n\r a") for _ in range(size))
+            path = tmp_path / f"{size}-{buffer}.jsonl"
+            path.write_bytes(data)
+            ends: array[int] = array("q")
+            read = list(blocks.read_blocks(path, ends, lambda _: None))
+            lines = [line for block in read for line in block.lines()]
+            expected = data.split(b"\n")
+            if data.endswith(b"\n") or not data:
+                expected.pop()
+            assert lines == expected
+            assert [block.first for block in read] == list(
+                accumulate((len(block) for block in read[:-1]), initial=0)
+            )[: len(read)]
+            scanned = LineIndex(path)
+            scanned.build()
+            assert list(ends) == list(scanned.ends)
+            scanned.close()
+
+
+def test_an_error_group_shows_the_message_of_its_first_row(tmp_path: Path) -> None:
+    # Two messages that make one group (its key strips them); the later row's result
+    # arrives first. The group says what its first row says, as the join in memory does.
+    inp, out, err = make_files(tmp_path, ["c1", "c2", "c3"], [], 0)
+    lines = [
+        {"custom_id": "c2", "error": {"code": "x", "message": "boom"}},
+        {"custom_id": "c1", "error": {"code": "x", "message": "boom  "}},
+    ]
+    err.write_bytes(b"".join(msgspec.json.encode(line) + b"\n" for line in lines))
+    with join_in_memory(inp, out, err) as memory, join_results(inp, out, err) as built:
+        assert_same(built, memory)
+        assert ("x: boom", "x", "boom  ", 2) in built.error_groups()
 
 
 def test_answer_hashes_are_made_on_first_use_and_kept_beside_the_index(

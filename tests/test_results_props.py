@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from fr_tui.core.results import join_results, parse_result_line
@@ -177,3 +177,95 @@ def test_every_input_row_gets_exactly_one_outcome(
         )
         assert joined_lines == result_lines  # every parseable line is accounted for once
         assert len(joined.bad_lines) == sum(1 for _, kind in results if kind in ("junk", "other"))
+
+
+# Lines near the two shapes the results index reads a block at a time (resultline.OkLine,
+# resultline.FailedLine): those readers must say of a line what the full parse says. A
+# line of one of the shapes, then a field or two of it set to anything (or removed).
+OK_LINE = {
+    "custom_id": "a",
+    "response": {
+        "status_code": 200,
+        "body": {
+            "model": "m",
+            "choices": [{"message": {"content": " a\nb"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 3, "cost": 0.25},
+        },
+    },
+    "error": None,
+}
+FAILED_LINES = [
+    {"custom_id": "a", "response": None, "error": {"code": "x", "message": "m"}},
+    {
+        "custom_id": "a",
+        "response": {"status_code": 429, "body": {"error": {"code": "x", "message": "m"}}},
+    },
+]
+
+
+def paths(obj: Any, at: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [at] if at else []
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            found += paths(value, (*at, key))
+    elif isinstance(obj, list):
+        for index, value in enumerate(obj):
+            found += paths(value, (*at, index))
+    return found
+
+
+@st.composite
+def near_ordinary(draw: st.DrawFn) -> dict[str, Any]:
+    line = json.loads(json.dumps(draw(st.sampled_from([OK_LINE, *FAILED_LINES]))))
+    for _ in range(draw(st.integers(0, 2))):
+        path = draw(st.sampled_from(paths(line)))
+        *parents, last = path
+        target = line
+        for key in parents:
+            target = target[key]
+        if draw(st.booleans()) and isinstance(target, dict):
+            del target[last]
+        else:
+            target[last] = draw(
+                st.sampled_from(["", "x", 0, 200, 404, -1, 1.5, None, True, [], {}]) | json_values
+            )
+        if not paths(line):
+            break
+    extra = draw(st.sampled_from([{}, {"outcome": "failed"}, {"model": 1}, {"type": "t"}]))
+    target = line
+    for key in draw(st.sampled_from([(), ("response", "body"), ("error",)])):
+        target = target.get(key) if isinstance(target, dict) else None
+    if isinstance(target, dict):
+        target.update(extra)
+    return line
+
+
+@settings(max_examples=500)
+@given(near_ordinary())
+def test_the_readers_of_ordinary_lines_agree_with_the_full_parse(obj: dict[str, Any]) -> None:
+    from fr_tui.core.resultline import (
+        _decode_failed_line,
+        failure_of,
+        parse_other_line,
+        read_ok_line,
+    )
+
+    raw = json.dumps(obj).encode()
+    full = parse_other_line(raw)
+    event("an OkLine" if read_ok_line(raw) else "not an OkLine")
+    assert parse_result_line(raw) == full  # through OkLine when it reads the line
+    try:
+        failure = failure_of(_decode_failed_line(raw))
+    except msgspec.DecodeError:
+        failure = None
+    event("a FailedLine" if failure else "not a FailedLine")
+    if failure is not None:
+        assert read_ok_line(raw) is None
+        assert (full.ok, full.outcome, full.model, full.tokens_in, full.cost) == (
+            False,
+            None,
+            None,
+            None,
+            None,
+        )
+        assert (full.status_code, full.error_code, full.error_message) == failure

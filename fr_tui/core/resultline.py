@@ -274,8 +274,16 @@ class _OkUsage(msgspec.Struct, gc=False):
     cost: float  # an int too
 
 
+class _OkChoices(msgspec.Struct, array_like=True, gc=False):
+    """The choices, of which (as parse_other_line does) only the first is read: no list
+    per line (a list is a GC-tracked object: a million of them set the cyclic collector
+    going over and over while a results index is built)."""
+
+    first: _OkChoice
+
+
 class _OkBody(msgspec.Struct, gc=False):
-    choices: Annotated[list[_OkChoice], msgspec.Meta(min_length=1)]
+    choices: _OkChoices
     usage: _OkUsage
     model: str | None = None
 
@@ -297,6 +305,60 @@ class OkLine(msgspec.Struct, gc=False):
 
 
 _decode_ok_line = msgspec.json.Decoder(OkLine).decode
+
+
+class _ErrorDetail(msgspec.Struct, gc=False):
+    code: Annotated[str, msgspec.Meta(min_length=1)]
+    message: str = ""  # parse_other_line makes an absent message "" (no status)
+
+
+class _HttpErrorDetail(msgspec.Struct, gc=False):
+    code: Annotated[str, msgspec.Meta(min_length=1)]
+    message: str  # absent, parse_other_line would make it "HTTP <status>"
+
+
+class _HttpFailureBody(msgspec.Struct, gc=False):
+    error: _HttpErrorDetail
+    # what parse_other_line would read from a body: a failure with any of them is not one
+    model: msgspec.UnsetType = msgspec.UNSET
+    usage: msgspec.UnsetType = msgspec.UNSET
+    cost: msgspec.UnsetType = msgspec.UNSET
+    choices: msgspec.UnsetType = msgspec.UNSET
+
+
+class _HttpFailure(msgspec.Struct, gc=False):
+    status_code: int
+    body: _HttpFailureBody
+
+
+class FailedLine(msgspec.Struct, gc=False):
+    """The ordinary line of an error file, when it is one of two: no response and an
+    error with a code (and a message); or no error and a response whose status is not
+    2xx, whose body has only an error with a code and a message. ``parse_other_line``
+    gives it: failed, that status (or none), that code and message, nothing else. The
+    decoder does not check "one of the two" or the status: see ``failure_of``. A job's
+    merged line (it has an ``outcome``) is not one."""
+
+    custom_id: str
+    response: _HttpFailure | None = None
+    error: _ErrorDetail | None = None
+    outcome: msgspec.UnsetType = msgspec.UNSET
+
+
+_decode_failed_line = msgspec.json.Decoder(FailedLine).decode
+
+
+def failure_of(line: FailedLine) -> tuple[int | None, str, str] | None:
+    """The status, error code and message of a ``FailedLine``; None when it is neither
+    of the two ordinary shapes (parse it in full)."""
+    response, error = line.response, line.error
+    if response is None:
+        return None if error is None else (None, error.code, error.message)
+    status = response.status_code
+    if error is not None or 200 <= status < 300:
+        return None
+    detail = response.body.error
+    return status, detail.code, detail.message
 
 
 def read_ok_line(raw: bytes) -> OkLine | None:
@@ -344,7 +406,7 @@ def read_input_line(raw: bytes) -> tuple[str | None, str | None, str | None]:
 def parse_ok_line(line: OkLine) -> ParsedResult:
     """What ``parse_result_line`` says of an ``OkLine``."""
     body = line.response.body
-    choice = body.choices[0]
+    choice = body.choices.first
     content = choice.message.content
     return ParsedResult(
         custom_id=line.custom_id,

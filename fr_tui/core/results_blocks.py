@@ -1,48 +1,59 @@
 """Whole blocks of ordinary lines, taken into a results index (results_build.py) in C.
 
 At a million rows the index build is bound by the interpreter: every Python operation
-per line counts. A block (1 MiB of lines) whose lines are all ordinary (every request
-line an object with a string custom_id; every result line a ``resultline.OkLine`` for a
-row still waiting for its result) is taken apart with C loops instead (``map`` over
-``msgspec`` decoders, ``attrgetter``, ``dict.get``, ``operator.setitem``...), column by
-column. Anything else in a block (a blank line, a failed request, an unknown or repeated
-custom_id) makes the functions here return False having changed nothing, and the builder
-reads that block line by line. Both ways give the same index (tests/test_results_index.py).
+per line counts. A block (about 1 MiB of whole lines) whose lines are all ordinary (every
+request line an object with a string custom_id; every result line a
+``resultline.OkLine``, or every one an ordinary error line, ``resultline.FailedLine``)
+is decoded in one ``decode_lines`` call and taken apart with C loops (``map`` over
+``attrgetter``, ``dict.pop``, ``struct.pack``...), column by column. Anything else in a
+block (a blank line, a line that is not one object, ok and error lines mixed, a merged
+job line) makes the functions here return False having changed nothing, and the builder
+reads that block line by line. Both ways give the same index
+(tests/test_results_index.py).
 """
 
 from __future__ import annotations
 
+import math
 import operator
+import struct
+from array import array
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from itertools import accumulate, repeat
 from operator import attrgetter, itemgetter
+from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from fr_tui.core.resultline import _FIRST_LINE_MAX, _decode_ok_line
+from fr_tui.core.resultline import _FIRST_LINE_MAX, FailedLine, OkLine, failure_of
 from fr_tui.core.results_index import _NONE
-from fr_tui.core.results_join import _NO_SOURCE, OK
+from fr_tui.core.results_join import FAILED, OK, group_key
 
 # The builder is results_build.IndexBuilder (and a category column its _Categories),
 # typed Any here: results_build imports this module, not the other way round.
 IndexBuilder = Any
 _Categories = Any
 _INT32 = 1 << 31
+_BUFFER = 1 << 20
 _ids = attrgetter("custom_id")
 _providers = attrgetter("provider")
 _bodies = attrgetter("body")
 _models = attrgetter("model")
-_status_codes = attrgetter("response.status_code")
-_response_bodies = attrgetter("response.body")
-_prompt_tokens = attrgetter("usage.prompt_tokens")
-_completion_tokens = attrgetter("usage.completion_tokens")
-_costs = attrgetter("usage.cost")
-_first_choices = itemgetter(0)
-_choices = attrgetter("choices")
+_responses = attrgetter("response")
+_status_codes = attrgetter("status_code")
+_usages = attrgetter("usage")
+_prompt_tokens = attrgetter("prompt_tokens")
+_completion_tokens = attrgetter("completion_tokens")
+_costs = attrgetter("cost")
+_first_choices = attrgetter("choices.first")
 _finish_reasons = attrgetter("finish_reason")
 _contents = attrgetter("message.content")
+_errors = attrgetter("error")
+_error_codes = attrgetter("code")
+_messages = attrgetter("message")
+_utf8 = operator.methodcaller("encode", "utf-8", "surrogatepass")
 
 
 def first_line_utf8(content: str) -> bytes:
@@ -54,42 +65,156 @@ def first_line_utf8(content: str) -> bytes:
     return line.rstrip()[:_FIRST_LINE_MAX].encode("utf-8", "surrogatepass")
 
 
+def append(column: array[Any], values: list[Any]) -> None:
+    """``column.fromlist(values)`` in a third of the time: an array converts each item by
+    parsing a format string, struct does not (a million-row build appends ten million)."""
+    column.frombytes(struct.pack(f"{len(values)}{column.typecode}", *values))
+
+
 def consume(iterator: Iterable[Any]) -> None:
     """Run an iterator (of C calls) to its end."""
     deque(iterator, maxlen=0)
 
 
-def _codes(categories: _Categories, values: list[Any], falsy_is_none: bool = False) -> None:
-    """Append the code of each value (None: none) to ``categories``."""
+_OPEN, _CLOSE = ord("{"), ord("}")
+
+
+class Block:
+    """Whole lines of a file, numbered from ``first``: ``data[start:end]``, each line
+    ending with b"\\n" (at ``newlines``, offsets in ``data``), except the file's last line
+    when it has none (then ``newlines`` is empty and the block is that line alone)."""
+
+    __slots__ = ("data", "start", "end", "first", "newlines")
+
+    def __init__(self, data: bytes, start: int, end: int, first: int, newlines: list[int]):
+        self.data, self.start, self.end = data, start, end
+        self.first, self.newlines = first, newlines
+
+    def __len__(self) -> int:
+        """How many lines."""
+        return len(self.newlines) or 1
+
+    def lines(self) -> list[bytes]:
+        """The lines, without their b"\\n" (a b"\\r" stays: it is JSON whitespace)."""
+        if not self.newlines:
+            return [self.data[self.start : self.end]]
+        return self.data[self.start : self.end - 1].split(b"\n")
+
+    def one_object_a_line(self) -> bool:
+        """Whether each line starts with "{" and ends with "}" followed by its b"\\n": then
+        a decoder's ``decode_lines`` that reads the block gives one value per line (a line
+        cannot end inside a value that the next line goes on with: "}" then "{" never
+        follow each other within a JSON value). It reads a whole block in one call, far
+        quicker than one call per line."""
+        newlines, data = self.newlines, self.data
+        if not newlines:
+            return False
+        # (itemgetter of a single index gives no tuple: each is given one index twice)
+        closes: tuple[int, ...] = itemgetter(
+            newlines[0] - 1, *map(operator.sub, newlines, repeat(1))
+        )(data)
+        opens: tuple[int, ...] = itemgetter(
+            self.start, self.start, *map(operator.add, newlines[:-1], repeat(1))
+        )(data)
+        return closes.count(_CLOSE) == len(closes) and opens.count(_OPEN) == len(opens)
+
+    def view(self) -> memoryview:
+        return memoryview(self.data)[self.start : self.end]
+
+
+def read_blocks(path: Path, ends: array[int], progress: Callable[[int], None]) -> Iterator[Block]:
+    """The lines of a file in blocks of about 1 MiB, recording each line's end offset in
+    ``ends`` as LineIndex does, and telling ``progress`` the bytes read. The blocks are
+    the file's reads themselves, not copies: a line cut by the end of a read is a block
+    of its own."""
+    position = 0  # of the first byte not yet in a block
+    number = 0
+    carry: list[bytes] = []  # the start of a line cut by the end of a read
+    with open(path, "rb", buffering=0) as handle:
+        while data := handle.read(_BUFFER):
+            find = data.find
+            at = find(b"\n")
+            if at < 0:
+                carry.append(data)
+                continue
+            if carry:  # the line that this read ends
+                head = b"".join([*carry, data[: at + 1]])
+                carry = []
+                position += len(head)
+                ends.append(position - 1)
+                yield Block(head, 0, len(head), number, [len(head) - 1])
+                number += 1
+                start = at + 1
+                at = find(b"\n", start)
+            else:
+                start = 0
+            newlines: list[int] = []
+            add = newlines.append
+            while at >= 0:
+                add(at)
+                at = find(b"\n", at + 1)
+            if newlines:
+                end = newlines[-1] + 1
+                append(ends, list(map(operator.add, newlines, repeat(position - start))))
+                yield Block(data, start, end, number, newlines)
+                number += len(newlines)
+                position += end - start
+            else:
+                end = start
+            if end < len(data):
+                carry.append(data[end:])
+            progress(position)
+    if carry:  # a last line without its b"\n"
+        last = b"".join(carry)
+        ends.append(position + len(last))
+        yield Block(last, 0, len(last), number, [])
+        progress(position + len(last))
+
+
+def _code_list(
+    categories: _Categories, values: list[Any], falsy_is_none: bool = False
+) -> list[int]:
+    """The code of each value in ``categories`` (new values are given one; None: none)."""
     codes = list(map(categories.values.get, values))
     if None in codes:  # a value not seen before, or none at all
         code = categories.code
         for index, value in enumerate(values):
             if codes[index] is None:
                 codes[index] = code(value) if value or not falsy_is_none else _NONE
-    categories.codes.extend(codes)
+    return codes
 
 
-def take_inputs(builder: IndexBuilder, first: int, lines: list[bytes]) -> bool:
+def _codes(categories: _Categories, values: list[Any], falsy_is_none: bool = False) -> None:
+    """Append the code of each value (None: none) to ``categories``."""
+    append(categories.codes, _code_list(categories, values, falsy_is_none))
+
+
+def take_inputs(builder: IndexBuilder, block: Block) -> bool:
     """Add a block of request lines; False (and nothing added) unless each is an object
     with a string custom_id whose provider and model, if any, are strings."""
-    if not lines or first + len(lines) >= _INT32:
-        return not lines
+    count = len(block)
+    if block.first + count >= _INT32 or not block.one_object_a_line():
+        return False
     try:
-        rows = list(map(_decode_plain_input, lines))
+        rows = _decode_plain_inputs(block.view())
     except (msgspec.DecodeError, RecursionError):
         return False
     bodies = list(map(_bodies, rows))
-    if None in bodies:
+    if len(rows) != count or None in bodies:
         return False
+    append(builder.input_line, list(range(block.first, block.first + count)))
+    _codes(builder.providers, list(map(_providers, rows)))
+    _codes(builder.models, list(map(_models, bodies)))
     ids = list(map(_ids, rows))
-    providers = list(map(_providers, rows))
-    models = list(map(_models, bodies))
-    builder.input_line.extend(range(first, first + len(lines)))
-    _codes(builder.providers, providers)
-    _codes(builder.models, models)
-    builder.ids.extend(ids)
-    builder.id_nones.extend(bytes(len(ids)))
+    builder.id_nones.extend(bytes(count))
+    builder.add_ids(ids)
+    # each row takes its id's first result; a row whose id came before takes the next
+    taken = list(map(builder.by_id.pop, ids, repeat(_NONE)))
+    if builder.more_by_id and _NONE in taken:
+        for index, number in enumerate(taken):
+            if number == _NONE:
+                taken[index] = builder.take(ids[index])
+    append(builder.slot, taken)
     return True
 
 
@@ -106,47 +231,103 @@ class _PlainInput(msgspec.Struct, gc=False):
     body: _PlainBody | None = None
 
 
-_decode_plain_input = msgspec.json.Decoder(_PlainInput).decode
+_decode_plain_inputs = msgspec.json.Decoder(_PlainInput).decode_lines
+_decode_ok_lines = msgspec.json.Decoder(OkLine).decode_lines
+_decode_failed_lines = msgspec.json.Decoder(FailedLine).decode_lines
 
 
-def take_results(builder: IndexBuilder, source: int, first: int, lines: list[bytes]) -> bool:
-    """Add a block of result lines; False (and nothing added) unless each is an OkLine
-    for a row that waits for its result, no two for one row."""
-    if not lines or first + len(lines) >= _INT32:
-        return not lines
+def take_results(builder: IndexBuilder, source: int, block: Block) -> bool:
+    """Add a block of result lines; False (and nothing added) unless each is an OkLine,
+    or each a FailedLine."""
+    count = len(block)
+    if block.first + count >= _INT32 or not block.one_object_a_line():
+        return False
     try:
-        results = list(map(_decode_ok_line, lines))
+        results = _decode_ok_lines(block.view())
     except (msgspec.DecodeError, RecursionError):
+        return _take_errors(builder, source, block)
+    if len(results) != count:
         return False
-    rows = list(map(builder.by_id.get, map(_ids, results)))
-    src = builder.src
-    if None in rows or len(set(rows)) != len(rows):
-        return False
-    if bytes(map(src.__getitem__, rows)).count(_NO_SOURCE) != len(rows):
-        return False  # a row that has its result already
-    arrived = len(builder.src_line)
-    consume(map(operator.setitem, repeat(src), rows, repeat(source)))
-    consume(map(operator.setitem, repeat(builder.slot), rows, range(arrived, arrived + len(rows))))
-    builder.result_outcomes += bytes((OK,)) * len(rows)
-    builder.src_line.extend(range(first, first + len(lines)))
-    builder.status.extend(map(_status_codes, results))
-    bodies = list(map(_response_bodies, results))
+    _arrived(builder, source, block, results)
+    builder.result_outcomes += bytes((OK,)) * count
+    responses = list(map(_responses, results))
+    append(builder.status, list(map(_status_codes, responses)))
+    bodies = list(map(_bodies, responses))
     _codes(builder.result_models, list(map(_models, bodies)), falsy_is_none=True)
-    builder.tokens_in.extend(map(_prompt_tokens, bodies))
-    builder.tokens_out.extend(map(_completion_tokens, bodies))
-    builder.costs.extend(map(_costs, bodies))
-    choices = list(map(_first_choices, map(_choices, bodies)))
+    usages = list(map(_usages, bodies))
+    append(builder.tokens_in, list(map(_prompt_tokens, usages)))
+    append(builder.tokens_out, list(map(_completion_tokens, usages)))
+    append(builder.costs, list(map(_costs, usages)))
+    choices = list(map(_first_choices, bodies))
     _codes(builder.finish_reasons, list(map(_finish_reasons, choices)))
     # each answer's first line (resultline.first_line), into the text blob
     data = list(map(first_line_utf8, map(_contents, choices)))
-    blob = builder.text_blob
     contents = builder.contents
-    sizes = list(map(len, data))
-    contents.starts.extend(accumulate(sizes[:-1], initial=blob.size))
-    contents.lengths.extend(sizes)
-    blob.file.write(b"".join(data))
-    blob.size += sum(sizes)
+    append(contents.starts, list(_add_texts(builder.text_blob, data)))
+    append(contents.lengths, list(map(len, data)))
     return True
 
 
-__all__ = ["consume", "take_inputs", "take_results"]
+def _arrived(builder: IndexBuilder, source: int, block: Block, results: list[Any]) -> None:
+    """Note the custom_ids, file and lines of a block of results."""
+    builder.result_ids += map(_ids, results)
+    builder.result_src.extend(bytes((source,)) * len(results))
+    append(builder.src_line, list(range(block.first, block.first + len(results))))
+
+
+def _add_texts(blob: Any, data: list[bytes]) -> Iterable[int]:
+    """Append ``data`` to the text blob; where each piece starts."""
+    starts = accumulate(map(len, data[:-1]), initial=blob.size)
+    text = b"".join(data)
+    blob.file.write(text)
+    blob.size += len(text)
+    return starts
+
+
+def _take_errors(builder: IndexBuilder, source: int, block: Block) -> bool:
+    """take_results of a block of FailedLines: failed results, with only a status, an
+    error code and a message (the last two kept by row, as _add_result keeps them)."""
+    try:
+        results = _decode_failed_lines(block.view())
+    except (msgspec.DecodeError, RecursionError):
+        return False
+    if len(results) != len(block):
+        return False
+    failures = list(map(failure_of, results))
+    if None in failures:
+        return False
+    statuses, codes, messages = (list(column) for column in zip(*failures, strict=True))
+    known = [status for status in statuses if status is not None]
+    if known and (min(known) < 0 or max(known) >= _INT32):
+        return False  # read line by line, _add_result says why (Unindexable)
+    count = len(results)
+    first = len(builder.src_line)
+    _arrived(builder, source, block, results)
+    builder.result_outcomes += bytes((FAILED,)) * count
+    append(builder.status, [_NONE if status is None else status for status in statuses])
+    for column in (
+        builder.result_models.codes,
+        builder.tokens_in,
+        builder.tokens_out,
+        builder.finish_reasons.codes,
+        builder.contents.starts,
+    ):
+        append(column, [_NONE] * count)
+    append(builder.costs, [math.nan] * count)
+    append(builder.contents.lengths, [0] * count)
+    numbers = range(first, first + count)
+    builder.error_code_of.update(zip(numbers, _code_list(builder.error_codes, codes), strict=True))
+    data = list(map(_utf8, messages))
+    builder.message_of.update(
+        zip(
+            numbers,
+            zip(_add_texts(builder.text_blob, data), map(len, data), strict=True),
+            strict=True,
+        )
+    )
+    keys = _code_list(builder.group_keys, list(map(group_key, codes, messages)))
+    builder.failure_of.update(zip(numbers, keys, strict=True))
+    return True
+
+
+__all__ = ["Block", "append", "consume", "read_blocks", "take_inputs", "take_results"]

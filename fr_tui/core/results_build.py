@@ -1,16 +1,16 @@
 """Build a stored results index (results_index.py) in one streaming pass over the files.
 
 The same join as results_join.py (the reference: a property test holds the two equal),
-but made for a million rows: the files are read sequentially, never mapped; each row
-keeps a few fixed-size numbers in arrays, and its strings go straight to a temporary blob
-file beside the index. Only the custom_id -> row map is a Python dict. The ordinary
-successful chat line (resultline.OkLine) is read by a fast path here; every other line
-goes through resultline.parse_other_line.
+but made for a million rows: the files are read sequentially, never mapped, a block of
+lines at a time (results_blocks.py takes ordinary blocks apart in C); each row keeps a
+few fixed-size numbers in arrays, and its strings go straight to temporary blob files
+beside the index. Only the custom_id -> result map is a Python dict.
 
 Results arrive in any order. Writing a result's dozen fields into arrays indexed by its
 row would touch a dozen far-apart places in memory per line (at a million rows that is
-most of the build's time), so a result's fields are appended to columns in the order the
-results arrive, and each row only notes where its result is (``slot``); the index keeps
+most of the build's time), so the result files are read first and a result's fields are
+appended to columns in the order the results arrive; then each input row, read in order,
+takes its result by its custom_id and only notes where it is (``slot``). The index keeps
 it that way and its readers look a row's result up through ``slot``.
 """
 
@@ -24,7 +24,7 @@ import tempfile
 import zlib
 from array import array
 from collections.abc import Callable, Iterator
-from itertools import accumulate, compress, count, filterfalse, repeat
+from itertools import accumulate, compress, filterfalse, repeat
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -37,7 +37,15 @@ from fr_tui.core.resultline import (
     parse_other_line,
     read_input_line,
 )
-from fr_tui.core.results_blocks import consume, first_line_utf8, take_inputs, take_results
+from fr_tui.core.results_blocks import (
+    _BUFFER,
+    append,
+    consume,
+    first_line_utf8,
+    read_blocks,
+    take_inputs,
+    take_results,
+)
 from fr_tui.core.results_index import _MAGIC, _NONE, _PREFIX, INDEX_VERSION
 from fr_tui.core.results_join import (
     _NO_SOURCE,
@@ -48,11 +56,9 @@ from fr_tui.core.results_join import (
     UNREADABLE_KEY,
     ResultIssue,
     group_key,
-    waiting_row,
 )
 
 ProgressFn = Callable[[int, int], None]
-_BUFFER = 1 << 20
 _INT32 = 1 << 31
 _INT64 = 1 << 62
 
@@ -83,6 +89,22 @@ class _Blob:
         self.file.write(data)
         self.size += len(data)
         return start, len(data)
+
+    @contextlib.contextmanager
+    def reader(self) -> Iterator[Callable[[int, int], str]]:
+        """A function that reads the text at (start, length) back from the blob."""
+        self.file.flush()
+        with open(self.path, "rb") as blob:
+
+            def read(start: int, length: int) -> str:
+                blob.seek(start)
+                return blob.read(length).decode("utf-8", "surrogatepass")
+
+            yield read
+
+    def add_bytes(self, data: Any) -> None:
+        self.file.write(data)
+        self.size += len(memoryview(data).cast("B"))
 
     def close(self) -> None:
         self.file.close()
@@ -120,62 +142,23 @@ class _Texts:
         self.lengths.append(length)
 
 
-class _RowTexts:
-    """A string column by row, whose values arrive in any row order."""
-
-    def __init__(self, blob: _Blob, rows: int) -> None:
-        self.blob = blob
-        self.starts = array("q", [_NONE]) * rows
-        self.lengths = array("i", [0]) * rows
-
-    def set(self, row: int, text: str | None) -> None:
-        if text is not None:
-            self.starts[row], self.lengths[row] = self.blob.add(text)
-
-
-def _blocks(
-    path: Path, ends: array[int], progress: Callable[[int], None]
-) -> Iterator[tuple[int, list[bytes]]]:
-    """(number of the first line, lines) for each 1 MiB block of the file, recording each
-    line's end offset in ``ends`` as LineIndex does, and telling ``progress`` the bytes
-    read. A line is given without its b"\\n" (a b"\\r" stays: it is JSON whitespace)."""
-    position = 0
-    number = 0
-    with open(path, "rb", buffering=0) as handle:
-        carry = b""
-        while block := handle.read(_BUFFER):
-            lines = block.split(b"\n")
-            lines[0] = carry + lines[0]
-            carry = lines.pop()
-            # where each line starts after this one (it ends 1 before, at its b"\\n")
-            starts = accumulate(map(operator.add, map(len, lines), repeat(1)), initial=position)
-            next(starts)
-            ends.extend(map(operator.sub, starts, repeat(1)))
-            if lines:
-                position = ends[-1] + 1
-            yield number, lines
-            number += len(lines)
-            progress(position)
-        if carry:
-            ends.append(position + len(carry))
-            yield number, [carry]
-
-
 class IndexBuilder:
-    """Streams an input file and its result files into the columns of an index."""
+    """Streams result files, then their input file, into the columns of an index.
+
+    The results are read first, each appended to the per-result columns as it arrives and
+    its custom_id noted (by_id: an id's first result; more_by_id: its later ones). Each
+    input row then takes its result by popping its id, in input order: ``slot`` grows by
+    one number per row, instead of being written at a random place per result."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.text_blob = _Blob(folder)
-        # per input row, in input order
-        self.ids: list[str] = []  # "" where the row has none (see id_nones)
-        self.id_nones = bytearray()
-        self.input_line = array("i")
-        self.models = _Categories()
-        self.providers = _Categories()
-        self.by_id: dict[str, int] = {}
-        self.more_by_id: dict[str, list[int]] = {}
-        # per result, in the order results arrive (a row finds its own through slot)
+        # What the index will hold that the build does not read again waits in files
+        # (the custom_ids, each file's line ends), not in memory.
+        self.spilled: list[_Blob] = []
+        # per result, in the order results arrive
+        self.result_outcomes = bytearray()
+        self.result_src = bytearray()  # which result file
         self.src_line = array("i")
         self.status = array("i")
         self.tokens_in = array("q")
@@ -184,86 +167,74 @@ class IndexBuilder:
         self.result_models = _Categories()
         self.finish_reasons = _Categories()
         self.contents = _Texts(self.text_blob)
-        # per row again, set by the few results that are not ordinary lines (see
-        # add_input): error_codes, error_messages, batch_ids, rounds
-        self.ends: list[array[int]] = []
+        # only results other than ordinary answers have these: kept by result number
+        self.error_codes = _Categories()
+        self.error_code_of: dict[int, int] = {}
+        self.batch_ids = _Categories()
+        self.batch_id_of: dict[int, int] = {}
+        self.round_of: dict[int, int] = {}
+        self.message_of: dict[int, tuple[int, int]] = {}  # (start, length) in text_blob
+        self.group_keys = _Categories()  # the error groups' keys
+        self.failure_of: dict[int, int] = {}  # a failed result's group key
+        self.result_ids: list[str] = []  # as they arrived, until _map_ids
+        self.by_id: dict[str, int] = {}
+        self.more_by_id: dict[str, list[int]] = {}
         self.kinds: list[Literal["output", "error"]] = []
+        self.paths: list[Path] = []
+        self.result_ends: list[_Blob] = []
         self.issues: dict[str, list[ResultIssue]] = {
             "duplicates": [],
             "unknown_ids": [],
             "bad_lines": [],
         }
-        self.groups: dict[str, list[int]] = {}
+        # per input row, in input order
+        self.slot = array("i")  # the number of its result, -1 for none
+        self.id_nones = bytearray()
+        self.id_blob = _Blob(folder)
+        self.spilled.append(self.id_blob)
+        self.id_offsets = array("q")  # each id's end in id_blob, until passed on to:
+        self.id_offsets_file = self._spill(array("q", [0]))
+        self.input_line = array("i")
+        self.models = _Categories()
+        self.providers = _Categories()
         self.group_info: dict[str, tuple[str, str]] = {}
 
     def close(self) -> None:
         self.text_blob.close()
+        for blob in self.spilled:
+            blob.close()
 
-    # -- the input ------------------------------------------------------------------
-
-    def add_input(self, path: Path, progress: Callable[[int], None]) -> None:
-        ends = array("q")
-        self.ends.append(ends)
-        read = read_input_line
-        add_id = self.ids.append
-        add_line = self.input_line.append
-        add_none = self.id_nones.append
-        provider_of, provider_code = self.providers.values.get, self.providers.code
-        model_of, model_code = self.models.values.get, self.models.code
-        add_provider, add_model = self.providers.codes.append, self.models.codes.append
-        for first, lines in _blocks(path, ends, progress):
-            if take_inputs(self, first, lines):
-                continue
-            for number, raw in enumerate(lines, first):
-                if not raw or raw.isspace():  # blank lines are no requests
-                    continue
-                custom_id, provider, model = read(raw)
-                add_line(number if number < _INT32 else _checked(number, _INT32))
-                code = provider_of(provider) if provider is not None else _NONE
-                add_provider(code if code is not None else provider_code(provider))
-                code = model_of(model) if model is not None else _NONE
-                add_model(code if code is not None else model_code(model))
-                add_id(custom_id if custom_id is not None else "")
-                add_none(custom_id is None)
-        rows = len(self.ids)
-        self._map_ids()
-        # each result's outcome, in the order results arrive: a row's is found through
-        # slot when the index is written (one write per result, not one into a column
-        # of a million rows at a random place)
-        self.result_outcomes = bytearray()
-        self.src = bytearray([_NO_SOURCE]) * rows
-        self.slot = array("i", [_NONE]) * rows
-        self.error_codes = _Categories(rows)
-        self.batch_ids = _Categories(rows)
-        self.rounds = array("i", [_NONE]) * rows
-        self.error_messages = _RowTexts(self.text_blob, rows)
-
-    def _map_ids(self) -> None:
-        """by_id: each custom_id's first row (setdefault keeps the first; the dict is
-        built in C); more_by_id: the other rows of an id used again."""
-        by_id: dict[str, int] = {}
-        named = bytes(map(operator.not_, self.id_nones))
-        consume(map(by_id.setdefault, compress(self.ids, named), compress(count(), named)))
-        self.by_id = by_id
-        if len(by_id) < sum(named):  # some custom_id is used again
-            for row, custom_id in enumerate(self.ids):
-                if not self.id_nones[row] and by_id[custom_id] != row:
-                    self.more_by_id.setdefault(custom_id, []).append(row)
+    def _spill(self, data: Any) -> _Blob:
+        """A blob file of these bytes (or array), to be copied into the index."""
+        blob = _Blob(self.folder)
+        self.spilled.append(blob)
+        blob.add_bytes(data)
+        blob.file.flush()
+        return blob
 
     # -- result files ---------------------------------------------------------------
+
+    def _map_ids(self) -> None:
+        """by_id: each custom_id's first result; more_by_id: its later ones, in order."""
+        ids, self.result_ids = self.result_ids, []
+        # made in C at once; inserted last to first, so an id keeps its first result
+        self.by_id = by_id = dict(zip(reversed(ids), range(len(ids) - 1, -1, -1), strict=True))
+        if len(by_id) != len(ids):  # an id that came again
+            for number, custom_id in enumerate(ids):
+                if by_id[custom_id] != number:
+                    self.more_by_id.setdefault(custom_id, []).append(number)
 
     def add_results(
         self, kind: Literal["output", "error"], path: Path, progress: Callable[[int], None]
     ) -> None:
         source = len(self.kinds)
         self.kinds.append(kind)
+        self.paths.append(path)
         ends = array("q")
-        self.ends.append(ends)
+        ends_file = self._spill(b"")
         decode_ok = _decode_ok_line
-        row_of = self.by_id.get
-        src, slot = self.src, self.slot
         add_outcome = self.result_outcomes.append
-        add_src_line, add_status = self.src_line.append, self.status.append
+        add_status = self.status.append
         add_tokens_in, add_tokens_out = self.tokens_in.append, self.tokens_out.append
         add_cost = self.costs.append
         model_of, model_code = self.result_models.values.get, self.result_models.code
@@ -273,27 +244,16 @@ class IndexBuilder:
         add_start, add_length = self.contents.starts.append, self.contents.lengths.append
         blob = self.text_blob
         write_text = blob.file.write
-        for first, lines in _blocks(path, ends, progress):
-            if take_results(self, source, first, lines):
+        for block in read_blocks(path, ends, progress):
+            _pass_on(ends, ends_file)
+            if take_results(self, source, block):
                 continue
-            arrived = len(self.src_line)
-            # Decode the block, then look all its custom_ids up at once: in one C loop
-            # the look-ups in a dict of a million ids wait for memory side by side.
-            decoded: list[OkLine | None] = []
-            found: list[str] = []
-            for raw in lines:
+            for number, raw in enumerate(block.lines(), block.first):
                 try:
-                    line = decode_ok(raw)
-                    found.append(line.custom_id)
+                    ok_line: OkLine | None = decode_ok(raw)
                 except (msgspec.DecodeError, RecursionError):
-                    line = None
-                decoded.append(line)
-            ordinary_rows = iter(list(map(row_of, found)))
-            for number, (raw, ok_line) in enumerate(zip(lines, decoded, strict=True), first):
-                if ok_line is not None:
-                    custom_id = ok_line.custom_id
-                    row = next(ordinary_rows)
-                else:
+                    ok_line = None
+                if ok_line is None:
                     if not raw or raw.isspace():
                         continue
                     parsed = parse_other_line(raw)
@@ -302,28 +262,15 @@ class IndexBuilder:
                         self.issues["bad_lines"].append(issue)
                         continue
                     assert parsed.custom_id is not None
-                    custom_id = parsed.custom_id
-                    row = row_of(custom_id)
-                if row is None or src[row] != _NO_SOURCE:
-                    row = waiting_row(custom_id, self.by_id, self.more_by_id, src)
-                    if row is None or row < 0:
-                        reason = "unknown custom_id" if row is None else "duplicate result"
-                        name = "unknown_ids" if row is None else "duplicates"
-                        issue = ResultIssue(kind, path, number + 1, custom_id, reason)
-                        self.issues[name].append(issue)
-                        continue
-                src[row] = source
-                slot[row] = arrived
-                arrived += 1
-                add_src_line(number if number < _INT32 else _checked(number, _INT32))
-                if ok_line is None:
-                    self._add_result(row, parsed)
+                    self._arrived(parsed.custom_id, source, number)
+                    self._add_result(parsed)
                     continue
+                self._arrived(ok_line.custom_id, source, number)
                 # The ordinary line: its fields, appended column by column.
                 response = ok_line.response
                 body = response.body
                 usage = body.usage
-                choice = body.choices[0]
+                choice = body.choices.first
                 add_outcome(OK)
                 add_status(response.status_code)
                 model = body.model
@@ -340,9 +287,18 @@ class IndexBuilder:
                 add_length(len(data))
                 blob.size += len(data)
                 write_text(data)
+        _pass_on(ends, ends_file, at_least=0)
+        self.result_ends.append(ends_file)
 
-    def _add_result(self, row: int, parsed: Any) -> None:
+    def _arrived(self, custom_id: str, source: int, number: int) -> None:
+        """Note one result's id, file and line (its fields are appended next)."""
+        self.result_ids.append(custom_id)
+        self.result_src.append(source)
+        self.src_line.append(number if number < _INT32 else _checked(number, _INT32))
+
+    def _add_result(self, parsed: Any) -> None:
         """Append the fields of a result that is not an ordinary line."""
+        arrival = len(self.result_outcomes)
         outcome = MISSING if parsed.outcome == "missing" else OK if parsed.ok else FAILED
         self.result_outcomes.append(outcome)
         status, tokens_in, tokens_out = parsed.status_code, parsed.tokens_in, parsed.tokens_out
@@ -354,76 +310,168 @@ class IndexBuilder:
         self.costs.append(parsed.cost if parsed.cost is not None else math.nan)
         self.finish_reasons.codes.append(self.finish_reasons.code(parsed.finish_reason))
         self.contents.append(parsed.content_first_line)
-        for column, value in (
-            (self.error_codes, parsed.error_code),
-            (self.batch_ids, parsed.batch_id),
-        ):
-            column.codes[row] = column.code(value)
+        if parsed.error_code is not None:
+            self.error_code_of[arrival] = self.error_codes.code(parsed.error_code)
+        if parsed.batch_id is not None:
+            self.batch_id_of[arrival] = self.batch_ids.code(parsed.batch_id)
         if parsed.round is not None:
-            self.rounds[row] = _checked(parsed.round, _INT32)
-        self.error_messages.set(row, parsed.error_message)
+            self.round_of[arrival] = _checked(parsed.round, _INT32)
+        if parsed.error_message is not None:
+            self.message_of[arrival] = self.text_blob.add(parsed.error_message)
         if outcome == FAILED:
-            key = group_key(parsed.error_code, parsed.error_message)
-            self.groups.setdefault(key, []).append(row)
-            if key not in self.group_info:
-                self.group_info[key] = (parsed.error_code or "error", parsed.error_message or "")
+            code, message = parsed.error_code, parsed.error_message
+            self.failure_of[arrival] = self.group_keys.code(group_key(code, message))
+
+    # -- the input ------------------------------------------------------------------
+
+    def add_input(self, path: Path, progress: Callable[[int], None]) -> None:
+        self._map_ids()
+        ends = array("q")
+        self.input_ends = self._spill(b"")
+        read = read_input_line
+        for block in read_blocks(path, ends, progress):
+            _pass_on(ends, self.input_ends)
+            if take_inputs(self, block):
+                continue
+            ids: list[str] = []
+            for number, raw in enumerate(block.lines(), block.first):
+                if not raw or raw.isspace():  # blank lines are no requests
+                    continue
+                custom_id, provider, model = read(raw)
+                self.input_line.append(number if number < _INT32 else _checked(number, _INT32))
+                self.providers.codes.append(self.providers.code(provider))
+                self.models.codes.append(self.models.code(model))
+                self.id_nones.append(custom_id is None)
+                ids.append(custom_id if custom_id is not None else "")
+                self.slot.append(self.take(custom_id) if custom_id is not None else _NONE)
+            self.add_ids(ids)
+        _pass_on(ends, self.input_ends, at_least=0)
+        _pass_on(self.id_offsets, self.id_offsets_file, at_least=0)
+
+    def take(self, custom_id: str) -> int:
+        """The number of the next result for this custom_id that no row has taken yet
+        (the first row with an id takes its first result), -1 when none is left."""
+        number = self.by_id.pop(custom_id, _NONE)
+        if number == _NONE:
+            later = self.more_by_id.get(custom_id)
+            if later:
+                number = later.pop(0)
+        return number
+
+    def add_ids(self, ids: list[str]) -> None:
+        """Append a block's custom_ids ("" for none) to the blob the index keeps them in."""
+        text = "".join(ids)
+        # each id's end in the blob: its length in UTF-8, added up (in C)
+        if text.isascii():
+            sizes: Iterator[int] = map(len, ids)
+        else:
+            encode = operator.methodcaller("encode", "utf-8", "surrogatepass")
+            sizes = map(len, map(encode, ids))
+        append(self.id_offsets, list(accumulate(sizes, initial=self.id_blob.size))[1:])
+        self.id_blob.add(text)
+        _pass_on(self.id_offsets, self.id_offsets_file)
 
     # -- the end --------------------------------------------------------------------
 
+    def _left_over(self) -> set[int]:
+        """The results no row took, reported as unknown or duplicate ids (in the order
+        they arrived); their numbers."""
+        found: list[tuple[int, str, str]] = []
+        for custom_id, number in self.by_id.items():  # no row has this id
+            found.append((number, custom_id, "unknown_ids"))
+            for later in self.more_by_id.get(custom_id, ()):
+                found.append((later, custom_id, "unknown_ids"))
+        for custom_id, numbers in self.more_by_id.items():
+            if custom_id not in self.by_id:  # its rows have their results already
+                found += [(number, custom_id, "duplicates") for number in numbers]
+        reasons = {"unknown_ids": "unknown custom_id", "duplicates": "duplicate result"}
+        for number, custom_id, name in sorted(found):
+            source = self.result_src[number]
+            issue = ResultIssue(
+                self.kinds[source],
+                self.paths[source],
+                self.src_line[number] + 1,
+                custom_id,
+                reasons[name],
+            )
+            self.issues[name].append(issue)
+        return {number for number, _, _ in found}
+
     def _rows_of(self, outcome: int) -> array[int]:
         """The rows with this outcome, in order (counted in C, not row by row)."""
-        wanted = map(operator.eq, self.outcomes, repeat(outcome))
+        wanted = self.outcomes.translate(bytes(code == outcome for code in range(256)))
         return array("q", compress(range(len(self.outcomes)), wanted))
 
-    def _finish_groups(self, missing: array[int]) -> dict[str, list[int]]:
-        groups = {key: sorted(rows) for key, rows in self.groups.items()}
+    def _groups(self, failed: array[int], missing: array[int]) -> dict[str, list[int]]:
+        """The rows of each error group, in order; each group's code and message those of
+        its first row (as JoinedResults._regroup makes them)."""
+        groups: dict[str, list[int]] = {}
+        slot, failure_of = self.slot, self.failure_of
+        keys = list(self.group_keys.values)
+        firsts: list[tuple[str, int]] = []  # each group's key and first result
+        for row in failed:
+            number = slot[row]
+            key = keys[failure_of[number]]
+            rows = groups.get(key)
+            if rows is None:
+                rows = groups[key] = []
+                firsts.append((key, number))
+            rows.append(row)
+        codes = list(self.error_codes.values)
+        with self.text_blob.reader() as read:
+            for key, number in firsts:
+                code = self.error_code_of.get(number)
+                message = self.message_of.get(number)
+                self.group_info[key] = (
+                    codes[code] if code is not None else "error",
+                    read(*message) if message is not None else "",
+                )
+        info = self.group_info
         for row in missing:
             named = not self.id_nones[row]
             key = MISSING_KEY if named else UNREADABLE_KEY
             groups.setdefault(key, []).append(row)
-            if key not in self.group_info:
-                self.group_info[key] = (
+            if key not in info:
+                info[key] = (
                     (key, "no result line in the output or error file")
                     if named
                     else (key, "the input line has no readable custom_id")
                 )
         return groups
 
+    def _by_result(self, of: dict[int, int], typecode: str, none: int) -> array[int]:
+        """A per-result column from the few results that have a value (``of``)."""
+        column = array(typecode, [none]) * len(self.src_line)
+        view: Any = memoryview(column)
+        consume(map(operator.setitem, repeat(view), of.keys(), of.values()))
+        view.release()
+        return column
+
     def write(self, path: Path, signatures: list[dict[str, Any] | None]) -> None:
         """Write the index file (atomically: temp file, rename)."""
-        self.text_blob.file.flush()
-        # each row's outcome: its result's, MISSING (at slot -1, the last) without one
+        for blob in (self.text_blob, *self.spilled):
+            blob.file.flush()
+        self.orphans = self._left_over()
+        self.by_id, self.more_by_id = {}, {}  # the join is done: let it go before writing
+        # each row's outcome and source: its result's, none (at slot -1, the last) without
         self.outcomes = bytearray(
             map((self.result_outcomes + bytes([MISSING])).__getitem__, self.slot)
         )
+        src = bytearray(map((self.result_src + bytes([_NO_SOURCE])).__getitem__, self.slot))
         found = {name: self._rows_of(code) for code, name in ((OK, "ok"), (FAILED, "failed"))}
         found["missing"] = self._rows_of(MISSING)
-        groups = self._finish_groups(found["missing"])
-        all_ids = "".join(self.ids)
-        id_blob = all_ids.encode("utf-8", "surrogatepass")
-        # each id's end in the blob: its length in UTF-8, added up (in C)
-        if all_ids.isascii():
-            sizes: Iterator[int] = map(len, self.ids)
-        else:
-            encode = operator.methodcaller("encode", "utf-8", "surrogatepass")
-            sizes = map(len, map(encode, self.ids))
-        id_offsets = array("q", accumulate(sizes, initial=0))
+        groups = self._groups(found["failed"], found["missing"])
         pieces: list[tuple[str, str, Any]] = []  # (name, typecode, array / bytes / blob)
         add = pieces.append
         add(("outcome", "B", self.outcomes))
-        add(("src", "B", self.src))
+        add(("src", "B", src))
+        messages = self.message_of
         for name, values in (
             # per row
             ("input_line", self.input_line),
             ("slot", self.slot),
             ("model", self.models.codes),
             ("provider", self.providers.codes),
-            ("custom_id.offsets", id_offsets),
-            ("error_code", self.error_codes.codes),
-            ("batch_id", self.batch_ids.codes),
-            ("round", self.rounds),
-            ("error_message.starts", self.error_messages.starts),
-            ("error_message.lengths", self.error_messages.lengths),
             # per result, through slot
             ("src_line", self.src_line),
             ("tokens_in", self.tokens_in),
@@ -434,13 +482,25 @@ class IndexBuilder:
             ("finish_reason", self.finish_reasons.codes),
             ("content.starts", self.contents.starts),
             ("content.lengths", self.contents.lengths),
+            ("error_code", self._by_result(self.error_code_of, "i", _NONE)),
+            ("batch_id", self._by_result(self.batch_id_of, "i", _NONE)),
+            ("round", self._by_result(self.round_of, "i", _NONE)),
+            (
+                "error_message.starts",
+                self._by_result({n: s for n, (s, _) in messages.items()}, "q", _NONE),
+            ),
+            (
+                "error_message.lengths",
+                self._by_result({n: size for n, (_, size) in messages.items()}, "i", 0),
+            ),
         ):
             add((name, values.typecode, values))
+        add(("custom_id.offsets", "q", self.id_offsets_file))
         add(("custom_id.none", "B", self.id_nones))
-        add(("custom_id.blob", "B", id_blob))
+        add(("custom_id.blob", "B", self.id_blob))
         add(("text.blob", "B", self.text_blob))
-        for number, ends in enumerate(self.ends):
-            add((f"ends.{number}", "q", ends))
+        for number, ends in enumerate([self.input_ends, *self.result_ends]):
+            add((f"ends.{number}", "q", ends))  # a blob of i64
         for name, rows in found.items():
             add((f"rows.{name}", "q", rows))
         group_list = []
@@ -510,18 +570,33 @@ class IndexBuilder:
             handle.seek(0, os.SEEK_END)
 
     def _totals(self) -> dict[str, Any]:
-        # the same sums, in the same order, as JoinedResults' properties (float addition
-        # depends on its order: costs are added in row order); -1 marks a result without
-        # tokens, NaN one without a cost
-        cost = None
-        if not all(map(math.isnan, self.costs)):
-            in_row_order = compress(self.slot, map(operator.ge, self.slot, repeat(0)))
-            cost = repr(sum(filterfalse(math.isnan, map(self.costs.__getitem__, in_row_order))))
+        # the same sums as JoinedResults' properties, over the results that rows took: -1
+        # marks a result without tokens, NaN one without a cost (fsum: the sum does not
+        # depend on the order of the costs)
+        costs = self.costs
+        tokens = [sum(column) + column.count(_NONE) for column in (self.tokens_in, self.tokens_out)]
+        if self.orphans:
+            costs = array("d", costs)
+            for number in self.orphans:
+                tokens[0] -= max(self.tokens_in[number], 0)
+                tokens[1] -= max(self.tokens_out[number], 0)
+                costs[number] = math.nan
+        kept = list(filterfalse(math.isnan, costs))
         return {
-            "tokens_in": sum(self.tokens_in) + self.tokens_in.count(_NONE),
-            "tokens_out": sum(self.tokens_out) + self.tokens_out.count(_NONE),
-            "cost": cost,
+            "tokens_in": tokens[0],
+            "tokens_out": tokens[1],
+            "cost": repr(math.fsum(kept)) if kept else None,
         }
+
+
+_HELD = 1 << 16  # line ends or id offsets held in memory before they go to their file
+
+
+def _pass_on(values: array[int], blob: _Blob, at_least: int = _HELD) -> None:
+    """Move ``values`` to the end of ``blob`` once there are ``at_least`` of them."""
+    if len(values) >= at_least:
+        blob.add_bytes(values)
+        del values[:]
 
 
 def _write_piece(handle: IO[bytes], item: Any, crc: int) -> int:
@@ -559,13 +634,13 @@ def build_index(
 
     builder = IndexBuilder(path.parent)
     try:
-        for kind, file in files:
+        # the results first: each input row then takes its result as it is read
+        for kind, file in sorted(files, key=lambda named: named[0] == "input"):
             if kind == "input":
                 builder.add_input(file, progress)
             else:
                 builder.add_results(kind, file, progress)  # type: ignore[arg-type]
             done += file.stat().st_size
-        builder.by_id, builder.more_by_id = {}, {}  # the join is done: free it before writing
         builder.write(path, signatures)
     finally:
         builder.close()

@@ -11,8 +11,10 @@ mtime_ns, a hash of its first and last 64 KiB), the row count, the totals, the r
 issues and the error groups, each column's type and place in the data section, and a
 CRC-32 of the whole data section. Columns:
 
-* numbers, one per row: ``outcome`` and ``src`` (u8: which result file, 255 none);
-  ``input_line``, ``src_line``, ``status``, ``round`` (i32); ``tokens_in``,
+* numbers, one per row: ``outcome`` and ``src`` (u8: which result file, 255 none),
+  ``input_line`` and ``slot`` (i32: the number of the row's result, -1 none); one per
+  result, in the order results arrived (a row's is found through its slot; a result no
+  row took is in none): ``src_line``, ``status``, ``round`` (i32); ``tokens_in``,
   ``tokens_out`` (i64); ``cost`` (f64, NaN for none: the number as the
   server's JSON gave it, so ``Decimal(repr(cost))`` is the decimal it sent); -1 stands
   for "none" in the others;
@@ -64,7 +66,7 @@ from fr_tui.core.results_join import (
 )
 
 INDEX_NAME = "index.frx"
-INDEX_VERSION = 2
+INDEX_VERSION = 3  # 3: error codes, messages, batch ids and rounds kept by result
 _MAGIC = b"FRX\0"
 _PREFIX = struct.Struct("<4sIQ")
 _ANSWERS_MAGIC = b"FRA\0"
@@ -467,20 +469,18 @@ def _build(
     joined.status_codes = by_result(_Numbers(column("status")))
     joined.finish_reasons = by_result(coded("finish_reason"))
     joined.contents = by_result(_Texts(column("content.starts"), column("content.lengths"), texts))
-    # the fields only results other than ordinary lines have are kept by row
-    joined.rounds = _Numbers(column("round"))  # type: ignore[assignment]
-    joined.error_codes = coded("error_code")  # type: ignore[assignment]
-    joined.batch_ids = coded("batch_id")  # type: ignore[assignment]
+    joined.rounds = by_result(_Numbers(column("round")))
+    joined.error_codes = by_result(coded("error_code"))
+    joined.batch_ids = by_result(coded("batch_id"))
     messages = _Texts(column("error_message.starts"), column("error_message.lengths"), texts)
-    joined.error_messages = messages  # type: ignore[assignment]
+    joined.error_messages = by_result(messages)
     given = coded("model")
     if len(given) != rows:
         raise ValueError("model count")
     joined.models = _Models(given, by_result(coded("result_model")))  # type: ignore[assignment]
     joined.providers = coded("provider")  # type: ignore[assignment]
     ids = _Strings(column("custom_id.offsets"), column("custom_id.none"), column("custom_id.blob"))
-    by_row = (ids, joined.providers, joined.rounds, joined.error_codes, joined.batch_ids, messages)
-    if any(len(values) != rows for values in by_row):
+    if len(ids) != rows or len(joined.providers) != rows:
         raise ValueError("string columns")
     joined.custom_ids = ids  # type: ignore[assignment]
     joined._slot = slot

@@ -16,6 +16,7 @@ Export, the retry file, the `--json` summary and merging a retry's results live 
 
 from __future__ import annotations
 
+import math
 from array import array
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -366,8 +367,10 @@ class JoinedResults:
 
     @property
     def cost(self) -> float | None:
+        """The costs' sum, correctly rounded (math.fsum): the same whatever the order the
+        costs are added in (the stored index adds them in the order results arrive)."""
         costs = [c for c in self.costs if c is not None]
-        return sum(costs) if costs else None
+        return math.fsum(costs) if costs else None
 
     def error_groups(self) -> list[tuple[str, str, str, int]]:
         """(key, code, message, count) per kind of failure, biggest first; input rows with
