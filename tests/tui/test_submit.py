@@ -153,6 +153,39 @@ async def test_a_job_shows_its_cost_parts_and_rounds_and_waits_for_a_deliberate_
         assert job.estimate_high == Decimal(str(estimate["cost_high"]))
 
 
+async def test_a_file_that_ran_as_a_job_is_asked_about_before_it_runs_again(
+    tmp_path: Path, fr_home: Path
+) -> None:
+    """Every row of a second job is paid for again: like `run` (which wants --new), the
+    TUI asks first, and no makes nothing."""
+    from fr_tui.core.jobs_store import COMPLETED, JobStore
+    from fr_tui.tui.modals.confirm import ConfirmModal
+
+    path = tmp_path / "many.jsonl"
+    path.write_bytes((SAMPLES / "chat.jsonl").read_bytes())
+    app = make_app(sandbox=True, sandbox_tick=0.01, start_path=path)
+    app.config.profile("sandbox").max_rows = 5
+    app.jobs_driver.interval = 0.03
+    jobs = JobStore(app.store)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_submit(pilot, app)
+        await pilot.press("j")
+        await wait_for(pilot, lambda: [j.status for j in jobs.jobs()] == [COMPLETED], 60)
+        await pilot.press("1")
+        modal = await open_submit(pilot, app)
+        await pilot.press("j")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        body = str(app.screen.query_one("#confirm-body", Static).render())
+        assert f"ran as job {jobs.jobs()[0].id} (completed" in body and "paid for again" in body
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.screen is modal)
+        assert len(jobs.jobs()) == 1
+        await pilot.press("j")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: len(jobs.jobs()) == 2)
+
+
 async def test_cancel_upload_records_nothing() -> None:
     app = make_app(sandbox=True, sandbox_tick=0.05, start_path=SAMPLES / "chat.jsonl")
     async with app.run_test(size=(80, 24)) as pilot:

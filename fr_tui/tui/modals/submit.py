@@ -433,8 +433,10 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
         self.app.push_screen(ConfirmModal("Over budget", body, "Run anyway"), answered)
 
     @work(exclusive=True, group="submit-job", exit_on_error=False)
-    async def _run_as_job(self) -> None:
-        """Make the job in history; the app's job driver plans and runs it from there."""
+    async def _run_as_job(self, again: bool = False) -> None:
+        """Make the job in history; the app's job driver plans and runs it from there. A
+        file that ran as a job before is asked about first (`again`: the user said yes),
+        as `run` refuses it without --new: every row would be paid for again."""
         from fr_tui.core.jobs_store import Job, JobStore, new_job_id
         from fr_tui.core.workflow import signed_sha256
         from fr_tui.tui.job_rows import job_key
@@ -448,10 +450,25 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
             self.notify(f"Cannot read {self.path.name}: {exc.strerror or exc}", severity="error")
             return
         jobs = JobStore(app.store)
-        running = [j for j in jobs.with_content(client.origin, sha) if not j.terminal]
+        earlier = jobs.with_content(client.origin, sha)
+        running = [j for j in earlier if not j.terminal]
         if running:
             job = running[0]
             self.notify(f"{self.path.name} already runs as job {job.id}.", title="Job")
+        elif earlier and not again:
+            last = earlier[0]
+            made = time.strftime("%Y-%m-%d %H:%M", time.localtime(last.created_at))
+            body = (
+                f"{self.path.name} ran as job {last.id} ({last.status}, made {made}). A new "
+                "job runs every row again, and each is paid for again.\n\nRun it again?"
+            )
+
+            def answered(yes: bool | None) -> None:
+                if yes:
+                    self._run_as_job(again=True)
+
+            self.app.push_screen(ConfirmModal("Ran before", body, "Run again"), answered)
+            return
         else:
             profile = app.profile
             job = Job(
