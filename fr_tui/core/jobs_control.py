@@ -88,15 +88,30 @@ async def cancel_job(
     return jobs.get(job_id) or job, True
 
 
-async def merge_what_ended(client: BatchClient, store: HistoryStore, paths: Paths, job: Job) -> Job:
+async def merge_what_ended(
+    client: BatchClient,
+    store: HistoryStore,
+    paths: Paths,
+    job: Job,
+    *,
+    once_stopped: bool = False,
+) -> Job:
     """A cancelled job's merged result from what its parts answered: batches that ended
-    since are downloaded first; rows no batch answered are missing."""
+    since are downloaded first; rows no batch answered are missing. `once_stopped`: not
+    while a part's batch is still stopping (the TUI asks again; its last answers come
+    with its end)."""
     lock = job_lock(store, job.id)
     if not lock.acquire(wait=False):
         return job  # the driver is still settling it: ask again in a moment
     try:
         engine = JobEngine(client, store, paths, job.id)
         await engine.read_ended()
+        if once_stopped and any(
+            (record := store.get(job.origin, part.batch_id or "")) is None or not record.terminal
+            for part in JobStore(store).parts(job.id)
+            if part.state == PART_RUNNING
+        ):
+            return engine.job()
         await engine.merge(job)
     finally:
         lock.release()

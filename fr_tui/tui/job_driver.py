@@ -15,8 +15,8 @@ from typing import Any
 from fr_tui.core.clients import NoClientError
 from fr_tui.core.errors import ApiError
 from fr_tui.core.jobs import JobEngine
-from fr_tui.core.jobs_control import job_lock
-from fr_tui.core.jobs_store import BLOCKED, COMPLETED, PART_RUNNING, Job, JobStore
+from fr_tui.core.jobs_control import job_lock, merge_what_ended
+from fr_tui.core.jobs_store import BLOCKED, CANCELLED, COMPLETED, PART_RUNNING, Job, JobStore
 from fr_tui.core.locks import WorkLock
 from fr_tui.core.records import BatchRecord
 from fr_tui.core.store import StoreError
@@ -95,6 +95,8 @@ class JobsDriver:
         for job in await asyncio.to_thread(JobStore(store).jobs):
             if job.terminal:
                 self.let_go(job.id)
+                if job.status == CANCELLED and not job.output_path:
+                    await self._merge_cancelled(job, changed)
                 continue
             engine = self._engine_for(job)
             if engine is None:
@@ -144,6 +146,23 @@ class JobsDriver:
         engine = JobEngine(client, self.app.store, self.app.paths, job.id, poll=False, costs=basis)
         self.held[job.id] = (lock, engine)
         return engine
+
+    async def _merge_cancelled(self, job: Job, changed: list[str]) -> None:
+        """A cancelled job's merged result, once its parts' batches have stopped (their
+        last answers downloaded), so its results open like any job's."""
+        as_batch = BatchRecord(id=job.id, status="", origin=job.origin, profile=job.profile)
+        try:
+            client = self.app.client_for(as_batch)
+            merged = await merge_what_ended(
+                client, self.app.store, self.app.paths, job, once_stopped=True
+            )
+        except NoClientError:
+            return  # offline: its results wait for its server
+        except (ApiError, OSError, StoreError) as exc:
+            self._error(job.id, str(exc), changed)
+            return
+        if merged.output_path:
+            changed.append(job.id)
 
     def _error(self, job_id: str, message: str, changed: list[str]) -> None:
         if self.errors.get(job_id) != message:

@@ -158,6 +158,17 @@ async def test_cancel_a_job_from_its_details(tmp_path: Path) -> None:
         await wait_for(pilot, lambda: JobStore(app.store).get(job.id).status == "cancelled")
         statuses = {b["status"] for b in app.sandbox_server.app.store.batches.values()}
         assert statuses <= {"cancelling", "cancelled"}
+        # once its batches have stopped, what they answered is merged (no part is left
+        # "running" beside its cancelled batch) and its results open as any job's do
+        jobs = JobStore(app.store)
+        await wait_for(pilot, lambda: jobs.get(job.id).output_path, 60)
+        assert not [p for p in jobs.parts(job.id) if p.state == "running"]
+        done = jobs.get(job.id)
+        assert (done.ok or 0) + (done.failed or 0) + (done.missing or 0) == 30
+        app.push_screen(JobResultsScreen(job.id))
+        await wait_for(pilot, lambda: isinstance(app.screen, JobResultsScreen))
+        await wait_for(pilot, lambda: app.screen.joined is not None)
+        assert len(app.screen.joined) == 30
 
 
 async def test_a_job_row_is_marked_and_compared_with_a_batch(tmp_path: Path) -> None:

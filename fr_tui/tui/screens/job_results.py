@@ -12,7 +12,7 @@ from textual import on, work
 from textual.widgets import Static
 
 from fr_tui.core.jobs_results import open_job_results
-from fr_tui.core.jobs_store import Job, JobStore
+from fr_tui.core.jobs_store import CANCELLED, Job, JobStore
 from fr_tui.core.jobs_view import job_progress, progress_line
 from fr_tui.tui.messages import JobsChanged
 from fr_tui.tui.results_loading import LoadedResults
@@ -56,7 +56,12 @@ class JobResultsScreen(ResultsScreen):
         self.query_one(AppHeader).refresh()
         if not job.output_path or not _is_file(job.output_path):
             line = progress_line(job_progress(self.app.store, job))
-            view.set_note(f"The merged result comes when the job ends. {line}")
+            when = (
+                "once the batches it cancelled have stopped"
+                if job.status == CANCELLED
+                else "when the job ends"
+            )
+            view.set_note(f"The merged result comes {when}. {line}")
             self.set_status(f"job {job.status}")
             return
         self.set_status("Reading the merged result…")
