@@ -128,3 +128,22 @@ def test_a_plan_made_while_the_file_was_checked_is_the_one_the_job_runs(
     monkeypatch.setattr("fr_tui.core.jobs_plan.plan_file", no_second_plan)
     job = plan_step(sandbox, store, job)
     assert job.status == RUNNING and job.total == 100
+
+
+def test_a_cancelled_jobs_left_rows_say_it_was_cancelled() -> None:
+    # not "still failing after 1 round": the rows never came back because of the cancel
+    from fr_tui.core.jobs_store import JobSettings as Settings
+    from fr_tui.core.jobs_view import left_text
+
+    job = Job(
+        id="job-x",
+        origin="sandbox",
+        input_path="/data/in.jsonl",
+        input_sha256="a" * 64,
+        settings=Settings(max_rows=10, max_bytes=1 << 20),
+        status="cancelled",
+        left={"missing": 44_064, "server_error": 3_103},
+    )
+    assert left_text(job) == (
+        "44,064 missing (the job was cancelled), 3,103 server_error (not retried: cancelled)"
+    )

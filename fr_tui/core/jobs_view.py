@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from fr_tui.core.jobs_store import (
+    CANCELLED,
     PART_DONE,
     PART_RUNNING,
     PART_SPLIT,
@@ -133,7 +134,9 @@ def left_text(job: Job) -> str | None:
         return None
     parts = []
     for kind, count in sorted(job.left.items(), key=lambda kv: (-kv[1], kv[0])):
-        if kind in job.settings.retry_kinds:
+        if job.status == CANCELLED:
+            why = "the job was cancelled" if kind == "missing" else "not retried: cancelled"
+        elif kind in job.settings.retry_kinds:
             why = f"still failing after {plural(job.round, 'round')}"
         elif kind in RETRY_KINDS:
             why = "not retried"

@@ -139,6 +139,8 @@ def why_not(action: str, job: Job) -> str | None:
     """Why `action` does not apply to `job` now (the words a notification and help use)."""
     if action == "cancel" and job.terminal:
         return "It has ended: nothing to cancel."
+    if action == "retry" and job.status == "cancelled":
+        return "A cancelled job does not run again; its file can run as a new job (s, j)."
     if action == "retry":
         return "A job retries its failed rows by itself, round after round."
     return None
