@@ -552,3 +552,21 @@ def test_a_duplicate_id_on_a_row_without_a_body_is_still_found() -> None:
     report = validate_bytes(encode(rows))
     dups = [(p.line, p.other_line) for p in report.errors if p.code == "duplicate_custom_id"]
     assert dups == [(2, 1)]
+
+
+def test_a_missing_provider_says_where_it_goes_and_which_the_model_names() -> None:
+    # the tour put "provider" inside body and read "provider is missing" with no clue
+    inside = chat("a")
+    inside["body"]["provider"] = inside.pop("provider")
+    plain = chat("b")
+    del plain["provider"]
+    report = validate_bytes(encode([inside, plain]))
+    assert [(p.line, p.code, p.message) for p in report.errors] == [
+        (
+            1,
+            "missing_provider",
+            "provider is missing at the top level of the request (it is inside body); "
+            'add "provider": "openai" beside custom_id.',
+        ),
+        (2, "missing_provider", 'provider is missing; add "provider": "openai" beside custom_id.'),
+    ]

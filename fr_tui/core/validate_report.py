@@ -51,7 +51,8 @@ HINTS = {
     "duplicate_custom_id": "Every request needs its own custom_id; results are matched by it.",
     "unknown_provider": "FastRouter documents batch support for openai and anthropic.",
     "provider_model_mismatch": "Set provider to the part of the model name before the slash.",
-    "missing_provider": 'Add "provider", e.g. "openai" for model "openai/gpt-4.1-nano".',
+    "missing_provider": 'Each request names its provider beside custom_id: "openai" for '
+    'model "openai/gpt-4.1-nano", "anthropic" for an anthropic/… model.',
     "unknown_key": "Request parameters belong inside body.",
     "model_without_prefix": 'FastRouter models are named "provider/model", '
     'e.g. "openai/gpt-4.1-nano".',

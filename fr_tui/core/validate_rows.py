@@ -255,6 +255,14 @@ class RowChecks(ProblemLog):
                         "provider_model_mismatch",
                         f'provider is "{provider}" but the model "{model}" belongs to "{prefix}".',
                     )
+        elif "provider" not in obj:
+            # say where it goes, and which one the model names ("provider" inside body is
+            # the usual slip: the request's provider sits beside custom_id)
+            slip = type(body) is dict and "provider" in body
+            where = " at the top level of the request (it is inside body)" if slip else ""
+            prefix = model.partition("/")[0] if model is not None and "/" in model else ""
+            which = f'; add "provider": "{prefix}" beside custom_id' if prefix else ""
+            self._flag(line_no, "missing_provider", f"provider is missing{where}{which}.")
         else:
             self._missing_or_invalid(line_no, obj, "provider", "provider", "a non-empty string")
 
