@@ -164,11 +164,14 @@ async def test_the_summary_says_what_s_does_for_this_file(tmp_path: Path) -> Non
         screen.open_path(SAMPLES / "broken.jsonl")
         await wait_for(pilot, lambda: screen.report is not None and not screen.report.valid)
         assert "s submits" not in summary() and "job" not in summary()
+        assert "invalid" in summary()
         screen._limits = lambda: Limits(max_rows=5)  # type: ignore[method-assign]
         screen.open_path(SAMPLES / "chat.jsonl")
         await wait_for(pilot, lambda: screen.report is not None and screen.report.rows == 12)
         await wait_for(pilot, lambda: "s runs it as a job" in summary())
         assert "s submits" not in summary()
+        # not "invalid": every row is fine, there are only too many for one batch
+        assert "over one batch's limits" in summary() and "invalid" not in summary()
 
 
 async def test_find_moves_to_the_matching_line() -> None:

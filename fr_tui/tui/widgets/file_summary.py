@@ -60,21 +60,29 @@ def file_summary(
         if tokens.tokens:
             text.append(f" · {tokens.short_text}")
         text.append("\n")
+        # a file whose rows are all fine but too many for one batch is not "invalid":
+        # it is a job (s runs it as one)
+        a_job = not report.valid and report.complete and _only_over_limits(report)
         if not report.complete:
             text.append("validation stopped", style="bold")
         elif report.valid:
             text.append(" ✔ valid ", style=badge_style(app, "success"))
+        elif a_job:
+            text.append(" ⚠ over one batch's limits ", style=badge_style(app, "warning"))
         else:
             text.append(f" {ERROR_MARK} invalid ", style=badge_style(app, "error"))
-        text.append(
-            f" · {plural(report.errors_total, 'error')} · "
-            f"{plural(report.warnings_total, 'warning')}"
-        )
+        if a_job:
+            text.append(f" · {plural(report.warnings_total, 'warning')}")
+        else:
+            text.append(
+                f" · {plural(report.errors_total, 'error')} · "
+                f"{plural(report.warnings_total, 'warning')}"
+            )
         if estimate is not None:
             text.append(f" · est. {estimate.cost_text()}")
         if report.valid:
             text.append(" · s submits")
-        elif report.complete and _only_over_limits(report):
+        elif a_job:
             text.append(" · s runs it as a job")
     elif progress is not None:
         done, total, rows, found = progress
