@@ -83,7 +83,9 @@ def job_progress(store: HistoryStore, job: Job, *, now: float | None = None) -> 
     records = jobs.batch_records(job)
     views = [PartView(p, records.get(p.batch_id) if p.batch_id else None) for p in parts]
     progress = JobProgress(job, views, jobs.batch_ids(job.id))
-    amounts = [parse_money(r.cost) for r in records.values() if r.cost is not None]
+    # what ended batches cost: a running one's figure is not its cost yet (a server may
+    # say 0 until it ends, which read as "$0.00 so far" beside thousands of rows ok)
+    amounts = [parse_money(r.cost) for r in records.values() if r.cost is not None and r.terminal]
     progress.cost = sum((a for a in amounts if a is not None), Decimal(0)) if amounts else None
     if job.status in TERMINAL and job.output_path:
         # merged: the merged file's counts, kept with the job

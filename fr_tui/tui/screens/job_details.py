@@ -160,7 +160,8 @@ class JobDetailsScreen(Screen[None]):
             + ("" if job.terminal else f" · {eta_text(progress.eta)}"),
             f"✓ {progress.ok:,} ok · ✗ {progress.failed:,} failed · ? {progress.missing:,} "
             f"missing · of {total:,} rows",
-            f"cost {money(progress.cost) if progress.cost is not None else '-'} so far"
+            f"cost {money(progress.cost) if progress.cost is not None else '-'}"
+            + ("" if job.terminal else " so far (ended batches)")
             + (f" · estimate ≤{money(job.estimate_high)}" if job.estimate_high is not None else "")
             + f" · {plural(len(progress.all_batches), 'batch', 'batches')} · made "
             f"{ago(job.created_at, self.clock())}",
