@@ -339,7 +339,7 @@ class FrTuiApp(AppPlumbing):
 
     def reconcile_submits(self) -> None:
         """Settle submits an earlier run left unfinished (core.reconcile), in a worker."""
-        self.run_worker(self._reconcile(), group="reconcile", exclusive=True, exit_on_error=False)
+        self.run_worker(self._reconcile, group="reconcile", exclusive=True, exit_on_error=False)
 
     async def _reconcile(self) -> None:
         """Each server with unfinished submits, through the client of its own profile
