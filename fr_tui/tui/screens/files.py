@@ -69,7 +69,12 @@ class FilesScreen(Screen[None]):
     # the tree enter opens the file, in the problems it jumps to the line: both widgets
     # take enter themselves; in the preview it validates again.)
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("s", "submit", "Submit", tooltip="Upload the file and create a batch"),
+        Binding(
+            "s",
+            "submit",
+            "Submit",
+            tooltip="Upload the file and create a batch (over one batch's limits: a job)",
+        ),
         Binding("enter,v", "validate", "Validate", tooltip="Open the file and check every line"),
         Binding("n", "next_problem", "Next problem"),
         Binding("N", "previous_problem", "Prev problem"),
