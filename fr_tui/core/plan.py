@@ -344,12 +344,16 @@ class _Planner:
         self.blanks_seen = len(blanks)
         tokens = self._block_tokens()
         part, limits = self.current, self.limits
+        validator = self.validator
+        # the block's bytes, each line with its newline (the validator counted them; a
+        # last line without one gets one in its part)
+        size = validator.bytes - start + (validator.last_byte != b"\n")
         if (
             not blank_here
             and first > 1
             and part is not None
             and part.rows + len(lines) <= limits.max_rows
-            and part.bytes + (size := sum(map(len, lines)) + len(lines)) <= limits.max_bytes
+            and part.bytes + size <= limits.max_bytes
             and all(self._fits(part, model, n) for model, n in tokens.items())
         ):
             part.rows += len(lines)
