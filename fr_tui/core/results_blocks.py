@@ -31,7 +31,7 @@ from fr_tui.core.resultline import _FIRST_LINE_MAX, FailedLine, OkLine, failure_
 from fr_tui.core.results_index import _NONE
 from fr_tui.core.results_join import FAILED, OK, group_key
 
-# The builder is results_build.IndexBuilder (and a category column its _Categories),
+# The builder is results_build.IndexBuilder (a category column: results_spill.Categories),
 # typed Any here: results_build imports this module, not the other way round.
 IndexBuilder = Any
 _Categories = Any

@@ -16,17 +16,14 @@ it that way and its readers look a row's result up through ``slot``.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import operator
 import os
-import tempfile
-import zlib
 from array import array
 from collections.abc import Callable, Iterator
 from itertools import accumulate, compress, filterfalse, repeat
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -38,7 +35,6 @@ from fr_tui.core.resultline import (
     read_input_line,
 )
 from fr_tui.core.results_blocks import (
-    _BUFFER,
     append,
     consume,
     first_line_utf8,
@@ -57,6 +53,7 @@ from fr_tui.core.results_join import (
     ResultIssue,
     group_key,
 )
+from fr_tui.core.results_spill import Blob, Categories, Texts, pass_on, write_piece
 
 ProgressFn = Callable[[int, int], None]
 _INT32 = 1 << 31
@@ -74,74 +71,6 @@ def _checked(value: int, limit: int) -> int:
     return value
 
 
-class _Blob:
-    """Strings appended to a temporary file; each gets (start, length) in the blob."""
-
-    def __init__(self, folder: Path) -> None:
-        fd, name = tempfile.mkstemp(prefix=".index-blob.", suffix=".tmp", dir=folder)
-        self.path = Path(name)
-        self.file: IO[bytes] = os.fdopen(fd, "wb", buffering=_BUFFER)
-        self.size = 0
-
-    def add(self, text: str) -> tuple[int, int]:
-        data = text.encode("utf-8", "surrogatepass")
-        start = self.size
-        self.file.write(data)
-        self.size += len(data)
-        return start, len(data)
-
-    @contextlib.contextmanager
-    def reader(self) -> Iterator[Callable[[int, int], str]]:
-        """A function that reads the text at (start, length) back from the blob."""
-        self.file.flush()
-        with open(self.path, "rb") as blob:
-
-            def read(start: int, length: int) -> str:
-                blob.seek(start)
-                return blob.read(length).decode("utf-8", "surrogatepass")
-
-            yield read
-
-    def add_bytes(self, data: Any) -> None:
-        self.file.write(data)
-        self.size += len(memoryview(data).cast("B"))
-
-    def close(self) -> None:
-        self.file.close()
-        with contextlib.suppress(OSError):
-            os.unlink(self.path)
-
-
-class _Categories:
-    """A column of codes into a list of distinct values (one per row or result)."""
-
-    def __init__(self, rows: int = 0) -> None:
-        self.codes = array("i", [_NONE]) * rows
-        self.values: dict[str, int] = {}
-
-    def code(self, value: str | None) -> int:
-        if value is None:
-            return _NONE
-        code = self.values.get(value)
-        if code is None:
-            code = self.values[value] = len(self.values)
-        return code
-
-
-class _Texts:
-    """A string column: (start, length) in the blob of each value, -1 for none."""
-
-    def __init__(self, blob: _Blob) -> None:
-        self.blob = blob
-        self.starts = array("q")
-        self.lengths = array("i")
-
-    def append(self, text: str | None) -> None:
-        start, length = self.blob.add(text) if text is not None else (_NONE, 0)
-        self.starts.append(start)
-        self.lengths.append(length)
-
-
 class IndexBuilder:
     """Streams result files, then their input file, into the columns of an index.
 
@@ -152,10 +81,10 @@ class IndexBuilder:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.text_blob = _Blob(folder)
+        self.text_blob = Blob(folder)
         # What the index will hold that the build does not read again waits in files
         # (the custom_ids, each file's line ends), not in memory.
-        self.spilled: list[_Blob] = []
+        self.spilled: list[Blob] = []
         # per result, in the order results arrive
         self.result_outcomes = bytearray()
         self.result_src = bytearray()  # which result file
@@ -164,24 +93,24 @@ class IndexBuilder:
         self.tokens_in = array("q")
         self.tokens_out = array("q")
         self.costs = array("d")
-        self.result_models = _Categories()
-        self.finish_reasons = _Categories()
-        self.contents = _Texts(self.text_blob)
+        self.result_models = Categories()
+        self.finish_reasons = Categories()
+        self.contents = Texts(self.text_blob)
         # only results other than ordinary answers have these: kept by result number
-        self.error_codes = _Categories()
+        self.error_codes = Categories()
         self.error_code_of: dict[int, int] = {}
-        self.batch_ids = _Categories()
+        self.batch_ids = Categories()
         self.batch_id_of: dict[int, int] = {}
         self.round_of: dict[int, int] = {}
         self.message_of: dict[int, tuple[int, int]] = {}  # (start, length) in text_blob
-        self.group_keys = _Categories()  # the error groups' keys
+        self.group_keys = Categories()  # the error groups' keys
         self.failure_of: dict[int, int] = {}  # a failed result's group key
         self.result_ids: list[str] = []  # as they arrived, until _map_ids
         self.by_id: dict[str, int] = {}
         self.more_by_id: dict[str, list[int]] = {}
         self.kinds: list[Literal["output", "error"]] = []
         self.paths: list[Path] = []
-        self.result_ends: list[_Blob] = []
+        self.result_ends: list[Blob] = []
         self.issues: dict[str, list[ResultIssue]] = {
             "duplicates": [],
             "unknown_ids": [],
@@ -190,13 +119,13 @@ class IndexBuilder:
         # per input row, in input order
         self.slot = array("i")  # the number of its result, -1 for none
         self.id_nones = bytearray()
-        self.id_blob = _Blob(folder)
+        self.id_blob = Blob(folder)
         self.spilled.append(self.id_blob)
         self.id_offsets = array("q")  # each id's end in id_blob, until passed on to:
         self.id_offsets_file = self._spill(array("q", [0]))
         self.input_line = array("i")
-        self.models = _Categories()
-        self.providers = _Categories()
+        self.models = Categories()
+        self.providers = Categories()
         self.group_info: dict[str, tuple[str, str]] = {}
 
     def close(self) -> None:
@@ -204,9 +133,9 @@ class IndexBuilder:
         for blob in self.spilled:
             blob.close()
 
-    def _spill(self, data: Any) -> _Blob:
+    def _spill(self, data: Any) -> Blob:
         """A blob file of these bytes (or array), to be copied into the index."""
-        blob = _Blob(self.folder)
+        blob = Blob(self.folder)
         self.spilled.append(blob)
         blob.add_bytes(data)
         blob.file.flush()
@@ -245,7 +174,7 @@ class IndexBuilder:
         blob = self.text_blob
         write_text = blob.file.write
         for block in read_blocks(path, ends, progress):
-            _pass_on(ends, ends_file)
+            pass_on(ends, ends_file)
             if take_results(self, source, block):
                 continue
             for number, raw in enumerate(block.lines(), block.first):
@@ -287,7 +216,7 @@ class IndexBuilder:
                 add_length(len(data))
                 blob.size += len(data)
                 write_text(data)
-        _pass_on(ends, ends_file, at_least=0)
+        pass_on(ends, ends_file, at_least=0)
         self.result_ends.append(ends_file)
 
     def _arrived(self, custom_id: str, source: int, number: int) -> None:
@@ -330,7 +259,7 @@ class IndexBuilder:
         self.input_ends = self._spill(b"")
         read = read_input_line
         for block in read_blocks(path, ends, progress):
-            _pass_on(ends, self.input_ends)
+            pass_on(ends, self.input_ends)
             if take_inputs(self, block):
                 continue
             ids: list[str] = []
@@ -345,8 +274,8 @@ class IndexBuilder:
                 ids.append(custom_id if custom_id is not None else "")
                 self.slot.append(self.take(custom_id) if custom_id is not None else _NONE)
             self.add_ids(ids)
-        _pass_on(ends, self.input_ends, at_least=0)
-        _pass_on(self.id_offsets, self.id_offsets_file, at_least=0)
+        pass_on(ends, self.input_ends, at_least=0)
+        pass_on(self.id_offsets, self.id_offsets_file, at_least=0)
 
     def take(self, custom_id: str) -> int:
         """The number of the next result for this custom_id that no row has taken yet
@@ -369,7 +298,7 @@ class IndexBuilder:
             sizes = map(len, map(encode, ids))
         append(self.id_offsets, list(accumulate(sizes, initial=self.id_blob.size))[1:])
         self.id_blob.add(text)
-        _pass_on(self.id_offsets, self.id_offsets_file)
+        pass_on(self.id_offsets, self.id_offsets_file)
 
     # -- the end --------------------------------------------------------------------
 
@@ -509,7 +438,7 @@ class IndexBuilder:
             group_list.append([key, *self.group_info[key]])
 
         def size(item: Any) -> int:
-            if isinstance(item, _Blob):
+            if isinstance(item, Blob):
                 return item.size
             if isinstance(item, array):
                 return len(item) * item.itemsize
@@ -564,7 +493,7 @@ class IndexBuilder:
             handle.write(head + bytes(-len(head) % 8))
             crc = 0
             for _, _, item in pieces:
-                crc = _write_piece(handle, item, crc)
+                crc = write_piece(handle, item, crc)
             handle.seek(len(head) - len(placeholder))
             handle.write(placeholder.replace(b'"crc32":"00000000"', b'"crc32":"%08x"' % crc))
             handle.seek(0, os.SEEK_END)
@@ -587,33 +516,6 @@ class IndexBuilder:
             "tokens_out": tokens[1],
             "cost": repr(math.fsum(kept)) if kept else None,
         }
-
-
-_HELD = 1 << 16  # line ends or id offsets held in memory before they go to their file
-
-
-def _pass_on(values: array[int], blob: _Blob, at_least: int = _HELD) -> None:
-    """Move ``values`` to the end of ``blob`` once there are ``at_least`` of them."""
-    if len(values) >= at_least:
-        blob.add_bytes(values)
-        del values[:]
-
-
-def _write_piece(handle: IO[bytes], item: Any, crc: int) -> int:
-    if isinstance(item, _Blob):
-        with open(item.path, "rb") as blob:
-            while chunk := blob.read(_BUFFER):
-                handle.write(chunk)
-                crc = zlib.crc32(chunk, crc)
-        size = item.size
-    else:
-        data = memoryview(item).cast("B")  # arrays and bytes are written without a copy
-        handle.write(data)
-        crc = zlib.crc32(data, crc)
-        size = len(data)
-    padding = bytes(-size % 8)
-    handle.write(padding)
-    return zlib.crc32(padding, crc)
 
 
 def build_index(
