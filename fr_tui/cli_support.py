@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from fr_tui.cli_errors import CliError
 from fr_tui.core.config import Config, KeyError_, Profile, load_config
+from fr_tui.core.records import NO_ROWS_RAN, BatchRecord
 
 if TYPE_CHECKING:
     from fr_tui.core.validate import Limits, Report
@@ -87,3 +88,17 @@ def limits_of(profile: Profile) -> Limits:
     from fr_tui.core.validate import Limits
 
     return Limits(max_rows=profile.max_rows, max_bytes=profile.max_bytes)
+
+
+def counts_text(record: BatchRecord) -> str:
+    """What came back once a batch has ended (`✓ 6 ✗ 3 ? 1`: ok, failed, never answered),
+    how far it got while it runs (`1,200/50,000`), as the TUI shows them."""
+    if record.no_rows_ran:
+        return NO_ROWS_RAN
+    if not record.has_counts or record.request_total is None:
+        return "-"
+    ok, failed = record.request_completed or 0, record.request_failed or 0
+    if not record.terminal:
+        return f"{ok + failed:,}/{record.request_total:,}"
+    missing = max(0, record.request_total - ok - failed)
+    return f"✓ {ok:,} ✗ {failed:,} ? {missing:,}"

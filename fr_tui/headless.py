@@ -14,12 +14,11 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from fr_tui.cli_errors import EXIT_INVALID, EXIT_OK, CliError
-from fr_tui.cli_support import err, limits_of, readable
+from fr_tui.cli_support import counts_text, err, limits_of, readable
 from fr_tui.cli_support import load_profile as config_and_profile
 from fr_tui.cli_support import print_json as _print_json
 from fr_tui.core.config import Config, KeyError_, Profile
 from fr_tui.core.paths import get_paths
-from fr_tui.core.records import NO_ROWS_RAN, BatchRecord
 from fr_tui.core.store import HistoryStore
 from fr_tui.core.units import plural
 from fr_tui.headless_compare import cmd_compare  # noqa: F401 - looked up by name by cli.main
@@ -215,7 +214,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         print("no batches in history yet (fr-tui submit FILE)")
     for r in records:
         created = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at or r.submitted_at))
-        print(f"{r.id:<36} {r.status:<12} {_counts_text(r):>22}  {created}  {r.label}")
+        print(f"{r.id:<36} {r.status:<12} {counts_text(r):>22}  {created}  {r.label}")
     for u in unknown:
         where = f"input file {u.input_file_id}, " if u.input_file_id else ""
         print(
@@ -223,20 +222,6 @@ def cmd_list(args: argparse.Namespace) -> int:
             f"{u.message or 'the create answer was lost'}"
         )
     return EXIT_OK
-
-
-def _counts_text(record: BatchRecord) -> str:
-    """What came back once a batch has ended (`✓ 6 ✗ 3 ? 1`: ok, failed, never answered),
-    how far it got while it runs (`1,200/50,000`), as the TUI shows them."""
-    if record.no_rows_ran:
-        return NO_ROWS_RAN
-    if not record.has_counts or record.request_total is None:
-        return "-"
-    ok, failed = record.request_completed or 0, record.request_failed or 0
-    if not record.terminal:
-        return f"{ok + failed:,}/{record.request_total:,}"
-    missing = max(0, record.request_total - ok - failed)
-    return f"✓ {ok:,} ✗ {failed:,} ? {missing:,}"
 
 
 def _reconcile_for_list(

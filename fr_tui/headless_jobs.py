@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fr_tui.cli_errors import EXIT_API, EXIT_INVALID, EXIT_OK, EXIT_ROWS_NOT_OK, CliError
-from fr_tui.cli_support import err, invalid_file, load_profile, print_json
+from fr_tui.cli_support import counts_text, err, invalid_file, load_profile, print_json
 from fr_tui.core.config import SANDBOX_ORIGIN, Config, parse_token_limit
 from fr_tui.core.jobs_store import (
     BLOCKED,
@@ -141,6 +141,23 @@ def summary_lines(store: HistoryStore, job: Job, output: str | None = None) -> l
     if data["output_path"]:
         lines.append(f"  merged: {data['output_path']}")
     return lines
+
+
+def part_lines(store: HistoryStore, job: Job) -> list[str]:
+    """Each part of each round: its rows, state, batch and what came back (`job status`
+    says where a job stands part by part, as the TUI's job details do)."""
+    jobs = JobStore(store)
+    records = jobs.batch_records(job)
+    lines = ["  parts:"]
+    for part in jobs.parts(job.id):
+        record = records.get(part.batch_id or "")
+        batch = f"{part.batch_id} {record.status:<11} {counts_text(record)}" if record else "-"
+        note = f"  ({part.note})" if part.note else ""
+        lines.append(
+            f"    round {part.round} part {part.part:<3} {part.rows:>9,} rows  "
+            f"{part.state:<9} {batch}{note}"
+        )
+    return lines if len(lines) > 1 else []
 
 
 class ProgressLine:
@@ -426,6 +443,8 @@ def _job_status(args: argparse.Namespace) -> int:
     else:
         print(progress_line(job_progress(store, job)))
         for text in summary_lines(store, job)[1:]:
+            print(text)
+        for text in part_lines(store, job):
             print(text)
         if not job.terminal and not driven_elsewhere(store, job.id):
             print(f"  nothing drives it now: fr-tui run {job.input_path} (or the TUI) goes on")

@@ -168,6 +168,16 @@ def test_job_commands_show_status_results_and_export_csv(
         "output_path",
     }
     assert (status["status"], status["parts"], len(status["batches"])) == ("completed", 3, 3)
+    # in words, part by part: rows, state, its batch and what came back
+    said = run("job", "status", job_id, home=fr_home).stdout.splitlines()
+    parts = [line.split() for line in said if line.strip().startswith("round ")]
+    assert [(p[1], p[3], p[4], p[6], p[8]) for p in parts] == [
+        ("1", "1", "10", "done", "completed"),
+        ("1", "2", "10", "done", "completed"),
+        ("1", "3", "5", "done", "completed"),
+    ]
+    assert {p[7] for p in parts} == set(status["batches"])
+    assert [" ".join(p[9:]) for p in parts] == ["✓ 10 ✗ 0 ? 0"] * 2 + ["✓ 5 ✗ 0 ? 0"]
     listed = json.loads(run("jobs", "--json", home=fr_home).stdout)
     assert [j["job_id"] for j in listed["jobs"]] == [job_id]
     out = tmp_path / "rows.csv"
