@@ -170,6 +170,10 @@ async def test_find_detail_and_copy(finished: Any) -> None:
         assert "find 'fails-08': 1 here" in status_of(screen)
         await pilot.press("n")  # wraps to the same single match
         assert view.joined.custom_ids[view.current_row] == "fails-08"
+        await pilot.press("escape")  # clears the find, and stays (the tour left the screen)
+        await pilot.pause()
+        assert app.screen is screen and "find" not in status_of(screen)
+        assert view.joined.custom_ids[view.current_row] == "fails-08"
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, ResultDetailScreen)

@@ -91,7 +91,7 @@ class ResultsScreen(FindInView, Screen[None]):
         Binding("y", "copy", "Copy", tooltip="The answer, or the row as JSON (OSC 52)"),
         Binding("n", "find_next", "Next match", show=False),
         Binding("N", "find_previous", "Prev match", show=False),
-        Binding("escape", "back", "Back", show=False, tooltip="Close find, or go back"),
+        Binding("escape", "back", "Back", show=False, tooltip="Close or clear find, or go back"),
     ]
 
     def __init__(self, batch_id: str, *, origin: str | None = None) -> None:
@@ -380,6 +380,9 @@ class ResultsScreen(FindInView, Screen[None]):
     def action_back(self) -> None:
         if self.find_is_open():
             self._close_find()
+            return
+        if self.find_text:  # a find's matches: escape clears them before it leaves
+            self.show_matches("", [])
             return
         if len(self.app.screen_stack) > 1:
             self.app.pop_screen()
