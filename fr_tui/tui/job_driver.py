@@ -125,8 +125,7 @@ class JobsDriver:
         held = self.held.get(job.id)
         if held is not None:
             return held[1]
-        # the job's own server and profile, as for a batch of it
-        as_batch = BatchRecord(id=job.id, status="", origin=job.origin, profile=job.profile)
+        as_batch = _as_batch(job)  # the job's own server and profile
         try:
             client = self.app.client_for(as_batch)
         except NoClientError as exc:
@@ -150,9 +149,8 @@ class JobsDriver:
     async def _merge_cancelled(self, job: Job, changed: list[str]) -> None:
         """A cancelled job's merged result, once its parts' batches have stopped (their
         last answers downloaded), so its results open like any job's."""
-        as_batch = BatchRecord(id=job.id, status="", origin=job.origin, profile=job.profile)
         try:
-            client = self.app.client_for(as_batch)
+            client = self.app.client_for(_as_batch(job))
             merged = await merge_what_ended(
                 client, self.app.store, self.app.paths, job, once_stopped=True
             )
@@ -206,6 +204,11 @@ class JobsDriver:
         if held is not None:
             job = JobStore(self.app.store).get(job_id)
             held[0].release(remove=job is not None and job.terminal)
+
+
+def _as_batch(job: Job) -> BatchRecord:
+    """A job as one of its batches, for the client and costs of its server and profile."""
+    return BatchRecord(id=job.id, status="", origin=job.origin, profile=job.profile)
 
 
 def job_note(driver: JobsDriver | None, job: Job) -> str | None:
