@@ -93,7 +93,11 @@ def answer(kind: str, cid: str, number: int) -> bytes:
 
 
 def make_files(
-    folder: Path, inputs: list[str], results: list[tuple[str, str]], seed: int
+    folder: Path,
+    inputs: list[str],
+    results: list[tuple[str, str]],
+    seed: int,
+    shuffle: bool = True,
 ) -> tuple[Path, Path, Path]:
     inp, out, err = folder / "in.jsonl", folder / "out.jsonl", folder / "err.jsonl"
     lines = []
@@ -114,9 +118,10 @@ def make_files(
     for number, (cid, kind) in enumerate(results):
         target = err_lines if kind in ("err", "http") else out_lines
         target.append(answer(kind, cid, number))
-    rnd = random.Random(seed)
-    rnd.shuffle(out_lines)
-    rnd.shuffle(err_lines)
+    if shuffle:
+        rnd = random.Random(seed)
+        rnd.shuffle(out_lines)
+        rnd.shuffle(err_lines)
     out.write_bytes(b"\n".join(out_lines) + b"\n")
     err.write_bytes(b"\n".join(err_lines))
     return inp, out, err

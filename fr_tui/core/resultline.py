@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -346,6 +346,38 @@ class FailedLine(msgspec.Struct, gc=False):
 
 
 _decode_failed_line = msgspec.json.Decoder(FailedLine).decode
+
+
+class _MergedBody(msgspec.Struct, gc=False):
+    """A merged line's response body: an answer's fields, or an HTTP failure's error.
+    A field left out reads as null does in parse_other_line; a cost beside the usage
+    (which parse_other_line would read) makes the line not a MergedLine."""
+
+    choices: _OkChoices | None = None
+    usage: _OkUsage | None = None
+    model: str | None = None
+    error: _HttpErrorDetail | None = None
+    cost: msgspec.UnsetType = msgspec.UNSET
+
+
+class _MergedResponse(msgspec.Struct, gc=False):
+    status_code: int | None = None
+    body: _MergedBody | None = None
+
+
+class MergedLine(msgspec.Struct, gc=False):
+    """The line of a job's merged result file (its ``outcome`` decides), when each field
+    parse_other_line reads is of the type it keeps as is: then status, model, tokens,
+    cost and finish reason are read from it as parse_other_line reads them. What it says
+    of a failure (code, message) and an answer's first line are taken from it only for
+    the ordinary shapes (results_blocks._take_merged); any other row is parsed in full."""
+
+    custom_id: str
+    outcome: Literal["ok", "failed", "missing"]
+    batch_id: str | None = None
+    round: int | None = None
+    response: _MergedResponse | None = None
+    error: _ErrorDetail | None = None
 
 
 def failure_of(line: FailedLine) -> tuple[int | None, str, str] | None:

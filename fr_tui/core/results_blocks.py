@@ -20,16 +20,23 @@ import struct
 from array import array
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from itertools import accumulate, repeat
+from itertools import accumulate, compress, repeat
 from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from fr_tui.core.resultline import _FIRST_LINE_MAX, FailedLine, OkLine, failure_of
+from fr_tui.core.resultline import (
+    _FIRST_LINE_MAX,
+    FailedLine,
+    MergedLine,
+    OkLine,
+    failure_of,
+    parse_other_line,
+)
 from fr_tui.core.results_index import _NONE
-from fr_tui.core.results_join import FAILED, OK, group_key
+from fr_tui.core.results_join import FAILED, MISSING, OK, group_key
 
 # The builder is results_build.IndexBuilder (a category column: results_spill.Categories),
 # typed Any here: results_build imports this module, not the other way round.
@@ -121,6 +128,13 @@ class Block:
     def view(self) -> memoryview:
         return memoryview(self.data)[self.start : self.end]
 
+    def line(self, index: int) -> bytes:
+        """Line ``index`` of the block (as lines() gives it), without splitting them all."""
+        if not self.newlines:
+            return self.data[self.start : self.end]
+        start = self.newlines[index - 1] + 1 if index else self.start
+        return self.data[start : self.newlines[index]]
+
 
 def read_blocks(path: Path, ends: array[int], progress: Callable[[int], None]) -> Iterator[Block]:
     """The lines of a file in blocks of about 1 MiB, recording each line's end offset in
@@ -175,8 +189,8 @@ def _code_list(
     categories: _Categories, values: list[Any], falsy_is_none: bool = False
 ) -> list[int]:
     """The code of each value in ``categories`` (new values are given one; None: none)."""
-    codes = list(map(categories.values.get, values))
-    if None in codes:  # a value not seen before, or none at all
+    codes = list(map(categories.lookup.get, values))
+    if None in codes:  # a value not seen before, or "" read as none
         code = categories.code
         for index, value in enumerate(values):
             if codes[index] is None:
@@ -208,13 +222,7 @@ def take_inputs(builder: IndexBuilder, block: Block) -> bool:
     ids = list(map(_ids, rows))
     builder.id_nones.extend(bytes(count))
     builder.add_ids(ids)
-    # each row takes its id's first result; a row whose id came before takes the next
-    taken = list(map(builder.by_id.pop, ids, repeat(_NONE)))
-    if builder.more_by_id and _NONE in taken:
-        for index, number in enumerate(taken):
-            if number == _NONE:
-                taken[index] = builder.take(ids[index])
-    append(builder.slot, taken)
+    append(builder.slot, builder.take_all(ids))
     return True
 
 
@@ -234,6 +242,7 @@ class _PlainInput(msgspec.Struct, gc=False):
 _decode_plain_inputs = msgspec.json.Decoder(_PlainInput).decode_lines
 _decode_ok_lines = msgspec.json.Decoder(OkLine).decode_lines
 _decode_failed_lines = msgspec.json.Decoder(FailedLine).decode_lines
+_decode_merged_lines = msgspec.json.Decoder(MergedLine).decode_lines
 
 
 def take_results(builder: IndexBuilder, source: int, block: Block) -> bool:
@@ -245,10 +254,11 @@ def take_results(builder: IndexBuilder, source: int, block: Block) -> bool:
     try:
         results = _decode_ok_lines(block.view())
     except (msgspec.DecodeError, RecursionError):
-        return _take_errors(builder, source, block)
+        return _take_errors(builder, source, block) or _take_merged(builder, source, block)
     if len(results) != count:
         return False
     _arrived(builder, source, block, results)
+    _no_job_fields(builder, count)
     builder.result_outcomes += bytes((OK,)) * count
     responses = list(map(_responses, results))
     append(builder.status, list(map(_status_codes, responses)))
@@ -303,6 +313,7 @@ def _take_errors(builder: IndexBuilder, source: int, block: Block) -> bool:
     count = len(results)
     first = len(builder.src_line)
     _arrived(builder, source, block, results)
+    _no_job_fields(builder, count)
     builder.result_outcomes += bytes((FAILED,)) * count
     append(builder.status, [_NONE if status is None else status for status in statuses])
     for column in (
@@ -328,6 +339,110 @@ def _take_errors(builder: IndexBuilder, source: int, block: Block) -> bool:
     keys = _code_list(builder.group_keys, list(map(group_key, codes, messages)))
     builder.failure_of.update(zip(numbers, keys, strict=True))
     return True
+
+
+def _no_job_fields(builder: IndexBuilder, count: int) -> None:
+    """A batch's result lines name no batch and no round."""
+    nones = array("i", [_NONE]) * count
+    builder.batch_ids.codes += nones
+    builder.rounds += nones
+
+
+_OUTCOME_CODES = {"ok": OK, "failed": FAILED, "missing": MISSING}
+_rounds = attrgetter("round")
+_batch_ids = attrgetter("batch_id")
+_outcomes = attrgetter("outcome")
+
+
+def _get(values: Iterable[Any], name: str, default: Any = None) -> list[Any]:
+    """``getattr(value, name, default)`` of each value (in C); a None value gives
+    ``default``, as a field that parse_other_line finds missing."""
+    return list(map(getattr, values, repeat(name), repeat(default)))
+
+
+def _take_merged(builder: IndexBuilder, source: int, block: Block) -> bool:
+    """take_results of a block of a job's merged lines (resultline.MergedLine), in the
+    order of its input: its rows' fields are taken apart in C, as an ordinary block's;
+    what a failed row says (its code and message), and the first line of an answer that
+    is not a chat message, row by row, from a failure's ordinary shapes or else from
+    parse_other_line."""
+    count = len(block)
+    try:
+        rows = _decode_merged_lines(block.view())
+    except (msgspec.DecodeError, RecursionError):
+        return False
+    if len(rows) != count:
+        return False
+    responses = list(map(_responses, rows))
+    statuses = _get(responses, "status_code")
+    rounds = list(map(_rounds, rows))
+    for numbers in (statuses, rounds):  # None, or what the index's i32 columns hold
+        known = [number for number in numbers if number is not None]
+        if known and (min(known) < 0 or max(known) >= _INT32):
+            return False  # read line by line, _add_result says why (Unindexable)
+    first = len(builder.src_line)
+    _arrived(builder, source, block, rows)
+    codes = bytes(map(_OUTCOME_CODES.__getitem__, map(_outcomes, rows)))
+    builder.result_outcomes += codes
+    append(builder.status, [_NONE if number is None else number for number in statuses])
+    append(builder.rounds, [_NONE if number is None else number for number in rounds])
+    _codes(builder.batch_ids, list(map(_batch_ids, rows)))
+    bodies = _get(responses, "body")
+    _codes(builder.result_models, _get(bodies, "model"), falsy_is_none=True)
+    usages = _get(bodies, "usage")
+    append(builder.tokens_in, _get(usages, "prompt_tokens", _NONE))
+    append(builder.tokens_out, _get(usages, "completion_tokens", _NONE))
+    append(builder.costs, _get(usages, "cost", math.nan))
+    choices = _get(_get(bodies, "choices"), "first")
+    _codes(builder.finish_reasons, _get(choices, "finish_reason"))
+    # an ok row's chat answer: its first line; the other rows' "" is replaced below
+    data = list(map(first_line_utf8, _get(_get(choices, "message"), "content", "")))
+    starts = list(_add_texts(builder.text_blob, data))
+    lengths = list(map(len, data))
+    # the rows that are not ok (OK is 0), or have no chat answer
+    odd = compress(range(count), map(operator.or_, codes, map(operator.not_, choices)))
+    for at in odd:
+        outcome = codes[at]
+        if outcome == MISSING:
+            starts[at] = _NONE  # nothing else: parse_other_line stops at the outcome
+            continue
+        if outcome == FAILED and _failure_of_merged(builder, rows[at], first + at):
+            starts[at] = _NONE
+            continue
+        parsed = parse_other_line(block.line(at))
+        text = parsed.content_first_line if outcome == OK else None
+        starts[at], lengths[at] = builder.text_blob.add(text) if text is not None else (_NONE, 0)
+        if outcome == FAILED:
+            _note_failure(builder, first + at, parsed.error_code, parsed.error_message)
+    append(builder.contents.starts, starts)
+    append(builder.contents.lengths, lengths)
+    return True
+
+
+def _failure_of_merged(builder: IndexBuilder, row: MergedLine, number: int) -> bool:
+    """Note the code and message of a failed merged row of an ordinary shape (as
+    failure_of reads an error file's line); False when it is of another."""
+    response, error = row.response, row.error
+    if response is None:
+        if error is None:
+            return False
+        _note_failure(builder, number, error.code, error.message)
+        return True
+    status, body = response.status_code, response.body
+    if error is not None or status is None or 200 <= status < 300 or body is None:
+        return False
+    if body.error is None or body.model is not None or body.usage or body.choices:
+        return False
+    _note_failure(builder, number, body.error.code, body.error.message)
+    return True
+
+
+def _note_failure(builder: IndexBuilder, number: int, code: Any, message: Any) -> None:
+    """The code, message and error group of failed result ``number`` (as _add_result
+    notes them)."""
+    builder.error_code_of[number] = builder.error_codes.code(code)
+    builder.message_of[number] = builder.text_blob.add(message)
+    builder.failure_of[number] = builder.group_keys.code(group_key(code, message))
 
 
 __all__ = ["Block", "append", "consume", "read_blocks", "take_inputs", "take_results"]

@@ -61,13 +61,15 @@ class Categories:
     def __init__(self, rows: int = 0) -> None:
         self.codes = array("i", [_NONE]) * rows
         self.values: dict[str, int] = {}
+        # each value's code with None's: a block's codes are looked up in one C loop
+        self.lookup: dict[str | None, int] = {None: _NONE}
 
     def code(self, value: str | None) -> int:
         if value is None:
             return _NONE
         code = self.values.get(value)
         if code is None:
-            code = self.values[value] = len(self.values)
+            code = self.values[value] = self.lookup[value] = len(self.values)
         return code
 
 
