@@ -172,3 +172,20 @@ def test_results_nearly_in_input_order_give_the_rows_of_the_join_in_memory(
     inp, out, err = make_files(folder, inputs, results, 0, shuffle=False)
     with join_in_memory(inp, out, err) as memory, join_results(inp, out, err) as built:
         assert_same(built, memory)
+
+
+def test_a_jobs_missing_rows_say_no_batch_returned_them(tmp_path: Path) -> None:
+    # a batch's missing row has no line in its files; a job's has one that says "missing"
+    inputs = ["c1", "c2", "c3"]
+    inp, out, err = make_files(tmp_path, inputs, [("c1", "ok_plain")], 0)
+    with join_results(inp, out, err) as batch:
+        assert batch.missing_reason(1) == "no result line in the output or error file"
+    job = [("c1", "merged_ok"), ("c2", "merged_missing"), ("c3", "merged_missing")]
+    (tmp_path / "job").mkdir()
+    inp, out, err = make_files(tmp_path / "job", inputs, job, 0, shuffle=False)
+    with join_in_memory(inp, out, err) as memory, join_results(inp, out, err) as built:
+        for joined in (memory, built):
+            assert joined.error_groups() == [
+                ("missing", "missing", "no batch of the job returned it, in any round", 2)
+            ]
+            assert joined.missing_reason(2) == "no batch of the job returned it, in any round"

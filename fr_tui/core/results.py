@@ -15,7 +15,6 @@ from pathlib import Path
 
 from fr_tui.core.resultline import ParsedResult, answer_hash, answer_text, first_line
 from fr_tui.core.resultline import parse_result_line as parse_result_line
-from fr_tui.core.results_build import Unindexable, build_index
 from fr_tui.core.results_index import INDEX_NAME, open_index, source_signatures
 from fr_tui.core.results_join import (
     FAILED,
@@ -65,6 +64,9 @@ def join_results(
             if on_progress is not None:
                 on_progress(1, 1)
             return stored
+        # imported here: reopening a stored index (the common case) does not need it
+        from fr_tui.core.results_build import Unindexable, build_index
+
         try:
             build_index(sources, where, signatures, on_progress)
             stored = open_index(where, sources, signatures, just_built=True)

@@ -54,6 +54,8 @@ from fr_tui.core.results_join import (
     FAILED,
     MISSING,
     MISSING_KEY,
+    NO_RESULT_LINE,
+    NOT_RETURNED,
     OK,
     UNREADABLE_KEY,
     ResultIssue,
@@ -400,11 +402,11 @@ class IndexBuilder:
             key = MISSING_KEY if named else UNREADABLE_KEY
             groups.setdefault(key, []).append(row)
             if key not in info:
-                info[key] = (
-                    (key, "no result line in the output or error file")
-                    if named
-                    else (key, "the input line has no readable custom_id")
-                )
+                if not named:
+                    info[key] = (key, "the input line has no readable custom_id")
+                else:  # as its first row is missing: a merged line said so, or none
+                    said = self.slot[row] != _NONE
+                    info[key] = (key, NOT_RETURNED if said else NO_RESULT_LINE)
         return groups
 
     def _by_result(self, of: dict[int, int], typecode: str, none: int) -> array[int]:
@@ -423,10 +425,13 @@ class IndexBuilder:
         # the join is done: let it go before writing
         self.by_id, self.more_by_id, self.taken_ids, self.result_ids = {}, {}, set(), []
         # each row's outcome and source: its result's, none (at slot -1, the last) without
-        self.outcomes = bytearray(
-            map((self.result_outcomes + bytes([MISSING])).__getitem__, self.slot)
-        )
-        src = bytearray(map((self.result_src + bytes([_NO_SOURCE])).__getitem__, self.slot))
+        if self.in_order and self.taken_in_order == len(self.slot):  # row i took result i
+            self.outcomes, src = bytearray(self.result_outcomes), bytearray(self.result_src)
+        else:
+            self.outcomes = bytearray(
+                map((self.result_outcomes + bytes([MISSING])).__getitem__, self.slot)
+            )
+            src = bytearray(map((self.result_src + bytes([_NO_SOURCE])).__getitem__, self.slot))
         found = {name: self._rows_of(code) for code, name in ((OK, "ok"), (FAILED, "failed"))}
         found["missing"] = self._rows_of(MISSING)
         groups = self._groups(found["failed"], found["missing"])

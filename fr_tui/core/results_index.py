@@ -66,7 +66,7 @@ from fr_tui.core.results_join import (
 )
 
 INDEX_NAME = "index.frx"
-INDEX_VERSION = 3  # 3: error codes, messages, batch ids and rounds kept by result
+INDEX_VERSION = 4  # 4: a job's missing rows say no batch returned them (3: kept by result)
 _MAGIC = b"FRX\0"
 _PREFIX = struct.Struct("<4sIQ")
 _ANSWERS_MAGIC = b"FRA\0"

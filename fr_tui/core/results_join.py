@@ -45,6 +45,9 @@ Outcome = Literal["ok", "failed", "missing"]
 OUTCOMES: tuple[Outcome, ...] = ("ok", "failed", "missing")
 OK, FAILED, MISSING = 0, 1, 2
 MISSING_KEY = "missing"
+# why a row is missing: a batch's files have no line for it; a job's merged file says so
+NO_RESULT_LINE = "no result line in the output or error file"
+NOT_RETURNED = "no batch of the job returned it, in any round"
 UNREADABLE_KEY = "unreadable_input"
 _NO_SOURCE = 255
 
@@ -281,11 +284,11 @@ class JoinedResults:
             if outcome == MISSING:
                 key = MISSING_KEY if ids[row] is not None else UNREADABLE_KEY
                 if key not in info:
-                    info[key] = (
-                        (key, "no result line in the output or error file")
-                        if key == MISSING_KEY
-                        else (key, "the input line has no readable custom_id")
-                    )
+                    if key == UNREADABLE_KEY:
+                        info[key] = (key, "the input line has no readable custom_id")
+                    else:  # as its first row is missing (both never mix in one file)
+                        said = self._src[row] != _NO_SOURCE
+                        info[key] = (key, NOT_RETURNED if said else NO_RESULT_LINE)
             else:
                 key = group_key(codes[row], messages[row])
                 if key not in info:
@@ -423,6 +426,11 @@ class JoinedResults:
     def request_json(self, i: int) -> dict[str, Any] | None:
         """The full input line of row i, parsed; None if it is not a JSON object."""
         return _load_object(self.request_bytes(i))
+
+    def missing_reason(self, i: int) -> str:
+        """Why missing row i has no result (its group's reason)."""
+        key = MISSING_KEY if self.custom_ids[i] is not None else UNREADABLE_KEY
+        return self._group_info.get(key, (key, NO_RESULT_LINE))[1]
 
     def response_bytes(self, i: int, *, cache: bool = True) -> bytes | None:
         source = self._src[i]

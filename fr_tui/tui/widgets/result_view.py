@@ -72,7 +72,7 @@ def _text(joined: JoinedResults, row: int) -> str:
     if outcome == FAILED:
         code, message = joined.error_codes[row], joined.error_messages[row]
         return _clean(f"{code}: {message}" if code and message else code or message or "")
-    return "no result line in the output or error file"
+    return joined.missing_reason(row)
 
 
 _CELL: dict[str, Callable[[JoinedResults, int], str]] = {
