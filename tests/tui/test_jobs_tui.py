@@ -263,3 +263,24 @@ async def test_a_part_with_rows_of_two_models_lists_both_in_its_details(tmp_path
         head = str(app.screen.query_one("#details-head").render())
         assert "openai/gpt-4.1-nano (6 rows)" in head, head
         assert "anthropic/claude-3.5-haiku (4 rows)" in head, head
+
+
+async def test_at_80_columns_the_footer_shows_what_applies_to_the_job_row(tmp_path: Path) -> None:
+    # The footer drops keys that do not fit. Of results, retry and cancel, the ones that
+    # apply to the highlighted row come first: a running job's row shows c Cancel.
+    from textual.widgets._footer import FooterKey
+
+    def footer(app: Any) -> dict[str, bool]:  # key -> enabled
+        return {k.key: not k.has_class("-disabled") for k in app.screen.query(FooterKey)}
+
+    path = write_input(tmp_path / "in.jsonl", 30, "openai/gpt-4.1-nano")
+    app = make_app(tick=5.0)  # its batches stay in progress
+    async with app.run_test(size=(80, 24)) as pilot:
+        job = new_job(app.store, path, max_rows=10)
+        await pilot.press("2")
+        screen = batches_screen(app)
+        key = f"job:{job.id}"
+        await wait_for(pilot, lambda: "running" in cell(screen, key, "status"))
+        screen.select_batch(key)
+        await wait_for(pilot, lambda: footer(app).get("c") is True)
+        assert footer(app)["enter"] and "question_mark" in footer(app) and "q" in footer(app)

@@ -84,6 +84,8 @@ class BatchDetailsScreen(Screen[None]):
     BatchDetailsScreen OptionList:focus { background: $boost; }
     BatchDetailsScreen #details-raw { color: $text-muted; }
     """
+    # of equal rank in the footer: those that apply to the row come first (AppFooter)
+    FOOTER_BY_STATE = ("open_results", "retry", "cancel")
     # Most important first: the footer keeps as many as fit, help lists them all.
     BINDINGS: ClassVar[list[Any]] = [
         Binding("o", "open_results", "Results", tooltip="Downloading them first if needed"),

@@ -74,6 +74,8 @@ class BatchesScreen(Screen[None]):
     BatchesScreen #batches-empty { padding: 1 2; color: $text-muted; display: none; }
     BatchesScreen #batches-empty.-shown { display: block; }
     """
+    # of equal rank in the footer: those that apply to the row come first (AppFooter)
+    FOOTER_BY_STATE = ("open_results", "retry", "cancel")
     # Most important first: the footer keeps as many as fit, help lists them all.
     BINDINGS: ClassVar[list[Any]] = [
         Binding("l", "lookup_unknown", "Look up", tooltip="Ask the server about a lost create"),

@@ -5,7 +5,9 @@ edge cut the rest, so at 80 columns the global keys (help, quit) were the first 
 This one drops the screen's least important keys instead, until what is left fits: help
 and quit are always there, and what does not fit is in help (?) and the palette (ctrl+p).
 A key the focused widget takes for itself (a table's enter) no longer hides the screen's
-description of what that key does.
+description of what that key does. A screen may name keys of equal rank
+(``FOOTER_BY_STATE``: a row's results, retry and cancel): among those, the ones that
+apply now come first, so at 80 columns a running job shows cancel, an ended one retry.
 """
 
 from __future__ import annotations
@@ -45,6 +47,11 @@ class AppFooter(Footer):
                     seen_keys.add(key)
                     seen_actions.add(binding.action)
                     (everywhere if node is app else own).append((binding, bool(state)))
+        by_state = getattr(screen, "FOOTER_BY_STATE", ())
+        places = [i for i, (binding, _) in enumerate(own) if binding.action in by_state]
+        ranked = sorted((own[i] for i in places), key=lambda item: not item[1])  # stable
+        for i, item in zip(places, ranked, strict=True):
+            own[i] = item
         width = self.size.width or app.size.width
         room = width - (cell_len(PALETTE_LABEL) + 5 if self.show_command_palette else 0)
 
