@@ -284,3 +284,18 @@ async def test_at_80_columns_the_footer_shows_what_applies_to_the_job_row(tmp_pa
         screen.select_batch(key)
         await wait_for(pilot, lambda: footer(app).get("c") is True)
         assert footer(app)["enter"] and "question_mark" in footer(app) and "q" in footer(app)
+
+
+async def test_a_job_rows_times_tick_as_a_batch_rows_do(tmp_path: Path) -> None:
+    path = write_input(tmp_path / "in.jsonl", 20, "openai/gpt-4.1-nano")
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        job = new_job(app.store, path, max_rows=10)
+        await pilot.press("2")
+        screen = batches_screen(app)
+        key = f"job:{job.id}"
+        await wait_for(pilot, lambda: "completed" in cell(screen, key, "status"))
+        assert "ago" in cell(screen, key, "created") and "took" in cell(screen, key, "time")
+        later = time.time() + 2 * 3600
+        screen.clock = lambda: later  # two hours on: the once-a-second tick redraws it
+        await wait_for(pilot, lambda: cell(screen, key, "created").startswith("2h"))

@@ -46,7 +46,7 @@ from fr_tui.tui.widgets.batch_format import (
     unknown_cells,
 )
 from fr_tui.tui.widgets.cost_lines import SpendLine
-from fr_tui.tui.widgets.job_format import job_cells
+from fr_tui.tui.widgets.job_format import job_cells, job_time_text
 from fr_tui.tui.widgets.live_table import LiveTable
 from fr_tui.tui.widgets.verdict import role_styles
 
@@ -243,18 +243,28 @@ class BatchesScreen(Screen[None]):
         keys = [c.key for c in self._columns]
         changed = []
         for row_key in table.order:
-            record = self.records.get(row_key)
-            if record is None:
+            times = self._times(row_key, now)
+            if times is None:
                 continue
             cells = list(table.cells[row_key])
-            if "created" in keys:
-                cells[keys.index("created")] = ago(record.created_at, now)
-            if "time" in keys:
-                cells[keys.index("time")] = timing_text(record, now)
+            for column, text in zip(("created", "time"), times, strict=True):
+                if column in keys:
+                    cells[keys.index(column)] = text
             changed.append((row_key, tuple(cells)))
         with self.app.batch_update():
             table.update_rows(changed)
         self._update_indicator()
+
+    def _times(self, row_key: str, now: float) -> tuple[Any, Any] | None:
+        """A row's Created and Time cells now (a batch's or a job's); None for others."""
+        record = self.records.get(row_key)
+        if record is not None:
+            return ago(record.created_at, now), timing_text(record, now)
+        job = self.job_rows.job_of(row_key)
+        progress = self.job_rows.progress.get(job.id) if job is not None else None
+        if progress is None:
+            return None
+        return ago(progress.job.created_at, now), job_time_text(progress, now)
 
     # ----------------------------------------------------------------- poller messages
 
