@@ -109,6 +109,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
     import asyncio
 
     from fr_tui.core.export import NothingToRetry, build_retry_file
+    from fr_tui.core.jobs_store import JobStore
 
     async def go() -> int:
         async with open_session(args, batch_id=args.batch_id) as session:
@@ -141,6 +142,14 @@ def cmd_retry(args: argparse.Namespace) -> int:
             if not prepared.report.valid:
                 raise CliError(f"the retry file {plan.path} does not validate", EXIT_INVALID)
             if args.submit:
+                job_id = JobStore(session.store).job_of_batch(batch.id)
+                if job_id is not None and not args.force:
+                    raise CliError(
+                        f"retry of {batch.id}: not submitted: it is a batch of job {job_id}, "
+                        "whose later rounds took its failed rows (a retry would pay for them "
+                        f"again); see fr-tui job status {job_id}. --force submits it anyway",
+                        EXIT_INVALID,
+                    )
                 refusal = budget_refusal(prepared)
                 if refusal:
                     raise CliError(f"retry of {batch.id}: {refusal}", EXIT_INVALID)

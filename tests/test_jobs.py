@@ -239,3 +239,29 @@ def test_compare_takes_job_ids_beside_batch_ids(
     assert (mixed["both"], mixed["same"]) == (25, 25)
     unknown = run("compare", "job-nope", batch_id, home=fr_home)
     assert unknown.returncode == 2 and "no batch or job job-nope" in unknown.stderr
+
+
+def test_a_batch_a_job_made_is_not_resubmitted_by_retry_without_force(
+    sandbox: Any, tmp_path: Path, fr_home: Path
+) -> None:
+    path = write_input(tmp_path / "in.jsonl", 60, "sandbox/flaky-30")
+    result = json.loads(run_job(sandbox, fr_home, str(path), "--max-rows", "30", "--json").stdout)
+    first = result["batches"][0]  # its flaky rows went into round 2 and came back ok
+    made = len(job_batches_on_server(sandbox.base_url, result["job_id"]))
+    refused = run("--base-url", sandbox.base_url, "retry", first, "--submit", home=fr_home)
+    assert refused.returncode == 1
+    assert f"it is a batch of job {result['job_id']}" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert len(job_batches_on_server(sandbox.base_url, result["job_id"])) == made
+    forced = run(
+        "--base-url",
+        sandbox.base_url,
+        "retry",
+        first,
+        "--submit",
+        "--force",
+        "--json",
+        home=fr_home,
+    )
+    assert forced.returncode == 0, forced.stderr
+    assert json.loads(forced.stdout)["batch_id"]

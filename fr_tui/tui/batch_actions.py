@@ -79,9 +79,20 @@ async def _cancel(app: Any, record: BatchRecord) -> None:
     _post_changed(app, record.id)
 
 
-def why_not(action: str, record: BatchRecord) -> str | None:
+def part_of_job(message: str, job_id: str) -> str:
+    return (
+        f"{message} It is a batch of job {job_id}, which retries its rows itself: "
+        "its answers are in the job's results (o on the job)."
+    )
+
+
+def why_not(action: str, record: BatchRecord, job_id: str | None = None) -> str | None:
     """Why `action` (cancel / retry) does not apply to `record` now, in the words a
-    notification and help use; None when it does."""
+    notification and help use; None when it does. A batch a job made (``job_id``) is
+    not retried on its own: a later round of the job may have answered its failed rows
+    already, and a retry would pay for them again."""
+    if action == "retry" and job_id is not None:
+        return part_of_job("Not retried on its own.", job_id)
     if action == "cancel":
         if record.terminal:
             return "It has ended: nothing to cancel."
@@ -120,10 +131,20 @@ def open_results(screen: Screen[Any], record: BatchRecord) -> None:
     app.open_results(record.id, record.origin)
 
 
+def job_of(app: Any, record: BatchRecord) -> str | None:
+    """The job that made this batch, if one did."""
+    from fr_tui.core.jobs_store import JobStore
+
+    return JobStore(app.store).job_of_batch(record.id)
+
+
 def retry(screen: Screen[Any], record: BatchRecord, joined: JoinedResults | None = None) -> None:
     """The retry preview (loading the results first when `joined` is not given); a
     confirmed retry lands on the Batches list with the new batch selected."""
     app = screen.app
+    if (job_id := job_of(app, record)) is not None:
+        app.notify(part_of_job("Not retried on its own.", job_id), severity="warning")
+        return
     if not record.terminal:
         app.notify(f"{record.label} is still running: retry once it has ended.")
         return

@@ -299,3 +299,40 @@ async def test_a_job_rows_times_tick_as_a_batch_rows_do(tmp_path: Path) -> None:
         later = time.time() + 2 * 3600
         screen.clock = lambda: later  # two hours on: the once-a-second tick redraws it
         await wait_for(pilot, lambda: cell(screen, key, "created").startswith("2h"))
+
+
+async def test_a_batch_a_job_made_is_not_retried_on_its_own(tmp_path: Path) -> None:
+    # Its failed rows went into the job's next round: retrying the batch by itself would
+    # pay for rows the job has answered already.
+    from fr_tui.tui.screens.batch_details import BatchDetailsScreen
+    from fr_tui.tui.screens.results import ResultsScreen
+
+    path = write_input(tmp_path / "in.jsonl", 40, "sandbox/flaky-30")
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        job = new_job(app.store, path, max_rows=20)
+        await pilot.press("2")
+        screen = batches_screen(app)
+        key = f"job:{job.id}"
+        await wait_for(pilot, lambda: "completed" in cell(screen, key, "status"))
+        first = JobStore(app.store).batch_ids(job.id)[0]
+        words = f"Not retried on its own. It is a batch of job {job.id}"
+        screen.select_batch(key)
+        await pilot.press("space")
+        screen.select_batch(first)
+        await pilot.press("R")
+        await wait_for(pilot, lambda: said(app, words))
+        assert isinstance(app.screen, BatchesScreen)  # no retry dialog
+        app._notifications.clear()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, BatchDetailsScreen))
+        await pilot.press("R")
+        await wait_for(pilot, lambda: said(app, words))
+        app._notifications.clear()
+        await pilot.press("o")
+        await wait_for(pilot, lambda: isinstance(app.screen, ResultsScreen))
+        await wait_for(pilot, lambda: app.screen.joined is not None)
+        assert app.screen.joined.counts["failed"] > 0  # it has failures: R would apply
+        await pilot.press("R")
+        await wait_for(pilot, lambda: said(app, words))
+        assert isinstance(app.screen, ResultsScreen)

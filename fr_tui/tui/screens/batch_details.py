@@ -114,6 +114,7 @@ class BatchDetailsScreen(Screen[None]):
         self.origin = origin  # None: found by id (see FrTuiApp.find_record)
         self.clock: Callable[[], float] = clock or type(self).default_clock
         self.record: BatchRecord | None = None
+        self.job_id: str | None = None  # the job that made it (its retries are the job's)
         self._shown: tuple[Any, ...] | None = None
 
     def compose(self) -> ComposeResult:
@@ -158,7 +159,9 @@ class BatchDetailsScreen(Screen[None]):
         return None if self.why_not(action) else True
 
     def why_not(self, action: str) -> str | None:
-        return batch_actions.why_not(action, self.record) if self.record is not None else None
+        if self.record is None:
+            return None
+        return batch_actions.why_not(action, self.record, self.job_id)
 
     # ----------------------------------------------------------------- rendering
 
@@ -172,6 +175,8 @@ class BatchDetailsScreen(Screen[None]):
                 f"Batch {escape(self.batch_id)} is not in history."
             )
             return
+        if self.record is None:
+            self.job_id = batch_actions.job_of(self.app, record)
         self.record = record
         self.origin = record.origin
         children = self.app.store.children(record.origin, record.id)

@@ -395,7 +395,9 @@ class BatchesScreen(Screen[None]):
         if (job := self.job_rows.job_of(self.highlighted_key())) is not None:
             return job_rows.why_not(action, job)
         record = self.highlighted()
-        return batch_actions.why_not(action, record) if record is not None else None
+        if record is None:
+            return None
+        return batch_actions.why_not(action, record, self.job_rows.members.get(record.id))
 
     # ----------------------------------------------------------------- actions
 

@@ -99,6 +99,7 @@ class ResultsScreen(FindInView, Screen[None]):
         self.batch_id = batch_id
         self.origin = origin  # None: found by id (see FrTuiApp.find_record)
         self.record: BatchRecord | None = None
+        self.made_by_job: str | None = None  # the job that made the batch (it retries its rows)
         self.joined: JoinedResults | None = None
         self.merged_children: list[str] = []
         self.cost_text: str | None = None  # actual cost beside the estimate, once known
@@ -149,7 +150,14 @@ class ResultsScreen(FindInView, Screen[None]):
             joined = self.joined
             if joined is None or self.inputs_missing or not joined.error_groups():
                 return None
+            if self.made_by_job is not None:
+                return None
         return True
+
+    def why_not(self, action: str) -> str | None:
+        if action == "retry" and self.made_by_job is not None:
+            return batch_actions.part_of_job("Not retried on its own.", self.made_by_job)
+        return None
 
     @on(BatchesChanged)
     @on(BatchFinished)
@@ -212,6 +220,7 @@ class ResultsScreen(FindInView, Screen[None]):
         self.origin = record.origin
         loader = ResultsLoader(app)
         client = loader.client_for(record)
+        self.made_by_job = batch_actions.job_of(app, record)
         self.record = record
         self._show_title(record)
         if not record.terminal and client is not None:
@@ -419,6 +428,9 @@ class ResultsScreen(FindInView, Screen[None]):
         joined, record = self.joined, self.record
         if joined is None or record is None:
             self.notify("The results are not loaded yet", severity="warning")
+            return
+        if (reason := self.why_not("retry")) is not None:
+            self.notify(reason, title="Retry", severity="warning")
             return
         if self.inputs_missing:
             self.notify(
