@@ -30,6 +30,7 @@ class JobsDriver:
         self.interval: float | None = None  # None: the poller's fast pace
         self.held: dict[str, tuple[WorkLock, JobEngine]] = {}
         self.elsewhere: set[str] = set()  # driven by another process: watched
+        self._seen: dict[str, float] = {}  # a watched job's updated_at when last shown
         self.errors: dict[str, str] = {}  # why a job is not moving (no key, server errors)
         self._wake: asyncio.Event | None = None
         self._worker: Any = None
@@ -93,7 +94,13 @@ class JobsDriver:
         changed: list[str] = []
         moved = False
         for job in await asyncio.to_thread(JobStore(store).jobs):
+            if job.id in self.elsewhere and self._seen.get(job.id) != job.updated_at:
+                # another process moved it (its batches' polls do not show a plan, a
+                # merge or the end): its row is read again
+                self._seen[job.id] = job.updated_at
+                changed.append(job.id)
             if job.terminal:
+                self.elsewhere.discard(job.id)
                 self.let_go(job.id)
                 if job.status == CANCELLED and not job.output_path:
                     await self._merge_cancelled(job, changed)

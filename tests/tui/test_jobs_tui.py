@@ -336,3 +336,31 @@ async def test_a_batch_a_job_made_is_not_retried_on_its_own(tmp_path: Path) -> N
         await pilot.press("R")
         await wait_for(pilot, lambda: said(app, words))
         assert isinstance(app.screen, ResultsScreen)
+
+
+async def test_a_job_another_process_ends_shows_ended_without_a_refresh(tmp_path: Path) -> None:
+    from fr_tui.core.jobs import JobEngine
+    from fr_tui.tui.job_driver import _as_batch
+
+    path = write_input(tmp_path / "in.jsonl", 20, "openai/gpt-4.1-nano")
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        job = new_job(app.store, path, max_rows=10)
+        elsewhere = job_lock(app.store, job.id)
+        assert elsewhere.acquire(wait=False)  # "another process" drives the job to its end
+        try:
+            await pilot.press("2")
+            screen = batches_screen(app)
+            key = f"job:{job.id}"
+            await wait_for(pilot, lambda: job.id in app.jobs_driver.elsewhere)
+            engine = JobEngine(app.client_for(_as_batch(job)), app.store, app.paths, job.id)
+            deadline = time.monotonic() + 60
+            while not JobStore(app.store).get(job.id).terminal:
+                assert time.monotonic() < deadline, "the job did not end"
+                await engine.advance()
+                await pilot.pause(0.02)
+            # the list says so by itself (no r), while the lock is still held elsewhere
+            await wait_for(pilot, lambda: "completed" in cell(screen, key, "status"))
+            assert "✓ 20" in cell(screen, key, "progress")
+        finally:
+            elsewhere.release()
