@@ -268,3 +268,22 @@ def test_snapshot_submit_refused(snap_compare: Any) -> None:
 
     app = make_app(sandbox=True, sandbox_tick=0.05, start_path=SAMPLES / "broken.jsonl")
     assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
+async def test_a_file_edited_after_it_was_checked_is_not_made_a_job(tmp_path: Path) -> None:
+    """As a submit refuses it: a job made of it would fail at once, and stay in history."""
+    from fr_tui.core.jobs_store import JobStore
+
+    path = tmp_path / "edited.jsonl"
+    path.write_bytes((SAMPLES / "chat.jsonl").read_bytes())
+    app = make_app(sandbox=True, sandbox_tick=0.01, start_path=path)
+    app.config.profile("sandbox").max_rows = 5  # over the limits: a job is offered
+    async with app.run_test(size=(80, 24)) as pilot:
+        modal = await open_submit(pilot, app)
+        with path.open("ab") as out:  # an invalid line, after the check
+            out.write(b'{"custom_id": "late", "body": "not a request"}\n')
+        await pilot.click("#submit-job")
+        await wait_for(pilot, lambda: modal.phase == "failed")
+        error = str(modal.query_one("#submit-error", Static).render())
+        assert "edited.jsonl changed since it was checked" in error, error
+        assert JobStore(app.store).jobs() == []

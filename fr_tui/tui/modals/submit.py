@@ -159,6 +159,7 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
                 if job:
                     yield Static(self._job_offer(), markup=False, id="submit-job-offer")
                     yield EstimateLine(self.estimate, id="submit-estimate")
+                    yield Static("", markup=False, id="submit-error")
                 with Horizontal(id="submit-buttons"):
                     if job:
                         yield Button(
@@ -448,6 +449,13 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
             sha, signature = await asyncio.to_thread(signed_sha256, self.path)
         except OSError as exc:
             self.notify(f"Cannot read {self.path.name}: {exc.strerror or exc}", severity="error")
+            return
+        if self.signature is not None and signature != self.signature:
+            # what this dialog says of it is stale: a job of it would fail at once
+            message = str(FileChangedError(self.path)).replace("submit", "run it as a job")
+            self.phase = "failed"
+            self._show_error(f"✖ {message.replace('nothing was uploaded', 'no job was made')}")
+            self.query_one("#submit-job", Button).disabled = True
             return
         jobs = JobStore(app.store)
         earlier = jobs.with_content(client.origin, sha)
