@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fr_tui.cli_errors import CliError
-from fr_tui.core.config import Config, KeyError_, Profile, load_config
+from fr_tui.core.config import SANDBOX_ORIGIN, Config, KeyError_, Profile, load_config
 from fr_tui.core.records import NO_ROWS_RAN, BatchRecord
 
 if TYPE_CHECKING:
@@ -63,8 +63,11 @@ def load_profile(args: argparse.Namespace) -> tuple[Config, Profile]:
     config = load_config()
     for warning in config.warnings:
         err(warning)
+    name = getattr(args, "profile", None)
+    if name is None and getattr(args, "sandbox", False):
+        name = SANDBOX_ORIGIN  # --sandbox is the sandbox profile (its limits, its budgets)
     try:
-        profile = config.profile(args.profile)
+        profile = config.profile(name)
     except KeyError_ as exc:
         raise CliError(str(exc)) from None
     return config, profile

@@ -265,3 +265,18 @@ def test_a_batch_a_job_made_is_not_resubmitted_by_retry_without_force(
     )
     assert forced.returncode == 0, forced.stderr
     assert json.loads(forced.stdout)["batch_id"]
+
+
+def test_sandbox_flag_uses_the_sandbox_profiles_limits(tmp_path: Path, fr_home: Path) -> None:
+    # --sandbox is the sandbox profile, as in the TUI: its limits decide what is over them
+    config = fr_home / "config" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text('[profiles.sandbox]\nbase_url = "sandbox"\nmax_rows = 10\n')
+    config.chmod(0o600)
+    path = write_input(tmp_path / "in.jsonl", 25, "openai/gpt-4.1-nano")
+    checked = run("--sandbox", "validate", str(path), "--json", home=fr_home)
+    assert checked.returncode == 1, checked.stdout
+    assert json.loads(checked.stdout)["valid"] is False
+    done = run("--sandbox", "run", str(path), *FAST, "--json", home=fr_home, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["parts"] == 3  # parts of at most 10 rows
