@@ -291,3 +291,31 @@ def test_flaky_rows_fail_once_and_the_sandbox_remembers_across_restarts(
             counts.append(json.loads(done.stdout)["request_counts"])
     assert 30 < counts[0]["failed"] < 90  # about 30% of the rows, the first time
     assert counts[1] == {"total": 200, "completed": 200, "failed": 0}  # then never again
+
+
+def test_one_limit_holds_a_parts_models_together_as_the_server_counts_them(
+    tmp_path: Path, fr_home: Path
+) -> None:
+    # the tour's file: two models in a part, each under the limit, together over it; the
+    # sandbox (like a provider that counts them together) refused it and the job split it
+    nano = write_input(tmp_path / "nano.jsonl", 40, "openai/gpt-4.1-nano")
+    mini = write_input(tmp_path / "mini.jsonl", 40, "openai/gpt-4o-mini")
+    path = tmp_path / "two.jsonl"
+    lines = [json.loads(line) for line in nano.read_text().splitlines()]
+    for i, line in enumerate(json.loads(line) for line in mini.read_text().splitlines()):
+        line["custom_id"] = f"mini-{i:05d}"
+        lines.append(line)
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    limit = part_tokens(path, 0, 30) + 1  # 30 rows' worth, whatever their model
+    server = limited_sandbox(tmp_path, limit)
+    try:
+        args = ["--base-url", server.base_url, "run", str(path), "--json"]
+        done = run(*args, "--max-enqueued-tokens", str(limit), "--max-in-flight", "1", *FAST,
+                   home=fr_home, timeout=120)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["ok"] == 80
+        assert token_refusals(server) == []  # no part was refused, none was split
+        parts = parts_in_history(fr_home, json.loads(done.stdout)["job_id"])
+        assert all(p["tokens"] <= limit for p in parts) and len(parts) >= 3
+    finally:
+        server.stop()

@@ -130,6 +130,8 @@ def test_parts_hold_every_request_once_within_every_limit(
             model = row_body["model"]
             per[model] = per.get(model, 0) + estimate_prompt_tokens(row_body)
         assert per == part.tokens
+        if isinstance(limits.max_tokens, int):  # one number: all the part's models together
+            assert sum(per.values()) <= limits.max_tokens
         for model, used in per.items():
             limit = limits.tokens_for(model)
             assert limit is None or used <= limit

@@ -13,8 +13,10 @@ Layout of ``out_dir`` once a plan is complete (it appears whole or not at all)::
 Parts are contiguous runs of input lines in input order (blank lines and a leading BOM
 dropped, every line newline-terminated), so the parts concatenated are the input's
 requests and a merge in input order is a walk over the parts. Each part holds at most
-``max_rows`` rows and ``max_bytes`` bytes and, for each model, at most its enqueued-token
-limit of estimated prompt tokens (core/tokens.py, the validator's estimate).
+``max_rows`` rows and ``max_bytes`` bytes and at most the enqueued-token limit of
+estimated prompt tokens (core/tokens.py, the validator's estimate): one number is for
+all of a part's models together (a server that counts them together, as the sandbox
+does, never refuses a part alone); a table, model -> tokens, limits each model's own.
 
 The input is validated with the same checks as ``validate`` (the report's problems are
 the same, plus ``row_over_token_limit`` and ``row_over_byte_limit`` for a row that no
@@ -67,8 +69,9 @@ _UNLIMITED = Limits(max_rows=sys.maxsize, max_bytes=sys.maxsize)
 
 @dataclass(frozen=True)
 class PlanLimits:
-    """Per part: rows, bytes, and estimated prompt tokens per model (one number for every
-    model, a dict model -> tokens, whose missing models are unlimited, or None)."""
+    """Per part: rows, bytes, and estimated prompt tokens (one number for all the part's
+    models together, a dict model -> tokens, whose missing models are unlimited, or
+    None)."""
 
     max_rows: int = 50_000
     max_bytes: int = 200 * 1024 * 1024
@@ -183,7 +186,7 @@ class _Planner:
             and part is not None
             and part.rows + len(lines) <= limits.max_rows
             and part.bytes + size <= limits.max_bytes
-            and all(self._fits(part, model, n) for model, n in tokens.items())
+            and self._fits(part, tokens)
         ):
             part.rows += len(lines)
             part.bytes += size
@@ -195,9 +198,17 @@ class _Planner:
             self._rows_one_by_one(lines, first, start)
         self.writer.advance(self.validator.bytes)
 
-    def _fits(self, part: PlanPart, model: str, tokens: int) -> bool:
-        limit = self.limits.tokens_for(model)
-        return limit is None or part.tokens.get(model, 0) + tokens <= limit
+    def _fits(self, part: PlanPart, tokens: dict[str, int]) -> bool:
+        """Whether the part can take these tokens (by model) within the limit."""
+        limit = self.limits.max_tokens
+        if limit is None:
+            return True
+        if isinstance(limit, dict):
+            return all(
+                model not in limit or part.tokens.get(model, 0) + n <= limit[model]
+                for model, n in tokens.items()
+            )
+        return sum(part.tokens.values()) + sum(tokens.values()) <= limit
 
     def _rows_one_by_one(self, lines: list[bytes], first: int, start: int) -> None:
         limits = self.limits
@@ -225,7 +236,9 @@ class _Planner:
                     line_no,
                     "row_over_token_limit",
                     f"This row alone is about {tokens:,} prompt tokens, more than the "
-                    f"{limit:,}-token limit for {model}; no part can hold it.",
+                    f"{limit:,}-token limit"
+                    f"{f' for {model}' if isinstance(limits.max_tokens, dict) else ' of a part'}"
+                    "; no part can hold it.",
                 )
                 continue
             part = self.current
@@ -233,7 +246,7 @@ class _Planner:
                 part is None
                 or part.rows + 1 > limits.max_rows
                 or part.bytes + size > limits.max_bytes
-                or (model is not None and not self._fits(part, model, tokens))
+                or (model is not None and not self._fits(part, {model: tokens}))
             ):
                 part = self._new_part(line_no)
             part.rows += 1
