@@ -299,6 +299,7 @@ def cmd_paths(args: argparse.Namespace) -> int:
         "catalog": str(paths.config_dir / "catalog"),
         "data_dir": str(paths.data_dir),
         "results": str(paths.results_dir),
+        "jobs": str(paths.jobs_dir),
         "sandbox": str(paths.sandbox_dir),
         "logs": str(paths.log_dir),
     }

@@ -39,6 +39,12 @@ async def test_retry_only_the_chosen_kinds_of_failure(finished: Any) -> None:
         # A 400 fails the same way again: not chosen until the user says so.
         invalid = next(g for g in modal.groups if g[1] == "invalid_request")
         assert invalid[0] not in modal.chosen and "missing" in modal.chosen
+        # a box says what it is without colour: ▐X▌ chosen, ▐ ▌ not (as a screen reads)
+        boxes = {
+            groups.get_option_at_index(i).value: groups.render_line(i).text[:3]
+            for i in range(len(modal.groups))
+        }
+        assert boxes[invalid[0]] == "▐ ▌" and boxes["missing"] == "▐X▌"
         # Walk the list with the keyboard: tick the 400s, untick the "missing" kind.
         for _ in range(len(modal.groups)):
             option = groups.get_option_at_index(groups.highlighted or 0)

@@ -115,8 +115,9 @@ async def test_export_honours_the_filter_and_asks_before_replacing(tmp_path: Pat
         await pilot.press("x")
         await wait_for(pilot, lambda: isinstance(app.screen, ExportModal))
         modal = app.screen
-        assert "3 rows of the filter failed" in screen_text(app)
-        assert "all 10 rows" in screen_text(app)
+        # which is chosen reads without colour: ▐●▌ the filter's rows, ▐ ▌ all rows
+        assert "▐●▌ 3 rows of the filter failed" in screen_text(app)
+        assert "▐ ▌ all 10 rows" in screen_text(app)
         modal.query_one("#export-path").value = str(target)
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))

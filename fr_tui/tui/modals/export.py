@@ -13,11 +13,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, RadioButton, RadioSet, Select, Static
+from textual.widgets import Button, Input, RadioSet, Select, Static
 
 from fr_tui.core.export import EXPORT_COLUMNS
 from fr_tui.core.units import plural
 from fr_tui.tui.modals.confirm import ConfirmModal
+from fr_tui.tui.widgets.toggles import Radio
 
 FORMATS = (("CSV (spreadsheets)", "csv"), ("JSONL (one object per line)", "jsonl"))
 
@@ -91,8 +92,8 @@ class ExportModal(ModalScreen[tuple[Path, str, bool] | None]):
             if self.shown is not None:
                 name, count = self.shown
                 yield RadioSet(
-                    RadioButton(f"{plural(count, 'row')} of the filter {name}", value=True),
-                    RadioButton(f"all {plural(self.rows, 'row')}"),
+                    Radio(f"{plural(count, 'row')} of the filter {name}", value=True),
+                    Radio(f"all {plural(self.rows, 'row')}"),
                     id="export-scope",
                 )
             else:

@@ -30,6 +30,7 @@ from fr_tui.core.results import JoinedResults
 from fr_tui.core.store import BatchRecord
 from fr_tui.core.units import plural
 from fr_tui.tui.results_loading import LoadedResults, ResultsLoader, file_warnings
+from fr_tui.tui.widgets.toggles import CheckList
 
 Group = tuple[str, str, str, int]  # key, code, message, rows
 
@@ -62,9 +63,6 @@ class RetryModal(ModalScreen[str | None]):
     }
     RetryModal #retry-title { text-style: bold; }
     RetryModal SelectionList { height: auto; max-height: 10; margin: 1 0 0 0; display: none; }
-    /* an unchosen kind's box is empty, not a dim X that reads as chosen */
-    RetryModal SelectionList > .selection-list--button,
-    RetryModal SelectionList > .selection-list--button-highlighted { color: $panel; }
     RetryModal.-ready SelectionList { display: block; }
     RetryModal #retry-preview { margin: 1 0 0 0; }
     RetryModal #retry-buttons { height: auto; margin: 1 0 0 0; }
@@ -93,7 +91,7 @@ class RetryModal(ModalScreen[str | None]):
                 markup=False,
                 id="retry-title",
             )
-            yield SelectionList[str](id="retry-groups")
+            yield CheckList(id="retry-groups")  # an unchosen kind's box is empty
             yield Static("Loading the results…", markup=False, id="retry-preview")
             with Horizontal(id="retry-buttons"):
                 label = "Retry" if self.can_submit else "Write retry file"
