@@ -14,8 +14,11 @@ from rich.cells import cell_len
 from textual.widgets import DataTable
 
 from fr_tui.core.jobs_store import Job, JobStore
+from fr_tui.core.results import join_results
 from fr_tui.tui.screens.job_details import JobDetailsScreen
 from fr_tui.tui.widgets.batch_format import bar_text, counts_text
+from fr_tui.tui.widgets.result_view import _CELL as RESULT_CELLS
+from fr_tui.tui.widgets.result_view import layout_columns
 
 from .test_batches import SIZES, SandboxClock, open_batches, submit
 from .test_jobs_tui import batches_screen, make_app, new_job, wait_for
@@ -225,3 +228,23 @@ async def test_a_job_its_parts_and_its_details_show_true_numbers(
         # the exact figures stay in the summary
         summary = str(details.query_one("#job-summary").render())
         assert "✓ 408 ok · ✗ 22 failed · ? 570 missing" in summary
+
+
+def test_a_results_row_shows_its_token_counts_true(tmp_path: Path) -> None:
+    """A long prompt's `128000/4096` in the 10-wide `tok in/out` column: shortened to
+    `128k/4.1k`, not cut to `128000/40…`."""
+    source = write_rows(tmp_path / "in.jsonl", ["openai/gpt-4.1-nano"] * 2)
+    usage = [(128_000, 4_096), (1_200, 57)]
+    with (tmp_path / "out.jsonl").open("w") as handle:
+        for i, (t_in, t_out) in enumerate(usage):
+            body = {"choices": [], "usage": {"prompt_tokens": t_in, "completion_tokens": t_out}}
+            line = {"custom_id": f"row-{i:05d}", "response": {"status_code": 200, "body": body}}
+            handle.write(json.dumps(line) + "\n")
+    joined = join_results(source, tmp_path / "out.jsonl", None, index=False)
+    width = next(c.width for c in layout_columns(joined, 120) if c.key == "tokens")
+    for row, (t_in, t_out) in enumerate(usage):
+        text = RESULT_CELLS["tokens"](joined, row)
+        assert cell_len(text) <= width, text
+        shown_in, _, shown_out = text.partition("/")
+        assert reads_as(shown_in, t_in) and reads_as(shown_out, t_out), text
+    assert RESULT_CELLS["tokens"](joined, 1) == "1200/57"
