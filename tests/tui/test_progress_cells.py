@@ -228,6 +228,15 @@ async def test_a_job_its_parts_and_its_details_show_true_numbers(
         # the exact figures stay in the summary
         summary = str(details.query_one("#job-summary").render())
         assert "✓ 408 ok · ✗ 22 failed · ? 570 missing" in summary
+        # at another width the columns are laid out again, and the rows shown again
+        shown_id = "id" in [c.key for c in details.table.columns_shown]
+        await pilot.resize_terminal(*(SIZES[0] if size != SIZES[0] else SIZES[1]))
+        await wait_for(
+            pilot, lambda: ("id" in [c.key for c in details.table.columns_shown]) != shown_id
+        )
+        await wait_for(pilot, lambda: details.table.row_count == 2)
+        for part in ("1:1", "1:2"):
+            check_counts(screen_cell(app, details.table, part, "progress"), 204, 11, 285)
 
 
 def test_a_results_row_shows_its_token_counts_true(tmp_path: Path) -> None:
