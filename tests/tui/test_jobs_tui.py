@@ -41,14 +41,18 @@ async def wait_for(pilot: Any, condition: Callable[[], Any], timeout: float = 30
 
 
 def new_job(
-    store: HistoryStore, path: Path, max_rows: int, job_id: str = "job-20260101-aaaaaa"
+    store: HistoryStore,
+    path: Path,
+    max_rows: int,
+    job_id: str = "job-20260101-aaaaaa",
+    rounds: int = 3,
 ) -> Job:
     job = Job(
         id=job_id,
         origin="sandbox",
         input_path=str(path),
         input_sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
-        settings=JobSettings(max_rows=max_rows, max_bytes=1 << 30),
+        settings=JobSettings(max_rows=max_rows, max_bytes=1 << 30, rounds=rounds),
         profile="sandbox",
         input_bytes=path.stat().st_size,
         endpoint="/v1/chat/completions",

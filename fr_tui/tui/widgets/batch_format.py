@@ -65,36 +65,43 @@ def status_text(record: BatchRecord, colours: dict[str, str]) -> Text:
     return Text(f"{status_glyph(record)} {word}", style=colours.get(role, ""))
 
 
+def exact_count(value: int) -> str:
+    return f"{value:,}"
+
+
 def counts_text(ok: int, failed: int, missing: int, width: int = 14) -> str:
     """`✓ 8 ✗ 1 ? 1`: the ok, failed and missing rows of something that ended (zero
-    failed or missing left out); numbers shortened (`✓ 45k ✗ 4.9k`) when that does not
-    fit `width`."""
-    for number in (lambda n: f"{n:,}", human_count):
-        parts = [f"✓ {number(ok)}"]
-        if failed:
-            parts.append(f"✗ {number(failed)}")
-        if missing:
-            parts.append(f"? {number(missing)}")
-        text = " ".join(parts)
-        if len(text) <= width:
-            break
-    return text
+    failed or missing left out), fitted to `width` without ever cutting a number (a cut
+    `? 570` reads `? 57`): exact numbers when they fit, else shortened (`✓ 45k ✗ 4.9k`),
+    else the trailing fields left out and a `…` says so (`✓ 2,935 ✗ 50 …`)."""
+    fields = [("✓", ok)] + [(glyph, n) for glyph, n in (("✗", failed), ("?", missing)) if n]
+    for shown in range(len(fields), 0, -1):
+        more = " …" if shown < len(fields) else ""
+        for number in (exact_count, human_count):
+            text = " ".join(f"{glyph} {number(n)}" for glyph, n in fields[:shown]) + more
+            if len(text) <= width:
+                return text
+    return "…"[:width]
 
 
 def bar_text(done: int, total: int, width: int = 14) -> str:
     """`██████░░ 5,398/12,000` while it runs: a bar when there is room for one, and
-    done/total (shortened to `5.4k/12k` when the exact numbers do not fit)."""
+    done/total (shortened to `5.4k/12k` when the exact numbers do not fit); in a cell too
+    narrow for those, the share done (`44%`), never a cut number."""
     if total <= 0:
         return "0/0"
     done = min(done, total)
-    counts = f"{done:,}/{total:,}"
-    if len(counts) > width - 3:
-        counts = f"{human_count(done)}/{human_count(total)}"
-    bar_width = width - len(counts) - 1
-    if bar_width < 2:
-        return counts
-    filled = min(bar_width, round(bar_width * done / total))
-    return "█" * filled + "░" * (bar_width - filled) + " " + counts
+    choices = [f"{done:,}/{total:,}", f"{human_count(done)}/{human_count(total)}"]
+    for counts in choices:
+        bar_width = width - len(counts) - 1
+        if bar_width >= 2:
+            filled = min(bar_width, round(bar_width * done / total))
+            return "█" * filled + "░" * (bar_width - filled) + " " + counts
+    # floored: 597/600 is 99%, not a 100% that reads as done
+    for text in (*choices, f"{100 * done // total}%"):
+        if len(text) <= width:
+            return text
+    return "…"[:width]
 
 
 def outcome_counts(record: BatchRecord, width: int = 14) -> str:
@@ -204,20 +211,26 @@ COLUMNS = (
 
 CELL_PADDING = 2  # the table's padding, one cell either side of each column
 EDGE = 2  # the scroll bar and a cell to spare
-PROGRESS_ROOM = 18  # `✓ 45,061 ✗ 4,939 ? 12` mostly fits
+PROGRESS_ROOM = 18  # `✓ 2,935 ✗ 50 ? 15`, `✓ 45,061 ✗ 4,939` fit
 NAME_ROOM = 64
 
 
-def columns_for(width: int) -> tuple[Column, ...]:
-    """The columns that fit `width`; spare width goes first to Progress (so counts need
-    not be shortened), then to Name (names are what tells batches apart)."""
-    shown = [c for c in COLUMNS if width >= c.min_screen]
+def columns_for(
+    width: int,
+    columns: tuple[Column, ...] = COLUMNS,
+    rooms: tuple[tuple[str, int], ...] = (("progress", PROGRESS_ROOM), ("name", NAME_ROOM)),
+) -> tuple[Column, ...]:
+    """The columns that fit `width`; spare width goes to the columns of `rooms` in turn,
+    each up to its room: in the Batches list first to Progress (so counts need not be
+    shortened), then to Name (names are what tells batches apart)."""
+    shown = [c for c in columns if width >= c.min_screen]
     spare = width - EDGE - sum(c.width + CELL_PADDING for c in shown)
     grow: dict[str, int] = {}
-    for key, room in (("progress", PROGRESS_ROOM), ("name", NAME_ROOM)):
-        column = next(c for c in shown if c.key == key)
-        grow[key] = max(0, min(spare, room - column.width))
-        spare -= grow[key]
+    for key, room in rooms:
+        column = next((c for c in shown if c.key == key), None)
+        if column is not None:
+            grow[key] = max(0, min(spare, room - column.width))
+            spare -= grow[key]
     return tuple(replace(c, width=c.width + grow.get(c.key, 0)) for c in shown)
 
 

@@ -23,6 +23,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from fr_tui.core.results import FAILED, OK, JoinedResults
+from fr_tui.core.units import human_count
 
 OUTCOME_CELLS = {OK: "✓ ok", FAILED: "✗ failed"}
 MISSING_CELL = "? missing"
@@ -58,11 +59,20 @@ class Column:
     priority: int  # lower is dropped first when the terminal is narrow
 
 
+TOKENS_WIDTH = 10
+
+
 def _tokens(joined: JoinedResults, row: int) -> str:
+    """`1200/57`, or `128k/4.1k` when the exact numbers do not fit the column (cut, the
+    `128000/4096` of a long prompt would read `128000/40…`)."""
     t_in, t_out = joined.tokens_in_col[row], joined.tokens_out_col[row]
     if t_in is None and t_out is None:
         return ""
-    return f"{t_in if t_in is not None else '-'}/{t_out if t_out is not None else '-'}"
+    for number in (str, human_count):
+        text = "/".join("-" if n is None else number(n) for n in (t_in, t_out))
+        if len(text) <= TOKENS_WIDTH:
+            break
+    return text
 
 
 def _text(joined: JoinedResults, row: int) -> str:
@@ -100,7 +110,7 @@ def layout_columns(joined: JoinedResults | None, width: int) -> list[Column]:
         Column("custom_id", "custom_id", id_width, 10),
         Column("status", "http", 4, 4),
         Column("model", "model", 20, 2),
-        Column("tokens", "tok in/out", 10, 3),
+        Column("tokens", "tok in/out", TOKENS_WIDTH, 3),
         Column("finish", "finish", 7, 1),
     ]
 
