@@ -15,9 +15,10 @@ def human_bytes(size: float) -> str:
 
 
 def human_count(value: float) -> str:
-    if value >= 1_000_000:
+    # the unit is chosen after rounding: 999,999 reads 1.0M, not 1000k
+    if value >= 999_500:
         return f"{value / 1_000_000:.1f}M"
-    if value >= 10_000:
+    if value >= 9_950:
         return f"{value / 1000:.0f}k"
     if value >= 1000:
         return f"{value / 1000:.1f}k"
