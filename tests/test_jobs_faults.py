@@ -186,6 +186,15 @@ def test_cancel_while_another_process_drives_the_job(
     made = job_batches_on_server(slow_sandbox.base_url, job_id)
     assert len(made) == 2  # nothing was created after the cancel
     assert {b["status"] for b in made} <= {"cancelling", "cancelled"}
+    # its parts stopped with their batches: `job status` does not call them running
+    said = run("job", "status", job_id, home=fr_home).stdout.splitlines()
+    parts = [line.split() for line in said if line.strip().startswith("round ")]
+    stopped = [p for p in parts if p[7] != "-"]  # round N part N ROWS rows STATE BATCH ...
+    assert len(stopped) == 2 and all(p[6] == p[8] != "running" for p in stopped), said
+    details = json.loads(run("job", "status", job_id, "--json", home=fr_home).stdout)
+    with_batch = [d for d in details["part_details"] if d["batch_id"]]
+    assert [d["state"] for d in with_batch] == [d["batch_status"] for d in with_batch]
+    assert {d["state"] for d in with_batch} <= {"cancelling", "cancelled"}
     again = run("--base-url", slow_sandbox.base_url, "job", "cancel", job_id, home=fr_home)
     assert again.returncode == 0 and "cancelled already" in again.stdout
     rerun = run(*args, *FAST, home=fr_home)
