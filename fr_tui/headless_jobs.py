@@ -38,6 +38,7 @@ from fr_tui.core.units import money, plural
 from fr_tui.core.userfiles import FileSignature, check_regular, describe
 from fr_tui.headless_cost import budget_refusal, parse_max_cost, prepare
 from fr_tui.headless_session import (
+    NoClient,
     Session,
     Target,
     client_key,
@@ -165,7 +166,7 @@ def part_lines(store: HistoryStore, job: Job) -> list[str]:
         note = f"  ({part.note})" if part.note else ""
         lines.append(
             f"    round {part.round} part {part.part:<3} {part.rows:>9,} rows  "
-            f"{part_state(job, part, record):<9} {batch}{note}"
+            f"{part_state(job, part, record):<10} {batch}{note}"
         )
     return lines if len(lines) > 1 else []
 
@@ -535,8 +536,8 @@ def _job_cancel(args: argparse.Namespace) -> int:
         try:
             client_key(target)
             no_client = None
-        except CliError as exc:  # a job with nothing on its server cancels without one
-            no_client = str(exc)
+        except NoClient as exc:  # a job with nothing on its server cancels without one
+            no_client = exc.reason
 
         async def go() -> tuple[Job, bool]:
             if no_client is not None:
@@ -551,8 +552,8 @@ def _job_cancel(args: argparse.Namespace) -> int:
 
             again = command_for(config, job, f"job cancel {job.id}", explicit=True)
             raise CliError(
-                f"{job.id} has batches on {job.origin} that only profile "
-                f"{target.profile.name!r} can cancel, and {no_client}. Then: {again}"
+                f"cannot cancel {job.id}: its batches on {job.origin} need profile "
+                f"{target.profile.name!r}, and there is {no_client}. Then: {again}"
             ) from None
         message = (
             f"{job.id}: cancel asked; the process driving it stops it now"

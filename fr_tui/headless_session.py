@@ -114,23 +114,32 @@ def find_record(
     return None
 
 
+class NoClient(CliError):
+    """No client can be made for a target; `reason` says why in a few words."""
+
+    def __init__(self, reason: str, advice: str = "") -> None:
+        super().__init__(reason + advice)
+        self.reason = reason
+
+
 def client_key(target: Target) -> str:
     """The API key a client for `target` sends, once its base URL is known to be usable;
-    CliError says why there can be no client (checked before anything is recorded)."""
+    NoClient says why there can be no client (checked before anything is recorded)."""
     if target.sandbox:
         return SANDBOX_API_KEY
     profile = target.profile
     problem = base_url_problem(target.base_url)
     if problem:
-        raise CliError(f"{problem} (profile {profile.name!r}, or --base-url)")
+        raise NoClient(f"{problem} (profile {profile.name!r}, or --base-url)")
     try:
         key = profile.resolve_key()
     except KeyError_ as exc:
-        raise CliError(str(exc)) from None
+        raise NoClient(str(exc)) from None
     if not key:
-        raise CliError(
-            f"no API key for profile {profile.name!r}: set FASTROUTER_API_KEY, configure a "
-            "key in the TUI (fr-tui), or try the sandbox (--sandbox)"
+        why = (profile.key_missing() or "its key command gave none").removeprefix("no API key: ")
+        raise NoClient(
+            f"no API key for profile {profile.name!r} ({why})",
+            ": configure one in the TUI (fr-tui), or try the sandbox (--sandbox)",
         )
     return key
 
