@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from fr_tui.cli_errors import EXIT_API, EXIT_INVALID, EXIT_OK, EXIT_ROWS_NOT_OK, CliError
 from fr_tui.cli_support import counts_text, err, invalid_file, load_profile, print_json
-from fr_tui.core.config import SANDBOX_ORIGIN, Config, parse_token_limit
+from fr_tui.core.config import SANDBOX_ORIGIN, Config, parse_token_limit, profile_for_origin
 from fr_tui.core.jobs_store import (
     BLOCKED,
     CANCELLED,
@@ -106,8 +106,6 @@ def _job_target(job: Job) -> Any:
     """open_session's `target_of_job`: the server the job belongs to, with its profile."""
 
     def pick(config: Config, fallback: Target) -> Target:
-        from fr_tui.core.config import profile_for_origin
-
         if job.origin == SANDBOX_ORIGIN:
             return Target(config.profile(SANDBOX_ORIGIN), True, "")
         profile = profile_for_origin(config, job.origin, job.profile)

@@ -25,6 +25,7 @@ from fr_tui.core.config import (
     base_url_problem,
     normalise_base_url,
     origin_for,
+    profile_for_origin,
 )
 from fr_tui.core.paths import Paths, get_paths
 from fr_tui.core.records import BatchRecord
@@ -79,8 +80,6 @@ def explicit_target(args: argparse.Namespace) -> bool:
 def target_of(record: BatchRecord, config: Config, fallback: Target) -> Target:
     """The server a history record belongs to, with the key of its own profile (or of a
     profile on the same server; else the chosen profile's)."""
-    from fr_tui.core.config import profile_for_origin
-
     if record.origin == SANDBOX_ORIGIN:
         return Target(config.profile(SANDBOX_ORIGIN), True, "")
     profile = profile_for_origin(config, record.origin, record.profile)

@@ -8,11 +8,9 @@ import json
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from fault_helpers import TinyBatchServer, history_rows, run, spawn, wait_until
 from job_helpers import (
     job_batches_on_server,
@@ -42,19 +40,6 @@ def limited_sandbox(tmp_path: Path, limit: int, tick: float = 0.01) -> Any:
     server = SandboxServer(state_dir=tmp_path / "limited", tick=tick, max_enqueued_tokens=limit)
     server.start()
     return server
-
-
-@pytest.fixture
-def slow_sandbox(tmp_path: Path) -> Iterator[Any]:
-    """Batches that stay in progress for a few seconds (cancel, two drivers)."""
-    from fr_tui.sandbox.server import SandboxServer
-
-    server = SandboxServer(state_dir=tmp_path / "slow", tick=1.0)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def token_refusals(server: Any) -> list[dict[str, Any]]:

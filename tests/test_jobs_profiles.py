@@ -8,41 +8,20 @@ from __future__ import annotations
 import hashlib
 import json
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from fault_helpers import history_rows, run, spawn, wait_until
 from job_helpers import job_batches_on_server, jobs_in_history, write_input
+from test_cost_cli import write_config
 
 FAST = ("--poll-interval", "0.02")
 NO_KEY = {"FASTROUTER_API_KEY": ""}  # the default profile has no key
 
 
-def write_config(home: Path, text: str) -> None:
-    path = home / "config" / "config.toml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    path.chmod(0o600)
-
-
 def slow_profile(home: Path, base_url: str, key: str = 'api_key_env = "SLOW_KEY"') -> None:
     """A `slow` profile on `base_url` beside the default one (the real service)."""
     write_config(home, f'[profiles.default]\n\n[profiles.slow]\nbase_url = "{base_url}"\n{key}\n')
-
-
-@pytest.fixture
-def slow_sandbox(tmp_path: Path) -> Iterator[Any]:
-    """Batches that stay in progress for a few seconds."""
-    from fr_tui.sandbox.server import SandboxServer
-
-    server = SandboxServer(state_dir=tmp_path / "slow", tick=1.0)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def test_run_refuses_a_profile_it_cannot_talk_to_before_it_records_a_job(
