@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from fr_tui.cli_errors import EXIT_API, EXIT_INVALID, EXIT_OK, EXIT_ROWS_NOT_OK, CliError
 from fr_tui.cli_support import counts_text, err, invalid_file, load_profile, print_json
-from fr_tui.core.config import SANDBOX_ORIGIN, Config, parse_token_limit
+from fr_tui.core.config import SANDBOX_ORIGIN, Config, parse_token_limit, profile_for_origin
 from fr_tui.core.jobs_store import (
     BLOCKED,
     CANCELLED,
@@ -37,7 +37,16 @@ from fr_tui.core.retry_kinds import parse_retry_kinds
 from fr_tui.core.units import money, plural
 from fr_tui.core.userfiles import FileSignature, check_regular, describe
 from fr_tui.headless_cost import budget_refusal, parse_max_cost, prepare
-from fr_tui.headless_session import Session, Target, open_session, open_store, run, target_for
+from fr_tui.headless_session import (
+    NoClient,
+    Session,
+    Target,
+    client_key,
+    open_session,
+    open_store,
+    run,
+    target_for,
+)
 
 if TYPE_CHECKING:
     from fr_tui.core.jobs import Step
@@ -97,8 +106,6 @@ def _job_target(job: Job) -> Any:
     """open_session's `target_of_job`: the server the job belongs to, with its profile."""
 
     def pick(config: Config, fallback: Target) -> Target:
-        from fr_tui.core.clients import profile_for_origin
-
         if job.origin == SANDBOX_ORIGIN:
             return Target(config.profile(SANDBOX_ORIGIN), True, "")
         profile = profile_for_origin(config, job.origin, job.profile)
@@ -146,6 +153,8 @@ def summary_lines(store: HistoryStore, job: Job, output: str | None = None) -> l
 def part_lines(store: HistoryStore, job: Job) -> list[str]:
     """Each part of each round: its rows, state, batch and what came back (`job status`
     says where a job stands part by part, as the TUI's job details do)."""
+    from fr_tui.core.jobs_view import part_state
+
     jobs = JobStore(store)
     records = jobs.batch_records(job)
     lines = ["  parts:"]
@@ -155,7 +164,7 @@ def part_lines(store: HistoryStore, job: Job) -> list[str]:
         note = f"  ({part.note})" if part.note else ""
         lines.append(
             f"    round {part.round} part {part.part:<3} {part.rows:>9,} rows  "
-            f"{part.state:<9} {batch}{note}"
+            f"{part_state(job, part, record):<10} {batch}{note}"
         )
     return lines if len(lines) > 1 else []
 
@@ -230,6 +239,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             err(f"{args.file} ran as {job.id} ({job.status}); --new runs it again")
             return _finish(args, store, job)
     else:
+        client_key(target)  # no job is recorded that no client could drive
         job = _new_job(
             args, config, profile, target, paths, store, settings, max_cost, sha, signature
         )
@@ -420,7 +430,8 @@ def cmd_jobs(args: argparse.Namespace) -> int:
         print("no jobs in history yet (fr-tui run FILE)")
     for job in found:
         driven = " (being driven)" if not job.terminal and driven_elsewhere(store, job.id) else ""
-        print(f"{progress_line(job_progress(store, job))}  {job.label}{driven}")
+        whose = f"profile {job.profile}" if job.profile else job.origin
+        print(f"{progress_line(job_progress(store, job))}  {job.label}{driven} · {whose}")
     return EXIT_OK
 
 
@@ -431,14 +442,21 @@ def cmd_job(args: argparse.Namespace) -> int:
 
 def _job_status(args: argparse.Namespace) -> int:
     from fr_tui.core.jobs_control import driven_elsewhere
-    from fr_tui.core.jobs_view import job_json, job_progress, progress_line
+    from fr_tui.core.jobs_view import (
+        job_json,
+        job_progress,
+        part_details,
+        progress_line,
+        resume_command,
+    )
 
-    load_profile(args)
+    config, _ = load_profile(args)
     store = open_store(get_paths().ensure(), read_only=None)
     job = _find_job(store, args.job_id)
     if args.json:
         data = job_json(store, job)
         data["driven"] = driven_elsewhere(store, job.id)
+        data["part_details"] = part_details(store, job)
         print_json(data)
     else:
         print(progress_line(job_progress(store, job)))
@@ -447,7 +465,8 @@ def _job_status(args: argparse.Namespace) -> int:
         for text in part_lines(store, job):
             print(text)
         if not job.terminal and not driven_elsewhere(store, job.id):
-            print(f"  nothing drives it now: fr-tui run {job.input_path} (or the TUI) goes on")
+            again = resume_command(config, job)
+            print(f"  nothing drives it now: {again} (or the TUI) goes on")
     return EXIT_INVALID if job.status in ("failed", CANCELLED) else EXIT_OK
 
 
@@ -501,21 +520,39 @@ def _job_results(args: argparse.Namespace) -> int:
 
 
 def _job_cancel(args: argparse.Namespace) -> int:
-    from fr_tui.core.jobs_control import cancel_job
+    from fr_tui.core.jobs_control import ServerNeeded, cancel_job
 
-    load_profile(args)
-    store = open_store(get_paths().ensure())
+    config, profile = load_profile(args)
+    paths = get_paths().ensure()
+    store = open_store(paths)
     job = _find_job(store, args.job_id)
     if job.terminal:
         message = f"{job.id} is {job.status} already; nothing to cancel"
         driven = False
     else:
+        target = _job_target(job)(config, target_for(args, config, profile))
+        try:
+            client_key(target)
+            no_client = None
+        except NoClient as exc:  # a job with nothing on its server cancels without one
+            no_client = exc.reason
 
         async def go() -> tuple[Job, bool]:
+            if no_client is not None:
+                return await cancel_job(None, store, paths, job.id)
             async with open_session(args, target_of_job=_job_target(job)) as session:
                 return await cancel_job(session.client, session.store, session.paths, job.id)
 
-        job, driven = run(go)
+        try:
+            job, driven = run(go)
+        except ServerNeeded:
+            from fr_tui.core.jobs_view import command_for
+
+            again = command_for(config, job, f"job cancel {job.id}", explicit=True)
+            raise CliError(
+                f"cannot cancel {job.id}: its batches on {job.origin} need profile "
+                f"{target.profile.name!r}, and there is {no_client}. Then: {again}"
+            ) from None
         message = (
             f"{job.id}: cancel asked; the process driving it stops it now"
             if driven

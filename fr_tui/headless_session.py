@@ -22,8 +22,10 @@ from fr_tui.core.config import (
     Config,
     KeyError_,
     Profile,
+    base_url_problem,
     normalise_base_url,
     origin_for,
+    profile_for_origin,
 )
 from fr_tui.core.paths import Paths, get_paths
 from fr_tui.core.records import BatchRecord
@@ -78,8 +80,6 @@ def explicit_target(args: argparse.Namespace) -> bool:
 def target_of(record: BatchRecord, config: Config, fallback: Target) -> Target:
     """The server a history record belongs to, with the key of its own profile (or of a
     profile on the same server; else the chosen profile's)."""
-    from fr_tui.core.clients import profile_for_origin
-
     if record.origin == SANDBOX_ORIGIN:
         return Target(config.profile(SANDBOX_ORIGIN), True, "")
     profile = profile_for_origin(config, record.origin, record.profile)
@@ -113,6 +113,36 @@ def find_record(
     return None
 
 
+class NoClient(CliError):
+    """No client can be made for a target; `reason` says why in a few words."""
+
+    def __init__(self, reason: str, advice: str = "") -> None:
+        super().__init__(reason + advice)
+        self.reason = reason
+
+
+def client_key(target: Target) -> str:
+    """The API key a client for `target` sends, once its base URL is known to be usable;
+    NoClient says why there can be no client (checked before anything is recorded)."""
+    if target.sandbox:
+        return SANDBOX_API_KEY
+    profile = target.profile
+    problem = base_url_problem(target.base_url)
+    if problem:
+        raise NoClient(f"{problem} (profile {profile.name!r}, or --base-url)")
+    try:
+        key = profile.resolve_key()
+    except KeyError_ as exc:
+        raise NoClient(str(exc)) from None
+    if not key:
+        why = (profile.key_missing() or "its key command gave none").removeprefix("no API key: ")
+        raise NoClient(
+            f"no API key for profile {profile.name!r} ({why})",
+            ": configure one in the TUI (fr-tui), or try the sandbox (--sandbox)",
+        )
+    return key
+
+
 @asynccontextmanager
 async def open_session(
     args: argparse.Namespace,
@@ -133,28 +163,17 @@ async def open_session(
         record = find_record(args, store, batch_id, target)
         if record is not None and record.origin not in ("", target.origin):
             target = target_of(record, config, target)
+    key = client_key(target)
     server = None
+    base_url = target.base_url
     if target.sandbox:
         from fr_tui.sandbox.server import SandboxServer
 
         server = SandboxServer(state_dir=paths.sandbox_dir)
         base_url = server.start()
-        key: str | None = SANDBOX_API_KEY
-    else:
-        base_url = target.base_url
-        profile = target.profile
-        try:
-            key = profile.resolve_key()
-        except KeyError_ as exc:
-            raise CliError(str(exc)) from None
-        if not key:
-            raise CliError(
-                f"no API key for profile {profile.name!r}: set FASTROUTER_API_KEY, configure a "
-                "key in the TUI (fr-tui), or try the sandbox (--sandbox)"
-            )
     from fr_tui.core.api import BatchClient
 
-    client = BatchClient(base_url, key or "", origin=target.origin)
+    client = BatchClient(base_url, key, origin=target.origin)
     try:
         yield Session(client, store, paths, config, target.profile)
     finally:

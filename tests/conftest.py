@@ -38,3 +38,16 @@ def sandbox(tmp_path: Path) -> Iterator[object]:
 @pytest.fixture
 def samples() -> Path:
     return Path(__file__).resolve().parent.parent / "fr_tui" / "samples"
+
+
+@pytest.fixture
+def slow_sandbox(tmp_path: Path) -> Iterator[object]:
+    """Batches that stay in progress for a few seconds (cancel, two drivers)."""
+    from fr_tui.sandbox.server import SandboxServer
+
+    server = SandboxServer(state_dir=tmp_path / "slow", tick=1.0)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

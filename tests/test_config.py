@@ -122,7 +122,7 @@ def test_one_origin_per_server_however_its_url_is_written() -> None:
 
 def test_a_client_and_a_profile_agree_on_the_origin() -> None:
     from fr_tui.core.api import BatchClient
-    from fr_tui.core.clients import profile_for_origin
+    from fr_tui.core.config import profile_for_origin
 
     config = Config()
     config.profiles["work"] = Profile("work", base_url="https://API.Example.com:443")

@@ -8,11 +8,9 @@ import json
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from fault_helpers import TinyBatchServer, history_rows, run, spawn, wait_until
 from job_helpers import (
     job_batches_on_server,
@@ -42,19 +40,6 @@ def limited_sandbox(tmp_path: Path, limit: int, tick: float = 0.01) -> Any:
     server = SandboxServer(state_dir=tmp_path / "limited", tick=tick, max_enqueued_tokens=limit)
     server.start()
     return server
-
-
-@pytest.fixture
-def slow_sandbox(tmp_path: Path) -> Iterator[Any]:
-    """Batches that stay in progress for a few seconds (cancel, two drivers)."""
-    from fr_tui.sandbox.server import SandboxServer
-
-    server = SandboxServer(state_dir=tmp_path / "slow", tick=1.0)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def token_refusals(server: Any) -> list[dict[str, Any]]:
@@ -186,6 +171,15 @@ def test_cancel_while_another_process_drives_the_job(
     made = job_batches_on_server(slow_sandbox.base_url, job_id)
     assert len(made) == 2  # nothing was created after the cancel
     assert {b["status"] for b in made} <= {"cancelling", "cancelled"}
+    # its parts stopped with their batches: `job status` does not call them running
+    said = run("job", "status", job_id, home=fr_home).stdout.splitlines()
+    parts = [line.split() for line in said if line.strip().startswith("round ")]
+    stopped = [p for p in parts if p[7] != "-"]  # round N part N ROWS rows STATE BATCH ...
+    assert len(stopped) == 2 and all(p[6] == p[8] != "running" for p in stopped), said
+    details = json.loads(run("job", "status", job_id, "--json", home=fr_home).stdout)
+    with_batch = [d for d in details["part_details"] if d["batch_id"]]
+    assert [d["state"] for d in with_batch] == [d["batch_status"] for d in with_batch]
+    assert {d["state"] for d in with_batch} <= {"cancelling", "cancelled"}
     again = run("--base-url", slow_sandbox.base_url, "job", "cancel", job_id, home=fr_home)
     assert again.returncode == 0 and "cancelled already" in again.stdout
     rerun = run(*args, *FAST, home=fr_home)

@@ -12,33 +12,16 @@ from typing import Any
 
 from fr_tui.core.api import BatchClient
 from fr_tui.core.config import (
-    SANDBOX,
     SANDBOX_API_KEY,
     SANDBOX_ORIGIN,
     Config,
     KeyError_,
-    Profile,
-    origin_for,
+    profile_for_origin,
 )
 
 
 class NoClientError(Exception):
     """No profile (or no key) reaches the server a batch belongs to; says which."""
-
-
-def profile_for_origin(config: Config, origin: str, preferred: str | None) -> Profile | None:
-    """The profile that talks to `origin`: the record's own if it still points there,
-    else any profile on that server; the sandbox profile for the sandbox."""
-    if origin == SANDBOX_ORIGIN:
-        return config.profiles.get(SANDBOX) or Profile(SANDBOX, base_url=SANDBOX)
-    for profile in (config.profiles.get(preferred or ""), *config.profiles.values()):
-        if (
-            profile is not None
-            and not profile.is_sandbox
-            and origin_for(profile.base_url) == origin
-        ):
-            return profile
-    return None
 
 
 class ClientPool:

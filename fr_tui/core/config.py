@@ -44,6 +44,14 @@ def normalise_base_url(url: str) -> str:
     return url
 
 
+def base_url_problem(url: str) -> str | None:
+    """Why no client can talk to `url` (None: it is an http(s) address with a host)."""
+    scheme, sep, rest = normalise_base_url(url).partition("://")
+    if not sep or scheme.lower() not in ("http", "https") or not rest.split("/")[0]:
+        return f"the base URL {url!r} is not an http:// or https:// address"
+    return None
+
+
 SANDBOX_ORIGIN = "sandbox"
 
 
@@ -331,6 +339,21 @@ def _token_settings(profile: str, body: dict[str, Any], warnings: list[str]) -> 
         )
         return {}
     return {"max_enqueued_tokens": limit}
+
+
+def profile_for_origin(config: Config, origin: str, preferred: str | None) -> Profile | None:
+    """The profile that talks to `origin`: the record's own if it still points there,
+    else any profile on that server; the sandbox profile for the sandbox."""
+    if origin == SANDBOX_ORIGIN:
+        return config.profiles.get(SANDBOX) or Profile(SANDBOX, base_url=SANDBOX)
+    for profile in (config.profiles.get(preferred or ""), *config.profiles.values()):
+        if (
+            profile is not None
+            and not profile.is_sandbox
+            and origin_for(profile.base_url) == origin
+        ):
+            return profile
+    return None
 
 
 def parse_config(raw: dict[str, Any]) -> Config:

@@ -94,6 +94,7 @@ JOB_METADATA_KEY = "fr_tui_job"
 POLL_CONCURRENCY = 8
 # After a 429 on a create, creates wait this long unless the server said how long.
 RATE_LIMIT_PAUSE = 30.0
+CANCELLED_BY_USER = "cancelled by the user"
 
 
 class JobBlocked(Exception):
@@ -526,7 +527,7 @@ class JobEngine:
             pass  # nothing to cancel that can be found
         await cancel_batches(self.client, self.store, job, [p.batch_id for p in live])
         self.jobs.update(
-            job.id, status=CANCELLED, reason="cancelled by the user", finished_at=self.clock()
+            job.id, status=CANCELLED, reason=CANCELLED_BY_USER, finished_at=self.clock()
         )
 
 
@@ -555,6 +556,7 @@ async def cancel_batches(
 
 
 __all__ = [
+    "CANCELLED_BY_USER",
     "JOB_METADATA_KEY",
     "JobBlocked",
     "JobEngine",

@@ -7,11 +7,22 @@ kernel lets go when that process ends, however it ends); `JobDriver` is that loo
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 
 from fr_tui.core.api import BatchClient
-from fr_tui.core.jobs import JobEngine, Step, cancel_batches
-from fr_tui.core.jobs_store import BLOCKED, PART_RUNNING, TERMINAL, Job, JobStore
+from fr_tui.core.intents import DONE, FINAL, RESOLVED, IntentLog
+from fr_tui.core.jobs import CANCELLED_BY_USER, JobEngine, Step, cancel_batches
+from fr_tui.core.jobs_store import (
+    BLOCKED,
+    CANCELLED,
+    PART_PENDING,
+    PART_RUNNING,
+    PART_WAITING,
+    TERMINAL,
+    Job,
+    JobStore,
+)
 from fr_tui.core.locks import WorkLock, lock_path, owner_alive
 from fr_tui.core.paths import Paths
 from fr_tui.core.store import HistoryStore
@@ -63,29 +74,63 @@ class JobDriver:
                 pass
 
 
+class ServerNeeded(Exception):
+    """A cancel must reach the job's server (a batch of it may run, or a create's outcome
+    is not known) and no client was given: nothing was changed."""
+
+
+def needs_server(store: HistoryStore, job: Job) -> bool:
+    """Whether cancelling `job` must reach its server: a batch of it may still run (a
+    part's, or one a create made that no part holds yet), or a create is unsettled."""
+
+    def may_run(batch_id: str | None) -> bool:
+        record = store.get(job.origin, batch_id) if batch_id else None
+        return bool(batch_id) and (record is None or not record.terminal)
+
+    for intent in IntentLog(store).for_job(job.id):
+        if intent.state not in FINAL or (
+            intent.state in (DONE, RESOLVED) and may_run(intent.batch_id)
+        ):
+            return True
+    return any(
+        p.state in (PART_PENDING, PART_RUNNING, PART_WAITING) and may_run(p.batch_id)
+        for p in JobStore(store).parts(job.id)
+    )
+
+
 async def cancel_job(
-    client: BatchClient, store: HistoryStore, paths: Paths, job_id: str
+    client: BatchClient | None, store: HistoryStore, paths: Paths, job_id: str
 ) -> tuple[Job, bool]:
-    """Cancel a job, from any process: the wish is written first (a driver elsewhere
-    notices it at its next step, and creates nothing more), then what runs is cancelled.
-    Returns the job and whether another process drives it (it marks it cancelled)."""
+    """Cancel a job, from any process. Returns the job and whether another process drives
+    it (the wish is written; it stops it at its next step; what runs is cancelled here too
+    when there is a client). A job nobody drives that has nothing on the server is ended
+    here without a client; one with batches needs `client` (ServerNeeded without)."""
     jobs = JobStore(store)
     job = jobs.get(job_id)
     if job is None:
         raise KeyError(job_id)
     if job.terminal:
         return job, False
-    jobs.request_cancel(job_id)
     lock = job_lock(store, job_id)
-    if lock.acquire(wait=False):
-        try:
-            step = await JobEngine(client, store, paths, job_id).advance()
-        finally:
-            lock.release(remove=True)
-        return step.job, False
-    running = [p.batch_id for p in jobs.parts(job_id) if p.state == PART_RUNNING]
-    await cancel_batches(client, store, job, running)
-    return jobs.get(job_id) or job, True
+    if not lock.acquire(wait=False):
+        jobs.request_cancel(job_id)
+        if client is not None:
+            running = [p.batch_id for p in jobs.parts(job_id) if p.state == PART_RUNNING]
+            await cancel_batches(client, store, job, running)
+        return jobs.get(job_id) or job, True
+    try:
+        # under the lock: no process can create a batch of it meanwhile
+        if not needs_server(store, job):
+            jobs.update(job_id, status=CANCELLED, reason=CANCELLED_BY_USER, finished_at=time.time())
+        elif client is None:
+            raise ServerNeeded(job_id)
+        else:
+            jobs.request_cancel(job_id)
+            await JobEngine(client, store, paths, job_id).advance()
+    finally:
+        after = jobs.get(job_id) or job
+        lock.release(remove=after.terminal)
+    return after, False
 
 
 async def merge_what_ended(
@@ -120,8 +165,10 @@ async def merge_what_ended(
 
 __all__ = [
     "JobDriver",
+    "ServerNeeded",
     "cancel_job",
     "driven_elsewhere",
     "job_lock",
     "merge_what_ended",
+    "needs_server",
 ]

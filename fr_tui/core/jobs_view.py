@@ -5,11 +5,13 @@ and the sentence that says why rows were left. Shared by the CLI and the TUI; re
 
 from __future__ import annotations
 
+import shlex
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from fr_tui.core.config import SANDBOX_ORIGIN, Config, profile_for_origin
 from fr_tui.core.jobs_store import (
     CANCELLED,
     PART_DONE,
@@ -148,6 +150,59 @@ def left_text(job: Job) -> str | None:
     return ", ".join(parts)
 
 
+def part_state(job: Job, part: JobPart, batch: BatchRecord | None) -> str:
+    """A part's state as it stands: a cancelled job's part that was running when the job
+    stopped reads as its batch's state (cancelling, cancelled, completed...) until its last
+    answers are merged (`job results`, or the TUI, settle it to done); it is not running."""
+    if job.status == CANCELLED and part.state == PART_RUNNING and batch is not None:
+        return batch.status if batch.terminal or batch.status == "cancelling" else part.state
+    return part.state
+
+
+def part_details(store: HistoryStore, job: Job) -> list[dict[str, Any]]:
+    """Each part of each round: its rows, state, batch and what its batch says."""
+    jobs = JobStore(store)
+    records = jobs.batch_records(job)
+    details = []
+    for part in jobs.parts(job.id):
+        record = records.get(part.batch_id or "")
+        details.append(
+            {
+                "round": part.round,
+                "part": part.part,
+                "rows": part.rows,
+                "state": part_state(job, part, record),
+                "batch_id": part.batch_id,
+                "batch_status": record.status if record else None,
+                "note": part.note,
+            }
+        )
+    return details
+
+
+def command_for(config: Config, job: Job, command: str, *, explicit: bool = False) -> str:
+    """`fr-tui COMMAND` as it must be typed to reach `job`'s server: `fr-tui --profile slow
+    COMMAND` (`--sandbox` for the embedded sandbox's; `explicit=False`: no option for the
+    profile a plain `fr-tui` uses)."""
+    if job.origin == SANDBOX_ORIGIN:
+        option = "--sandbox "
+    else:
+        profile = profile_for_origin(config, job.origin, job.profile)
+        if profile is None:
+            option = f"--base-url {shlex.quote(job.origin)} "
+        elif profile.name == config.active_profile and not explicit:
+            option = ""
+        else:
+            option = f"--profile {shlex.quote(profile.name)} "
+    return f"fr-tui {option}{command}"
+
+
+def resume_command(config: Config, job: Job) -> str:
+    """What drives `job` again from a shell (a run on another server would start another
+    job): `fr-tui --profile slow run FILE`."""
+    return command_for(config, job, f"run {shlex.quote(job.input_path)}")
+
+
 def job_json(store: HistoryStore, job: Job, output_path: str | None = None) -> dict[str, Any]:
     """The document `run --json` and `job status --json` print."""
     progress = job_progress(store, job)
@@ -155,6 +210,8 @@ def job_json(store: HistoryStore, job: Job, output_path: str | None = None) -> d
     return {
         "job_id": job.id,
         "status": job.status,
+        "profile": job.profile,
+        "origin": job.origin,
         "parts": sum(1 for p in first_round if p.state != PART_SPLIT),
         "rounds": job.round,
         "batches": progress.all_batches,
@@ -212,10 +269,14 @@ def progress_line(progress: JobProgress) -> str:
 
 __all__ = [
     "JobProgress",
+    "command_for",
     "PartView",
     "eta_text",
     "job_json",
     "job_progress",
     "left_text",
+    "part_details",
+    "part_state",
     "progress_line",
+    "resume_command",
 ]

@@ -477,17 +477,26 @@ class FrTuiApp(AppPlumbing):
     async def action_quit(self) -> None:
         """Quit; while this process drives jobs, ask first (they stop moving until some
         fr-tui drives them again). A second quit key while asking quits."""
+        from fr_tui.core.jobs_store import JobStore
+        from fr_tui.core.jobs_view import resume_command
         from fr_tui.tui.modals.confirm import ConfirmModal
 
-        running = len(self._jobs_driver.held) if self._jobs_driver is not None else 0
+        held = list(self._jobs_driver.held) if self._jobs_driver is not None else []
+        running = len(held)
         if not running or self.screen is self._asking_to_quit:
             self.exit()
             return
+        # the exact commands: a plain `fr-tui run FILE` on another server starts a new job
+        jobs = JobStore(self.store)
+        commands = sorted(
+            {f"`{resume_command(self.config, job)}`" for i in held if (job := jobs.get(i))}
+        )
         they = "it pauses" if running == 1 else "they pause"
         body = (
             f"{plural(running, 'job')} {'is' if running == 1 else 'are'} running; {they} "
-            "until fr-tui is opened again or `fr-tui run FILE` resumes "
-            f"{'it' if running == 1 else 'them'}. Quit?"
+            f"until fr-tui is opened again or {', '.join(commands)} "
+            f"resume{'s' if len(commands) == 1 else ''} {'it' if running == 1 else 'them'}. "
+            "Quit?"
         )
         modal = ConfirmModal(
             "Jobs are running" if running > 1 else "A job is running", body, "Quit"

@@ -72,7 +72,7 @@ class CostService:
     def basis(self, record: BatchRecord | None = None) -> CostBasis:
         """What cost figures rest on: the active profile and its server, or (`record`) the
         batch's own server and the profile that talks to it, whichever is active."""
-        from fr_tui.core.clients import profile_for_origin
+        from fr_tui.core.config import profile_for_origin
         from fr_tui.core.prepare import CostBasis
 
         app = self.app

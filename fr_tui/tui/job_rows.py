@@ -13,9 +13,15 @@ from textual.screen import Screen
 
 from fr_tui.core.clients import NoClientError
 from fr_tui.core.errors import ApiError
-from fr_tui.core.jobs_control import cancel_job
+from fr_tui.core.jobs_control import ServerNeeded, cancel_job
 from fr_tui.core.jobs_store import CANCELLED, FAILED, Job, JobStore
-from fr_tui.core.jobs_view import JobProgress, job_progress, left_text, progress_line
+from fr_tui.core.jobs_view import (
+    JobProgress,
+    command_for,
+    job_progress,
+    left_text,
+    progress_line,
+)
 from fr_tui.core.records import BatchRecord
 from fr_tui.core.store import HistoryStore
 from fr_tui.tui.job_driver import job_note
@@ -177,13 +183,21 @@ async def _cancel(app: Any, job: Job, done: Callable[[], None] | None) -> None:
         client = app.client_for(
             BatchRecord(id=job.id, status="", origin=job.origin, profile=job.profile)
         )
-    except NoClientError as exc:
-        app.notify(f"Cannot cancel: {exc}.", severity="error")
-        return
+        no_client = ""
+    except NoClientError as exc:  # a job with nothing on its server cancels without one
+        client, no_client = None, str(exc)
     if driver is not None and driver.drives(job.id):
         driver.let_go(job.id)  # this app drives it: the cancel takes the lock and ends it
     try:
         after, elsewhere = await cancel_job(client, app.store, app.paths, job.id)
+    except ServerNeeded:
+        again = command_for(app.config, job, f"job cancel {job.id}", explicit=True)
+        app.notify(
+            f"Cannot cancel: its batches on {job.origin} need profile {job.profile!r}, and "
+            f"{no_client}. Give it a key (settings), then cancel again ({again}).",
+            severity="error",
+        )
+        return
     except ApiError as exc:
         app.notify(f"Cancel failed: {exc.message}", severity="error")
         return

@@ -219,7 +219,8 @@ async def test_quitting_while_a_job_runs_asks_first(tmp_path: Path) -> None:
         await pilot.press("q")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
         body = str(app.screen.query_one("#confirm-body").render())
-        assert "1 job is running" in body and "fr-tui run FILE" in body, body
+        # the command that resumes it is the one to type: the job is the sandbox's
+        assert "1 job is running" in body and f"`fr-tui --sandbox run {path}`" in body, body
         await pilot.press("n")  # it stays open, and the job goes on here
         await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmModal))
         assert app.return_code is None and app.jobs_driver.drives(job.id)
@@ -368,3 +369,26 @@ async def test_a_job_another_process_ends_shows_ended_without_a_refresh(tmp_path
             assert "✓ 20" in cell(screen, key, "progress")
         finally:
             elsewhere.release()
+
+
+async def test_a_job_with_nothing_on_the_server_cancels_without_its_profiles_key(
+    tmp_path: Path,
+) -> None:
+    # a job of the default profile (no key: the app cannot drive it) that made nothing
+    path = write_input(tmp_path / "in.jsonl", 20, "openai/gpt-4.1-nano")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        job = new_job(app.store, path, max_rows=10)
+        JobStore(app.store).update(job.id, origin="https://api.fastrouter.ai", profile="default")
+        await pilot.press("2")
+        screen = batches_screen(app)
+        key = f"job:{job.id}"
+        await wait_for(pilot, lambda: job.id in app.jobs_driver.errors)
+        await wait_for(pilot, lambda: "planning" in cell(screen, key, "status"))
+        screen.select_batch(key)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: app.screen.query("#confirm-yes"))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: JobStore(app.store).get(job.id).status == "cancelled")
+        assert not said(app, "Cannot cancel")
+        await wait_for(pilot, lambda: "cancelled" in cell(screen, key, "status"))

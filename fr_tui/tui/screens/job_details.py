@@ -18,7 +18,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from fr_tui.core.jobs_store import PART_WAITING, Job, JobPart, JobStore
-from fr_tui.core.jobs_view import eta_text, job_progress, left_text
+from fr_tui.core.jobs_view import eta_text, job_progress, left_text, part_state
 from fr_tui.core.records import BatchRecord
 from fr_tui.core.units import money, plural
 from fr_tui.tui import job_rows
@@ -161,7 +161,7 @@ class JobDetailsScreen(Screen[None]):
         for name in ("success", "warning", "error"):
             head.set_class(role == name, f"-{name}")
         self.query_one("#job-summary", Static).update(self._summary(job, progress, note))
-        self._fill(parts, batches)
+        self._fill(job, parts, batches)
         self.query_one(AppHeader).refresh()
         self.refresh_bindings()
 
@@ -192,7 +192,7 @@ class JobDetailsScreen(Screen[None]):
             lines.append(note)
         return "\n".join(lines)
 
-    def _fill(self, parts: list[JobPart], batches: dict[Any, BatchRecord | None]) -> None:
+    def _fill(self, job: Job, parts: list[JobPart], batches: dict[Any, BatchRecord | None]) -> None:
         table = self.table
         columns = table.columns_shown
         progress_width = column_width(columns, "progress")
@@ -207,7 +207,7 @@ class JobDetailsScreen(Screen[None]):
                 "rows": f"{part.rows:,}",
                 "state": Text(part.state, style=self._colours.get("warning", ""))
                 if part.state == PART_WAITING
-                else part.state,
+                else part_state(job, part, batch),
                 "batch": status_text(batch, self._colours) if batch else "-",
                 "progress": "token limit"
                 if part.state == PART_WAITING
