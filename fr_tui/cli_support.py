@@ -80,6 +80,15 @@ def invalid_file(path: Any, report: Report, note: str = "") -> CliError:
 
     first = report.errors[0] if report.errors else None
     where = f" (line {first.line}: {first.message.rstrip('.')})" if first else ""
+    codes = {problem.code for problem in report.errors}
+    if codes and codes <= {"row_over_token_limit", "row_over_byte_limit"}:
+        # the planner's finding: validate knows no part's limits (it would say "valid")
+        return CliError(
+            f"{path} cannot run as a job: {plural(report.errors_total, 'row')} no part can "
+            f"hold{where}.{note} Give the parts more room (--max-enqueued-tokens, "
+            "--max-bytes) or shorten those rows.",
+            EXIT_INVALID,
+        )
     return CliError(
         f"{path} is not a valid batch file: {plural(report.errors_total, 'error')}"
         f"{where}.{note} Run: fr-tui validate {path}",

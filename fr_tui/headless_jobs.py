@@ -84,6 +84,36 @@ def _settings(args: argparse.Namespace, profile: Any) -> JobSettings:
     )
 
 
+_FLAGS = {
+    "max_rows": "--max-rows",
+    "max_bytes": "--max-bytes",
+    "max_tokens": "--max-enqueued-tokens",
+    "max_in_flight": "--max-in-flight",
+    "rounds": "--rounds",
+    "retry_kinds": "--retry-kinds",
+}
+
+
+def _say_own_settings(job: Job, asked: JobSettings) -> None:
+    """A job goes on with the settings it was made with: say which of those asked for
+    now it does not take (they would change a plan or rounds already under way)."""
+    kept = [
+        f"{flag} {_setting_text(getattr(job.settings, name))}"
+        for name, flag in _FLAGS.items()
+        if getattr(job.settings, name) != getattr(asked, name)
+    ]
+    if kept:
+        err(f"  {job.id} keeps its own settings ({', '.join(kept)}); --new takes the ones given")
+
+
+def _setting_text(value: Any) -> str:
+    if isinstance(value, tuple | list):
+        return ",".join(value)
+    if isinstance(value, dict):
+        return ",".join(f"{model}={n}" for model, n in value.items())
+    return str(value)
+
+
 def _token_limit(text: str) -> int | dict[str, int]:
     value: Any = text.strip()
     if "=" in value:
@@ -229,6 +259,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if unfinished:
         job = unfinished[0]
         err(f"resuming {job.id} ({job.status}, made {_when(job.created_at)}) for {args.file}")
+        _say_own_settings(job, settings)
     elif earlier:
         job = earlier[0]
         if job.status == COMPLETED and not (job.output_path and Path(job.output_path).is_file()):
@@ -237,6 +268,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             job = jobs.get(job.id) or job
         else:
             err(f"{args.file} ran as {job.id} ({job.status}); --new runs it again")
+            _say_own_settings(job, settings)
             return _finish(args, store, job)
     else:
         client_key(target)  # no job is recorded that no client could drive

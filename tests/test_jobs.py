@@ -59,10 +59,12 @@ def test_run_again_resumes_nothing_and_prints_the_summary(
     path = write_input(tmp_path / "small.jsonl", 30, "openai/gpt-4.1-nano")
     first = run_job(sandbox, fr_home, str(path), "--max-rows", "10", "--json")
     assert first.returncode == 0, first.stderr
-    again = run_job(sandbox, fr_home, str(path), "--json")
+    again = run_job(sandbox, fr_home, str(path), "--rounds", "5", "--json")
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["job_id"] == json.loads(first.stdout)["job_id"]
     assert "ran as" in again.stderr and "--new" in again.stderr
+    # flags a finished job does not take are said, not ignored in silence
+    assert "keeps its own settings (--max-rows 10, --rounds 3)" in again.stderr
     assert len(job_batches_on_server(sandbox.base_url, json.loads(first.stdout)["job_id"])) == 3
     fresh = run_job(sandbox, fr_home, str(path), "--new", "--json")
     assert json.loads(fresh.stdout)["job_id"] != json.loads(first.stdout)["job_id"]
@@ -121,6 +123,13 @@ def test_an_invalid_file_is_refused_before_anything_is_made(
     assert done.returncode == 1 and "line 6" in done.stderr
     assert sandbox.app.store.files == {} and jobs_in_history(fr_home) == []
     assert job_folders(fr_home) == []
+    assert "fr-tui validate" in done.stderr
+    # a row no part can hold: validate would call the file valid, so it is not suggested
+    path = write_input(tmp_path / "long.jsonl", 3, "openai/gpt-4.1-nano")
+    done = run_job(sandbox, fr_home, str(path), "--max-enqueued-tokens", "5")
+    assert done.returncode == 1 and "cannot run as a job: 3 rows no part can hold" in done.stderr
+    assert "fr-tui validate" not in done.stderr and "--max-enqueued-tokens" in done.stderr
+    assert jobs_in_history(fr_home) == []
 
 
 def job_folders(home: Path) -> list[str]:
