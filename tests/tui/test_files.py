@@ -245,7 +245,7 @@ def test_the_sandbox_opens_the_current_folder_when_it_has_jsonl(tmp_path: Path) 
     assert sandbox_start(tmp_path) == tmp_path
 
 
-async def test_tree_names_its_folder_reloads_and_moves_with_j_k(tmp_path: Path) -> None:
+async def test_tree_names_its_folder_reloads_and_moves_with_j_k_g_G(tmp_path: Path) -> None:
     home = tmp_path / "data"
     home.mkdir()
     (home / "a.jsonl").write_bytes((SAMPLES / "chat.jsonl").read_bytes())
@@ -264,6 +264,10 @@ async def test_tree_names_its_folder_reloads_and_moves_with_j_k(tmp_path: Path) 
         await wait_for(pilot, lambda: files_screen(app).current_path == home / "b.jsonl")
         await pilot.press("k")
         await wait_for(pilot, lambda: files_screen(app).current_path == home / "a.jsonl")
+        await pilot.press("G")  # the last entry, then the first (the folder)
+        await wait_for(pilot, lambda: files_screen(app).current_path == home / "b.jsonl")
+        await pilot.press("g")
+        await wait_for(pilot, lambda: tree.cursor_line == 0)
         # back from another screen: read again
         (home / "c.jsonl").write_bytes((SAMPLES / "chat.jsonl").read_bytes())
         await pilot.press("2")
