@@ -325,6 +325,12 @@ async def test_a_batch_a_job_made_is_not_retried_on_its_own(tmp_path: Path) -> N
         screen.select_batch(key)
         await pilot.press("space")
         screen.select_batch(first)
+
+        def hint() -> str:
+            return str(screen.query_one("#batches-hint").render())
+
+        await wait_for(pilot, lambda: "its job retries them" in hint())
+        assert "R retries" not in hint()
         await pilot.press("R")
         await wait_for(pilot, lambda: said(app, words))
         assert isinstance(app.screen, BatchesScreen)  # no retry dialog

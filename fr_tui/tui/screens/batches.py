@@ -340,8 +340,11 @@ class BatchesScreen(Screen[None]):
                         problems.append(f"{plural(record.request_failed, 'row')} failed")
                     if missing := rows_missing(record):
                         problems.append(f"{missing:,} missing")
-                    bits.insert(0, f"{', '.join(problems)}: R retries them")
-                    warn = True
+                    if record.id in self.job_rows.members:  # its job's next round took them
+                        bits.insert(0, f"{', '.join(problems)}: its job retries them")
+                    else:
+                        bits.insert(0, f"{', '.join(problems)}: R retries them")
+                        warn = True
                 text = " · ".join(bits)
         hint.update(batch_marks.hint(self, text))
         hint.set_class(warn, "-warning")
