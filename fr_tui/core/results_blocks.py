@@ -3,13 +3,13 @@
 At a million rows the index build is bound by the interpreter: every Python operation
 per line counts. A block (about 1 MiB of whole lines) whose lines are all ordinary (every
 request line an object with a string custom_id; every result line a
-``resultline.OkLine``, or every one an ordinary error line, ``resultline.FailedLine``)
-is decoded in one ``decode_lines`` call and taken apart with C loops (``map`` over
-``attrgetter``, ``dict.pop``, ``struct.pack``...), column by column. Anything else in a
-block (a blank line, a line that is not one object, ok and error lines mixed, a merged
-job line) makes the functions here return False having changed nothing, and the builder
-reads that block line by line. Both ways give the same index
-(tests/test_results_index.py).
+``resultline.OkLine``, or every one an ordinary error line, ``resultline.FailedLine``, or
+every one a line of a job's merged file, ``resultline.MergedLine``) is decoded in one
+``decode_lines`` call and taken apart with C loops (``map`` over ``attrgetter``,
+``struct.pack``...), column by column. Anything else in a block (a blank line, a line
+that is not one object, ok and error lines mixed) makes the functions here return False
+having changed nothing, and the builder reads that block line by line. Both ways give the
+same index (tests/test_results_index.py, tests/test_results_index_order.py).
 """
 
 from __future__ import annotations
