@@ -62,11 +62,18 @@ class JsonlTree(DirectoryTree):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("k", "cursor_up", "Up", show=False),
         Binding("j", "cursor_down", "Down", show=False),
-        Binding("g", "scroll_home", "Top", show=False),
-        Binding("G", "scroll_end", "Bottom", show=False),
+        # (own action names: help lists an action once, and the preview has top/bottom)
+        Binding("g", "first_entry", "Top", show=False),
+        Binding("G", "last_entry", "Bottom", show=False),
     ]
 
     show_all = False
+
+    def action_first_entry(self) -> None:
+        self.action_scroll_home()
+
+    def action_last_entry(self) -> None:
+        self.action_scroll_end()
 
     def on_mount(self) -> None:
         if getattr(self.screen, "focus_tree_when_mounted", False):
