@@ -84,34 +84,11 @@ def _settings(args: argparse.Namespace, profile: Any) -> JobSettings:
     )
 
 
-_FLAGS = {
-    "max_rows": "--max-rows",
-    "max_bytes": "--max-bytes",
-    "max_tokens": "--max-enqueued-tokens",
-    "max_in_flight": "--max-in-flight",
-    "rounds": "--rounds",
-    "retry_kinds": "--retry-kinds",
-}
+def _say_kept(job: Job, asked: JobSettings) -> None:
+    from fr_tui.core.jobs_view import kept_settings
 
-
-def _say_own_settings(job: Job, asked: JobSettings) -> None:
-    """A job goes on with the settings it was made with: say which of those asked for
-    now it does not take (they would change a plan or rounds already under way)."""
-    kept = [
-        f"{flag} {_setting_text(getattr(job.settings, name))}"
-        for name, flag in _FLAGS.items()
-        if getattr(job.settings, name) != getattr(asked, name)
-    ]
-    if kept:
+    if kept := kept_settings(job, asked):
         err(f"  {job.id} keeps its own settings ({', '.join(kept)}); --new takes the ones given")
-
-
-def _setting_text(value: Any) -> str:
-    if isinstance(value, tuple | list):
-        return ",".join(value)
-    if isinstance(value, dict):
-        return ",".join(f"{model}={n}" for model, n in value.items())
-    return str(value)
 
 
 def _token_limit(text: str) -> int | dict[str, int]:
@@ -259,7 +236,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if unfinished:
         job = unfinished[0]
         err(f"resuming {job.id} ({job.status}, made {_when(job.created_at)}) for {args.file}")
-        _say_own_settings(job, settings)
+        _say_kept(job, settings)
     elif earlier:
         job = earlier[0]
         if job.status == COMPLETED and not (job.output_path and Path(job.output_path).is_file()):
@@ -268,7 +245,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             job = jobs.get(job.id) or job
         else:
             err(f"{args.file} ran as {job.id} ({job.status}); --new runs it again")
-            _say_own_settings(job, settings)
+            _say_kept(job, settings)
             return _finish(args, store, job)
     else:
         client_key(target)  # no job is recorded that no client could drive
@@ -302,7 +279,12 @@ def _new_job(
 ) -> Job:
     """Validate, estimate and check the budget (nothing is uploaded before), planning the
     parts in the same read (into a staging folder), then make the job in history."""
-    from fr_tui.core.jobs_plan import adopt_staging, plan_limits, staging_dir
+    from fr_tui.core.jobs_plan import (
+        adopt_staging,
+        plan_limits,
+        staging_dir,
+        unused_token_limits,
+    )
     from fr_tui.core.jobs_rows import round_dir
     from fr_tui.core.plan import PlanError
     from fr_tui.core.prepare import UNLIMITED
@@ -323,6 +305,8 @@ def _new_job(
         report, estimate = prepared.report, prepared.estimate
         if not report.valid:
             raise invalid_file(args.file, report, " Nothing was uploaded.")
+        for model in unused_token_limits(settings, report.stats.get("models") or {}):
+            err(f"--max-enqueued-tokens names {model}, which no row of {args.file} uses")
         if report.warnings_total:
             first_warning = report.warnings[0]
             err(

@@ -130,6 +130,10 @@ def test_an_invalid_file_is_refused_before_anything_is_made(
     assert done.returncode == 1 and "cannot run as a job: 3 rows no part can hold" in done.stderr
     assert "fr-tui validate" not in done.stderr and "--max-enqueued-tokens" in done.stderr
     assert jobs_in_history(fr_home) == []
+    # a per-model limit for a model no row uses (a typo) is said; the job runs
+    done = run_job(sandbox, fr_home, str(path), "--max-enqueued-tokens", "openai/gpt-4.1-nan=9")
+    assert done.returncode == 0, done.stderr
+    assert "names openai/gpt-4.1-nan, which no row of" in done.stderr
 
 
 def job_folders(home: Path) -> list[str]:

@@ -45,6 +45,13 @@ def plan_limits(settings: JobSettings) -> PlanLimits:
     return PlanLimits(settings.max_rows, settings.max_bytes, settings.max_tokens)
 
 
+def unused_token_limits(settings: JobSettings, models: dict[str, int]) -> list[str]:
+    """The models a per-model enqueued-token limit names that no row uses (a typo there
+    would leave the model it meant without a limit)."""
+    limits = settings.max_tokens
+    return sorted(set(limits) - set(models)) if isinstance(limits, dict) else []
+
+
 def job_dir(paths: Paths, job_id: str) -> Path:
     return paths.jobs_dir / job_id
 

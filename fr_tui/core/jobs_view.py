@@ -22,6 +22,7 @@ from fr_tui.core.jobs_store import (
     TERMINAL,
     Job,
     JobPart,
+    JobSettings,
     JobStore,
 )
 from fr_tui.core.records import BatchRecord
@@ -267,6 +268,34 @@ def progress_line(progress: JobProgress) -> str:
     return " · ".join(bits)
 
 
+_FLAGS = {  # a job's settings, by the `run` flag that gives each
+    "max_rows": "--max-rows",
+    "max_bytes": "--max-bytes",
+    "max_tokens": "--max-enqueued-tokens",
+    "max_in_flight": "--max-in-flight",
+    "rounds": "--rounds",
+    "retry_kinds": "--retry-kinds",
+}
+
+
+def kept_settings(job: Job, asked: JobSettings) -> list[str]:
+    """A job goes on with the settings it was made with: those of them that differ from
+    the ones asked for now, as the flags that would give them (`--rounds 3`)."""
+    return [
+        f"{flag} {_setting_text(getattr(job.settings, name))}"
+        for name, flag in _FLAGS.items()
+        if getattr(job.settings, name) != getattr(asked, name)
+    ]
+
+
+def _setting_text(value: Any) -> str:
+    if isinstance(value, tuple | list):
+        return ",".join(value)
+    if isinstance(value, dict):
+        return ",".join(f"{model}={n}" for model, n in value.items())
+    return str(value)
+
+
 __all__ = [
     "JobProgress",
     "command_for",
@@ -274,6 +303,7 @@ __all__ = [
     "eta_text",
     "job_json",
     "job_progress",
+    "kept_settings",
     "left_text",
     "part_details",
     "part_state",
