@@ -76,13 +76,13 @@ def load_profile(args: argparse.Namespace) -> tuple[Config, Profile]:
 def invalid_file(path: Any, report: Report, note: str = "") -> CliError:
     """The one line that refuses an invalid input file, naming its first error."""
     from fr_tui.cli_errors import EXIT_INVALID
+    from fr_tui.core.plan import PART_LIMIT_ERRORS
     from fr_tui.core.units import plural
 
     first = report.errors[0] if report.errors else None
     where = f" (line {first.line}: {first.message.rstrip('.')})" if first else ""
     codes = {problem.code for problem in report.errors}
-    if codes and codes <= {"row_over_token_limit", "row_over_byte_limit"}:
-        # the planner's finding: validate knows no part's limits (it would say "valid")
+    if codes and codes <= PART_LIMIT_ERRORS:  # validate would call the file valid
         return CliError(
             f"{path} cannot run as a job: {plural(report.errors_total, 'row')} no part can "
             f"hold{where}.{note} Give the parts more room (--max-enqueued-tokens, "

@@ -27,12 +27,8 @@ def sandbox(tmp_path: Path) -> Iterator[object]:
     """A sandbox server at test speed: `sandbox.base_url`, `sandbox.set_faults({...})`."""
     from fr_tui.sandbox.server import SandboxServer
 
-    server = SandboxServer(state_dir=tmp_path / "sandbox-state", tick=0.01)
-    server.start()
-    try:
+    with SandboxServer(state_dir=tmp_path / "sandbox-state", tick=0.01) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -45,9 +41,5 @@ def slow_sandbox(tmp_path: Path) -> Iterator[object]:
     """Batches that stay in progress for a few seconds (cancel, two drivers)."""
     from fr_tui.sandbox.server import SandboxServer
 
-    server = SandboxServer(state_dir=tmp_path / "slow", tick=1.0)
-    server.start()
-    try:
+    with SandboxServer(state_dir=tmp_path / "slow", tick=1.0) as server:
         yield server
-    finally:
-        server.stop()

@@ -75,3 +75,8 @@ def slots_of(home: Path, job_id: str) -> set[tuple[int, int]]:
 
 def merged_lines(path: str | Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in Path(path).read_bytes().splitlines()]
+
+
+def parts_running(home: Path, count: int) -> bool:
+    """Whether at least `count` of the job's parts are running (as history says)."""
+    return len(history_rows(home, "SELECT 1 FROM job_parts WHERE state='running'")) >= count

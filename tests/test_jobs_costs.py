@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from fault_helpers import history_rows, run, spawn, wait_until
-from job_helpers import job_batches_on_server, jobs_in_history, write_input
+from job_helpers import job_batches_on_server, jobs_in_history, parts_running, write_input
 
 FAST = ("--poll-interval", "0.02")
 
@@ -23,12 +23,8 @@ def paced_sandbox(tmp_path: Path) -> Iterator[Any]:
     """Batches that take a second or two: a job's parts can be caught running."""
     from fr_tui.sandbox.server import SandboxServer
 
-    server = SandboxServer(state_dir=tmp_path / "paced", tick=0.25)
-    server.start()
-    try:
+    with SandboxServer(state_dir=tmp_path / "paced", tick=0.25) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def mixed_input(tmp_path: Path, per_model: int) -> Path:
@@ -55,10 +51,6 @@ def driving(sandbox: Any, home: Path, path: Path, *args: str) -> Iterator[Any]:
         if driver.poll() is None:
             driver.kill()
             driver.wait()
-
-
-def parts_running(home: Path, count: int) -> bool:
-    return len(history_rows(home, "SELECT 1 FROM job_parts WHERE state='running'")) >= count
 
 
 def test_a_cancelled_job_counts_the_rows_its_parts_answered(

@@ -11,12 +11,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fault_helpers import TinyBatchServer, history_rows, run, spawn, wait_until
+from fault_helpers import TinyBatchServer, run, spawn, wait_until
 from job_helpers import (
     job_batches_on_server,
     jobs_in_history,
     merged_lines,
     parts_in_history,
+    parts_running,
     slots_of,
     write_input,
 )
@@ -150,13 +151,7 @@ def test_cancel_while_another_process_drives_the_job(
     args = ["--base-url", slow_sandbox.base_url, "run", str(path), "--max-rows", "10"]
     driver = spawn(*args, "--max-in-flight", "2", *FAST, home=fr_home)
     try:
-        wait_until(
-            lambda: (
-                len(history_rows(fr_home, "SELECT 1 FROM job_parts WHERE state='running'")) == 2
-            ),
-            60,
-            "two running parts",
-        )
+        wait_until(lambda: parts_running(fr_home, 2), 60, "two running parts")
         job_id = jobs_in_history(fr_home)[0]["id"]
         cancel = run("--base-url", slow_sandbox.base_url, "job", "cancel", job_id, home=fr_home)
         assert cancel.returncode == 0, cancel.stderr
@@ -212,13 +207,7 @@ def test_a_second_run_watches_and_takes_over_when_the_first_dies(
     first = spawn(*args, home=fr_home)
     second = None
     try:
-        wait_until(
-            lambda: (
-                len(history_rows(fr_home, "SELECT 1 FROM job_parts WHERE state='running'")) == 3
-            ),
-            60,
-            "the three parts running",
-        )
+        wait_until(lambda: parts_running(fr_home, 3), 60, "the three parts running")
         second = spawn(*args, "--json", home=fr_home)
         watching = second.stderr.readline() if second.stderr else ""
         while "resuming" in watching:

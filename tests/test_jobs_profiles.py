@@ -11,8 +11,8 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from fault_helpers import history_rows, run, spawn, wait_until
-from job_helpers import job_batches_on_server, jobs_in_history, write_input
+from fault_helpers import run, spawn, wait_until
+from job_helpers import job_batches_on_server, jobs_in_history, parts_running, write_input
 from test_cost_cli import write_config
 
 FAST = ("--poll-interval", "0.02")
@@ -87,13 +87,7 @@ def test_a_job_with_batches_needs_its_profile_to_cancel_and_hints_name_it(
     args = ("--profile", "slow", "run", str(path), "--max-rows", "10", "--max-in-flight", "2")
     driver = spawn(*args, *FAST, home=fr_home, SLOW_KEY="sk-slow-key")
     try:
-        wait_until(
-            lambda: (
-                len(history_rows(fr_home, "SELECT 1 FROM job_parts WHERE state='running'")) == 2
-            ),
-            60,
-            "two running parts",
-        )
+        wait_until(lambda: parts_running(fr_home, 2), 60, "two running parts")
     finally:
         driver.send_signal(signal.SIGKILL)  # its terminal went away: nothing drives it now
         driver.communicate(timeout=30)

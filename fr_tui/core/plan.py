@@ -62,6 +62,8 @@ PLAN_FILE = "plan.json"
 PARTS_DIR = "parts"
 # Errors the parts themselves fix: such a file can still be planned.
 FIXED_BY_PLAN = frozenset({"bom"})
+# The planner's own errors: a row no part can hold (validate knows no part's limits).
+PART_LIMIT_ERRORS = frozenset({"row_over_token_limit", "row_over_byte_limit"})
 _BOM = b"\xef\xbb\xbf"
 _TMP_PREFIX = ".plan-tmp-"
 _UNLIMITED = Limits(max_rows=sys.maxsize, max_bytes=sys.maxsize)
@@ -450,6 +452,7 @@ def split_part(
 
 
 __all__ = [
+    "PART_LIMIT_ERRORS",
     "PLAN_VERSION",
     "Plan",
     "PlanCancelled",

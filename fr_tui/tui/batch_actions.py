@@ -79,10 +79,11 @@ async def _cancel(app: Any, record: BatchRecord) -> None:
     _post_changed(app, record.id)
 
 
-def part_of_job(message: str, job_id: str) -> str:
+def retried_by_job(job_id: str) -> str:
+    """Why a batch a job made is not retried on its own (see why_not)."""
     return (
-        f"{message} It is a batch of job {job_id}, which retries its rows itself: "
-        "its answers are in the job's results (o on the job)."
+        f"Not retried on its own. It is a batch of job {job_id}, which retries its rows "
+        "itself: its answers are in the job's results (o on the job)."
     )
 
 
@@ -92,7 +93,7 @@ def why_not(action: str, record: BatchRecord, job_id: str | None = None) -> str 
     not retried on its own: a later round of the job may have answered its failed rows
     already, and a retry would pay for them again."""
     if action == "retry" and job_id is not None:
-        return part_of_job("Not retried on its own.", job_id)
+        return retried_by_job(job_id)
     if action == "cancel":
         if record.terminal:
             return "It has ended: nothing to cancel."
@@ -143,7 +144,7 @@ def retry(screen: Screen[Any], record: BatchRecord, joined: JoinedResults | None
     confirmed retry lands on the Batches list with the new batch selected."""
     app = screen.app
     if (job_id := job_of(app, record)) is not None:
-        app.notify(part_of_job("Not retried on its own.", job_id), severity="warning")
+        app.notify(retried_by_job(job_id), severity="warning")
         return
     if not record.terminal:
         app.notify(f"{record.label} is still running: retry once it has ended.")

@@ -452,9 +452,11 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
             return
         if self.signature is not None and signature != self.signature:
             # what this dialog says of it is stale: a job of it would fail at once
-            message = str(FileChangedError(self.path)).replace("submit", "run it as a job")
             self.phase = "failed"
-            self._show_error(f"✖ {message.replace('nothing was uploaded', 'no job was made')}")
+            self._show_error(
+                f"✖ {self.path.name} changed since it was checked; no job was made. "
+                "Validate it again, then run it as a job"
+            )
             self.query_one("#submit-job", Button).disabled = True
             return
         jobs = JobStore(app.store)

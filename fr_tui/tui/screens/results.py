@@ -156,7 +156,7 @@ class ResultsScreen(FindInView, Screen[None]):
 
     def why_not(self, action: str) -> str | None:
         if action == "retry" and self.made_by_job is not None:
-            return batch_actions.part_of_job("Not retried on its own.", self.made_by_job)
+            return batch_actions.retried_by_job(self.made_by_job)
         return None
 
     @on(BatchesChanged)
@@ -428,9 +428,6 @@ class ResultsScreen(FindInView, Screen[None]):
         joined, record = self.joined, self.record
         if joined is None or record is None:
             self.notify("The results are not loaded yet", severity="warning")
-            return
-        if (reason := self.why_not("retry")) is not None:
-            self.notify(reason, title="Retry", severity="warning")
             return
         if self.inputs_missing:
             self.notify(
