@@ -80,3 +80,30 @@ def merged_lines(path: str | Path) -> list[dict[str, Any]]:
 def parts_running(home: Path, count: int) -> bool:
     """Whether at least `count` of the job's parts are running (as history says)."""
     return len(history_rows(home, "SELECT 1 FROM job_parts WHERE state='running'")) >= count
+
+
+def make_job(
+    path: Path, *, signed: bool = True, max_rows: int = 40, job_id: str = "job-20260101-input"
+) -> tuple[Any, Any]:
+    """A job recorded in history as `fr-tui run` records it, before its first step:
+    (the HistoryStore, the Job). `signed=False`: without the input's file signature."""
+    from fr_tui.core.jobs_store import Job, JobSettings, JobStore
+    from fr_tui.core.paths import get_paths
+    from fr_tui.core.store import HistoryStore
+    from fr_tui.core.workflow import signed_sha256
+
+    paths = get_paths().ensure()
+    store = HistoryStore(paths.history_db)
+    sha, signature = signed_sha256(path)
+    job = Job(
+        id=job_id,
+        origin="sandbox",
+        input_path=str(path),
+        input_sha256=sha,
+        settings=JobSettings(max_rows=max_rows, max_bytes=1 << 30),
+        profile="sandbox",
+        input_bytes=signature.size,
+        input_mtime_ns=signature.mtime_ns if signed else None,
+        input_inode=signature.inode if signed else None,
+    )
+    return store, JobStore(store).add(job)

@@ -10,33 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from fault_helpers import KEY
-from job_helpers import write_input
+from job_helpers import make_job, write_input
 
 from fr_tui.core.api import BatchClient
 from fr_tui.core.jobs import JobEngine
-from fr_tui.core.jobs_store import FAILED, RUNNING, Job, JobSettings, JobStore
+from fr_tui.core.jobs_store import FAILED, RUNNING, Job, JobStore
 from fr_tui.core.paths import get_paths
 from fr_tui.core.store import HistoryStore
 from fr_tui.core.userfiles import FileSignature
 from fr_tui.core.workflow import signed_sha256
-
-
-def make_job(path: Path, *, signed: bool = True) -> tuple[HistoryStore, Job]:
-    paths = get_paths().ensure()
-    store = HistoryStore(paths.history_db)
-    sha, signature = signed_sha256(path)
-    job = Job(
-        id="job-20260101-input",
-        origin="sandbox",
-        input_path=str(path),
-        input_sha256=sha,
-        settings=JobSettings(max_rows=40, max_bytes=1 << 30),
-        profile="sandbox",
-        input_bytes=signature.size,
-        input_mtime_ns=signature.mtime_ns if signed else None,
-        input_inode=signature.inode if signed else None,
-    )
-    return store, JobStore(store).add(job)
 
 
 def plan_step(sandbox: Any, store: HistoryStore, job: Job) -> Job:

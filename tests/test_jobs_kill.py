@@ -52,6 +52,10 @@ def claimed(sandbox: Any) -> bool:
 
 HOLD_UPLOAD = {"latency": 60, "path_prefix": "/v1/files", "methods": ["POST"], "count": 1}
 HOLD_DOWNLOAD = {"latency": 60, "path_prefix": "/v1/files", "methods": ["GET"], "count": 1}
+# a batch's GET: the first parts are all created in one step, before anything is polled, so
+# while a poll is held no create is on its way (a kill there would leave a create the
+# server may yet make, which is settled only after reconcile.SETTLE_SECONDS)
+HOLD_POLL = {"latency": 60, "path_prefix": "/v1/batches/", "methods": ["GET"], "count": 1}
 
 # point -> (rows, faults before the run, the state to kill at)
 POINTS: dict[str, tuple[int, dict[str, Any], Callable[[Any, Path], bool]]] = {
@@ -63,7 +67,7 @@ POINTS: dict[str, tuple[int, dict[str, Any], Callable[[Any, Path], bool]]] = {
         {"create_delay": 60, "count": 1, "path_prefix": "/v1/batches", "methods": ["POST"]},
         lambda sandbox, home: sandbox.app.injector.held_creates == 1,
     ),
-    "polling": (1_200, {}, lambda sandbox, home: part_running(home)),
+    "polling": (1_200, HOLD_POLL, lambda sandbox, home: part_running(home) and claimed(sandbox)),
     "during_download": (1_200, HOLD_DOWNLOAD, lambda sandbox, home: claimed(sandbox)),
     "merging": (60_000, {}, lambda sandbox, home: job_status(home) == "merging"),
 }

@@ -246,7 +246,9 @@ class JobEngine:
     async def _look_up(self, intent: Intent, notes: list[str]) -> Intent:
         """Settle an interrupted create of this job with the server (never create again
         while it may exist). Raises JobBlocked when the server cannot list batches."""
-        await reconcile(self.client, self.store, intents=self.intents, only=[intent.token])
+        await reconcile(
+            self.client, self.store, intents=self.intents, only=[intent.token], clock=self.clock
+        )
         fresh = self.intents.get(intent.token) or intent
         if fresh.state != UNKNOWN:
             return fresh
