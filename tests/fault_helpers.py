@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -49,6 +50,13 @@ def run(
     )
 
 
+def _default_signals() -> None:
+    # A runner started under nohup (or by a service manager) ignores SIGHUP, and a child
+    # inherits that: the process under test gets the dispositions a user's shell gives.
+    for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def spawn(*args: str, home: Path, **extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         command(*args),
@@ -57,6 +65,7 @@ def spawn(*args: str, home: Path, **extra: str) -> subprocess.Popen[str]:
         text=True,
         env=environment(home, **extra),
         stdin=subprocess.DEVNULL,
+        preexec_fn=_default_signals,
     )
 
 
