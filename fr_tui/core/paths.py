@@ -67,6 +67,17 @@ class Paths:
         return self
 
 
+def short_path(path: Path) -> str:
+    """`path` absolute, with the home folder as `~`."""
+    path = path.expanduser().resolve()
+    home = Path.home()
+    if path == home:
+        return "~"
+    if path.is_relative_to(home):
+        return "~/" + str(path.relative_to(home))
+    return str(path)
+
+
 def _safe(name: str) -> str:
     """A name that is one folder, whatever a server sends."""
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)

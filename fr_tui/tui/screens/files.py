@@ -18,23 +18,26 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.lazy import Lazy
 from textual.screen import Screen
-from textual.widgets import DirectoryTree, Input, Static
+from textual.widgets import Input, Static
 
 from fr_tui.core.jsonl import LineIndex
+from fr_tui.core.paths import short_path
 from fr_tui.core.units import plural
 from fr_tui.tui.file_check import FileCheck
 from fr_tui.tui.widgets.app_footer import AppFooter
 from fr_tui.tui.widgets.app_header import AppHeader
 from fr_tui.tui.widgets.file_summary import file_summary
-from fr_tui.tui.widgets.json_pane import JsonPane, PaneLine
-from fr_tui.tui.widgets.jsonl_tree import JsonlTree, short_path
 from fr_tui.tui.widgets.jsonl_view import ERROR_MARK, WARNING_MARK, JsonlView
-from fr_tui.tui.widgets.problems_panel import ProblemsPanel
 
-if TYPE_CHECKING:  # the validator itself is imported when the first file is checked
+if TYPE_CHECKING:
+    # the validator is imported when the first file is checked; the tree and the lower
+    # panes when they are mounted, just after the first frame (_mount_rest)
+    from textual.widgets import DirectoryTree, Tree
+
     from fr_tui.core.validate import Limits, Problem, Report
+    from fr_tui.tui.widgets.jsonl_tree import JsonlTree
+    from fr_tui.tui.widgets.problems_panel import ProblemsPanel
 
 # Highlighting a file this small validates it at once; bigger ones wait for enter.
 AUTO_VALIDATE_BYTES = 8 << 20
@@ -104,10 +107,7 @@ class FilesScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield AppHeader()
         with Horizontal(id="files-body"):
-            with Vertical(id="tree-pane"):
-                # After the first frame: a DirectoryTree lists its folder in a worker
-                # anyway, so nothing shows later than it would; the first frame is sooner.
-                yield Lazy(JsonlTree(self._root(), id="tree"))
+            yield Vertical(id="tree-pane")  # the tree comes just after (_mount_rest)
             with Vertical(id="preview-pane"):
                 yield Static(id="summary")
                 yield JsonlView(id="jsonl-view")
@@ -116,27 +116,40 @@ class FilesScreen(Screen[None]):
                     placeholder="find (enter: next match, escape: close)",
                     id="find-bar",
                 )
-                # Mounted just after the first frame: the preview's rows come first.
-                yield Lazy(
-                    Horizontal(
-                        Vertical(
-                            Static("Problems", id="problems-title", classes="pane-title"),
-                            ProblemsPanel(id="problems"),
-                            id="problems-pane",
-                        ),
-                        Vertical(
-                            Static("Line", id="detail-title", classes="pane-title"),
-                            JsonPane(id="detail"),
-                            id="detail-pane",
-                        ),
-                        id="lower",
-                    )
-                )
         yield AppFooter()
+
+    async def _mount_rest(self) -> None:
+        """The tree and the problems and line panes, just after the first frame: a
+        DirectoryTree lists its folder in a worker anyway, so nothing shows later than it
+        would, and the first frame neither imports nor styles them."""
+        from fr_tui.tui.widgets.json_pane import JsonPane
+        from fr_tui.tui.widgets.jsonl_tree import JsonlTree
+        from fr_tui.tui.widgets.problems_panel import ProblemsPanel
+
+        await self.query_one("#tree-pane").mount(JsonlTree(self._root(), id="tree"))
+        await self.query_one("#preview-pane").mount(
+            Horizontal(
+                Vertical(
+                    Static("Problems", id="problems-title", classes="pane-title"),
+                    ProblemsPanel(id="problems"),
+                    id="problems-pane",
+                ),
+                Vertical(
+                    Static("Line", id="detail-title", classes="pane-title"),
+                    JsonPane(id="detail"),
+                    id="detail-pane",
+                ),
+                id="lower",
+            )
+        )
+
+    @property
+    def tree(self) -> JsonlTree | None:
+        return self.query_one_optional("#tree")  # type: ignore[return-value]
 
     def browse(self, folder: Path) -> None:
         """Show `folder` in the tree."""
-        tree = self.query_one_optional(JsonlTree)
+        tree = self.tree
         if tree is not None:
             tree.path = folder
 
@@ -153,9 +166,10 @@ class FilesScreen(Screen[None]):
 
     @property
     def panel(self) -> ProblemsPanel:
-        return self.query_one(ProblemsPanel)
+        return self.query_one("#problems")  # type: ignore[return-value]
 
     def on_mount(self) -> None:
+        self.call_after_refresh(self._mount_rest)
         self._ticker = self.set_interval(TICK_SECONDS, self._tick, pause=True)
         self._show_summary()
         start = getattr(self.app, "start_path", None)
@@ -194,13 +208,11 @@ class FilesScreen(Screen[None]):
 
     # ------------------------------------------------------------------ opening
 
-    @on(DirectoryTree.FileSelected)
-    def _file_selected(self, event: DirectoryTree.FileSelected) -> None:
+    def on_directory_tree_file_selected(self, event: DirectoryTree.FileSelected) -> None:
         event.stop()
         self.open_path(event.path, validate=True)
 
-    @on(JsonlTree.NodeHighlighted)
-    def _node_highlighted(self, event: JsonlTree.NodeHighlighted[Any]) -> None:
+    def on_tree_node_highlighted(self, event: Tree.NodeHighlighted[Any]) -> None:
         entry = event.node.data
         path = getattr(entry, "path", None)
         if path is None or path == self.current_path:
@@ -216,7 +228,7 @@ class FilesScreen(Screen[None]):
     @property
     def lower_ready(self) -> bool:
         """The problems and detail panes are mounted lazily, just after the first frame."""
-        return self.query_one_optional(ProblemsPanel) is not None
+        return self.query_one_optional("#problems") is not None
 
     def open_path(self, path: Path, *, line: int | None = None, validate: bool = True) -> None:
         """Preview `path` (first rows at once), then index the rest and maybe validate."""
@@ -384,7 +396,7 @@ class FilesScreen(Screen[None]):
         from fr_tui.core.paths import SAMPLES_DIR
 
         hint = "Highlight a .jsonl file: it opens and is checked (enter checks big ones)."
-        tree = self.query_one_optional(JsonlTree)
+        tree = self.tree
         here = Path(tree.path).resolve() if tree is not None else self._root().resolve()
         if here == SAMPLES_DIR:
             return f"{hint}\nThese are fr-tui's sample files; `fr-tui FOLDER` opens yours."
@@ -413,6 +425,8 @@ class FilesScreen(Screen[None]):
         if not self.lower_ready:
             return
         title = self.query_one("#detail-title", Static)
+        from fr_tui.tui.widgets.json_pane import JsonPane, PaneLine
+
         pane = self.query_one("#detail", JsonPane)
         index = self.index
         if index is None or line >= len(index):
@@ -435,8 +449,7 @@ class FilesScreen(Screen[None]):
 
     # ------------------------------------------------------------------ problems
 
-    @on(ProblemsPanel.Jump)
-    def _jump_from_panel(self, event: ProblemsPanel.Jump) -> None:
+    def on_problems_panel_jump(self, event: ProblemsPanel.Jump) -> None:
         self.view.goto(event.line - 1)
         self.view.focus()
 
@@ -511,7 +524,7 @@ class FilesScreen(Screen[None]):
     # ------------------------------------------------------------------ actions
 
     def action_toggle_all_files(self) -> None:
-        tree = self.query_one_optional(JsonlTree)
+        tree = self.tree
         if tree is None:
             return
         tree.show_all = not tree.show_all
@@ -519,7 +532,7 @@ class FilesScreen(Screen[None]):
         self.notify("Showing all files." if tree.show_all else "Showing JSONL files only.")
 
     def action_reload_tree(self, quiet: bool = False) -> None:
-        tree = self.query_one_optional(JsonlTree)
+        tree = self.tree
         if tree is None:
             return
         tree.reload_node(tree.root)  # keeps what was open and highlighted

@@ -14,20 +14,9 @@ from textual.widgets import DirectoryTree
 from textual.widgets._directory_tree import DirEntry
 from textual.widgets._tree import TreeNode
 
-from fr_tui.core.paths import SAMPLES_DIR
+from fr_tui.core.paths import SAMPLES_DIR, short_path
 
 JSONL_SUFFIXES = {".jsonl", ".ndjson"}
-
-
-def short_path(path: Path) -> str:
-    """`path` absolute, with the home folder as `~`."""
-    path = path.expanduser().resolve()
-    home = Path.home()
-    if path == home:
-        return "~"
-    if path.is_relative_to(home):
-        return "~/" + str(path.relative_to(home))
-    return str(path)
 
 
 def has_jsonl(folder: Path) -> bool:
