@@ -67,7 +67,7 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
     SubmitModal .field-label { color: $text-muted; height: 1; }
     SubmitModal #submit-refusal { color: $error; margin: 1 0; }
     SubmitModal #submit-refusal.-job { color: $warning; }
-    SubmitModal #submit-error { color: $error; height: auto; }
+    SubmitModal #submit-error { color: $error; height: auto; display: none; }
     SubmitModal #submit-progress-row { height: auto; display: none; }
     SubmitModal.-busy #submit-progress-row { display: block; }
     SubmitModal ProgressBar { width: 1fr; }
@@ -382,7 +382,9 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
             pass  # the modal is already gone
 
     def _show_error(self, text: str) -> None:
-        self.query_one("#submit-error", Static).update(text)
+        error = self.query_one("#submit-error", Static)
+        error.update(text)
+        error.display = bool(text)  # no empty line in the dialog until there is an error
 
     @on(Button.Pressed, "#submit-cancel")
     def _cancel_pressed(self, event: Button.Pressed) -> None:

@@ -19,6 +19,8 @@ from fr_tui.tui.keys import KeyEntry, app_keys, screen_keys
 from fr_tui.tui.widgets.app_header import crumbs_of
 
 PALETTE_ROW = ("ctrl+p", "Command palette: every command of this screen, by name")
+# Textual's own focus keys: no screen binds them, so no binding lists them
+TAB_ROW = ("tab / shift+tab", "Move to the next / previous pane")
 
 
 def help_rows(entries: list[KeyEntry]) -> list[tuple[str, str]]:
@@ -101,7 +103,7 @@ class HelpScreen(ModalScreen[None]):
         if below is not None:
             place = " › ".join(crumbs_of(below)) or type(below).__name__.removesuffix("Screen")
             out.append((f"This screen: {place}", help_rows(screen_keys(below))))
-        out.append(("Everywhere", [*help_rows(app_keys(self.app)), PALETTE_ROW]))
+        out.append(("Everywhere", [*help_rows(app_keys(self.app)), TAB_ROW, PALETTE_ROW]))
         return out
 
     def compose(self) -> ComposeResult:
@@ -125,7 +127,7 @@ class HelpScreen(ModalScreen[None]):
         """Says there is more, and how to get to it, when the keys do not all fit."""
         scroller = self.scroller
         if scroller.max_scroll_y <= 0:
-            text = "tab moves between panes · escape closes this help"
+            text = "escape closes this help"
         elif scroller.scroll_y >= scroller.max_scroll_y:
             text = "↑ more above: k / pgup · escape closes this help"
         else:
