@@ -25,7 +25,7 @@ from types import TracebackType
 
 import msgspec
 
-from fr_tui.core.userfiles import open_regular
+from fr_tui.core.userfiles import FileSignature, open_regular
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -54,7 +54,9 @@ class LineIndex:
         self.path = Path(path)
         self._file = open_regular(self.path, buffering=0)  # closed in close()
         self._fd = self._file.fileno()
-        self._size = os.fstat(self._fd).st_size
+        opened = os.fstat(self._fd)
+        self._size = opened.st_size
+        self.signature = FileSignature.of_stat(opened)  # the file as it was opened
         # _ends[i] is the offset of line i's b"\n" (or the file size for an unterminated
         # final line); line i starts one byte after _ends[i - 1].
         self._ends: array[int] = array("q")
@@ -66,6 +68,14 @@ class LineIndex:
         self._cache_lock = threading.Lock()
         self._map: mmap.mmap | None = None
         self._closed = False
+
+    def changed_on_disk(self) -> bool:
+        """Whether the path now holds other bytes than the index shows (edited, replaced,
+        or gone): the index is then of the file as it was."""
+        try:
+            return FileSignature.of(self.path) != self.signature
+        except OSError:
+            return True
 
     @classmethod
     def from_ends(cls, path: str | Path, ends: array[int]) -> LineIndex:

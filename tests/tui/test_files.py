@@ -302,3 +302,27 @@ async def test_the_footer_does_not_offer_validate_while_typing_a_find() -> None:
         await pilot.press("escape")
         await wait_for(pilot, lambda: "Validate" in screen_text(app).splitlines()[-1])
         assert screen.view.has_focus
+
+
+@pytest.mark.parametrize("key", ["v", "s"])
+async def test_a_file_edited_after_it_opened_is_read_again(key: str, tmp_path: Path) -> None:
+    """The user fixes the file in an editor beside fr-tui and validates (or submits)
+    again: the preview and the check are of the file as it is now, not as it opened."""
+    path = rows_without_provider(tmp_path / "fix-me.jsonl", 3)
+    app = make_app(sandbox=True, sandbox_tick=0.01, start_path=path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_validated(pilot, app)
+        assert screen.report is not None and not screen.report.valid
+        old_index = screen.index
+        fixed = path.read_text().replace('"method"', '"provider":"openai","method"')
+        again = fixed.replace('"custom_id":"r', '"custom_id":"s')
+        path.write_text(fixed + again)  # 6 rows, each with a provider
+        screen.query_one(JsonlView).focus()
+        await pilot.press(key)
+        await wait_for(pilot, lambda: screen.report is not None and screen.report.valid)
+        assert screen.index is not old_index and len(screen.index) == 6
+        if key == "v":  # the preview shows the lines as they are now
+            assert '"provider":"openai"' in screen_text(app)
+        else:  # checked again, then the submit dialog opens on the new rows
+            await wait_for(pilot, lambda: "Submit fix-me.jsonl" in screen_text(app))
+            assert "6 rows" in screen_text(app)

@@ -236,7 +236,7 @@ class FilesScreen(Screen[None]):
         if not self.lower_ready:
             self.set_timer(0.02, lambda: self.open_path(path, line=line, validate=validate))
             return
-        if path != self.current_path or self.index is None:
+        if path != self.current_path or self.index is None or self.index.changed_on_disk():
             self._stop_work()
             if self.index is not None:
                 self.index.close()
@@ -548,13 +548,18 @@ class FilesScreen(Screen[None]):
         if self.current_path is None:
             self.notify("Highlight a file first.")
             return
+        if self.index is not None and self.index.changed_on_disk():
+            self.open_path(self.current_path)  # edited since it opened: read it again
+            return
         self.start_validation()
 
     def action_submit(self) -> None:
         if self.current_path is None:
             self.notify("Highlight a JSONL file to submit first.")
             return
-        if self.report is not None and self.report.complete and self.run is not None:
+        if self.index is not None and self.index.changed_on_disk():
+            self.open_path(self.current_path)  # edited since it was checked: check it again
+        elif self.report is not None and self.report.complete and self.run is not None:
             if self.run.checks is not None:
                 self._reestimate(self.run, then_submit=True)
             else:
