@@ -15,7 +15,7 @@ from fr_tui.core.catalog import CatalogError, CatalogLoader, parse_catalog
 from fr_tui.core.config import load_config, save_config
 from fr_tui.core.paths import get_paths
 from fr_tui.core.precheck import PreSubmitChecks
-from fr_tui.core.units import money
+from fr_tui.core.units import human_count, money
 from fr_tui.core.validate import Problem, validate_bytes, validate_path
 
 
@@ -95,6 +95,24 @@ def test_money_examples() -> None:
     assert money(Decimal("0.5")) == "$0.50"
     assert money(Decimal("1234.567")) == "$1,234.57"
     assert money(Decimal(0)) == "$0.00"
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (999, "999"),
+        (1_234, "1.2k"),
+        (9_949, "9.9k"),
+        (9_950, "10k"),
+        (999_499, "999k"),
+        (999_999, "1.0M"),  # the unit is chosen after rounding
+        (1_638_400_000, "1.6B"),  # an upper bound of output tokens reads as one
+        (999_949_999, "999.9M"),
+        (999_950_000, "1.0B"),
+    ],
+)
+def test_counts_read_in_the_unit_they_round_to(value: int, shown: str) -> None:
+    assert human_count(value) == shown
 
 
 def test_cost_settings_are_read_checked_and_kept_on_save(fr_home: Path) -> None:

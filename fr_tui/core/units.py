@@ -16,6 +16,8 @@ def human_bytes(size: float) -> str:
 
 def human_count(value: float) -> str:
     # the unit is chosen after rounding: 999,999 reads 1.0M, not 1000k
+    if value >= 999_950_000:
+        return f"{value / 1_000_000_000:.1f}B"
     if value >= 999_500:
         return f"{value / 1_000_000:.1f}M"
     if value >= 9_950:
