@@ -22,7 +22,7 @@ from textual.screen import Screen
 from textual.widgets import Input, Static
 
 from fr_tui.core.jsonl import LineIndex
-from fr_tui.core.paths import short_path
+from fr_tui.core.paths import SAMPLES_DIR, short_path
 from fr_tui.core.units import plural
 from fr_tui.tui.file_check import FileCheck
 from fr_tui.tui.widgets.app_footer import AppFooter
@@ -393,8 +393,6 @@ class FilesScreen(Screen[None]):
         self.query_one("#summary", Static).update(self._summary())
 
     def _hint(self) -> str:
-        from fr_tui.core.paths import SAMPLES_DIR
-
         hint = "Highlight a .jsonl file: it opens and is checked (enter checks big ones)."
         tree = self.tree
         here = Path(tree.path).resolve() if tree is not None else self._root().resolve()
@@ -424,9 +422,9 @@ class FilesScreen(Screen[None]):
     def _show_detail(self, line: int) -> None:
         if not self.lower_ready:
             return
-        title = self.query_one("#detail-title", Static)
         from fr_tui.tui.widgets.json_pane import JsonPane, PaneLine
 
+        title = self.query_one("#detail-title", Static)
         pane = self.query_one("#detail", JsonPane)
         index = self.index
         if index is None or line >= len(index):
