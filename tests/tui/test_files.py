@@ -326,3 +326,27 @@ async def test_a_file_edited_after_it_opened_is_read_again(key: str, tmp_path: P
         else:  # checked again, then the submit dialog opens on the new rows
             await wait_for(pilot, lambda: "Submit fix-me.jsonl" in screen_text(app))
             assert "6 rows" in screen_text(app)
+
+
+async def test_a_file_changed_on_disk_is_read_again_on_its_own(tmp_path: Path) -> None:
+    """Cut short in another window while it is open: the preview never goes on showing
+    lines the file no longer has; it is read and checked again, and the user is told."""
+    path = tmp_path / "shrinks.jsonl"
+    path.write_bytes((SAMPLES / "chat.jsonl").read_bytes())
+    app = make_app(sandbox=True, sandbox_tick=0.01, start_path=path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_validated(pilot, app)
+        assert len(screen.index) == 12
+        lines = path.read_bytes().splitlines(keepends=True)
+        path.write_bytes(b"".join(lines[:5]))
+        await wait_for(pilot, lambda: screen.index is not None and len(screen.index) == 5)
+        await wait_for(pilot, lambda: screen.report is not None and screen.report.rows == 5)
+        assert "shrinks.jsonl changed on disk" in " ".join(
+            str(n.message) for n in app._notifications
+        )
+        path.unlink()  # gone: said once, and what was shown stays
+        await wait_for(
+            pilot,
+            lambda: any("is gone from disk" in str(n.message) for n in app._notifications),
+        )
+        assert len(screen.index) == 5

@@ -73,15 +73,25 @@ async def test_a_file_edited_after_it_was_checked_is_not_uploaded(tmp_path: Path
     app = make_app(sandbox=True, sandbox_tick=0.05, start_path=path)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: app.screen.report is not None)
+        files = app.screen
+        modal = await open_submit(pilot, app)
         with path.open("ab") as out:  # an invalid line, after the check said "valid"
             out.write(b'{"custom_id": "late", "body": "not a request"}\n')
-        modal = await open_submit(pilot, app)
         await pilot.press("enter")  # the Submit button has focus
-        await wait_for(pilot, lambda: modal.phase == "failed")
+        await wait_for(pilot, lambda: modal.phase == "stale")
         error = str(modal.query_one("#submit-error", Static).render())
-        assert "edited.jsonl changed since it was checked" in error, error
-        assert "Validate it again" in error
+        assert "edited.jsonl changed since it was checked; nothing was uploaded" in error
         assert app.sandbox_server.app.store.files == {}
+        # its one way on: the file as it is now is read and checked again
+        assert str(modal.query_one("#submit-go", Button).label) == "Check again ⏎"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: files.report is not None and not files.report.valid)
+        assert len(files.index) == 13
+        # and the dialog comes again with what the check found: the line is refused
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, SubmitModal) and app.screen is not modal
+        )
+        assert app.screen.query("#submit-refusal") and not app.screen.query("#submit-go")
     assert HistoryStore(get_paths().history_db).batches() == []
 
 
@@ -283,7 +293,7 @@ async def test_a_file_edited_after_it_was_checked_is_not_made_a_job(tmp_path: Pa
         with path.open("ab") as out:  # an invalid line, after the check
             out.write(b'{"custom_id": "late", "body": "not a request"}\n')
         await pilot.click("#submit-job")
-        await wait_for(pilot, lambda: modal.phase == "failed")
+        await wait_for(pilot, lambda: modal.phase == "stale")
         error = str(modal.query_one("#submit-error", Static).render())
-        assert "edited.jsonl changed since it was checked" in error, error
+        assert "edited.jsonl changed since it was checked; no job was made" in error, error
         assert JobStore(app.store).jobs() == []

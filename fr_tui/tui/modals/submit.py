@@ -40,6 +40,9 @@ from fr_tui.tui.widgets.cost_lines import EstimateLine
 from fr_tui.tui.widgets.file_summary import prompt_tokens
 
 COMPLETION_WINDOW = "24h"
+# What the dialog answers when the file changed since it was checked: Files reads and
+# checks it again, then offers the submit again (a stale check is never uploaded).
+CHECK_AGAIN = "check-again"
 _META_ITEM = re.compile(r"^([^=\s]+)=(.*)$")
 
 
@@ -56,7 +59,7 @@ def parse_metadata(text: str) -> dict[str, str]:
     return out
 
 
-class SubmitModal(ModalScreen[BatchRecord | None]):
+class SubmitModal(ModalScreen[BatchRecord | str | None]):
     DEFAULT_CSS = """
     SubmitModal { align: center middle; }
     SubmitModal > #submit-box {
@@ -94,7 +97,8 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
         self.signature = signature
         self._over_budget_ok = False  # the user said yes to going over a budget
         self._submit_when_checked = False
-        self.phase = "idle"  # idle | hashing | uploading | creating | done | failed | cancelled
+        # idle | hashing | uploading | creating | done | failed | cancelled | stale
+        self.phase = "idle"
         self.record: BatchRecord | None = None
         self._started = 0.0
         self._last_paint = 0.0
@@ -215,6 +219,9 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
         self.start_submit()
 
     def start_submit(self) -> None:
+        if self.phase == "stale":
+            self.dismiss(CHECK_AGAIN)
+            return
         if self.phase in ("hashing", "checking", "uploading", "creating"):
             return
         if not self._within_budget():
@@ -298,7 +305,9 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
             raise
         except DuplicateSubmitError as exc:
             self._ask_duplicate(exc, metadata, name)
-        except (MetadataError, StoreError, UnrecordedBatchError, FileChangedError) as exc:
+        except FileChangedError:
+            self._file_changed("nothing was uploaded")
+        except (MetadataError, StoreError, UnrecordedBatchError) as exc:
             self._failed(str(exc))
         except OutcomeUnknownError as exc:
             self._failed(
@@ -369,6 +378,21 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
         cancel.disabled = False
         go.focus()
 
+    def _file_changed(self, what_was_done: str) -> None:
+        """The file is not what this dialog checked: its one way on is checking it again."""
+        self.phase = "stale"
+        self.remove_class("-busy")
+        self._show_error(
+            f"✖ {self.path.name} changed since it was checked; {what_was_done}. ⏎ checks it again."
+        )
+        for button in self.query("#submit-go, #submit-job").results(Button):
+            button.label = "Check again ⏎"
+            button.disabled = False
+            button.focus()
+        for button in self.query("#submit-cancel").results(Button):
+            button.label = "Close"
+            button.disabled = False
+
     def _cancelled(self) -> None:
         self.phase = "cancelled"
         try:
@@ -423,6 +447,9 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
         return True
 
     def action_run_job(self) -> None:
+        if self.phase == "stale":
+            self.dismiss(CHECK_AGAIN)
+            return
         problem = costs(self.app).budget_problem(self.estimate) if self.estimate else None
         if problem is None:
             self._run_as_job()
@@ -454,12 +481,7 @@ class SubmitModal(ModalScreen[BatchRecord | None]):
             return
         if self.signature is not None and signature != self.signature:
             # what this dialog says of it is stale: a job of it would fail at once
-            self.phase = "failed"
-            self._show_error(
-                f"✖ {self.path.name} changed since it was checked; no job was made. "
-                "Validate it again, then run it as a job"
-            )
-            self.query_one("#submit-job", Button).disabled = True
+            self._file_changed("no job was made")
             return
         jobs = JobStore(app.store)
         earlier = jobs.with_content(client.origin, sha)

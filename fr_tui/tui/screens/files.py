@@ -25,6 +25,7 @@ from fr_tui.core.jsonl import LineIndex
 from fr_tui.core.paths import SAMPLES_DIR, short_path
 from fr_tui.core.units import plural
 from fr_tui.tui.file_check import FileCheck
+from fr_tui.tui.screens.files_submit import SubmitFromFiles
 from fr_tui.tui.widgets.app_footer import AppFooter
 from fr_tui.tui.widgets.app_header import AppHeader
 from fr_tui.tui.widgets.file_summary import file_summary
@@ -44,9 +45,12 @@ AUTO_VALIDATE_BYTES = 8 << 20
 # Bigger lines show their start as text (the validator does not read lines over 100 MiB).
 DETAIL_MAX_BYTES = 64 << 20
 TICK_SECONDS = 0.1
+# How often the open file is looked at (one stat): edited in another window, it is read
+# and checked again, so the preview never shows lines the file no longer has.
+DISK_CHECK_SECONDS = 1.0
 
 
-class FilesScreen(Screen[None]):
+class FilesScreen(SubmitFromFiles, Screen[None]):
     DEFAULT_CSS = """
     FilesScreen #files-body { layout: horizontal; height: 1fr; }
     FilesScreen #tree-pane { width: 32; height: 1fr; border-right: vkey $panel-lighten-2; }
@@ -101,6 +105,7 @@ class FilesScreen(Screen[None]):
         self._submit_when_valid = False
         self._find_text = ""
         self._resumed_before = False
+        self._said_gone: Path | None = None  # the open file vanished: said once
 
     # ------------------------------------------------------------------ layout
 
@@ -171,6 +176,7 @@ class FilesScreen(Screen[None]):
     def on_mount(self) -> None:
         self.call_after_refresh(self._mount_rest)
         self._ticker = self.set_interval(TICK_SECONDS, self._tick, pause=True)
+        self.set_interval(DISK_CHECK_SECONDS, self._reread_if_changed)
         self._show_summary()
         start = getattr(self.app, "start_path", None)
         if start is not None and Path(start).is_file():
@@ -263,6 +269,22 @@ class FilesScreen(Screen[None]):
         if line is not None:
             self.view.goto(line - 1)
         self._show_summary()
+
+    def _reread_if_changed(self) -> None:
+        path, index = self.current_path, self.index
+        if path is None or index is None or self.app.screen is not self:
+            return  # a dialog on top holds its own check of the file (it refuses a stale one)
+        if not index.changed_on_disk():
+            return
+        try:
+            small = path.stat().st_size <= AUTO_VALIDATE_BYTES
+        except OSError:
+            if self._said_gone != path:
+                self._said_gone = path
+                self.notify(f"{path.name} is gone from disk; the preview shows it as it was.")
+            return
+        self.notify(f"{path.name} changed on disk: read and checked again.", timeout=3)
+        self.open_path(path, line=self.view.cursor + 1, validate=small)
 
     @work(thread=True, exclusive=True, group="files-index", exit_on_error=False)
     def _build_index(self, index: LineIndex, cancel: threading.Event) -> None:
@@ -550,65 +572,3 @@ class FilesScreen(Screen[None]):
             self.open_path(self.current_path)  # edited since it opened: read it again
             return
         self.start_validation()
-
-    def action_submit(self) -> None:
-        if self.current_path is None:
-            self.notify("Highlight a JSONL file to submit first.")
-            return
-        if self.index is not None and self.index.changed_on_disk():
-            self.open_path(self.current_path)  # edited since it was checked: check it again
-        elif self.report is not None and self.report.complete and self.run is not None:
-            if self.run.checks is not None:
-                self._reestimate(self.run, then_submit=True)
-            else:
-                self._open_submit()
-            return
-        self._submit_when_valid = True
-        if self.run is None or self.run.finished:
-            self.start_validation()
-        self.notify("Validating the file before submitting…", timeout=2)
-
-    @work(thread=True, exclusive=True, group="files-estimate", exit_on_error=False)
-    def _reestimate(self, run: FileCheck, then_submit: bool = False) -> None:
-        """A batch that finished since the file was checked changes its estimate."""
-        from fr_tui.tui.costs import costs
-
-        run.reestimate(costs(self.app).basis())
-
-        def show() -> None:
-            if run is not self.run:
-                return
-            self._show_summary()
-            if then_submit:
-                self._open_submit()
-
-        try:
-            self.app.call_from_thread(show)
-        except RuntimeError:
-            pass  # the app is closing
-
-    def _open_submit(self) -> None:
-        from fr_tui.tui.modals.submit import SubmitModal
-
-        assert self.current_path is not None and self.report is not None
-        run = self.run
-        estimate = run.estimate if run is not None else None
-        signature = run.signature if run is not None else None
-        self.app.push_screen(
-            SubmitModal(self.current_path, self.report, estimate=estimate, signature=signature),
-            self._submitted,
-        )
-
-    def _submitted(self, record: Any) -> None:
-        if record is None:
-            return
-        app: Any = self.app
-        self.notify(f"Batch {record.id} created ({record.status}).", title="Submitted")
-        try:
-            app.poller.watch(record.origin, record.id)
-        except Exception:
-            pass
-        from fr_tui.tui.messages import BatchesChanged
-
-        app.broadcast(BatchesChanged([record.id]))
-        app.open_batches(select=record.id)
