@@ -350,3 +350,32 @@ async def test_a_file_changed_on_disk_is_read_again_on_its_own(tmp_path: Path) -
             lambda: any("is gone from disk" in str(n.message) for n in app._notifications),
         )
         assert len(screen.index) == 5
+
+
+def cursor_rows_shown(app: Any, view: JsonlView) -> list[int]:
+    """The preview rows the screen shows with the cursor's background."""
+    cursor = view.get_component_rich_style("jsonl-view--cursor").bgcolor
+    strips = app.screen._compositor.render_strips()
+    region = view.region
+    shown = []
+    for y in range(region.y, region.bottom):
+        first = next(iter(strips[y].crop(region.x, region.x + 1)), None)
+        if first is not None and first.style is not None and first.style.bgcolor == cursor:
+            shown.append(y - region.y)
+    return shown
+
+
+async def test_one_row_shows_the_cursor_after_the_preview_scrolled() -> None:
+    """Scrolled down, moving the cursor (keys, find) left the old row lit as well."""
+    app = make_app(sandbox=True, sandbox_tick=0.01, start_path=SAMPLES / "broken.jsonl")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_validated(pilot, app)
+        view = screen.query_one(JsonlView)
+        view.focus()
+        await pilot.press("G")
+        await pilot.pause()
+        assert view.scroll_offset.y > 0
+        for key in ("k", "k", "j"):
+            await pilot.press(key)
+            await pilot.pause()
+            assert cursor_rows_shown(app, view) == [view.cursor - view.scroll_offset.y]

@@ -141,7 +141,7 @@ class JsonlView(ScrollView, can_focus=True):
         self.marks[line] = severity
         top = self.scroll_offset.y
         if top <= line < top + self.size.height:
-            self.refresh_line(line - top)
+            self.refresh_line(line)  # ScrollView: a line of the content, not of the screen
 
     @property
     def line_count(self) -> int:
@@ -200,7 +200,7 @@ class JsonlView(ScrollView, can_focus=True):
         top = self.scroll_offset.y
         for line in (old, new):
             if top <= line < top + self.size.height:
-                self.refresh_line(line - top)
+                self.refresh_line(line)  # ScrollView: a line of the content, not of the screen
         self.post_message(self.CursorMoved(self, new))
 
     def action_move(self, delta: int) -> None:
