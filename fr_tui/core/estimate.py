@@ -163,8 +163,15 @@ class Estimate:
         }
 
     def cost_range_text(self) -> str:
-        """ "$0.0042–$0.0061" (one figure when both ends agree), or "unpriced"."""
-        return cost_range(self.cost_low, self.cost_high)
+        """ "$0.0042–$0.0061" (one figure when both ends agree), or "unpriced". Before
+        any batch of a model has ended, its low end is its max_tokens bound too: the one
+        figure is then a maximum, "≤$0.014" (answers are usually far shorter)."""
+        text = cost_range(self.cost_low, self.cost_high)
+        bounded = any(m.expected_from == "max_tokens" and m.output_tokens_max for m in self.models)
+        one_figure = self.cost_low is not None and money(self.cost_low) == text
+        if bounded and one_figure and not text.startswith("<"):
+            return f"≤{text}"
+        return text
 
     def cost_text(self) -> str:
         """The cost range with its discount: "$0.0042–$0.0061 (batch -50%)"."""

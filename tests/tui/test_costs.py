@@ -51,7 +51,8 @@ async def test_files_shows_the_cost_range_and_checks_models() -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await validated(pilot, app)
         summary = str(app.screen.query_one("#summary", Static).render())
-        assert f"est. {money(chat_sample_cost())} (batch -50%)" in summary
+        # no batch has ended yet: the figure is the max_tokens bound, and says so
+        assert f"est. ≤{money(chat_sample_cost())} (batch -50%)" in summary
         app.screen.open_path(SAMPLES / "broken.jsonl")
         await wait_for(pilot, lambda: app.screen.current_path.name == "broken.jsonl")
         await validated(pilot, app)
@@ -211,7 +212,7 @@ async def test_a_retry_is_estimated_and_held_to_the_budgets_like_a_submit() -> N
 
         asked = await retry_until_asked()
         body = str(asked.query_one("#confirm-body", Static).render())
-        assert "estimated at $" in body and "max_cost_per_batch" in body, body
+        assert "estimated at ≤$" in body and "max_cost_per_batch" in body, body
         await pilot.press("n")
         await wait_for(pilot, lambda: not isinstance(app.screen, (ConfirmModal, RetryModal)))
         assert len(app.sandbox_server.app.store.batches) == made  # nothing submitted
