@@ -379,3 +379,19 @@ async def test_one_row_shows_the_cursor_after_the_preview_scrolled() -> None:
             await pilot.press(key)
             await pilot.pause()
             assert cursor_rows_shown(app, view) == [view.cursor - view.scroll_offset.y]
+
+
+async def test_the_problems_panel_goes_to_its_ends_and_help_says_how() -> None:
+    app = make_app(sandbox=True, sandbox_tick=0.01, start_path=SAMPLES / "broken.jsonl")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_validated(pilot, app)
+        panel = screen.panel
+        panel.focus()
+        await pilot.press("G")
+        assert panel.highlighted == panel.option_count - 1 > 0
+        await pilot.press("g")
+        assert panel.highlighted == 0
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: hasattr(app.screen, "sections"))
+        rows = [row for _, section in app.screen.sections() for row in section]
+        assert ("g G enter", "In the problems: first, last, open a kind or go to its line") in rows

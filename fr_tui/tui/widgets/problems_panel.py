@@ -74,6 +74,9 @@ class ProblemsPanel(OptionList):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("k", "cursor_up", "Up", show=False),
         Binding("j", "cursor_down", "Down", show=False),
+        Binding("g", "first", "First", show=False),
+        Binding("G", "last", "Last", show=False),
+        Binding("enter", "select", "Open a kind or go to its line", show=False),
     ]
 
     @dataclass
