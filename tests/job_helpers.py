@@ -82,28 +82,42 @@ def parts_running(home: Path, count: int) -> bool:
     return len(history_rows(home, "SELECT 1 FROM job_parts WHERE state='running'")) >= count
 
 
-def make_job(
-    path: Path, *, signed: bool = True, max_rows: int = 40, job_id: str = "job-20260101-input"
-) -> tuple[Any, Any]:
-    """A job recorded in history as `fr-tui run` records it, before its first step:
-    (the HistoryStore, the Job). `signed=False`: without the input's file signature."""
+def add_job(
+    store: Any,
+    path: Path,
+    *,
+    max_rows: int = 40,
+    job_id: str = "job-20260101-input",
+    rounds: int = 3,
+    origin: str = "sandbox",
+    profile: str = "sandbox",
+    signed: bool = True,
+) -> Any:
+    """A job of `path` recorded in `store` as `fr-tui run` records it, before its first
+    step. `signed=False`: without the input's file signature (planning hashes it again)."""
     from fr_tui.core.jobs_store import Job, JobSettings, JobStore
-    from fr_tui.core.paths import get_paths
-    from fr_tui.core.store import HistoryStore
     from fr_tui.core.workflow import signed_sha256
 
-    paths = get_paths().ensure()
-    store = HistoryStore(paths.history_db)
     sha, signature = signed_sha256(path)
     job = Job(
         id=job_id,
-        origin="sandbox",
+        origin=origin,
         input_path=str(path),
         input_sha256=sha,
-        settings=JobSettings(max_rows=max_rows, max_bytes=1 << 30),
-        profile="sandbox",
+        settings=JobSettings(max_rows=max_rows, max_bytes=1 << 30, rounds=rounds),
+        profile=profile,
         input_bytes=signature.size,
         input_mtime_ns=signature.mtime_ns if signed else None,
         input_inode=signature.inode if signed else None,
+        endpoint="/v1/chat/completions",
     )
-    return store, JobStore(store).add(job)
+    return JobStore(store).add(job)
+
+
+def make_job(path: Path, **job: Any) -> tuple[Any, Any]:
+    """add_job in the history of FR_TUI_HOME: (the HistoryStore, the Job)."""
+    from fr_tui.core.paths import get_paths
+    from fr_tui.core.store import HistoryStore
+
+    store = HistoryStore(get_paths().ensure().history_db)
+    return store, add_job(store, path, **job)

@@ -5,14 +5,19 @@ batches names the profile its cancel needs); a hint to resume a job names its pr
 
 from __future__ import annotations
 
-import hashlib
 import json
 import signal
 from pathlib import Path
 from typing import Any
 
 from fault_helpers import run, spawn, wait_until
-from job_helpers import job_batches_on_server, jobs_in_history, parts_running, write_input
+from job_helpers import (
+    job_batches_on_server,
+    jobs_in_history,
+    make_job,
+    parts_running,
+    write_input,
+)
 from test_cost_cli import write_config
 
 FAST = ("--poll-interval", "0.02")
@@ -54,21 +59,13 @@ def test_a_job_with_nothing_on_the_server_cancels_without_a_key(
 ) -> None:
     # what `run` left before it checked the key: a job of the default profile (no key),
     # planning, that no process can drive
-    from fr_tui.core.jobs_store import Job, JobSettings, JobStore
-    from fr_tui.core.paths import get_paths
-    from fr_tui.core.store import HistoryStore
-
     path = write_input(tmp_path / "tui7.jsonl", 20, "openai/gpt-4.1-nano")
-    store = HistoryStore(get_paths().ensure().history_db)
-    job = JobStore(store).add(
-        Job(
-            id="job-20260101-stuck0",
-            origin="https://api.fastrouter.ai",
-            input_path=str(path),
-            input_sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
-            settings=JobSettings(max_rows=10, max_bytes=1 << 30),
-            profile="default",
-        )
+    store, job = make_job(
+        path,
+        max_rows=10,
+        job_id="job-20260101-stuck0",
+        origin="https://api.fastrouter.ai",
+        profile="default",
     )
     cancel = run("job", "cancel", job.id, home=fr_home, **NO_KEY)
     assert cancel.returncode == 0, cancel.stderr

@@ -4,19 +4,17 @@ never by two processes at once."""
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from job_helpers import write_input
+from job_helpers import add_job, write_input
 
 from fr_tui.core.config import load_config
 from fr_tui.core.jobs_control import job_lock
-from fr_tui.core.jobs_store import Job, JobSettings, JobStore
+from fr_tui.core.jobs_store import JobStore
 from fr_tui.core.paths import get_paths
-from fr_tui.core.store import HistoryStore
 from fr_tui.tui.screens.batches import BatchesScreen
 from fr_tui.tui.screens.job_details import JobDetailsScreen
 from fr_tui.tui.screens.job_results import JobResultsScreen
@@ -38,26 +36,6 @@ async def wait_for(pilot: Any, condition: Callable[[], Any], timeout: float = 30
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await pilot.pause(0.03)
-
-
-def new_job(
-    store: HistoryStore,
-    path: Path,
-    max_rows: int,
-    job_id: str = "job-20260101-aaaaaa",
-    rounds: int = 3,
-) -> Job:
-    job = Job(
-        id=job_id,
-        origin="sandbox",
-        input_path=str(path),
-        input_sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
-        settings=JobSettings(max_rows=max_rows, max_bytes=1 << 30, rounds=rounds),
-        profile="sandbox",
-        input_bytes=path.stat().st_size,
-        endpoint="/v1/chat/completions",
-    )
-    return JobStore(store).add(job)
 
 
 def said(app: Any, start: str) -> bool:
@@ -82,7 +60,7 @@ async def test_a_job_runs_in_the_app_as_one_row_that_expands_to_its_batches(
     path = write_input(tmp_path / "in.jsonl", 60, "sandbox/flaky-20")
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        job = new_job(app.store, path, max_rows=20)
+        job = add_job(app.store, path, max_rows=20)
         await pilot.press("2")
         screen = batches_screen(app)
         key = f"job:{job.id}"
@@ -129,7 +107,7 @@ async def test_a_job_another_process_drives_is_watched_not_driven(tmp_path: Path
     path = write_input(tmp_path / "in.jsonl", 20, "openai/gpt-4.1-nano")
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        job = new_job(app.store, path, max_rows=10)
+        job = add_job(app.store, path, max_rows=10)
         elsewhere = job_lock(app.store, job.id)
         assert elsewhere.acquire(wait=False)  # "another process" holds the job's lock
         try:
@@ -152,7 +130,7 @@ async def test_cancel_a_job_from_its_details(tmp_path: Path) -> None:
     path = write_input(tmp_path / "in.jsonl", 30, "openai/gpt-4.1-nano")
     app = make_app(tick=5.0)  # its batches stay in progress
     async with app.run_test(size=(80, 24)) as pilot:
-        job = new_job(app.store, path, max_rows=10)
+        job = add_job(app.store, path, max_rows=10)
         await wait_for(pilot, lambda: len(JobStore(app.store).batch_ids(job.id)) == 3)
         app.push_screen(JobDetailsScreen(job.id))
         await wait_for(pilot, lambda: isinstance(app.screen, JobDetailsScreen))
@@ -182,7 +160,7 @@ async def test_a_job_row_is_marked_and_compared_with_a_batch(tmp_path: Path) -> 
     path = write_input(tmp_path / "in.jsonl", 30, "openai/gpt-4.1-nano")
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        job = new_job(app.store, path, max_rows=10)
+        job = add_job(app.store, path, max_rows=10)
         await pilot.press("2")
         screen = batches_screen(app)
         key = f"job:{job.id}"
@@ -214,7 +192,7 @@ async def test_quitting_while_a_job_runs_asks_first(tmp_path: Path) -> None:
     path = write_input(tmp_path / "in.jsonl", 30, "openai/gpt-4.1-nano")
     app = make_app(tick=5.0)  # its batches stay in progress
     async with app.run_test(size=(80, 24)) as pilot:
-        job = new_job(app.store, path, max_rows=10)
+        job = add_job(app.store, path, max_rows=10)
         await wait_for(pilot, lambda: app.jobs_driver.drives(job.id))
         await pilot.press("q")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
@@ -236,7 +214,7 @@ async def test_the_running_line_counts_a_running_job_by_its_estimate(tmp_path: P
     path = write_input(tmp_path / "in.jsonl", 30, "openai/gpt-4.1-nano")
     app = make_app(tick=5.0)  # its batches stay in progress
     async with app.run_test(size=(80, 24)) as pilot:
-        new_job(app.store, path, max_rows=10)
+        add_job(app.store, path, max_rows=10)
         await wait_for(pilot, lambda: len(app.store.batches()) == 3)
         await pilot.press("2")
         screen = batches_screen(app)
@@ -259,7 +237,7 @@ async def test_a_part_with_rows_of_two_models_lists_both_in_its_details(tmp_path
     path.write_text(nano + haiku.replace('"row-', '"haiku-row-'))
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        job = new_job(app.store, path, max_rows=100)
+        job = add_job(app.store, path, max_rows=100)
         await wait_for(pilot, lambda: JobStore(app.store).get(job.id).status == "completed")
         [batch_id] = JobStore(app.store).batch_ids(job.id)
         app.push_screen(BatchDetailsScreen(batch_id, origin="sandbox"))
@@ -281,7 +259,7 @@ async def test_at_80_columns_the_footer_shows_what_applies_to_the_job_row(tmp_pa
     path = write_input(tmp_path / "in.jsonl", 30, "openai/gpt-4.1-nano")
     app = make_app(tick=5.0)  # its batches stay in progress
     async with app.run_test(size=(80, 24)) as pilot:
-        job = new_job(app.store, path, max_rows=10)
+        job = add_job(app.store, path, max_rows=10)
         await pilot.press("2")
         screen = batches_screen(app)
         key = f"job:{job.id}"
@@ -295,7 +273,7 @@ async def test_a_job_rows_times_tick_as_a_batch_rows_do(tmp_path: Path) -> None:
     path = write_input(tmp_path / "in.jsonl", 20, "openai/gpt-4.1-nano")
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        job = new_job(app.store, path, max_rows=10)
+        job = add_job(app.store, path, max_rows=10)
         await pilot.press("2")
         screen = batches_screen(app)
         key = f"job:{job.id}"
@@ -315,7 +293,7 @@ async def test_a_batch_a_job_made_is_not_retried_on_its_own(tmp_path: Path) -> N
     path = write_input(tmp_path / "in.jsonl", 40, "sandbox/flaky-30")
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        job = new_job(app.store, path, max_rows=20)
+        job = add_job(app.store, path, max_rows=20)
         await pilot.press("2")
         screen = batches_screen(app)
         key = f"job:{job.id}"
@@ -356,7 +334,7 @@ async def test_a_job_another_process_ends_shows_ended_without_a_refresh(tmp_path
     path = write_input(tmp_path / "in.jsonl", 20, "openai/gpt-4.1-nano")
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        job = new_job(app.store, path, max_rows=10)
+        job = add_job(app.store, path, max_rows=10)
         elsewhere = job_lock(app.store, job.id)
         assert elsewhere.acquire(wait=False)  # "another process" drives the job to its end
         try:
@@ -384,7 +362,7 @@ async def test_a_job_with_nothing_on_the_server_cancels_without_its_profiles_key
     path = write_input(tmp_path / "in.jsonl", 20, "openai/gpt-4.1-nano")
     app = make_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        job = new_job(app.store, path, max_rows=10)
+        job = add_job(app.store, path, max_rows=10)
         JobStore(app.store).update(job.id, origin="https://api.fastrouter.ai", profile="default")
         await pilot.press("2")
         screen = batches_screen(app)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from job_helpers import add_job
 from rich.cells import cell_len
 from textual.widgets import DataTable
 
@@ -21,7 +22,7 @@ from fr_tui.tui.widgets.result_view import _CELL as RESULT_CELLS
 from fr_tui.tui.widgets.result_view import layout_columns
 
 from .test_batches import SIZES, SandboxClock, open_batches, submit
-from .test_jobs_tui import batches_screen, make_app, new_job, wait_for
+from .test_jobs_tui import batches_screen, make_app, wait_for
 
 # ----------------------------------------------------------------- reading a cell
 
@@ -199,7 +200,7 @@ async def test_a_job_its_parts_and_its_details_show_true_numbers(
     path = write_rows(tmp_path / "in.jsonl", mixed(204, 11, 285) + mixed(204, 11, 285))
     app = make_app()
     async with app.run_test(size=size) as pilot:
-        job = new_job(app.store, path, max_rows=500, rounds=1)
+        job = add_job(app.store, path, max_rows=500, rounds=1)
         await pilot.press("2")
         screen = batches_screen(app)
         key = f"job:{job.id}"
